@@ -1,0 +1,98 @@
+"""Option definitions.  Names follow Neutron's wherever Neutron has the option."""
+
+import socket
+
+from oslo_config import cfg
+
+common_opts = [
+    cfg.StrOpt('host', default=socket.gethostname(), sample_default='example.domain',
+               help='Name of this node. It is the RPC server name of the agents and the '
+                    'key of their row in the agents table, so it must be stable.'),
+    cfg.StrOpt('state_path', default='/var/lib/netnode',
+               help='Where the services keep their state (database, dnsmasq files, '
+                    'pid files, sockets).'),
+]
+
+server_opts = [
+    cfg.HostAddressOpt('bind_host', default='0.0.0.0',
+                       help='Address the REST API listens on.'),
+    cfg.PortOpt('bind_port', default=9696, help='Port the REST API listens on.'),
+    cfg.IntOpt('api_workers', default=1, min=1,
+               help='Number of REST API worker processes.'),
+    cfg.IntOpt('rpc_workers', default=1, min=0,
+               help='Number of RPC worker threads pools serving the agents.'),
+    cfg.IntOpt('agent_down_time', default=75, min=1,
+               help='Seconds without a heartbeat after which an agent is down. '
+                    'Should be at least twice [AGENT] report_interval.'),
+    cfg.IntOpt('dhcp_agents_per_network', default=1, min=1,
+               help='Number of DHCP agents scheduled to host a network.'),
+    cfg.StrOpt('base_mac', default='fa:16:3e:00:00:00',
+               help='Base MAC address; the first three octets are kept and the '
+                    'rest are random.'),
+    cfg.IntOpt('mac_generation_retries', default=16, min=1,
+               help='Attempts at a unique MAC address before giving up.'),
+    cfg.IntOpt('global_physnet_mtu', default=1500, min=68,
+               help='MTU of the underlying physical network.'),
+    cfg.StrOpt('dns_domain', default='openstacklocal',
+               help='Domain used for host names of ports.'),
+    cfg.StrOpt('auth_strategy', default='noauth', choices=['noauth'],
+               help='Only noauth is supported: tokens are ignored and '
+                    'X-Project-Id sets the project.'),
+]
+
+database_opts = [
+    cfg.StrOpt('connection', secret=True,
+               help='SQLAlchemy URL of the database. Default: an SQLite file '
+                    '$state_path/netnode.sqlite.'),
+    cfg.IntOpt('max_retries', default=10, min=0,
+               help='Retries of a transaction that lost a race (deadlock, '
+                    'serialization failure, duplicate allocation).'),
+]
+
+agent_opts = [
+    cfg.FloatOpt('report_interval', default=30.0, min=0,
+                 help='Seconds between heartbeats (report_state); 0 disables them. '
+                      'Should be half of the server\'s agent_down_time or less.'),
+    cfg.BoolOpt('log_agent_heartbeats', default=False,
+                help='Log every heartbeat.'),
+    cfg.StrOpt('availability_zone', default='nova',
+               help='Availability zone of this node.'),
+    cfg.StrOpt('check_child_processes_action', default='respawn',
+               choices=['respawn', 'exit'],
+               help='What to do when a child process (dnsmasq, haproxy) dies.'),
+    cfg.IntOpt('check_child_processes_interval', default=60, min=0,
+               help='Seconds between liveness checks of child processes; 0 disables '
+                    'them.'),
+    cfg.BoolOpt('comment_iptables_rules', default=True,
+                help='Add comments to iptables rules.'),
+    cfg.BoolOpt('use_random_fully', default=True,
+                help='Use --random-fully on SNAT rules.'),
+    cfg.BoolOpt('debug_iptables_rules', default=False,
+                help='Apply every iptables change twice and fail if the second '
+                     'apply is not a no-op.'),
+    cfg.IntOpt('resync_interval', default=60, min=1,
+               help='Seconds between safety-net full resyncs.'),
+    cfg.FloatOpt('resync_throttle', default=1.0, min=0,
+                 help='Minimum seconds between two full resyncs.'),
+    cfg.IntOpt('num_sync_threads', default=4, min=1,
+               help='Worker threads reconciling resources in parallel.'),
+]
+
+ovs_opts = [
+    cfg.StrOpt('integration_bridge', default='br-int',
+               help='Bridge the DHCP and router ports are plugged into.'),
+    cfg.StrOpt('external_bridge', default='br-ex',
+               help='Bridge router gateway (qg-) ports are plugged into.'),
+    cfg.StrOpt('datapath_type', default='system', choices=['system', 'netdev'],
+               help='OVS datapath of the bridges we create: system (kernel module) '
+                    'or netdev (userspace).'),
+    cfg.StrOpt('ovsdb_connection', default='unix:/var/run/openvswitch/db.sock',
+               help='OVSDB server to manage bridges and ports through.'),
+    cfg.IntOpt('ovsdb_timeout', default=10, min=1,
+               help='Seconds to wait for an OVSDB transaction.'),
+    cfg.BoolOpt('local_vlan_tagging', default=True,
+                help='Tag every port we plug with a per-network local VLAN, kept in '
+                     'OVSDB so all processes on the host agree. Set to False when an '
+                     'L2 agent manages the tags: new ports then get the dead VLAN '
+                     '4095.'),
+]

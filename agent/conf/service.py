@@ -1,0 +1,54 @@
+"""Build a parsed ConfigOpts for one service: our options, oslo.log, oslo.messaging."""
+
+from oslo_config import cfg
+from oslo_log import log as logging
+import oslo_messaging
+from oslo_messaging import opts as messaging_opts
+
+import agent
+from agent.conf import options
+
+# Each service's option groups, as (group, options) pairs.
+SERVER_GROUPS = (
+    (None, options.common_opts + options.server_opts),
+    ('database', options.database_opts),
+)
+AGENT_GROUPS = (
+    (None, options.common_opts),
+    ('AGENT', options.agent_opts),
+    ('ovs', options.ovs_opts),
+)
+
+
+def register(conf, groups, extra=()):
+    """Register option groups on ``conf``; already registered options are skipped."""
+    for group, opts in tuple(groups) + tuple(extra):
+        for opt in opts:
+            try:
+                conf.register_opt(opt, group=group)
+            except cfg.DuplicateOptError:
+                pass
+
+
+def make_conf(argv, project='netnode', groups=AGENT_GROUPS, extra=(), conf=None,
+              default_config_files=None):
+    """Return a parsed ConfigOpts.  ``argv`` excludes the program name.
+
+    Logging options are registered before parsing (oslo.log's rule), and the
+    messaging defaults are Neutron's: exchange ``neutron``.
+    """
+    conf = cfg.ConfigOpts() if conf is None else conf
+    register(conf, groups, extra)
+    logging.register_options(conf)
+    oslo_messaging.set_transport_defaults(control_exchange='neutron')
+    # The transport options live on the ConfigOpts they are used with; the tracing
+    # group is only registered on the global CONF by oslo.messaging itself.
+    for group, opts in messaging_opts.list_opts():
+        register(conf, [(group, opts)])
+    conf(argv, project=project, version=agent.__version__,
+         default_config_files=default_config_files or [])
+    return conf
+
+
+def setup_logging(conf, name):
+    logging.setup(conf, name, fix_eventlet=False)

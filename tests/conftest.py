@@ -1,0 +1,107 @@
+"""Suite-wide fixtures: a unique run id, and the leak check.
+
+Every test that creates something on the host (namespace, OVS bridge or port, child
+process, broker exchange) names it from ``run_id`` and registers it with
+``leaks``; fixtures remove what they made, and at the end of the session anything
+registered that still exists fails the run.
+"""
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+RUN_ID = 'nn' + uuid.uuid4().hex[:6]
+
+
+def _netns_names():
+    out = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+def _ovs(*args):
+    res = subprocess.run(['ovs-vsctl', '--timeout=10', *args], capture_output=True,
+                         text=True)
+    return res.stdout.split() if res.returncode == 0 else []
+
+
+def _pids_with(marker):
+    pids = []
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                cmd = f.read().replace(b'\0', b' ').decode(errors='replace')
+        except OSError:
+            continue
+        if marker in cmd:
+            pids.append((int(pid), cmd.strip()))
+    return pids
+
+
+class LeakRegistry:
+    """What this run created on the host; checked when the session ends."""
+
+    def __init__(self):
+        self.namespaces = set()
+        self.bridges = set()
+        self.markers = set()   # strings found in the cmdline of our processes
+
+    def namespace(self, name):
+        self.namespaces.add(name)
+        return name
+
+    def bridge(self, name):
+        self.bridges.add(name)
+        return name
+
+    def process_marker(self, marker):
+        self.markers.add(marker)
+        return marker
+
+    def leftovers(self):
+        found = []
+        if self.namespaces or True:
+            present = _netns_names()
+            found += [f'namespace {n}' for n in sorted(self.namespaces & present)]
+            found += [f'namespace {n}' for n in sorted(present) if RUN_ID in n]
+        if self.bridges:
+            present = set(_ovs('list-br'))
+            found += [f'bridge {b}' for b in sorted(self.bridges & present)]
+        for marker in sorted(self.markers):
+            found += [f'process {pid}: {cmd[:120]}' for pid, cmd in _pids_with(marker)]
+        return found
+
+
+LEAKS = LeakRegistry()
+
+
+@pytest.fixture(scope='session')
+def run_id():
+    return RUN_ID
+
+
+@pytest.fixture(scope='session')
+def leaks():
+    return LEAKS
+
+
+def pytest_sessionfinish(session, exitstatus):
+    left = LEAKS.leftovers()
+    if left:
+        reporter = session.config.pluginmanager.get_plugin('terminalreporter')
+        msg = 'LEAK CHECK FAILED: tests left these on the host:\n  ' + '\n  '.join(left)
+        if reporter:
+            reporter.write_line(msg, red=True)
+        session.exitstatus = 1
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason='functional tests need root')
+    for item in items:
+        if 'functional' in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Prepare this machine (Debian 12 / Ubuntu, as root) to run netnode and its tests:
+# system packages, Open vSwitch and RabbitMQ running, a virtualenv with the project.
+# Idempotent: every step checks first and does nothing when already done.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+venv=${NETNODE_VENV:-$top/.venv}
+log() { printf '[setup-host] %s\n' "$*"; }
+
+[ "$(id -u)" = 0 ] || { echo "setup-host: run as root (namespaces, OVS and iptables need it)" >&2; exit 1; }
+
+packages=(openvswitch-switch dnsmasq-base haproxy iptables isc-dhcp-client udhcpc
+          iproute2 iputils-ping iputils-arping curl conntrack procps psmisc
+          rabbitmq-server python3-venv python3-dev gcc)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# A python3 from elsewhere (pyenv) already brings venv; do not insist on Debian's.
+if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-dev}")
+fi
+read -r -a missing <<<"${missing[*]:-}"
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Open vSwitch: ovsdb-server and ovs-vswitchd.  Without systemd (containers) ovs-ctl
+# starts them; where the kernel has no openvswitch module we run only the userspace
+# datapath, so the kernel module load is skipped.
+if ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
+    log "starting Open vSwitch"
+    /usr/share/openvswitch/scripts/ovs-ctl --no-ovs-vswitchd --system-id=random start >/dev/null
+fi
+if ! pidof ovs-vswitchd >/dev/null; then
+    /usr/share/openvswitch/scripts/ovs-ctl --no-ovsdb-server --no-monitoring start >/dev/null 2>&1 \
+        || /usr/share/openvswitch/scripts/ovs-ctl --no-ovsdb-server --no-monitoring --no-mlockall start >/dev/null 2>&1 \
+        || true
+    # ovs-ctl insists on the kernel module; fall back to starting the daemon ourselves.
+    if ! pidof ovs-vswitchd >/dev/null; then
+        ovs-vswitchd --pidfile --detach --log-file --no-chdir unix:/var/run/openvswitch/db.sock
+    fi
+fi
+ovs-vsctl --timeout=10 show >/dev/null
+
+# RabbitMQ (guest/guest on 127.0.0.1:5672).
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+    log "starting RabbitMQ"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+    rabbitmqctl -q wait --timeout 60 /var/lib/rabbitmq/mnesia/rabbit@"$(hostname -s)".pid >/dev/null 2>&1 \
+        || timeout 60 bash -c 'until rabbitmqctl -q status >/dev/null 2>&1; do sleep 1; done'
+fi
+
+# Python virtualenv with the project and its test requirements.
+if [ ! -x "$venv/bin/python" ]; then
+    log "creating virtualenv $venv"
+    python3 -m venv "$venv"
+fi
+stamp="$venv/.netnode-installed"
+if [ ! -f "$stamp" ] || [ "$top/setup.cfg" -nt "$stamp" ] || [ "$top/test-requirements.txt" -nt "$stamp" ]; then
+    log "installing netnode into $venv"
+    "$venv/bin/pip" install -q -U pip >/dev/null
+    "$venv/bin/pip" install -q -r "$top/test-requirements.txt" -e "$top"
+    touch "$stamp"
+fi
+log "ready: $venv"
