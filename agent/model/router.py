@@ -1,0 +1,56 @@
+"""Routers as the L3 agent sees them (the shape of Neutron's sync_routers)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agent.model.network import IPAddress, IPNetwork
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouterSubnet:
+    id: str
+    cidr: IPNetwork
+    gateway_ip: IPAddress | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouterPort:
+    """An internal (qr-) or gateway (qg-) port with its addresses and subnets."""
+    id: str
+    network_id: str
+    mac_address: str
+    # (address, prefixlen, subnet id)
+    fixed_ips: tuple[tuple[IPAddress, int, str], ...]
+    subnets: tuple[RouterSubnet, ...] = ()
+    mtu: int = 1500
+    admin_state_up: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Route:
+    destination: IPNetwork
+    nexthop: IPAddress
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class FloatingIP:
+    id: str
+    floating_ip_address: IPAddress
+    fixed_ip_address: IPAddress | None
+    port_id: str | None
+    floating_network_id: str
+    status: str = 'DOWN'
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Router:
+    id: str
+    name: str = ''
+    project_id: str = ''
+    admin_state_up: bool = True
+    enable_snat: bool = True
+    gw_port: RouterPort | None = None
+    interfaces: tuple[RouterPort, ...] = ()
+    routes: tuple[Route, ...] = ()
+    floating_ips: tuple[FloatingIP, ...] = ()
