@@ -1,0 +1,68 @@
+"""How the plugin tells agents about changes (sent only after the commit).
+
+:class:`Notifier` is the interface; the oslo.messaging implementation lives with
+the RPC transport.  :class:`RecordingNotifier` keeps the calls in a list, for
+tests and for a server running without a bus.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from typing import Any, Protocol
+
+
+class Notifier(Protocol):
+    def cast_dhcp(self, host: str | None, method: str, payload: dict) -> None:
+        """Cast ``method(payload=payload)`` to the DHCP agent on ``host``; None: fanout."""
+
+    def cast_l3(self, host: str | None, method: str, **kwargs: Any) -> None:
+        """Cast ``method(**kwargs)`` to the L3 agent on ``host``; None: fanout."""
+
+    def call_l3(self, host: str, method: str, **kwargs: Any) -> None:
+        """Call ``method(**kwargs)`` on the L3 agent on ``host``; failures logged, not raised."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Notification:
+    kind: str            # 'cast_dhcp', 'cast_l3' or 'call_l3'
+    host: str | None
+    method: str
+    kwargs: dict
+
+    @property
+    def payload(self):
+        return self.kwargs.get('payload')
+
+
+class RecordingNotifier:
+    """A Notifier that records every notification in ``self.sent``."""
+
+    def __init__(self):
+        self.sent: list[Notification] = []
+        self._lock = threading.Lock()
+
+    def _record(self, kind, host, method, kwargs):
+        with self._lock:
+            self.sent.append(Notification(kind, host, method, kwargs))
+
+    def cast_dhcp(self, host, method, payload):
+        self._record('cast_dhcp', host, method, {'payload': payload})
+
+    def cast_l3(self, host, method, **kwargs):
+        self._record('cast_l3', host, method, kwargs)
+
+    def call_l3(self, host, method, **kwargs):
+        self._record('call_l3', host, method, kwargs)
+
+    def methods(self, kind=None):
+        """The method names sent, in order (optionally only of one kind)."""
+        return [n.method for n in self.sent if kind is None or n.kind == kind]
+
+    def find(self, method, host=...):
+        return [n for n in self.sent
+                if n.method == method and (host is ... or n.host == host)]
+
+    def clear(self):
+        with self._lock:
+            self.sent.clear()
