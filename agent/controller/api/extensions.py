@@ -1,0 +1,43 @@
+"""The API extensions we implement, as ``GET /v2.0/extensions`` lists them.
+
+Clients (openstacksdk, the neutron and openstack CLIs) look an alias up before
+using the attributes it adds, so only what the controller really serves is here.
+"""
+
+UPDATED = '2026-01-01T00:00:00-00:00'
+
+_EXTENSIONS = (
+    ('router', 'Neutron L3 Router',
+     'Router abstraction for basic L3 forwarding between L2 Neutron networks and '
+     'access to external networks via a NAT gateway.'),
+    ('external-net', 'Neutron external network',
+     'Adds external network attribute to network resource.'),
+    ('provider', 'Provider Network', 'Expose mapping of virtual networks to physical networks'),
+    ('extra_dhcp_opt', 'Neutron Extra DHCP options',
+     'Extra options configuration for DHCP. For example PXE boot options to DHCP '
+     'clients can be specified (e.g. tftp-server, server-ip-address, bootfile-name)'),
+    ('binding', 'Port Binding', 'Expose port bindings of a virtual port to external application'),
+    ('agent', 'agent', 'The agent management extension.'),
+    ('dhcp_agent_scheduler', 'DHCP Agent Scheduler', 'Schedule networks among dhcp agents'),
+    ('l3_agent_scheduler', 'L3 Agent Scheduler', 'Schedule routers among l3 agents'),
+    ('extraroute', 'Neutron Extra Route', 'Extra routes configuration for L3 router'),
+    ('ext-gw-mode', 'Neutron L3 Configurable external gateway mode',
+     'Extension of the router abstraction for specifying whether SNAT should occur '
+     'on the external gateway'),
+    ('net-mtu', 'Network MTU', 'Provides MTU attribute for a network resource.'),
+    ('sorting', 'Sorting support', 'Enables sorting support.'),
+    ('pagination', 'Pagination support', 'Enables pagination support.'),
+)
+
+
+def extensions():
+    return [{'alias': alias, 'name': name, 'description': description,
+             'updated': UPDATED, 'links': []}
+            for alias, name, description in _EXTENSIONS]
+
+
+def extension(alias):
+    for ext in extensions():
+        if ext['alias'] == alias:
+            return ext
+    return None

@@ -1,0 +1,81 @@
+"""An in-memory stand-in for the Plugin, for the API unit tests only."""
+
+import uuid
+
+from agent.controller import exceptions
+
+_NOT_FOUND = {
+    'network': exceptions.NetworkNotFound, 'subnet': exceptions.SubnetNotFound,
+    'port': exceptions.PortNotFound, 'router': exceptions.RouterNotFound,
+    'floatingip': exceptions.FloatingIPNotFound, 'agent': exceptions.AgentNotFound,
+}
+
+
+class FakePlugin:
+    def __init__(self):
+        self.rows = {kind: {} for kind in _NOT_FOUND}
+        self.calls = []
+
+    def _create(self, kind, ctx, body):
+        if kind == 'network' and 'name' in body and not isinstance(body['name'], str):
+            raise exceptions.InvalidInput("network: 'name' must be a string")
+        if body.get('fail'):
+            raise exceptions.IpAddressGenerationFailure(
+                'No more IP addresses available on network x.')
+        item = {'id': str(uuid.uuid4()), 'project_id': ctx.project_id or 'admin-project',
+                'admin_state_up': True, **body}
+        self.rows[kind][item['id']] = item
+        return dict(item)
+
+    def _get(self, kind, ctx, id, fields=None):
+        try:
+            item = self.rows[kind][id]
+        except KeyError:
+            raise _NOT_FOUND[kind](f'{kind.capitalize()} {id} could not be found.') from None
+        return dict(item)
+
+    def _list(self, kind, ctx, filters=None, fields=None):
+        self.calls.append((f'get_{kind}s', filters, fields))
+        return [dict(i) for i in self.rows[kind].values()
+                if all(i.get(k) in v for k, v in (filters or {}).items())]
+
+    def _update(self, kind, ctx, id, body):
+        self._get(kind, ctx, id)
+        self.rows[kind][id].update(body)
+        return dict(self.rows[kind][id])
+
+    def _delete(self, kind, ctx, id):
+        self._get(kind, ctx, id)
+        del self.rows[kind][id]
+
+    def __getattr__(self, name):
+        for prefix, fn in (('create_', self._create), ('update_', self._update),
+                           ('delete_', self._delete), ('get_', None)):
+            if name.startswith(prefix):
+                kind = name[len(prefix):]
+                if prefix == 'get_':
+                    if kind.endswith('s') and kind[:-1] in self.rows:
+                        return lambda *a, **k: self._list(kind[:-1], *a, **k)
+                    fn = self._get
+                if kind in self.rows:
+                    return lambda *a, **k: fn(kind, *a, **k)
+        raise AttributeError(name)
+
+    def add_router_interface(self, ctx, router_id, body):
+        self._get('router', ctx, router_id)
+        return {'id': router_id, 'subnet_id': body.get('subnet_id'), 'port_id': 'p1'}
+
+    def remove_router_interface(self, ctx, router_id, body):
+        return self.add_router_interface(ctx, router_id, body)
+
+    def list_networks_on_dhcp_agent(self, ctx, agent_id):
+        return list(self.rows['network'].values())
+
+    def list_routers_on_l3_agent(self, ctx, agent_id):
+        return {'routers': list(self.rows['router'].values())}
+
+    def list_dhcp_agents_hosting_network(self, ctx, network_id):
+        return list(self.rows['agent'].values())
+
+    def list_l3_agents_hosting_router(self, ctx, router_id):
+        return list(self.rows['agent'].values())

@@ -1,0 +1,149 @@
+"""Routing, bodies, errors and list options of the v2.0 API over a fake plugin."""
+
+import json
+
+import pytest
+
+from agent.controller.api import create_app
+from tests.unit.controller_api.fake_plugin import FakePlugin
+
+
+@pytest.fixture
+def plugin():
+    return FakePlugin()
+
+
+@pytest.fixture
+def client(plugin):
+    return create_app(plugin).test_client()
+
+
+def _error(resp):
+    return resp.get_json()['NeutronError']
+
+
+def test_versions_document(client):
+    resp = client.get('/')
+    assert resp.status_code == 200
+    version = resp.get_json()['versions'][0]
+    assert version['id'] == 'v2.0' and version['status'] == 'CURRENT'
+    assert version['links'] == [{'href': 'http://localhost/v2.0/', 'rel': 'self'}]
+
+
+def test_resource_list_and_extensions(client):
+    names = {r['collection'] for r in client.get('/v2.0/').get_json()['resources']}
+    assert {'networks', 'subnets', 'ports', 'routers', 'floatingips', 'agents'} <= names
+    aliases = {e['alias'] for e in client.get('/v2.0/extensions').get_json()['extensions']}
+    assert {'router', 'external-net', 'provider', 'agent', 'extraroute'} <= aliases
+    assert client.get('/v2.0/extensions/router').get_json()['extension']['alias'] == 'router'
+    assert client.get('/v2.0/extensions/nope').status_code == 404
+
+
+def test_crud_cycle_with_json_suffix(client):
+    resp = client.post('/v2.0/networks.json', json={'network': {'name': 'n1'}})
+    assert resp.status_code == 201
+    net = resp.get_json()['network']
+    assert client.get(f'/v2.0/networks/{net["id"]}.json').get_json()['network'] == net
+    resp = client.put(f'/v2.0/networks/{net["id"]}', json={'network': {'name': 'n2'}})
+    assert resp.get_json()['network']['name'] == 'n2'
+    assert client.delete(f'/v2.0/networks/{net["id"]}').status_code == 204
+    resp = client.get(f'/v2.0/networks/{net["id"]}')
+    assert resp.status_code == 404
+    assert _error(resp)['type'] == 'NetworkNotFound'
+    assert _error(resp)['detail'] == ''
+
+
+def test_bulk_create(client, plugin):
+    resp = client.post('/v2.0/networks', json={'networks': [{'name': 'a'}, {'name': 'b'}]})
+    assert resp.status_code == 201
+    assert [n['name'] for n in resp.get_json()['networks']] == ['a', 'b']
+
+
+def test_bulk_create_is_all_or_nothing(client, plugin):
+    resp = client.post('/v2.0/networks', json={'networks': [{'name': 'a'},
+                                                            {'name': 'b', 'fail': True}]})
+    assert resp.status_code == 409
+    assert _error(resp)['type'] == 'IpAddressGenerationFailure'
+    assert plugin.rows['network'] == {}
+
+
+@pytest.mark.parametrize('data,needle', [
+    ('{"network": ', 'Malformed JSON'),
+    ('', 'empty'),
+    ('{"net": {}}', "'network'"),
+    ('{"network": []}', "'network' must be a JSON object"),
+    ('{"networks": []}', "'networks' must be a non-empty list"),
+])
+def test_bad_bodies_are_400_naming_the_problem(client, data, needle):
+    resp = client.post('/v2.0/networks', data=data, content_type='application/json')
+    assert resp.status_code == 400
+    assert needle in _error(resp)['message']
+
+
+def test_plugin_validation_error_is_rendered(client):
+    resp = client.post('/v2.0/networks', json={'network': {'name': 5}})
+    assert resp.status_code == 400
+    assert _error(resp)['type'] == 'InvalidInput'
+    assert "'name'" in _error(resp)['message']
+
+
+def test_unknown_path_and_wrong_method(client):
+    resp = client.get('/v2.0/bananas')
+    assert resp.status_code == 404 and _error(resp)['type'] == 'HTTPNotFound'
+    resp = client.post('/v2.0/agents', json={'agent': {}})
+    assert resp.status_code == 405 and _error(resp)['type'] == 'HTTPMethodNotAllowed'
+    resp = client.patch('/v2.0/networks')
+    assert resp.status_code == 405
+
+
+def test_filters_are_typed_and_multi_valued(client, plugin):
+    client.get('/v2.0/networks?name=x&name=y&admin_state_up=True&mtu=1450')
+    name, filters, fields = plugin.calls[-1]
+    assert filters == {'name': ['x', 'y'], 'admin_state_up': [True], 'mtu': [1450]}
+    resp = client.get('/v2.0/networks?admin_state_up=maybe')
+    assert resp.status_code == 400 and 'admin_state_up' in _error(resp)['message']
+
+
+def test_fields_sort_and_pagination(client):
+    for name in ('c', 'a', 'b', 'd'):
+        client.post('/v2.0/networks', json={'network': {'name': name}})
+    resp = client.get('/v2.0/networks?fields=name&fields=id&sort_key=name&sort_dir=desc')
+    nets = resp.get_json()['networks']
+    assert [n['name'] for n in nets] == ['d', 'c', 'b', 'a']
+    assert set(nets[0]) == {'name', 'id'}
+    page = client.get('/v2.0/networks?sort_key=name&limit=2').get_json()
+    assert [n['name'] for n in page['networks']] == ['a', 'b']
+    nxt = [link for link in page['networks_links'] if link['rel'] == 'next'][0]
+    path = nxt['href'].replace('http://localhost', '')
+    page2 = client.get(path).get_json()
+    assert [n['name'] for n in page2['networks']] == ['c', 'd']
+    assert not [link for link in page2.get('networks_links', []) if link['rel'] == 'next']
+
+
+def test_project_header_sets_context(client, plugin):
+    resp = client.post('/v2.0/networks', json={'network': {'name': 'p'}},
+                       headers={'X-Project-Id': 'proj1', 'X-Auth-Token': 'junk'})
+    assert resp.get_json()['network']['project_id'] == 'proj1'
+    resp = client.post('/v2.0/networks', json={'network': {'name': 'q'}})
+    assert resp.get_json()['network']['project_id'] == 'admin-project'
+
+
+def test_router_interface_and_scheduler_views(client):
+    router = client.post('/v2.0/routers', json={'router': {'name': 'r'}}).get_json()['router']
+    resp = client.put(f'/v2.0/routers/{router["id"]}/add_router_interface',
+                      json={'subnet_id': 's1'})
+    assert resp.status_code == 200 and resp.get_json()['subnet_id'] == 's1'
+    resp = client.put(f'/v2.0/routers/{router["id"]}/remove_router_interface', data='[]',
+                      content_type='application/json')
+    assert resp.status_code == 400
+    assert client.get(f'/v2.0/agents/a1/l3-routers').get_json()['routers'][0]['id'] == \
+        router['id']
+    assert client.get('/v2.0/agents/a1/dhcp-networks').get_json() == {'networks': []}
+    assert client.get(f'/v2.0/routers/{router["id"]}/l3-agents').get_json() == {'agents': []}
+    assert client.get('/v2.0/networks/n1/dhcp-agents').get_json() == {'agents': []}
+
+
+def test_requests_are_logged_at_debug(client, caplog):
+    caplog.set_level('DEBUG', logger='agent.controller.api.app')
+    client.get('/v2.0/networks?name=x')
+    assert any('GET /v2.0/networks?name=x 200' in r.getMessage() for r in caplog.records)
