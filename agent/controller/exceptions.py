@@ -43,12 +43,12 @@ class InvalidAllocationPool(BadRequest):
     pass
 
 
-class OverlappingAllocationPools(BadRequest):
+class OutOfBoundsAllocationPool(BadRequest):
     pass
 
 
-class GatewayConflictWithAllocationPools(BadRequest):
-    pass
+class InvalidSubnetRequest(BadRequest):
+    type = 'BadRequest'
 
 
 class InvalidIpForSubnet(BadRequest):
@@ -135,6 +135,18 @@ class IpAddressGenerationFailure(Conflict):
 
 
 class IpAddressInUse(Conflict):
+    pass
+
+
+class OverlappingAllocationPools(Conflict):
+    pass
+
+
+class GatewayConflictWithAllocationPools(Conflict):
+    pass
+
+
+class GatewayIpInUse(Conflict):
     pass
 
 

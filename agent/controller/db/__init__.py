@@ -1,0 +1,1 @@
+"""The controller's database: models, engine and transactions with retries."""

@@ -1,0 +1,132 @@
+"""Engine and transactions: one place that knows SQLite's and PostgreSQL's quirks.
+
+SQLite: WAL journal, ``busy_timeout`` and ``BEGIN IMMEDIATE`` for write
+transactions, so concurrent processes queue for the write lock instead of failing
+with "database is locked" at commit.  Every write transaction is retried as a
+whole when it lost a race (unique violation, serialization failure, deadlock,
+lock timeout), up to ``[database] max_retries`` times.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from typing import Callable, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc, orm
+
+from agent.controller import exceptions
+
+LOG = logging.getLogger(__name__)
+T = TypeVar('T')
+
+SQLITE_BUSY_TIMEOUT_MS = 30000
+# Errors that mean "another transaction won; try again" (by SQLSTATE or message).
+_RETRY_SQLSTATES = {'40001', '40P01', '23505', '55P03'}
+_RETRY_MESSAGES = ('database is locked', 'deadlock', 'could not serialize',
+                   'unique constraint', 'duplicate key', 'lock wait timeout',
+                   'database table is locked')
+
+
+def database_url(conf) -> str:
+    """``[database] connection``, or an SQLite file in ``state_path``."""
+    url = conf.database.connection
+    if url:
+        return url
+    os.makedirs(conf.state_path, exist_ok=True)
+    return 'sqlite:///' + os.path.join(conf.state_path, 'netnode.sqlite')
+
+
+def make_engine(url: str) -> sa.Engine:
+    if url.startswith('postgresql://'):
+        url = 'postgresql+psycopg://' + url[len('postgresql://'):]
+    if url.startswith('sqlite'):
+        engine = sa.create_engine(url, pool_pre_ping=True,
+                                  connect_args={'check_same_thread': False,
+                                                'timeout': SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    # Take over transaction control from pysqlite so BEGIN IMMEDIATE is ours.
+    @event.listens_for(engine, 'connect')
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
+        cur.execute('PRAGMA foreign_keys = ON')
+        if engine.url.database not in (None, '', ':memory:'):
+            cur.execute('PRAGMA journal_mode = WAL')
+            cur.execute('PRAGMA synchronous = NORMAL')
+        cur.close()
+
+    @event.listens_for(engine, 'begin')
+    def _on_begin(conn):
+        mode = conn.get_execution_options().get('sqlite_begin', 'DEFERRED')
+        conn.exec_driver_sql(f'BEGIN {mode}')
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Whether a database error means the transaction lost a race."""
+    if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
+        return True
+    if not isinstance(error, (exc.IntegrityError, exc.OperationalError,
+                              exc.DBAPIError)):
+        return False
+    orig = getattr(error, 'orig', None)
+    if getattr(orig, 'sqlstate', None) in _RETRY_SQLSTATES:
+        return True
+    text = str(orig if orig is not None else error).lower()
+    return any(m in text for m in _RETRY_MESSAGES)
+
+
+class Database:
+    """Sessions and retried transactions over one engine."""
+
+    def __init__(self, url: str, max_retries: int = 10):
+        self.url = url
+        self.engine = make_engine(url)
+        self.is_sqlite = self.engine.dialect.name == 'sqlite'
+        self.max_retries = max_retries
+        self._sessions = orm.sessionmaker(bind=self.engine, expire_on_commit=False)
+        if self.is_sqlite:
+            self._write_engine = self.engine.execution_options(sqlite_begin='IMMEDIATE')
+            self._write_sessions = orm.sessionmaker(bind=self._write_engine,
+                                                    expire_on_commit=False)
+        else:
+            self._write_sessions = self._sessions
+
+    def read(self, fn: Callable[[orm.Session], T]) -> T:
+        """Run ``fn(session)`` in a read-only transaction."""
+        with self._sessions() as session, session.begin():
+            return fn(session)
+
+    def write(self, fn: Callable[[orm.Session], T]) -> T:
+        """Run ``fn(session)`` in a write transaction, retried as a whole on lost races.
+
+        ``fn`` must have no effects outside the session (it may run several times).
+        """
+        attempt = 0
+        while True:
+            try:
+                with self._write_sessions() as session, session.begin():
+                    return fn(session)
+            except exc.DBAPIError as error:
+                if not is_retriable(error):
+                    raise
+                if attempt >= self.max_retries:
+                    raise exceptions.Conflict(
+                        f'Transaction kept conflicting with concurrent ones after '
+                        f'{attempt} retries: {error.orig}') from error
+                attempt += 1
+                LOG.debug('Transaction lost a race (%s); retry %d of %d',
+                          type(error.orig).__name__, attempt, self.max_retries)
+                time.sleep(random.uniform(0, min(0.5, 0.01 * 2 ** attempt)))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
