@@ -1,0 +1,1 @@
+"""Metadata proxy (haproxy) configuration for qdhcp- and qrouter- namespaces."""

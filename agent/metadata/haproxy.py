@@ -1,0 +1,146 @@
+"""The haproxy metadata proxy: its configuration and its ProcessSpec.
+
+The rendered file has exactly the directives Neutron writes (reference §6.6 and
+``neutron-golden/haproxy-qrouter.conf``), plus ``del-header`` lines that drop every
+header a VM could send to impersonate another network, router or instance. They
+come before our ``set-header``, and ``option forwardfor`` appends the real source
+address after all ``http-request`` rules ran, so the metadata agent only ever sees
+headers the proxy wrote.
+"""
+
+from __future__ import annotations
+
+import os
+
+from agent.common import names
+from agent.process.spec import ProcessSpec
+
+SERVICE = 'haproxy'
+METADATA_V4_IP = '169.254.169.254'
+METADATA_V6_IP = 'fe80::a9fe:a9fe'
+METADATA_PORT_ISOLATED = 80     # qdhcp- proxy
+METADATA_PORT_ROUTER = 9697     # qrouter- proxy ([DEFAULT] metadata_port)
+CONFIG_MODE = 0o640
+
+_RESOURCE_HEADER = {'network': 'Network', 'router': 'Router'}
+
+# Client-supplied headers that would let a VM lie about who it is (haproxy 2.6
+# supports `del-header <name> -m beg`; names are matched case-insensitively).
+UNTRUSTED_HEADERS = (
+    'http-request del-header X-Forwarded-For',
+    'http-request del-header Forwarded',
+    'http-request del-header X-Neutron- -m beg',
+    'http-request del-header X-Instance-ID -m beg',
+    'http-request del-header X-Tenant-ID',
+)
+
+_TEMPLATE = """
+global
+    log         /dev/log local0 {log_level}
+    log-tag     haproxy-metadata-proxy-{uuid}
+    user        {user}
+    group       {group}
+    maxconn     1024
+    nbthread    2
+    pidfile     {pid_file}
+    daemon
+
+defaults
+    log global
+    mode http
+    option httplog
+    option dontlognull
+    option http-server-close
+    option forwardfor
+    retries                 3
+    timeout http-request    {timeout_http_request}
+    timeout connect         {timeout_connect}
+    timeout client          {timeout_client}
+    timeout server          {timeout_server}
+    timeout http-keep-alive {timeout_http_keep_alive}
+
+listen listener
+    bind {bind_address}:{bind_port}
+    {bind_v6_line}
+    server metadata {socket_path}
+
+{untrusted}    http-request del-header X-Neutron-{other_header}-ID
+    http-request set-header X-Neutron-{header}-ID {uuid}
+"""
+
+
+def _check_token(value, what):
+    if not value or any(c.isspace() for c in str(value)) or '#' in str(value):
+        raise ValueError(f'haproxy config: invalid {what} {value!r}')
+    return value
+
+
+def render_haproxy_config(uuid: str, kind: str, bind_address: str, bind_port: int,
+                          socket_path: str, pid_file: str, user: str, group: str,
+                          bind_v6_interface: str | None = None, *, debug: bool = False,
+                          timeout_http_request='30s', timeout_connect='30s',
+                          timeout_client='32s', timeout_server='32s',
+                          timeout_http_keep_alive='30s') -> str:
+    """The metadata proxy config for a network (qdhcp) or router (qrouter) ``uuid``.
+
+    ``bind_v6_interface`` adds ``bind [fe80::a9fe:a9fe]:<port> interface <dev>``
+    (isolated metadata over IPv6, once the tap passed DAD).
+    """
+    if kind not in _RESOURCE_HEADER:
+        raise ValueError(f'haproxy config for {uuid}: kind {kind!r} is not '
+                         "'network' or 'router'")
+    names.validate_uuid(uuid, f'metadata proxy {kind} id')
+    for value, what in ((bind_address, 'bind address'), (socket_path, 'socket path'),
+                        (pid_file, 'pid file'), (user, 'user'), (group, 'group')):
+        _check_token(value, what)
+    if not 0 < int(bind_port) < 65536:
+        raise ValueError(f'haproxy config for {uuid}: invalid port {bind_port!r}')
+    bind_v6_line = ''
+    if bind_v6_interface:
+        _check_token(bind_v6_interface, 'IPv6 bind interface')
+        bind_v6_line = f'bind [{METADATA_V6_IP}]:{int(bind_port)} interface {bind_v6_interface}'
+    other = 'Router' if kind == 'network' else 'Network'
+    return _TEMPLATE.format(
+        log_level='debug' if debug else 'info', uuid=uuid, user=user, group=group,
+        pid_file=pid_file, bind_address=bind_address, bind_port=int(bind_port),
+        bind_v6_line=bind_v6_line, socket_path=socket_path,
+        untrusted=''.join(f'    {line}\n' for line in UNTRUSTED_HEADERS),
+        header=_RESOURCE_HEADER[kind], other_header=other,
+        timeout_http_request=timeout_http_request, timeout_connect=timeout_connect,
+        timeout_client=timeout_client, timeout_server=timeout_server,
+        timeout_http_keep_alive=timeout_http_keep_alive)
+
+
+def config_path(state_path: str, uuid: str) -> str:
+    return os.path.join(state_path, 'ns-metadata-proxy',
+                        names.validate_uuid(uuid, 'metadata proxy id') + '.conf')
+
+
+def pid_file_path(state_path: str, uuid: str) -> str:
+    return os.path.join(state_path, 'external', 'pids',
+                        names.validate_uuid(uuid, 'metadata proxy id') + '.pid.haproxy')
+
+
+def default_socket_path(state_path: str) -> str:
+    """``[DEFAULT] metadata_proxy_socket`` default: ``$state_path/metadata_proxy``."""
+    return os.path.join(state_path, 'metadata_proxy')
+
+
+def metadata_proxy_spec(uuid: str, kind: str, namespace: str | None, state_path: str,
+                        bind_address: str, bind_port: int, user: str, group: str,
+                        socket_path: str | None = None,
+                        bind_v6_interface: str | None = None,
+                        debug: bool = False) -> ProcessSpec:
+    """The ProcessSpec of the metadata proxy of network or router ``uuid``.
+
+    Config ``<state_path>/ns-metadata-proxy/<uuid>.conf``, pid file
+    ``<state_path>/external/pids/<uuid>.pid.haproxy``, argv ``haproxy -f <cfg>``.
+    """
+    cfg = config_path(state_path, uuid)
+    pid_file = pid_file_path(state_path, uuid)
+    content = render_haproxy_config(
+        uuid, kind, bind_address, bind_port, socket_path or default_socket_path(state_path),
+        pid_file, user, group, bind_v6_interface, debug=debug)
+    return ProcessSpec(service=SERVICE, uuid=uuid, namespace=namespace,
+                       argv=('haproxy', '-f', cfg), pid_file=pid_file,
+                       config_files=((cfg, content),), config_mode=CONFIG_MODE)

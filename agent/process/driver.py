@@ -1,0 +1,133 @@
+"""The host side of child processes: /proc, pid files, signals, spawning.
+
+The only module of ``agent.process`` that runs subprocesses or sends signals; the
+manager's decisions are tested against an in-memory fake with the same methods.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import subprocess
+import tempfile
+import threading
+from typing import Protocol
+
+from agent.common import fileutils
+
+LOG = logging.getLogger(__name__)
+
+SPAWN_PARENT_TIMEOUT = 10.0   # seconds for `ip netns exec ... <daemon>` to return
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SpawnResult:
+    """How the launcher (``ip netns exec`` + ``env``) ended.
+
+    ``returncode`` None means it had not exited within the timeout (a child that
+    does not daemonize); it is then reaped in the background.
+    """
+    returncode: int | None
+    stderr: str
+
+
+class ProcessDriver(Protocol):
+    def cmdline(self, pid: int) -> tuple[str, ...] | None: ...
+    def read_pid(self, pid_file: str) -> int | None: ...
+    def remove_pid_file(self, pid_file: str) -> None: ...
+    def write_config(self, path: str, content: str, mode: int) -> bool: ...
+    def send_signal(self, pid: int, sig: int) -> bool: ...
+    def spawn(self, namespace: str | None, argv: tuple[str, ...],
+              env: tuple[tuple[str, str], ...]) -> SpawnResult: ...
+    def list_pid_files(self, pid_dir: str, service: str) -> list[tuple[str, str]]: ...
+
+
+def launcher_argv(namespace, argv, env):
+    """``ip netns exec <ns> env K=V... <argv>``, as Neutron starts its children."""
+    cmd = ['env', *(f'{k}={v}' for k, v in env), *argv]
+    if namespace:
+        cmd = ['ip', 'netns', 'exec', namespace, *cmd]
+    return cmd
+
+
+class HostProcessDriver:
+    """Real processes of this host."""
+
+    def cmdline(self, pid):
+        """The argv of a live process, or None if it is gone or a zombie."""
+        try:
+            with open(f'/proc/{int(pid)}/cmdline', 'rb') as f:
+                raw = f.read()
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        if not raw:   # zombies and kernel threads have an empty cmdline
+            return None
+        parts = raw.split(b'\0')
+        if parts and parts[-1] == b'':
+            parts.pop()
+        return tuple(p.decode('utf-8', errors='surrogateescape') for p in parts)
+
+    def read_pid(self, pid_file):
+        text = fileutils.read_text(pid_file)
+        if text is None:
+            return None
+        try:
+            pid = int(text.strip().split()[0])
+        except (ValueError, IndexError):
+            return None
+        return pid if pid > 1 else None
+
+    def remove_pid_file(self, pid_file):
+        try:
+            os.unlink(pid_file)
+        except FileNotFoundError:
+            pass
+
+    def write_config(self, path, content, mode):
+        fileutils.ensure_dir(os.path.dirname(path))
+        changed = fileutils.write_atomic(path, content, mode=mode)
+        if not changed and (os.stat(path).st_mode & 0o777) != mode:
+            os.chmod(path, mode)
+        return changed
+
+    def send_signal(self, pid, sig):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def spawn(self, namespace, argv, env):
+        cmd = launcher_argv(namespace, argv, env)
+        LOG.debug('Running %s', ' '.join(cmd))
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=err,
+                                    close_fds=True, start_new_session=True)
+            try:
+                returncode = proc.wait(timeout=SPAWN_PARENT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                # Not a daemon: keep reaping it so it never stays a zombie.
+                threading.Thread(target=proc.wait, name=f'reap-{proc.pid}',
+                                 daemon=True).start()
+                returncode = None
+            err.seek(0)
+            stderr = err.read(4096).decode('utf-8', errors='replace').strip()
+        return SpawnResult(returncode, stderr)
+
+    def list_pid_files(self, pid_dir, service):
+        """(id, pid file) for ``<dir>/<id>.pid.<service>`` and ``<dir>/<id>/pid``."""
+        try:
+            entries = os.listdir(pid_dir)
+        except FileNotFoundError:
+            return []
+        suffix = f'.pid.{service}'
+        found = []
+        for entry in sorted(entries):
+            path = os.path.join(pid_dir, entry)
+            if entry.endswith(suffix):
+                found.append((entry[:-len(suffix)], path))
+            elif os.path.isfile(os.path.join(path, 'pid')):
+                found.append((entry, os.path.join(path, 'pid')))
+        return found

@@ -1,0 +1,234 @@
+"""Start, reload, restart and stop child processes from their ProcessSpec.
+
+State lives on the host only (pid file + ``/proc/<pid>/cmdline``), so a restarted
+agent adopts the children the previous one left running just by observing them.
+A pid file whose pid is not running a command line with our uuid is stale: that
+process is never signalled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import signal
+import threading
+import time
+
+from agent.common import names
+from agent.process.driver import HostProcessDriver, ProcessDriver
+from agent.process.spec import ProcessSpec
+
+LOG = logging.getLogger(__name__)
+
+STARTED = 'started'
+RELOADED = 'reloaded'
+RESTARTED = 'restarted'
+UNCHANGED = 'unchanged'
+
+
+class ProcessError(RuntimeError):
+    """A child process could not be started, reloaded or stopped."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ProcessState:
+    """What runs for a spec: ``pid`` is set only when the process is ours and alive."""
+    pid: int | None
+    running: bool
+    argv_matches: bool
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RunningProcess:
+    """A live child of ours found through its pid file (see ``list_running``)."""
+    service: str
+    uuid: str
+    pid: int
+    pid_file: str
+    argv: tuple[str, ...]
+
+
+class ProcessManager:
+    """Makes the host run what ProcessSpecs describe; safe to call from many threads."""
+
+    def __init__(self, driver: ProcessDriver | None = None, *, spawn_timeout=5.0,
+                 stop_timeout=5.0, poll_interval=0.01):
+        self._driver = driver or HostProcessDriver()
+        self._spawn_timeout = spawn_timeout
+        self._stop_timeout = stop_timeout
+        self._poll = poll_interval
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    # -- observing ---------------------------------------------------------------
+
+    def _live_cmdline(self, pid, uuid):
+        """The cmdline of ``pid`` if it is a live process with ``uuid`` in it."""
+        if pid is None:
+            return None
+        argv = self._driver.cmdline(pid)
+        if argv is None or not any(uuid in arg for arg in argv):
+            return None
+        return argv
+
+    def observe(self, spec: ProcessSpec) -> ProcessState:
+        pid = self._driver.read_pid(spec.pid_file)
+        argv = self._live_cmdline(pid, spec.uuid)
+        if argv is None:
+            return ProcessState(pid=None, running=False, argv_matches=False)
+        return ProcessState(pid=pid, running=True, argv_matches=argv == spec.argv)
+
+    def list_running(self, service: str, pid_dir: str) -> list[RunningProcess]:
+        """Our live ``service`` children with pid files in ``pid_dir``.
+
+        Finds ``<pid_dir>/<uuid>.pid.<service>`` (haproxy, Neutron's external pids
+        layout) and ``<pid_dir>/<uuid>/pid`` (dnsmasq under ``<state>/dhcp``); for
+        pruning orphans after a full resync.
+        """
+        found = []
+        for ident, pid_file in self._driver.list_pid_files(pid_dir, service):
+            if not names.is_uuid(ident):
+                continue
+            pid = self._driver.read_pid(pid_file)
+            argv = self._live_cmdline(pid, ident)
+            if argv is None or os.path.basename(argv[0]) != service:
+                continue
+            found.append(RunningProcess(service, ident, pid, pid_file, argv))
+        return found
+
+    # -- acting ------------------------------------------------------------------
+
+    def _lock(self, key):
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def write_config_files(self, spec: ProcessSpec) -> bool:
+        """Write every config file atomically; True if any content changed."""
+        changed = False
+        for path, content in spec.config_files:
+            try:
+                changed |= self._driver.write_config(path, content, spec.config_mode)
+            except OSError as exc:
+                raise ProcessError(f'{spec.describe()}: cannot write config file '
+                                   f'{path}: {exc}') from exc
+        return changed
+
+    def ensure(self, spec: ProcessSpec) -> str:
+        """Converge one child on ``spec``; returns what was done.
+
+        Not running: start it. Running with another argv: restart it. Running and a
+        config file changed: SIGHUP (dnsmasq) or restart (haproxy). Otherwise
+        nothing: ``'unchanged'``.
+        """
+        with self._lock(spec.key):
+            state = self.observe(spec)
+            changed = self.write_config_files(spec)
+            if not state.running:
+                self._spawn(spec)
+                return STARTED
+            if not state.argv_matches:
+                LOG.info('%s: command line changed, restarting', spec.describe())
+                self._restart(spec, state.pid)
+                return RESTARTED
+            if changed:
+                return self._reload_running(spec, state.pid)
+            return UNCHANGED
+
+    def reload(self, spec: ProcessSpec) -> str:
+        """Make the child re-read its files (without rewriting them); start it if dead."""
+        with self._lock(spec.key):
+            state = self.observe(spec)
+            if not state.running:
+                self._spawn(spec)
+                return STARTED
+            return self._reload_running(spec, state.pid)
+
+    def stop(self, spec: ProcessSpec) -> bool:
+        """Stop the child (SIGTERM, then SIGKILL); True if one was running."""
+        with self._lock(spec.key):
+            state = self.observe(spec)
+            if state.running:
+                self._terminate(state.pid, spec.uuid, spec.describe())
+            self._driver.remove_pid_file(spec.pid_file)
+            return state.running
+
+    def stop_running(self, found: RunningProcess) -> bool:
+        """Stop an orphan returned by ``list_running`` (rechecked before signalling)."""
+        with self._lock((found.service, found.uuid)):
+            what = f'{found.service} for {found.uuid}'
+            if self._live_cmdline(found.pid, found.uuid) is None:
+                return False
+            self._terminate(found.pid, found.uuid, what)
+            self._driver.remove_pid_file(found.pid_file)
+            return True
+
+    # -- internals (caller holds the spec's lock) ---------------------------------
+
+    def _reload_running(self, spec, pid):
+        sig = spec.reload_signal
+        if sig is None:
+            LOG.info('%s: configuration changed, restarting', spec.describe())
+            self._restart(spec, pid)
+            return RESTARTED
+        LOG.info('%s: configuration changed, sending %s to %d', spec.describe(),
+                 signal.Signals(sig).name, pid)
+        if not self._driver.send_signal(pid, sig):
+            LOG.warning('%s: pid %d vanished before reload, starting it again',
+                        spec.describe(), pid)
+            self._spawn(spec)
+            return STARTED
+        return RELOADED
+
+    def _restart(self, spec, pid):
+        self._terminate(pid, spec.uuid, spec.describe())
+        self._spawn(spec)
+
+    def _wait(self, condition, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            if condition():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self._poll)
+
+    def _spawn(self, spec):
+        self._driver.remove_pid_file(spec.pid_file)
+        env = (('PROCESS_TAG', spec.process_tag), *spec.env)
+        try:
+            result = self._driver.spawn(spec.namespace, spec.argv, env)
+        except OSError as exc:
+            raise ProcessError(f'{spec.describe()}: cannot run {spec.argv[0]}: {exc}') from exc
+        if result.returncode not in (0, None):
+            raise ProcessError(f'{spec.describe()}: {spec.argv[0]} exited with status '
+                               f'{result.returncode}: {result.stderr or "no error output"}')
+        pid_box: list[int] = []
+
+        def started():
+            pid = self._driver.read_pid(spec.pid_file)
+            if self._live_cmdline(pid, spec.uuid) is None:
+                return False
+            pid_box.append(pid)
+            return True
+
+        if not self._wait(started, self._spawn_timeout):
+            detail = f': {result.stderr}' if result.stderr else ''
+            raise ProcessError(f'{spec.describe()}: no live process in pid file '
+                               f'{spec.pid_file} {self._spawn_timeout:g}s after start{detail}')
+        LOG.info('Started %s (pid %d)', spec.describe(), pid_box[0])
+        return pid_box[0]
+
+    def _terminate(self, pid, uuid, what):
+        def gone():
+            return self._live_cmdline(pid, uuid) is None
+
+        self._driver.send_signal(pid, signal.SIGTERM)
+        if self._wait(gone, self._stop_timeout):
+            LOG.info('Stopped %s (pid %d)', what, pid)
+            return
+        LOG.warning('%s (pid %d) ignored SIGTERM for %gs, sending SIGKILL', what, pid,
+                    self._stop_timeout)
+        self._driver.send_signal(pid, signal.SIGKILL)
+        if not self._wait(gone, 2.0):
+            raise ProcessError(f'{what}: pid {pid} still alive after SIGKILL')

@@ -1,0 +1,106 @@
+"""A thread that checks registered children and respawns (or exits on) dead ones.
+
+Like Neutron's ProcessMonitor: every ``[AGENT] check_child_processes_interval``
+seconds each registered ``(service, uuid)`` is observed; a dead one is started again
+(``respawn``) or the agent is told to exit (``exit``). Interval 0 disables checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Callable
+
+from agent.process.manager import ProcessManager
+from agent.process.spec import ProcessSpec
+
+LOG = logging.getLogger(__name__)
+
+RESPAWN = 'respawn'
+EXIT = 'exit'
+
+
+def terminate_agent(spec: ProcessSpec) -> None:
+    """Default ``exit`` action: SIGTERM to ourselves, so the service stops cleanly."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+class ProcessMonitor:
+    def __init__(self, interval: float, action: str, manager: ProcessManager,
+                 on_exit: Callable[[ProcessSpec], None] = terminate_agent):
+        if action not in (RESPAWN, EXIT):
+            raise ValueError(f'check_child_processes_action: {action!r} is not '
+                             f'{RESPAWN!r} or {EXIT!r}')
+        if interval < 0:
+            raise ValueError(f'check_child_processes_interval: {interval} < 0')
+        self.interval = interval
+        self.action = action
+        self._manager = manager
+        self._on_exit = on_exit
+        self._specs: dict[tuple[str, str], ProcessSpec] = {}
+        # Held while one spec is checked and respawned: after unregister() returns,
+        # the monitor will not start that child again.
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.respawn_count = 0
+
+    def register(self, spec: ProcessSpec) -> None:
+        with self._lock:
+            self._specs[spec.key] = spec
+
+    def unregister(self, uuid: str, service: str) -> None:
+        with self._lock:
+            self._specs.pop((service, uuid), None)
+
+    def registered(self) -> list[ProcessSpec]:
+        with self._lock:
+            return list(self._specs.values())
+
+    def start(self) -> None:
+        if self.interval == 0 or self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name='process-monitor',
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.check_once()
+
+    def check_once(self) -> int:
+        """Check every registered child now; returns how many were found dead."""
+        dead = 0
+        with self._lock:
+            keys = list(self._specs)
+        for key in keys:
+            if self._stop.is_set():
+                break
+            with self._lock:
+                spec = self._specs.get(key)
+                if spec is None:
+                    continue
+                try:
+                    if self._manager.observe(spec).running:
+                        continue
+                    dead += 1
+                    if self.action == EXIT:
+                        LOG.error('%s for %s died, exiting (check_child_processes_action'
+                                  '=exit)', spec.service, spec.uuid)
+                        self._on_exit(spec)
+                        continue
+                    LOG.warning('%s for %s died, respawning', spec.service, spec.uuid)
+                    self._manager.ensure(spec)
+                    self.respawn_count += 1
+                except Exception:
+                    LOG.exception('Checking %s failed', spec.describe())
+        return dead

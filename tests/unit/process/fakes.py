@@ -1,0 +1,77 @@
+"""An in-memory process table with the ProcessDriver interface."""
+
+import signal
+
+from agent.process.driver import SpawnResult
+
+
+class FakeProcessTable:
+    def __init__(self):
+        self.procs = {}          # pid -> argv
+        self.files = {}          # path -> content (pid files and config files)
+        self.modes = {}
+        self.signals = []        # (pid, sig)
+        self.spawned = []        # (namespace, argv, env)
+        self.ignore_sigterm = set()
+        self.spawn_fails = None  # (returncode, stderr) to make the next spawn fail
+        self._next_pid = 1000
+
+    def start_foreign(self, argv):
+        """A process that is not ours (the pid file may point at it)."""
+        self._next_pid += 1
+        self.procs[self._next_pid] = tuple(argv)
+        return self._next_pid
+
+    # ProcessDriver
+    def cmdline(self, pid):
+        return self.procs.get(pid)
+
+    def read_pid(self, pid_file):
+        text = self.files.get(pid_file)
+        try:
+            return int(text) if text else None
+        except ValueError:
+            return None
+
+    def remove_pid_file(self, pid_file):
+        self.files.pop(pid_file, None)
+
+    def write_config(self, path, content, mode):
+        changed = self.files.get(path) != content
+        self.files[path] = content
+        self.modes[path] = mode
+        return changed
+
+    def send_signal(self, pid, sig):
+        if pid not in self.procs:
+            return False
+        self.signals.append((pid, sig))
+        if sig == signal.SIGKILL or (sig == signal.SIGTERM and pid not in self.ignore_sigterm):
+            del self.procs[pid]
+        return True
+
+    def spawn(self, namespace, argv, env):
+        self.spawned.append((namespace, tuple(argv), tuple(env)))
+        if self.spawn_fails:
+            code, err = self.spawn_fails
+            return SpawnResult(code, err)
+        pid = self.start_foreign(argv)
+        # the daemon writes its pid file (dnsmasq --pid-file=..., haproxy pidfile)
+        for arg in argv:
+            if arg.startswith('--pid-file='):
+                self.files[arg.split('=', 1)[1]] = str(pid)
+        self.pid_file_hook(argv, pid)
+        return SpawnResult(0, '')
+
+    def pid_file_hook(self, argv, pid):
+        pass
+
+    def list_pid_files(self, pid_dir, service):
+        out = []
+        for path in sorted(self.files):
+            head, _, name = path.rpartition('/')
+            if head == pid_dir and name.endswith('.pid.' + service):
+                out.append((name[:-len('.pid.' + service)], path))
+            elif head.rpartition('/')[0] == pid_dir and name == 'pid':
+                out.append((head.rpartition('/')[2], path))
+        return out

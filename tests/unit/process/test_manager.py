@@ -1,0 +1,180 @@
+import signal
+
+import pytest
+
+from agent.process import manager as pm
+from agent.process.spec import InvalidSpec, ProcessSpec
+from tests.unit.process.fakes import FakeProcessTable
+
+NET = '524952ab-eb76-4838-8490-3a60a5746dcb'
+OTHER = '4d7648cf-ebbd-4567-b336-bf7f0af13042'
+DIR = f'/state/dhcp/{NET}'
+
+
+def dnsmasq_spec(extra=(), host='aa,1.2.3.4'):
+    return ProcessSpec(
+        service='dnsmasq', uuid=NET, namespace=f'qdhcp-{NET}',
+        argv=('dnsmasq', '--no-hosts', f'--pid-file={DIR}/pid',
+              f'--dhcp-hostsfile={DIR}/host', *extra),
+        pid_file=f'{DIR}/pid', config_files=((f'{DIR}/host', host),))
+
+
+def haproxy_spec(content='cfg'):
+    cfg = f'/state/ns-metadata-proxy/{NET}.conf'
+    return ProcessSpec(service='haproxy', uuid=NET, namespace=None,
+                       argv=('haproxy', '-f', cfg),
+                       pid_file=f'/state/external/pids/{NET}.pid.haproxy',
+                       config_files=((cfg, content),), config_mode=0o640)
+
+
+class HaproxyTable(FakeProcessTable):
+    def pid_file_hook(self, argv, pid):
+        if argv[0] == 'haproxy':
+            self.files[f'/state/external/pids/{NET}.pid.haproxy'] = str(pid)
+
+
+@pytest.fixture
+def table():
+    return HaproxyTable()
+
+
+@pytest.fixture
+def manager(table):
+    return pm.ProcessManager(table, spawn_timeout=0.05, stop_timeout=0.05,
+                             poll_interval=0.001)
+
+
+def test_start_writes_config_and_spawns_with_process_tag(table, manager):
+    spec = dnsmasq_spec()
+    assert manager.ensure(spec) == pm.STARTED
+    ns, argv, env = table.spawned[0]
+    assert ns == f'qdhcp-{NET}' and argv == spec.argv
+    assert env == (('PROCESS_TAG', f'dnsmasq-{NET}'),)
+    assert table.files[f'{DIR}/host'] == 'aa,1.2.3.4'
+    state = manager.observe(spec)
+    assert state.running and state.argv_matches and state.pid in table.procs
+
+
+def test_nothing_changed_is_unchanged(table, manager):
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    pid = manager.observe(spec).pid
+    assert manager.ensure(spec) == pm.UNCHANGED
+    assert table.signals == [] and len(table.spawned) == 1
+    assert manager.observe(spec).pid == pid
+
+
+def test_config_change_sends_sighup_to_dnsmasq(table, manager):
+    manager.ensure(dnsmasq_spec())
+    pid = manager.observe(dnsmasq_spec()).pid
+    assert manager.ensure(dnsmasq_spec(host='bb,1.2.3.5')) == pm.RELOADED
+    assert table.signals == [(pid, signal.SIGHUP)]
+    assert len(table.spawned) == 1
+
+
+def test_config_change_restarts_haproxy(table, manager):
+    manager.ensure(haproxy_spec())
+    old = manager.observe(haproxy_spec()).pid
+    assert table.modes[f'/state/ns-metadata-proxy/{NET}.conf'] == 0o640
+    assert manager.ensure(haproxy_spec('cfg2')) == pm.RESTARTED
+    assert table.signals == [(old, signal.SIGTERM)]
+    new = manager.observe(haproxy_spec('cfg2')).pid
+    assert new != old and new in table.procs
+
+
+def test_argv_change_restarts(table, manager):
+    manager.ensure(dnsmasq_spec())
+    old = manager.observe(dnsmasq_spec()).pid
+    spec = dnsmasq_spec(extra=('--dhcp-lease-max=16',))
+    assert manager.ensure(spec) == pm.RESTARTED
+    assert (old, signal.SIGTERM) in table.signals
+    assert (old, signal.SIGHUP) not in table.signals
+    state = manager.observe(spec)
+    assert state.pid != old and state.argv_matches
+
+
+def test_argv_and_config_change_restart_without_hup(table, manager):
+    manager.ensure(dnsmasq_spec())
+    spec = dnsmasq_spec(extra=('--x',), host='new')
+    assert manager.ensure(spec) == pm.RESTARTED
+    assert [s for _, s in table.signals] == [signal.SIGTERM]
+
+
+def test_foreign_pid_is_not_ours_and_never_signalled(table, manager):
+    foreign = table.start_foreign(['sleep', '1000'])
+    table.files[f'{DIR}/pid'] = str(foreign)
+    spec = dnsmasq_spec()
+    assert manager.observe(spec) == pm.ProcessState(None, False, False)
+    assert manager.ensure(spec) == pm.STARTED
+    assert manager.stop(spec) is True
+    assert all(pid != foreign for pid, _ in table.signals)
+    assert foreign in table.procs
+
+
+def test_stale_pid_file_of_dead_process_is_removed_before_spawn(table, manager):
+    table.files[f'{DIR}/pid'] = '99999'
+    assert manager.ensure(dnsmasq_spec()) == pm.STARTED
+    assert table.files[f'{DIR}/pid'] != '99999'
+
+
+def test_stop_escalates_to_sigkill(table, manager):
+    manager.ensure(dnsmasq_spec())
+    pid = manager.observe(dnsmasq_spec()).pid
+    table.ignore_sigterm.add(pid)
+    assert manager.stop(dnsmasq_spec()) is True
+    assert table.signals == [(pid, signal.SIGTERM), (pid, signal.SIGKILL)]
+    assert f'{DIR}/pid' not in table.files
+    assert manager.stop(dnsmasq_spec()) is False
+
+
+def test_spawn_failure_names_process_and_error(table, manager):
+    table.spawn_fails = (1, 'Cannot open network namespace')
+    with pytest.raises(pm.ProcessError, match=f'dnsmasq for {NET}.*status 1.*Cannot open'):
+        manager.ensure(dnsmasq_spec())
+
+
+def test_spawn_without_pid_file_times_out_with_clear_error(table, manager):
+    table.spawn_fails = (0, '')
+    with pytest.raises(pm.ProcessError, match=f'dnsmasq for {NET}.*no live process'):
+        manager.ensure(dnsmasq_spec())
+
+
+def test_reload_starts_a_dead_child(table, manager):
+    assert manager.reload(dnsmasq_spec()) == pm.STARTED
+    assert manager.reload(dnsmasq_spec()) == pm.RELOADED
+
+
+def test_list_running_finds_both_layouts_and_skips_foreign(table, manager):
+    manager.ensure(dnsmasq_spec())
+    manager.ensure(haproxy_spec())
+    foreign = table.start_foreign(['sleep', '1000'])
+    table.files[f'/state/dhcp/{OTHER}/pid'] = str(foreign)
+    table.files['/state/dhcp/not-a-uuid/pid'] = str(manager.observe(dnsmasq_spec()).pid)
+    found = manager.list_running('dnsmasq', '/state/dhcp')
+    assert [(f.uuid, f.pid_file) for f in found] == [(NET, f'{DIR}/pid')]
+    found = manager.list_running('haproxy', '/state/external/pids')
+    assert [f.uuid for f in found] == [NET]
+    assert manager.stop_running(found[0]) is True
+    assert not manager.observe(haproxy_spec()).running
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    ({'uuid': '../etc'}, 'not a valid UUID'),
+    ({'service': 'Bad Name'}, 'invalid service'),
+    ({'argv': ('dnsmasq',)}, 'uuid must appear'),
+    ({'pid_file': 'relative/pid'}, 'not absolute'),
+    ({'namespace': '../x'}, 'invalid namespace'),
+    ({'env': (('A B', 'x'),)}, 'environment'),
+])
+def test_invalid_specs_are_rejected(kwargs, match):
+    base = dict(service='dnsmasq', uuid=NET, namespace=None,
+                argv=('dnsmasq', f'--pid-file={DIR}/pid'), pid_file=f'{DIR}/pid')
+    base.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        ProcessSpec(**base)
+
+
+def test_spec_reload_signal_by_service():
+    assert dnsmasq_spec().reload_signal == signal.SIGHUP
+    assert haproxy_spec().reload_signal is None
+    assert InvalidSpec.__mro__[1] is ValueError

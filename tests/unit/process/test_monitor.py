@@ -1,0 +1,100 @@
+import logging
+import time
+
+import pytest
+
+from agent.process import manager as pm
+from agent.process.monitor import ProcessMonitor
+from tests.unit.process.fakes import FakeProcessTable
+from tests.unit.process.test_manager import NET, dnsmasq_spec
+
+
+@pytest.fixture
+def table():
+    return FakeProcessTable()
+
+
+@pytest.fixture
+def manager(table):
+    return pm.ProcessManager(table, spawn_timeout=0.05, stop_timeout=0.05,
+                             poll_interval=0.001)
+
+
+def kill(table, manager):
+    pid = manager.observe(dnsmasq_spec()).pid
+    del table.procs[pid]
+    return pid
+
+
+def test_check_once_respawns_dead_child_and_warns(table, manager, caplog):
+    mon = ProcessMonitor(1, 'respawn', manager)
+    manager.ensure(dnsmasq_spec())
+    mon.register(dnsmasq_spec())
+    assert mon.check_once() == 0
+    old = kill(table, manager)
+    with caplog.at_level(logging.WARNING):
+        assert mon.check_once() == 1
+    assert f'dnsmasq for {NET} died, respawning' in caplog.text
+    new = manager.observe(dnsmasq_spec()).pid
+    assert new and new != old and mon.respawn_count == 1
+
+
+def test_unregistered_child_is_not_respawned(table, manager):
+    mon = ProcessMonitor(1, 'respawn', manager)
+    manager.ensure(dnsmasq_spec())
+    mon.register(dnsmasq_spec())
+    mon.unregister(NET, 'dnsmasq')
+    kill(table, manager)
+    assert mon.check_once() == 0
+    assert not manager.observe(dnsmasq_spec()).running
+
+
+def test_exit_action_calls_exit_callback(table, manager):
+    exited = []
+    mon = ProcessMonitor(1, 'exit', manager, on_exit=exited.append)
+    manager.ensure(dnsmasq_spec())
+    mon.register(dnsmasq_spec())
+    kill(table, manager)
+    mon.check_once()
+    assert exited == [dnsmasq_spec()]
+    assert not manager.observe(dnsmasq_spec()).running
+
+
+def test_thread_respawns_within_interval_and_stops(table, manager):
+    mon = ProcessMonitor(0.05, 'respawn', manager)
+    manager.ensure(dnsmasq_spec())
+    mon.register(dnsmasq_spec())
+    mon.start()
+    try:
+        kill(table, manager)
+        deadline = time.monotonic() + 2
+        while not manager.observe(dnsmasq_spec()).running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert manager.observe(dnsmasq_spec()).running
+    finally:
+        mon.stop()
+    assert mon._thread is None
+
+
+def test_failed_respawn_is_logged_and_retried(table, manager, caplog):
+    mon = ProcessMonitor(1, 'respawn', manager)
+    mon.register(dnsmasq_spec())
+    table.spawn_fails = (2, 'boom')
+    with caplog.at_level(logging.ERROR):
+        assert mon.check_once() == 1
+    assert 'boom' in caplog.text
+    table.spawn_fails = None
+    mon.check_once()
+    assert manager.observe(dnsmasq_spec()).running
+
+
+def test_interval_zero_disables_thread(manager):
+    mon = ProcessMonitor(0, 'respawn', manager)
+    mon.start()
+    assert mon._thread is None
+    mon.stop()
+
+
+def test_bad_action_rejected(manager):
+    with pytest.raises(ValueError, match='check_child_processes_action'):
+        ProcessMonitor(1, 'reboot', manager)
