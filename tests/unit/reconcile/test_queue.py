@@ -1,0 +1,230 @@
+import threading
+import time
+
+import pytest
+
+from agent.reconcile import queue as wq
+from agent.reconcile.status import DONE, ERROR, PENDING
+
+
+def make(handler, **kw):
+    kw.setdefault('backoff_base', 0.01)
+    kw.setdefault('backoff_max', 0.05)
+    return wq.WorkQueue(handler, **kw)
+
+
+@pytest.fixture
+def queues():
+    made = []
+    yield made
+    for q in made:
+        assert q.stop(timeout=5)
+
+
+def test_waiting_key_is_deduplicated_best_priority_and_reasons_merged(queues):
+    ran = []
+    q = make(ran.append, paused=True, workers=1)
+    queues.append(q.start())
+    q.enqueue('a', priority=5, reason='port update')
+    q.enqueue('a', priority=1, reason='subnet create')
+    q.enqueue('a', priority=9, reason='port update')
+    q.enqueue('b', priority=3)
+    assert len(q) == 2
+    assert q.status.get('a').reasons == ('port update', 'subnet create')
+    assert q.status.get('a').state == PENDING
+    q.resume()
+    assert q.wait_idle(5)
+    assert ran == ['a', 'b']          # 'a' took priority 1
+
+
+@pytest.mark.parametrize('enqueued, expected', [
+    ([('x', 5), ('y', 1), ('z', 3)], ['y', 'z', 'x']),
+    ([('x', 2), ('y', 2), ('z', 2)], ['x', 'y', 'z']),           # FIFO within a priority
+    ([('x', 2), ('y', 2), ('x', 1)], ['x', 'y']),
+    ([('x', 0), ('y', 255), ('z', 0), ('w', 6)], ['x', 'z', 'w', 'y']),
+])
+def test_priority_order(queues, enqueued, expected):
+    ran = []
+    q = make(ran.append, paused=True, workers=1)
+    queues.append(q.start())
+    for key, prio in enqueued:
+        q.enqueue(key, priority=prio)
+    q.resume()
+    assert q.wait_idle(5)
+    assert ran == expected
+
+
+def test_a_key_never_runs_twice_at_once(queues):
+    lock = threading.Lock()
+    active = {}
+    overlaps = []
+    runs = []
+
+    def handler(key):
+        with lock:
+            if active.get(key):
+                overlaps.append(key)
+            active[key] = True
+        time.sleep(0.002)
+        with lock:
+            active[key] = False
+            runs.append(key)
+
+    q = make(handler, workers=8)
+    queues.append(q.start())
+    producers = [threading.Thread(target=lambda: [q.enqueue(f'k{i % 4}')
+                                                  for i in range(200)])
+                 for _ in range(4)]
+    for p in producers:
+        p.start()
+    for p in producers:
+        p.join()
+    assert q.wait_idle(10)
+    assert overlaps == []
+    assert set(runs) == {'k0', 'k1', 'k2', 'k3'}
+
+
+def test_different_keys_run_in_parallel_bounded(queues):
+    lock = threading.Lock()
+    current = [0, 0]   # now, max
+
+    def handler(key):
+        with lock:
+            current[0] += 1
+            current[1] = max(current[1], current[0])
+        time.sleep(0.05)
+        with lock:
+            current[0] -= 1
+
+    q = make(handler, workers=3)
+    queues.append(q.start())
+    for i in range(9):
+        q.enqueue(i)
+    assert q.wait_idle(5)
+    assert current[1] == 3
+
+
+def test_burst_during_a_slow_run_coalesces_into_one_extra_run(queues):
+    started = threading.Event()
+    release = threading.Event()
+    runs = []
+
+    def handler(key):
+        runs.append(key)
+        started.set()
+        release.wait(5)
+
+    q = make(handler, workers=4)
+    queues.append(q.start())
+    q.enqueue('net')
+    assert started.wait(5)
+    for i in range(100):
+        q.enqueue('net', reason=f'event {i}')
+    release.set()
+    assert q.wait_idle(5)
+    assert len(runs) <= 2
+    assert q.status.get('net').state == DONE
+
+
+def test_failures_retry_with_backoff_then_error(queues):
+    times = []
+
+    def handler(key):
+        times.append(time.monotonic())
+        raise RuntimeError('ovs down')
+
+    q = make(handler, max_retries=3, backoff_base=0.02, backoff_max=1, jitter=0)
+    queues.append(q.start())
+    q.enqueue('net')
+    assert q.wait_idle(5)
+    assert len(times) == 4                     # first try + 3 retries
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert gaps[0] >= 0.018 and gaps[1] >= 0.038 and gaps[2] >= 0.078
+    status = q.status.get('net')
+    assert status.state == ERROR
+    assert status.attempts == 4
+    assert status.last_error == 'RuntimeError: ovs down'
+    assert q.status.counts() == {'pending': 0, 'done': 0, 'error': 1}
+    assert q.status.errors() == {'net': 'RuntimeError: ovs down'}
+
+
+def test_success_after_a_failure_clears_the_error(queues):
+    calls = []
+
+    def handler(key):
+        calls.append(key)
+        if len(calls) == 1:
+            raise OSError('busy')
+
+    q = make(handler)
+    queues.append(q.start())
+    q.enqueue('r')
+    assert q.wait_idle(5)
+    assert calls == ['r', 'r']
+    status = q.status.get('r')
+    assert (status.state, status.attempts, status.last_error) == (DONE, 0, '')
+
+
+def test_terminal_error_is_not_retried(queues):
+    calls = []
+
+    def handler(key):
+        calls.append(key)
+        raise wq.TerminalError('bad id')
+
+    q = make(handler, max_retries=5)
+    queues.append(q.start())
+    q.enqueue('r')
+    assert q.wait_idle(5)
+    assert calls == ['r']
+    assert q.status.get('r').state == ERROR
+
+
+def test_new_event_cuts_a_backoff_short(queues):
+    calls = []
+
+    def handler(key):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise OSError('busy')
+
+    q = make(handler, backoff_base=30, backoff_max=30)
+    queues.append(q.start())
+    q.enqueue('r')
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.02)
+    q.enqueue('r', reason='port update')
+    assert q.wait_idle(5)
+    assert len(calls) == 2
+
+
+def test_paused_queue_runs_nothing_until_resumed(queues):
+    ran = []
+    q = make(ran.append, paused=True)
+    queues.append(q.start())
+    q.enqueue('a')
+    assert not q.wait_idle(0.1)
+    assert ran == []
+    q.resume()
+    assert q.wait_idle(5)
+    assert ran == ['a']
+
+
+def test_stop_joins_all_workers():
+    q = make(lambda key: None, workers=5).start()
+    q.enqueue('a')
+    assert q.wait_idle(5)
+    assert q.stop(timeout=5)
+    assert not [t for t in threading.enumerate() if t.name.startswith('work-worker')]
+
+
+@pytest.mark.parametrize('attempt, expected', [(1, 0.5), (2, 1.0), (3, 2.0), (10, 60.0)])
+def test_backoff_delay_doubles_and_caps(attempt, expected):
+    assert wq.backoff_delay(attempt, 0.5, 60.0, 0.0) == expected
+
+
+def test_backoff_jitter_stays_within_bounds():
+    assert wq.backoff_delay(1, 1.0, 10, 0.2, rand=lambda: 0.0) == pytest.approx(0.8)
+    assert wq.backoff_delay(1, 1.0, 10, 0.2, rand=lambda: 1.0) == pytest.approx(1.2)
