@@ -25,6 +25,8 @@ class RouterPort:
     subnets: tuple[RouterSubnet, ...] = ()
     mtu: int = 1500
     admin_state_up: bool = True
+    # The network's other subnets: on-link routes on the device (Neutron adds them).
+    extra_subnets: tuple[RouterSubnet, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -1,0 +1,242 @@
+"""Controller side of the agent RPC: Neutron's server endpoints over the Plugin.
+
+Thin adapters: they accept exactly what Neutron's agents send (kwargs names,
+nested ``agent_state``, ``port_ids`` as a list), check the types of what they pass
+on, and call :class:`agent.controller.plugin.Plugin`.  A malformed call is logged
+with the offending field and answered with an error; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
+import oslo_messaging
+
+from agent.controller.context import Context
+from agent.controller.exceptions import NeutronError
+from agent.rpc.codec import Fields, WireError
+from agent.rpc.transport import get_transport, start_rpc_server, stop_rpc_server
+
+LOG = logging.getLogger(__name__)
+
+PLUGIN_TOPIC = 'q-plugin'
+L3PLUGIN_TOPIC = 'q-l3-plugin'
+REPORTS_TOPIC = 'q-reports-plugin'
+
+
+def _rpc_method(func):
+    """Log malformed calls naming the field; send errors back without tracebacks."""
+    expected = oslo_messaging.expected_exceptions(WireError, NeutronError)(func)
+
+    @functools.wraps(func)
+    def wrapper(self, context, **kwargs):
+        try:
+            return expected(self, context, **kwargs)
+        except oslo_messaging.ExpectedException as e:
+            error = e.exc_info[1]
+            if isinstance(error, WireError):
+                LOG.error('rejected %s call: %s', func.__name__, error)
+            else:
+                LOG.info('%s failed: %s', func.__name__, error)
+            raise
+    return wrapper
+
+
+def _args(method: str, kwargs: dict) -> Fields:
+    return Fields(f'{method} call', kwargs)
+
+
+class DhcpRpcCallback:
+    """``q-plugin``, version 1.10: what a DHCP agent asks (fact sheet §3)."""
+
+    target = oslo_messaging.Target(version='1.10')
+    rpc_methods = frozenset({
+        'get_active_networks_info', 'get_network_info', 'create_dhcp_port',
+        'update_dhcp_port', 'release_dhcp_port', 'get_dhcp_port',
+        'dhcp_ready_on_ports', 'get_networks', 'get_ports'})
+
+    def __init__(self, plugin):
+        self.plugin = plugin
+
+    @_rpc_method
+    def get_active_networks_info(self, context, **kwargs):
+        f = _args('get_active_networks_info', kwargs)
+        return self.plugin.get_active_networks_info(
+            f.str('host'), enable_dhcp_filter=f.bool('enable_dhcp_filter', True))
+
+    @_rpc_method
+    def get_network_info(self, context, **kwargs):
+        f = _args('get_network_info', kwargs)
+        return self.plugin.get_network_info(f.uuid('network_id'), f.str('host'))
+
+    @_rpc_method
+    def create_dhcp_port(self, context, **kwargs):
+        f = _args('create_dhcp_port', kwargs)
+        port = _port_body(f)
+        return self.plugin.create_dhcp_port(port, f.str('host'))
+
+    @_rpc_method
+    def update_dhcp_port(self, context, **kwargs):
+        f = _args('update_dhcp_port', kwargs)
+        port = _port_body(f)
+        return self.plugin.update_dhcp_port(f.uuid('port_id'), port, f.str('host'))
+
+    @_rpc_method
+    def release_dhcp_port(self, context, **kwargs):
+        f = _args('release_dhcp_port', kwargs)
+        return self.plugin.release_dhcp_port(f.uuid('network_id'),
+                                             f.str('device_id'), f.str('host'))
+
+    @_rpc_method
+    def get_dhcp_port(self, context, **kwargs):
+        f = _args('get_dhcp_port', kwargs)
+        return self.plugin.get_dhcp_port(f.uuid('port_id'))
+
+    @_rpc_method
+    def dhcp_ready_on_ports(self, context, **kwargs):
+        f = _args('dhcp_ready_on_ports', kwargs)
+        return self.plugin.dhcp_ready_on_ports(list(f.uuids('port_ids')))
+
+    @_rpc_method
+    def get_networks(self, context, filters=None, fields=None, **_):
+        return self.plugin.get_networks(Context.admin(), filters=filters or {},
+                                        fields=fields)
+
+    @_rpc_method
+    def get_ports(self, context, filters=None, **_):
+        """MetadataRpcCallback's method; Neutron's DHCP driver asks it often."""
+        return self.plugin.get_ports(Context.admin(), filters=filters or {})
+
+
+def _port_body(f: Fields) -> dict:
+    """``port`` is ``{'port': {...}}`` on the wire; passed on as received."""
+    port = f.raw('port')
+    inner = Fields(f.obj, port, 'port.').raw('port')
+    Fields(f.obj, inner, 'port.port.')
+    return port
+
+
+class L3RpcCallback:
+    """``q-l3-plugin``, version 1.13: what an L3 agent asks (fact sheet §4.2)."""
+
+    target = oslo_messaging.Target(version='1.13')
+    rpc_methods = frozenset({
+        'get_router_ids', 'sync_routers', 'update_floatingip_statuses',
+        'get_host_ha_router_count', 'update_all_ha_network_port_statuses',
+        'update_ha_routers_states', 'get_service_plugin_list', 'get_networks'})
+
+    def __init__(self, plugin):
+        self.plugin = plugin
+
+    @_rpc_method
+    def get_router_ids(self, context, **kwargs):
+        return self.plugin.get_router_ids(_args('get_router_ids', kwargs).str('host'))
+
+    @_rpc_method
+    def sync_routers(self, context, **kwargs):
+        f = _args('sync_routers', kwargs)
+        ids = kwargs.get('router_ids')
+        router_ids = None if ids is None else list(f.uuids('router_ids'))
+        return self.plugin.sync_routers(f.str('host'), router_ids=router_ids)
+
+    @_rpc_method
+    def update_floatingip_statuses(self, context, **kwargs):
+        f = _args('update_floatingip_statuses', kwargs)
+        statuses = f.raw('fip_statuses')
+        if not isinstance(statuses, dict):
+            raise f.error('fip_statuses', f'{statuses!r} is not an object')
+        for fip_id, status in statuses.items():
+            Fields(f.obj, {fip_id: fip_id}, 'fip_statuses.').uuid(fip_id)
+            if status not in ('ACTIVE', 'DOWN', 'ERROR'):
+                raise f.error(f'fip_statuses.{fip_id}',
+                              f'{status!r} is not ACTIVE, DOWN or ERROR')
+        return self.plugin.update_floatingip_statuses(f.uuid('router_id'), statuses)
+
+    @_rpc_method
+    def get_host_ha_router_count(self, context, **kwargs):
+        """The first call of Neutron's L3 agent; we have no HA routers."""
+        _args('get_host_ha_router_count', kwargs).str('host')
+        return 0
+
+    @_rpc_method
+    def update_all_ha_network_port_statuses(self, context, **kwargs):
+        return None
+
+    @_rpc_method
+    def update_ha_routers_states(self, context, **kwargs):
+        return None
+
+    @_rpc_method
+    def get_service_plugin_list(self, context, **kwargs):
+        return ['router']
+
+    @_rpc_method
+    def get_networks(self, context, filters=None, fields=None, **_):
+        return self.plugin.get_networks(Context.admin(), filters=filters or {},
+                                        fields=fields)
+
+
+class AgentExtRpcCallback:
+    """``q-reports-plugin`` (and ``q-plugin``), version 1.4: heartbeats."""
+
+    target = oslo_messaging.Target(version='1.4')
+    rpc_methods = frozenset({'report_state', 'has_alive_neutron_server'})
+
+    def __init__(self, plugin):
+        self.plugin = plugin
+
+    @_rpc_method
+    def report_state(self, context, **kwargs):
+        f = _args('report_state', kwargs)
+        outer = Fields(f.obj, f.raw('agent_state'), 'agent_state.')
+        state = Fields(f.obj, outer.raw('agent_state'), 'agent_state.agent_state.')
+        for name in ('binary', 'host', 'topic', 'agent_type'):
+            state.str(name)
+        state.raw('configurations', {}) is None or Fields(
+            f.obj, state.raw('configurations', {}),
+            'agent_state.agent_state.configurations.')
+        return self.plugin.report_state(dict(state.data), f.str('time'))
+
+    @_rpc_method
+    def has_alive_neutron_server(self, context, **kwargs):
+        return True
+
+
+class RpcServers(list):
+    """The controller's started RPC servers (a list) and their transport."""
+
+    def __init__(self, transport, servers=()):
+        super().__init__(servers)
+        self.transport = transport
+
+    def stop(self, timeout: float | None = 10) -> None:
+        for server in self:
+            server.stop()
+        for server in self:
+            stop_rpc_server(server, timeout)
+        self.clear()
+        self.transport.cleanup()
+
+
+def start_rpc_servers(conf, plugin, transport=None) -> RpcServers:
+    """Serve ``q-plugin``, ``q-l3-plugin`` and ``q-reports-plugin`` as conf.host."""
+    transport = transport or get_transport(conf)
+    dhcp, l3, reports = (DhcpRpcCallback(plugin), L3RpcCallback(plugin),
+                         AgentExtRpcCallback(plugin))
+    servers = RpcServers(transport)
+    try:
+        servers.append(start_rpc_server(transport, PLUGIN_TOPIC, conf.host,
+                                        [dhcp, reports]))
+        servers.append(start_rpc_server(transport, L3PLUGIN_TOPIC, conf.host, [l3]))
+        servers.append(start_rpc_server(transport, REPORTS_TOPIC, conf.host,
+                                        [reports]))
+    except Exception:
+        servers.stop()
+        raise
+    return servers
+
+
+def stop_rpc_servers(servers: RpcServers, timeout: float | None = 10) -> None:
+    servers.stop(timeout)

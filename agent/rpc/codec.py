@@ -1,0 +1,347 @@
+"""Wire dicts (Neutron's agent RPC payloads) → :mod:`agent.model` dataclasses.
+
+The only module that knows the wire field names of networks, subnets, ports and
+routers.  Every problem raises :class:`WireError` naming the object, the field
+(with its path, e.g. ``fixed_ips[0].ip_address``) and what is wrong, so a bad
+message can be logged precisely and dropped.  Event payloads are decoded in
+:mod:`agent.rpc.events` with the same readers.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+
+from agent.common.names import is_uuid
+from agent.model.network import (DhcpOpt, FixedIP, HostRoute, Network, Port,
+                                 Subnet)
+from agent.model.router import (FloatingIP, Route, Router, RouterPort,
+                                RouterSubnet)
+
+_MISSING = object()
+
+
+class WireError(ValueError):
+    """A payload that does not have the shape Neutron's agent RPC gives it."""
+
+    def __init__(self, obj: str, field: str, problem: str):
+        self.obj = obj
+        self.field = field
+        self.problem = problem
+        super().__init__(f'{obj}: field {field}: {problem}')
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+class Fields:
+    """Typed reads of one wire dict; errors name ``obj`` and the field path."""
+
+    def __init__(self, obj: str, data, prefix: str = ''):
+        self.obj = obj
+        self.prefix = prefix
+        if not isinstance(data, Mapping):
+            raise WireError(obj, prefix.rstrip('.') or '(body)',
+                            f'{_short(data)} is not an object')
+        self.data = data
+
+    def error(self, name: str, problem: str) -> WireError:
+        return WireError(self.obj, self.prefix + name, problem)
+
+    def raw(self, name: str, default=_MISSING):
+        value = self.data.get(name, _MISSING)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise self.error(name, 'missing')
+            return default
+        return value
+
+    def uuid(self, name: str, default=_MISSING) -> str:
+        value = self.raw(name, default)
+        if value is default and default is not _MISSING:
+            return value
+        if not is_uuid(value):
+            raise self.error(name, f'{_short(value)} is not a UUID')
+        return value
+
+    def optional_uuid(self, name: str) -> str | None:
+        value = self.raw(name, None)
+        return None if value is None else self.uuid(name)
+
+    def str(self, name: str, default=_MISSING) -> str:
+        value = self.raw(name, default)
+        if value is None and default is not _MISSING:
+            return default
+        if not isinstance(value, str):
+            raise self.error(name, f'{_short(value)} is not a string')
+        return value
+
+    def bool(self, name: str, default=_MISSING) -> bool:
+        value = self.raw(name, default)
+        if value is None and default is not _MISSING:
+            return default
+        if not isinstance(value, bool):
+            raise self.error(name, f'{_short(value)} is not a boolean')
+        return value
+
+    def int(self, name: str, default=_MISSING) -> int:
+        value = self.raw(name, default)
+        if value is None and default is not _MISSING:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(name, f'{_short(value)} is not an integer')
+        return value
+
+    def ip(self, name: str, default=_MISSING):
+        value = self.raw(name, default)
+        if value is None and default is not _MISSING:
+            return default
+        try:
+            return ipaddress.ip_address(value)
+        except (ValueError, TypeError):
+            raise self.error(name, f'{_short(value)} is not an IP address') from None
+
+    def cidr(self, name: str):
+        value = self.raw(name)
+        try:
+            return ipaddress.ip_network(value, strict=False)
+        except (ValueError, TypeError):
+            raise self.error(name, f'{_short(value)} is not a CIDR') from None
+
+    def items(self, name: str, default=_MISSING) -> list[Fields]:
+        """A list of objects, each as Fields with the path ``name[i].``."""
+        value = self.raw(name, default)
+        if value is None and default is not _MISSING:
+            value = default
+        if not isinstance(value, (list, tuple)):
+            raise self.error(name, f'{_short(value)} is not a list')
+        return [Fields(self.obj, item, f'{self.prefix}{name}[{i}].')
+                for i, item in enumerate(value)]
+
+    def strings(self, name: str, default=()) -> tuple[str, ...]:
+        value = self.raw(name, default)
+        if value is None:
+            return tuple(default)
+        if not isinstance(value, (list, tuple)) or not all(
+                isinstance(v, str) for v in value):
+            raise self.error(name, f'{_short(value)} is not a list of strings')
+        return tuple(value)
+
+    def uuids(self, name: str) -> tuple[str, ...]:
+        value = self.raw(name)
+        if not isinstance(value, (list, tuple, set, frozenset)):
+            raise self.error(name, f'{_short(value)} is not a list')
+        for i, item in enumerate(value):
+            if not is_uuid(item):
+                raise self.error(f'{name}[{i}]', f'{_short(item)} is not a UUID')
+        return tuple(value)
+
+
+def object_name(kind: str, data) -> str:
+    """``'port <id>'`` when the payload has a usable id, else just ``kind``."""
+    if isinstance(data, Mapping) and isinstance(data.get('id'), str):
+        return f'{kind} {data["id"][:36]}'
+    return kind
+
+
+# DHCP side ----------------------------------------------------------------------
+
+def subnet_from_wire(data, network_id: str | None = None) -> Subnet:
+    f = Fields(object_name('subnet', data), data)
+    cidr = f.cidr('cidr')
+    ip_version = f.int('ip_version', cidr.version)
+    if ip_version != cidr.version:
+        raise f.error('ip_version', f'{ip_version} does not match cidr {cidr}')
+    gateway = f.ip('gateway_ip', None)
+    if gateway is not None and gateway.version != ip_version:
+        raise f.error('gateway_ip', f'{gateway} is not an IPv{ip_version} address')
+    routes = tuple(HostRoute(r.cidr('destination'), r.ip('nexthop'))
+                   for r in f.items('host_routes', ()))
+    return Subnet(
+        id=f.uuid('id'),
+        network_id=f.uuid('network_id') if network_id is None
+        else f.uuid('network_id', network_id),
+        cidr=cidr, ip_version=ip_version, gateway_ip=gateway,
+        enable_dhcp=f.bool('enable_dhcp', True),
+        dns_nameservers=f.strings('dns_nameservers'),
+        host_routes=routes,
+        ipv6_address_mode=f.str('ipv6_address_mode', None),
+        ipv6_ra_mode=f.str('ipv6_ra_mode', None),
+        name=f.str('name', ''))
+
+
+def _fixed_ips(f: Fields) -> tuple[FixedIP, ...]:
+    return tuple(FixedIP(subnet_id=item.uuid('subnet_id'),
+                         ip_address=item.ip('ip_address'))
+                 for item in f.items('fixed_ips', ()))
+
+
+def _dhcp_opt(item: Fields) -> DhcpOpt:
+    value = item.raw('opt_value')
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise item.error('opt_value', f'{_short(value)} is not a string')
+    name = item.raw('opt_name')
+    if isinstance(name, int) and not isinstance(name, bool):
+        name = str(name)
+    if not isinstance(name, str) or not name:
+        raise item.error('opt_name', f'{_short(name)} is not an option name')
+    version = item.int('ip_version', 4)
+    if version not in (4, 6):
+        raise item.error('ip_version', f'{version} is not 4 or 6')
+    return DhcpOpt(opt_name=name, opt_value=value, ip_version=version)
+
+
+def _dns_assignment(f: Fields) -> tuple[tuple[str, str, str], ...]:
+    out = []
+    for item in f.items('dns_assignment', ()):
+        out.append((str(item.ip('ip_address')), item.str('hostname', ''),
+                    item.str('fqdn', '')))
+    return tuple(out)
+
+
+_MAC_HEX = frozenset('0123456789abcdef')
+
+
+def _mac(f: Fields, name: str = 'mac_address') -> str:
+    value = f.raw(name)
+    parts = value.lower().split(':') if isinstance(value, str) else []
+    if len(parts) != 6 or not all(len(p) == 2 and set(p) <= _MAC_HEX for p in parts):
+        raise f.error(name, f'{_short(value)} is not a MAC address')
+    return ':'.join(parts)
+
+
+def port_from_wire(data, network_id: str | None = None) -> Port:
+    f = Fields(object_name('port', data), data)
+    return Port(
+        id=f.uuid('id'),
+        network_id=f.uuid('network_id') if network_id is None
+        else f.uuid('network_id', network_id),
+        mac_address=_mac(f),
+        fixed_ips=_fixed_ips(f),
+        device_owner=f.str('device_owner', ''),
+        device_id=f.str('device_id', ''),
+        admin_state_up=f.bool('admin_state_up', True),
+        extra_dhcp_opts=tuple(_dhcp_opt(i) for i in f.items('extra_dhcp_opts', ())),
+        binding_host_id=f.str('binding:host_id', ''),
+        revision_number=f.int('revision_number', 0),
+        name=f.str('name', ''),
+        dns_assignment=_dns_assignment(f))
+
+
+def network_from_wire(data) -> Network:
+    """A network-info dict (get_network_info / get_active_networks_info)."""
+    f = Fields(object_name('network', data), data)
+    net_id = f.uuid('id')
+    subnets = tuple(_nested(subnet_from_wire, f, 'subnets', net_id))
+    ports = tuple(_nested(port_from_wire, f, 'ports', net_id))
+    return Network(
+        id=net_id,
+        project_id=f.str('project_id', '') or f.str('tenant_id', ''),
+        admin_state_up=f.bool('admin_state_up', True),
+        mtu=f.int('mtu', 0),
+        subnets=subnets, ports=ports,
+        name=f.str('name', ''))
+
+
+def _nested(decode, parent: Fields, name: str, *args):
+    """Decode each item of a list, re-raising errors with the parent's name."""
+    value = parent.raw(name, ())
+    if value is None:
+        return []
+    if not isinstance(value, (list, tuple)):
+        raise parent.error(name, f'{_short(value)} is not a list')
+    out = []
+    for i, item in enumerate(value):
+        try:
+            out.append(decode(item, *args))
+        except WireError as e:
+            raise WireError(parent.obj, f'{parent.prefix}{name}[{i}].{e.field}',
+                            f'{e.problem} (in {e.obj})') from None
+    return out
+
+
+# L3 side --------------------------------------------------------------------------
+
+def _router_subnet(item: Fields) -> RouterSubnet:
+    return RouterSubnet(id=item.uuid('id'), cidr=item.cidr('cidr'),
+                        gateway_ip=item.ip('gateway_ip', None))
+
+
+def router_port_from_wire(data) -> RouterPort:
+    """An enriched gateway or interface port (fixed_ips carry ``prefixlen``)."""
+    f = Fields(object_name('router port', data), data)
+    subnets = tuple(_router_subnet(i) for i in f.items('subnets', ()))
+    by_id = {s.id: s for s in subnets}
+    fixed = []
+    for item in f.items('fixed_ips', ()):
+        address = item.ip('ip_address')
+        subnet_id = item.uuid('subnet_id')
+        prefixlen = item.raw('prefixlen', None)
+        if prefixlen is None:
+            if subnet_id not in by_id:
+                raise item.error('prefixlen', 'missing, and the subnet is not listed')
+            prefixlen = by_id[subnet_id].cidr.prefixlen
+        prefixlen = item.int('prefixlen', prefixlen)
+        if not 0 <= prefixlen <= address.max_prefixlen:
+            raise item.error('prefixlen', f'{prefixlen} is out of range')
+        fixed.append((address, prefixlen, subnet_id))
+    return RouterPort(
+        id=f.uuid('id'),
+        network_id=f.uuid('network_id'),
+        mac_address=_mac(f),
+        fixed_ips=tuple(fixed),
+        subnets=subnets,
+        mtu=f.int('mtu', 1500),
+        admin_state_up=f.bool('admin_state_up', True),
+        extra_subnets=tuple(_router_subnet(i) for i in f.items('extra_subnets', ())))
+
+
+def floatingip_from_wire(data) -> FloatingIP:
+    f = Fields(object_name('floating ip', data), data)
+    return FloatingIP(
+        id=f.uuid('id'),
+        floating_ip_address=f.ip('floating_ip_address'),
+        fixed_ip_address=f.ip('fixed_ip_address', None),
+        port_id=f.optional_uuid('port_id'),
+        floating_network_id=f.uuid('floating_network_id'),
+        status=f.str('status', 'DOWN'))
+
+
+def router_from_wire(data) -> Router:
+    """One router dict of ``sync_routers`` (§4.3 of the fact sheet)."""
+    f = Fields(object_name('router', data), data)
+    router_id = f.uuid('id')
+    gw_info = f.raw('external_gateway_info', None)
+    enable_snat = True
+    if gw_info is not None:
+        g = Fields(f.obj, gw_info, 'external_gateway_info.')
+        g.uuid('network_id')
+        enable_snat = g.bool('enable_snat', True)
+    enable_snat = f.bool('enable_snat', enable_snat)
+    gw_port = None
+    if f.raw('gw_port', None) is not None:
+        gw_port = _one(router_port_from_wire, f, 'gw_port')
+    routes = tuple(Route(r.cidr('destination'), r.ip('nexthop'))
+                   for r in f.items('routes', ()))
+    return Router(
+        id=router_id,
+        name=f.str('name', ''),
+        project_id=f.str('project_id', '') or f.str('tenant_id', ''),
+        admin_state_up=f.bool('admin_state_up', True),
+        enable_snat=enable_snat,
+        gw_port=gw_port,
+        interfaces=tuple(_nested(router_port_from_wire, f, '_interfaces')),
+        routes=routes,
+        floating_ips=tuple(_nested(floatingip_from_wire, f, '_floatingips')))
+
+
+def _one(decode, parent: Fields, name: str):
+    try:
+        return decode(parent.raw(name))
+    except WireError as e:
+        raise WireError(parent.obj, f'{parent.prefix}{name}.{e.field}',
+                        f'{e.problem} (in {e.obj})') from None
