@@ -36,6 +36,7 @@ class ProcessDriver(Protocol):
     def cmdline(self, pid: int) -> tuple[str, ...] | None: ...
     def read_pid(self, pid_file: str) -> int | None: ...
     def remove_pid_file(self, pid_file: str) -> None: ...
+    def prepare_pid_file(self, pid_file: str) -> None: ...
     def write_config(self, path: str, content: str, mode: int) -> bool: ...
     def send_signal(self, pid: int, sig: int) -> bool: ...
     def spawn(self, namespace: str | None, argv: tuple[str, ...],
@@ -83,6 +84,11 @@ class HostProcessDriver:
             os.unlink(pid_file)
         except FileNotFoundError:
             pass
+
+    def prepare_pid_file(self, pid_file):
+        """Before a spawn: the directory exists, no stale pid file is left."""
+        fileutils.ensure_dir(os.path.dirname(pid_file))
+        self.remove_pid_file(pid_file)
 
     def write_config(self, path, content, mode):
         fileutils.ensure_dir(os.path.dirname(path))

@@ -194,7 +194,11 @@ class ProcessManager:
             time.sleep(self._poll)
 
     def _spawn(self, spec):
-        self._driver.remove_pid_file(spec.pid_file)
+        try:
+            self._driver.prepare_pid_file(spec.pid_file)
+        except OSError as exc:
+            raise ProcessError(f'{spec.describe()}: cannot prepare pid file '
+                               f'{spec.pid_file}: {exc}') from exc
         env = (('PROCESS_TAG', spec.process_tag), *spec.env)
         try:
             result = self._driver.spawn(spec.namespace, spec.argv, env)

@@ -36,6 +36,9 @@ class FakeProcessTable:
     def remove_pid_file(self, pid_file):
         self.files.pop(pid_file, None)
 
+    def prepare_pid_file(self, pid_file):
+        self.remove_pid_file(pid_file)
+
     def write_config(self, path, content, mode):
         changed = self.files.get(path) != content
         self.files[path] = content
