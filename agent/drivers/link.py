@@ -1,0 +1,351 @@
+"""Devices, addresses and routes in a namespace (or the root one, ``ns=None``), via pyroute2.
+
+Every call runs on the namespace's netlink worker (:func:`netns.call_netlink`):
+no fork, ~1 ms per request. Every function takes the namespace first.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+from agent.drivers import commands
+from agent.drivers import netns
+from agent.drivers.state import (
+    DeviceNotFound, DriverError, IPAddress, IPInterface, LinkState, NextHop, RouteState,
+    MAIN_TABLE, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE, default_broadcast, interface,
+    network)
+
+LOG = logging.getLogger(__name__)
+IFF_UP = 0x1
+ARPING_SLEEP = 2.0
+
+
+def _where(ns: Optional[str], dev: Optional[str] = None) -> str:
+    place = f'namespace {ns}' if ns else 'root namespace'
+    return f'device {dev} in {place}' if dev else place
+
+
+def _index(ipr: Any, ns: Optional[str], dev: str) -> int:
+    found = ipr.link_lookup(ifname=dev)
+    if not found:
+        raise DeviceNotFound(f'{_where(ns, dev)}: not found')
+    return found[0]
+
+
+def _call(ns: Optional[str], dev: Optional[str], what: str, fn: Any, *args: Any) -> Any:
+    try:
+        return netns.call_netlink(ns, fn, *args)
+    except NetlinkError as exc:
+        raise DriverError(f'{_where(ns, dev)}: {what} failed: {exc}') from exc
+
+
+# -- observe ---------------------------------------------------------------------------
+
+def _link_state(ipr: Any, msg: Any) -> LinkState:
+    index = msg['index']
+    addresses, link_local, broadcasts = set(), set(), []
+    for amsg in ipr.get_addr(index=index):
+        addr = ipaddress.ip_interface(f"{amsg.get('address')}/{amsg['prefixlen']}")
+        if amsg['scope'] != SCOPE_UNIVERSE:
+            link_local.add(addr)
+            continue
+        addresses.add(addr)
+        if amsg.get('broadcast'):
+            broadcasts.append((addr, ipaddress.ip_address(amsg.get('broadcast'))))
+    kind = msg.get(('linkinfo', 'kind')) if msg.get('linkinfo') else None
+    return LinkState(name=msg.get('ifname'), index=index, mac=msg.get('address'),
+                     mtu=msg.get('mtu'), up=bool(msg['flags'] & IFF_UP), kind=kind,
+                     addresses=frozenset(addresses), link_local=frozenset(link_local),
+                     broadcasts=tuple(sorted(broadcasts, key=str)))
+
+
+def _observe_one(ipr: Any, ns: Optional[str], dev: str) -> Optional[LinkState]:
+    found = ipr.link_lookup(ifname=dev)
+    if not found:
+        return None
+    return _link_state(ipr, ipr.get_links(found[0])[0])
+
+
+def observe_link(ns: Optional[str], dev: str) -> Optional[LinkState]:
+    """The device's state, or None if there is no such device."""
+    return _call(ns, dev, 'observe', _observe_one, ns, dev)
+
+
+def _observe_all(ipr: Any) -> Tuple[LinkState, ...]:
+    return tuple(sorted((_link_state(ipr, msg) for msg in ipr.get_links()),
+                        key=lambda link: link.name))
+
+
+def list_links(ns: Optional[str]) -> Tuple[LinkState, ...]:
+    return _call(ns, None, 'list devices', _observe_all)
+
+
+# -- device mutators -------------------------------------------------------------------
+
+def _set(ipr: Any, ns: Optional[str], dev: str, fields: dict) -> None:
+    ipr.link('set', index=_index(ipr, ns, dev), **fields)
+
+
+def set_mac(ns: Optional[str], dev: str, mac: str) -> None:
+    LOG.debug('%s', commands.link_set(ns, dev, mac=mac))
+    _call(ns, dev, f'set MAC {mac}', _set, ns, dev, {'address': mac})
+
+
+def set_mtu(ns: Optional[str], dev: str, mtu: int) -> None:
+    LOG.debug('%s', commands.link_set(ns, dev, mtu=mtu))
+    _call(ns, dev, f'set MTU {mtu}', _set, ns, dev, {'mtu': mtu})
+
+
+def set_up(ns: Optional[str], dev: str) -> None:
+    LOG.debug('%s', commands.link_set(ns, dev, up=True))
+    _call(ns, dev, 'set up', _set, ns, dev, {'state': 'up'})
+
+
+def set_down(ns: Optional[str], dev: str) -> None:
+    LOG.debug('%s', commands.link_set(ns, dev, up=False))
+    _call(ns, dev, 'set down', _set, ns, dev, {'state': 'down'})
+
+
+def _move(ipr: Any, ns: Optional[str], dev: str, target: str) -> None:
+    index = _index(ipr, ns, dev)
+    fd = os.open(netns.path_of(target), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ipr.link('set', index=index, net_ns_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def move_to_namespace(dev: str, target: str, from_ns: Optional[str] = None) -> None:
+    """Move ``dev`` from ``from_ns`` (root by default) into namespace ``target``."""
+    if not netns.exists(target):
+        raise DriverError(f'{_where(from_ns, dev)}: cannot move into missing namespace '
+                          f'{target}')
+    LOG.debug('%s', commands.link_set(from_ns, dev, netns=target))
+    _call(from_ns, dev, f'move to namespace {target}', _move, from_ns, dev, target)
+
+
+def _delete(ipr: Any, ns: Optional[str], dev: str) -> bool:
+    found = ipr.link_lookup(ifname=dev)
+    if not found:
+        return False
+    ipr.link('del', index=found[0])
+    return True
+
+
+def delete_device(ns: Optional[str], dev: str) -> bool:
+    """Delete ``dev``; False if it was not there."""
+    LOG.debug('%s', commands.link_delete(ns, dev))
+    return _call(ns, dev, 'delete', _delete, ns, dev)
+
+
+# -- addresses -------------------------------------------------------------------------
+
+def _addr(ipr: Any, ns: Optional[str], dev: str, op: str, addr: IPInterface,
+          broadcast: Optional[IPAddress]) -> None:
+    fields: dict = {'address': str(addr.ip), 'prefixlen': addr.network.prefixlen}
+    if broadcast is not None:
+        fields['broadcast'] = str(broadcast)
+    ipr.addr(op, index=_index(ipr, ns, dev), **fields)
+
+
+def add_address(ns: Optional[str], dev: str, cidr: Union[str, IPInterface],
+                broadcast: Union[str, IPAddress, None, bool] = True) -> None:
+    """Add ``cidr`` to ``dev``; IPv4 gets the subnet broadcast unless ``broadcast=False``."""
+    addr = interface(cidr)
+    if broadcast is True:
+        brd = default_broadcast(addr)
+    elif broadcast in (None, False):
+        brd = None
+    else:
+        brd = ipaddress.ip_address(broadcast)
+    LOG.debug('%s', commands.addr_add(ns, dev, addr, brd))
+    _call(ns, dev, f'add address {addr}', _addr, ns, dev, 'add', addr, brd)
+
+
+def delete_address(ns: Optional[str], dev: str, cidr: Union[str, IPInterface]) -> None:
+    addr = interface(cidr)
+    LOG.debug('%s', commands.addr_delete(ns, dev, addr))
+    _call(ns, dev, f'delete address {addr}', _addr, ns, dev, 'del', addr, None)
+
+
+def set_addresses(ns: Optional[str], dev: str,
+                  wanted: Iterable[Union[str, IPInterface]]) -> Tuple[list, list]:
+    """Make the device's global addresses exactly ``wanted`` (IPv4 with broadcast).
+
+    Kernel link-local addresses are kept. An IPv4 address with the wrong broadcast is
+    replaced. Returns (added, removed).
+    """
+    want = {interface(w) for w in wanted}
+    state = observe_link(ns, dev)
+    if state is None:
+        raise DeviceNotFound(f'{_where(ns, dev)}: not found')
+    stale_brd = {a for a in state.addresses & want
+                 if a.version == 4 and state.broadcast(a) != default_broadcast(a)}
+    removed = sorted((state.addresses - want) | stale_brd, key=str)
+    added = sorted((want - state.addresses) | stale_brd, key=str)
+    for addr in removed:
+        delete_address(ns, dev, addr)
+    for addr in added:
+        add_address(ns, dev, addr)
+    return added, removed
+
+
+# -- routes ----------------------------------------------------------------------------
+
+def _ip_or_none(value: Any) -> Optional[IPAddress]:
+    return ipaddress.ip_address(value) if value else None
+
+
+def _route_state(msg: Any, names: dict, family: int) -> RouteState:
+    dst = msg.get('dst')
+    any_addr = '0.0.0.0' if family == socket.AF_INET else '::'
+    hops = tuple(sorted((NextHop(_ip_or_none(h.get('gateway')), names.get(h['oif']))
+                         for h in (msg.get('multipath') or ())), key=str))
+    return RouteState(dst=network(f"{dst or any_addr}/{msg['dst_len']}"),
+                      gateway=_ip_or_none(msg.get('gateway')),
+                      dev=names.get(msg.get('oif')), table=msg.get('table'),
+                      scope=msg['scope'], proto=msg['proto'], metric=msg.get('priority'),
+                      nexthops=hops)
+
+
+def _observe_routes(ipr: Any, family: int, table: int) -> Tuple[RouteState, ...]:
+    names = {m['index']: m.get('ifname') for m in ipr.get_links()}
+    routes = (_route_state(m, names, family)
+              for m in ipr.get_routes(family=family, table=table))
+    return tuple(r for r in routes
+                 if r.dst.version == 4 or not (r.dst.is_link_local or r.dst.is_multicast))
+
+
+def observe_routes(ns: Optional[str], family: int = 4,
+                   table: int = MAIN_TABLE) -> Tuple[RouteState, ...]:
+    """Unicast routes of ``table`` (IPv6 fe80::/64 and multicast left out)."""
+    af = socket.AF_INET if family == 4 else socket.AF_INET6
+    return _call(ns, None, 'observe routes', _observe_routes, af, table)
+
+
+def _route(ipr: Any, ns: Optional[str], op: str, dst: Any, gateway: Any, dev: Any,
+           table: int, scope: Optional[int], nexthops: Sequence[NextHop]) -> None:
+    fields: dict = {'dst': str(dst), 'table': table, 'family':
+                    socket.AF_INET if dst.version == 4 else socket.AF_INET6}
+    if op != 'del':
+        fields['proto'] = PROTO_STATIC
+    if gateway is not None:
+        fields['gateway'] = str(gateway)
+    if dev is not None:
+        fields['oif'] = _index(ipr, ns, dev)
+    if scope is not None:
+        fields['scope'] = scope
+    if nexthops:
+        fields['multipath'] = [
+            {k: v for k, v in (('gateway', str(h.gateway) if h.gateway else None),
+                               ('oif', _index(ipr, ns, h.dev) if h.dev else None))
+             if v is not None} for h in nexthops]
+    ipr.route(op, **fields)
+
+
+def _hops(nexthops: Iterable[Any]) -> Tuple[NextHop, ...]:
+    hops = []
+    for hop in nexthops:
+        if isinstance(hop, NextHop):
+            hops.append(hop)
+        else:
+            hops.append(NextHop(ipaddress.ip_address(hop), None))
+    return tuple(hops)
+
+
+def replace_route(ns: Optional[str], dst: Any, gateway: Any = None, dev: Optional[str] = None,
+                  table: int = MAIN_TABLE, scope: Optional[int] = None,
+                  nexthops: Iterable[Any] = ()) -> None:
+    """``ip route replace``; several ``nexthops`` (addresses or NextHop) make it multipath."""
+    dst = network(dst)
+    gw = ipaddress.ip_address(gateway) if gateway is not None else None
+    hops = _hops(nexthops)
+    if len(hops) == 1 and gw is None:
+        gw, dev, hops = hops[0].gateway, hops[0].dev or dev, ()
+    scope_name = {SCOPE_LINK: 'link'}.get(scope) if scope is not None else None
+    LOG.debug('%s', commands.route_replace(ns, dst, gateway=gw, dev=dev, table=table,
+                                           scope=scope_name, nexthops=hops))
+    _call(ns, dev, f'replace route {dst}', _route, ns, 'replace', dst, gw, dev, table,
+          scope, hops)
+
+
+def delete_route(ns: Optional[str], dst: Any, gateway: Any = None, dev: Optional[str] = None,
+                 table: int = MAIN_TABLE) -> None:
+    dst = network(dst)
+    gw = ipaddress.ip_address(gateway) if gateway is not None else None
+    LOG.debug('%s', commands.route_delete(ns, dst, gateway=gw, dev=dev, table=table))
+    _call(ns, dev, f'delete route {dst}', _route, ns, 'del', dst, gw, dev, table, None, ())
+
+
+def set_default_gateway(ns: Optional[str], dev: str, gateway: Any) -> None:
+    """Replace the default route by one via ``gateway`` on ``dev``.
+
+    A gateway outside every subnet on ``dev`` first gets an on-link host route.
+    """
+    gw = ipaddress.ip_address(gateway)
+    state = observe_link(ns, dev)
+    if state is None:
+        raise DeviceNotFound(f'{_where(ns, dev)}: not found')
+    if not any(gw in addr.network for addr in state.addresses if addr.version == gw.version):
+        host = ipaddress.ip_network(f'{gw}/{gw.max_prefixlen}')
+        replace_route(ns, host, dev=dev, scope=SCOPE_LINK)
+    default = ipaddress.ip_network('0.0.0.0/0' if gw.version == 4 else '::/0')
+    replace_route(ns, default, gateway=gw, dev=dev)
+
+
+# -- gratuitous ARP --------------------------------------------------------------------
+
+def _arping_loop(ns: str, dev: str, ip: str, count: int) -> None:
+    for attempt in range(count):
+        argv = commands.arping(ns, dev, ip)
+        LOG.debug('%s', ' '.join(argv))
+        res = subprocess.run(argv, capture_output=True, text=True, check=False)
+        # arping -U exits 1 when nobody answers: that is normal for a gratuitous ARP
+        if res.returncode not in (0, 1):
+            LOG.warning('%s: gratuitous ARP for %s failed: %s', _where(ns, dev), ip,
+                        res.stderr.strip())
+            return
+        if attempt + 1 < count:
+            time.sleep(ARPING_SLEEP)
+
+
+def send_gratuitous_arp(ns: str, dev: str, ip: Any, count: int = 3
+                        ) -> Optional[threading.Thread]:
+    """Announce an IPv4 address ``count`` times, 2 s apart, in the background."""
+    addr = ipaddress.ip_interface(ip).ip if '/' in str(ip) else ipaddress.ip_address(ip)
+    if addr.version != 4 or count <= 0:
+        return None
+    thread = threading.Thread(target=_arping_loop, args=(ns, dev, str(addr), count),
+                              name=f'garp-{dev}', daemon=True)
+    thread.start()
+    return thread
+
+
+class LinkDriver:
+    """The module's functions as an object, for injection (see ``agent.drivers.Links``)."""
+
+    observe_link = staticmethod(observe_link)
+    list_links = staticmethod(list_links)
+    set_mac = staticmethod(set_mac)
+    set_mtu = staticmethod(set_mtu)
+    set_up = staticmethod(set_up)
+    set_down = staticmethod(set_down)
+    move_to_namespace = staticmethod(move_to_namespace)
+    delete_device = staticmethod(delete_device)
+    add_address = staticmethod(add_address)
+    delete_address = staticmethod(delete_address)
+    set_addresses = staticmethod(set_addresses)
+    observe_routes = staticmethod(observe_routes)
+    replace_route = staticmethod(replace_route)
+    delete_route = staticmethod(delete_route)
+    set_default_gateway = staticmethod(set_default_gateway)
+    send_gratuitous_arp = staticmethod(send_gratuitous_arp)

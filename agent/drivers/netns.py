@@ -1,0 +1,399 @@
+"""Network namespaces the way iproute2 makes them, without forking Python.
+
+``ip netns add X`` = a thread ``unshare(CLONE_NEWNET)``s and bind-mounts its own
+``/proc/thread-self/ns/net`` on ``/run/netns/X`` (``/run/netns`` being a shared
+mount).  Work inside a namespace runs in a short-lived thread that ``setns()``es
+into it (:func:`run_in`); the process's main thread never changes namespace.
+Netlink work for a namespace goes to that namespace's worker thread
+(:func:`call_netlink`), which stays inside it and keeps one ``IPRoute``; calls
+for one namespace are serialised, different namespaces run in parallel. Before
+each call the namespace file's inode is checked, so a namespace deleted and
+re-created under the same name gets a fresh worker.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import queue
+import threading
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from pyroute2 import IPRoute
+
+from agent.drivers import commands
+from agent.drivers.state import DriverError, NamespaceNotEmpty, NamespaceNotFound
+
+LOG = logging.getLogger(__name__)
+
+NETNS_RUN_DIR = '/run/netns'
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                        ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.setns.argtypes = [ctypes.c_int, ctypes.c_int]
+_libc.unshare.argtypes = [ctypes.c_int]
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f'{what}: {os.strerror(err)}')
+
+
+def _mount(src: str, target: str, flags: int, what: str) -> None:
+    _check(_libc.mount(src.encode(), target.encode(), b'none', flags, None), what)
+
+
+def path_of(name: str) -> str:
+    if not name or '/' in name or name in ('.', '..'):
+        raise ValueError(f'invalid namespace name {name!r}')
+    return os.path.join(NETNS_RUN_DIR, name)
+
+
+_run_dir_lock = threading.Lock()
+_run_dir_ready = False
+
+
+def _ensure_run_dir() -> None:
+    """Make /run/netns a shared mount point, as iproute2 does (once per process)."""
+    global _run_dir_ready
+    with _run_dir_lock:
+        if _run_dir_ready:
+            return
+        os.makedirs(NETNS_RUN_DIR, mode=0o755, exist_ok=True)
+        if _libc.mount(b'', NETNS_RUN_DIR.encode(), b'none', MS_SHARED | MS_REC, None):
+            if ctypes.get_errno() != errno.EINVAL:
+                _check(-1, f'make {NETNS_RUN_DIR} shared')
+            # Not a mount point yet: bind it onto itself, then make it shared.
+            _mount(NETNS_RUN_DIR, NETNS_RUN_DIR, MS_BIND | MS_REC,
+                   f'bind-mount {NETNS_RUN_DIR}')
+            _mount('', NETNS_RUN_DIR, MS_SHARED | MS_REC, f'make {NETNS_RUN_DIR} shared')
+        _run_dir_ready = True
+
+
+def _in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn`` in a fresh thread (which may change its namespace) and return its result."""
+    box: Dict[str, Any] = {}
+
+    def body() -> None:
+        try:
+            box['result'] = fn(*args)
+        except BaseException as exc:   # re-raised in the caller's thread
+            box['error'] = exc
+
+    thread = threading.Thread(target=body, name='netns-worker', daemon=True)
+    thread.start()
+    thread.join()
+    if 'error' in box:
+        raise box['error']
+    return box.get('result')
+
+
+def _enter(name: str) -> None:
+    """setns() the calling thread into namespace ``name`` (a throwaway thread only)."""
+    try:
+        fd = os.open(path_of(name), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise NamespaceNotFound(f'namespace {name}: does not exist') from None
+    try:
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise NamespaceNotFound(f'namespace {name}: cannot enter: {os.strerror(err)}')
+    finally:
+        os.close(fd)
+
+
+def run_in(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn(*args)`` in a thread inside namespace ``name`` (None: the root namespace)."""
+    if name is None:
+        return fn(*args)
+
+    def inside() -> Any:
+        _enter(name)
+        return fn(*args)
+
+    return _in_thread(inside)
+
+
+def _is_netns_mount(path: str) -> bool:
+    """True if ``path`` is a live namespace (nsfs) rather than a plain empty file."""
+    try:
+        return os.stat(path).st_dev != os.stat(NETNS_RUN_DIR).st_dev
+    except FileNotFoundError:
+        return False
+
+
+def list_namespaces() -> list:
+    try:
+        return sorted(os.listdir(NETNS_RUN_DIR))
+    except FileNotFoundError:
+        return []
+
+
+def exists(name: str) -> bool:
+    return _is_netns_mount(path_of(name))
+
+
+def _unshare_and_mount(path: str) -> None:
+    _check(_libc.unshare(CLONE_NEWNET), f'unshare a network namespace for {path}')
+    _mount('/proc/thread-self/ns/net', path, MS_BIND, f'bind-mount namespace on {path}')
+    with IPRoute() as ipr:
+        ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
+
+
+def create(name: str) -> bool:
+    """Create namespace ``name`` with ``lo`` up. Returns False if it already existed."""
+    path = path_of(name)
+    if _is_netns_mount(path):
+        return False
+    _ensure_run_dir()
+    LOG.debug('%s', commands.netns_add(name))
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
+    except FileExistsError:
+        if _is_netns_mount(path):          # someone else made it meanwhile
+            return False
+        # a stale empty file (a crash mid-create): mount over it
+    try:
+        _in_thread(_unshare_and_mount, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise DriverError(f'namespace {name}: create failed: {exc}') from exc
+    LOG.debug('%s', commands.link_set(name, 'lo', up=True))
+    return True
+
+
+class _NamespaceWorker:
+    """A thread living in one namespace, owning an ``IPRoute`` there, running calls.
+
+    pyroute2 0.9 opens its netlink socket lazily in each calling thread's own
+    namespace, so the calls must run on a thread inside the namespace. Idle workers
+    exit after ``IDLE_SECONDS`` so a thousand namespaces do not hold a thousand
+    threads and sockets (nor keep a deleted namespace alive).
+    """
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, name: str, identity: Tuple[int, int]) -> None:
+        self.name = name
+        self.identity = identity
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True,
+                                       name=f'netlink-{name}')
+        self.thread.start()
+
+    def _serve(self) -> None:
+        ipr = None
+        try:
+            _enter(self.name)
+            ipr = IPRoute()
+        except BaseException as exc:
+            self._fail_pending(exc)
+            return
+        try:
+            while True:
+                try:
+                    item = self.calls.get(timeout=self.IDLE_SECONDS)
+                except queue.Empty:
+                    with _workers_lock:
+                        if self.calls.empty():
+                            self._retire()
+                            return
+                    continue
+                if item is None:
+                    return
+                fn, args, future = item
+                if future.set_running_or_notify_cancel():
+                    try:
+                        future.set_result(fn(ipr, *args))
+                    except BaseException as exc:
+                        future.set_exception(exc)
+        finally:
+            with contextlib.suppress(Exception):
+                ipr.close()
+            self._fail_pending(NamespaceNotFound(f'namespace {self.name}: worker stopped'))
+
+    def _fail_pending(self, exc: BaseException) -> None:
+        with _workers_lock:
+            self._retire()
+        while True:
+            try:
+                item = self.calls.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None:
+                item[2].set_exception(exc)
+
+    def _retire(self) -> None:
+        """Leave the registry (caller holds ``_workers_lock``)."""
+        self.stopped = True
+        if _workers.get(self.name) is self:
+            del _workers[self.name]
+
+    def stop(self) -> None:
+        self.calls.put(None)
+
+
+_workers: Dict[str, _NamespaceWorker] = {}
+_workers_lock = threading.Lock()
+_root = IPRoute()   # sockets are per calling thread: all in the root namespace
+
+
+def _identity(name: str) -> Tuple[int, int]:
+    try:
+        st = os.stat(path_of(name))
+    except FileNotFoundError:
+        raise NamespaceNotFound(f'namespace {name}: does not exist') from None
+    if st.st_dev == os.stat(NETNS_RUN_DIR).st_dev:
+        raise NamespaceNotFound(f'namespace {name}: not a mounted namespace')
+    return (st.st_dev, st.st_ino)
+
+
+def _stop_worker(name: str) -> None:
+    with _workers_lock:
+        worker = _workers.pop(name, None)
+        if worker is not None:
+            worker.stopped = True
+    if worker is not None:
+        worker.stop()
+        if worker.thread is not threading.current_thread():
+            worker.thread.join(5)
+
+
+def call_netlink(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(ipr, *args)`` with an ``IPRoute`` bound to namespace ``name`` (None: root).
+
+    Calls for one namespace run one at a time on its worker thread.
+    """
+    if name is None:
+        return fn(_root, *args)
+    identity = _identity(name)
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    with _workers_lock:
+        worker = _workers.get(name)
+        if worker is not None and worker.identity != identity:
+            # deleted and re-created under the same name: start afresh
+            worker.stopped = True
+            worker.stop()
+            worker = None
+        if worker is None or worker.stopped:
+            worker = _workers[name] = _NamespaceWorker(name, identity)
+        worker.calls.put((fn, args, future))
+    return future.result()
+
+
+def _device_names(ipr: Any) -> list:
+    return sorted(link.get('ifname') for link in ipr.get_links()
+                  if link.get('ifname') != 'lo')
+
+
+def devices_in(name: str) -> list:
+    """Names of the devices in a namespace other than ``lo``."""
+    return call_netlink(name, _device_names)
+
+
+def delete(name: str, force: bool = False) -> bool:
+    """Remove namespace ``name``. Refuses while devices remain, unless ``force``.
+
+    Returns False if it did not exist.
+    """
+    path = path_of(name)
+    if not os.path.lexists(path):
+        _stop_worker(name)
+        return False
+    if _is_netns_mount(path) and not force:
+        left = devices_in(name)
+        if left:
+            raise NamespaceNotEmpty(f'namespace {name}: still holds devices {", ".join(left)}'
+                                    ' (delete them first or force)')
+    _stop_worker(name)
+    LOG.debug('%s', commands.netns_delete(name))
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err != errno.EINVAL:          # EINVAL: a stale file, nothing mounted
+            raise DriverError(f'namespace {name}: unmount failed: {os.strerror(err)}')
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise DriverError(f'namespace {name}: cannot remove {path}: {exc}') from exc
+    return True
+
+
+def _sysctl_path(key: str) -> str:
+    if not key or key.startswith('.') or '..' in key or '/' in key.replace('.', ''):
+        raise ValueError(f'invalid sysctl key {key!r}')
+    return '/proc/sys/' + key.replace('.', '/')
+
+
+def _read(key: str) -> str:
+    with open(_sysctl_path(key)) as f:
+        return f.read().strip()
+
+
+def _write(key: str, value: str) -> None:
+    with open(_sysctl_path(key), 'w') as f:
+        f.write(value)
+
+
+def sysctl_get(ns: Optional[str], key: str) -> str:
+    try:
+        return run_in(ns, _read, key)
+    except FileNotFoundError:
+        raise DriverError(f'namespace {ns}: no sysctl {key}') from None
+
+
+def sysctl_set(ns: Optional[str], key: str, value: Any) -> None:
+    LOG.debug('%s', commands.sysctl_set(ns, key, value))
+    try:
+        run_in(ns, _write, key, str(value))
+    except OSError as exc:
+        raise DriverError(f'namespace {ns}: sysctl {key}={value} failed: {exc}') from exc
+
+
+def _apply_sysctls(ns: Optional[str], wanted: Mapping[str, Any]) -> Dict[str, str]:
+    changed = {}
+    for key, value in wanted.items():
+        value = str(value)
+        if _read(key) != value:
+            LOG.debug('%s', commands.sysctl_set(ns, key, value))
+            _write(key, value)
+            changed[key] = value
+    return changed
+
+
+def set_sysctls(ns: Optional[str], wanted: Mapping[str, Any]) -> Dict[str, str]:
+    """Make the sysctls hold ``wanted`` (one thread for all); returns what changed."""
+    try:
+        return run_in(ns, _apply_sysctls, ns, wanted)
+    except OSError as exc:
+        raise DriverError(f'namespace {ns}: setting sysctls failed: {exc}') from exc
+
+
+class NetnsDriver:
+    """The module's functions as an object, for injection (see ``agent.drivers.Netns``)."""
+
+    list_namespaces = staticmethod(list_namespaces)
+    exists = staticmethod(exists)
+    create = staticmethod(create)
+    delete = staticmethod(delete)
+    devices_in = staticmethod(devices_in)
+    call_netlink = staticmethod(call_netlink)
+    run_in = staticmethod(run_in)
+    sysctl_get = staticmethod(sysctl_get)
+    sysctl_set = staticmethod(sysctl_set)
+    set_sysctls = staticmethod(set_sysctls)

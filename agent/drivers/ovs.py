@@ -1,0 +1,270 @@
+"""Open vSwitch bridges and internal ports through ovsdbapp (one OVSDB connection per process).
+
+Ports are plugged the way Neutron's interface driver does it: an internal port
+with external_ids ``iface-id``, ``iface-status=active`` and ``attached-mac``. Any
+stale port of the same name is deleted in its own transaction first (as Neutron's
+``replace_port`` does: deleting and re-adding one name in a single transaction is
+a no-op for ovs-vswitchd, which then keeps the stale device, Launchpad #1519926);
+all new ports of a batch then go in ONE transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+import types
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ovsdbapp.backend.ovs_idl import command as ovs_command
+from ovsdbapp.backend.ovs_idl import connection as ovs_connection
+from ovsdbapp.backend.ovs_idl import idlutils
+from ovsdbapp.schema.open_vswitch import impl_idl
+
+from agent.drivers import commands
+from agent.drivers.state import (
+    ATTACHED_MAC, DEAD_VLAN, IFACE_ID, BridgeNotFound, DriverError, OvsPort, PortNotReady,
+    PortSpec)
+
+LOG = logging.getLogger(__name__)
+TABLES = ('Open_vSwitch', 'Bridge', 'Port', 'Interface')
+DEVICE_WAIT_SECONDS = 10.0
+
+_apis: Dict[str, Any] = {}
+_apis_lock = threading.Lock()
+
+
+def api_for(connection: str, timeout: int) -> Any:
+    """The process's ovsdbapp API for ``connection``, connected on first use (~35 ms)."""
+    with _apis_lock:
+        api = _apis.get(connection)
+        if api is None:
+            try:
+                idl = ovs_connection.OvsdbIdl.from_server(connection, 'Open_vSwitch',
+                                                          helper_tables=TABLES)
+                api = impl_idl.OvsdbIdl(ovs_connection.Connection(idl=idl,
+                                                                  timeout=timeout))
+            except Exception as exc:
+                raise DriverError(f'OVSDB {connection}: cannot connect: {exc}') from exc
+            _apis[connection] = api
+        return api
+
+
+def _single(value: Any) -> Any:
+    """An OVSDB optional column (a list of 0 or 1) -> the value or None."""
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _port_columns(tag: Optional[int]) -> dict:
+    if tag is None:
+        return {'tag': [], 'vlan_mode': [], 'trunks': []}
+    if tag == DEAD_VLAN:
+        return {'tag': DEAD_VLAN, 'vlan_mode': 'trunk', 'trunks': [DEAD_VLAN]}
+    return {'tag': tag, 'vlan_mode': [], 'trunks': []}
+
+
+class _AddInternalPorts(ovs_command.BaseCommand):
+    """Insert internal ports (Port + Interface rows) on a bridge, in the caller's txn."""
+
+    def __init__(self, api: Any, bridge: str, specs: Sequence[PortSpec]) -> None:
+        super().__init__(api)
+        self.bridge = bridge
+        self.specs = specs
+
+    def run_idl(self, txn: Any) -> None:
+        br = idlutils.row_by_value(self.api.idl, 'Bridge', 'name', self.bridge, None)
+        if br is None:
+            raise BridgeNotFound(f'bridge {self.bridge}: does not exist')
+        for spec in self.specs:
+            port = txn.insert(self.api._tables['Port'])
+            port.name = spec.name
+            self.set_columns(port, **_port_columns(spec.tag))
+            iface = txn.insert(self.api._tables['Interface'])
+            txn.expected_ifaces.add(iface.uuid)
+            iface.name = spec.name
+            iface.type = 'internal'
+            iface.external_ids = spec.external_ids()
+            port.interfaces = [iface]
+            br.addvalue('ports', port)
+
+
+def _ovs_port(bridge: str, port: Any) -> Optional[OvsPort]:
+    if not port.interfaces:
+        return None
+    iface = port.interfaces[0]
+    ids = dict(iface.external_ids)
+    if IFACE_ID not in ids:
+        return None
+    ofport = _single(iface.ofport)
+    return OvsPort(name=port.name, bridge=bridge, iface_id=ids[IFACE_ID],
+                   mac=ids.get(ATTACHED_MAC), tag=_single(port.tag),
+                   ofport=ofport if ofport is None or ofport >= 0 else None,
+                   external_ids=types.MappingProxyType(ids), type=iface.type)
+
+
+class _ListPorts(ovs_command.ReadOnlyCommand):
+    def __init__(self, api: Any, bridge: str) -> None:
+        super().__init__(api)
+        self.bridge = bridge
+
+    def run_idl(self, txn: Any) -> None:
+        br = idlutils.row_by_value(self.api.idl, 'Bridge', 'name', self.bridge, None)
+        if br is None:
+            raise BridgeNotFound(f'bridge {self.bridge}: does not exist')
+        ports = (_ovs_port(self.bridge, p) for p in br.ports)
+        self.result = sorted((p for p in ports if p is not None), key=lambda p: p.name)
+
+
+class _PortsOnBridge(ovs_command.ReadOnlyCommand):
+    """Which of ``names`` exist as ports (on any bridge), with their interface errors."""
+
+    def __init__(self, api: Any, names: Iterable[str]) -> None:
+        super().__init__(api)
+        self.names = set(names)
+
+    def run_idl(self, txn: Any) -> None:
+        found = {}
+        for port in self.api.tables['Port'].rows.values():
+            if port.name in self.names:
+                iface = port.interfaces[0] if port.interfaces else None
+                found[port.name] = _single(iface.error) if iface is not None else None
+        self.result = found
+
+
+def _ifindex(name: str) -> Optional[int]:
+    try:
+        return socket.if_nametoindex(name)
+    except OSError:
+        return None
+
+
+def wait_for_devices(names: Iterable[str], stale: Dict[str, int], bridge: str,
+                     timeout: float = DEVICE_WAIT_SECONDS) -> None:
+    """Poll (1 ms growing to 20 ms) until each kernel device exists and is not ``stale``."""
+    pending = set(names)
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        pending = {n for n in pending if _ifindex(n) in (None, stale.get(n))}
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise PortNotReady(f'bridge {bridge}: device(s) {", ".join(sorted(pending))} '
+                               f'did not appear within {timeout:.0f} s')
+        time.sleep(delay)
+        delay = min(delay * 2, 0.02)
+
+
+class OvsDriver:
+    """Bridges and internal ports on one OVSDB server."""
+
+    def __init__(self, connection: str, timeout: int = 10,
+                 device_timeout: float = DEVICE_WAIT_SECONDS) -> None:
+        self.connection = connection
+        self.timeout = timeout
+        self.device_timeout = device_timeout
+        self.api = api_for(connection, timeout)
+
+    @classmethod
+    def from_conf(cls, conf: Any) -> 'OvsDriver':
+        return cls(conf.ovs.ovsdb_connection, conf.ovs.ovsdb_timeout)
+
+    def _run(self, what: str, *cmds: Any) -> List[Any]:
+        try:
+            with self.api.transaction(check_error=True) as txn:
+                for cmd in cmds:
+                    txn.add(cmd)
+        except DriverError:
+            raise
+        except Exception as exc:
+            raise DriverError(f'{what}: OVSDB transaction failed: {exc}') from exc
+        return [cmd.result for cmd in cmds]
+
+    def _read(self, what: str, cmd: Any) -> Any:
+        try:
+            return cmd.execute(check_error=True, log_errors=False)
+        except DriverError:
+            raise
+        except Exception as exc:
+            raise DriverError(f'{what}: OVSDB read failed: {exc}') from exc
+
+    # -- bridges -----------------------------------------------------------------------
+
+    def bridge_exists(self, name: str) -> bool:
+        return bool(self._read(f'bridge {name}', self.api.br_exists(name)))
+
+    def ensure_bridge(self, name: str, datapath_type: str = 'system') -> bool:
+        """Create the bridge if missing; returns True if it was created."""
+        if self.bridge_exists(name):
+            return False
+        LOG.debug('%s', commands.ovs_add_bridge(name, datapath_type))
+        self._run(f'bridge {name}', self.api.add_br(name, may_exist=True,
+                                                    datapath_type=datapath_type))
+        return True
+
+    def delete_bridge(self, name: str) -> None:
+        LOG.debug('%s', commands.ovs_del_bridge(name))
+        self._run(f'bridge {name}', self.api.del_br(name, if_exists=True))
+
+    # -- ports -------------------------------------------------------------------------
+
+    def plug_ports(self, bridge: str, specs: Sequence[PortSpec], wait: bool = True) -> None:
+        """Replace/add internal ports: stale ones deleted in one txn, all added in ONE txn.
+
+        Then waits until every port's kernel device exists (the netdev datapath
+        creates taps asynchronously).
+        """
+        specs = list(specs)
+        if not specs:
+            return
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise ValueError(f'bridge {bridge}: duplicate port names in one batch')
+        existing = self._read(f'bridge {bridge}', _PortsOnBridge(self.api, names))
+        stale = {n: i for n in existing if (i := _ifindex(n)) is not None}
+        for spec in specs:
+            LOG.debug('%s', commands.ovs_replace_port(bridge, spec.name, spec.external_ids(),
+                                                      spec.tag, spec.tag == DEAD_VLAN))
+        if existing:
+            self._run(f'bridge {bridge}: delete stale ports {", ".join(sorted(existing))}',
+                      *(self.api.del_port(n, if_exists=True) for n in sorted(existing)))
+        self._run(f'bridge {bridge}: add ports {", ".join(names[:5])}'
+                  f'{"..." if len(names) > 5 else ""}', _AddInternalPorts(self.api, bridge,
+                                                                          specs))
+        if wait:
+            try:
+                wait_for_devices(names, stale, bridge, self.device_timeout)
+            except PortNotReady as exc:
+                errors = self._read(f'bridge {bridge}', _PortsOnBridge(self.api, names))
+                detail = '; '.join(f'{n}: {e}' for n, e in sorted(errors.items()) if e)
+                raise PortNotReady(f'{exc}{"; OVS says " + detail if detail else ""}') from None
+
+    def replace_internal_port(self, bridge: str, name: str, iface_id: str, mac: str,
+                              tag: Optional[int] = None) -> None:
+        self.plug_ports(bridge, [PortSpec(name, iface_id, mac, tag)])
+
+    def list_ports(self, bridge: str) -> List[OvsPort]:
+        """Ports on ``bridge`` that carry an ``iface-id`` external_id, sorted by name."""
+        return self._read(f'bridge {bridge}', _ListPorts(self.api, bridge))
+
+    def delete_port(self, bridge: str, name: str) -> None:
+        LOG.debug('%s', commands.ovs_del_port(bridge, name))
+        self._run(f'bridge {bridge}: delete port {name}',
+                  self.api.del_port(name, bridge=bridge, if_exists=True))
+
+    def set_port_tag(self, name: str, tag: Optional[int]) -> None:
+        LOG.debug('%s', commands.ovs_set_tag(name, tag))
+        cols: Tuple = tuple(_port_columns(tag).items())
+        self._run(f'port {name}: set tag {tag}',
+                  self.api.db_set('Port', name, *cols, if_exists=False))
+
+    # -- bridge external_ids (used by local_vlan) --------------------------------------
+
+    def bridge_external_ids(self, bridge: str) -> Dict[str, str]:
+        if not self.bridge_exists(bridge):
+            raise BridgeNotFound(f'bridge {bridge}: does not exist')
+        return dict(self._read(f'bridge {bridge}',
+                               self.api.db_get('Bridge', bridge, 'external_ids')))
