@@ -1,26 +1,80 @@
-"""Option lists for oslo-config-generator (entry points in setup.cfg).
+"""Option lists for oslo-config-generator (entry points ``oslo.config.opts``).
 
 The functions return the original option objects, as the generator expects.
+Namespaces never repeat an option, so a config file combining them (see
+``etc/oslo-config-generator/``) lists each option once:
+
+``netnode.common``
+    ``[DEFAULT]`` options of every service (``host``, ``state_path``);
+``netnode.server``
+    the controller's own options;
+``netnode.agent``
+    the ``[AGENT]`` and ``[ovs]`` groups every agent reads;
+``netnode.dhcp_agent``, ``netnode.l3_agent``, ``netnode.metadata_agent``
+    what only that agent reads.
 """
 
 from oslo_log import _options as log_options
 
 from agent.conf import options
 
+# Where each agent's own options live in agent/conf/options.py: (group, list name).
+# A list that does not exist (yet) is simply left out of the sample, so adding an
+# option list to options.py and naming it here is all a new option needs.
+DHCP_AGENT_OPTION_LISTS = (
+    ('DEFAULT', 'dhcp_agent_opts'),
+    ('DEFAULT', 'dnsmasq_opts'),
+)
+L3_AGENT_OPTION_LISTS = (
+    ('DEFAULT', 'l3_agent_opts'),
+)
+METADATA_AGENT_OPTION_LISTS = (
+    ('DEFAULT', 'metadata_agent_opts'),
+    ('DEFAULT', 'metadata_proxy_opts'),
+)
+
+
+def _named_lists(wanted):
+    """``[(group, opts)]`` for the lists of ``wanted`` that options.py defines.
+
+    Lists of the same group are merged, keeping the original option objects.
+    """
+    merged = {}
+    for group, list_name in wanted:
+        opts = getattr(options, list_name, None)
+        if opts:
+            merged.setdefault(group, []).extend(opts)
+    return list(merged.items())
+
+
+def list_common_opts():
+    return [('DEFAULT', options.common_opts)]
+
 
 def list_server_opts():
     return [
-        ('DEFAULT', options.common_opts + options.server_opts),
+        ('DEFAULT', options.server_opts),
         ('database', options.database_opts),
     ]
 
 
 def list_agent_opts():
     return [
-        ('DEFAULT', options.common_opts),
         ('AGENT', options.agent_opts),
         ('ovs', options.ovs_opts),
     ]
+
+
+def list_dhcp_agent_opts():
+    return _named_lists(DHCP_AGENT_OPTION_LISTS)
+
+
+def list_l3_agent_opts():
+    return _named_lists(L3_AGENT_OPTION_LISTS)
+
+
+def list_metadata_agent_opts():
+    return _named_lists(METADATA_AGENT_OPTION_LISTS)
 
 
 def list_log_opts():
