@@ -1,0 +1,159 @@
+"""iptables in one namespace: observe with iptables-save, apply a minimal restore.
+
+One :class:`IptablesManager` per namespace and wrap name.  ``apply(desired)``
+runs ``ip netns exec <ns> iptables-save`` (and ``ip6tables-save``) without
+counters, diffs our chains against the desired :class:`Tables`
+(:mod:`agent.drivers.iptables_diff`) and feeds only the differences to
+``iptables-restore -n``.  When nothing differs no restore process is spawned,
+so re-applying a converged namespace costs two save processes and nothing else.
+
+The shell equivalent of an apply is logged at debug level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+import threading
+import time
+
+from agent.drivers.iptables_diff import plan_restore
+from agent.drivers.iptables_rules import (
+    DHCP_WRAP, L3_WRAP, Tables, normalize_table, parse_save)
+
+LOG = logging.getLogger(__name__)
+
+__all__ = ['ApplyResult', 'DHCP_WRAP', 'IptablesError', 'IptablesManager',
+           'IptablesNotConverged', 'L3_WRAP', 'restore_calls']
+
+XTABLES_LOCK_EXIT = 4
+LOCK_WAIT_SECONDS = 10
+LOCK_WAIT_INTERVAL_US = 200000
+_BINARIES = {4: ('iptables-save', 'iptables-restore'),
+             6: ('ip6tables-save', 'ip6tables-restore')}
+
+_counts_lock = threading.Lock()
+_restore_counts: dict[str, int] = {}
+
+
+def restore_calls(namespace: str) -> int:
+    """How many iptables-restore/ip6tables-restore processes ran in ``namespace``."""
+    with _counts_lock:
+        return _restore_counts.get(namespace, 0)
+
+
+def _count_restore(namespace: str) -> None:
+    with _counts_lock:
+        _restore_counts[namespace] = _restore_counts.get(namespace, 0) + 1
+
+
+class IptablesError(RuntimeError):
+    def __init__(self, argv, returncode, stderr, stdin=''):
+        super().__init__(f'{" ".join(argv)} exited {returncode}: {stderr.strip()}'
+                         + (f'\ninput was:\n{stdin}' if stdin else ''))
+        self.argv = argv
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+class IptablesNotConverged(RuntimeError):
+    """Debug mode: a second apply right after the first still had work to do."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ApplyResult:
+    namespace: str
+    restore_input: tuple[tuple[int, str], ...]   # (ip version, restore text) sent
+    seconds: float
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.restore_input)
+
+    @property
+    def restores(self) -> int:
+        return len(self.restore_input)
+
+
+class IptablesManager:
+    """Our chains and rules in one namespace (``None``: the current namespace)."""
+
+    def __init__(self, namespace: str | None, wrap: str = L3_WRAP, *,
+                 debug: bool = False, ipv6: bool = True):
+        self.namespace = namespace
+        self.wrap = wrap
+        self.debug = debug
+        self.ipv6 = ipv6
+        self._lock = threading.Lock()
+        self._wait_flags: tuple[str, ...] = ()
+
+    # -- processes ------------------------------------------------------------
+
+    def _argv(self, *argv: str) -> list[str]:
+        if self.namespace is None:
+            return list(argv)
+        return ['ip', 'netns', 'exec', self.namespace, *argv]
+
+    def _run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+
+    def save(self, version: int) -> str:
+        """``iptables-save`` (no counters) of one IP version in our namespace."""
+        argv = self._argv(_BINARIES[version][0])
+        res = self._run(argv)
+        if res.returncode != 0:
+            raise IptablesError(argv, res.returncode, res.stderr)
+        return res.stdout
+
+    def restore(self, version: int, text: str) -> None:
+        """Feed ``text`` to ``iptables-restore -n``; wait for the xtables lock if busy."""
+        binary = _BINARIES[version][1]
+        while True:
+            argv = self._argv(binary, '-n', *self._wait_flags)
+            res = self._run(argv, text)
+            _count_restore(self.namespace or '')
+            if res.returncode == XTABLES_LOCK_EXIT and not self._wait_flags:
+                LOG.info('%s: xtables lock busy, retrying with -w', self.namespace)
+                self._wait_flags = ('-w', str(LOCK_WAIT_SECONDS),
+                                    '-W', str(LOCK_WAIT_INTERVAL_US))
+                continue
+            if res.returncode != 0:
+                raise IptablesError(argv, res.returncode, res.stderr, text)
+            return
+
+    # -- reconcile ------------------------------------------------------------
+
+    def _versions(self) -> tuple[int, ...]:
+        return (4, 6) if self.ipv6 else (4,)
+
+    def plan(self, desired: Tables) -> dict[int, str]:
+        """Restore texts needed per IP version (empty dict when converged)."""
+        texts = {}
+        for version in self._versions():
+            specs = tuple(normalize_table(s, version) for s in desired.by_version(version))
+            observed = parse_save(self.save(version))
+            text = plan_restore(self.wrap, specs, observed)
+            if text:
+                texts[version] = text
+        return texts
+
+    def apply(self, desired: Tables) -> ApplyResult:
+        """Make our chains in the namespace equal ``desired``; minimal and idempotent."""
+        with self._lock:
+            start = time.monotonic()
+            texts = self.plan(desired)
+            for version, text in texts.items():
+                LOG.debug('%s: ip netns exec %s %s -n <<EOF\n%sEOF', self.namespace,
+                          self.namespace, _BINARIES[version][1], text)
+                self.restore(version, text)
+            result = ApplyResult(self.namespace or '', tuple(texts.items()),
+                                 time.monotonic() - start)
+            if self.debug and texts:
+                again = self.plan(desired)
+                if again:
+                    raise IptablesNotConverged(
+                        f'{self.namespace}: second apply is not a no-op:\n'
+                        + '\n'.join(again.values()))
+            return result
+
