@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+from typing import Literal
 
 from agent.common import names
 from agent.process.driver import HostProcessDriver, ProcessDriver
@@ -25,6 +26,7 @@ STARTED = 'started'
 RELOADED = 'reloaded'
 RESTARTED = 'restarted'
 UNCHANGED = 'unchanged'
+Outcome = Literal['started', 'reloaded', 'restarted', 'unchanged']
 
 
 class ProcessError(RuntimeError):
@@ -114,7 +116,7 @@ class ProcessManager:
                                    f'{path}: {exc}') from exc
         return changed
 
-    def ensure(self, spec: ProcessSpec) -> str:
+    def ensure(self, spec: ProcessSpec) -> Outcome:
         """Converge one child on ``spec``; returns what was done.
 
         Not running: start it. Running with another argv: restart it. Running and a
@@ -135,7 +137,7 @@ class ProcessManager:
                 return self._reload_running(spec, state.pid)
             return UNCHANGED
 
-    def reload(self, spec: ProcessSpec) -> str:
+    def reload(self, spec: ProcessSpec) -> Outcome:
         """Make the child re-read its files (without rewriting them); start it if dead."""
         with self._lock(spec.key):
             state = self.observe(spec)
