@@ -9,3 +9,5 @@ import warnings
 
 warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 warnings.filterwarnings('ignore', module='oslo_service.backend._eventlet')
+warnings.filterwarnings('ignore', module='oslo_utils.eventletutils')
+warnings.filterwarnings('ignore', message='.*eventlet_backdoor')

@@ -1,0 +1,89 @@
+import oslo_messaging
+import pytest
+
+from agent.controller.rpc_server import (AgentExtRpcCallback, DhcpRpcCallback,
+                                         L3RpcCallback)
+from agent.rpc.codec import WireError
+from tests.unit.rpc import payloads as P
+
+
+class FakePlugin:
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        def method(*args, **kwargs):
+            self.calls.append((name, args, kwargs))
+            return {'report_state': 'new'}.get(name, [])
+        return method
+
+
+def raises_wire_error(func, **kwargs):
+    with pytest.raises(oslo_messaging.ExpectedException) as info:
+        func({}, **kwargs)
+    err = info.value.exc_info[1]
+    assert isinstance(err, WireError)
+    return err
+
+
+def test_dhcp_callback_passes_neutron_kwargs():
+    plugin = FakePlugin()
+    cb = DhcpRpcCallback(plugin)
+    cb.get_active_networks_info({}, host='h', enable_dhcp_filter=False)
+    cb.get_network_info({}, network_id=P.NET, host='h')
+    cb.create_dhcp_port({}, port={'port': {'network_id': P.NET}}, host='h')
+    cb.update_dhcp_port({}, port_id=P.PORT, port={'port': {}}, host='h')
+    cb.release_dhcp_port({}, network_id=P.NET, device_id='d', host='h')
+    cb.get_dhcp_port({}, port_id=P.PORT)
+    cb.dhcp_ready_on_ports({}, port_ids=[P.PORT])
+    assert [(c[0], c[1], c[2]) for c in plugin.calls] == [
+        ('get_active_networks_info', ('h',), {'enable_dhcp_filter': False}),
+        ('get_network_info', (P.NET, 'h'), {}),
+        ('create_dhcp_port', ({'port': {'network_id': P.NET}}, 'h'), {}),
+        ('update_dhcp_port', (P.PORT, {'port': {}}, 'h'), {}),
+        ('release_dhcp_port', (P.NET, 'd', 'h'), {}),
+        ('get_dhcp_port', (P.PORT,), {}),
+        ('dhcp_ready_on_ports', ([P.PORT],), {}),
+    ]
+
+
+def test_dhcp_callback_rejects_bad_calls_naming_field():
+    cb = DhcpRpcCallback(FakePlugin())
+    assert raises_wire_error(cb.get_network_info, network_id='x', host='h').field \
+        == 'network_id'
+    assert raises_wire_error(cb.dhcp_ready_on_ports, port_ids=[P.PORT, 3]).field \
+        == 'port_ids[1]'
+    assert raises_wire_error(cb.create_dhcp_port, port={'x': 1}, host='h').field \
+        == 'port.port'
+    assert raises_wire_error(cb.get_active_networks_info).field == 'host'
+
+
+def test_l3_callback():
+    plugin = FakePlugin()
+    cb = L3RpcCallback(plugin)
+    cb.get_router_ids({}, host='h')
+    cb.sync_routers({}, host='h', router_ids=None)
+    cb.sync_routers({}, host='h', router_ids=[P.ROUTER])
+    cb.update_floatingip_statuses({}, router_id=P.ROUTER,
+                                  fip_statuses={P.FIP: 'ACTIVE'})
+    assert cb.get_host_ha_router_count({}, host='h') == 0
+    assert [c[:2] for c in plugin.calls] == [
+        ('get_router_ids', ('h',)), ('sync_routers', ('h',)),
+        ('sync_routers', ('h',)), ('update_floatingip_statuses',
+                                   (P.ROUTER, {P.FIP: 'ACTIVE'}))]
+    assert plugin.calls[2][2] == {'router_ids': [P.ROUTER]}
+    err = raises_wire_error(cb.update_floatingip_statuses, router_id=P.ROUTER,
+                            fip_statuses={P.FIP: 'UP'})
+    assert err.field == f'fip_statuses.{P.FIP}'
+
+
+def test_report_state_unwraps_nested_agent_state():
+    plugin = FakePlugin()
+    cb = AgentExtRpcCallback(plugin)
+    state = {'binary': 'neutron-l3-agent', 'host': 'h', 'topic': 'l3_agent',
+             'agent_type': 'L3 agent', 'configurations': {}, 'start_flag': True}
+    assert cb.report_state({}, agent_state={'agent_state': state},
+                           time='2026-01-01T00:00:00.000000') == 'new'
+    assert plugin.calls[0][1] == (state, '2026-01-01T00:00:00.000000')
+    err = raises_wire_error(cb.report_state, agent_state=state, time='t')
+    assert err.field == 'agent_state.agent_state'
