@@ -1,0 +1,145 @@
+"""The shipped systemd units: kill mode, restart policy, ordering, and commands that
+name console scripts setup.cfg declares.  ``systemd-analyze verify`` checks them too
+when it is installed."""
+
+import configparser
+import pathlib
+import shlex
+import shutil
+import subprocess
+
+import pytest
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+UNIT_DIR = TOP / 'etc' / 'systemd'
+AGENTS = ('netnode-dhcp-agent', 'netnode-l3-agent', 'netnode-metadata-agent')
+LONG_RUNNING = ('netnode-server',) + AGENTS
+CLEANUPS = ('netnode-netns-cleanup', 'netnode-ovs-cleanup')
+ALL_SCRIPTS = LONG_RUNNING + CLEANUPS
+
+
+def parse_unit(path):
+    """{section: {key: [values]}}; keys may repeat in unit files."""
+    sections, current = {}, None
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line[0] in '#;':
+            continue
+        if line.startswith('[') and line.endswith(']'):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        key, sep, value = line.partition('=')
+        assert sep and current is not None, f'{path.name}: bad line {raw!r}'
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def one(unit, section, key):
+    values = unit[section].get(key, [])
+    assert len(values) == 1, f'{section}.{key}: {values}'
+    return values[0]
+
+
+def words(unit, section, key):
+    return [w for v in unit[section].get(key, []) for w in v.split()]
+
+
+def console_scripts():
+    cfg = configparser.ConfigParser()
+    cfg.read(TOP / 'setup.cfg')
+    raw = cfg.get('options.entry_points', 'console_scripts')
+    return {line.split('=')[0].strip() for line in raw.splitlines() if '=' in line}
+
+
+def units():
+    return {p.stem: parse_unit(p) for p in sorted(UNIT_DIR.glob('*.service'))}
+
+
+def test_every_service_has_a_unit():
+    assert set(units()) == set(ALL_SCRIPTS)
+
+
+@pytest.mark.parametrize('name', LONG_RUNNING)
+def test_long_running_units(name):
+    unit = units()[name]
+    assert one(unit, 'Service', 'Type') == 'simple'
+    assert one(unit, 'Service', 'KillMode') == 'process'
+    assert one(unit, 'Service', 'Restart') == 'on-failure'
+    assert one(unit, 'Service', 'ExecReload') == '/bin/kill -HUP $MAINPID'
+    assert one(unit, 'Install', 'WantedBy') == 'multi-user.target'
+    after = words(unit, 'Unit', 'After')
+    assert 'network-online.target' in after and 'rabbitmq-server.service' in after
+
+
+@pytest.mark.parametrize('name', AGENTS)
+def test_agents_start_after_cleanups_and_ovs_with_layered_config(name):
+    unit = units()[name]
+    after = words(unit, 'Unit', 'After')
+    for dep in ('openvswitch-switch.service', 'netnode-ovs-cleanup.service',
+                'netnode-netns-cleanup.service'):
+        assert dep in after
+    assert one(unit, 'Service', 'User') == 'root'
+    argv = shlex.split(one(unit, 'Service', 'ExecStart'))
+    ini = name.removeprefix('netnode-').replace('-', '_') + '.ini'
+    assert argv[0] == f'/usr/bin/{name}'
+    assert argv[1:] == [
+        '--config-file', '/etc/netnode/netnode.conf',
+        '--config-file', f'/etc/netnode/{ini}',
+        '--config-dir', '/etc/netnode/conf.d/common',
+        '--config-dir', f'/etc/netnode/conf.d/{name}',
+        '--log-file', f'/var/log/netnode/{name.removeprefix("netnode-")}.log']
+    # systemd creates the --config-dir directories (oslo.config refuses missing ones)
+    assert words(unit, 'Service', 'ConfigurationDirectory') == [
+        'netnode/conf.d/common', f'netnode/conf.d/{name}']
+
+
+@pytest.mark.parametrize('name', CLEANUPS)
+def test_cleanup_units_are_oneshots_before_the_agents(name):
+    unit = units()[name]
+    assert one(unit, 'Service', 'Type') == 'oneshot'
+    assert one(unit, 'Service', 'RemainAfterExit') == 'yes'
+    before = words(unit, 'Unit', 'Before')
+    assert 'netnode-dhcp-agent.service' in before and 'netnode-l3-agent.service' in before
+    assert 'openvswitch-switch.service' in words(unit, 'Unit', 'After')
+    start = shlex.split(one(unit, 'Service', 'ExecStart'))
+    assert start[0] == f'/usr/bin/{name}' and '--force' not in start
+
+
+def test_netns_cleanup_forces_on_stop():
+    unit = units()['netnode-netns-cleanup']
+    stop = shlex.split(one(unit, 'Service', 'ExecStop'))
+    assert stop[0] == '/usr/bin/netnode-netns-cleanup' and '--force' in stop
+
+
+@pytest.mark.parametrize('name', ALL_SCRIPTS)
+def test_commands_name_declared_console_scripts(name):
+    declared = console_scripts()
+    unit = units()[name]
+    for key in ('ExecStart', 'ExecStop'):
+        for value in unit['Service'].get(key, []):
+            script = shlex.split(value)[0]
+            assert script.startswith('/usr/bin/')
+            assert script.removeprefix('/usr/bin/') in declared, (
+                f'{name}.service runs {script}, which setup.cfg console_scripts lacks')
+
+
+@pytest.mark.skipif(not shutil.which('systemd-analyze'), reason='no systemd-analyze')
+def test_systemd_analyze_verify(tmp_path):
+    """The units as systemd reads them, with stand-ins for the not yet installed
+    /usr/bin scripts (verify insists the commands exist)."""
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    for script in ALL_SCRIPTS:
+        exe = bindir / script
+        exe.write_text('#!/bin/sh\nexit 0\n')
+        exe.chmod(0o755)
+    copies = []
+    for path in sorted(UNIT_DIR.glob('*.service')):
+        copy = tmp_path / path.name
+        copy.write_text(path.read_text().replace('/usr/bin/netnode-', f'{bindir}/netnode-'))
+        copies.append(str(copy))
+    res = subprocess.run(['systemd-analyze', 'verify', '--man=no', *copies],
+                         capture_output=True, text=True, timeout=60)
+    ours = [line for line in (res.stdout + res.stderr).splitlines()
+            if line.startswith('netnode-')]
+    assert res.returncode == 0 and not ours, res.stdout + res.stderr
