@@ -1,0 +1,1 @@
+"""The ``netnode`` command line: neutron-client style verbs over the REST API."""

@@ -1,0 +1,5 @@
+"""The CLI's commands, one module per resource."""
+
+from agent.cli.commands import agent, floatingip, network, port, router, subnet
+
+MODULES = (network, subnet, port, router, floatingip, agent)
