@@ -1,0 +1,1 @@
+"""The DHCP agent: dnsmasq per network, rendered from typed desired state."""

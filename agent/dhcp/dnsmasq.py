@@ -1,0 +1,120 @@
+"""dnsmasq's command line, in Neutron 29's exact order, and reload-versus-restart.
+
+Pure functions (``neutron/agent/linux/dhcp.py`` ``_build_cmdline_callback``;
+``neutron/agent/dhcp/agent.py`` ``refresh_dhcp_helper``).  The interface driver
+is the OVS one, which is *bridged*: no ``--bridge-interface``.
+"""
+
+from __future__ import annotations
+
+from agent.dhcp import render
+from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.model.network import IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, Network, Subnet
+
+RELOAD = 'reload'      # rewrite host/addn_hosts/opts, SIGHUP
+RESTART = 'restart'    # argv changed: stop and spawn again
+DISABLE = 'disable'    # no DHCP-enabled subnet left: stop, remove the files
+NONE = 'none'          # nothing rendered changed
+
+
+def has_dhcp_range(subnet: Subnet) -> bool:
+    """Whether the subnet gets a ``--dhcp-range`` (Neutron's rule).
+
+    IPv6: dhcpv6-stateful, dhcpv6-stateless, or neither mode set (an
+    ``ipv6_ra_mode`` alone means RA only: no range); never a prefix < 64.
+    """
+    if not subnet.enable_dhcp:
+        return False
+    if subnet.ip_version == 4:
+        return True
+    mode, ra_mode = subnet.ipv6_address_mode, subnet.ipv6_ra_mode
+    ranged = (mode in (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS)
+              or (not mode and not ra_mode))
+    return ranged and subnet.cidr.prefixlen >= 64
+
+
+def dhcp_range(subnet: Subnet, settings: DnsmasqSettings) -> str:
+    cidr = subnet.cidr
+    size = cidr.netmask if subnet.ip_version == 4 else cidr.prefixlen
+    return (f'--dhcp-range=set:{render.SUBNET_TAG % subnet.id},'
+            f'{cidr.network_address},static,{size},{settings.lease}')
+
+
+def lease_max(network: Network, settings: DnsmasqSettings) -> int:
+    """Sum of the ranged subnets' sizes, capped by ``dnsmasq_lease_max``."""
+    possible = sum(s.cidr.num_addresses for s in network.subnets if has_dhcp_range(s))
+    return min(possible, settings.lease_max)
+
+
+def dnsmasq_argv(network: Network, dhcp_port_device: str,
+                 settings: DnsmasqSettings) -> tuple[str, ...]:
+    """The full argv, ``dnsmasq`` first.
+
+    ``dhcp_port_device`` is not on the command line with the bridged (OVS)
+    driver; it is taken so a non-bridged driver can add ``--bridge-interface``.
+    """
+    del dhcp_port_device   # bridged driver: dnsmasq binds dynamically
+    paths = DhcpPaths.of(settings, network.id)
+    argv = ['dnsmasq', '--no-hosts']
+    if settings.dns_servers or not settings.local_resolv:
+        argv.append('--no-resolv')
+    argv += [
+        f'--pid-file={paths.pid}',
+        f'--dhcp-hostsfile={paths.host}',
+        f'--addn-hosts={paths.addn_hosts}',
+        f'--dhcp-optsfile={paths.opts}',
+        f'--dhcp-leasefile={paths.leases}',
+        '--dhcp-match=set:ipxe,175',
+        '--dhcp-userclass=set:ipxe6,iPXE',
+        '--local-service',
+        '--bind-dynamic',
+    ]
+    argv += [dhcp_range(s, settings) for s in network.subnets if has_dhcp_range(s)]
+    if network.mtu > 0:
+        argv.append(f'--dhcp-option-force=option:mtu,{network.mtu}')
+    argv.append(f'--dhcp-lease-max={lease_max(network, settings)}')
+    if settings.renewal_time > 0:
+        argv.append(f'--dhcp-option-force=option:T1,{settings.renewal_time}s')
+    if settings.rebinding_time > 0:
+        argv.append(f'--dhcp-option-force=option:T2,{settings.rebinding_time}s')
+    if settings.txt_record:
+        argv.append(f'--txt-record={settings.txt_record}')
+    argv.append(f'--conf-file={settings.config_file.strip() or "/dev/null"}')
+    argv += [f'--server={server}' for server in settings.dns_servers]
+    if settings.dns_domain:
+        argv.append(f'--domain={settings.dns_domain}')
+    if settings.broadcast_reply:
+        argv.append('--dhcp-broadcast')
+    return tuple(argv)
+
+
+def dhcp_cidrs(network: Network | None) -> tuple[str, ...]:
+    """The ordered CIDRs of the DHCP-enabled subnets (Neutron's restart trigger)."""
+    if network is None:
+        return ()
+    return tuple(str(s.cidr) for s in network.subnets if s.enable_dhcp)
+
+
+def dnsmasq_decision(old: Network | None, new: Network | None,
+                     settings: DnsmasqSettings = DnsmasqSettings(),
+                     dhcp_port_id: str | None = None) -> str:
+    """What a running dnsmasq needs to go from ``old`` to ``new``.
+
+    ``disable`` when no DHCP-enabled subnet is left (or the network is gone or
+    administratively down); ``restart`` when the command line changes (the
+    DHCP-enabled CIDRs as in Neutron, but also a subnet replaced under the same
+    CIDR, whose range tag changes, or the MTU); ``reload`` when a re-read file
+    changes; else ``none``.  ``old`` None means nothing runs yet: ``restart``
+    (spawn).
+    """
+    if new is None or not new.admin_state_up or not dhcp_cidrs(new):
+        return DISABLE if old is not None else NONE
+    if old is None or not dhcp_cidrs(old):
+        return RESTART
+    if (dhcp_cidrs(old) != dhcp_cidrs(new)
+            or dnsmasq_argv(old, '', settings) != dnsmasq_argv(new, '', settings)):
+        return RESTART
+    if (render.render_files(old, settings, dhcp_port_id)
+            != render.render_files(new, settings, dhcp_port_id)):
+        return RELOAD
+    return NONE
