@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
-from typing import Mapping, Optional, Union
+from typing import Any, Dict, Mapping, Optional, Union
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
@@ -25,6 +25,33 @@ SCOPE_HOST = 254
 IFACE_ID = 'iface-id'
 IFACE_STATUS = 'iface-status'
 ATTACHED_MAC = 'attached-mac'
+
+
+# -- local VLAN map kept in the integration bridge's external_ids (pure helpers) ----
+
+KEY_PREFIX = 'netnode-vlan-'
+MIN_TAG, MAX_TAG = 1, 4094
+
+
+def key_for(network_id: str) -> str:
+    return KEY_PREFIX + network_id
+
+
+def tags_in(external_ids: Dict[str, str]) -> Dict[str, int]:
+    """network id -> tag, from a bridge's external_ids (pure)."""
+    found = {}
+    for key, value in external_ids.items():
+        if key.startswith(KEY_PREFIX) and value.isdigit():
+            found[key[len(KEY_PREFIX):]] = int(value)
+    return found
+
+
+def lowest_free(used: Any) -> Optional[int]:
+    taken = set(used)
+    for tag in range(MIN_TAG, MAX_TAG + 1):
+        if tag not in taken:
+            return tag
+    return None
 
 
 class DriverError(RuntimeError):
