@@ -113,7 +113,9 @@ class IptablesManager:
             argv = self._argv(binary, '-n', *self._wait_flags)
             res = self._run(argv, text)
             _count_restore(self.namespace or '')
-            if res.returncode == XTABLES_LOCK_EXIT and not self._wait_flags:
+            # Exit 4 is also the nft backend's "commit failed": only the lock retries.
+            if res.returncode == XTABLES_LOCK_EXIT and not self._wait_flags \
+                    and 'lock' in res.stderr:
                 LOG.info('%s: xtables lock busy, retrying with -w', self.namespace)
                 self._wait_flags = ('-w', str(LOCK_WAIT_SECONDS),
                                     '-W', str(LOCK_WAIT_INTERVAL_US))

@@ -140,7 +140,11 @@ def plan_table(own: Ownership, desired: TableSpec | None,
                 if chain in SHARED_CHAINS and not foreign_left and \
                         not _referenced_by_foreign(chain, observed or empty, own):
                     removals.append(f'-X {chain}')
-    return declares + edits + removals
+    # Every chain is emptied before any is deleted: -X fails on a chain still
+    # jumped to from another chain of ours that is going away too.
+    flushes = [line for line in removals if line.startswith('-F ')]
+    deletes = [line for line in removals if line.startswith('-X ')]
+    return declares + edits + flushes + deletes
 
 
 def plan_restore(wrap: str, desired: Sequence[TableSpec],

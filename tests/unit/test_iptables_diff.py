@@ -38,6 +38,11 @@ CASES = {
                                                    '-s 2.2.2.2/32 -j ACCEPT'))],
         save(*BASE, f'-A {SNAT} -s 1.1.1.1/32 -j ACCEPT'),
         [f'-I {SNAT} 2 -s 2.2.2.2/32 -j ACCEPT']),
+    'chains going away: all flushed before any is deleted': (
+        [nat(POSTROUTING=())],
+        save(*BASE, f':{FSNAT} - [0:0]', f'-A {SNAT} -j {FSNAT}',
+             f'-A {FSNAT} -s 1.1.1.1/32 -j ACCEPT'),
+        ['-D POSTROUTING 1', f'-F {SNAT}', f'-F {FSNAT}', f'-X {SNAT}', f'-X {FSNAT}']),
     'one rule removed from the middle by index': (
         [nat(POSTROUTING=(f'-j {SNAT}',), W_snat=('-s 1.1.1.1/32 -j ACCEPT',
                                                    '-s 3.3.3.3/32 -j ACCEPT'))],
