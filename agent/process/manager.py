@@ -201,6 +201,11 @@ class ProcessManager:
         except OSError as exc:
             raise ProcessError(f'{spec.describe()}: cannot prepare pid file '
                                f'{spec.pid_file}: {exc}') from exc
+        for path, content in spec.spawn_files:
+            try:
+                self._driver.write_config(path, content, spec.config_mode)
+            except OSError as exc:
+                raise ProcessError(f'{spec.describe()}: cannot write {path}: {exc}') from exc
         env = (('PROCESS_TAG', spec.process_tag), *spec.env)
         try:
             result = self._driver.spawn(spec.namespace, spec.argv, env)

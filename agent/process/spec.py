@@ -32,7 +32,9 @@ class ProcessSpec:
     ``uuid`` must appear in the child's command line: that is how the process is
     recognised as ours (``/proc/<pid>/cmdline``) after an agent restart.
     ``config_files`` are ``(path, content)`` pairs written atomically with
-    ``config_mode`` before the process is started or reloaded.
+    ``config_mode`` before the process is started or reloaded; a change of their
+    content triggers a reload. ``spawn_files`` are written only when the process is
+    (re)started, never compared (dnsmasq's lease seed file, as in Neutron).
     """
     service: str
     uuid: str
@@ -42,6 +44,7 @@ class ProcessSpec:
     env: tuple[tuple[str, str], ...] = ()
     config_files: tuple[tuple[str, str], ...] = ()
     config_mode: int = 0o644
+    spawn_files: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self):
         what = f'{self.service} process spec'
@@ -62,7 +65,7 @@ class ProcessSpec:
         for name, _value in self.env:
             if not _ENV_NAME_RE.match(name):
                 raise InvalidSpec(f'{where}: invalid environment variable {name!r}')
-        for path, content in self.config_files:
+        for path, content in (*self.config_files, *self.spawn_files):
             if not os.path.isabs(path) or not isinstance(content, str):
                 raise InvalidSpec(f'{where}: config file {path!r} needs an absolute '
                                   'path and str content')

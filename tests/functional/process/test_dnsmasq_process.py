@@ -27,8 +27,8 @@ def dnsmasq_spec(state_path, net, namespace, hosts='', extra=()):
               '--dhcp-range=set:subnet-1,192.0.2.0,static,255.255.255.0,86400s',
               '--conf-file=/dev/null', *extra),
         pid_file=f'{conf}/pid',
-        config_files=((f'{conf}/host', hosts), (f'{conf}/opts', ''),
-                      (f'{conf}/leases', '')))
+        config_files=((f'{conf}/host', hosts), (f'{conf}/opts', '')),
+        spawn_files=((f'{conf}/leases', ''),))
 
 
 @pytest.fixture

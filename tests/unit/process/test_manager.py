@@ -178,3 +178,20 @@ def test_spec_reload_signal_by_service():
     assert dnsmasq_spec().reload_signal == signal.SIGHUP
     assert haproxy_spec().reload_signal is None
     assert InvalidSpec.__mro__[1] is ValueError
+
+
+def test_spawn_files_are_written_only_when_the_child_starts(table, manager):
+    import dataclasses
+    lease = f'{DIR}/leases'
+    spec = dataclasses.replace(dnsmasq_spec(), spawn_files=((lease, '0 aa 1.2.3.4 * *'),))
+    assert manager.ensure(spec) == pm.STARTED
+    assert table.files[lease] == '0 aa 1.2.3.4 * *'
+    table.files[lease] = 'written by dnsmasq'
+    changed = dataclasses.replace(spec, spawn_files=((lease, 'new seed'),))
+    assert manager.ensure(changed) == pm.UNCHANGED
+    assert manager.ensure(dataclasses.replace(changed, config_files=(
+        (f'{DIR}/host', 'other'),))) == pm.RELOADED
+    assert table.files[lease] == 'written by dnsmasq'
+    manager.stop(changed)
+    assert manager.ensure(changed) == pm.STARTED
+    assert table.files[lease] == 'new seed'
