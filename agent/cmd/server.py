@@ -9,9 +9,12 @@ and the agents' RPC.
 
 from __future__ import annotations
 
-import importlib
+import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
+
 import logging
 import sys
+
+from oslo_config import cfg
 
 from agent.conf import service
 
@@ -19,46 +22,50 @@ LOG = logging.getLogger(__name__)
 
 
 class LoggingNotifier:
-    """Notifier used when no RPC transport is plugged in: logs, keeps nothing."""
+    """Notifier used when RPC is disabled: logs at debug, keeps nothing."""
 
     def cast_dhcp(self, host, method, payload):
-        LOG.debug('no RPC: dropped DHCP cast %s to %s', method, host or 'all')
+        LOG.debug('RPC disabled: dropped DHCP cast %s to %s', method, host or 'all')
 
     def cast_l3(self, host, method, **kwargs):
-        LOG.debug('no RPC: dropped L3 cast %s to %s', method, host or 'all')
+        LOG.debug('RPC disabled: dropped L3 cast %s to %s', method, host or 'all')
 
     def call_l3(self, host, method, **kwargs):
-        LOG.debug('no RPC: dropped L3 call %s to %s', method, host)
+        LOG.debug('RPC disabled: dropped L3 call %s to %s', method, host)
 
 
 # --- RPC hook ------------------------------------------------------------------
-# The RPC side plugs in through ``agent.controller.rpc_server``, when present:
-#   build_notifier(conf) -> Notifier          (one per serving process; after fork)
-#   start_rpc(conf, plugin) -> stop callable  (the agents' RPC endpoints, once)
-# Without that module the server runs without a bus: notifications are dropped.
-def _rpc_module():
-    try:
-        return importlib.import_module('agent.controller.rpc_server')
-    except ModuleNotFoundError as exc:
-        if exc.name != 'agent.controller.rpc_server':
-            raise
-        return None
+# The agents' side: agent.controller.rpc_notifier.RpcNotifier tells agents about
+# changes (one per serving process, built after the fork), and
+# agent.controller.rpc_server.start_rpc_servers serves q-plugin, q-l3-plugin and
+# q-reports-plugin (once, in the supervising process).  ``enable_rpc = false``
+# runs the REST API alone: notifications are logged and dropped.
+SERVER_EXTRA_OPTS = ((None, [
+    cfg.BoolOpt('enable_rpc', default=True,
+                help='Serve and notify the agents over the message bus '
+                     '(transport_url). False runs the REST API alone, for '
+                     'development and benchmarks: agents are neither served nor '
+                     'notified.'),
+]),)
 
 
 def build_notifier(conf):
-    rpc = _rpc_module()
-    if rpc is not None and hasattr(rpc, 'build_notifier'):
-        return rpc.build_notifier(conf)
-    return LoggingNotifier()
+    if not conf.enable_rpc:
+        return LoggingNotifier()
+    from agent.controller.rpc_notifier import RpcNotifier
+    return RpcNotifier(conf)
 
 
 def start_rpc(conf, plugin):
-    rpc = _rpc_module()
-    if rpc is not None and hasattr(rpc, 'start_rpc'):
-        return rpc.start_rpc(conf, plugin)
-    LOG.warning('No RPC server module (agent.controller.rpc_server): agents will not '
-                'be served or notified')
-    return None
+    """Start the RPC servers on ``plugin``; returns a callable stopping them."""
+    if not conf.enable_rpc:
+        LOG.warning('enable_rpc is false: agents are neither served nor notified')
+        return None
+    from agent.controller.rpc_server import start_rpc_servers
+    servers = start_rpc_servers(conf, plugin)
+    LOG.info('RPC servers started on exchange %s as host %s', conf.control_exchange,
+             conf.host)
+    return servers.stop
 # --------------------------------------------------------------------------------
 
 
@@ -66,15 +73,15 @@ def close_plugin(plugin):
     """Release the plugin's database connections (before a fork, at exit)."""
     close = getattr(plugin, 'close', None)
     if close is None:
-        db = getattr(plugin, 'db', None)
-        close = getattr(db, 'dispose', None)
+        close = getattr(getattr(plugin, 'db', None), 'dispose', None)
     if close is not None:
         close()
 
 
-def make_plugin(conf):
+def make_plugin(conf, notifier=None):
     from agent.controller.plugin import Plugin
-    return Plugin(conf, notifier=build_notifier(conf))
+    return Plugin(conf, notifier=notifier if notifier is not None
+                  else build_notifier(conf))
 
 
 def main(argv=None):
@@ -82,10 +89,10 @@ def main(argv=None):
     from agent.controller import wsgi
     from agent.controller.api import create_app
 
-    conf = service.make_conf(argv, groups=service.SERVER_GROUPS)
+    conf = service.make_conf(argv, groups=service.SERVER_GROUPS, extra=SERVER_EXTRA_OPTS)
     service.setup_logging(conf, 'netnode-server')
 
-    migrator = make_plugin(conf)
+    migrator = make_plugin(conf, notifier=LoggingNotifier())
     migrator.migrate()
     close_plugin(migrator)
 
