@@ -33,13 +33,16 @@ rpc_opts = [
 def register_rpc_opts(conf: cfg.ConfigOpts) -> None:
     """Register what an RPC call needs on a private ConfigOpts.
 
-    oslo.messaging registers its ``oslo_messaging_tracing`` group on the global
-    ``cfg.CONF`` only; a call through a transport made from another ConfigOpts
-    then fails with NoSuchOptError.  Register that group here too.
+    oslo.messaging registers its ``oslo_messaging_tracing`` and
+    ``oslo_messaging_metrics`` groups on the global ``cfg.CONF`` only; an RPC
+    server or call through a transport made from another ConfigOpts then fails
+    with NoSuchOptError.  Register those groups here too.
     """
+    from oslo_messaging._metrics import client as metrics
     from oslo_messaging._tracing import client as tracing
-    groups = ((None, rpc_opts), ('oslo_messaging_tracing',
-                                 tracing.oslo_messaging_tracing))
+    groups = ((None, rpc_opts),
+              ('oslo_messaging_tracing', tracing.oslo_messaging_tracing),
+              ('oslo_messaging_metrics', metrics.oslo_messaging_metrics))
     for group, opts in groups:
         for opt in opts:
             try:
@@ -77,9 +80,10 @@ def make_rpc_server(transport, topic: str, host: str, endpoints: Iterable,
     ``topic_fanout``.
     """
     target = oslo_messaging.Target(topic=topic, server=host)
+    # No executor argument (deprecated): without eventlet monkey patching, which
+    # nothing here does, oslo.messaging picks the threading executor.
     return oslo_messaging.get_rpc_server(
-        transport, target, list(endpoints), executor='threading',
-        access_policy=DeclaredMethodsPolicy)
+        transport, target, list(endpoints), access_policy=DeclaredMethodsPolicy)
 
 
 def start_rpc_server(transport, topic: str, host: str, endpoints: Iterable):

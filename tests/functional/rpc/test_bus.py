@@ -1,0 +1,168 @@
+"""Agents and controller endpoints over the real RabbitMQ, on a private vhost."""
+
+import queue
+import threading
+
+import oslo_messaging
+import pytest
+
+from agent.controller.rpc_notifier import RpcNotifier
+from agent.controller.rpc_server import start_rpc_servers
+from agent.rpc import agent_server, clients, transport
+from agent.rpc.heartbeat import AgentIdentity, Heartbeat
+from tests.unit.rpc import payloads as P
+
+pytestmark = pytest.mark.functional
+
+WAIT = 5
+
+
+class QueueHandler:
+    def __init__(self):
+        self.events = queue.Queue()
+
+    def enqueue(self, event):
+        self.events.put(event)
+
+    def next(self, timeout=WAIT):
+        return self.events.get(timeout=timeout)
+
+    def nothing(self, timeout=0.3):
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return True
+        raise AssertionError(f'unexpected event {event}')
+
+
+class FakePlugin:
+    def __init__(self):
+        self.calls = queue.Queue()
+        self.answers = {'get_network_info': P.NETWORK_INFO,
+                        'sync_routers': [P.ROUTER_DICT],
+                        'get_router_ids': [P.ROUTER],
+                        'report_state': 'new'}
+
+    def __getattr__(self, name):
+        def method(*args, **kwargs):
+            self.calls.put((name, args, kwargs))
+            answer = self.answers.get(name)
+            if isinstance(answer, list) and name == 'report_state':
+                return answer.pop(0)
+            return answer
+        return method
+
+
+@pytest.fixture
+def stack(make_bus_conf):
+    """Started things, stopped at teardown in reverse order."""
+    started = []
+    yield started
+    for stop in reversed(started):
+        stop()
+
+
+def dhcp_agent(make_bus_conf, stack, host):
+    conf = make_bus_conf(host)
+    trans = transport.get_transport(conf)
+    handler = QueueHandler()
+    server = agent_server.start_dhcp_agent_server(trans, conf.host, handler)
+    stack.append(trans.cleanup)
+    stack.append(lambda: transport.stop_rpc_server(server, 5))
+    return conf, handler
+
+
+def notifier(make_bus_conf, stack):
+    conf = make_bus_conf('controller', server=True)
+    n = RpcNotifier(conf, call_timeout=3, call_retries=1)
+    stack.append(n.close)
+    return n
+
+
+def test_host_cast_reaches_one_agent_and_fanout_reaches_all(make_bus_conf, stack):
+    conf_a, a = dhcp_agent(make_bus_conf, stack, 'hostA')
+    conf_b, b = dhcp_agent(make_bus_conf, stack, 'hostB')
+    n = notifier(make_bus_conf, stack)
+    n.cast_dhcp(conf_a.host, 'network_create_end',
+                {'network': {'id': P.NET}, 'priority': 0})
+    event = a.next()
+    assert event.method == 'network_create_end' and event.network_id == P.NET
+    b.nothing()
+    n.cast_dhcp(None, 'network_delete_end', {'network_id': P.NET, 'priority': 2})
+    assert a.next().method == b.next().method == 'network_delete_end'
+
+
+def test_malformed_and_unknown_messages_are_dropped(make_bus_conf, stack):
+    conf_a, a = dhcp_agent(make_bus_conf, stack, 'hostA')
+    n = notifier(make_bus_conf, stack)
+    n.cast_dhcp(conf_a.host, 'port_create_end', {'port': {'id': 'bad'}})
+    n.cast_dhcp(conf_a.host, 'no_such_method', {})
+    n.cast_dhcp(conf_a.host, '_deliver', {})
+    n.cast_dhcp(conf_a.host, 'port_create_end', {'port': P.PORT_DICT, 'priority': 5})
+    event = a.next()
+    assert event.method == 'port_create_end' and event.port.id == P.PORT
+    a.nothing()
+
+
+def test_l3_call_and_network_update_fanout(make_bus_conf, stack):
+    conf = make_bus_conf('l3A')
+    trans = transport.get_transport(conf)
+    handler = QueueHandler()
+    servers = agent_server.start_l3_agent_servers(trans, conf.host, handler)
+    stack.append(trans.cleanup)
+    stack += [lambda s=s: transport.stop_rpc_server(s, 5) for s in servers]
+    n = notifier(make_bus_conf, stack)
+    n.call_l3(conf.host, 'router_added_to_agent', payload=[P.ROUTER])
+    assert handler.next().router_ids == (P.ROUTER,)
+    n.cast_l3(conf.host, 'routers_updated', version='1.1', routers=[P.ROUTER])
+    assert handler.next().method == 'routers_updated'
+    n.network_update({'id': P.NET, 'mtu': 1400})
+    assert handler.next().network_id == P.NET
+
+
+def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
+    plugin = FakePlugin()
+    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
+    stack.append(servers.stop)
+    conf = make_bus_conf('hostA')
+    trans = transport.get_transport(conf)
+    stack.append(trans.cleanup)
+    dhcp = clients.DhcpPluginApi(conf, trans, conf.host)
+    network = dhcp.get_network_info(P.NET)
+    assert network.id == P.NET and network.port(P.PORT) is not None
+    assert plugin.calls.get(timeout=WAIT) == ('get_network_info', (P.NET, conf.host), {})
+    dhcp.dhcp_ready_on_ports([P.PORT])
+    assert plugin.calls.get(timeout=WAIT)[1] == ([P.PORT],)
+    l3 = clients.L3PluginApi(conf, trans, conf.host)
+    assert [r.id for r in l3.sync_routers_chunked(l3.get_router_ids())] == [P.ROUTER]
+    # a malformed call is answered with an error naming the field; still serving
+    rpc = clients.BackingOffCaller(transport.make_rpc_client(trans, 'q-plugin'), 5, 5)
+    with pytest.raises(oslo_messaging.RemoteError) as info:
+        rpc.call('get_network_info', network_id='nope', host=conf.host)
+    assert 'network_id' in str(info.value)
+    with pytest.raises(oslo_messaging.RemoteError):
+        rpc.call('no_such_method')
+    assert dhcp.get_network_info(P.NET).id == P.NET
+
+
+def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
+    plugin = FakePlugin()
+    plugin.answers['report_state'] = ['new', 'revived', 'alive']
+    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
+    stack.append(servers.stop)
+    conf = make_bus_conf('hostA')
+    trans = transport.get_transport(conf)
+    stack.append(trans.cleanup)
+    resynced = threading.Event()
+    identity = AgentIdentity('neutron-dhcp-agent', 'dhcp_agent', 'DHCP agent', conf.host)
+    hb = Heartbeat(clients.ReportStateApi(trans, timeout=5), identity,
+                   lambda: {'networks': 2}, interval=0.2, on_resync=resynced.set)
+    hb.start()
+    stack.append(lambda: (hb.stop(), hb.join(5)))
+    assert hb.first_report.wait(WAIT)
+    assert resynced.wait(WAIT)
+    name, (state, time), _ = plugin.calls.get(timeout=WAIT)
+    assert name == 'report_state' and state['start_flag'] is True
+    assert state['host'] == conf.host and state['configurations'] == {'networks': 2}
+    assert state['topic'] == 'dhcp_agent' and len(state['uuid']) == 36
+    assert time.count('T') == 1
