@@ -129,13 +129,34 @@ class IptablesManager:
     def _versions(self) -> tuple[int, ...]:
         return (4, 6) if self.ipv6 else (4,)
 
+    def _save_all(self) -> dict[int, str]:
+        """iptables-save and ip6tables-save, run side by side."""
+        saved: dict[int, str] = {}
+        errors: list[BaseException] = []
+
+        def save_into(version: int) -> None:
+            try:
+                saved[version] = self.save(version)
+            except BaseException as exc:   # re-raised in the caller's thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=save_into, args=(v,), daemon=True)
+                   for v in self._versions()[1:]]
+        for thread in threads:
+            thread.start()
+        save_into(self._versions()[0])
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return saved
+
     def plan(self, desired: Tables) -> dict[int, str]:
         """Restore texts needed per IP version (empty dict when converged)."""
         texts = {}
-        for version in self._versions():
+        for version, saved in sorted(self._save_all().items()):
             specs = tuple(normalize_table(s, version) for s in desired.by_version(version))
-            observed = parse_save(self.save(version))
-            text = plan_restore(self.wrap, specs, observed)
+            text = plan_restore(self.wrap, specs, parse_save(saved))
             if text:
                 texts[version] = text
         return texts

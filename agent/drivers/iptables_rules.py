@@ -13,6 +13,7 @@ want is first put into that canonical form by :func:`normalize_rule`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import shlex
 from collections.abc import Mapping
@@ -139,6 +140,7 @@ def _cidr(value: str, version: int) -> str:
     return f'{net.network_address}/{net.prefixlen}'
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_rule(rule: str, version: int = 4) -> str:
     """``rule`` (without ``-A <chain>``) in the exact form iptables-save prints.
 
