@@ -1,0 +1,151 @@
+"""Namespaces, devices, addresses, routes and sysctls against the real kernel and OVS."""
+
+import ipaddress
+import subprocess
+import uuid
+
+import pytest
+
+from agent.drivers import link, netns
+from agent.drivers.state import (
+    PROTO_STATIC, SCOPE_LINK, DeviceNotFound, NamespaceNotEmpty, NamespaceNotFound)
+from tests.functional.drivers.conftest import port_name
+
+pytestmark = pytest.mark.functional
+
+
+def ip(*argv):
+    return subprocess.run(['ip', *argv], capture_output=True, text=True, check=True).stdout
+
+
+def test_namespace_lifecycle(leaks):
+    name = leaks.namespace(f'qrouter-{uuid.uuid4()}')
+    assert netns.create(name) is True
+    try:
+        assert netns.create(name) is False
+        assert netns.exists(name) and name in netns.list_namespaces()
+        assert name in ip('netns', 'list')                 # iproute2 sees it too
+        assert link.observe_link(name, 'lo').up
+        assert netns.devices_in(name) == []
+    finally:
+        assert netns.delete(name) is True
+    assert not netns.exists(name) and netns.delete(name) is False
+    with pytest.raises(NamespaceNotFound, match=name):
+        link.list_links(name)
+
+
+def test_sysctls_are_per_namespace_and_idempotent(make_namespace):
+    ns = make_namespace('qrouter-')
+    wanted = {'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.arp_ignore': 1,
+              'net.ipv4.conf.all.arp_announce': 2}
+    assert netns.set_sysctls(ns, wanted) == {k: str(v) for k, v in wanted.items()}
+    assert netns.set_sysctls(ns, wanted) == {}
+    assert netns.sysctl_get(ns, 'net.ipv4.conf.all.arp_announce') == '2'
+    out = subprocess.run(['ip', 'netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.ip_forward'],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == '1'
+    other = make_namespace('qdhcp-')
+    assert netns.sysctl_get(other, 'net.ipv4.ip_forward') == '0'
+
+
+def plug(ovs, bridge, ns, mac, cidrs, gateway, tag=5):
+    dev, port_id = port_name(), str(uuid.uuid4())
+    ovs.replace_internal_port(bridge, dev, port_id, mac, tag=tag)
+    link.set_mac(None, dev, mac)
+    link.move_to_namespace(dev, ns)
+    link.set_up(ns, dev)
+    link.set_addresses(ns, dev, cidrs)
+    link.set_default_gateway(ns, dev, gateway)
+    return dev, port_id
+
+
+def test_reference_dhcp_port(ovs, make_bridge, make_namespace):
+    bridge, ns = make_bridge(), make_namespace()
+    dev, port_id = plug(ovs, bridge, ns, 'fa:16:3e:73:4a:f9',
+                        ['192.168.10.2/24', '169.254.169.254/16'], '192.168.10.1')
+    [port] = ovs.list_ports(bridge)
+    assert (port.name, port.iface_id, port.mac, port.tag) == \
+        (dev, port_id, 'fa:16:3e:73:4a:f9', 5)
+    assert dict(port.external_ids) == {'iface-id': port_id, 'iface-status': 'active',
+                                       'attached-mac': 'fa:16:3e:73:4a:f9'}
+    state = link.observe_link(ns, dev)
+    assert state.up and state.mac == 'fa:16:3e:73:4a:f9' and state.kind == 'tun'
+    assert {str(a) for a in state.addresses} == {'192.168.10.2/24', '169.254.169.254/16'}
+    assert str(state.broadcast('192.168.10.2/24')) == '192.168.10.255'
+    assert all(a.is_link_local for a in state.link_local)
+    assert f'inet 192.168.10.2/24 brd 192.168.10.255 scope global {dev}' in \
+        ip('-n', ns, 'addr', 'show', dev)
+    routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
+    assert routes['0.0.0.0/0'].gateway == ipaddress.ip_address('192.168.10.1')
+    assert routes['0.0.0.0/0'].proto == PROTO_STATIC and routes['0.0.0.0/0'].dev == dev
+    assert 'default via 192.168.10.1 dev %s proto static' % dev in ip('-n', ns, 'route')
+    with pytest.raises(NamespaceNotEmpty, match=dev):
+        netns.delete(ns)
+
+    # a second apply of the same state changes nothing
+    before = (link.observe_link(ns, dev), link.observe_routes(ns, 4))
+    assert link.set_addresses(ns, dev, ['192.168.10.2/24', '169.254.169.254/16']) == ([], [])
+    link.set_default_gateway(ns, dev, '192.168.10.1')
+    assert (link.observe_link(ns, dev), link.observe_routes(ns, 4)) == before
+
+    # exact set: the metadata address goes, a new one comes, link-local stays
+    added, removed = link.set_addresses(ns, dev, ['192.168.10.3/24'])
+    assert [str(a) for a in added] == ['192.168.10.3/24']
+    assert {str(a) for a in removed} == {'192.168.10.2/24', '169.254.169.254/16'}
+    assert link.observe_link(ns, dev).link_local == state.link_local
+
+
+def test_router_routes(ovs, make_bridge, make_namespace):
+    bridge, ns = make_bridge(), make_namespace('qrouter-')
+    dev, _ = plug(ovs, bridge, ns, 'fa:16:3e:9d:a8:af', ['198.51.100.10/24'], '198.51.100.1')
+    link.add_address(ns, dev, '198.51.100.162/32')
+    assert str(link.observe_link(ns, dev).broadcast('198.51.100.162/32')) == '198.51.100.162'
+
+    link.set_default_gateway(ns, dev, '203.0.113.1')      # outside the subnet: on-link first
+    routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
+    assert routes['203.0.113.1/32'].scope == SCOPE_LINK
+    assert str(routes['0.0.0.0/0'].gateway) == '203.0.113.1'
+
+    link.replace_route(ns, '10.20.0.0/16', nexthops=['198.51.100.5', '198.51.100.6'])
+    link.replace_route(ns, '10.30.0.0/16', gateway='198.51.100.7')
+    routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
+    assert [str(h.gateway) for h in routes['10.20.0.0/16'].nexthops] == \
+        ['198.51.100.5', '198.51.100.6']
+    assert str(routes['10.30.0.0/16'].gateway) == '198.51.100.7'
+    link.delete_route(ns, '10.20.0.0/16')
+    assert '10.20.0.0/16' not in {str(r.dst) for r in link.observe_routes(ns, 4)}
+
+    link.set_mtu(ns, dev, 1450)
+    assert link.observe_link(ns, dev).mtu == 1450
+    link.set_down(ns, dev)
+    assert not link.observe_link(ns, dev).up
+    thread = link.send_gratuitous_arp(ns, dev, '198.51.100.10', count=1)
+    thread.join(5)
+    assert not thread.is_alive()
+
+
+def test_missing_device_errors_name_it(make_namespace):
+    ns = make_namespace()
+    with pytest.raises(DeviceNotFound, match=f'tapnothere.*{ns}'):
+        link.set_up(ns, 'tapnothere')
+    assert link.observe_link(ns, 'tapnothere') is None
+    assert link.delete_device(ns, 'tapnothere') is False
+
+
+def ping(ns, address):
+    return subprocess.run(['ip', 'netns', 'exec', ns, 'ping', '-c1', '-W1', address],
+                          capture_output=True).returncode == 0
+
+
+def test_vlan_tags_isolate_on_the_netdev_datapath(ovs, make_bridge, make_namespace):
+    bridge = make_bridge()
+    ns_a, ns_b = make_namespace(), make_namespace()
+    plug(ovs, bridge, ns_a, 'fa:16:3e:00:00:0a', ['10.77.0.2/24'], '10.77.0.1', tag=5)
+    dev_b, _ = plug(ovs, bridge, ns_b, 'fa:16:3e:00:00:0b', ['10.77.0.3/24'], '10.77.0.1',
+                    tag=5)
+    assert ping(ns_a, '10.77.0.3')
+    ovs.set_port_tag(dev_b, 6)
+    subprocess.run(['ip', '-n', ns_a, 'neigh', 'flush', 'all'], check=True)
+    assert not ping(ns_a, '10.77.0.3')
+    ovs.set_port_tag(dev_b, 5)
+    assert ping(ns_a, '10.77.0.3')
