@@ -96,3 +96,59 @@ ovs_opts = [
                      'L2 agent manages the tags: new ports then get the dead VLAN '
                      '4095.'),
 ]
+
+# The L3 agent's own [DEFAULT] options (Neutron's l3_agent.ini names and defaults).
+l3_agent_opts = [
+    cfg.PortOpt('metadata_port', default=9697,
+                help='Port the metadata proxy of a router listens on inside its '
+                     'namespace; the metadata REDIRECT sends 169.254.169.254:80 '
+                     'there.'),
+    cfg.BoolOpt('enable_metadata_proxy', default=True,
+                help='Run a metadata proxy in every router namespace and redirect '
+                     'instance metadata requests to it.'),
+    cfg.StrOpt('metadata_access_mark', default='0x1',
+               help='iptables mangle mark of valid metadata requests. Only the lower '
+                    '16 bits are used (masked with 0xffff).'),
+    cfg.StrOpt('external_ingress_mark', default='0x2',
+               help='iptables mangle mark of packets entering through the gateway '
+                    'port. Only the lower 16 bits are used (masked with 0xffff).'),
+    cfg.BoolOpt('handle_internal_only_routers', default=True,
+                help='Also host routers without an external gateway. The server '
+                     'reads this from the agent\'s report_state configurations.'),
+]
+
+# ---------------------------------------------------------------------------
+# DHCP agent: dnsmasq options ([DEFAULT], Neutron's dhcp_agent.ini names and
+# defaults).  Read through agent.dhcp.settings.DnsmasqSettings.from_conf.
+# ---------------------------------------------------------------------------
+dhcp_opts = [
+    next(o for o in server_opts if o.dest == 'dns_domain'),
+    cfg.IntOpt('dhcp_lease_duration', default=86400, min=-1,
+               help='DHCP lease duration in seconds; -1 means infinite.'),
+    cfg.ListOpt('dnsmasq_dns_servers', default=[],
+                help='Upstream DNS servers dnsmasq forwards to (--server).'),
+    cfg.BoolOpt('dnsmasq_local_resolv', default=False,
+                help='Let dnsmasq use the host\'s resolv.conf when '
+                     'dnsmasq_dns_servers is empty.'),
+    cfg.IntOpt('dnsmasq_lease_max', default=2 ** 24, min=1,
+               help='Upper bound of --dhcp-lease-max (otherwise the sum of the '
+                    'subnet sizes).'),
+    cfg.StrOpt('dnsmasq_config_file', default='',
+               help='Extra dnsmasq configuration file (--conf-file); empty means '
+                    '/dev/null.'),
+    cfg.StrOpt('dnsmasq_txt_record', default='',
+               help='A --txt-record for dnsmasq; empty means none.'),
+    cfg.BoolOpt('enable_isolated_metadata', default=False,
+                help='Serve metadata from the DHCP namespace on subnets without a '
+                     'router, and announce the route to 169.254.169.254 via the '
+                     'DHCP port.'),
+    cfg.BoolOpt('force_metadata', default=False,
+                help='Always serve metadata from the DHCP namespace and route '
+                     '169.254.169.254 via the DHCP port.'),
+    cfg.BoolOpt('dhcp_broadcast_reply', default=False,
+                help='Broadcast DHCP replies (--dhcp-broadcast).'),
+    cfg.IntOpt('dhcp_renewal_time', default=0, min=0,
+               help='DHCP T1 in seconds (option 58); 0 leaves it to dnsmasq.'),
+    cfg.IntOpt('dhcp_rebinding_time', default=0, min=0,
+               help='DHCP T2 in seconds (option 59); 0 leaves it to dnsmasq.'),
+]

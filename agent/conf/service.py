@@ -18,6 +18,7 @@ AGENT_GROUPS = (
     ('AGENT', options.agent_opts),
     ('ovs', options.ovs_opts),
 )
+L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),)
 
 
 def register(conf, groups, extra=()):

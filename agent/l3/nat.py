@@ -53,11 +53,11 @@ class NatSettings:
 
     @classmethod
     def from_conf(cls, conf) -> NatSettings:
-        l3 = conf  # l3 options live in DEFAULT, agent ones in [AGENT]
-        return cls(metadata_port=l3.metadata_port,
-                   metadata_access_mark=int(str(l3.metadata_access_mark), 0),
-                   external_ingress_mark=int(str(l3.external_ingress_mark), 0),
-                   enable_metadata_proxy=l3.enable_metadata_proxy,
+        """From a ConfigOpts with l3_agent_opts in DEFAULT and agent_opts in [AGENT]."""
+        return cls(metadata_port=conf.metadata_port,
+                   metadata_access_mark=int(conf.metadata_access_mark, 0) & 0xffff,
+                   external_ingress_mark=int(conf.external_ingress_mark, 0) & 0xffff,
+                   enable_metadata_proxy=conf.enable_metadata_proxy,
                    comment_rules=conf.AGENT.comment_iptables_rules,
                    random_fully=conf.AGENT.use_random_fully)
 

@@ -118,3 +118,18 @@ def test_settings(settings, absent, present):
     text = '\n'.join(r for _, _, r in all_rules(golden_router(), 4, settings))
     assert absent not in text
     assert present in text
+
+
+def test_settings_from_conf():
+    from oslo_config import cfg
+
+    from agent.conf import service
+    conf = cfg.ConfigOpts()
+    service.register(conf, service.L3_AGENT_GROUPS)
+    conf([])
+    assert NatSettings.from_conf(conf) == NatSettings()
+    conf.set_override('metadata_port', 8775)
+    conf.set_override('external_ingress_mark', '0x10004')
+    conf.set_override('comment_iptables_rules', False, group='AGENT')
+    assert NatSettings.from_conf(conf) == NatSettings(
+        metadata_port=8775, external_ingress_mark=0x4, comment_rules=False)
