@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import logging
 from typing import Any, Protocol
+
+LOG = logging.getLogger(__name__)
 
 
 class Notifier(Protocol):
@@ -66,3 +69,17 @@ class RecordingNotifier:
     def clear(self):
         with self._lock:
             self.sent.clear()
+
+
+class Outbox(RecordingNotifier):
+    """Notifications a transaction wants sent; delivered only after it commits."""
+
+    def deliver(self, notifier: Notifier) -> None:
+        for n in self.sent:
+            try:
+                if n.kind == 'cast_dhcp':
+                    notifier.cast_dhcp(n.host, n.method, n.kwargs['payload'])
+                else:
+                    getattr(notifier, n.kind)(n.host, n.method, **n.kwargs)
+            except Exception:   # a notification must never undo a committed change
+                LOG.exception('Notification %s %s to %s failed', n.kind, n.method, n.host)

@@ -4,84 +4,243 @@ REST-facing methods take and return Neutron v2.0 wire dicts (the inner resource
 dict of a request body, e.g. the value of ``"network"``); RPC-facing methods take
 the keyword arguments of Neutron's agent RPC and return its wire dicts.  Errors
 are :mod:`agent.controller.exceptions`.  Agents are told about changes through
-``notifier`` (a :class:`agent.controller.notify.Notifier`) after the commit.
+``notifier`` (a :class:`agent.controller.notify.Notifier`), after the commit.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Callable, TypeVar
+
+from agent.controller import (agents, dhcp_rpc, floatingips, l3_rpc, migrations, networks,
+                              ports, queries, routers, scheduler, wire)
 from agent.controller.context import Context
-from agent.controller.notify import Notifier, RecordingNotifier
+from agent.controller.db import engine, models
+from agent.controller.db.models import utcnow
+from agent.controller.notify import Notifier, Outbox, RecordingNotifier
+from agent.controller.txn import Txn
+
+LOG = logging.getLogger(__name__)
+T = TypeVar('T')
+ADMIN = Context.admin()
 
 
 class Plugin:
     def __init__(self, conf, notifier: Notifier | None = None):
         self.conf = conf
         self.notifier = notifier if notifier is not None else RecordingNotifier()
+        self.db = engine.Database(engine.database_url(conf), conf.database.max_retries)
+        self.started_at = utcnow()
 
     def migrate(self) -> None:
         """Bring the database schema to the latest alembic revision."""
-        raise NotImplementedError
+        migrations.upgrade(self.db.engine)
 
-    # networks -------------------------------------------------------------
-    def create_network(self, ctx: Context, body: dict) -> dict: raise NotImplementedError
-    def get_network(self, ctx: Context, id: str, fields=None) -> dict: raise NotImplementedError
-    def get_networks(self, ctx: Context, filters=None, fields=None) -> list[dict]: raise NotImplementedError
-    def update_network(self, ctx: Context, id: str, body: dict) -> dict: raise NotImplementedError
-    def delete_network(self, ctx: Context, id: str) -> None: raise NotImplementedError
+    def close(self) -> None:
+        self.db.dispose()
 
-    # subnets ----------------------------------------------------------------
-    def create_subnet(self, ctx: Context, body: dict) -> dict: raise NotImplementedError
-    def get_subnet(self, ctx: Context, id: str, fields=None) -> dict: raise NotImplementedError
-    def get_subnets(self, ctx: Context, filters=None, fields=None) -> list[dict]: raise NotImplementedError
-    def update_subnet(self, ctx: Context, id: str, body: dict) -> dict: raise NotImplementedError
-    def delete_subnet(self, ctx: Context, id: str) -> None: raise NotImplementedError
+    # transactions -----------------------------------------------------------------
+    def _write(self, ctx: Context, fn: Callable[[Txn], T]) -> T:
+        """Run ``fn`` in a retried write transaction; deliver its outbox after commit."""
+        last = []
 
-    # ports ------------------------------------------------------------------
-    def create_port(self, ctx: Context, body: dict) -> dict: raise NotImplementedError
-    def get_port(self, ctx: Context, id: str, fields=None) -> dict: raise NotImplementedError
-    def get_ports(self, ctx: Context, filters=None, fields=None) -> list[dict]: raise NotImplementedError
-    def update_port(self, ctx: Context, id: str, body: dict) -> dict: raise NotImplementedError
-    def delete_port(self, ctx: Context, id: str) -> None: raise NotImplementedError
+        def attempt(session):
+            txn = Txn(session, Outbox(), self.conf, ctx)
+            last[:] = [txn.outbox]
+            return fn(txn)
+        result = self.db.write(attempt)
+        last[0].deliver(self.notifier)
+        return result
 
-    # routers ----------------------------------------------------------------
-    def create_router(self, ctx: Context, body: dict) -> dict: raise NotImplementedError
-    def get_router(self, ctx: Context, id: str, fields=None) -> dict: raise NotImplementedError
-    def get_routers(self, ctx: Context, filters=None, fields=None) -> list[dict]: raise NotImplementedError
-    def update_router(self, ctx: Context, id: str, body: dict) -> dict: raise NotImplementedError
-    def delete_router(self, ctx: Context, id: str) -> None: raise NotImplementedError
-    def add_router_interface(self, ctx: Context, router_id: str, body: dict) -> dict: raise NotImplementedError
-    def remove_router_interface(self, ctx: Context, router_id: str, body: dict) -> dict: raise NotImplementedError
+    def _read(self, ctx: Context, fn: Callable[[Txn], T]) -> T:
+        return self.db.read(lambda session: fn(Txn(session, Outbox(), self.conf, ctx)))
 
-    # floating IPs -------------------------------------------------------------
-    def create_floatingip(self, ctx: Context, body: dict) -> dict: raise NotImplementedError
-    def get_floatingip(self, ctx: Context, id: str, fields=None) -> dict: raise NotImplementedError
-    def get_floatingips(self, ctx: Context, filters=None, fields=None) -> list[dict]: raise NotImplementedError
-    def update_floatingip(self, ctx: Context, id: str, body: dict) -> dict: raise NotImplementedError
-    def delete_floatingip(self, ctx: Context, id: str) -> None: raise NotImplementedError
+    def _show(self, ctx, model, id, to_dict, fields):
+        return self._read(ctx, lambda t: wire.select_fields(to_dict(t, t.load(model, id)),
+                                                            fields))
 
-    # agents and scheduling ------------------------------------------------------
-    def get_agents(self, ctx: Context, filters=None, fields=None) -> list[dict]: raise NotImplementedError
-    def get_agent(self, ctx: Context, id: str, fields=None) -> dict: raise NotImplementedError
-    def update_agent(self, ctx: Context, id: str, body: dict) -> dict: raise NotImplementedError
-    def delete_agent(self, ctx: Context, id: str) -> None: raise NotImplementedError
-    def list_networks_on_dhcp_agent(self, ctx: Context, agent_id: str) -> list[dict]: raise NotImplementedError
-    def list_routers_on_l3_agent(self, ctx: Context, agent_id: str) -> list[dict]: raise NotImplementedError
-    def list_dhcp_agents_hosting_network(self, ctx: Context, network_id: str) -> list[dict]: raise NotImplementedError
-    def list_l3_agents_hosting_router(self, ctx: Context, router_id: str) -> list[dict]: raise NotImplementedError
+    def _list(self, ctx, model, to_dict, filters, fields):
+        return self._read(ctx, lambda t: queries.listing(
+            [to_dict(t, row) for row in queries.rows(t, model, filters)], filters, fields))
 
-    # RPC: DHCP agent ------------------------------------------------------------
-    def get_active_networks_info(self, host: str, enable_dhcp_filter: bool = True) -> list[dict]: raise NotImplementedError
-    def get_network_info(self, network_id: str, host: str) -> dict | None: raise NotImplementedError
-    def create_dhcp_port(self, port: dict, host: str) -> dict | None: raise NotImplementedError
-    def update_dhcp_port(self, port_id: str, port: dict, host: str) -> dict | None: raise NotImplementedError
-    def release_dhcp_port(self, network_id: str, device_id: str, host: str) -> None: raise NotImplementedError
-    def get_dhcp_port(self, port_id: str) -> dict: raise NotImplementedError
-    def dhcp_ready_on_ports(self, port_ids) -> None: raise NotImplementedError
+    # networks -----------------------------------------------------------------------
+    def create_network(self, ctx: Context, body: dict) -> dict:
+        return self._write(ctx, lambda t: networks.create_network(t, body))
 
-    # RPC: L3 agent ----------------------------------------------------------------
-    def get_router_ids(self, host: str) -> list[str]: raise NotImplementedError
-    def sync_routers(self, host: str, router_ids=None) -> list[dict]: raise NotImplementedError
-    def update_floatingip_statuses(self, router_id: str, fip_statuses: dict) -> None: raise NotImplementedError
+    def get_network(self, ctx: Context, id: str, fields=None) -> dict:
+        return self._show(ctx, models.Network, id, _network, fields)
 
-    # RPC: heartbeats ------------------------------------------------------------------
-    def report_state(self, agent_state: dict, time: str) -> str | None: raise NotImplementedError
+    def get_networks(self, ctx: Context, filters=None, fields=None) -> list[dict]:
+        return self._list(ctx, models.Network, _network, filters, fields)
+
+    def update_network(self, ctx: Context, id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: networks.update_network(t, id, body))
+
+    def delete_network(self, ctx: Context, id: str) -> None:
+        self._write(ctx, lambda t: networks.delete_network(t, id))
+
+    # subnets --------------------------------------------------------------------------
+    def create_subnet(self, ctx: Context, body: dict) -> dict:
+        return self._write(ctx, lambda t: networks.create_subnet(t, body))
+
+    def get_subnet(self, ctx: Context, id: str, fields=None) -> dict:
+        return self._show(ctx, models.Subnet, id, _subnet, fields)
+
+    def get_subnets(self, ctx: Context, filters=None, fields=None) -> list[dict]:
+        return self._list(ctx, models.Subnet, _subnet, filters, fields)
+
+    def update_subnet(self, ctx: Context, id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: networks.update_subnet(t, id, body))
+
+    def delete_subnet(self, ctx: Context, id: str) -> None:
+        self._write(ctx, lambda t: networks.delete_subnet(t, id))
+
+    # ports ------------------------------------------------------------------------------
+    def create_port(self, ctx: Context, body: dict) -> dict:
+        return self._write(ctx, lambda t: ports.create_port(t, body))
+
+    def get_port(self, ctx: Context, id: str, fields=None) -> dict:
+        return self._show(ctx, models.Port, id, _port, fields)
+
+    def get_ports(self, ctx: Context, filters=None, fields=None) -> list[dict]:
+        return self._list(ctx, models.Port, _port, filters, fields)
+
+    def update_port(self, ctx: Context, id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: ports.update_port(t, id, body))
+
+    def delete_port(self, ctx: Context, id: str) -> None:
+        self._write(ctx, lambda t: ports.delete_port(t, id))
+
+    # routers ------------------------------------------------------------------------------
+    def create_router(self, ctx: Context, body: dict) -> dict:
+        return self._write(ctx, lambda t: routers.create_router(t, body))
+
+    def get_router(self, ctx: Context, id: str, fields=None) -> dict:
+        return self._show(ctx, models.Router, id, routers.router_dict, fields)
+
+    def get_routers(self, ctx: Context, filters=None, fields=None) -> list[dict]:
+        return self._list(ctx, models.Router, routers.router_dict, filters, fields)
+
+    def update_router(self, ctx: Context, id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: routers.update_router(t, id, body))
+
+    def delete_router(self, ctx: Context, id: str) -> None:
+        self._write(ctx, lambda t: routers.delete_router(t, id))
+
+    def add_router_interface(self, ctx: Context, router_id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: routers.add_router_interface(t, router_id, body))
+
+    def remove_router_interface(self, ctx: Context, router_id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: routers.remove_router_interface(t, router_id, body))
+
+    # floating IPs ---------------------------------------------------------------------------
+    def create_floatingip(self, ctx: Context, body: dict) -> dict:
+        return self._write(ctx, lambda t: floatingips.create_floatingip(t, body))
+
+    def get_floatingip(self, ctx: Context, id: str, fields=None) -> dict:
+        return self._show(ctx, models.FloatingIP, id, _floatingip, fields)
+
+    def get_floatingips(self, ctx: Context, filters=None, fields=None) -> list[dict]:
+        return self._list(ctx, models.FloatingIP, _floatingip, filters, fields)
+
+    def update_floatingip(self, ctx: Context, id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: floatingips.update_floatingip(t, id, body))
+
+    def delete_floatingip(self, ctx: Context, id: str) -> None:
+        self._write(ctx, lambda t: floatingips.delete_floatingip(t, id))
+
+    # agents and scheduling ---------------------------------------------------------------------
+    def get_agents(self, ctx: Context, filters=None, fields=None) -> list[dict]:
+        return self._list(ctx, models.Agent, self._agent, filters, fields)
+
+    def get_agent(self, ctx: Context, id: str, fields=None) -> dict:
+        return self._show(ctx, models.Agent, id, self._agent, fields)
+
+    def update_agent(self, ctx: Context, id: str, body: dict) -> dict:
+        return self._write(ctx, lambda t: agents.update_agent(t, id, body))
+
+    def delete_agent(self, ctx: Context, id: str) -> None:
+        self._write(ctx, lambda t: agents.delete_agent(t, id))
+
+    def list_networks_on_dhcp_agent(self, ctx: Context, agent_id: str) -> list[dict]:
+        return self._read(ctx, lambda t: [_network(t, t.load(models.Network, i))
+                                          for i in agents.networks_of_agent(t, agent_id)])
+
+    def list_routers_on_l3_agent(self, ctx: Context, agent_id: str) -> list[dict]:
+        return self._read(ctx, lambda t: [routers.router_dict(t, t.load(models.Router, i))
+                                          for i in agents.routers_of_agent(t, agent_id)])
+
+    def list_dhcp_agents_hosting_network(self, ctx: Context, network_id: str) -> list[dict]:
+        def fn(t):
+            t.load(models.Network, network_id)
+            return [self._agent(t, a) for a in scheduler.dhcp_agents_of_network(
+                t.session, network_id, admin_up_only=False)]
+        return self._read(ctx, fn)
+
+    def list_l3_agents_hosting_router(self, ctx: Context, router_id: str) -> list[dict]:
+        def fn(t):
+            t.load(models.Router, router_id)
+            agent = scheduler.l3_agent_of_router(t.session, router_id)
+            return [] if agent is None else [self._agent(t, agent)]
+        return self._read(ctx, fn)
+
+    def _agent(self, txn: Txn, agent: models.Agent) -> dict:
+        return agents.agent_dict(agent, self.conf)
+
+    # RPC: DHCP agent --------------------------------------------------------------------------
+    def get_active_networks_info(self, host: str, enable_dhcp_filter: bool = True) -> list[dict]:
+        return self._write(ADMIN, lambda t: dhcp_rpc.active_networks_info(
+            t, host, enable_dhcp_filter))
+
+    def get_network_info(self, network_id: str, host: str) -> dict | None:
+        def fn(t):
+            net = t.session.get(models.Network, network_id or '')
+            return None if net is None else dhcp_rpc.network_info(t.session, net)
+        return self._read(ADMIN, fn)
+
+    def create_dhcp_port(self, port: dict, host: str) -> dict | None:
+        return self._write(ADMIN, lambda t: dhcp_rpc.create_dhcp_port(t, port, host))
+
+    def update_dhcp_port(self, port_id: str, port: dict, host: str) -> dict | None:
+        return self._write(ADMIN, lambda t: dhcp_rpc.update_dhcp_port(t, port_id, port, host))
+
+    def release_dhcp_port(self, network_id: str, device_id: str, host: str) -> None:
+        self._write(ADMIN, lambda t: dhcp_rpc.release_dhcp_port(t, network_id, device_id))
+
+    def get_dhcp_port(self, port_id: str) -> dict:
+        return self.get_port(ADMIN, port_id)
+
+    def dhcp_ready_on_ports(self, port_ids) -> None:
+        self._write(ADMIN, lambda t: dhcp_rpc.dhcp_ready_on_ports(t, port_ids))
+
+    # RPC: L3 agent -----------------------------------------------------------------------------
+    def get_router_ids(self, host: str) -> list[str]:
+        return self._write(ADMIN, lambda t: l3_rpc.router_ids(t, host))
+
+    def sync_routers(self, host: str, router_ids=None) -> list[dict]:
+        return self._write(ADMIN, lambda t: l3_rpc.sync_routers(t, host, router_ids))
+
+    def update_floatingip_statuses(self, router_id: str, fip_statuses: dict) -> None:
+        self._write(ADMIN, lambda t: l3_rpc.update_floatingip_statuses(
+            t, router_id, fip_statuses))
+
+    # RPC: heartbeats ------------------------------------------------------------------------------
+    def report_state(self, agent_state: dict, time: str) -> str | None:
+        return self._write(ADMIN, lambda t: agents.report_state(
+            t, agent_state, time, self.started_at))
+
+
+def _network(txn: Txn, row: models.Network) -> dict:
+    return wire.network_dict(row)
+
+
+def _subnet(txn: Txn, row: models.Subnet) -> dict:
+    return wire.subnet_dict(row)
+
+
+def _port(txn: Txn, row: models.Port) -> dict:
+    return wire.port_dict(row)
+
+
+def _floatingip(txn: Txn, row: models.FloatingIP) -> dict:
+    return wire.floatingip_dict(row)

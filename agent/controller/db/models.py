@@ -49,7 +49,8 @@ class Network(StandardAttrs, Base):
     segmentation_id: Mapped[int | None] = mapped_column(Integer)
     availability_zone_hints: Mapped[list] = mapped_column(JSON, default=list)
     subnets: Mapped[list[Subnet]] = relationship(
-        back_populates='network', order_by='Subnet.id', passive_deletes=True)
+        back_populates='network', order_by='Subnet.id', cascade='all, delete-orphan',
+        passive_deletes=True)
 
 
 class Subnet(StandardAttrs, Base):

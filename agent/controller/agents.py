@@ -1,0 +1,128 @@
+"""Agents: heartbeats (report_state, §5) and the agents API."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+import sqlalchemy as sa
+
+from agent.controller import exceptions as exc
+from agent.controller import scheduler
+from agent.controller import validation as v
+from agent.controller import wire
+from agent.controller.db import models
+from agent.controller.db.models import utcnow
+from agent.controller.names_util import new_id
+from agent.controller.txn import Txn
+
+LOG = logging.getLogger(__name__)
+TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'
+NEW, ALIVE, REVIVED = 'new', 'alive', 'revived'
+REQUIRED_KEYS = ('agent_type', 'binary', 'host', 'topic')
+
+
+def parse_time(value: str) -> datetime.datetime:
+    for fmt in (TIME_FORMAT, '%Y-%m-%dT%H:%M:%S', '%Y-%m-%d %H:%M:%S.%f'):
+        try:
+            return datetime.datetime.strptime(value, fmt)
+        except (TypeError, ValueError):
+            continue
+    raise v.invalid('time', f'{value!r} is not a UTC time like 2026-01-31T12:00:00.000000')
+
+
+def report_state(txn: Txn, agent_state: dict, time: str,
+                 server_started: datetime.datetime) -> str | None:
+    """Upsert the agent row keyed by (agent_type, host); Neutron's return values."""
+    state = agent_state.get('agent_state', agent_state)
+    missing = [k for k in REQUIRED_KEYS if not state.get(k)]
+    if missing:
+        raise v.invalid('agent_state', f'missing {", ".join(missing)}')
+    sent = parse_time(time)
+    if sent < server_started:
+        LOG.debug('Stale report_state from %s sent at %s: ignored', state['host'], time)
+        return None
+    now = utcnow()
+    down_time = txn.conf.agent_down_time
+    if state.get('start_flag') and abs((now - sent).total_seconds()) > down_time:
+        LOG.error('Clock of agent %s on %s differs from the server\'s by more than '
+                  'agent_down_time (%ss)', state['agent_type'], state['host'], down_time)
+    configurations = state.get('configurations') or {}
+    agent = txn.session.scalar(sa.select(models.Agent).where(
+        models.Agent.agent_type == state['agent_type'],
+        models.Agent.host == state['host']).with_for_update())
+    if agent is None:
+        agent = models.Agent(id=new_id({}), agent_type=state['agent_type'],
+                             host=state['host'], admin_state_up=True, created_at=now,
+                             started_at=now)
+        txn.session.add(agent)
+        result = NEW
+    else:
+        result = ALIVE if scheduler.is_alive(agent, down_time, now) else REVIVED
+    agent.binary = state['binary']
+    agent.topic = state['topic']
+    agent.availability_zone = state.get('availability_zone')
+    agent.configurations = configurations
+    agent.resource_versions = state.get('resource_versions')
+    load = configurations.get('networks', 0) if agent.agent_type == scheduler.DHCP_AGENT else 0
+    agent.load = load if isinstance(load, int) else 0
+    agent.heartbeat_timestamp = now
+    if state.get('start_flag'):
+        agent.started_at = now
+    txn.session.flush()
+    return result
+
+
+def agent_dict(agent: models.Agent, conf) -> dict:
+    return wire.agent_dict(agent, scheduler.is_alive(agent, conf.agent_down_time))
+
+
+def update_agent(txn: Txn, agent_id: str, body: dict) -> dict:
+    v.check_known_fields(body, frozenset({'admin_state_up', 'description'}), 'agent')
+    agent = txn.load(models.Agent, agent_id, lock=True)
+    notify = False
+    if 'admin_state_up' in body:
+        up = v.parse_bool(body['admin_state_up'], 'admin_state_up')
+        notify = up != agent.admin_state_up
+        agent.admin_state_up = up
+    if 'description' in body:
+        agent.description = v.parse_string(body['description'], 'description')
+    txn.session.flush()
+    if notify:
+        payload = {'admin_state_up': agent.admin_state_up}
+        if agent.agent_type == scheduler.DHCP_AGENT:
+            txn.outbox.cast_dhcp(agent.host, 'agent_updated', payload)
+        elif agent.agent_type == scheduler.L3_AGENT:
+            txn.outbox.cast_l3(agent.host, 'agent_updated', payload=payload)
+    return agent_dict(agent, txn.conf)
+
+
+def delete_agent(txn: Txn, agent_id: str) -> None:
+    agent = txn.load(models.Agent, agent_id, lock=True)
+    txn.session.delete(agent)
+    txn.session.flush()
+
+
+def networks_of_agent(txn: Txn, agent_id: str) -> list[str]:
+    agent = txn.load(models.Agent, agent_id)
+    if agent.agent_type != scheduler.DHCP_AGENT:
+        raise exc.BadRequest(f'Bad request: agent {agent_id} is not a DHCP agent')
+    return list(txn.session.scalars(
+        sa.select(models.NetworkDhcpAgentBinding.network_id)
+        .where(models.NetworkDhcpAgentBinding.dhcp_agent_id == agent_id)
+        .order_by(models.NetworkDhcpAgentBinding.network_id)))
+
+
+def routers_of_agent(txn: Txn, agent_id: str) -> list[str]:
+    agent = txn.load(models.Agent, agent_id)
+    if agent.agent_type != scheduler.L3_AGENT:
+        raise exc.BadRequest(f'Bad request: agent {agent_id} is not an L3 agent')
+    return list(txn.session.scalars(
+        sa.select(models.RouterL3AgentBinding.router_id)
+        .where(models.RouterL3AgentBinding.l3_agent_id == agent_id)
+        .order_by(models.RouterL3AgentBinding.router_id)))
+
+
+def agent_on_host(txn: Txn, agent_type: str, host: str) -> models.Agent | None:
+    return txn.session.scalar(sa.select(models.Agent).where(
+        models.Agent.agent_type == agent_type, models.Agent.host == host))

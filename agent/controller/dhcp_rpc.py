@@ -1,0 +1,100 @@
+"""What the server answers the DHCP agent (neutron-agent-rpc.md §3)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from agent.common import names
+from agent.controller import events, ports, scheduler, wire
+from agent.controller import exceptions as exc
+from agent.controller.agents import agent_on_host
+from agent.controller.db import models
+from agent.controller.txn import Txn
+
+RESERVED_DHCP_PORT = 'reserved_dhcp_port'
+
+
+def network_info(session, net: models.Network, enable_dhcp_filter: bool = True) -> dict:
+    """The network-info dict: subnets sorted by id, ports of the whole network."""
+    subnets = [wire.subnet_dict(s) for s in sorted(net.subnets, key=lambda s: s.id)
+               if s.enable_dhcp or not enable_dhcp_filter]
+    port_rows = session.scalars(sa.select(models.Port)
+                                .where(models.Port.network_id == net.id)
+                                .order_by(models.Port.id))
+    return {'id': net.id, 'name': net.name, 'project_id': net.project_id,
+            'tenant_id': net.project_id, 'admin_state_up': net.admin_state_up,
+            'subnets': subnets, 'non_local_subnets': [],
+            'ports': [wire.port_dict(p) for p in port_rows], 'mtu': net.mtu}
+
+
+def active_networks_info(txn: Txn, host: str, enable_dhcp_filter: bool) -> list[dict]:
+    """Networks on this host's DHCP agent; unhosted ones are scheduled to it first."""
+    agent = agent_on_host(txn, scheduler.DHCP_AGENT, host)
+    if agent is None:
+        return []
+    if agent.admin_state_up and scheduler.is_alive(agent, txn.conf.agent_down_time):
+        for network_id in scheduler.unhosted_dhcp_networks(txn.session):
+            scheduler.schedule_network(txn.session, network_id, txn.conf, [agent])
+    nets = txn.session.scalars(
+        sa.select(models.Network)
+        .join(models.NetworkDhcpAgentBinding,
+              models.NetworkDhcpAgentBinding.network_id == models.Network.id)
+        .where(models.NetworkDhcpAgentBinding.dhcp_agent_id == agent.id,
+               models.Network.admin_state_up.is_(True))
+        .order_by(models.Network.id))
+    return [network_info(txn.session, net, enable_dhcp_filter) for net in nets]
+
+
+def _dhcp_body(port: dict, host: str) -> dict:
+    body = dict(port.get('port', port))
+    body.pop('tenant_id', None) if body.get('project_id') else None
+    if body.get('mac_address') is None:
+        body.pop('mac_address', None)
+    body['device_owner'] = wire.DEVICE_OWNER_DHCP
+    body['binding:host_id'] = host
+    return body
+
+
+def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
+    body = _dhcp_body(port, host)
+    if txn.session.get(models.Network, body.get('network_id') or '') is None:
+        return None
+    row = ports.create_port_row(txn, body, status='ACTIVE')
+    result = wire.port_dict(row)
+    events.port_created(txn, result)
+    return result
+
+
+def update_dhcp_port(txn: Txn, port_id: str, port: dict, host: str) -> dict | None:
+    row = txn.load(models.Port, port_id, lock=True)
+    hosts = {a.host for a in scheduler.dhcp_agents_of_network(txn.session, row.network_id,
+                                                              admin_up_only=False)}
+    if host not in hosts:
+        raise exc.NetworkNotFound(f'Network {row.network_id} could not be found.')
+    ours = names.dhcp_port_device_id(host, row.network_id)
+    if row.device_id not in (RESERVED_DHCP_PORT, ours):
+        return None
+    body = _dhcp_body(port, host)
+    body.pop('device_owner')
+    before, after = ports.update_port_row(txn, row, body)
+    if row.status != 'ACTIVE':
+        row.status = 'ACTIVE'
+        after['status'] = 'ACTIVE'
+    if any(before[f] != after[f] for f in ports.DHCP_NOTIFY_FIELDS):
+        events.to_dhcp_agents(txn, row.network_id, 'port_update_end', {'port': after})
+    return after
+
+
+def release_dhcp_port(txn: Txn, network_id: str, device_id: str) -> None:
+    for row in txn.session.scalars(sa.select(models.Port).where(
+            models.Port.network_id == network_id, models.Port.device_id == device_id)):
+        ports.delete_port_row(txn, row)
+
+
+def dhcp_ready_on_ports(txn: Txn, port_ids) -> None:
+    ids = sorted(set(port_ids or ()))
+    if ids:
+        txn.session.execute(sa.update(models.Port)
+                            .where(models.Port.id.in_(ids), models.Port.status == 'DOWN',
+                                   models.Port.admin_state_up.is_(True))
+                            .values(status='ACTIVE'))

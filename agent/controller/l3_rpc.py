@@ -1,0 +1,117 @@
+"""What the server answers the L3 agent (neutron-agent-rpc.md §4.2, §4.3)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from agent.controller import routers, scheduler, wire
+from agent.controller.agents import agent_on_host
+from agent.controller.db import models
+from agent.controller.txn import Txn
+
+SYNC_SUBNET_KEYS = ('id', 'cidr', 'gateway_ip', 'dns_nameservers', 'ipv6_ra_mode',
+                    'subnetpool_id')
+
+
+def _subnet_summary(subnet: models.Subnet) -> dict:
+    d = wire.subnet_dict(subnet)
+    return {k: d[k] for k in SYNC_SUBNET_KEYS}
+
+
+def enriched_port(session, port: models.Port) -> dict | None:
+    """A router port with prefixlen, subnets, extra_subnets, address_scopes and mtu."""
+    if not port.fixed_ips:
+        return None
+    net = session.get(models.Network, port.network_id)
+    subnets = {s.id: s for s in net.subnets}
+    d = wire.port_dict(port)
+    for ip in d['fixed_ips']:
+        ip['prefixlen'] = wire.prefixlen(subnets[ip['subnet_id']].cidr)
+    own = [ip['subnet_id'] for ip in d['fixed_ips']]
+    d['subnets'] = [_subnet_summary(subnets[s]) for s in dict.fromkeys(own)]
+    d['extra_subnets'] = [_subnet_summary(s) for s in net.subnets if s.id not in own]
+    d['address_scopes'] = {'4': None, '6': None}
+    d['mtu'] = net.mtu
+    return d
+
+
+def _floatingip_summary(fip: models.FloatingIP) -> dict:
+    return {'id': fip.id, 'tenant_id': fip.project_id, 'project_id': fip.project_id,
+            'floating_ip_address': fip.floating_ip_address,
+            'floating_network_id': fip.floating_network_id, 'router_id': fip.router_id,
+            'port_id': fip.fixed_port_id, 'fixed_ip_address': fip.fixed_ip_address,
+            'status': fip.status, 'fixed_ip_address_scope': None,
+            'description': fip.description, 'revision_number': fip.revision_number}
+
+
+def router_sync_dict(txn: Txn, router: models.Router) -> dict:
+    d = routers.router_dict(txn, router)
+    d.update({'gw_port_id': router.gw_port_id, 'ha_vr_id': 0,
+              'enable_default_route_ecmp': False, 'enable_default_route_bfd': False})
+    gw = routers.gateway_port(txn, router)
+    if gw is not None:
+        d['gw_port'] = enriched_port(txn.session, gw)
+        d['enable_snat'] = router.enable_snat
+    d['_interfaces'] = [p for p in (enriched_port(txn.session, port)
+                                    for port in routers.interface_ports(txn, router.id))
+                        if p is not None]
+    fips = txn.session.scalars(sa.select(models.FloatingIP).where(
+        models.FloatingIP.router_id == router.id,
+        models.FloatingIP.fixed_port_id.is_not(None)).order_by(models.FloatingIP.id))
+    d['_floatingips'] = [_floatingip_summary(f) for f in fips]
+    return d
+
+
+def router_ids(txn: Txn, host: str) -> list[str]:
+    """Routers on this host's L3 agent; unhosted ones are scheduled to it first."""
+    agent = agent_on_host(txn, scheduler.L3_AGENT, host)
+    if agent is None:
+        return []
+    if agent.admin_state_up and scheduler.is_alive(agent, txn.conf.agent_down_time):
+        for router_id in scheduler.unhosted_routers(txn.session):
+            scheduler.schedule_router(txn.session, router_id, txn.conf, [agent])
+    return list(txn.session.scalars(
+        sa.select(models.RouterL3AgentBinding.router_id)
+        .where(models.RouterL3AgentBinding.l3_agent_id == agent.id)
+        .order_by(models.RouterL3AgentBinding.router_id)))
+
+
+def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
+    """Admin-up routers bound to this host's agent; their ports get bound to the host."""
+    agent = agent_on_host(txn, scheduler.L3_AGENT, host)
+    if agent is None or not agent.admin_state_up:
+        return []
+    stmt = (sa.select(models.Router)
+            .join(models.RouterL3AgentBinding,
+                  models.RouterL3AgentBinding.router_id == models.Router.id)
+            .where(models.RouterL3AgentBinding.l3_agent_id == agent.id,
+                   models.Router.admin_state_up.is_(True))
+            .order_by(models.Router.id))
+    if ids is not None:
+        stmt = stmt.where(models.Router.id.in_(list(ids)))
+    result = []
+    for router in txn.session.scalars(stmt).all():
+        _bind_ports(txn, router, host)
+        result.append(router_sync_dict(txn, router))
+    return result
+
+
+def _bind_ports(txn: Txn, router: models.Router, host: str) -> None:
+    txn.session.execute(
+        sa.update(models.Port)
+        .where(models.Port.device_id == router.id,
+               models.Port.device_owner.in_([wire.DEVICE_OWNER_ROUTER_INTF,
+                                             wire.DEVICE_OWNER_ROUTER_GW]),
+               sa.or_(models.Port.host != host, models.Port.status != 'ACTIVE'))
+        .values(host=host, status='ACTIVE')
+        .execution_options(synchronize_session='fetch'))
+
+
+def update_floatingip_statuses(txn: Txn, router_id: str, statuses: dict) -> None:
+    for fip_id, status in (statuses or {}).items():
+        fip = txn.session.get(models.FloatingIP, fip_id)
+        if fip is not None and status in ('ACTIVE', 'DOWN', 'ERROR'):
+            fip.status = status
+    txn.session.execute(sa.update(models.FloatingIP).where(
+        models.FloatingIP.last_known_router_id == router_id,
+        models.FloatingIP.router_id.is_(None)).values(status='DOWN'))

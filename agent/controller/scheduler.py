@@ -1,0 +1,123 @@
+"""Which agent hosts which network (DHCP) and router (L3).
+
+DHCP: a network with a DHCP-enabled subnet goes to ``dhcp_agents_per_network``
+live, admin-up DHCP agents, those with the fewest networks first.  L3: a router
+goes to the live, admin-up L3 agent with the fewest routers.  A dead agent keeps
+what it had (nothing is moved) but is listed as not alive.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from agent.controller.db import models
+from agent.controller.db.models import utcnow
+
+DHCP_AGENT = 'DHCP agent'
+L3_AGENT = 'L3 agent'
+
+
+def is_alive(agent: models.Agent, down_time: int, now: datetime.datetime | None = None) -> bool:
+    now = now or utcnow()
+    return (now - agent.heartbeat_timestamp).total_seconds() < down_time
+
+
+def live_agents(session: orm.Session, agent_type: str, down_time: int) -> list[models.Agent]:
+    cutoff = utcnow() - datetime.timedelta(seconds=down_time)
+    return list(session.scalars(
+        sa.select(models.Agent).where(models.Agent.agent_type == agent_type,
+                                      models.Agent.admin_state_up.is_(True),
+                                      models.Agent.heartbeat_timestamp > cutoff)
+        .order_by(models.Agent.host)))
+
+
+def dhcp_agents_of_network(session: orm.Session, network_id: str,
+                           admin_up_only: bool = True) -> list[models.Agent]:
+    stmt = (sa.select(models.Agent)
+            .join(models.NetworkDhcpAgentBinding,
+                  models.NetworkDhcpAgentBinding.dhcp_agent_id == models.Agent.id)
+            .where(models.NetworkDhcpAgentBinding.network_id == network_id)
+            .order_by(models.Agent.host))
+    if admin_up_only:
+        stmt = stmt.where(models.Agent.admin_state_up.is_(True))
+    return list(session.scalars(stmt))
+
+
+def l3_agent_of_router(session: orm.Session, router_id: str) -> models.Agent | None:
+    return session.scalar(
+        sa.select(models.Agent)
+        .join(models.RouterL3AgentBinding,
+              models.RouterL3AgentBinding.l3_agent_id == models.Agent.id)
+        .where(models.RouterL3AgentBinding.router_id == router_id))
+
+
+def network_needs_dhcp(session: orm.Session, network_id: str) -> bool:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(models.Subnet)
+        .where(models.Subnet.network_id == network_id,
+               models.Subnet.enable_dhcp.is_(True))) > 0
+
+
+def _load_by_agent(session, column, agent_ids) -> dict[str, int]:
+    rows = session.execute(sa.select(column, sa.func.count()).where(column.in_(agent_ids))
+                           .group_by(column))
+    return {agent_id: n for agent_id, n in rows}
+
+
+def schedule_network(session: orm.Session, network_id: str, conf,
+                     candidates: list[models.Agent] | None = None) -> list[models.Agent]:
+    """Bind the network to more DHCP agents if it has too few; return the new ones."""
+    if not network_needs_dhcp(session, network_id):
+        return []
+    hosting = {a.id for a in dhcp_agents_of_network(session, network_id, False)}
+    wanted = conf.dhcp_agents_per_network - len(hosting)
+    if wanted <= 0:
+        return []
+    if candidates is None:
+        candidates = live_agents(session, DHCP_AGENT, conf.agent_down_time)
+    candidates = [a for a in candidates if a.id not in hosting]
+    if not candidates:
+        return []
+    load = _load_by_agent(session, models.NetworkDhcpAgentBinding.dhcp_agent_id,
+                          [a.id for a in candidates])
+    chosen = sorted(candidates, key=lambda a: (load.get(a.id, 0), a.host))[:wanted]
+    for agent in chosen:
+        session.add(models.NetworkDhcpAgentBinding(network_id=network_id,
+                                                   dhcp_agent_id=agent.id))
+    session.flush()
+    return chosen
+
+
+def schedule_router(session: orm.Session, router_id: str, conf,
+                    candidates: list[models.Agent] | None = None) -> models.Agent | None:
+    """Bind an unhosted router to the least-loaded live L3 agent; return it if new."""
+    if l3_agent_of_router(session, router_id) is not None:
+        return None
+    if candidates is None:
+        candidates = live_agents(session, L3_AGENT, conf.agent_down_time)
+    if not candidates:
+        return None
+    load = _load_by_agent(session, models.RouterL3AgentBinding.l3_agent_id,
+                          [a.id for a in candidates])
+    agent = min(candidates, key=lambda a: (load.get(a.id, 0), a.host))
+    session.add(models.RouterL3AgentBinding(router_id=router_id, l3_agent_id=agent.id))
+    session.flush()
+    return agent
+
+
+def unhosted_dhcp_networks(session: orm.Session) -> list[str]:
+    bound = sa.select(models.NetworkDhcpAgentBinding.network_id)
+    return list(session.scalars(
+        sa.select(models.Subnet.network_id).distinct()
+        .where(models.Subnet.enable_dhcp.is_(True),
+               models.Subnet.network_id.not_in(bound))))
+
+
+def unhosted_routers(session: orm.Session) -> list[str]:
+    bound = sa.select(models.RouterL3AgentBinding.router_id)
+    return list(session.scalars(
+        sa.select(models.Router.id).where(models.Router.id.not_in(bound))
+        .order_by(models.Router.id)))

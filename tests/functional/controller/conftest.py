@@ -1,0 +1,87 @@
+"""A Plugin on a fresh database: an SQLite file, or a PostgreSQL database of our own."""
+
+import itertools
+import uuid
+
+import psycopg
+import pytest
+
+from agent.conf import service
+from agent.controller.context import Context
+from agent.controller.notify import RecordingNotifier
+from agent.controller.plugin import Plugin
+
+PG_ADMIN = 'postgresql://postgres@127.0.0.1:5432/postgres'
+_counter = itertools.count()
+
+
+def pg_available():
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def make_conf(tmp_path, url=None, **overrides):
+    conf = service.make_conf([], groups=service.SERVER_GROUPS)
+    conf.set_override('state_path', str(tmp_path))
+    if url:
+        conf.set_override('connection', url, group='database')
+    for name, value in overrides.items():
+        conf.set_override(name, value)
+    return conf
+
+
+class PgDatabase:
+    """A database named after the run, dropped when the test ends."""
+
+    def __init__(self, run_id):
+        self.name = f'netnode_{run_id}_{next(_counter)}_{uuid.uuid4().hex[:6]}'
+        self.url = f'postgresql://postgres@127.0.0.1:5432/{self.name}'
+
+    def create(self):
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self):
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def db_url(request, tmp_path, run_id):
+    if request.param == 'sqlite':
+        yield f'sqlite:///{tmp_path}/netnode.sqlite'
+        return
+    if not pg_available():
+        pytest.skip('PostgreSQL is not reachable at 127.0.0.1:5432')
+    db = PgDatabase(run_id)
+    db.create()
+    try:
+        yield db.url
+    finally:
+        db.drop()
+
+
+@pytest.fixture
+def conf(tmp_path, db_url):
+    return make_conf(tmp_path, db_url)
+
+
+@pytest.fixture
+def plugin(conf):
+    p = Plugin(conf, RecordingNotifier())
+    p.migrate()
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def admin():
+    return Context.admin()
+
+
+@pytest.fixture
+def notes(plugin):
+    return plugin.notifier
