@@ -201,3 +201,15 @@ def test_conntrack_entries_of_a_floating_ip_are_deleted(namespace):
     assert conntrack.delete_entries(namespace, '172.24.4.162') == 1
     assert conntrack.delete_entries(namespace, '172.24.4.162') == 0
     assert conntrack.delete_entries(namespace, '192.168.10.93') == 1
+
+
+def test_debug_mode_fails_when_the_second_apply_is_not_a_noop(namespace):
+    # 'http' is printed back as 80 by iptables-save: without debug mode this rule
+    # would be re-sent on every apply; debug mode catches it.
+    from agent.drivers.iptables import IptablesNotConverged
+    tables = Tables(ipv4=(TableSpec('filter', {
+        'INPUT': (f'-j {W}-INPUT',),
+        f'{W}-INPUT': ('-p tcp -m tcp --dport http -j ACCEPT',)}),))
+    with pytest.raises(IptablesNotConverged):
+        IptablesManager(namespace, W, debug=True).apply(tables)
+    assert IptablesManager(namespace, W).apply(tables).restores == 1
