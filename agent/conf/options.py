@@ -120,8 +120,9 @@ l3_agent_opts = [
 # ---------------------------------------------------------------------------
 # DHCP agent: dnsmasq options ([DEFAULT], Neutron's dhcp_agent.ini names and
 # defaults).  Read through agent.dhcp.settings.DnsmasqSettings.from_conf.
+# dns_domain is the server's option object, so both read the same setting.
 # ---------------------------------------------------------------------------
-dhcp_opts = [
+dnsmasq_opts = [
     next(o for o in server_opts if o.dest == 'dns_domain'),
     cfg.IntOpt('dhcp_lease_duration', default=86400, min=-1,
                help='DHCP lease duration in seconds; -1 means infinite.'),

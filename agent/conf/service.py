@@ -19,6 +19,7 @@ AGENT_GROUPS = (
     ('ovs', options.ovs_opts),
 )
 L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),)
+DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),)
 
 
 def register(conf, groups, extra=()):
