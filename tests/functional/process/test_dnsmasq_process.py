@@ -133,7 +133,7 @@ def test_monitor_respawns_killed_child_within_interval(network, manager):
         assert wait_for(lambda: manager.observe(spec).pid not in (None, old), timeout=3.0)
         assert time.monotonic() - killed_at < 0.3 + 1.0
         assert manager.observe(spec).running
-        assert monitor.respawn_count == 1
+        assert wait_for(lambda: monitor.respawn_count == 1)
     finally:
         monitor.unregister(spec.uuid, spec.service)
         monitor.stop()
