@@ -11,11 +11,11 @@ golden iptables-save of a router with a gateway and a floating IP.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 
 from agent.common import names
 from agent.drivers.iptables_rules import (
-    FILTER_TOP, L3_WRAP, POSTROUTING_BOTTOM, Tables, TableSpec, wrap_chain)
+    FILTER_TOP, L3_WRAP, POSTROUTING_BOTTOM, Tables, TableSpec, with_comment, wrap_chain)
+from agent.model.network import IPAddress
 from agent.model.router import FloatingIP, Router, RouterPort
 
 METADATA_V4 = '169.254.169.254/32'
@@ -89,7 +89,7 @@ class _Builder:
                      for table, chains in self.tables.items())
 
 
-def _addresses(port: RouterPort, version: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+def _addresses(port: RouterPort, version: int) -> list[IPAddress]:
     return [ip for ip, _, _ in port.fixed_ips if ip.version == version]
 
 
@@ -182,8 +182,8 @@ def active_floating_ips(router: Router) -> list[FloatingIP]:
 
 
 def _bottom(b: _Builder, s: NatSettings) -> None:
-    comment = f'-m comment --comment "{SNAT_OUT_COMMENT}" ' if s.comment_rules else ''
-    b.add('nat', POSTROUTING_BOTTOM, f'{comment}-j {b.w("snat")}')
+    b.add('nat', POSTROUTING_BOTTOM,
+          with_comment(f'-j {b.w("snat")}', SNAT_OUT_COMMENT, s.comment_rules))
 
 
 def _version_tables(router: Router, s: NatSettings, version: int) -> tuple[TableSpec, ...]:

@@ -190,7 +190,8 @@ def test_comments_and_settings_round_trip(namespace):
     manager = IptablesManager(namespace, W, debug=True)
     for settings in (NatSettings(comment_rules=False, random_fully=False), NatSettings()):
         manager.apply(router_tables(golden_router(enable_snat=False), settings))
-        assert manager.apply(router_tables(golden_router(enable_snat=False), settings)).restores == 0
+        again = manager.apply(router_tables(golden_router(enable_snat=False), settings))
+        assert again.restores == 0
 
 
 def test_conntrack_entries_of_a_floating_ip_are_deleted(namespace):

@@ -91,7 +91,8 @@ CASES = {
          f'-I neutron-postrouting-bottom 1 -j {SNAT}']),
     'reordering many rules flushes and re-adds': (
         [nat(W_snat=tuple(f'-s 10.0.0.{i}/32 -j ACCEPT' for i in (5, 4, 3, 2, 1)))],
-        save(f':{SNAT} - [0:0]', *(f'-A {SNAT} -s 10.0.0.{i}/32 -j ACCEPT' for i in (1, 2, 3, 4, 5))),
+        save(f':{SNAT} - [0:0]',
+             *(f'-A {SNAT} -s 10.0.0.{i}/32 -j ACCEPT' for i in (1, 2, 3, 4, 5))),
         [f'-F {SNAT}'] + [f'-A {SNAT} -s 10.0.0.{i}/32 -j ACCEPT' for i in (5, 4, 3, 2, 1)]),
 }
 

@@ -12,7 +12,8 @@ W = 'neutron-l3-agent'
 
 
 def rendered(router, version, settings=NatSettings()):
-    return [normalize_table(s, version) for s in router_tables(router, settings).by_version(version)]
+    return [normalize_table(s, version)
+            for s in router_tables(router, settings).by_version(version)]
 
 
 def rules_of(router, version, table, chain, settings=NatSettings()):
