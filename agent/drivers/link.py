@@ -6,6 +6,7 @@ no fork, ~1 ms per request. Every function takes the namespace first.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import os
@@ -27,6 +28,7 @@ from agent.drivers.state import (
 LOG = logging.getLogger(__name__)
 IFF_UP = 0x1
 ARPING_SLEEP = 2.0
+MOVE_ATTEMPTS = 10
 
 
 def _where(ns: Optional[str], dev: Optional[str] = None) -> str:
@@ -130,7 +132,16 @@ def move_to_namespace(dev: str, target: str, from_ns: Optional[str] = None) -> N
         raise DriverError(f'{_where(from_ns, dev)}: cannot move into missing namespace '
                           f'{target}')
     LOG.debug('%s', commands.link_set(from_ns, dev, netns=target))
-    _call(from_ns, dev, f'move to namespace {target}', _move, from_ns, dev, target)
+    for attempt in range(MOVE_ATTEMPTS):
+        try:
+            netns.call_netlink(from_ns, _move, from_ns, dev, target)
+            return
+        except NetlinkError as exc:
+            # EEXIST: a replaced port's old device is still being torn down in the target
+            if exc.code != errno.EEXIST or attempt + 1 == MOVE_ATTEMPTS:
+                raise DriverError(f'{_where(from_ns, dev)}: move to namespace {target} '
+                                  f'failed: {exc}') from exc
+            time.sleep(0.02)
 
 
 def _delete(ipr: Any, ns: Optional[str], dev: str) -> bool:

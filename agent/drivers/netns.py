@@ -21,6 +21,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from pyroute2 import IPRoute
@@ -162,9 +163,11 @@ def create(name: str) -> bool:
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
     except FileExistsError:
-        if _is_netns_mount(path):          # someone else made it meanwhile
-            return False
-        # a stale empty file (a crash mid-create): mount over it
+        # someone else is creating it (give them 0.2 s) or a crash left an empty file
+        for _ in range(20):
+            if _is_netns_mount(path):
+                return False
+            time.sleep(0.01)
     try:
         _in_thread(_unshare_and_mount, path)
     except OSError as exc:
@@ -249,7 +252,7 @@ class _NamespaceWorker:
 
 _workers: Dict[str, _NamespaceWorker] = {}
 _workers_lock = threading.Lock()
-_root = IPRoute()   # sockets are per calling thread: all in the root namespace
+_root = IPRoute()   # opens a socket per calling thread, lazily: threads not in run_in
 
 
 def _identity(name: str) -> Tuple[int, int]:
