@@ -1,0 +1,268 @@
+"""Plan one plugged device: ``diff(DesiredDevice, ObservedDevice) -> Plan``.
+
+Pure: no driver is called here.  The order of the actions is the order the kernel
+needs (plug, move into the namespace, MAC, MTU, up, addresses, routes), and a
+converged device plans nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+
+from agent.drivers import commands
+from agent.drivers.state import IPAddress, IPInterface, LinkState, OvsPort, PortSpec
+from agent.drivers.state import RouteState, default_broadcast
+from agent.reconcile.plan import Action, Plan
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DesiredDevice:
+    namespace: str
+    bridge: str
+    port: PortSpec                     # OVS name, iface-id, MAC, tag
+    mtu: int | None = None
+    addresses: frozenset = frozenset()     # IPInterfaces, exact set
+    gateways: tuple = ()                   # at most one IPAddress per family
+    sysctls: tuple = ()                    # ((key, value), ...) of the namespace
+
+    @property
+    def name(self):
+        return self.port.name
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ObservedDevice:
+    namespace_exists: bool
+    ovs_port: OvsPort | None               # our port of that name on the bridge
+    link: LinkState | None                 # the device inside the namespace
+    link_in_root: bool = False             # plugged but not yet moved
+    default_routes: tuple = ()             # RouteState, both families
+    sysctls: tuple = ()                    # ((key, value), ...) as observed
+
+
+# -- actions ------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CreateNamespace(Action):
+    namespace: str
+
+    def describe(self):
+        return commands.netns_add(self.namespace)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetSysctls(Action):
+    namespace: str
+    values: tuple                          # ((key, value), ...)
+
+    def describe(self):
+        return '; '.join(commands.sysctl_set(self.namespace, k, v) for k, v in self.values)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PlugPort(Action):
+    bridge: str
+    port: PortSpec
+
+    def describe(self):
+        return commands.ovs_replace_port(self.bridge, self.port.name,
+                                         self.port.external_ids(), self.port.tag,
+                                         self.port.tag == 4095)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetTag(Action):
+    name: str
+    tag: int | None
+
+    def describe(self):
+        return commands.ovs_set_tag(self.name, self.tag)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MoveToNamespace(Action):
+    name: str
+    namespace: str
+
+    def describe(self):
+        return commands.link_set(None, self.name, netns=self.namespace)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetMac(Action):
+    namespace: str
+    name: str
+    mac: str
+
+    def describe(self):
+        return commands.link_set(self.namespace, self.name, mac=self.mac)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetMtu(Action):
+    namespace: str
+    name: str
+    mtu: int
+
+    def describe(self):
+        return commands.link_set(self.namespace, self.name, mtu=self.mtu)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetUp(Action):
+    namespace: str
+    name: str
+
+    def describe(self):
+        return commands.link_set(self.namespace, self.name, up=True)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddAddress(Action):
+    namespace: str
+    name: str
+    address: IPInterface
+
+    def describe(self):
+        return commands.addr_add(self.namespace, self.name, self.address,
+                                 default_broadcast(self.address))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteAddress(Action):
+    namespace: str
+    name: str
+    address: IPInterface
+
+    def describe(self):
+        return commands.addr_delete(self.namespace, self.name, self.address)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SetDefaultGateway(Action):
+    namespace: str
+    name: str
+    gateway: IPAddress
+
+    def describe(self):
+        family = '0.0.0.0/0' if self.gateway.version == 4 else '::/0'
+        return commands.route_replace(self.namespace, family, gateway=self.gateway,
+                                      dev=self.name)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteDefaultRoute(Action):
+    namespace: str
+    version: int
+
+    def describe(self):
+        return commands.route_delete(self.namespace,
+                                     '0.0.0.0/0' if self.version == 4 else '::/0')
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class UnplugPort(Action):
+    bridge: str
+    name: str
+
+    def describe(self):
+        return commands.ovs_del_port(self.bridge, self.name)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeleteNamespace(Action):
+    namespace: str
+
+    def describe(self):
+        return commands.netns_delete(self.namespace)
+
+
+# -- planning -----------------------------------------------------------------------
+
+def _port_replug_needed(desired: DesiredDevice, observed: ObservedDevice) -> bool:
+    port = observed.ovs_port
+    if port is None or port.iface_id != desired.port.iface_id:
+        return True
+    # The kernel device vanished (namespace deleted behind our back): re-plug.
+    return observed.link is None and not observed.link_in_root
+
+
+def _configure(desired, link):
+    """Actions that make an existing device in the namespace look as desired."""
+    ns, name = desired.namespace, desired.name
+    actions = []
+    if link is None or (link.mac or '').lower() != desired.port.mac.lower():
+        actions.append(SetMac(ns, name, desired.port.mac))
+    if desired.mtu and (link is None or link.mtu != desired.mtu):
+        actions.append(SetMtu(ns, name, desired.mtu))
+    if link is None or not link.up:
+        actions.append(SetUp(ns, name))
+    have = link.addresses if link is not None else frozenset()
+    stale_brd = frozenset(
+        a for a in have & desired.addresses
+        if a.version == 4 and link.broadcast(a) != default_broadcast(a))
+    for addr in sorted((have - desired.addresses) | stale_brd, key=str):
+        actions.append(DeleteAddress(ns, name, addr))
+    for addr in sorted((desired.addresses - have) | stale_brd, key=str):
+        actions.append(AddAddress(ns, name, addr))
+    return actions
+
+
+def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool):
+    actions = []
+    wanted = {gw.version: gw for gw in desired.gateways}
+    have = {}
+    for route in observed.default_routes:
+        have.setdefault(route.dst.version, route)
+    for version in (4, 6):
+        gw, route = wanted.get(version), have.get(version)
+        if gw is not None:
+            if fresh or route is None or route.gateway != gw or route.dev != desired.name:
+                actions.append(SetDefaultGateway(desired.namespace, desired.name, gw))
+        elif route is not None and route.dev == desired.name:
+            actions.append(DeleteDefaultRoute(desired.namespace, version))
+    return actions
+
+
+def diff(desired: DesiredDevice, observed: ObservedDevice) -> Plan:
+    actions: list[Action] = []
+    if not observed.namespace_exists:
+        actions.append(CreateNamespace(desired.namespace))
+    have_sysctls = dict(observed.sysctls) if observed.namespace_exists else {}
+    stale = tuple((k, v) for k, v in desired.sysctls if have_sysctls.get(k) != str(v))
+    if stale:
+        actions.append(SetSysctls(desired.namespace, stale))
+    fresh = _port_replug_needed(desired, observed)
+    if fresh:
+        actions.append(PlugPort(desired.bridge, desired.port))
+        actions.append(MoveToNamespace(desired.name, desired.namespace))
+        link = None
+    else:
+        if observed.ovs_port.tag != desired.port.tag:
+            actions.append(SetTag(desired.name, desired.port.tag))
+        if observed.link is None:        # plugged, still in the root namespace
+            actions.append(MoveToNamespace(desired.name, desired.namespace))
+        link = observed.link
+    actions += _configure(desired, link)
+    actions += _routes(desired, observed, fresh or link is None)
+    return Plan.of(actions)
+
+
+def teardown(namespace: str, bridge: str, device: str | None, namespace_exists: bool,
+             port_plugged: bool) -> Plan:
+    """Remove a plugged device and then its namespace."""
+    actions: list[Action] = []
+    if device and port_plugged:
+        actions.append(UnplugPort(bridge, device))
+    if namespace_exists:
+        actions.append(DeleteNamespace(namespace))
+    return Plan.of(actions)
+
+
+def interfaces(addresses) -> frozenset:
+    return frozenset(ipaddress.ip_interface(a) for a in addresses)
+
+
+def default_routes_of(routes) -> tuple:
+    return tuple(r for r in routes if isinstance(r, RouteState) and r.is_default)

@@ -1,0 +1,133 @@
+"""Observe and apply plugged devices through the drivers (the only side effects)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from agent.dataplane import device as dev
+from agent.drivers.state import DriverError
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class HostDrivers:
+    """The drivers the dataplane needs, injected (real ones or fakes)."""
+    netns: object
+    links: object
+    ovs: object
+
+
+def observe(drivers: HostDrivers, desired: dev.DesiredDevice,
+            ovs_ports: dict | None = None) -> dev.ObservedDevice:
+    """What exists of ``desired`` on the host.
+
+    ``ovs_ports`` (name -> OvsPort of the bridge) lets a full sync list each bridge
+    once instead of once per device.
+    """
+    ns, name = desired.namespace, desired.name
+    if ovs_ports is None:
+        ovs_ports = {p.name: p for p in drivers.ovs.list_ports(desired.bridge)}
+    port = ovs_ports.get(name)
+    if not drivers.netns.exists(ns):
+        in_root = port is not None and drivers.links.observe_link(None, name) is not None
+        return dev.ObservedDevice(False, port, None, in_root)
+    link = drivers.links.observe_link(ns, name)
+    in_root = link is None and port is not None and (
+        drivers.links.observe_link(None, name) is not None)
+    routes = ()
+    if link is not None:
+        routes = tuple(r for family in (4, 6)
+                       for r in drivers.links.observe_routes(ns, family) if r.is_default)
+    sysctls = tuple((k, _read_sysctl(drivers, ns, k)) for k, _ in desired.sysctls)
+    return dev.ObservedDevice(True, port, link, in_root, routes, sysctls)
+
+
+def _read_sysctl(drivers, ns, key):
+    try:
+        return drivers.netns.sysctl_get(ns, key)
+    except (DriverError, OSError):
+        return None
+
+
+def apply(drivers: HostDrivers, action: dev.Action) -> None:
+    handler = _HANDLERS.get(type(action))
+    if handler is None:
+        raise TypeError(f'no executor for {type(action).__name__}')
+    handler(drivers, action)
+
+
+def _create_namespace(d, a):
+    d.netns.create(a.namespace)
+
+
+def _set_sysctls(d, a):
+    d.netns.set_sysctls(a.namespace, dict(a.values))
+
+
+def _plug(d, a):
+    d.ovs.plug_ports(a.bridge, [a.port])
+
+
+def _set_tag(d, a):
+    d.ovs.set_port_tag(a.name, a.tag)
+
+
+def _move(d, a):
+    d.links.move_to_namespace(a.name, a.namespace)
+
+
+def _set_mac(d, a):
+    d.links.set_mac(a.namespace, a.name, a.mac)
+
+
+def _set_mtu(d, a):
+    d.links.set_mtu(a.namespace, a.name, a.mtu)
+
+
+def _set_up(d, a):
+    d.links.set_up(a.namespace, a.name)
+
+
+def _add_address(d, a):
+    d.links.add_address(a.namespace, a.name, a.address)
+
+
+def _delete_address(d, a):
+    d.links.delete_address(a.namespace, a.name, a.address)
+
+
+def _set_gateway(d, a):
+    d.links.set_default_gateway(a.namespace, a.name, a.gateway)
+
+
+def _delete_default(d, a):
+    dst = '0.0.0.0/0' if a.version == 4 else '::/0'
+    d.links.delete_route(a.namespace, dst)
+
+
+def _unplug(d, a):
+    d.ovs.delete_port(a.bridge, a.name)
+
+
+def _delete_namespace(d, a):
+    d.netns.delete(a.namespace, force=True)
+
+
+_HANDLERS = {
+    dev.CreateNamespace: _create_namespace,
+    dev.SetSysctls: _set_sysctls,
+    dev.PlugPort: _plug,
+    dev.SetTag: _set_tag,
+    dev.MoveToNamespace: _move,
+    dev.SetMac: _set_mac,
+    dev.SetMtu: _set_mtu,
+    dev.SetUp: _set_up,
+    dev.AddAddress: _add_address,
+    dev.DeleteAddress: _delete_address,
+    dev.SetDefaultGateway: _set_gateway,
+    dev.DeleteDefaultRoute: _delete_default,
+    dev.UnplugPort: _unplug,
+    dev.DeleteNamespace: _delete_namespace,
+}

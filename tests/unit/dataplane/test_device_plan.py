@@ -1,0 +1,98 @@
+"""Tables of (desired, observed) -> plan for a plugged device.  No mocks."""
+
+import ipaddress
+
+from agent.dataplane import device as d
+from agent.drivers.state import LinkState, OvsPort, PortSpec, RouteState
+
+NS = 'qdhcp-524952ab-eb76-4838-8490-3a60a5746dcb'
+PORT = PortSpec('tape9f30b29-bf', 'e9f30b29-bfda-4d5e-b6fc-d5be3e94d090',
+                'fa:16:3e:73:4a:f9', 5)
+ADDR = ipaddress.ip_interface('192.168.10.2/24')
+GW = ipaddress.ip_address('192.168.10.1')
+DESIRED = d.DesiredDevice(NS, 'br-int', PORT, 1450, frozenset({ADDR}), (GW,),
+                          (('net.ipv4.ip_nonlocal_bind', 1),))
+
+
+def converged_link(**changes):
+    fields = dict(name=PORT.name, index=7, mac=PORT.mac, mtu=1450, up=True,
+                  addresses=frozenset({ADDR}),
+                  broadcasts=((ADDR, ipaddress.ip_address('192.168.10.255')),))
+    fields.update(changes)
+    return LinkState(**fields)
+
+
+def ovs_port(**changes):
+    fields = dict(name=PORT.name, bridge='br-int', iface_id=PORT.iface_id, mac=PORT.mac,
+                  tag=5, ofport=3)
+    fields.update(changes)
+    return OvsPort(**fields)
+
+
+DEFAULT = RouteState(dst=ipaddress.ip_network('0.0.0.0/0'), gateway=GW, dev=PORT.name)
+SYSCTLS = (('net.ipv4.ip_nonlocal_bind', '1'),)
+
+
+def kinds(plan):
+    return [type(a).__name__ for a in plan]
+
+
+def test_nothing_exists_plans_everything_in_kernel_order():
+    plan = d.diff(DESIRED, d.ObservedDevice(False, None, None))
+    assert kinds(plan) == ['CreateNamespace', 'SetSysctls', 'PlugPort', 'MoveToNamespace',
+                           'SetMac', 'SetMtu', 'SetUp', 'AddAddress', 'SetDefaultGateway']
+    assert 'ip netns add ' + NS in str(plan)
+    assert 'brd 192.168.10.255' in str(plan)
+
+
+def test_converged_device_plans_nothing():
+    observed = d.ObservedDevice(True, ovs_port(), converged_link(), False, (DEFAULT,),
+                                SYSCTLS)
+    assert d.diff(DESIRED, observed).empty
+
+
+def test_only_the_drift_is_repaired():
+    observed = d.ObservedDevice(True, ovs_port(tag=4095),
+                                converged_link(up=False, mtu=1500), False, (), SYSCTLS)
+    assert kinds(d.diff(DESIRED, observed)) == ['SetTag', 'SetMtu', 'SetUp',
+                                                 'SetDefaultGateway']
+
+
+def test_namespace_deleted_behind_our_back_replugs():
+    observed = d.ObservedDevice(False, ovs_port(), None, False)
+    assert kinds(d.diff(DESIRED, observed))[:4] == ['CreateNamespace', 'SetSysctls',
+                                                     'PlugPort', 'MoveToNamespace']
+
+
+def test_plugged_but_not_moved_is_moved_not_replugged():
+    observed = d.ObservedDevice(True, ovs_port(), None, True, (), SYSCTLS)
+    assert kinds(d.diff(DESIRED, observed))[0] == 'MoveToNamespace'
+
+
+def test_foreign_port_of_the_same_name_is_replaced():
+    observed = d.ObservedDevice(True, ovs_port(iface_id='other'), converged_link(), False,
+                                (DEFAULT,), SYSCTLS)
+    assert kinds(d.diff(DESIRED, observed))[0] == 'PlugPort'
+
+
+def test_addresses_are_made_exact_and_wrong_broadcast_replaced():
+    extra = ipaddress.ip_interface('10.9.9.9/24')
+    link = converged_link(addresses=frozenset({ADDR, extra}),
+                          broadcasts=((ADDR, ipaddress.ip_address('192.168.10.0')),))
+    observed = d.ObservedDevice(True, ovs_port(), link, False, (DEFAULT,), SYSCTLS)
+    plan = d.diff(DESIRED, observed)
+    assert [(type(a).__name__, str(a.address)) for a in plan] == [
+        ('DeleteAddress', '10.9.9.9/24'), ('DeleteAddress', '192.168.10.2/24'),
+        ('AddAddress', '192.168.10.2/24')]
+
+
+def test_default_route_removed_when_no_gateway_wanted():
+    desired = d.DesiredDevice(NS, 'br-int', PORT, 1450, frozenset({ADDR}), (), ())
+    observed = d.ObservedDevice(True, ovs_port(), converged_link(), False, (DEFAULT,))
+    assert kinds(d.diff(desired, observed)) == ['DeleteDefaultRoute']
+
+
+def test_teardown_unplugs_then_deletes_namespace():
+    plan = d.teardown(NS, 'br-int', PORT.name, True, True)
+    assert kinds(plan) == ['UnplugPort', 'DeleteNamespace']
+    assert kinds(d.teardown(NS, 'br-int', PORT.name, False, False)) == []
