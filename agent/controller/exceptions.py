@@ -76,7 +76,7 @@ class InvalidRoutes(BadRequest):
     pass
 
 
-class SubnetOverlap(BadRequest):
+class SubnetOverlap(InvalidInput):
     type = 'InvalidInput'
 
 
