@@ -149,3 +149,41 @@ def test_vlan_tags_isolate_on_the_netdev_datapath(ovs, make_bridge, make_namespa
     assert not ping(ns_a, '10.77.0.3')
     ovs.set_port_tag(dev_b, 5)
     assert ping(ns_a, '10.77.0.3')
+
+
+def test_ipv6_addresses_and_default_route(ovs, make_bridge, make_namespace):
+    bridge, ns = make_bridge(), make_namespace('qrouter-')
+    dev, _ = plug(ovs, bridge, ns, 'fa:16:3e:00:00:66', ['198.51.100.20/24'], '198.51.100.1')
+    netns.set_sysctls(ns, {f'net.ipv6.conf.{dev}.accept_dad': 0})
+    link.set_addresses(ns, dev, ['198.51.100.20/24', '2001:db8:5::20/64'])
+    link.set_default_gateway(ns, dev, '2001:db8:5::1')
+    state = link.observe_link(ns, dev)
+    assert ipaddress.ip_interface('2001:db8:5::20/64') in state.addresses
+    assert state.broadcast('2001:db8:5::20/64') is None
+    routes = {str(r.dst): r for r in link.observe_routes(ns, 6)}
+    assert str(routes['::/0'].gateway) == '2001:db8:5::1'
+    assert '2001:db8:5::/64' in routes
+    assert not any(r.dst.is_link_local for r in routes.values())
+
+
+def test_namespace_recreated_under_same_name_gets_a_fresh_handle(make_namespace):
+    ns = make_namespace()
+    first = link.observe_link(ns, 'lo')
+    netns.delete(ns)
+    netns.create(ns)
+    link.set_down(ns, 'lo')
+    assert link.observe_link(ns, 'lo').up is False      # the new namespace, not the old one
+    assert first.up
+
+
+def test_many_namespaces_in_parallel(make_namespace):
+    from concurrent.futures import ThreadPoolExecutor
+    names = [make_namespace() for _ in range(8)]
+
+    def work(ns):
+        netns.set_sysctls(ns, {'net.ipv4.ip_forward': 1})
+        return [link.observe_link(ns, 'lo').up for _ in range(20)]
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(all(r) for r in pool.map(work, names))
+    assert all(netns.sysctl_get(ns, 'net.ipv4.ip_forward') == '1' for ns in names)
