@@ -86,10 +86,10 @@ print(json.dumps({n: vlans.tag_for(n) for n in sys.argv[3:]}))
 '''
 
 
-def test_local_vlans_from_two_processes_are_distinct(ovs, make_bridge):
+def test_local_vlans_from_three_processes_are_distinct(ovs, make_bridge):
     bridge = make_bridge()
     shared = str(uuid.uuid4())
-    nets = [[str(uuid.uuid4()) for _ in range(8)] + [shared] for _ in range(2)]
+    nets = [[str(uuid.uuid4()) for _ in range(8)] + [shared] for _ in range(3)]
     procs = [subprocess.Popen([sys.executable, '-c', _ALLOCATE, OVSDB, bridge, *n],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
              for n in nets]
@@ -98,10 +98,10 @@ def test_local_vlans_from_two_processes_are_distinct(ovs, make_bridge):
         proc.stdin.write('go\n')
         proc.stdin.flush()
     results = [json.loads(proc.communicate(timeout=60)[0]) for proc in procs]
-    assert results[0][shared] == results[1][shared]
-    merged = {**results[0], **results[1]}
-    assert len(merged) == 17 and len(set(merged.values())) == 17
-    assert sorted(merged.values()) == list(range(1, 18))
+    assert results[0][shared] == results[1][shared] == results[2][shared]
+    merged = {**results[0], **results[1], **results[2]}
+    assert len(merged) == 25 and len(set(merged.values())) == 25   # verified CAS held
+    assert sorted(merged.values()) == list(range(1, 26))
     vlans = LocalVlans(ovs, bridge)
     assert vlans.allocations() == merged
     assert vsctl('get', 'Bridge', bridge, f'external_ids:netnode-vlan-{shared}') == \
