@@ -40,10 +40,13 @@ class Ownership:
                    for word in rule.split())
 
 
-def _index_edits(chain: str, current: Sequence[str], target: Sequence[str]) -> list[str]:
+def _index_edits(chain: str, current: Sequence[str], target: Sequence[str],
+                 delete_by_rule: bool = False) -> list[str]:
     """``-D``/``-I`` commands turning ``current`` into ``target`` (1-based indexes).
 
     Opcodes are applied from the end of the chain, so earlier indexes stay valid.
+    With ``delete_by_rule`` a deletion names the rule instead of its index (the
+    caller guarantees that rule is unique in the chain).
     """
     matcher = difflib.SequenceMatcher(None, list(current), list(target), autojunk=False)
     edits: list[str] = []
@@ -51,18 +54,18 @@ def _index_edits(chain: str, current: Sequence[str], target: Sequence[str]) -> l
         if tag == 'equal':
             continue
         if tag in ('delete', 'replace'):
-            edits += [f'-D {chain} {k + 1}' for k in range(i2 - 1, i1 - 1, -1)]
+            edits += [f'-D {chain} {current[k] if delete_by_rule else k + 1}'
+                      for k in range(i2 - 1, i1 - 1, -1)]
         if tag in ('insert', 'replace'):
             edits += [f'-I {chain} {i1 + 1 + n} {rule}'
                       for n, rule in enumerate(target[j1:j2])]
     return edits
 
 
-def _deletes_foreign(current: Sequence[str], target: Sequence[str], own: Ownership) -> bool:
+def _deleted(current: Sequence[str], target: Sequence[str]) -> list[str]:
     matcher = difflib.SequenceMatcher(None, list(current), list(target), autojunk=False)
-    return any(not own.owns_rule(rule)
-               for tag, i1, i2, _, _ in matcher.get_opcodes() if tag in ('delete', 'replace')
-               for rule in current[i1:i2])
+    return [rule for tag, i1, i2, _, _ in matcher.get_opcodes()
+            if tag in ('delete', 'replace') for rule in current[i1:i2]]
 
 
 def _owned_chain_edits(chain: str, current: Sequence[str], target: Sequence[str]) -> list[str]:
@@ -75,16 +78,21 @@ def _owned_chain_edits(chain: str, current: Sequence[str], target: Sequence[str]
 
 def _partial_chain_edits(chain: str, current: Sequence[str], ours: Sequence[str],
                          own: Ownership) -> list[str]:
-    """Our rules at the top of a chain we share with others; foreign ones stay."""
+    """Our rules at the top of a chain we share with others; foreign ones stay.
+
+    Deletions name the rule, never an index: a foreign writer changing the chain
+    between our save and our restore cannot make us delete its rules.
+    """
     foreign = [rule for rule in current if not own.owns_rule(rule)]
     target = list(ours) + foreign
     if list(current) == target:
         return []
-    if not _deletes_foreign(current, target, own):
-        return _index_edits(chain, current, target)
-    # Reordering around foreign rules: remove ours, then put them back on top.
-    edits = [f'-D {chain} {k + 1}' for k in range(len(current) - 1, -1, -1)
-             if own.owns_rule(current[k])]
+    deleted = _deleted(current, target)
+    if all(own.owns_rule(rule) and current.count(rule) == 1 for rule in deleted):
+        return _index_edits(chain, current, target, delete_by_rule=True)
+    # Reordering around foreign rules, or duplicates: remove every rule of ours,
+    # then put the wanted ones back on top.
+    edits = [f'-D {chain} {rule}' for rule in current if own.owns_rule(rule)]
     return edits + [f'-I {chain} {n + 1} {rule}' for n, rule in enumerate(ours)]
 
 

@@ -42,7 +42,13 @@ CASES = {
         [nat(POSTROUTING=())],
         save(*BASE, f':{FSNAT} - [0:0]', f'-A {SNAT} -j {FSNAT}',
              f'-A {FSNAT} -s 1.1.1.1/32 -j ACCEPT'),
-        ['-D POSTROUTING 1', f'-F {SNAT}', f'-F {FSNAT}', f'-X {SNAT}', f'-X {FSNAT}']),
+        [f'-D POSTROUTING -j {SNAT}', f'-F {SNAT}', f'-F {FSNAT}', f'-X {SNAT}', f'-X {FSNAT}']),
+    'duplicates of ours in a built-in chain: all removed by rule, wanted one re-added': (
+        [nat(POSTROUTING=(f'-j {SNAT}',), W_snat=())],
+        save(f':{SNAT} - [0:0]', f'-A POSTROUTING -j {SNAT}', '-A POSTROUTING -j ACCEPT',
+             f'-A POSTROUTING -j {SNAT}'),
+        [f'-D POSTROUTING -j {SNAT}', f'-D POSTROUTING -j {SNAT}',
+         f'-I POSTROUTING 1 -j {SNAT}']),
     'one rule removed from the middle by index': (
         [nat(POSTROUTING=(f'-j {SNAT}',), W_snat=('-s 1.1.1.1/32 -j ACCEPT',
                                                    '-s 3.3.3.3/32 -j ACCEPT'))],
@@ -59,7 +65,7 @@ CASES = {
         save(':foreign - [0:0]', f':{SNAT} - [0:0]', '-A POSTROUTING -j foreign',
              f'-A POSTROUTING -j {SNAT}', '-A foreign -j ACCEPT'),
         # ours must be on top: moved above the foreign jump without deleting it
-        ['-D POSTROUTING 2', f'-I POSTROUTING 1 -j {SNAT}']),
+        [f'-D POSTROUTING -j {SNAT}', f'-I POSTROUTING 1 -j {SNAT}']),
     'our rule already on top of a foreign one': (
         [nat(POSTROUTING=(f'-j {SNAT}',), W_snat=())],
         save(':foreign - [0:0]', f':{SNAT} - [0:0]', f'-A POSTROUTING -j {SNAT}',
@@ -77,7 +83,7 @@ CASES = {
     'table no longer wanted: only our parts go': (
         [],
         save(*BASE, '-A POSTROUTING -o eth0 -j MASQUERADE'),
-        ['-D POSTROUTING 1', f'-X {SNAT}']),
+        [f'-D POSTROUTING -j {SNAT}', f'-X {SNAT}']),
     'chain of ours still used by a foreign rule is flushed, not deleted': (
         [nat(POSTROUTING=())],
         save(f':{SNAT} - [0:0]', ':foreign - [0:0]', f'-A foreign -j {SNAT}',
