@@ -1,0 +1,70 @@
+"""netnode-server's process model: forked workers respawned, SIGTERM stops all."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.functional.controller_api.conftest import start_server
+
+pytestmark = pytest.mark.functional
+
+
+def _children(pid):
+    kids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid and fields[0] != 'Z':
+            kids.append(int(entry))
+    return sorted(kids)
+
+
+def _wait(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_dead_worker_respawned_and_sigterm_stops_all(request, tmp_path_factory, run_id,
+                                                     leaks):
+    server = start_server(request, tmp_path_factory, run_id, leaks, 'sqlite',
+                          api_workers=2, name='proc')
+    parent = server.proc.pid
+    workers = _wait(lambda: len(_children(parent)) == 2 and _children(parent))
+    assert len(workers) == 2
+    os.kill(workers[0], signal.SIGKILL)
+    respawned = _wait(lambda: (len(set(_children(parent)) - {workers[0]}) == 2
+                               and _children(parent)))
+    assert respawned and workers[0] not in respawned
+    for _ in range(6):          # both workers answer
+        assert server.call('GET', '/v2.0/networks')[0] == 200
+    assert 'respawning' in server.tail(100)
+    assert server.stop() == 0
+    assert all(not os.path.exists(f'/proc/{pid}') or _is_zombie(pid)
+               for pid in respawned)
+
+
+def _is_zombie(pid):
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except OSError:
+        return True
+
+
+def test_single_process_server_stops_on_sigterm(request, tmp_path_factory, run_id, leaks):
+    server = start_server(request, tmp_path_factory, run_id, leaks, 'sqlite', name='one')
+    assert _children(server.proc.pid) == []
+    assert server.call('GET', '/')[0] == 200
+    assert server.stop() == 0
