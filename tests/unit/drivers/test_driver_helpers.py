@@ -86,3 +86,16 @@ def test_local_vlan_map_helpers():
     assert lowest_free([1, 3]) == 2
     assert lowest_free([]) == 1
     assert lowest_free(range(1, 4095)) is None
+
+
+def test_namespace_and_sysctl_names_cannot_escape():
+    from agent.drivers import netns
+    assert netns.path_of(NS) == f'/run/netns/{NS}'
+    for bad in ('', '.', '..', 'a/b'):
+        with pytest.raises(ValueError):
+            netns.path_of(bad)
+    assert netns._sysctl_path('net.ipv4.conf.qg-4e604425-c0.accept_ra') == \
+        '/proc/sys/net/ipv4/conf/qg-4e604425-c0/accept_ra'
+    for bad in ('', '.net', 'net..ipv4', 'net/../../etc'):
+        with pytest.raises(ValueError):
+            netns._sysctl_path(bad)
