@@ -17,6 +17,7 @@ import logging
 import subprocess
 import threading
 import time
+from typing import Protocol
 
 from agent.drivers.iptables_diff import plan_restore
 from agent.drivers.iptables_rules import (
@@ -24,7 +25,7 @@ from agent.drivers.iptables_rules import (
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['ApplyResult', 'DHCP_WRAP', 'IptablesError', 'IptablesManager',
+__all__ = ['ApplyResult', 'CommandBackend', 'IptablesBackend', 'DHCP_WRAP', 'IptablesError', 'IptablesManager',
            'IptablesNotConverged', 'L3_WRAP', 'restore_calls']
 
 XTABLES_LOCK_EXIT = 4
@@ -76,30 +77,32 @@ class ApplyResult:
         return len(self.restore_input)
 
 
-class IptablesManager:
-    """Our chains and rules in one namespace (``None``: the current namespace)."""
+class IptablesBackend(Protocol):
+    """Where save and restore happen: processes in a namespace, or a fake."""
 
-    def __init__(self, namespace: str | None, wrap: str = L3_WRAP, *,
-                 debug: bool = False, ipv6: bool = True):
+    def save(self, version: int) -> str: ...
+
+    def restore(self, version: int, text: str) -> None: ...
+
+
+class CommandBackend:
+    """``ip netns exec <ns> iptables-save`` / ``iptables-restore -n`` processes."""
+
+    def __init__(self, namespace: str | None):
         self.namespace = namespace
-        self.wrap = wrap
-        self.debug = debug
-        self.ipv6 = ipv6
-        self._lock = threading.Lock()
         self._wait_flags: tuple[str, ...] = ()
-
-    # -- processes ------------------------------------------------------------
 
     def _argv(self, *argv: str) -> list[str]:
         if self.namespace is None:
             return list(argv)
         return ['ip', 'netns', 'exec', self.namespace, *argv]
 
-    def _run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    @staticmethod
+    def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
 
     def save(self, version: int) -> str:
-        """``iptables-save`` (no counters) of one IP version in our namespace."""
+        """``iptables-save`` (no counters) of one IP version in the namespace."""
         argv = self._argv(_BINARIES[version][0])
         res = self._run(argv)
         if res.returncode != 0:
@@ -124,6 +127,24 @@ class IptablesManager:
                 raise IptablesError(argv, res.returncode, res.stderr, text)
             return
 
+
+class IptablesManager:
+    """Our chains and rules in one namespace (``None``: the current namespace).
+
+    ``backend`` defaults to processes in the namespace; unit tests pass
+    :class:`agent.drivers.iptables_fake.FakeIptables`.
+    """
+
+    def __init__(self, namespace: str | None, wrap: str = L3_WRAP, *,
+                 debug: bool = False, ipv6: bool = True,
+                 backend: IptablesBackend | None = None):
+        self.namespace = namespace
+        self.wrap = wrap
+        self.debug = debug
+        self.ipv6 = ipv6
+        self.backend = backend if backend is not None else CommandBackend(namespace)
+        self._lock = threading.Lock()
+
     # -- reconcile ------------------------------------------------------------
 
     def _versions(self) -> tuple[int, ...]:
@@ -136,7 +157,7 @@ class IptablesManager:
 
         def save_into(version: int) -> None:
             try:
-                saved[version] = self.save(version)
+                saved[version] = self.backend.save(version)
             except BaseException as exc:   # re-raised in the caller's thread
                 errors.append(exc)
 
@@ -169,7 +190,7 @@ class IptablesManager:
             for version, text in texts.items():
                 LOG.debug('%s: ip netns exec %s %s -n <<EOF\n%sEOF', self.namespace,
                           self.namespace, _BINARIES[version][1], text)
-                self.restore(version, text)
+                self.backend.restore(version, text)
             result = ApplyResult(self.namespace or '', tuple(texts.items()),
                                  time.monotonic() - start)
             if self.debug and texts:
