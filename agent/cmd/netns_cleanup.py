@@ -1,0 +1,69 @@
+"""``netnode-netns-cleanup``: delete stale qdhcp-/qrouter-/snat-/fip- namespaces.
+
+    netnode-netns-cleanup [--force] [--agent-type dhcp|l3] [--only NS]...
+                          --config-file /etc/netnode/netnode.conf ...
+
+Run at boot (``netnode-netns-cleanup.service``) it removes our namespaces that hold
+no device and run no child; ``--force`` (at shutdown, or ``devstack clean``) also
+stops their dnsmasq/haproxy children, deletes their OVS ports (on ``[ovs]
+integration_bridge`` and ``external_bridge``) and devices, and removes them.
+``--only`` restricts the run to the named namespaces.  Foreign namespaces are never
+touched.  Idempotent; needs no controller.  Exit status 1 if something could not be
+cleaned (see the log).
+"""
+
+from __future__ import annotations
+
+import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
+
+import sys
+
+from oslo_config import cfg
+
+from agent.cleanup.children import ChildProcesses
+from agent.cleanup.namespaces import NS_PREFIXES, NamespaceCleaner
+from agent.conf import service
+
+CLI_OPTS = [
+    cfg.BoolOpt('force', default=False,
+                help='Also remove namespaces in use: stop their dnsmasq/haproxy '
+                     'children, delete their OVS ports and devices. For shutdown '
+                     'and devstack clean only: it takes the data plane down.'),
+    cfg.StrOpt('agent-type', choices=sorted(NS_PREFIXES),
+               help='Only the namespaces of this agent: dhcp (qdhcp-) or l3 '
+                    '(qrouter-, snat-, fip-). Default: both.'),
+    cfg.MultiStrOpt('only', default=[], metavar='NAMESPACE',
+                    help='Only this namespace (repeatable); it must still be one of '
+                         'ours.'),
+    cfg.FloatOpt('delay', default=2.0, min=0,
+                 help='Seconds between the two passes (the second re-checks that a '
+                      'namespace is still unused before deleting it).'),
+]
+
+
+def parse(argv):
+    conf = cfg.ConfigOpts()
+    conf.register_cli_opts(CLI_OPTS)
+    return service.make_conf(argv, conf=conf)
+
+
+def build_cleaner(conf):
+    from agent.drivers.link import LinkDriver
+    from agent.drivers.netns import NetnsDriver
+    from agent.drivers.ovs import OvsDriver
+    return NamespaceCleaner(
+        netns=NetnsDriver(), links=LinkDriver(), ovs=OvsDriver.from_conf(conf),
+        children=ChildProcesses(conf.state_path),
+        bridges=[conf.ovs.integration_bridge, conf.ovs.external_bridge],
+        force=conf.force, agent_type=conf.agent_type, only=conf.only, delay=conf.delay)
+
+
+def main(argv=None):
+    conf = parse(sys.argv[1:] if argv is None else argv)
+    service.setup_logging(conf, 'netnode-netns-cleanup')
+    report = build_cleaner(conf).run()
+    return 0 if report.ok else 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())
