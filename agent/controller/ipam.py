@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import socket
 from typing import Iterable, Iterator
 
 from agent.controller import exceptions as exc
@@ -49,20 +50,20 @@ def in_pools(ip: IPAddress, pools: list[dict]) -> bool:
     return any(start <= value <= end for start, end in pool_ranges(pools))
 
 
+def ip_to_int(text: str) -> int:
+    """Fast parse of a canonical address string (as the database holds them)."""
+    family = socket.AF_INET6 if ':' in text else socket.AF_INET
+    return int.from_bytes(socket.inet_pton(family, text), 'big')
+
+
 def free_addresses(pools: list[dict], used: Iterable[str]) -> Iterator[int]:
     """Free addresses of the pools in ascending order, as integers."""
-    taken = sorted({int(ipaddress.ip_address(u)) for u in used})
-    index = 0
+    taken = {ip_to_int(u) for u in used}
     for start, end in pool_ranges(pools):
         value = start
-        while index < len(taken) and taken[index] < value:
-            index += 1
         while value <= end:
-            if index < len(taken) and taken[index] == value:
-                value += 1
-                index += 1
-                continue
-            yield value
+            if value not in taken:
+                yield value
             value += 1
 
 
