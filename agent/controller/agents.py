@@ -126,3 +126,57 @@ def routers_of_agent(txn: Txn, agent_id: str) -> list[str]:
 def agent_on_host(txn: Txn, agent_type: str, host: str) -> models.Agent | None:
     return txn.session.scalar(sa.select(models.Agent).where(
         models.Agent.agent_type == agent_type, models.Agent.host == host))
+
+
+# Manual scheduling (the agent scheduler extension) -----------------------------------------
+
+def add_network(txn: Txn, agent_id: str, network_id: str) -> None:
+    agent = txn.load(models.Agent, agent_id, lock=True)
+    if agent.agent_type != scheduler.DHCP_AGENT:
+        raise exc.BadRequest(f'Bad request: agent {agent_id} is not a DHCP agent')
+    txn.load(models.Network, network_id)
+    if txn.session.get(models.NetworkDhcpAgentBinding, (network_id, agent_id)) is not None:
+        raise exc.AgentAlreadyHosting(
+            f'The network {network_id} has been already hosted by the DHCP Agent {agent_id}.')
+    txn.session.add(models.NetworkDhcpAgentBinding(network_id=network_id,
+                                                   dhcp_agent_id=agent_id))
+    txn.session.flush()
+    txn.outbox.cast_dhcp(agent.host, 'network_create_end',
+                         {'network': {'id': network_id}, 'priority': 0})
+
+
+def remove_network(txn: Txn, agent_id: str, network_id: str) -> None:
+    agent = txn.load(models.Agent, agent_id, lock=True)
+    binding = txn.session.get(models.NetworkDhcpAgentBinding, (network_id, agent_id))
+    if binding is None:
+        raise exc.NotFound(f'The network {network_id} is not hosted by the DHCP agent '
+                           f'{agent_id}.')
+    txn.session.delete(binding)
+    txn.session.flush()
+    txn.outbox.cast_dhcp(agent.host, 'network_delete_end',
+                         {'network_id': network_id, 'priority': 2})
+
+
+def add_router(txn: Txn, agent_id: str, router_id: str) -> None:
+    agent = txn.load(models.Agent, agent_id, lock=True)
+    if agent.agent_type != scheduler.L3_AGENT:
+        raise exc.BadRequest(f'Bad request: agent {agent_id} is not an L3 agent')
+    txn.load(models.Router, router_id)
+    current = scheduler.l3_agent_of_router(txn.session, router_id)
+    if current is not None:
+        raise exc.AgentAlreadyHosting(
+            f'The router {router_id} has been already hosted by the L3 Agent {current.id}.')
+    txn.session.add(models.RouterL3AgentBinding(router_id=router_id, l3_agent_id=agent_id))
+    txn.session.flush()
+    txn.outbox.call_l3(agent.host, 'router_added_to_agent', payload=[router_id])
+
+
+def remove_router(txn: Txn, agent_id: str, router_id: str) -> None:
+    agent = txn.load(models.Agent, agent_id, lock=True)
+    binding = txn.session.get(models.RouterL3AgentBinding, router_id)
+    if binding is None or binding.l3_agent_id != agent_id:
+        raise exc.NotFound(f'The router {router_id} is not hosted by L3 agent {agent_id}.')
+    txn.session.delete(binding)
+    txn.session.flush()
+    txn.outbox.cast_l3(agent.host, 'router_removed_from_agent',
+                       payload={'router_id': router_id})

@@ -184,6 +184,19 @@ class Plugin:
             return [] if agent is None else [self._agent(t, agent)]
         return self._read(ctx, fn)
 
+    def add_network_to_dhcp_agent(self, ctx: Context, agent_id: str, network_id: str) -> None:
+        self._write(ctx, lambda t: agents.add_network(t, agent_id, network_id))
+
+    def remove_network_from_dhcp_agent(self, ctx: Context, agent_id: str,
+                                       network_id: str) -> None:
+        self._write(ctx, lambda t: agents.remove_network(t, agent_id, network_id))
+
+    def add_router_to_l3_agent(self, ctx: Context, agent_id: str, router_id: str) -> None:
+        self._write(ctx, lambda t: agents.add_router(t, agent_id, router_id))
+
+    def remove_router_from_l3_agent(self, ctx: Context, agent_id: str, router_id: str) -> None:
+        self._write(ctx, lambda t: agents.remove_router(t, agent_id, router_id))
+
     def _agent(self, txn: Txn, agent: models.Agent) -> dict:
         return agents.agent_dict(agent, self.conf)
 

@@ -262,3 +262,30 @@ def test_router_scheduling_on_get_router_ids(plugin, admin):
     assert [r['id'] for r in plugin.list_routers_on_l3_agent(admin, agent['id'])] == [router['id']]
     plugin.update_router(admin, router['id'], {'admin_state_up': False})
     assert plugin.sync_routers('l3-late') == []
+
+
+def test_manual_scheduling(plugin, admin, topo):
+    notes = plugin.notifier
+    plugin.report_state(dhcp_state('host-b'), now_str())
+    plugin.report_state(l3_state('host-b'), now_str())
+    dhcp_b = plugin.get_agents(admin, {'host': ['host-b'], 'agent_type': ['DHCP agent']})[0]
+    l3_b = plugin.get_agents(admin, {'host': ['host-b'], 'agent_type': ['L3 agent']})[0]
+    net = topo['net']
+    notes.clear()
+    plugin.add_network_to_dhcp_agent(admin, dhcp_b['id'], net['id'])
+    assert notes.find('network_create_end', 'host-b')
+    with pytest.raises(exc.Conflict):
+        plugin.add_network_to_dhcp_agent(admin, dhcp_b['id'], net['id'])
+    assert {a['host'] for a in plugin.list_dhcp_agents_hosting_network(admin, net['id'])} == {
+        'host-a', 'host-b'}
+    plugin.remove_network_from_dhcp_agent(admin, dhcp_b['id'], net['id'])
+    [n] = notes.find('network_delete_end', 'host-b')
+    assert n.payload == {'network_id': net['id'], 'priority': 2}
+    router = plugin.create_router(admin, {'name': 'manual'})
+    plugin.add_router_to_l3_agent(admin, l3_b['id'], router['id'])
+    assert notes.find('router_added_to_agent', 'host-b')[0].kwargs == {'payload': [router['id']]}
+    with pytest.raises(exc.Conflict):
+        plugin.add_router_to_l3_agent(admin, l3_b['id'], router['id'])
+    plugin.remove_router_from_l3_agent(admin, l3_b['id'], router['id'])
+    assert notes.find('router_removed_from_agent', 'host-b')[0].kwargs == {
+        'payload': {'router_id': router['id']}}
