@@ -34,6 +34,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock = socket.socket(family, type_, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Accepted connections inherit it: no Nagle stall between a
+            # response's headers and body (cheroot sets it on sockets it binds).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind(address)
             sock.listen(1024)
             sock.set_inheritable(True)
