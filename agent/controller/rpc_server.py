@@ -17,7 +17,8 @@ import oslo_messaging
 from agent.controller.context import Context
 from agent.controller.exceptions import NeutronError
 from agent.rpc.codec import Fields, WireError
-from agent.rpc.transport import get_transport, start_rpc_server, stop_rpc_server
+from agent.rpc import transport as rpc_transport
+from agent.rpc.transport import get_transport, start_rpc_server
 
 LOG = logging.getLogger(__name__)
 
@@ -212,10 +213,7 @@ class RpcServers(list):
         self.transport = transport
 
     def stop(self, timeout: float | None = 10) -> None:
-        for server in self:
-            server.stop()
-        for server in self:
-            stop_rpc_server(server, timeout)
+        rpc_transport.stop_rpc_servers(list(self), timeout)
         self.clear()
         self.transport.cleanup()
 

@@ -11,13 +11,14 @@ message is logged with the offending field and dropped; the server keeps serving
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 import oslo_messaging
 
 from agent.rpc import events
 from agent.rpc.codec import WireError
-from agent.rpc.transport import start_rpc_server
+from agent.rpc.transport import start_rpc_server, watch_reconnects
 
 LOG = logging.getLogger(__name__)
 
@@ -120,18 +121,29 @@ class L3AgentEndpoint(_Endpoint):
         self._l3('network_update', kwargs)
 
 
-def start_agent_server(transport, topic: str, host: str, endpoints):
-    """Start an agent's server on ``topic`` as ``host`` (also its fanout)."""
-    return start_rpc_server(transport, topic, host, endpoints)
+def start_agent_server(transport, topic: str, host: str, endpoints,
+                       on_reconnect: Callable[[], None] | None = None):
+    """Start an agent's server on ``topic`` as ``host`` (also its fanout).
+
+    ``on_reconnect`` is called after the broker connection came back (messages
+    may have been missed: resync in full).
+    """
+    server = start_rpc_server(transport, topic, host, endpoints)
+    if on_reconnect is not None:
+        watch_reconnects(server, on_reconnect)
+    return server
 
 
-def start_dhcp_agent_server(transport, host: str, handler: EventHandler):
+def start_dhcp_agent_server(transport, host: str, handler: EventHandler,
+                            on_reconnect: Callable[[], None] | None = None):
     return start_agent_server(transport, DHCP_AGENT_TOPIC, host,
-                              [DhcpAgentEndpoint(handler)])
+                              [DhcpAgentEndpoint(handler)], on_reconnect)
 
 
-def start_l3_agent_servers(transport, host: str, handler: EventHandler) -> list:
+def start_l3_agent_servers(transport, host: str, handler: EventHandler,
+                           on_reconnect: Callable[[], None] | None = None) -> list:
     """The L3 agent listens on ``l3_agent`` and on the network-update fanout."""
     endpoint = L3AgentEndpoint(handler)
-    return [start_agent_server(transport, L3_AGENT_TOPIC, host, [endpoint]),
+    return [start_agent_server(transport, L3_AGENT_TOPIC, host, [endpoint],
+                               on_reconnect),
             start_agent_server(transport, NETWORK_UPDATE_TOPIC, host, [endpoint])]

@@ -95,13 +95,62 @@ def start_rpc_server(transport, topic: str, host: str, endpoints: Iterable):
 
 def stop_rpc_server(server, timeout: float | None = None) -> None:
     """Stop consuming, then wait for in-flight messages to finish."""
-    server.stop()
-    waiter = threading.Thread(target=server.wait, daemon=True,
-                              name='rpc-server-wait')
-    waiter.start()
-    waiter.join(timeout)
-    if waiter.is_alive():
-        LOG.warning('RPC server did not finish its messages in %s s', timeout)
+    stop_rpc_servers([server], timeout)
+
+
+def stop_rpc_servers(servers, timeout: float | None = None) -> None:
+    """Stop several servers, waiting for them in parallel (each takes up to a
+    poll interval, ~1 s, to notice)."""
+    servers = list(servers)
+    for server in servers:
+        server.stop()
+    waiters = [threading.Thread(target=server.wait, daemon=True,
+                                name='rpc-server-wait') for server in servers]
+    for waiter in waiters:
+        waiter.start()
+    for waiter in waiters:
+        waiter.join(timeout)
+        if waiter.is_alive():
+            LOG.warning('an RPC server did not finish its messages in %s s', timeout)
+
+
+def watch_reconnects(server, callback: Callable[[], None]) -> bool:
+    """Call ``callback`` whenever ``server``'s broker connection is re-established.
+
+    oslo.messaging reconnects on its own and re-declares the consumers, but
+    messages cast meanwhile may be lost: the agent should resync in full.  The
+    RabbitMQ driver has no public hook, so this wraps the listener connection's
+    channel switch (kombu's ``on_revive`` lands there).  Call it after
+    ``server.start()``; returns False (and logs) if the driver is not the one
+    this was written for, in which case the heartbeat's BusHealth still notices
+    long outages.
+    """
+    listener = getattr(getattr(server, 'listener', None), '_poll_style_listener',
+                       None)
+    conn = getattr(listener, 'conn', None)
+    # The listener holds a pool ConnectionContext proxying the rabbit Connection.
+    conn = getattr(conn, 'connection', conn)
+    switch = getattr(conn, '_set_current_channel', None)
+    if switch is None or not hasattr(conn, 'channel'):
+        LOG.warning('cannot watch reconnects of %r: unknown driver', server)
+        return False
+    seen_channel = [conn.channel is not None]
+
+    def set_channel_and_notice(new_channel):
+        old = conn.channel
+        switch(new_channel)
+        if new_channel is None or new_channel is old:
+            return
+        if seen_channel[0]:
+            LOG.info('RPC server reconnected to the broker')
+            try:
+                callback()
+            except Exception:
+                LOG.exception('reconnect callback failed')
+        seen_channel[0] = True
+
+    conn._set_current_channel = set_channel_and_notice
+    return True
 
 
 def make_rpc_client(transport, topic: str, version: str = '1.0',

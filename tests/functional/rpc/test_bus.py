@@ -1,6 +1,7 @@
 """Agents and controller endpoints over the real RabbitMQ, on a private vhost."""
 
 import queue
+import subprocess
 import threading
 
 import oslo_messaging
@@ -53,11 +54,26 @@ class FakePlugin:
         return method
 
 
+class Stack(list):
+    """Teardown callables, run in reverse order; RPC servers stopped together."""
+
+    def __init__(self):
+        super().__init__()
+        self.servers = []
+        self.threads = []     # stopped before the servers
+
+    def server(self, server):
+        self.servers.append(server)
+        return server
+
+
 @pytest.fixture
-def stack(make_bus_conf):
-    """Started things, stopped at teardown in reverse order."""
-    started = []
+def stack():
+    started = Stack()
     yield started
+    for stop in started.threads:
+        stop()
+    transport.stop_rpc_servers(started.servers, 5)
     for stop in reversed(started):
         stop()
 
@@ -66,9 +82,8 @@ def dhcp_agent(make_bus_conf, stack, host):
     conf = make_bus_conf(host)
     trans = transport.get_transport(conf)
     handler = QueueHandler()
-    server = agent_server.start_dhcp_agent_server(trans, conf.host, handler)
+    stack.server(agent_server.start_dhcp_agent_server(trans, conf.host, handler))
     stack.append(trans.cleanup)
-    stack.append(lambda: transport.stop_rpc_server(server, 5))
     return conf, handler
 
 
@@ -108,9 +123,8 @@ def test_l3_call_and_network_update_fanout(make_bus_conf, stack):
     conf = make_bus_conf('l3A')
     trans = transport.get_transport(conf)
     handler = QueueHandler()
-    servers = agent_server.start_l3_agent_servers(trans, conf.host, handler)
+    stack.servers += agent_server.start_l3_agent_servers(trans, conf.host, handler)
     stack.append(trans.cleanup)
-    stack += [lambda s=s: transport.stop_rpc_server(s, 5) for s in servers]
     n = notifier(make_bus_conf, stack)
     n.call_l3(conf.host, 'router_added_to_agent', payload=[P.ROUTER])
     assert handler.next().router_ids == (P.ROUTER,)
@@ -123,7 +137,8 @@ def test_l3_call_and_network_update_fanout(make_bus_conf, stack):
 def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
     plugin = FakePlugin()
     servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
-    stack.append(servers.stop)
+    stack.servers += servers
+    stack.append(servers.transport.cleanup)
     conf = make_bus_conf('hostA')
     trans = transport.get_transport(conf)
     stack.append(trans.cleanup)
@@ -149,7 +164,8 @@ def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
     plugin = FakePlugin()
     plugin.answers['report_state'] = ['new', 'revived', 'alive']
     servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
-    stack.append(servers.stop)
+    stack.servers += servers
+    stack.append(servers.transport.cleanup)
     conf = make_bus_conf('hostA')
     trans = transport.get_transport(conf)
     stack.append(trans.cleanup)
@@ -158,7 +174,7 @@ def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
     hb = Heartbeat(clients.ReportStateApi(trans, timeout=5), identity,
                    lambda: {'networks': 2}, interval=0.2, on_resync=resynced.set)
     hb.start()
-    stack.append(lambda: (hb.stop(), hb.join(5)))
+    stack.threads.append(lambda: (hb.stop(), hb.join(5)))
     assert hb.first_report.wait(WAIT)
     assert resynced.wait(WAIT)
     name, (state, time), _ = plugin.calls.get(timeout=WAIT)
@@ -166,3 +182,25 @@ def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
     assert state['host'] == conf.host and state['configurations'] == {'networks': 2}
     assert state['topic'] == 'dhcp_agent' and len(state['uuid']) == 36
     assert time.count('T') == 1
+
+
+def test_reconnect_is_noticed_and_server_serves_again(make_bus_conf, stack, bus_url):
+    conf = make_bus_conf('hostR')
+    trans = transport.get_transport(conf)
+    handler = QueueHandler()
+    reconnected = threading.Event()
+    stack.server(agent_server.start_dhcp_agent_server(trans, conf.host, handler,
+                                                      on_reconnect=reconnected.set))
+    stack.append(trans.cleanup)
+    vhost = bus_url.rsplit('/', 1)[-1]
+    close_connections(vhost)
+    assert reconnected.wait(15)
+    n = notifier(make_bus_conf, stack)
+    n.cast_dhcp(conf.host, 'agent_updated', {'admin_state_up': True})
+    assert handler.next(10).full_resync
+
+
+def close_connections(vhost):
+    subprocess.run(['rabbitmqctl', '-q', 'close_all_connections', '-p', vhost,
+                    'netnode test: simulated broker outage'], check=True,
+                   capture_output=True, timeout=60)
