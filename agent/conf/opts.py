@@ -18,16 +18,9 @@ from oslo_log import _options as log_options
 
 from agent.conf import options
 
-# Where each agent's own options live in agent/conf/options.py: (group, list name).
-# A list that does not exist (yet) is simply left out of the sample, so adding an
-# option list to options.py and naming it here is all a new option needs.
-DHCP_AGENT_OPTION_LISTS = (
-    ('DEFAULT', 'dhcp_agent_opts'),
-    ('DEFAULT', 'dnsmasq_opts'),
-)
-L3_AGENT_OPTION_LISTS = (
-    ('DEFAULT', 'l3_agent_opts'),
-)
+# The metadata agent's own option lists, by their names in agent/conf/options.py:
+# (group, list name).  A list not defined yet is left out of the sample, so defining
+# it in options.py is all its options need to appear in metadata_agent.ini.sample.
 METADATA_AGENT_OPTION_LISTS = (
     ('DEFAULT', 'metadata_agent_opts'),
     ('DEFAULT', 'metadata_proxy_opts'),
@@ -66,11 +59,11 @@ def list_agent_opts():
 
 
 def list_dhcp_agent_opts():
-    return _named_lists(DHCP_AGENT_OPTION_LISTS)
+    return [('DEFAULT', options.dnsmasq_opts)]
 
 
 def list_l3_agent_opts():
-    return _named_lists(L3_AGENT_OPTION_LISTS)
+    return [('DEFAULT', options.l3_agent_opts)]
 
 
 def list_metadata_agent_opts():

@@ -6,6 +6,7 @@ import configparser
 import importlib.metadata
 import os
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -38,8 +39,11 @@ KEY_OPTIONS = {
                             ('oslo_messaging_rabbit', 'heartbeat_timeout_threshold')],
     'dhcp_agent.ini.sample': [('DEFAULT', 'host'), ('DEFAULT', 'state_path'),
                               ('DEFAULT', 'log_file'), ('agent', 'report_interval'),
+                              ('DEFAULT', 'dhcp_lease_duration'),
+                              ('DEFAULT', 'dnsmasq_dns_servers'),
                               ('ovs', 'integration_bridge'), ('ovs', 'datapath_type')],
     'l3_agent.ini.sample': [('DEFAULT', 'state_path'), ('agent', 'report_interval'),
+                            ('DEFAULT', 'metadata_port'),
                             ('ovs', 'integration_bridge'), ('ovs', 'external_bridge')],
     'metadata_agent.ini.sample': [('DEFAULT', 'state_path'), ('DEFAULT', 'log_file')],
 }
@@ -117,8 +121,8 @@ def sample_options(path):
     for line in path.read_text().splitlines():
         if line.startswith('[') and line.endswith(']'):
             section = line[1:-1]
-        elif section and line.startswith('#') and ' = ' in line and not line.startswith('# '):
-            found.add((section, line[1:].split(' = ', 1)[0]))
+        elif section and (match := re.match(r'^#(\w+) =', line)):
+            found.add((section, match.group(1)))
     return found
 
 
