@@ -1,8 +1,11 @@
 """Everything about the bus: transport, codec, clients, heartbeat, agent endpoints.
 
-oslo.messaging drags eventlet in transitively, which prints a deprecation warning
-on import; nothing here uses eventlet (the threading executor only), so the
-warning is silenced before anything imports oslo.messaging through this package.
+Importing oslo.messaging imports oslo.service, which picks its *eventlet* backend
+unless told otherwise, and eventlet prints a deprecation warning.  Nothing here
+uses eventlet (the threading executor only): select oslo.service's threading
+backend by default and silence the warning, before anything imports
+oslo.messaging through this package.  (Importing ``agent.rpc`` before any other
+oslo import, or doing the same in ``agent/__init__.py``, makes it process-wide.)
 """
 
 import warnings
@@ -11,3 +14,8 @@ warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 warnings.filterwarnings('ignore', module='oslo_service.backend._eventlet')
 warnings.filterwarnings('ignore', module='oslo_utils.eventletutils')
 warnings.filterwarnings('ignore', message='.*eventlet_backdoor')
+
+from oslo_service import backend as _service_backend  # noqa: E402
+
+_service_backend.register_backend_default_hook(
+    lambda: _service_backend.BackendType.THREADING)
