@@ -11,7 +11,8 @@ fetches authoritative state itself (controller-runtime's Request, Neutron's
 * lower priority numbers run first, FIFO within a priority;
 * a handler that raises is retried with exponential backoff and jitter, up to
   ``max_retries`` times; then the key is left in ``error`` for the next full
-  sync.  :class:`TerminalError` skips the retries.
+  sync.  :class:`TerminalError` skips the retries.  A handler returning
+  :data:`FORGET` (resource deleted) drops the key's status entry.
 * the queue can start paused (the in-sync gate): keys accumulate, nothing runs
   until :meth:`resume`.
 """
@@ -33,6 +34,9 @@ LOG = logging.getLogger(__name__)
 
 DEFAULT_PRIORITY = 100
 MAX_REASONS = 8
+# A handler returns FORGET when the key's resource is gone for good (deleted and
+# cleaned up): its status entry is dropped instead of being kept as ``done``.
+FORGET = object()
 
 
 class TerminalError(Exception):
@@ -205,6 +209,8 @@ class WorkQueue:
     def _work(self):
         while not self._stop.is_set():
             with self._cond:
+                if self._stop.is_set():      # checked under the lock: no lost wakeup
+                    return
                 key, entry, wait = self._take()
                 if key is None:
                     self._cond.wait(None if wait is None else max(0.001, wait))
@@ -215,17 +221,24 @@ class WorkQueue:
         start = time.monotonic()
         error = None
         terminal = False
+        result = None
         try:
-            self._handler(key)
+            result = self._handler(key)
         except TerminalError as exc:
             error, terminal = exc, True
         except Exception as exc:  # noqa: BLE001 - any failure is retried
             error = exc
-        duration = time.monotonic() - start
+        except BaseException as exc:  # noqa: BLE001 - SystemExit in a handler: a bug
+            error, terminal = exc, True     # fail the key, keep the worker
+        self._finish(key, entry, error, terminal, result, time.monotonic() - start)
+
+    def _finish(self, key, entry, error, terminal, result, duration):
         with self._cond:
             self._running.discard(key)
             rerun = self._rerun.pop(key, None)
-            if error is None:
+            if error is None and result is FORGET and rerun is None:
+                self.status.forget(key)
+            elif error is None:
                 self.status.mark_done(key, duration)
                 LOG.debug('%s %s done in %.1f ms', self._name, key, duration * 1000)
             else:

@@ -115,6 +115,8 @@ class SyncRunner:
     def _loop(self):
         while not self._stop.is_set():
             with self._cond:
+                if self._stop.is_set():      # checked under the lock: no lost wakeup
+                    return
                 wait = self._due_in(time.monotonic())
                 if wait > 0:
                     self._cond.wait(wait)

@@ -228,3 +228,27 @@ def test_backoff_delay_doubles_and_caps(attempt, expected):
 def test_backoff_jitter_stays_within_bounds():
     assert wq.backoff_delay(1, 1.0, 10, 0.2, rand=lambda: 0.0) == pytest.approx(0.8)
     assert wq.backoff_delay(1, 1.0, 10, 0.2, rand=lambda: 1.0) == pytest.approx(1.2)
+
+
+def test_forget_drops_the_status_of_a_deleted_resource(queues):
+    q = make(lambda key: wq.FORGET if key == 'gone' else None)
+    queues.append(q.start())
+    q.enqueue('gone')
+    q.enqueue('kept')
+    assert q.wait_idle(5)
+    assert q.status.get('gone') is None
+    assert q.status.get('kept').state == DONE
+
+
+def test_system_exit_in_a_handler_fails_the_key_and_keeps_the_worker(queues):
+    def handler(key):
+        if key == 'bad':
+            raise SystemExit(3)
+
+    q = make(handler, workers=1)
+    queues.append(q.start())
+    q.enqueue('bad')
+    q.enqueue('good')
+    assert q.wait_idle(5)
+    assert q.status.get('bad').state == ERROR
+    assert q.status.get('good').state == DONE
