@@ -228,6 +228,8 @@ def update_subnet(txn: Txn, subnet_id: str, body: dict) -> dict:
     if subnet.enable_dhcp and not was_dhcp:
         events.schedule_network(txn, subnet.network_id)
     events.to_dhcp_agents(txn, subnet.network_id, 'subnet_update_end', {'subnet': result})
+    for router_id in routers_on_network(txn, subnet.network_id):
+        events.routers_updated(txn, router_id)
     return result
 
 

@@ -37,7 +37,7 @@ def _lock_subnets(txn: Txn, subnet_ids) -> None:
     if subnet_ids and not txn.session.get_bind().dialect.name == 'sqlite':
         txn.session.execute(sa.select(models.Subnet.id)
                             .where(models.Subnet.id.in_(sorted(subnet_ids)))
-                            .order_by(models.Subnet.id).with_for_update())
+                            .order_by(models.Subnet.id).with_for_update(key_share=True))
 
 
 def _used(txn: Txn, subnet: models.Subnet) -> list[str]:

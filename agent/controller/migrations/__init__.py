@@ -18,9 +18,22 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+# Serialises concurrent upgrades (several server workers starting at once).
+_PG_LOCK_KEY = 0x6e65746e   # 'netn'
+
+
 def upgrade(engine: sa.Engine, revision: str = 'head') -> None:
-    """Bring the schema of ``engine``'s database to ``revision``."""
+    """Bring the schema of ``engine``'s database to ``revision``.
+
+    Concurrent callers queue: PostgreSQL through an advisory transaction lock,
+    SQLite through ``BEGIN IMMEDIATE`` (see :mod:`agent.controller.db.engine`).
+    """
+    if engine.dialect.name == 'sqlite':
+        engine = engine.execution_options(sqlite_begin='IMMEDIATE')
     with engine.begin() as connection:
+        if connection.dialect.name == 'postgresql':
+            connection.execute(sa.text('SELECT pg_advisory_xact_lock(:key)'),
+                               {'key': _PG_LOCK_KEY})
         command.upgrade(alembic_config(connection), revision)
 
 
