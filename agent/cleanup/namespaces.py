@@ -58,7 +58,11 @@ class NamespaceCleanupReport:
 
 
 class NamespaceCleaner:
-    """Two-pass cleanup of our namespaces over the driver Protocols."""
+    """Two-pass cleanup of our namespaces over the driver Protocols.
+
+    ``ovs`` may be None (OVSDB unreachable, or not needed without ``force``): the
+    devices of a namespace are then deleted as links only.
+    """
 
     def __init__(self, netns, links, ovs, children, bridges: Sequence[str],
                  force: bool = False, agent_type: Optional[str] = None,
@@ -126,6 +130,8 @@ class NamespaceCleaner:
     def _our_ports(self) -> Dict[str, tuple]:
         """{port name: (bridge, port)} of our ports on the configured bridges."""
         ports = {}
+        if self.ovs is None:
+            return ports
         for bridge in self.bridges:
             try:
                 for port in self.ovs.list_ports(bridge):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 
+import logging
 import sys
 
 from oslo_config import cfg
@@ -23,6 +24,9 @@ from oslo_config import cfg
 from agent.cleanup.children import ChildProcesses
 from agent.cleanup.namespaces import NS_PREFIXES, NamespaceCleaner
 from agent.conf import service
+from agent.drivers.state import DriverError
+
+LOG = logging.getLogger(__name__)
 
 CLI_OPTS = [
     cfg.BoolOpt('force', default=False,
@@ -47,19 +51,36 @@ def parse(argv):
     return service.make_conf(argv, conf=conf)
 
 
+def connect_ovs(conf):
+    """The OVS driver, or None when OVSDB is unreachable (ports are then left to
+    netnode-ovs-cleanup; the devices themselves are still deleted)."""
+    from agent.drivers.ovs import OvsDriver
+    try:
+        return OvsDriver.from_conf(conf)
+    except DriverError as exc:
+        error = str(exc)
+    LOG.warning('%s: OVS ports of removed namespaces are left for netnode-ovs-cleanup',
+                error)
+    return None
+
+
 def build_cleaner(conf):
     from agent.drivers.link import LinkDriver
     from agent.drivers.netns import NetnsDriver
-    from agent.drivers.ovs import OvsDriver
     return NamespaceCleaner(
-        netns=NetnsDriver(), links=LinkDriver(), ovs=OvsDriver.from_conf(conf),
+        netns=NetnsDriver(), links=LinkDriver(),
+        ovs=connect_ovs(conf) if conf.force else None,
         children=ChildProcesses(conf.state_path),
         bridges=[conf.ovs.integration_bridge, conf.ovs.external_bridge],
         force=conf.force, agent_type=conf.agent_type, only=conf.only, delay=conf.delay)
 
 
 def main(argv=None):
-    conf = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        conf = parse(sys.argv[1:] if argv is None else argv)
+    except cfg.Error as exc:
+        print(f'netnode-netns-cleanup: {exc}', file=sys.stderr)
+        return 2
     service.setup_logging(conf, 'netnode-netns-cleanup')
     report = build_cleaner(conf).run()
     return 0 if report.ok else 1

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 
+import logging
 import sys
 
 from oslo_config import cfg
 
 from agent.cleanup.ports import OvsPortCleaner
 from agent.conf import service
+from agent.drivers.state import DriverError
+
+LOG = logging.getLogger(__name__)
 
 CLI_OPTS = [
     cfg.MultiStrOpt('bridge', default=[], metavar='BRIDGE',
@@ -39,11 +43,22 @@ def bridges_of(conf):
 
 
 def main(argv=None):
-    conf = parse(sys.argv[1:] if argv is None else argv)
+    try:
+        conf = parse(sys.argv[1:] if argv is None else argv)
+    except cfg.Error as exc:
+        print(f'netnode-ovs-cleanup: {exc}', file=sys.stderr)
+        return 2
     service.setup_logging(conf, 'netnode-ovs-cleanup')
     from agent.drivers.ovs import OvsDriver
-    report = OvsPortCleaner(OvsDriver.from_conf(conf)).clean_bridges(bridges_of(conf))
-    return 0 if report.ok else 1
+    try:
+        ovs = OvsDriver.from_conf(conf)
+    except DriverError as exc:
+        error = str(exc)
+    else:
+        report = OvsPortCleaner(ovs).clean_bridges(bridges_of(conf))
+        return 0 if report.ok else 1
+    LOG.error('Cannot clean Open vSwitch ports: %s', error)
+    return 1
 
 
 if __name__ == '__main__':

@@ -182,3 +182,35 @@ def test_ovs_port_cleaner_deletes_only_ours_and_skips_missing_bridges(host):
     assert [p.name for p in host.ovs.list_ports('br-int')] == ['other0']
     again = OvsPortCleaner(host.ovs).clean_bridges(['br-int', 'br-ex'])
     assert again.deleted == [] and again.ok
+
+
+def test_force_without_ovs_deletes_the_devices_as_links(host):
+    name = f'qdhcp-{NET}'
+    host.netns.create(name)
+    tap = plug_into(host, name)
+    c = NamespaceCleaner(host.netns, host.links, None, host.children, bridges=['br-int'],
+                         force=True, sleep=host.sleeps.append, settle=0)
+    report = c.run()
+    assert report.deleted == [name] and report.unplugged == [f'{name}/{tap}']
+
+
+def test_command_line_options():
+    from agent.cmd import netns_cleanup, ovs_cleanup
+    conf = netns_cleanup.parse(['--force', '--agent-type', 'l3', '--only', 'a',
+                                '--only', 'b', '--delay', '0.5'])
+    assert (conf.force, conf.agent_type, conf.only, conf.delay) == (True, 'l3',
+                                                                    ['a', 'b'], 0.5)
+    defaults = netns_cleanup.parse([])
+    assert (defaults.force, defaults.agent_type, defaults.only) == (False, None, [])
+    assert ovs_cleanup.bridges_of(ovs_cleanup.parse([])) == ['br-int', 'br-ex']
+    assert ovs_cleanup.bridges_of(ovs_cleanup.parse(['--bridge', 'x', '--bridge', 'y'])
+                                  ) == ['x', 'y']
+
+
+def test_a_bad_command_line_is_a_clear_error(capsys, tmp_path):
+    from agent.cmd import netns_cleanup, ovs_cleanup
+    missing = str(tmp_path / 'missing.conf')
+    assert netns_cleanup.main(['--config-file', missing]) == 2
+    assert ovs_cleanup.main(['--config-file', missing]) == 2
+    err = capsys.readouterr().err
+    assert 'netnode-netns-cleanup: ' in err and missing in err
