@@ -204,3 +204,25 @@ def close_connections(vhost):
     subprocess.run(['rabbitmqctl', '-q', 'close_all_connections', '-p', vhost,
                     'netnode test: simulated broker outage'], check=True,
                    capture_output=True, timeout=60)
+
+
+def test_agent_bus_for_dhcp(make_bus_conf, stack):
+    from agent.rpc.agent_bus import AgentBus
+    plugin = FakePlugin()
+    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
+    stack.servers += servers
+    stack.append(servers.transport.cleanup)
+    conf = make_bus_conf('hostD')
+    conf.set_override('report_interval', 0.5, group='AGENT')
+    handler = QueueHandler()
+    bus = AgentBus.for_dhcp(conf, handler, lambda: {'networks': 0}, lambda: None)
+    bus.start()
+    stack.threads.append(lambda: (bus.stop(), bus.join(5)))
+    assert bus.heartbeat.first_report.wait(WAIT)
+    name, (state, _), _ = plugin.calls.get(timeout=WAIT)
+    assert (name, state['binary'], state['agent_type']) == (
+        'report_state', 'neutron-dhcp-agent', 'DHCP agent')
+    n = notifier(make_bus_conf, stack)
+    n.cast_dhcp(conf.host, 'network_delete_end', {'network_id': P.NET, 'priority': 2})
+    assert handler.next().network_id == P.NET
+    assert bus.dhcp.get_network_info(P.NET).id == P.NET

@@ -1,0 +1,91 @@
+"""One object per agent process for everything on the bus.
+
+    bus = AgentBus.for_dhcp(conf, handler, configurations=cache.counts,
+                            on_resync=runner.request_full_sync)
+    bus.start()                 # server (topic + host + fanout) and heartbeat
+    bus.heartbeat.first_report.wait()
+    net = bus.dhcp.get_network_info(network_id)
+    ...
+    bus.stop(); bus.join()
+
+``on_resync`` is called after a ``'revived'`` heartbeat, after a report that
+succeeded following failures, and after the agent's RPC server reconnected to
+the broker: in each case notifications may have been missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from agent.rpc import agent_server, clients
+from agent.rpc.heartbeat import AgentIdentity, Heartbeat
+from agent.rpc.transport import BusHealth, get_transport, stop_rpc_servers
+
+LOG = logging.getLogger(__name__)
+
+DHCP_IDENTITY = ('neutron-dhcp-agent', agent_server.DHCP_AGENT_TOPIC, 'DHCP agent')
+L3_IDENTITY = ('neutron-l3-agent', agent_server.L3_AGENT_TOPIC, 'L3 agent')
+
+
+class AgentBus:
+    def __init__(self, conf, identity: AgentIdentity, start_servers: Callable,
+                 configurations: Callable[[], dict],
+                 on_resync: Callable[[], None], transport=None):
+        self.conf = conf
+        self.identity = identity
+        self.transport = transport or get_transport(conf)
+        self._own_transport = transport is None
+        self._start_servers = start_servers
+        self._on_resync = on_resync
+        self.servers: list = []
+        self.health = BusHealth()
+        self.dhcp = clients.DhcpPluginApi(conf, self.transport, conf.host)
+        self.l3 = clients.L3PluginApi(conf, self.transport, conf.host)
+        interval = conf.AGENT.report_interval
+        self.heartbeat = Heartbeat(
+            clients.ReportStateApi(self.transport, timeout=interval or None),
+            identity, configurations, interval, on_resync=on_resync,
+            bus=self.health, log_heartbeats=conf.AGENT.log_agent_heartbeats)
+
+    @classmethod
+    def _make(cls, conf, names, start, handler, configurations, on_resync,
+              transport=None):
+        identity = AgentIdentity(*names, host=conf.host,
+                                 availability_zone=conf.AGENT.availability_zone)
+
+        def start_servers(trans, host, resync):
+            result = start(trans, host, handler, on_reconnect=resync)
+            return result if isinstance(result, list) else [result]
+        return cls(conf, identity, start_servers, configurations, on_resync,
+                   transport)
+
+    @classmethod
+    def for_dhcp(cls, conf, handler, configurations, on_resync, transport=None):
+        return cls._make(conf, DHCP_IDENTITY, agent_server.start_dhcp_agent_server,
+                         handler, configurations, on_resync, transport)
+
+    @classmethod
+    def for_l3(cls, conf, handler, configurations, on_resync, transport=None):
+        return cls._make(conf, L3_IDENTITY, agent_server.start_l3_agent_servers,
+                         handler, configurations, on_resync, transport)
+
+    def start(self) -> None:
+        """Listen first (so no notification is missed), then heartbeat."""
+        self.servers = self._start_servers(self.transport, self.conf.host,
+                                           self._reconnected)
+        self.heartbeat.start()
+
+    def _reconnected(self) -> None:
+        LOG.info('%s: bus reconnected, full resync', self.identity.binary)
+        self._on_resync()
+
+    def stop(self) -> None:
+        self.heartbeat.stop()
+
+    def join(self, timeout: float | None = 10) -> None:
+        self.heartbeat.join(timeout)
+        stop_rpc_servers(self.servers, timeout)
+        self.servers = []
+        if self._own_transport:
+            self.transport.cleanup()
