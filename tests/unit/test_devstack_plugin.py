@@ -132,19 +132,13 @@ def test_every_command_is_devstack_ours_bash_or_installed():
                     assert (TOP / word.removeprefix('$NETNODE_DIR/')).is_file(), word
                 elif var.endswith('_BINARY'):
                     script = defaults[var].rsplit('/', 1)[-1]
-                    assert script in scripts or script in SHIPPED_LATER, word
+                    assert script in scripts, f'{word}: {script} is not a console script'
                 elif var != '_XTRACE_NETNODE':
                     unknown.append(word)
                 continue
             if not shutil.which(word):
                 unknown.append(word)
     assert not unknown, f'commands neither devstack, ours nor installed: {unknown}'
-
-
-# Console scripts other engineers' entry points provide (setup.cfg gets them with
-# the agents); the test of setup.cfg itself is in test_systemd_units.
-SHIPPED_LATER = {'netnode-dhcp-agent', 'netnode-l3-agent', 'netnode-metadata-agent',
-                 'netnode-netns-cleanup', 'netnode-ovs-cleanup'}
 
 
 def test_run_process_commands_name_agent_binaries_and_neutron_conf_first():
