@@ -48,7 +48,11 @@ def render(result, fmt, columns) -> str | None:
 
 def run(argv, stdout=sys.stdout, stderr=sys.stderr) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(common.normalize_argv(argv))
+    except api.CommandError as exc:
+        print(str(exc), file=stderr)
+        return 2
     fmt = args.format or 'table'
     client = api.Client(args.url, timeout=args.timeout, project_id=args.os_project_id)
     try:

@@ -1,5 +1,5 @@
 """The CLI's commands, one module per resource."""
 
-from agent.cli.commands import agent, floatingip, network, port, router, subnet
+from agent.cli.commands import agent, floatingip, network, port, probe, router, subnet
 
-MODULES = (network, subnet, port, router, floatingip, agent)
+MODULES = (network, subnet, port, router, floatingip, agent, probe)

@@ -66,6 +66,21 @@ def parse_bool(text: str, option: str) -> bool:
     raise CommandError(f"{option}: '{text}' is not a boolean (use True or False)")
 
 
+# Flags neutron-client also accepted as ``--flag=True|False``.
+BOOLEAN_FLAGS = ('--router:external', '--shared')
+
+
+def normalize_argv(argv):
+    """``--router:external=True`` → ``--router:external``; ``=False`` → ``--no-...``."""
+    result = []
+    for arg in argv:
+        name, sep, value = arg.partition('=')
+        if sep and name in BOOLEAN_FLAGS:
+            arg = name if parse_bool(value, name) else '--no-' + name[2:]
+        result.append(arg)
+    return result
+
+
 def add_project(parser):
     parser.add_argument('--tenant-id', '--tenant_id', '--project-id', '--project_id',
                         dest='project_id', metavar='PROJECT',

@@ -51,17 +51,17 @@ def list_(client, args):
     return common.Listed(items, COLUMNS)
 
 
-def _flags(p, create=True):
+def _flags(p):
     p.add_argument('--router:external', '--router-external', '--external',
                    dest='external', action='store_const', const=True,
                    default=None, help='An external network (router gateways, '
                                       'floating IPs).')
     p.add_argument('--shared', dest='shared', action='store_const', const=True,
                    default=None, help='Shared with every project.')
-    if not create:
-        p.add_argument('--no-router:external', '--internal', dest='external',
-                       action='store_const', const=False)
-        p.add_argument('--no-shared', dest='shared', action='store_const', const=False)
+    p.add_argument('--no-router:external', '--internal', dest='external',
+                   action='store_const', const=False, help='Not an external network.')
+    p.add_argument('--no-shared', dest='shared', action='store_const', const=False,
+                   help='Not shared.')
 
 
 def register(sub):
@@ -77,7 +77,7 @@ def register(sub):
     p = common.command(sub, 'net-update', update, 'Update a network.')
     p.add_argument('ref', metavar='NETWORK')
     p.add_argument('--name')
-    _flags(p, create=False)
+    _flags(p)
     p.add_argument('--mtu', type=int)
     p.add_argument('--admin-state-up', dest='admin_state_up',
                    type=lambda v: common.parse_bool(v, '--admin-state-up'))

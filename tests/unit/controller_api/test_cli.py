@@ -176,3 +176,25 @@ def test_connection_refused_is_a_clear_message():
     out, err = io.StringIO(), io.StringIO()
     code = cli.run(['--url', f'http://127.0.0.1:{port}', 'net-list'], out, err)
     assert code == 1 and 'connection refused' in err.getvalue()
+
+
+def test_neutron_style_boolean_flags(run, plugin):
+    code, _, err = run('net-create', 'public', '--router:external=True')
+    assert code == 0, err
+    assert list(plugin.rows['network'].values())[0]['router:external'] is True
+    run('net-create', 'internal', '--router:external=False', '--shared')
+    net = [n for n in plugin.rows['network'].values() if n['name'] == 'internal'][0]
+    assert net['router:external'] is False and net['shared'] is True
+    code, _, err = run('net-create', 'bad', '--shared=maybe')
+    assert code == 2 and '--shared' in err
+
+
+def test_reference_subnet_create_line(run, plugin):
+    run('net-create', 'public', '--router:external=True')
+    code, _, err = run('subnet-create', '--ip_version', '4', '--gateway', '198.51.100.1',
+                       'public', '198.51.100.0/24', '--allocation-pool',
+                       'start=198.51.100.10,end=198.51.100.99', '--disable-dhcp',
+                       '--name', 'public-subnet')
+    assert code == 0, err
+    subnet = list(plugin.rows['subnet'].values())[0]
+    assert subnet['gateway_ip'] == '198.51.100.1' and subnet['name'] == 'public-subnet'
