@@ -41,6 +41,7 @@ class DnsmasqFiles:
 class _Host:
     port: Port
     fixed_ip: FixedIP
+    address: str      # the IP as text
     hostname: str
     fqdn: str
     no_dhcp: bool     # slaac / dhcpv6-stateless: no address handed out
@@ -60,12 +61,24 @@ def client_id(port: Port) -> str | None:
     return None
 
 
-def dns_names(ip, port: Port, dns_domain: str) -> tuple[str, str]:
+def _same_address(text: str, ip, ip_text: str) -> bool:
+    if text == ip_text:
+        return True
+    if ':' not in text:      # IPv4 text has one spelling; IPv6 may be uncompressed
+        return False
+    try:
+        return ipaddress.ip_address(text) == ip
+    except ValueError:
+        return False
+
+
+def dns_names(ip, port: Port, dns_domain: str, ip_text: str = '') -> tuple[str, str]:
     """(hostname, fqdn) of ``ip``: from dns_assignment, else ``host-<ip>``."""
+    ip_text = ip_text or str(ip)
     for assigned_ip, hostname, fqdn in port.dns_assignment:
-        if ipaddress.ip_address(assigned_ip) == ip:
+        if _same_address(assigned_ip, ip, ip_text):
             return hostname, fqdn
-    hostname = 'host-' + str(ip).replace('.', '-').replace(':', '-')
+    hostname = 'host-' + ip_text.replace('.', '-').replace(':', '-')
     fqdn = f'{hostname}.{dns_domain}' if dns_domain else hostname
     return hostname, fqdn
 
@@ -88,19 +101,20 @@ def _iter_hosts(network: Network, settings: DnsmasqSettings) -> Iterator[_Host]:
                 no_dhcp = subnet.ipv6_address_mode in (IPV6_SLAAC, IPV6_DHCP_STATELESS)
                 no_opts = subnet.ipv6_address_mode == IPV6_SLAAC
                 tag = HOST_DHCPV6_TAG if settings.host_tag_supported else ''
-            hostname, fqdn = dns_names(fip.ip_address, port, settings.dns_domain)
-            yield _Host(port, fip, hostname, fqdn, no_dhcp, no_opts, tag)
-
-
-def _dnsmasq_address(ip) -> str:
-    return f'[{ip}]' if ip.version == 6 else str(ip)
+            address = str(fip.ip_address)
+            hostname, fqdn = dns_names(fip.ip_address, port, settings.dns_domain, address)
+            yield _Host(port, fip, address, hostname, fqdn, no_dhcp, no_opts, tag)
 
 
 def render_hosts(network: Network, settings: DnsmasqSettings) -> str:
     """The ``--dhcp-hostsfile``: who gets which address and which tags."""
+    return _hosts_file(network, _iter_hosts(network, settings))
+
+
+def _hosts_file(network: Network, hosts) -> str:
     dhcp_subnet_ids = {s.id for s in network.subnets if s.enable_dhcp}
     lines = []
-    for h in _iter_hosts(network, settings):
+    for h in hosts:
         port = h.port
         port_tag = 'set:' + PORT_TAG % port.id
         if h.no_dhcp:
@@ -109,7 +123,7 @@ def render_hosts(network: Network, settings: DnsmasqSettings) -> str:
             continue
         if h.fixed_ip.subnet_id not in dhcp_subnet_ids:
             continue
-        ip = _dnsmasq_address(h.fixed_ip.ip_address)
+        ip = f'[{h.address}]' if h.fixed_ip.ip_address.version == 6 else h.address
         cid = client_id(port)
         if not port.extra_dhcp_opts:
             lines.append(f'{port.mac_address},{h.tag}{h.fqdn},{ip}')
@@ -124,8 +138,11 @@ def render_hosts(network: Network, settings: DnsmasqSettings) -> str:
 
 def render_addn_hosts(network: Network, settings: DnsmasqSettings) -> str:
     """``--addn-hosts``: ``<ip>\\t<fqdn> <hostname>``, the FQDN first for PTR answers."""
-    return ''.join(f'{h.fixed_ip.ip_address}\t{h.fqdn} {h.hostname}\n'
-                   for h in _iter_hosts(network, settings))
+    return _addn_hosts_file(_iter_hosts(network, settings))
+
+
+def _addn_hosts_file(hosts) -> str:
+    return ''.join(f'{h.address}\t{h.fqdn} {h.hostname}\n' for h in hosts)
 
 
 def format_option(ip_version: int, tag: str, option: str, *values: str) -> str:
@@ -272,8 +289,9 @@ def render_opts(network: Network, settings: DnsmasqSettings,
 
 def render_files(network: Network, settings: DnsmasqSettings,
                  dhcp_port_id: str | None = None) -> DnsmasqFiles:
-    return DnsmasqFiles(host=render_hosts(network, settings),
-                        addn_hosts=render_addn_hosts(network, settings),
+    hosts = tuple(_iter_hosts(network, settings))
+    return DnsmasqFiles(host=_hosts_file(network, hosts),
+                        addn_hosts=_addn_hosts_file(hosts),
                         opts=render_opts(network, settings, dhcp_port_id))
 
 
@@ -285,11 +303,16 @@ def render_leases(network: Network, settings: DnsmasqSettings, old_leases: str =
     the ``duid`` line and the IPv6 leases of addresses still allocated are kept.
     """
     v4_dhcp = {s.id for s in network.subnets if s.enable_dhcp and s.ip_version == 4}
-    lines = [f'0 {h.port.mac_address} {h.fixed_ip.ip_address} * *'
-             for h in _iter_hosts(network, settings)
-             if not h.no_dhcp and h.fixed_ip.subnet_id in v4_dhcp]
-    v6_allocated = {str(h.fixed_ip.ip_address) for h in _iter_hosts(network, settings)
-                    if h.fixed_ip.ip_address.version == 6}
+    lines = []
+    v6_allocated = set()
+    for port in network.ports:       # as _iter_hosts, without the names
+        if not requires_dhcp_config(port):
+            continue
+        for fip in port.fixed_ips:
+            if fip.ip_address.version == 6:
+                v6_allocated.add(fip.ip_address)
+            elif fip.subnet_id in v4_dhcp:
+                lines.append(f'0 {port.mac_address} {fip.ip_address} * *')
     kept_v6 = []
     for line in old_leases.splitlines():
         fields = line.split()
@@ -297,7 +320,7 @@ def render_leases(network: Network, settings: DnsmasqSettings, old_leases: str =
             lines.append(line)
         elif len(fields) >= 3 and ':' in fields[2] and '[' not in fields[2]:
             try:
-                address = str(ipaddress.ip_address(fields[2]))
+                address = ipaddress.ip_address(fields[2])
             except ValueError:
                 continue
             if address in v6_allocated:
