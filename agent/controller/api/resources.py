@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 import flask
 
+from agent.controller import exceptions
 from agent.controller.api import body as bodies
 from agent.controller.api import query as queries
 from agent.controller.api.http import context_of, json_response
@@ -46,6 +47,10 @@ def list_items(plugin, ctx, res: Collection, args):
                                                    fields=plugin_fields)
     doc = {}
     if reorder:
+        for key, _ascending in q.sort:
+            if items and key not in items[0]:
+                raise exceptions.BadRequest(
+                    f"'{key}' is not a valid sort_key for {res.plural}")
         items = queries.sort_items(items, q.sort or (('id', True),))
         items, more = queries.paginate(items, q)
         links = _page_links(res, args, items, q, more)

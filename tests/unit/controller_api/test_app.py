@@ -147,3 +147,10 @@ def test_requests_are_logged_at_debug(client, caplog):
     caplog.set_level('DEBUG', logger='agent.controller.api.app')
     client.get('/v2.0/networks?name=x')
     assert any('GET /v2.0/networks?name=x 200' in r.getMessage() for r in caplog.records)
+
+
+def test_unknown_sort_key_is_400(client):
+    client.post('/v2.0/networks', json={'network': {'name': 'a'}})
+    resp = client.get('/v2.0/networks?sort_key=bogus')
+    assert resp.status_code == 400 and "'bogus' is not a valid sort_key" in \
+        _error(resp)['message']
