@@ -260,3 +260,21 @@ def test_lease_seed_keeps_duid_and_current_ipv6_leases():
 def test_lease_seed_skips_dhcp_disabled_subnets():
     network = with_(subnets=(g.subnet(enable_dhcp=False),))
     assert render.render_leases(network, S) == ''
+
+
+@pytest.mark.parametrize('assigned, expected', [
+    ((('192.168.10.93', 'vm', 'vm.example.org'),), ('vm', 'vm.example.org')),
+    ((('fd00:10:0:0::5', 'v6', 'v6.example.org'),), ('host-192-168-10-93',
+                                                     'host-192-168-10-93.openstacklocal')),
+    ((('10.0.0.1', 'other', 'other.x'),), ('host-192-168-10-93',
+                                           'host-192-168-10-93.openstacklocal')),
+])
+def test_dns_names_v4(assigned, expected):
+    port = vm(dns_assignment=assigned)
+    assert render.dns_names(g.ip('192.168.10.93'), port, 'openstacklocal') == expected
+
+
+def test_dns_names_match_uncompressed_ipv6_spelling():
+    port = vm(dns_assignment=(('fd00:10:0:0:0:0:0:5', 'v6', 'v6.example.org'),))
+    assert render.dns_names(g.ip('fd00:10::5'), port, 'openstacklocal') == (
+        'v6', 'v6.example.org')
