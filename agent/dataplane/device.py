@@ -25,6 +25,9 @@ class DesiredDevice:
     addresses: frozenset = frozenset()     # IPInterfaces, exact set
     gateways: tuple = ()                   # at most one IPAddress per family
     sysctls: tuple = ()                    # ((key, value), ...) of the namespace
+    # False when another agent (an L2 agent) owns the VLAN tags: the port is
+    # plugged with ``port.tag`` (the dead VLAN) but an existing tag is left alone.
+    manage_tag: bool = True
 
     @property
     def name(self):
@@ -239,7 +242,7 @@ def diff(desired: DesiredDevice, observed: ObservedDevice) -> Plan:
         actions.append(MoveToNamespace(desired.name, desired.namespace))
         link = None
     else:
-        if observed.ovs_port.tag != desired.port.tag:
+        if desired.manage_tag and observed.ovs_port.tag != desired.port.tag:
             actions.append(SetTag(desired.name, desired.port.tag))
         if observed.link is None:        # plugged, still in the root namespace
             actions.append(MoveToNamespace(desired.name, desired.namespace))
@@ -255,6 +258,14 @@ def teardown(namespace: str, bridge: str, device: str | None, namespace_exists: 
     actions: list[Action] = []
     if device and port_plugged:
         actions.append(UnplugPort(bridge, device))
+    if namespace_exists:
+        actions.append(DeleteNamespace(namespace))
+    return Plan.of(actions)
+
+
+def teardown_devices(namespace: str, bridge: str, devices, namespace_exists: bool) -> Plan:
+    """Unplug every one of ``devices`` (OVS ports that exist), then the namespace."""
+    actions: list[Action] = [UnplugPort(bridge, d) for d in devices]
     if namespace_exists:
         actions.append(DeleteNamespace(namespace))
     return Plan.of(actions)

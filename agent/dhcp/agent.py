@@ -1,0 +1,195 @@
+"""The DHCP agent, wired: conf, drivers, bus, queue, full-sync runner, heartbeat, children.
+
+No business logic lives here (see :mod:`agent.dhcp.reconciler`).  Start-up:
+the RPC server first (events queue up behind the in-sync gate), the heartbeat
+with ``start_flag``, and once it was delivered the full sync, which adopts what
+exists and only then prunes.  :meth:`DhcpAgent.stop` stops the threads and
+leaves every dnsmasq and metadata proxy serving; :meth:`DhcpAgent.reload`
+re-reads the mutable options and resyncs.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import threading
+import time
+
+from agent.dataplane.executor import HostDrivers
+from agent.dataplane.ports import BridgePorts
+from agent.dhcp.cache import NetworkCache
+from agent.dhcp.desired import dhcp_enabled
+from agent.dhcp.prune import DhcpPruner
+from agent.dhcp.ready_ports import ReadyPortsReporter
+from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
+from agent.dhcp.settings import DnsmasqSettings
+from agent.process import ProcessManager, ProcessMonitor
+from agent.reconcile.queue import WorkQueue
+from agent.reconcile.runner import SyncRunner
+from agent.rpc import agent_server, clients, events, heartbeat, transport
+
+LOG = logging.getLogger(__name__)
+
+BINARY = 'neutron-dhcp-agent'        # what Neutron's server expects in report_state
+AGENT_TYPE = 'DHCP agent'
+PRUNE_PRIORITY = 50
+STOP_TIMEOUT = 10.0
+
+
+def _names_of_self() -> tuple[str, str]:
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = str(os.geteuid())
+    try:
+        group = grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        group = str(os.getegid())
+    return user, group
+
+
+def host_drivers(conf) -> HostDrivers:
+    """The real drivers (imported here: only the running agent needs pyroute2/ovsdbapp)."""
+    from agent.drivers.link import LinkDriver
+    from agent.drivers.netns import NetnsDriver
+    from agent.drivers.ovs import OvsDriver
+    return HostDrivers(NetnsDriver(), LinkDriver(), OvsDriver.from_conf(conf))
+
+
+class DhcpAgent:
+    def __init__(self, conf, *, bus=None, drivers: HostDrivers | None = None,
+                 vlans=None, processes: ProcessManager | None = None):
+        self.conf = conf
+        self.host = conf.host
+        self.settings = DnsmasqSettings.from_conf(conf)
+        self.transport = bus if bus is not None else transport.get_transport(conf)
+        self.plugin = clients.DhcpPluginApi(conf, self.transport, self.host)
+        self.drivers = drivers or host_drivers(conf)
+        if vlans is None:
+            from agent.drivers.local_vlan import LocalVlans
+            vlans = LocalVlans.from_conf(conf, self.drivers.ovs)
+        self.vlans = vlans
+        self.processes = processes or ProcessManager()
+        self.monitor = ProcessMonitor(conf.AGENT.check_child_processes_interval,
+                                      conf.AGENT.check_child_processes_action,
+                                      self.processes)
+        self.ready = ReadyPortsReporter(self.plugin.dhcp_ready_on_ports)
+        self.cache = NetworkCache()
+        bridge = conf.ovs.integration_bridge
+        self.ports = BridgePorts(self.drivers.ovs, bridge)
+        user, group = _names_of_self()
+        self.reconciler = DhcpReconciler(
+            ReconcilerConfig(self.host, bridge, self.settings,
+                             conf.ovs.local_vlan_tagging, user, group,
+                             getattr(conf, 'metadata_proxy_socket', None),
+                             bool(conf.debug)),
+            self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
+            self.cache, self.ready, self.ports)
+        self.queue = WorkQueue(self.reconciler.handle, workers=conf.AGENT.num_sync_threads,
+                               paused=True, name='dhcp')
+        self.pruner = DhcpPruner(
+            self.settings, self.drivers, self.processes, self.vlans, self.ports,
+            lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
+                                              'not assigned any more'),
+            self.reconciler.assigned.ids,
+            lambda: frozenset(s.device for s in
+                              (self.cache.get(i) for i in self.cache.ids()) if s),
+            conf.ovs.local_vlan_tagging)
+        self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
+                                 resync_interval=conf.AGENT.resync_interval,
+                                 resync_throttle=conf.AGENT.resync_throttle,
+                                 name='dhcp-full-sync')
+        self.heartbeat = heartbeat.Heartbeat(
+            clients.ReportStateApi(self.transport,
+                                   timeout=conf.AGENT.report_interval or None),
+            heartbeat.AgentIdentity(BINARY, agent_server.DHCP_AGENT_TOPIC, AGENT_TYPE,
+                                    self.host, conf.AGENT.availability_zone),
+            self.configurations, conf.AGENT.report_interval,
+            on_resync=lambda: self.runner.request_full_sync('heartbeat: resync'),
+            log_heartbeats=conf.AGENT.log_agent_heartbeats,
+            retry_interval=min(conf.AGENT.report_interval or 1.0, 5.0))
+        self.server = None
+        self.stopped = threading.Event()
+        self._starter: threading.Thread | None = None
+
+    # -- full sync ------------------------------------------------------------------
+
+    def _fetch_all(self):
+        started = time.monotonic()
+        networks = [dhcp_enabled(n) for n in self.plugin.get_active_networks_info()]
+        self.reconciler.prefetched(networks, started)
+        return {network_key(n.id): n for n in networks}
+
+    # -- events ---------------------------------------------------------------------
+
+    def enqueue(self, event: events.DhcpEvent) -> None:
+        """Called by the RPC endpoint for every well-formed notification."""
+        if event.full_resync:
+            self.runner.request_full_sync(f'{event.method}')
+            return
+        network_id = event.network_id
+        if network_id is None and event.subnet_id:
+            network_id = self.cache.network_of_subnet(event.subnet_id)
+        if network_id is None:
+            self.runner.request_full_sync(f'{event.method} for an unknown network')
+            return
+        self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
+        self.reconciler.invalidate(network_id)
+        self.queue.enqueue(network_key(network_id), event.priority, event.method)
+
+    def configurations(self) -> dict:
+        return {'dhcp_driver': 'dnsmasq',
+                'dhcp_lease_duration': self.settings.lease_duration,
+                'log_agent_heartbeats': self.conf.AGENT.log_agent_heartbeats,
+                **self.cache.counts(),
+                'reconcile': self.queue.status.counts(),
+                'in_sync': self.runner.in_sync.is_set()}
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> DhcpAgent:
+        self.queue.start()
+        self.ready.start()
+        self.server = agent_server.start_dhcp_agent_server(
+            self.transport, self.host, self,
+            on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
+        self.heartbeat.start()
+        self.monitor.start()
+        self._starter = threading.Thread(target=self._start_sync, daemon=True,
+                                         name='dhcp-start')
+        self._starter.start()
+        return self
+
+    def _start_sync(self) -> None:
+        """The first full sync waits for the first delivered heartbeat (start_flag)."""
+        while not self.stopped.is_set():
+            if self.heartbeat.first_report.wait(0.5):
+                break
+        if not self.stopped.is_set():
+            self.runner.start('agent start')
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the mutable options (log level), then resync in full."""
+        try:
+            self.conf.mutate_config_files()
+        except Exception:  # noqa: BLE001 - a bad file must not stop the agent
+            LOG.exception('reloading the configuration files failed')
+        self.runner.request_full_sync('SIGHUP')
+
+    def stop(self) -> None:
+        """Stop all threads; dnsmasq and metadata proxies keep serving."""
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        LOG.info('stopping the DHCP agent; its children keep serving')
+        if self.server is not None:
+            transport.stop_rpc_server(self.server, STOP_TIMEOUT)
+        self.heartbeat.stop()
+        self.runner.stop(STOP_TIMEOUT)
+        self.monitor.stop(STOP_TIMEOUT)
+        self.queue.stop(STOP_TIMEOUT)
+        self.ready.send_once()
+        self.ready.stop(STOP_TIMEOUT)
+        self.heartbeat.join(STOP_TIMEOUT)

@@ -1,0 +1,125 @@
+"""Mark and sweep after a successful full fetch: what of ours serves no assigned network.
+
+Found on the host: ``qdhcp-<uuid>`` namespaces, ``<state>/dhcp/<uuid>``
+directories, dnsmasq children (pid files under ``<state>/dhcp``), isolated
+metadata proxies (haproxy whose config sets ``X-Neutron-Network-ID``; router
+proxies share the pid directory and are left alone) and ``tap`` ports on the
+integration bridge.  Networks among them that are not assigned are handed to
+``enqueue`` (the queue's handler tears them down, keeping per-network
+exclusivity); taps that belong to no network at all are unplugged here.
+
+:func:`orphans` is pure; :class:`DhcpPruner` gathers the host's view and acts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterable
+
+from agent.common import fileutils, names
+from agent.dataplane.ports import BridgePorts
+from agent.dhcp.settings import DnsmasqSettings
+from agent.drivers.state import OvsPort
+from agent.metadata import haproxy
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HostView:
+    """What of ours exists on the host, by network id (and taps by port)."""
+    namespaces: frozenset[str] = frozenset()      # network ids of qdhcp- namespaces
+    state_dirs: frozenset[str] = frozenset()
+    dnsmasq: frozenset[str] = frozenset()
+    proxies: frozenset[str] = frozenset()
+    taps: tuple[OvsPort, ...] = ()
+    vlans: tuple[tuple[str, int], ...] = ()        # (network id, tag) in OVSDB
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Orphans:
+    networks: frozenset[str]
+    taps: tuple[str, ...]
+
+
+def orphans(view: HostView, assigned: frozenset[str], served_taps: frozenset[str]
+            ) -> Orphans:
+    """Networks and taps of ours that no assigned network accounts for (pure).
+
+    A tap is an orphan when it is not the device of a served network and its
+    VLAN tag does not belong to an assigned network (that network may be being
+    set up right now).
+    """
+    found = view.namespaces | view.state_dirs | view.dnsmasq | view.proxies
+    tag_owner = {tag: net for net, tag in view.vlans}
+    taps = tuple(sorted(
+        p.name for p in view.taps
+        if p.name not in served_taps and tag_owner.get(p.tag) not in assigned))
+    return Orphans(frozenset(found - assigned), taps)
+
+
+def _uuid_dirs(path: str) -> frozenset[str]:
+    try:
+        return frozenset(e for e in os.listdir(path)
+                         if names.is_uuid(e) and os.path.isdir(os.path.join(path, e)))
+    except FileNotFoundError:
+        return frozenset()
+
+
+class DhcpPruner:
+    def __init__(self, settings: DnsmasqSettings, drivers, processes, vlans,
+                 ports: BridgePorts, enqueue: Callable[[str], None],
+                 assigned: Callable[[], frozenset[str]],
+                 served_taps: Callable[[], frozenset[str]],
+                 local_vlan_tagging: bool = True):
+        self.settings = settings
+        self.drivers = drivers
+        self.processes = processes
+        self.vlans = vlans
+        self.ports = ports
+        self._enqueue = enqueue
+        self._assigned = assigned
+        self._served_taps = served_taps
+        self._tagging = local_vlan_tagging
+
+    def _network_proxies(self) -> frozenset[str]:
+        pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
+                                                        names.new_uuid()))
+        found = set()
+        for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
+            config = fileutils.read_text(
+                haproxy.config_path(self.settings.state_path, proc.uuid), '') or ''
+            if f'X-Neutron-Network-ID {proc.uuid}' in config:
+                found.add(proc.uuid)
+        return frozenset(found)
+
+    def observe(self) -> HostView:
+        namespaces = frozenset(
+            n for n in (names.id_from_namespace(ns, names.DHCP_NS_PREFIX)
+                        for ns in self.drivers.netns.list_namespaces()) if n)
+        dnsmasq = frozenset(p.uuid for p in self.processes.list_running(
+            'dnsmasq', self.settings.confs_dir))
+        taps = tuple(p for p in self.ports.refresh().values()
+                     if p.name.startswith(names.TAP_PREFIX))
+        vlans = tuple(sorted(self.vlans.allocations().items())) if self._tagging else ()
+        return HostView(namespaces, _uuid_dirs(self.settings.confs_dir), dnsmasq,
+                        self._network_proxies(), taps, vlans)
+
+    def __call__(self, known_keys: Iterable = ()) -> Orphans:
+        """Sweep; ``known_keys`` (the fetched keys) is implied by ``assigned``."""
+        found = orphans(self.observe(), self._assigned(), self._served_taps())
+        for network_id in sorted(found.networks):
+            LOG.info('network %s is not assigned to this agent any more: removing it',
+                     network_id)
+            self._enqueue(network_id)
+        for name in found.taps:
+            LOG.info('unplugging orphan DHCP port %s from %s', name, self.ports.bridge)
+            try:
+                self.drivers.ovs.delete_port(self.ports.bridge, name)
+            except Exception as exc:  # noqa: BLE001 - the next sweep tries again
+                LOG.warning('could not unplug orphan %s: %s', name, exc)
+        if found.taps:
+            self.ports.touched(*found.taps)
+        return found

@@ -1,0 +1,327 @@
+"""Reconcile one network: fetch, DHCP port, device, dnsmasq, metadata proxy; or tear down.
+
+The work queue calls :meth:`DhcpReconciler.handle` with ``('network', id)``.
+A network is served when it is *assigned* to this agent (the last full fetch,
+plus create/update notifications since) and the server says it wants DHCP;
+anything else is torn down: children stopped, tap unplugged, namespace and
+state directory removed, local VLAN released when no other port uses it, DHCP
+port released.  Every step observes first, so a converged network costs a
+fetch, a few reads and no change at all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterable
+
+from agent.common import fileutils, names
+from agent.dataplane import device as dev
+from agent.dataplane import executor
+from agent.dataplane.ports import BridgePorts
+from agent.dhcp import desired as want
+from agent.dhcp.cache import NetworkCache, Served
+from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.drivers.state import DEAD_VLAN
+from agent.metadata import haproxy
+from agent.model.network import Network, Port
+from agent.reconcile.plan import execute
+from agent.reconcile.queue import FORGET, TerminalError
+
+LOG = logging.getLogger(__name__)
+
+NETWORK = 'network'
+_MISSING = object()
+EVENT_MEMORY = 600.0     # seconds an assignment change by event outlives a fetch
+
+
+class DhcpPortError(RuntimeError):
+    """The server did not give us a usable DHCP port (retried)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ReconcilerConfig:
+    host: str
+    bridge: str
+    settings: DnsmasqSettings
+    local_vlan_tagging: bool = True
+    metadata_user: str = 'root'
+    metadata_group: str = 'root'
+    metadata_socket: str | None = None
+    debug: bool = False
+
+
+def network_key(network_id: str) -> tuple[str, str]:
+    return (NETWORK, network_id)
+
+
+class Assignments:
+    """Which networks this agent hosts: the last full fetch, amended by events.
+
+    An event newer than the fetch that is being applied wins over it, so a
+    network scheduled (or removed) while a full fetch was in flight is not lost.
+    """
+
+    def __init__(self, clock=time.monotonic):
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._ids: set[str] = set()
+        self._events: dict[str, tuple[float, bool]] = {}
+
+    def __contains__(self, network_id) -> bool:
+        with self._lock:
+            return network_id in self._ids
+
+    def ids(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._ids)
+
+    def event(self, network_id: str, assigned: bool) -> None:
+        with self._lock:
+            self._events[network_id] = (self._clock(), assigned)
+            (self._ids.add if assigned else self._ids.discard)(network_id)
+
+    def fetched(self, network_ids: Iterable[str], started_at: float) -> None:
+        with self._lock:
+            ids = set(network_ids)
+            now = self._clock()
+            for network_id, (at, assigned) in list(self._events.items()):
+                if at >= started_at:
+                    (ids.add if assigned else ids.discard)(network_id)
+                elif now - at > EVENT_MEMORY:
+                    del self._events[network_id]
+            self._ids = ids
+
+
+class DhcpReconciler:
+    """``handle(key)`` for the work queue; see the module docstring."""
+
+    def __init__(self, config: ReconcilerConfig, plugin, drivers: executor.HostDrivers,
+                 vlans, processes, monitor, cache: NetworkCache | None = None,
+                 ready=None, ports: BridgePorts | None = None):
+        self.config = config
+        self.settings = config.settings
+        self.plugin = plugin
+        self.drivers = drivers
+        self.vlans = vlans
+        self.processes = processes
+        self.monitor = monitor
+        self.cache = cache or NetworkCache()
+        self.ready = ready
+        self.ports = ports or BridgePorts(drivers.ovs, config.bridge)
+        self.assigned = Assignments()
+        self._prefetched: dict[str, Network] = {}
+        self._ready_seen: dict[str, frozenset] = {}
+        self._lock = threading.Lock()
+        self.outcomes: dict[str, int] = {}
+        self.reloads: dict[str, int] = {}     # network id -> SIGHUPs sent
+
+    # -- inputs ---------------------------------------------------------------------
+
+    def prefetched(self, networks: Iterable[Network], started_at: float) -> None:
+        """A full fetch: the assignment, and the networks to use instead of a refetch."""
+        networks = list(networks)
+        with self._lock:
+            self._prefetched = {n.id: n for n in networks}
+        self.assigned.fetched((n.id for n in networks), started_at)
+
+    def invalidate(self, network_id: str) -> None:
+        """An event about the network arrived: fetch it again before acting."""
+        with self._lock:
+            self._prefetched.pop(network_id, None)
+
+    def _fetch(self, network_id: str) -> Network | None:
+        with self._lock:
+            network = self._prefetched.pop(network_id, _MISSING)
+        if network is _MISSING:
+            network = self.plugin.get_network_info(network_id)
+        return network
+
+    # -- the handler ----------------------------------------------------------------
+
+    def handle(self, key):
+        kind, network_id = key
+        if kind != NETWORK or not names.is_uuid(network_id):
+            raise TerminalError(f'unknown work key {key!r}')
+        if network_id not in self.assigned:
+            return self.teardown(network_id, release=True)
+        network = self._fetch(network_id)
+        if network is None:
+            self.assigned.event(network_id, False)
+        if not want.wants_dhcp(network):
+            return self.teardown(network_id, release=True)
+        self.converge(network)
+        return None
+
+    # -- serving a network ----------------------------------------------------------
+
+    def _dhcp_port(self, network: Network) -> tuple[Network, Port]:
+        port, request = want.dhcp_port_request(network, self.config.host)
+        if port is None:
+            LOG.info('network %s: %s %s', network.id, request.method,
+                     request.port_id or '')
+            if request.method == 'create_dhcp_port':
+                port = self.plugin.create_dhcp_port(request.body)
+            else:
+                port = self.plugin.update_dhcp_port(request.port_id, request.body)
+            if port is None:
+                raise DhcpPortError(f'network {network.id}: {request.method} returned '
+                                    'no port')
+            network = want.with_port(network, port)
+        wanted = {s.id for s in network.subnets if s.enable_dhcp}
+        missing = wanted - {ip.subnet_id for ip in port.fixed_ips}
+        if missing:
+            raise DhcpPortError(f'network {network.id}: DHCP port {port.id} has no IP on '
+                                f'subnet(s) {", ".join(sorted(missing))}')
+        return network, port
+
+    def _tag(self, network_id: str) -> int:
+        if not self.config.local_vlan_tagging:
+            return DEAD_VLAN
+        return self.vlans.tag_for(network_id)
+
+    def converge(self, network: Network) -> None:
+        network, port = self._dhcp_port(want.dhcp_enabled(network))
+        desired = want.desired_device(network, port, self.config.bridge,
+                                      self._tag(network.id), self.settings)
+        desired = dataclasses.replace(desired,
+                                      manage_tag=self.config.local_vlan_tagging)
+        observed = executor.observe(self.drivers, desired,
+                                    self.ports.snapshot(desired.name))
+        plan = dev.diff(desired, observed)
+        resource = f'network {network.id}'
+        if plan:
+            try:
+                execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG)
+            finally:
+                if any(isinstance(a, (dev.PlugPort, dev.UnplugPort)) for a in plan):
+                    self.ports.touched(desired.name)
+        new_namespace = any(isinstance(a, dev.CreateNamespace) for a in plan)
+        metadata = want.metadata_enabled(network, self.settings)
+        self._dnsmasq(network, desired.name, port.id, new_namespace)
+        self._metadata(network, metadata, new_namespace)
+        self.cache.put(Served(network, port.id, desired.name, metadata))
+        self._report_ready(network)
+
+    def _count(self, network_id: str, outcome: str) -> None:
+        with self._lock:
+            self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+            if outcome == 'reloaded':
+                self.reloads[network_id] = self.reloads.get(network_id, 0) + 1
+
+    def _dnsmasq(self, network: Network, device: str, port_id: str,
+                 new_namespace: bool) -> None:
+        paths = DhcpPaths.of(self.settings, network.id)
+        old_leases = fileutils.read_text(paths.leases, '') or ''
+        spec = want.dnsmasq_spec(network, device, port_id, self.settings, old_leases)
+        if new_namespace:
+            # A child left running in a namespace deleted behind our back serves
+            # nothing any more: start it again in the new one.
+            self.processes.stop(spec)
+        outcome = self.processes.ensure(spec)
+        self.monitor.register(spec)
+        self._count(network.id, outcome)
+
+    def _metadata_spec(self, network_id: str):
+        return haproxy.metadata_proxy_spec(
+            network_id, 'network', names.dhcp_namespace(network_id),
+            self.settings.state_path, haproxy.METADATA_V4_IP,
+            haproxy.METADATA_PORT_ISOLATED, self.config.metadata_user,
+            self.config.metadata_group, self.config.metadata_socket,
+            debug=self.config.debug)
+
+    def _metadata(self, network: Network, enabled: bool, new_namespace: bool) -> None:
+        pid_file = haproxy.pid_file_path(self.settings.state_path, network.id)
+        if not enabled and not os.path.exists(pid_file):
+            return
+        spec = self._metadata_spec(network.id)
+        if not enabled:
+            self.monitor.unregister(network.id, haproxy.SERVICE)
+            self.processes.stop(spec)
+            _unlink(haproxy.config_path(self.settings.state_path, network.id))
+            return
+        if new_namespace:
+            self.processes.stop(spec)
+        self.processes.ensure(spec)
+        self.monitor.register(spec)
+
+    def _report_ready(self, network: Network) -> None:
+        current = want.ready_port_ids(network)
+        with self._lock:
+            new = current - self._ready_seen.get(network.id, frozenset())
+            self._ready_seen[network.id] = current
+        if new and self.ready is not None:
+            self.ready.add(sorted({port_id for port_id, _ in new}))
+
+    # -- tearing down ---------------------------------------------------------------
+
+    def _devices(self, network_id: str, served: Served | None, ns_exists: bool) -> set:
+        found = set()
+        if served is not None:
+            found.add(served.device)
+        paths = DhcpPaths.of(self.settings, network_id)
+        name = fileutils.read_text(paths.interface)
+        if name and name.startswith(names.TAP_PREFIX) and len(name) <= names.DEV_NAME_LEN:
+            found.add(name.strip())
+        if ns_exists:
+            found.update(d for d in self.drivers.netns.devices_in(
+                names.dhcp_namespace(network_id)) if d.startswith(names.TAP_PREFIX))
+        return found
+
+    def teardown(self, network_id: str, release: bool):
+        """Remove everything of the network from the host; returns FORGET."""
+        served = self.cache.remove(network_id)
+        with self._lock:
+            self._ready_seen.pop(network_id, None)
+            self._prefetched.pop(network_id, None)
+        ns = names.dhcp_namespace(network_id)
+        paths = DhcpPaths.of(self.settings, network_id)
+        ns_exists = self.drivers.netns.exists(ns)
+        had_state = served is not None or ns_exists or os.path.isdir(paths.directory)
+        self.monitor.unregister(network_id, want.SERVICE)
+        self.monitor.unregister(network_id, haproxy.SERVICE)
+        self.processes.stop(want.stop_spec(network_id, self.settings))
+        if os.path.exists(haproxy.pid_file_path(self.settings.state_path, network_id)):
+            self.processes.stop(self._metadata_spec(network_id))
+        _unlink(haproxy.config_path(self.settings.state_path, network_id))
+        devices = self._devices(network_id, served, ns_exists)
+        plugged = self.ports.refresh() if devices else {}
+        plan = dev.teardown_devices(ns, self.config.bridge,
+                                    sorted(d for d in devices if d in plugged), ns_exists)
+        if plan:
+            execute(plan, lambda a: executor.apply(self.drivers, a),
+                    f'network {network_id} (teardown)', LOG)
+            self.ports.touched(*devices)
+        shutil.rmtree(paths.directory, ignore_errors=True)
+        self._release_vlan(network_id, devices)
+        if release and had_state:
+            LOG.info('network %s: releasing the DHCP port', network_id)
+            self.plugin.release_dhcp_port(
+                network_id, names.dhcp_port_device_id(self.config.host, network_id))
+        return FORGET
+
+    def _release_vlan(self, network_id: str, devices: set) -> None:
+        if not self.config.local_vlan_tagging:
+            return
+        tag = self.vlans.allocations().get(network_id)
+        if tag is None:
+            return
+        in_use = [p.name for p in self.ports.refresh().values()
+                  if p.tag == tag and p.name not in devices]
+        if in_use:
+            LOG.debug('network %s: local VLAN %d kept, still used by %s', network_id,
+                      tag, ', '.join(in_use))
+            return
+        self.vlans.release(network_id)
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
