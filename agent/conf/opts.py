@@ -41,12 +41,16 @@ def _named_lists(wanted):
 
 
 def list_common_opts():
-    return [('DEFAULT', options.common_opts)]
+    from agent.rpc import transport
+    return [('DEFAULT', options.common_opts + transport.rpc_opts)]
 
 
 def list_server_opts():
+    from agent.cmd import server
+    extra = [opt for group, opts in server.SERVER_EXTRA_OPTS if group is None
+             for opt in opts]
     return [
-        ('DEFAULT', options.server_opts),
+        ('DEFAULT', options.server_opts + extra),
         ('database', options.database_opts),
     ]
 
