@@ -31,9 +31,16 @@ function _configure_netnode_agent_file {
     iniset "$conf" ovs integration_bridge "$NETNODE_INTEGRATION_BRIDGE"
     iniset "$conf" ovs external_bridge "$NETNODE_EXTERNAL_BRIDGE"
     iniset "$conf" ovs datapath_type "$NETNODE_DATAPATH_TYPE"
+    iniset "$conf" ovs local_vlan_tagging "$NETNODE_LOCAL_VLAN_TAGGING"
 }
 
 function configure_netnode {
+    if [[ -z "$NETNODE_LOCAL_VLAN_TAGGING" ]]; then
+        NETNODE_LOCAL_VLAN_TAGGING=True
+        if is_service_enabled q-agt neutron-agent; then
+            NETNODE_LOCAL_VLAN_TAGGING=False
+        fi
+    fi
     OSLO_CONFIG_GENERATOR=$NETNODE_BIN_DIR/oslo-config-generator \
         "$NETNODE_DIR/tools/generate-config-samples.sh" "$NETNODE_SAMPLE_DIR"
     sudo install -d -o "$STACK_USER" "$NETNODE_CONF_DIR"

@@ -286,6 +286,7 @@ def test_stack_post_config_writes_configs_oslo_config_accepts(devstack):
         assert conf.ovs.integration_bridge == 'br-int'
         assert conf.ovs.external_bridge == 'br-ex'
         assert conf.ovs.datapath_type == 'system'
+        assert conf.ovs.local_vlan_tagging is False      # q-agt binds the ports
         for group in [None, 'AGENT', 'ovs']:   # every value has a valid type
             node = conf if group is None else conf[group]
             for opt_name in list(node):
