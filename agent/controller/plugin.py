@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Callable, TypeVar
 
-from agent.controller import (agents, dhcp_rpc, floatingips, l3_rpc, migrations, networks,
-                              ports, queries, routers, scheduler, wire)
+from agent.controller import (agents, dhcp_rpc, floatingips, instances, l3_rpc, migrations,
+                              networks, ports, queries, routers, scheduler, wire)
 from agent.controller.context import Context
 from agent.controller.db import engine, models
 from agent.controller.db.models import utcnow
@@ -236,6 +236,23 @@ class Plugin:
     def update_floatingip_statuses(self, router_id: str, fip_statuses: dict) -> None:
         self._write(ADMIN, lambda t: l3_rpc.update_floatingip_statuses(
             t, router_id, fip_statuses))
+
+    # instance metadata (agent/controller/instances.py) ---------------------------------------
+    def set_instance(self, ctx: Context, device_id: str, body: dict) -> tuple[dict, bool]:
+        return self._write(ctx, lambda t: instances.set_instance(t, device_id, body))
+
+    def get_instance(self, ctx: Context, device_id: str) -> dict:
+        return self._read(ctx, lambda t: instances.get_instance(t, device_id))
+
+    def get_instances(self, ctx: Context) -> list[dict]:
+        return self._read(ctx, instances.list_instances)
+
+    def delete_instance(self, ctx: Context, device_id: str) -> None:
+        self._write(ctx, lambda t: instances.delete_instance(t, device_id))
+
+    def get_instance_metadata(self, device_id: str) -> dict:
+        """RPC (netnode extension): see agent.controller.metadata_rpc."""
+        return self._read(ADMIN, lambda t: instances.instance_metadata(t, device_id))
 
     # RPC: heartbeats ------------------------------------------------------------------------------
     def report_state(self, agent_state: dict, time: str) -> str | None:

@@ -11,6 +11,7 @@ from werkzeug import exceptions as http_exc
 
 from agent.controller import exceptions
 from agent.controller.api import actions, errors, extensions, resources
+from agent.controller.api.instances import register_instance_views
 from agent.controller.api.http import json_response
 
 LOG = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ def create_app(plugin):
         resources.register(bp, plugin, res)
     actions.register_router_actions(bp, plugin)
     actions.register_scheduler_views(bp, plugin)
+    register_instance_views(bp, plugin)
     app.register_blueprint(bp)
     app.add_url_rule('/', 'versions', _versions_view, methods=['GET'])
 

@@ -27,6 +27,9 @@ _EXTENSIONS = (
     ('net-mtu', 'Network MTU', 'Provides MTU attribute for a network resource.'),
     ('sorting', 'Sorting support', 'Enables sorting support.'),
     ('pagination', 'Pagination support', 'Enables pagination support.'),
+    ('netnode-instance-metadata', 'Instance metadata',
+     'Per-instance data (name, hostname, user data, public keys, availability zone) '
+     'keyed by device_id, served to instances by the metadata agent.'),
 )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, String,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        String, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -167,3 +167,24 @@ class RouterL3AgentBinding(Base):
         ID, ForeignKey('routers.id', ondelete='CASCADE'), primary_key=True)
     l3_agent_id: Mapped[str] = mapped_column(
         ID, ForeignKey('agents.id', ondelete='CASCADE'), index=True)
+
+
+class InstanceMetadata(Base):
+    """Per-instance data the metadata agent serves (no compute service here).
+
+    Keyed by the ``device_id`` of the instance's ports; see
+    :mod:`agent.controller.instances`.
+    """
+    __tablename__ = 'instancemetadata'
+    device_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default='')
+    hostname: Mapped[str] = mapped_column(String(255), default='')
+    project_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    availability_zone: Mapped[str | None] = mapped_column(String(255))
+    user_data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    public_keys: Mapped[dict] = mapped_column(JSON, default=dict)     # {name: key}
+    vendor_data: Mapped[dict] = mapped_column(JSON, default=dict)
+    revision_number: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow,
+                                                          onupdate=utcnow)
