@@ -225,8 +225,9 @@ def start_rpc_servers(conf, plugin, transport=None) -> RpcServers:
                          AgentExtRpcCallback(plugin))
     servers = RpcServers(transport)
     try:
+        from agent.controller.metadata_rpc import MetadataRpcCallback
         servers.append(start_rpc_server(transport, PLUGIN_TOPIC, conf.host,
-                                        [dhcp, reports]))
+                                        [dhcp, reports, MetadataRpcCallback(plugin)]))
         servers.append(start_rpc_server(transport, L3PLUGIN_TOPIC, conf.host, [l3]))
         servers.append(start_rpc_server(transport, REPORTS_TOPIC, conf.host,
                                         [reports]))
