@@ -153,3 +153,54 @@ dnsmasq_opts = [
     cfg.IntOpt('dhcp_rebinding_time', default=0, min=0,
                help='DHCP T2 in seconds (option 59); 0 leaves it to dnsmasq.'),
 ]
+
+# ---------------------------------------------------------------------------
+# Metadata.  metadata_proxy_opts are read by every agent that runs proxies (DHCP,
+# L3: the socket the haproxies forward to and the user they run as) and by the
+# metadata agent (the socket it serves); Neutron's names and defaults.
+# ---------------------------------------------------------------------------
+metadata_proxy_opts = [
+    cfg.StrOpt('metadata_proxy_socket', default='$state_path/metadata_proxy',
+               help='Unix socket the metadata proxies forward to and the metadata '
+                    'agent serves.'),
+    cfg.StrOpt('metadata_proxy_user', default='',
+               help='User (uid or name) the metadata proxies run as; empty means '
+                    'the effective user of the agent.'),
+    cfg.StrOpt('metadata_proxy_group', default='',
+               help='Group (gid or name) the metadata proxies run as; empty means '
+                    'the effective group of the agent.'),
+]
+
+# The metadata agent's own options.
+metadata_agent_opts = [
+    cfg.StrOpt('metadata_proxy_socket_mode', default='deduce',
+               choices=['deduce', 'user', 'group', 'all'],
+               help='Mode of the metadata socket: user (0644), group (0664), all '
+                    '(0666), or deduce it from metadata_proxy_user/group (user when '
+                    'the proxies run as the agent\'s user, group when they share its '
+                    'group, otherwise all).'),
+    cfg.IntOpt('metadata_backlog', default=4096, min=1,
+               help='Listen backlog of the metadata socket.'),
+    cfg.StrOpt('metadata_backend', default='netnode', choices=['netnode', 'nova'],
+               help='Where instance documents come from: netnode (the controller '
+                    'stores them; the agent renders the OpenStack and EC2 formats) '
+                    'or nova (forward to nova_metadata_host with Neutron\'s '
+                    'X-Instance-ID, X-Tenant-ID and X-Instance-ID-Signature).'),
+    cfg.FloatOpt('metadata_rpc_timeout', default=5.0, min=0.1,
+                 help='Seconds to wait for the controller on each lookup; past it the '
+                      'instance gets 503 (and retries), not a hung request.'),
+    cfg.FloatOpt('metadata_cache_ttl', default=5.0, min=0,
+                 help='Seconds a port lookup and an instance\'s data are cached; 0 '
+                      'disables the cache.'),
+    cfg.HostAddressOpt('nova_metadata_host', default='127.0.0.1',
+                       help='Nova metadata API host (metadata_backend = nova).'),
+    cfg.PortOpt('nova_metadata_port', default=8775,
+                help='Nova metadata API port (metadata_backend = nova).'),
+    cfg.StrOpt('nova_metadata_protocol', default='http', choices=['http', 'https'],
+               help='Protocol of the Nova metadata API.'),
+    cfg.BoolOpt('nova_metadata_insecure', default=False,
+                help='Do not verify the certificate of an https Nova metadata API.'),
+    cfg.StrOpt('metadata_proxy_shared_secret', default='', secret=True,
+               help='Secret shared with Nova to sign X-Instance-ID '
+                    '(X-Instance-ID-Signature, HMAC-SHA256).'),
+]

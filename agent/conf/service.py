@@ -20,6 +20,8 @@ AGENT_GROUPS = (
 )
 L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),)
 DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),)
+METADATA_AGENT_GROUPS = AGENT_GROUPS + ((None, options.metadata_proxy_opts),
+                                        (None, options.metadata_agent_opts))
 
 
 def register(conf, groups, extra=()):
