@@ -1,0 +1,274 @@
+"""The L3 agent: wiring of conf, drivers, bus, queue, full sync and children.
+
+Notifications enqueue router keys; a worker fetches the router (or takes the
+copy a full sync just fetched), reconciles it (:mod:`agent.l3.reconciler`) or
+tears it down when the server no longer gives it to this host, then reports
+changed floating-IP statuses.  The full-sync runner fetches every router of
+the host (``get_router_ids`` + chunked ``sync_routers``), enqueues them, and
+only then prunes what this agent left and nobody wants any more.  Nothing on
+the data plane is touched before the first full fetch (the in-sync gate), and
+the first full fetch waits for the first heartbeat (the server only knows the
+host's routers once it knows the agent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
+from agent.common import names
+from agent.dataplane.executor import HostDrivers
+from agent.drivers.link import LinkDriver
+from agent.drivers.local_vlan import LocalVlans
+from agent.drivers.netns import NetnsDriver
+from agent.drivers.ovs import OvsDriver
+from agent.l3 import desired as want
+from agent.l3.fip_status import FloatingIpStatusReporter
+from agent.l3.host import RouterHost, router_id_of
+from agent.l3.reconciler import RouterReconciler
+from agent.l3.settings import L3Settings
+from agent.metadata import haproxy
+from agent.process.manager import ProcessManager
+from agent.process.monitor import ProcessMonitor
+from agent.reconcile.queue import WorkQueue
+from agent.reconcile.runner import SyncRunner
+from agent.rpc.agent_bus import AgentBus
+from agent.rpc.events import L3Event
+
+LOG = logging.getLogger(__name__)
+
+DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top action)
+RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
+ORPHAN_PRIORITY = 150
+
+
+def router_key(router_id: str) -> tuple[str, str]:
+    return ('router', router_id)
+
+
+class L3Agent:
+    """``start()``, then ``stop()`` on shutdown (children keep serving)."""
+
+    def __init__(self, conf, transport=None, drivers: HostDrivers | None = None):
+        self.conf = conf
+        self.host_name = conf.host
+        self.settings = L3Settings.from_conf(conf)
+        if drivers is None:
+            drivers = HostDrivers(NetnsDriver(), LinkDriver(), OvsDriver.from_conf(conf))
+        self.drivers = drivers
+        self.local_vlans = LocalVlans.from_conf(conf, drivers.ovs)
+        self.processes = ProcessManager()
+        self.monitor = ProcessMonitor(conf.AGENT.check_child_processes_interval,
+                                      conf.AGENT.check_child_processes_action,
+                                      self.processes)
+        self.host = RouterHost(drivers, self.processes,
+                               (conf.ovs.integration_bridge, conf.ovs.external_bridge),
+                               iptables_debug=conf.AGENT.debug_iptables_rules,
+                               ipv6=self.settings.ipv6)
+        self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
+                                           self.monitor)
+        self.queue = WorkQueue(self._handle, workers=conf.AGENT.num_sync_threads,
+                               paused=True, name='l3')
+        self.runner = SyncRunner(self._fetch_all, self.queue, self._prune,
+                                 resync_interval=conf.AGENT.resync_interval,
+                                 resync_throttle=conf.AGENT.resync_throttle,
+                                 on_fetched=self._prefetch, name='l3-full-sync')
+        self.bus = AgentBus.for_l3(
+            conf, self, self.configurations,
+            on_resync=lambda: self.runner.request_full_sync('bus or heartbeat revived'),
+            transport=transport)
+        self.plugin = self.bus.l3
+        self.heartbeat = self.bus.heartbeat
+        self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
+        self._lock = threading.Lock()
+        self._prefetched: dict[str, object] = {}
+        self._deleted: set[str] = set()
+        self._wanted_ports: frozenset[str] = frozenset()
+        self._stop = threading.Event()
+        self._starter: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> L3Agent:
+        for bridge in dict.fromkeys(self.host.bridges):
+            if not self.drivers.ovs.bridge_exists(bridge):
+                LOG.error('bridge %s does not exist: routers using it will fail until '
+                          'it is created', bridge)
+        self.bus.start()
+        self.queue.start()
+        self.monitor.start()
+        self._starter = threading.Thread(target=self._start_sync, name='l3-start',
+                                         daemon=True)
+        self._starter.start()
+        LOG.info('L3 agent %s started (bridges %s, %s)', self.host_name,
+                 *self.host.bridges)
+        return self
+
+    def _start_sync(self) -> None:
+        """The first full sync waits for the server to know this agent."""
+        while not self._stop.is_set():
+            if self.heartbeat.first_report.wait(0.5):
+                break
+        if not self._stop.is_set():
+            self.runner.start('agent start')
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop taking work and talking; children (haproxy) are left serving."""
+        self._stop.set()
+        self.bus.stop()
+        self.runner.stop(timeout)
+        if self._starter is not None:
+            self._starter.join(timeout)
+        self.queue.stop(timeout)
+        self.monitor.stop(timeout)
+        self.bus.join(timeout)
+        LOG.info('L3 agent %s stopped', self.host_name)
+
+    # -- events (called by the RPC endpoint) -----------------------------------------
+
+    def enqueue(self, event: L3Event) -> None:
+        if event.full_resync:
+            self.runner.request_full_sync(f'{event.method}')
+            return
+        router_ids = event.router_ids
+        if event.network_id is not None:
+            router_ids = tuple(self.reconciler.routers_on_network(event.network_id))
+        with self._lock:
+            for router_id in router_ids:
+                self._prefetched.pop(router_id, None)   # refetch: it changed
+                if event.deleted:
+                    self._deleted.add(router_id)
+                else:
+                    self._deleted.discard(router_id)
+        priority = DELETE_PRIORITY if event.deleted else RPC_PRIORITY
+        for router_id in router_ids:
+            self.queue.enqueue(router_key(router_id), priority=priority,
+                               reason=event.method)
+
+    # -- the worker ------------------------------------------------------------------
+
+    def _take(self, router_id: str):
+        """(known, router): a deleted one, a full sync's copy, or a fresh fetch."""
+        with self._lock:
+            if router_id in self._deleted:
+                self._deleted.discard(router_id)
+                return None
+            if router_id in self._prefetched:
+                return self._prefetched.pop(router_id)
+        routers = self.plugin.sync_routers([router_id])
+        return next((r for r in routers if r.id == router_id), None)
+
+    def _handle(self, key) -> None:
+        _, router_id = key
+        router = self._take(router_id)
+        if not want.hosted(router, self.settings):
+            self.reconciler.teardown(router_id)
+            self.fip_status.report(router_id, None, True)
+            return
+        ok = False
+        try:
+            self.reconciler.reconcile(router)
+            ok = True
+        finally:
+            self.fip_status.report(router_id, router, ok)
+
+    # -- full sync -------------------------------------------------------------------
+
+    def _fetch_all(self) -> dict:
+        ids = self.plugin.get_router_ids()
+        routers = self.plugin.sync_routers_chunked(ids)
+        return {router_key(r.id): r for r in routers if want.hosted(r, self.settings)}
+
+    def _prefetch(self, desired) -> None:
+        with self._lock:
+            self._prefetched = {key[1]: router for key, router in desired.items()}
+            self._wanted_ports = frozenset(p.id for r in desired.values()
+                                           for p in _ports(r))
+
+    def owned_namespaces(self, ports: list) -> dict[str, str]:
+        """router id -> namespace, for qrouter- namespaces this agent made: its
+        proxy config is under our state_path, or a device has a port on our bridges."""
+        port_names = {p.name for p in ports}
+        found = {}
+        for namespace in self.drivers.netns.list_namespaces():
+            router_id = router_id_of(namespace)
+            if router_id is None:
+                continue
+            if os.path.exists(haproxy.config_path(self.settings.state_path, router_id)):
+                found[router_id] = namespace
+                continue
+            try:
+                devices = self.drivers.netns.devices_in(namespace)
+            except Exception:  # noqa: BLE001 - vanished meanwhile
+                continue
+            if port_names.intersection(devices):
+                found[router_id] = namespace
+        return found
+
+    def _prune(self, known_keys: frozenset) -> None:
+        """Enqueue what is ours but not wanted; its teardown removes it."""
+        known = {key[1] for key in known_keys}
+        ports = self.host.router_ports()
+        orphans = set(self.owned_namespaces(ports)) - known
+        pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
+                                                        names.new_uuid()))
+        for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
+            if proc.uuid not in known and _is_router_proxy(self.settings, proc.uuid):
+                orphans.add(proc.uuid)
+        for router_id in sorted(orphans):
+            LOG.info('router %s is not hosted here any more: removing it', router_id)
+            self.queue.enqueue(router_key(router_id), priority=ORPHAN_PRIORITY,
+                               reason='orphan after full sync')
+        self._prune_ports(known_keys, ports)
+
+    def _prune_ports(self, known_keys: frozenset, ports: list) -> None:
+        """qr-/qg- ports of no wanted router whose device is in no namespace."""
+        with self._lock:
+            wanted = set(self._wanted_ports)
+        wanted |= {p.id for r in self.reconciler.routers().values() for p in _ports(r)}
+        candidates = [p for p in ports if p.iface_id not in wanted]
+        if not candidates:
+            return
+        in_namespaces = set()
+        for namespace in self.drivers.netns.list_namespaces():
+            if router_id_of(namespace) is not None:
+                try:
+                    in_namespaces.update(self.drivers.netns.devices_in(namespace))
+                except Exception:  # noqa: BLE001
+                    continue
+        for port in candidates:
+            if port.name in in_namespaces or self.drivers.links.observe_link(None,
+                                                                             port.name):
+                continue
+            LOG.info('deleting orphan port %s from %s', port.name, port.bridge)
+            self.drivers.ovs.delete_port(port.bridge, port.name)
+
+    # -- report_state ----------------------------------------------------------------
+
+    def configurations(self) -> dict:
+        counts = self.reconciler.counts()
+        status = self.queue.status.counts()
+        return {'agent_mode': 'legacy',
+                'handle_internal_only_routers': self.settings.handle_internal_only_routers,
+                'interface_driver': 'openvswitch',
+                'log_agent_heartbeats': self.conf.AGENT.log_agent_heartbeats,
+                'extensions': [],
+                'external_network_bridge': self.settings.external_bridge,
+                **counts,
+                'routers_in_error': status['error'],
+                'full_syncs': self.runner.status.syncs}
+
+
+def _ports(router):
+    return (*router.interfaces, *((router.gw_port,) if router.gw_port else ()))
+
+
+def _is_router_proxy(settings: L3Settings, router_id: str) -> bool:
+    """A haproxy under our state_path whose config says it serves a router."""
+    try:
+        with open(haproxy.config_path(settings.state_path, router_id)) as f:
+            return 'X-Neutron-Router-ID ' + router_id in f.read()
+    except OSError:
+        return False

@@ -1,0 +1,138 @@
+"""What one router needs on this host: pure functions of the typed router.
+
+``desired_router(router, settings, tags)`` gives the namespace with its
+sysctls, the qr-/qg- devices (as :class:`agent.dataplane.device.DesiredDevice`),
+the extra routes, the iptables tables (:mod:`agent.l3.nat`), the floating-IP
+mapping and the metadata proxy's ProcessSpec.  Nothing here touches the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+from collections.abc import Mapping
+
+from agent.common import names
+from agent.dataplane.device import DesiredDevice
+from agent.drivers.iptables_rules import Tables
+from agent.drivers.state import PortSpec
+from agent.l3 import nat
+from agent.l3.settings import L3Settings
+from agent.metadata import haproxy
+from agent.model.network import IPAddress, IPNetwork
+from agent.model.router import Router, RouterPort
+from agent.process.spec import ProcessSpec
+
+# Every qrouter namespace, at creation (neutron-agent-rpc.md §6.4).
+NAMESPACE_SYSCTLS = (
+    ('net.ipv4.ip_forward', 1),
+    ('net.ipv4.conf.all.arp_ignore', 1),
+    ('net.ipv4.conf.all.arp_announce', 2),
+    ('net.netfilter.nf_conntrack_tcp_be_liberal', 1),
+)
+NAMESPACE_SYSCTLS_V6 = (('net.ipv6.conf.all.forwarding', 1),)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExtraRoute:
+    """One destination of the router's ``routes``; several nexthops make ECMP."""
+    destination: IPNetwork
+    nexthops: tuple[IPAddress, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class DesiredRouter:
+    router_id: str
+    namespace: str
+    sysctls: tuple[tuple[str, int], ...]
+    devices: tuple[DesiredDevice, ...]          # qr- ports first, then qg-
+    device_sysctls: tuple[tuple[str, int], ...]  # need the devices (qg- accept_ra)
+    routes: tuple[ExtraRoute, ...]
+    tables: Tables
+    floating_ips: Mapping[IPAddress, IPAddress]  # floating -> fixed (active ones)
+    proxy: ProcessSpec | None
+
+    def device(self, name: str) -> DesiredDevice | None:
+        return next((d for d in self.devices if d.name == name), None)
+
+    @property
+    def device_names(self) -> frozenset[str]:
+        return frozenset(d.name for d in self.devices)
+
+
+def hosted(router: Router | None, settings: L3Settings) -> bool:
+    """Whether this agent serves ``router`` (an internal-only router only if allowed)."""
+    if router is None or not router.admin_state_up:
+        return False
+    return router.gw_port is not None or settings.handle_internal_only_routers
+
+
+def _interfaces(port: RouterPort) -> frozenset:
+    return frozenset(ipaddress.ip_interface(f'{ip}/{prefixlen}')
+                     for ip, prefixlen, _ in port.fixed_ips)
+
+
+def internal_device(router: Router, port: RouterPort, settings: L3Settings,
+                    tag: int | None) -> DesiredDevice:
+    """``qr-<port>`` on the integration bridge: MAC, MTU, the subnets' gateway IPs."""
+    spec = PortSpec(names.internal_device_name(port.id), port.id, port.mac_address, tag)
+    return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
+                         spec, port.mtu or None, _interfaces(port))
+
+
+def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> DesiredDevice:
+    """``qg-<port>`` straight on the external bridge (untagged), with the external
+    addresses, each floating IP as a /32, and the default route(s)."""
+    addresses = set(_interfaces(port))
+    for fip in nat.active_floating_ips(router):
+        addresses.add(ipaddress.ip_interface(f'{fip.floating_ip_address}/32'))
+    gateways: dict[int, IPAddress] = {}
+    own_subnets = {subnet_id for _, _, subnet_id in port.fixed_ips}
+    for subnet in port.subnets:
+        if subnet.gateway_ip is not None and subnet.id in own_subnets:
+            gateways.setdefault(subnet.gateway_ip.version, subnet.gateway_ip)
+    spec = PortSpec(names.gateway_device_name(port.id), port.id, port.mac_address, None)
+    return DesiredDevice(names.router_namespace(router.id), settings.external_bridge,
+                         spec, port.mtu or None, frozenset(addresses),
+                         tuple(gateways[v] for v in sorted(gateways)))
+
+
+def extra_routes(router: Router) -> tuple[ExtraRoute, ...]:
+    """``routes`` grouped by destination (same destination: one multipath route)."""
+    grouped: dict[IPNetwork, set[IPAddress]] = {}
+    for route in router.routes:
+        grouped.setdefault(route.destination, set()).add(route.nexthop)
+    return tuple(ExtraRoute(dst, tuple(sorted(hops)))
+                 for dst, hops in sorted(grouped.items(),
+                                         key=lambda kv: (kv[0].version, kv[0])))
+
+
+def proxy_spec(router_id: str, settings: L3Settings) -> ProcessSpec:
+    return haproxy.metadata_proxy_spec(
+        router_id, 'router', names.router_namespace(router_id), settings.state_path,
+        settings.proxy_bind_address, settings.metadata_port, settings.proxy_user,
+        settings.proxy_group, debug=settings.debug)
+
+
+def desired_router(router: Router, settings: L3Settings,
+                   tags: Mapping[str, int]) -> DesiredRouter:
+    """Everything ``router`` needs; ``tags`` maps internal network ids to local VLANs."""
+    devices = [internal_device(router, port, settings, tags.get(port.network_id))
+               for port in router.interfaces]
+    device_sysctls: list[tuple[str, int]] = []
+    if router.gw_port is not None:
+        gw = gateway_device(router, router.gw_port, settings)
+        devices.append(gw)
+        if settings.ipv6:
+            has_v6_gw = any(g.version == 6 for g in gw.gateways)
+            device_sysctls += [(f'net.ipv6.conf.{gw.name}.accept_ra', 0 if has_v6_gw else 2),
+                               (f'net.ipv6.conf.{gw.name}.forwarding', 1)]
+    sysctls = NAMESPACE_SYSCTLS + (NAMESPACE_SYSCTLS_V6 if settings.ipv6 else ())
+    fips = {} if router.gw_port is None else {
+        f.floating_ip_address: f.fixed_ip_address for f in nat.active_floating_ips(router)}
+    proxy = proxy_spec(router.id, settings) if settings.enable_metadata_proxy else None
+    return DesiredRouter(
+        router_id=router.id, namespace=names.router_namespace(router.id),
+        sysctls=sysctls, devices=tuple(devices), device_sysctls=tuple(device_sysctls),
+        routes=extra_routes(router), tables=nat.router_tables(router, settings.nat),
+        floating_ips=fips, proxy=proxy)

@@ -1,0 +1,199 @@
+"""Observe a router on the host and apply its plan (the only side effects of agent.l3).
+
+:class:`RouterHost` holds the drivers (netns, links, OVS, iptables managers per
+namespace, the process manager, conntrack) and offers ``observe(desired)``,
+``observe_existing(namespace)`` and ``apply(action)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from agent.common import fileutils, names
+from agent.dataplane import device as dev
+from agent.dataplane import executor as dataplane
+from agent.drivers import conntrack
+from agent.drivers.iptables import IptablesManager
+from agent.drivers.iptables_rules import L3_WRAP
+from agent.drivers.state import BridgeNotFound, DriverError
+from agent.l3 import plan as rplan
+from agent.l3.desired import DesiredRouter
+from agent.process.manager import ProcessManager
+from agent.process.spec import ProcessSpec
+
+LOG = logging.getLogger(__name__)
+
+
+class RouterHost:
+    """The drivers a router needs, behind observe/apply."""
+
+    def __init__(self, drivers: dataplane.HostDrivers, processes: ProcessManager,
+                 bridges: tuple[str, str], *, iptables_debug: bool = False,
+                 ipv6: bool = True,
+                 iptables_factory: Callable[[str], IptablesManager] | None = None,
+                 clear_conntrack: Callable[[str, str], int] = conntrack.delete_entries):
+        self.drivers = drivers
+        self.processes = processes
+        self.bridges = bridges
+        self._iptables_factory = iptables_factory or (
+            lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6))
+        self._iptables: dict[str, IptablesManager] = {}
+        self._lock = threading.Lock()
+        self._clear_conntrack = clear_conntrack
+
+    # -- iptables managers, one per namespace ----------------------------------------
+
+    def iptables(self, namespace: str) -> IptablesManager:
+        with self._lock:
+            manager = self._iptables.get(namespace)
+            if manager is None:
+                manager = self._iptables[namespace] = self._iptables_factory(namespace)
+            return manager
+
+    def forget_namespace(self, namespace: str) -> None:
+        with self._lock:
+            self._iptables.pop(namespace, None)
+
+    # -- observing -------------------------------------------------------------------
+
+    def router_ports(self) -> list:
+        """Every qr-/qg- port of ours on the two bridges (a missing bridge: none)."""
+        found = []
+        for bridge in dict.fromkeys(self.bridges):
+            try:
+                ports = self.drivers.ovs.list_ports(bridge)
+            except BridgeNotFound:
+                continue
+            found += [p for p in ports if p.name.startswith(rplan.ROUTER_DEVICE_PREFIXES)]
+        return found
+
+    def _links(self, namespace: str) -> tuple:
+        return tuple(link for link in self.drivers.links.list_links(namespace)
+                     if link.name != 'lo')
+
+    def _routes(self, namespace: str) -> tuple:
+        return tuple(r for family in (4, 6)
+                     for r in self.drivers.links.observe_routes(namespace, family))
+
+    def _sysctl(self, namespace: str, key: str) -> str | None:
+        try:
+            return self.drivers.netns.sysctl_get(namespace, key)
+        except (DriverError, OSError):
+            return None
+
+    def observe(self, desired: DesiredRouter, ports: list | None = None
+                ) -> rplan.ObservedRouter:
+        ns = desired.namespace
+        ports = self.router_ports() if ports is None else ports
+        names_wanted = desired.device_names
+        if not self.drivers.netns.exists(ns):
+            in_root = frozenset(p.name for p in ports if p.name in names_wanted
+                                and self.drivers.links.observe_link(None, p.name))
+            mine = tuple(p for p in ports if p.name in names_wanted)
+            return rplan.ObservedRouter(False, ovs_ports=mine, links_in_root=in_root,
+                                        proxy_current=self._proxy_current(desired.proxy))
+        links = self._links(ns)
+        here = {link.name for link in links}
+        mine = tuple(p for p in ports if p.name in here or p.name in names_wanted)
+        in_root = frozenset(p.name for p in mine if p.name in names_wanted
+                            and p.name not in here
+                            and self.drivers.links.observe_link(None, p.name))
+        keys = [k for k, _ in desired.sysctls + desired.device_sysctls]
+        sysctls = tuple((k, self._sysctl(ns, k)) for k in keys)
+        converged = not self.iptables(ns).plan(desired.tables)
+        return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns), sysctls,
+                                    converged, self._proxy_current(desired.proxy))
+
+    def _proxy_current(self, spec: ProcessSpec | None) -> bool:
+        if spec is None:
+            return False
+        state = self.processes.observe(spec)
+        if not (state.running and state.argv_matches):
+            return False
+        return all(fileutils.read_text(path) == content
+                   for path, content in spec.config_files)
+
+    def observe_existing(self, namespace: str, ports: list | None = None
+                         ) -> rplan.ObservedRouter:
+        """For a teardown: the namespace and the ports of its devices."""
+        ports = self.router_ports() if ports is None else ports
+        if not self.drivers.netns.exists(namespace):
+            return rplan.ObservedRouter(False)
+        links = self._links(namespace)
+        here = {link.name for link in links}
+        return rplan.ObservedRouter(True, links, tuple(p for p in ports if p.name in here))
+
+    def proxy_running(self, spec: ProcessSpec) -> bool:
+        return self.processes.observe(spec).running
+
+    # -- applying --------------------------------------------------------------------
+
+    def apply(self, action) -> None:
+        handler = _HANDLERS.get(type(action))
+        if handler is not None:
+            handler(self, action)
+            return
+        if isinstance(action, dev.DeleteNamespace):
+            dataplane.apply(self.drivers, action)
+            self.forget_namespace(action.namespace)
+            return
+        dataplane.apply(self.drivers, action)
+
+
+def _delete_device(host: RouterHost, a: rplan.DeleteDevice) -> None:
+    host.drivers.links.delete_device(a.namespace, a.name)
+
+
+def _replace_route(host: RouterHost, a: rplan.ReplaceRoute) -> None:
+    hops = a.route.nexthops
+    if len(hops) == 1:
+        host.drivers.links.replace_route(a.namespace, a.route.destination, gateway=hops[0])
+    else:
+        host.drivers.links.replace_route(a.namespace, a.route.destination, nexthops=hops)
+
+
+def _delete_route(host: RouterHost, a: rplan.DeleteRoute) -> None:
+    host.drivers.links.delete_route(a.namespace, a.destination)
+
+
+def _garp(host: RouterHost, a: rplan.GratuitousArp) -> None:
+    host.drivers.links.send_gratuitous_arp(a.namespace, a.name, a.address)
+
+
+def _iptables(host: RouterHost, a: rplan.ApplyIptables) -> None:
+    host.iptables(a.namespace).apply(a.tables)
+
+
+def _conntrack(host: RouterHost, a: rplan.ClearConntrack) -> None:
+    try:
+        host._clear_conntrack(a.namespace, str(a.address))
+    except (conntrack.ConntrackError, OSError) as exc:
+        # Stale flows age out on their own; never fail a router over them.
+        LOG.warning('%s: clearing conntrack entries of %s failed: %s', a.namespace,
+                    a.address, exc)
+
+
+def _ensure(host: RouterHost, a: rplan.EnsureProcess) -> None:
+    host.processes.ensure(a.spec)
+
+
+def _stop(host: RouterHost, a: rplan.StopProcess) -> None:
+    host.processes.stop(a.spec)
+
+
+_HANDLERS: dict[type, Callable] = {
+    rplan.DeleteDevice: _delete_device,
+    rplan.ReplaceRoute: _replace_route,
+    rplan.DeleteRoute: _delete_route,
+    rplan.GratuitousArp: _garp,
+    rplan.ApplyIptables: _iptables,
+    rplan.ClearConntrack: _conntrack,
+    rplan.EnsureProcess: _ensure,
+    rplan.StopProcess: _stop,
+}
+
+
+def router_id_of(namespace: str) -> str | None:
+    return names.id_from_namespace(namespace, names.ROUTER_NS_PREFIX)

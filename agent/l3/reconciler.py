@@ -1,0 +1,118 @@
+"""One router at a time: desired -> observe -> plan -> execute, and teardown.
+
+Called from the work queue (one worker per router id at a time).  Remembers,
+per router, the floating-IP mapping last applied (conntrack cleanup) and the
+router last applied (report_state counts, network_update lookups).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from agent.common import names
+from agent.l3 import desired as want
+from agent.l3 import plan as rplan
+from agent.l3.host import RouterHost
+from agent.l3.settings import L3Settings
+from agent.model.router import Router
+from agent.process.monitor import ProcessMonitor
+from agent.reconcile.plan import execute
+
+LOG = logging.getLogger(__name__)
+
+
+class RouterReconciler:
+    def __init__(self, host: RouterHost, settings: L3Settings, local_vlans,
+                 monitor: ProcessMonitor | None = None):
+        self.host = host
+        self.settings = settings
+        self.local_vlans = local_vlans
+        self.monitor = monitor
+        self._lock = threading.Lock()
+        self._applied: dict[str, Router] = {}
+        self._fips: dict[str, dict] = {}
+
+    # -- what is served (for report_state and network_update) ------------------------
+
+    def routers(self) -> dict[str, Router]:
+        with self._lock:
+            return dict(self._applied)
+
+    def routers_on_network(self, network_id: str) -> list[str]:
+        with self._lock:
+            return [r.id for r in self._applied.values()
+                    if any(p.network_id == network_id for p in
+                           (*r.interfaces, *((r.gw_port,) if r.gw_port else ())))]
+
+    def counts(self) -> dict[str, int]:
+        routers = self.routers().values()
+        return {'routers': len(routers),
+                'ex_gw_ports': sum(1 for r in routers if r.gw_port is not None),
+                'interfaces': sum(len(r.interfaces) for r in routers),
+                'floating_ips': sum(len(want.nat.active_floating_ips(r))
+                                    for r in routers if r.gw_port is not None)}
+
+    # -- reconcile -------------------------------------------------------------------
+
+    def _tags(self, router: Router) -> dict[str, int]:
+        return {net: self.local_vlans.port_tag(net)
+                for net in dict.fromkeys(p.network_id for p in router.interfaces)}
+
+    def reconcile(self, router: Router, ports: list | None = None) -> rplan.Plan:
+        """Make the host hold ``router``; returns the plan that was executed."""
+        desired = want.desired_router(router, self.settings, self._tags(router))
+        observed = self.host.observe(desired, ports)
+        with self._lock:
+            previous = self._fips.get(router.id)
+        plan = rplan.diff(desired, observed, previous, self.host.bridges)
+        try:
+            execute(plan, self.host.apply, f'router {router.id}', LOG)
+        finally:
+            if desired.proxy is not None and self.monitor is not None:
+                self.monitor.register(desired.proxy)
+        with self._lock:
+            self._applied[router.id] = router
+            self._fips[router.id] = dict(desired.floating_ips)
+        if desired.proxy is None:
+            self._stop_proxy(router.id)
+        return plan
+
+    def _stop_proxy(self, router_id: str) -> bool:
+        spec = want.proxy_spec(router_id, self.settings)
+        if self.monitor is not None:
+            self.monitor.unregister(spec.uuid, spec.service)
+        if not self.host.proxy_running(spec):
+            return False
+        self.host.processes.stop(spec)
+        return True
+
+    def teardown(self, router_id: str, ports: list | None = None) -> rplan.Plan:
+        """Remove everything of ``router_id`` from the host (nothing else)."""
+        names.validate_uuid(router_id, 'router id')
+        namespace = names.router_namespace(router_id)
+        spec = want.proxy_spec(router_id, self.settings)
+        if self.monitor is not None:
+            self.monitor.unregister(spec.uuid, spec.service)
+        observed = self.host.observe_existing(namespace, ports)
+        plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec))
+        execute(plan, self.host.apply, f'router {router_id} (teardown)', LOG)
+        for path, _ in spec.config_files:
+            _remove(path)
+        with self._lock:
+            self._applied.pop(router_id, None)
+            self._fips.pop(router_id, None)
+        return plan
+
+    def forget(self, router_id: str) -> None:
+        with self._lock:
+            self._applied.pop(router_id, None)
+            self._fips.pop(router_id, None)
+
+
+def _remove(path: str) -> None:
+    import os
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,62 @@
+"""The L3 agent's settings, read once from its ConfigOpts into a frozen value."""
+
+from __future__ import annotations
+
+import dataclasses
+import grp
+import os
+import pwd
+
+from agent.l3.nat import NatSettings
+
+
+def _user_and_group() -> tuple[str, str]:
+    """The names of the agent's effective user and group (haproxy runs as them)."""
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = str(os.geteuid())
+    try:
+        group = grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        group = str(os.getegid())
+    return user, group
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class L3Settings:
+    """What shapes a router on this host (Neutron's l3_agent.ini names)."""
+    state_path: str
+    integration_bridge: str = 'br-int'
+    external_bridge: str = 'br-ex'
+    handle_internal_only_routers: bool = True
+    ipv6: bool = True
+    proxy_user: str = 'root'
+    proxy_group: str = 'root'
+    debug: bool = False
+    nat: NatSettings = NatSettings()
+
+    @property
+    def metadata_port(self) -> int:
+        return self.nat.metadata_port
+
+    @property
+    def enable_metadata_proxy(self) -> bool:
+        return self.nat.enable_metadata_proxy
+
+    @property
+    def proxy_bind_address(self) -> str:
+        """``0.0.0.0``, or ``::`` (both families) when IPv6 is enabled (§6.6)."""
+        return '::' if self.ipv6 else '0.0.0.0'
+
+    @classmethod
+    def from_conf(cls, conf) -> L3Settings:
+        user, group = _user_and_group()
+        return cls(state_path=conf.state_path,
+                   integration_bridge=conf.ovs.integration_bridge,
+                   external_bridge=conf.ovs.external_bridge,
+                   handle_internal_only_routers=conf.handle_internal_only_routers,
+                   ipv6=os.path.exists('/proc/sys/net/ipv6'),
+                   proxy_user=user, proxy_group=group,
+                   debug=bool(getattr(conf, 'debug', False)),
+                   nat=NatSettings.from_conf(conf))
