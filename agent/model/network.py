@@ -54,7 +54,9 @@ class Subnet:
             return True
         if self.cidr.prefixlen < 64:
             return False
-        return self.ipv6_address_mode in (None, IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS)
+        if self.ipv6_address_mode is None and self.ipv6_ra_mode is None:
+            return True
+        return self.ipv6_address_mode in (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
