@@ -1,0 +1,98 @@
+"""Real DHCP and DNS clients run inside probe namespaces, for the functional tests.
+
+dhclient and udhcpc only report what they were given: dhclient writes a lease
+file (``-sf /bin/true``: nothing is configured), udhcpc runs a script that dumps
+its environment.  Neither touches the machine's resolv.conf: a namespace has
+its own ``/etc/netns/<ns>/resolv.conf``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import tempfile
+
+DHCLIENT_CONF = """timeout 15;
+retry 1;
+request subnet-mask, broadcast-address, routers, domain-name,
+        domain-name-servers, interface-mtu, ntp-servers;
+"""
+UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && env > "{out}"\nexit 0\n'
+
+
+def _netns(ns, *argv, timeout=30):
+    return subprocess.run(['ip', 'netns', 'exec', ns, *argv], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def resolv_conf(ns, nameserver):
+    os.makedirs(f'/etc/netns/{ns}', exist_ok=True)
+    with open(f'/etc/netns/{ns}/resolv.conf', 'w') as f:
+        f.write(f'nameserver {nameserver}\noptions timeout:1 attempts:2\n')
+
+
+def parse_dhclient_lease(text):
+    """The last lease block as {'fixed-address': ..., 'routers': ..., ...}."""
+    blocks = re.findall(r'lease \{(.*?)\n\}', text, re.S)
+    if not blocks:
+        return {}
+    result = {}
+    for line in blocks[-1].splitlines():
+        line = line.strip().rstrip(';')
+        if line.startswith('fixed-address '):
+            result['fixed-address'] = line.split()[1]
+        elif line.startswith('option '):
+            _, name, value = line.split(None, 2)
+            result[name] = value.strip('"')
+    return result
+
+
+def dhclient(ns, dev, timeout=30):
+    """Run dhclient once in ``ns``; the parsed lease ({} if none)."""
+    if not os.path.exists(f'/etc/netns/{ns}/resolv.conf'):
+        resolv_conf(ns, '127.0.0.1')
+    with tempfile.TemporaryDirectory(prefix='netnode-dhclient-') as tmp:
+        conf, lease, pid = (os.path.join(tmp, n) for n in ('dhclient.conf', 'leases', 'pid'))
+        with open(conf, 'w') as f:
+            f.write(DHCLIENT_CONF)
+        try:
+            _netns(ns, 'dhclient', '-1', '-4', '-sf', '/bin/true', '-cf', conf, '-lf',
+                   lease, '-pf', pid, dev, timeout=timeout)
+        finally:
+            try:
+                with open(pid) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        try:
+            with open(lease) as f:
+                return parse_dhclient_lease(f.read())
+        except FileNotFoundError:
+            return {}
+
+
+def udhcpc(ns, dev, tries=3, timeout=30):
+    """Run udhcpc once in ``ns``; the environment its script saw ({} if no lease)."""
+    if not os.path.exists(f'/etc/netns/{ns}/resolv.conf'):
+        resolv_conf(ns, '127.0.0.1')
+    with tempfile.TemporaryDirectory(prefix='netnode-udhcpc-') as tmp:
+        out, script = os.path.join(tmp, 'env'), os.path.join(tmp, 'script')
+        with open(script, 'w') as f:
+            f.write(UDHCPC_SCRIPT.format(out=out))
+        os.chmod(script, 0o755)
+        _netns(ns, 'udhcpc', '-i', dev, '-n', '-q', '-f', '-t', str(tries), '-T', '1',
+               '-O', 'mtu', '-O', 'domain', '-s', script, timeout=timeout)
+        try:
+            with open(out) as f:
+                return dict(line.split('=', 1) for line in f.read().splitlines()
+                            if '=' in line)
+        except FileNotFoundError:
+            return {}
+
+
+def resolve(ns, name):
+    """``getent hosts name`` inside ``ns`` (its resolv.conf): the address or None."""
+    res = _netns(ns, 'getent', 'hosts', name, timeout=15)
+    return res.stdout.split()[0] if res.returncode == 0 and res.stdout.strip() else None

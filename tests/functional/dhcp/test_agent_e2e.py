@@ -1,0 +1,308 @@
+"""The DHCP agent end to end: netnode-server and netnode-dhcp-agent as processes on
+RabbitMQ, real OVS, namespaces, dnsmasq, dhclient and udhcpc (issue 3, step 1 of the
+reference scenario).  One controller and agent for the module; the tests run in
+order and build on each other's networks and probes.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from tests.functional.dhcp import clients
+from tests.functional.dhcp.stack import DhcpStack, netns_list, sh, wait_for
+
+pytestmark = pytest.mark.functional
+
+CIDR, GATEWAY = '192.168.10.0/24', '192.168.10.1'
+DNS = ('192.0.2.53', '192.0.2.54')
+SHARED = {}
+
+
+@pytest.fixture(scope='module')
+def stack(run_id, leaks):
+    s = DhcpStack(run_id, 'e2e', leaks).start()
+    yield s
+    s.close()
+
+
+# -- reading the host ----------------------------------------------------------------
+
+def ip_json(ns, *args):
+    return json.loads(sh('ip', '-j', '-n', ns, *args).stdout or '[]')
+
+
+def ovs_row(table, name, columns):
+    out = sh('ovs-vsctl', '--format=json', f'--columns={",".join(columns)}', 'list',
+             table, name).stdout
+    data = json.loads(out)
+    return dict(zip(data['headings'], data['data'][0]))
+
+
+def ovs_map(value):
+    assert value[0] == 'map'
+    return dict(value[1])
+
+
+def dnsmasq_pid(stack, net_id):
+    path = os.path.join(stack.state_path, 'dhcp', net_id, 'pid')
+    try:
+        pid = int(open(path).read().strip())
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()
+    except (OSError, ValueError):
+        return None
+    return pid if net_id.encode() in cmd else None
+
+
+def ifindex(ns, dev):
+    links = ip_json(ns, 'link', 'show', 'dev', dev)
+    return links[0]['ifindex'] if links else None
+
+
+def serving(stack, net_id):
+    return dnsmasq_pid(stack, net_id)
+
+
+def port_ip(port):
+    return port['fixed_ips'][0]['ip_address']
+
+
+# -- the tests -----------------------------------------------------------------------
+
+def test_subnet_create_gives_step1_layout(stack):
+    net, subnet = stack.create_network('openstack-net', CIDR, GATEWAY, DNS)
+    start = time.monotonic()
+    wait_for(lambda: serving(stack, net['id']), 10, 0.005, 'dnsmasq serving')
+    SHARED['first_serving_s'] = time.monotonic() - start
+    SHARED['net'], SHARED['subnet'] = net, subnet
+    ns = f'qdhcp-{net["id"]}'
+    port = wait_for(lambda: stack.dhcp_port(net['id']), 5, what='the DHCP port')
+    tap = 'tap' + port['id'][:11]
+    assert ns in netns_list()
+    # kernel: lo up, the tap with the port's MAC, addresses with brd, default route
+    links = {link['ifname']: link for link in ip_json(ns, 'addr')}
+    assert 'UP' in links['lo']['flags']
+    dev = links[tap]
+    assert dev['address'] == port['mac_address']
+    assert 'UP' in dev['flags']
+    inet = {(a['local'], a['prefixlen'], a.get('broadcast')) for a in dev['addr_info']
+            if a['family'] == 'inet'}
+    assert inet == {(port_ip(port), 24, '192.168.10.255'),
+                    ('169.254.169.254', 16, '169.254.255.255')}
+    routes = ip_json(ns, 'route', 'show', 'default')
+    assert [(r['gateway'], r['dev']) for r in routes] == [(GATEWAY, tap)]
+    # OVSDB: internal port with Neutron's external_ids and the network's local VLAN
+    iface = ovs_row('Interface', tap, ['type', 'external_ids'])
+    assert iface['type'] == 'internal'
+    assert ovs_map(iface['external_ids']) == {
+        'iface-id': port['id'], 'iface-status': 'active',
+        'attached-mac': port['mac_address']}
+    vlans = ovs_map(ovs_row('Bridge', stack.bridge, ['external_ids'])['external_ids'])
+    tag = int(vlans[f'netnode-vlan-{net["id"]}'])
+    assert ovs_row('Port', tap, ['tag'])['tag'] == tag
+    assert 'tap' + port['id'][:11] in sh('ovs-vsctl', 'list-ports', stack.bridge).stdout
+    # dnsmasq: Neutron's flags, inside the namespace, PROCESS_TAG in its environment
+    pid = dnsmasq_pid(stack, net['id'])
+    argv = open(f'/proc/{pid}/cmdline', 'rb').read().decode().split('\0')
+    assert argv[:3] == ['dnsmasq', '--no-hosts', '--no-resolv']
+    assert f'--dhcp-range=set:subnet-{subnet["id"]},192.168.10.0,static,255.255.255.0,86400s' in argv
+    assert '--dhcp-lease-max=256' in argv and '--domain=openstacklocal' in argv
+    assert os.readlink(f'/proc/{pid}/ns/net') != os.readlink('/proc/self/ns/net')
+    env = open(f'/proc/{pid}/environ', 'rb').read().split(b'\0')
+    assert f'PROCESS_TAG=dnsmasq-{net["id"]}'.encode() in env
+    opts = open(os.path.join(stack.state_path, 'dhcp', net['id'], 'opts')).read()
+    assert f'tag:subnet-{subnet["id"]},option:dns-server,{DNS[0]},{DNS[1]}' in opts
+    assert f'tag:subnet-{subnet["id"]},option:router,{GATEWAY}' in opts
+    # the isolated metadata proxy on 169.254.169.254:80
+    pid_file = os.path.join(stack.state_path, 'external', 'pids',
+                            f'{net["id"]}.pid.haproxy')
+    wait_for(lambda: os.path.exists(pid_file), 5, 0.02, 'the metadata proxy')
+    haproxy_pid = int(wait_for(lambda: open(pid_file).read().strip(), 5, 0.02))
+    assert os.readlink(f'/proc/{haproxy_pid}/ns/net') == os.readlink(f'/proc/{pid}/ns/net')
+    SHARED['port'], SHARED['tap'], SHARED['pid'] = port, tap, pid
+
+
+def test_dhclient_gets_exactly_its_port(stack):
+    net = SHARED['net']
+    probe = stack.probe_create(net['id'], name='probe-a')
+    SHARED['probe_a'] = probe
+    lease = wait_for(lambda: clients.dhclient(probe['namespace'], probe['device']), 40,
+                     0.5, 'a dhclient lease')
+    assert lease['fixed-address'] == port_ip(probe)
+    assert lease['routers'] == GATEWAY
+    assert lease['domain-name-servers'] == ','.join(DNS)
+    assert lease['interface-mtu'] == '1500'
+    assert lease['domain-name'] == 'openstacklocal'
+    assert lease['subnet-mask'] == '255.255.255.0'
+
+
+def test_udhcpc_gets_its_lease_and_dnsmasq_was_only_reloaded(stack):
+    net = SHARED['net']
+    probe = stack.probe_create(net['id'], name='probe-b')
+    SHARED['probe_b'] = probe
+    env = wait_for(lambda: clients.udhcpc(probe['namespace'], probe['device']), 30, 0.2,
+                   'a udhcpc lease')
+    assert env['ip'] == port_ip(probe)
+    assert env['router'] == GATEWAY
+    assert env['dns'].split() == list(DNS)
+    assert env['mtu'] == '1500'
+    assert env['domain'] == 'openstacklocal'
+    assert dnsmasq_pid(stack, net['id']) == SHARED['pid']      # SIGHUP, not restart
+
+
+def test_unknown_mac_gets_no_lease(stack):
+    probe = SHARED['probe_b']
+    ns, dev = probe['namespace'], probe['device']
+    sh('ip', '-n', ns, 'link', 'set', dev, 'address', '02:00:00:ab:cd:ef')
+    try:
+        assert clients.udhcpc(ns, dev, tries=2) == {}
+    finally:
+        sh('ip', '-n', ns, 'link', 'set', dev, 'address', probe['mac_address'])
+
+
+def test_probe_resolves_another_ports_name(stack):
+    a, b = SHARED['probe_a'], SHARED['probe_b']
+    ns = a['namespace']
+    sh('ip', '-n', ns, 'addr', 'add', f'{port_ip(a)}/24', 'dev', a['device'])
+    clients.resolv_conf(ns, port_ip(SHARED['port']))
+    name = 'host-' + port_ip(b).replace('.', '-') + '.openstacklocal'
+    assert wait_for(lambda: clients.resolve(ns, name), 10, 0.2, 'DNS') == port_ip(b)
+
+
+def test_extra_dhcp_opts_reach_the_client(stack):
+    a = SHARED['probe_a']
+    stack.api('PUT', f'/ports/{a["id"]}', {'port': {'extra_dhcp_opts': [
+        {'opt_name': 'ntp-server', 'opt_value': '192.0.2.123'}]}})
+    opts = os.path.join(stack.state_path, 'dhcp', SHARED['net']['id'], 'opts')
+    wait_for(lambda: '192.0.2.123' in open(opts).read(), 10, 0.05, 'the opts file')
+    lease = clients.dhclient(a['namespace'], a['device'])
+    assert lease.get('ntp-servers') == '192.0.2.123'
+    assert dnsmasq_pid(stack, SHARED['net']['id']) == SHARED['pid']
+
+
+def test_killed_dnsmasq_is_respawned(stack):
+    net_id = SHARED['net']['id']
+    old = dnsmasq_pid(stack, net_id)
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (dnsmasq_pid(stack, net_id) or old) != old
+                   and dnsmasq_pid(stack, net_id), 10, 0.05, 'a respawned dnsmasq')
+    assert new != old
+    b = SHARED['probe_b']
+    assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
+
+
+def test_namespace_deleted_behind_the_agents_back_is_repaired(stack):
+    net_id = SHARED['net']['id']
+    ns = f'qdhcp-{net_id}'
+    sh('ip', 'netns', 'delete', ns)
+    wait_for(lambda: ns in netns_list() and SHARED['tap'] in
+             {link['ifname'] for link in ip_json(ns, 'link')} and serving(stack, net_id)
+             and os.readlink(f'/proc/{serving(stack, net_id)}/ns/net')
+             == _ns_link(ns), 20, 0.1, 'the namespace repaired')
+    b = SHARED['probe_b']
+    env = wait_for(lambda: clients.udhcpc(b['namespace'], b['device']), 20, 0.2,
+                   'a lease after the repair')
+    assert env['ip'] == port_ip(b)
+
+
+def _ns_link(ns):
+    out = subprocess.run(['ip', 'netns', 'exec', ns, 'readlink', '/proc/self/ns/net'],
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def test_malformed_notifications_are_dropped_and_the_agent_keeps_serving(stack):
+    from agent.rpc.transport import admin_context, get_transport, make_rpc_client
+    from tests.functional.rpc.bus import bus_conf
+    conf = bus_conf(stack.url, stack.exchange, f'{stack.host}-sender')
+    transport = get_transport(conf)
+    try:
+        client = make_rpc_client(transport, 'dhcp_agent').prepare(server=stack.host)
+        net_id = SHARED['net']['id']
+        bad = [('port_update_end', {'port': {'id': 'not-a-uuid', 'network_id': net_id}}),
+               ('network_delete_end', {'priority': 2}),
+               ('subnet_create_end', {'subnet': {'id': 7, 'network_id': net_id}}),
+               ('port_delete_end', {'port_id': 12, 'network_id': 'x', 'priority': 'high'}),
+               ('network_update_end', 'not a dict'),
+               ('no_such_method', {'network': {'id': net_id}})]
+        for method, payload in bad:
+            client.cast(admin_context(), method, payload=payload)
+        wait_for(lambda: stack.agent_log_text().count('dropped malformed') >= 5, 10, 0.05,
+                 'five dropped messages logged')
+    finally:
+        transport.cleanup()
+    log = stack.agent_log_text()
+    assert 'network_delete_end' in log and 'network_id' in log
+    assert 'not-a-uuid' in log
+    # still serving: the existing network answers, and new work is done
+    b = SHARED['probe_b']
+    assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
+    assert dnsmasq_pid(stack, net_id)
+
+
+def test_agent_restart_touches_nothing(stack):
+    nets = [SHARED['net']] + [stack.create_network(f'net{i}', f'10.{i}.0.0/24',
+                                                   f'10.{i}.0.1')[0] for i in range(4)]
+    for net in nets:
+        wait_for(lambda: serving(stack, net['id']), 10, 0.02, 'dnsmasq serving')
+    before = {}
+    for net in nets:
+        port = wait_for(lambda: stack.dhcp_port(net['id']), 5)
+        tap = 'tap' + port['id'][:11]
+        before[net['id']] = (dnsmasq_pid(stack, net['id']), port['id'],
+                             ifindex(f'qdhcp-{net["id"]}', tap))
+    assert stack.stop_agent() == 0
+    for net_id, (pid, _, _) in before.items():      # children keep serving
+        assert dnsmasq_pid(stack, net_id) == pid
+    b = SHARED['probe_b']
+    assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
+    stack.start_agent()
+    wait_for(lambda: 'dhcp-full-sync done' in stack.agent_log_text(), 10, 0.05)
+    time.sleep(1.0)
+    for net_id, (pid, port_id, index) in before.items():
+        port = stack.dhcp_port(net_id)
+        assert port['id'] == port_id
+        assert dnsmasq_pid(stack, net_id) == pid
+        assert ifindex(f'qdhcp-{net_id}', 'tap' + port_id[:11]) == index
+    log = stack.agent_log_text()
+    assert 'Started dnsmasq' not in log and 'Stopped dnsmasq' not in log
+    assert 'actions in' not in log      # every plan was empty
+    assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
+    # new work is served promptly after the restart
+    net, _ = stack.create_network('after-restart', '10.9.0.0/24', '10.9.0.1')
+    start = time.monotonic()
+    wait_for(lambda: serving(stack, net['id']), 5, 0.01, 'new network serving')
+    assert time.monotonic() - start < 2.0
+    SHARED['extra_nets'] = nets[1:] + [net]
+
+
+def test_second_agent_with_the_same_state_path_refuses(stack):
+    res = subprocess.run([stack.agent.args[0], '--config-file', stack.agent_conf_path],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1
+    assert 'already runs' in res.stderr
+
+
+def test_network_delete_leaves_nothing(stack):
+    for probe in (SHARED.pop('probe_a'), SHARED.pop('probe_b')):
+        stack.probe_delete(probe)
+        assert probe['namespace'] not in netns_list()
+    for net in [SHARED['net']] + SHARED['extra_nets']:
+        port = stack.dhcp_port(net['id'])
+        stack.api('DELETE', f'/networks/{net["id"]}')
+        ns = f'qdhcp-{net["id"]}'
+        wait_for(lambda: ns not in netns_list(), 10, 0.05, f'{ns} removed')
+        wait_for(lambda: not os.path.exists(os.path.join(stack.state_path, 'dhcp',
+                                                         net['id'])), 5, 0.05)
+        assert 'tap' + port['id'][:11] not in sh('ovs-vsctl', 'list-ports',
+                                                 stack.bridge).stdout
+        assert not os.path.exists(os.path.join(stack.state_path, 'external', 'pids',
+                                               f'{net["id"]}.pid.haproxy'))
+        vlans = ovs_map(ovs_row('Bridge', stack.bridge, ['external_ids'])['external_ids'])
+        assert f'netnode-vlan-{net["id"]}' not in vlans
+    leftovers = subprocess.run(['pgrep', '-f', stack.state_path], capture_output=True,
+                               text=True).stdout.split()
+    assert leftovers == []
