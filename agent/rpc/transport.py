@@ -99,19 +99,23 @@ def stop_rpc_server(server, timeout: float | None = None) -> None:
 
 
 def stop_rpc_servers(servers, timeout: float | None = None) -> None:
-    """Stop several servers, waiting for them in parallel (each takes up to a
-    poll interval, ~1 s, to notice)."""
-    servers = list(servers)
-    for server in servers:
+    """Stop several servers in parallel, each then finishing its messages.
+
+    A listener notices ``stop()`` only at the end of its current poll (up to
+    a few seconds), so servers are stopped in threads of their own.
+    """
+    def stop_and_wait(server):
         server.stop()
-    waiters = [threading.Thread(target=server.wait, daemon=True,
-                                name='rpc-server-wait') for server in servers]
-    for waiter in waiters:
-        waiter.start()
-    for waiter in waiters:
-        waiter.join(timeout)
-        if waiter.is_alive():
-            LOG.warning('an RPC server did not finish its messages in %s s', timeout)
+        server.wait()
+
+    threads = [threading.Thread(target=stop_and_wait, args=(server,), daemon=True,
+                                name='rpc-server-stop') for server in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+        if thread.is_alive():
+            LOG.warning('an RPC server did not stop within %s s', timeout)
 
 
 def watch_reconnects(server, callback: Callable[[], None]) -> bool:
