@@ -14,6 +14,7 @@ import logging
 import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 import oslo_messaging
 
+from agent.common.names import is_uuid
 from agent.controller.context import Context
 from agent.controller.exceptions import NeutronError
 from agent.rpc.codec import Fields, WireError
@@ -149,7 +150,8 @@ class L3RpcCallback:
         if not isinstance(statuses, dict):
             raise f.error('fip_statuses', f'{statuses!r} is not an object')
         for fip_id, status in statuses.items():
-            Fields(f.obj, {fip_id: fip_id}, 'fip_statuses.').uuid(fip_id)
+            if not is_uuid(fip_id):
+                raise f.error('fip_statuses', f'key {fip_id!r} is not a UUID')
             if status not in ('ACTIVE', 'DOWN', 'ERROR'):
                 raise f.error(f'fip_statuses.{fip_id}',
                               f'{status!r} is not ACTIVE, DOWN or ERROR')
@@ -195,9 +197,9 @@ class AgentExtRpcCallback:
         state = Fields(f.obj, outer.raw('agent_state'), 'agent_state.agent_state.')
         for name in ('binary', 'host', 'topic', 'agent_type'):
             state.str(name)
-        state.raw('configurations', {}) is None or Fields(
-            f.obj, state.raw('configurations', {}),
-            'agent_state.agent_state.configurations.')
+        configurations = state.raw('configurations', {})
+        if not isinstance(configurations, dict):
+            raise state.error('configurations', f'{configurations!r} is not an object')
         return self.plugin.report_state(dict(state.data), f.str('time'))
 
     @_rpc_method
