@@ -1,0 +1,299 @@
+"""netnode-server and netnode-l3-agent as processes over RabbitMQ, on real parts.
+
+One controller and one agent for the module (own vhost, exchange, bridges,
+state_path and host name); the tests build on each other in file order: the
+reference topology (steps 2 and 3 of the seed scenario), traffic through SNAT,
+a floating IP and its removal, a second router with an overlapping subnet, an
+agent restart under traffic, a flushed nat table, deletes.
+"""
+
+import ipaddress
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from agent.common import names
+from agent.drivers import netns
+from agent.metadata import haproxy
+from tests.functional.l3.stack import (L3Stack, in_ns, iptables_rules, netns_list,
+                                       pids_with, wait_for)
+from tests.unit.iptables_golden import QG_DEV, QR_DEV, golden_sections
+
+pytestmark = pytest.mark.functional
+
+ECHO = os.path.join(os.path.dirname(__file__), 'echo.py')
+ECHO_PORT = 7777
+GOLDEN_FIP, GOLDEN_FIXED, GOLDEN_GW = '172.24.4.162', '192.168.10.93', '172.24.4.139'
+
+
+@pytest.fixture(scope='module')
+def stack(run_id, leaks):
+    s = L3Stack(run_id, 'l3', leaks, resync_interval=3).start()
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope='module')
+def topo(stack):
+    """The reference topology, built through REST as a user would."""
+    net, sub = stack.network('openstack-net', '192.168.10.0/24', '192.168.10.1')
+    ext, esub = stack.network('public', '198.51.100.0/24', '198.51.100.1', external=True)
+    router = stack.router('openstack-router')
+    intf = stack.add_interface(router['id'], sub['id'])
+    stack.set_gateway(router['id'], ext['id'])
+    ns = names.router_namespace(router['id'])
+    gw_port = stack.api('GET', f'/ports?device_id={router["id"]}'
+                               '&device_owner=network:router_gateway')['ports'][0]
+    t = dict(net=net, sub=sub, ext=ext, esub=esub, router=router, ns=ns,
+             qr=names.internal_device_name(intf['port_id']), qr_port=intf['port_id'],
+             qg=names.gateway_device_name(gw_port['id']), qg_port=gw_port,
+             gw_ip=gw_port['fixed_ips'][0]['ip_address'])
+    wait_for(lambda: _default_route(ns, t['qg']), 20, 0.05, 'the router converged')
+    wait_for(lambda: _rules_match(t), 10, 0.1, 'the router iptables')
+    return t
+
+
+def _default_route(ns, qg):
+    if ns not in netns_list():
+        return False
+    return f'default via 198.51.100.1 dev {qg}' in in_ns(ns, 'ip', 'route',
+                                                          check=False).stdout
+
+
+def golden(version, t, fip=None, fixed=None):
+    """The golden iptables-save as (table, line) sets, with our names and addresses;
+    without its floating-IP rules unless ``fip`` is given."""
+    text = golden_sections()['iptables-save' if version == 4 else 'ip6tables-save']
+    text = text.replace(QR_DEV, t['qr']).replace(QG_DEV, t['qg'])
+    text = text.replace(GOLDEN_GW, t['gw_ip'])
+    lines = []
+    for line in text.splitlines():
+        if GOLDEN_FIP in line or GOLDEN_FIXED in line:
+            if fip is None:
+                continue
+            line = line.replace(GOLDEN_FIP, fip).replace(GOLDEN_FIXED, fixed)
+        lines.append(line)
+    table, found = None, set()
+    for line in lines:
+        if line.startswith('*'):
+            table = line[1:]
+        elif line.startswith(':'):
+            found.add((table, ' '.join(line.split()[:2])))
+        elif line.startswith('-A'):
+            found.add((table, line))
+    return found
+
+
+def _rules_match(t, fip=None, fixed=None):
+    return (iptables_rules(t['ns'], 4) == golden(4, t, fip, fixed)
+            and iptables_rules(t['ns'], 6) == golden(6, t))
+
+
+def _addrs(ns, dev):
+    out = in_ns(ns, 'ip', '-o', 'addr', 'show', 'dev', dev, 'scope', 'global',
+                check=False).stdout
+    return {line.split()[3] + ' brd ' + line.split()[5] if ' brd ' in line
+            else line.split()[3] for line in out.splitlines() if ' inet' in line}
+
+
+def _ovs_get(table, name, column):
+    return subprocess.run(['ovs-vsctl', 'get', table, name, column], capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _proxy_pid(stack, router_id):
+    pid_file = haproxy.pid_file_path(stack.state_path, router_id)
+    try:
+        pid = int(open(pid_file).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read().decode()
+    except OSError:
+        return None
+    return pid if router_id in cmd else None
+
+
+def test_reference_topology(stack, topo):
+    ns, qr, qg = topo['ns'], topo['qr'], topo['qg']
+    assert 'state UP' in in_ns(ns, 'ip', 'link', 'show', 'lo').stdout or \
+        'LOWER_UP' in in_ns(ns, 'ip', 'link', 'show', 'lo').stdout
+    assert _addrs(ns, qr) == {'192.168.10.1/24 brd 192.168.10.255'}
+    assert _addrs(ns, qg) == {f'{topo["gw_ip"]}/24 brd 198.51.100.255'}
+    routes = in_ns(ns, 'ip', 'route').stdout
+    assert f'default via 198.51.100.1 dev {qg} proto static' in routes
+    assert f'192.168.10.0/24 dev {qr} proto kernel scope link src 192.168.10.1' in routes
+    for key, value in (('net.ipv4.ip_forward', '1'), ('net.ipv4.conf.all.arp_ignore', '1'),
+                       ('net.ipv4.conf.all.arp_announce', '2'),
+                       ('net.ipv6.conf.all.forwarding', '1'),
+                       (f'net.ipv6.conf.{qg}.accept_ra', '2')):
+        assert in_ns(ns, 'sysctl', '-n', key).stdout.strip() == value, key
+    # qr- on the integration bridge (tagged), qg- straight on the external bridge.
+    assert _ovs_get('Port', qr, '_uuid') and \
+        subprocess.run(['ovs-vsctl', 'port-to-br', qr], capture_output=True,
+                       text=True).stdout.strip() == stack.int_bridge
+    assert subprocess.run(['ovs-vsctl', 'port-to-br', qg], capture_output=True,
+                          text=True).stdout.strip() == stack.ext_bridge
+    assert _ovs_get('Port', qr, 'tag').isdigit()
+    ids = _ovs_get('Interface', qr, 'external_ids')
+    assert f'iface-id="{topo["qr_port"]}"' in ids and 'iface-status=active' in ids
+    assert 'attached-mac=' in ids
+    # iptables: the reference rules as sets (counters ignored), v4 and v6.
+    assert iptables_rules(ns, 4) == golden(4, topo)
+    assert iptables_rules(ns, 6) == golden(6, topo)
+    # The metadata proxy on 9697, in the router namespace, tagged with the router id.
+    pid = wait_for(lambda: _proxy_pid(stack, topo['router']['id']), 10, 0.1, 'haproxy')
+    assert os.stat(f'/proc/{pid}/ns/net').st_ino == os.stat(netns.path_of(ns)).st_ino
+    conf = open(haproxy.config_path(stack.state_path, topo['router']['id'])).read()
+    assert 'bind :::9697' in conf and f'X-Neutron-Router-ID {topo["router"]["id"]}' in conf
+
+
+def test_metadata_proxy_respawned(stack, topo):
+    rid = topo['router']['id']
+    pid = _proxy_pid(stack, rid)
+    os.kill(pid, signal.SIGKILL)
+    new = wait_for(lambda: (p := _proxy_pid(stack, rid)) and p != pid and p, 10, 0.1,
+                   'haproxy respawned')
+    assert new != pid
+
+
+@pytest.fixture(scope='module')
+def vm(stack, topo):
+    return stack.vm(topo['net']['id'], topo['sub'])
+
+
+@pytest.fixture(scope='module')
+def outside(stack, topo):
+    ns = stack.outside('198.51.100.1/24')
+    proc = subprocess.Popen(['ip', 'netns', 'exec', ns, sys.executable, ECHO, 'serve',
+                             str(ECHO_PORT)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'ready'
+    yield ns
+    proc.kill()
+    proc.wait()
+
+
+def ask(ns, host):
+    res = in_ns(ns, sys.executable, ECHO, 'ask', host, ECHO_PORT, check=False)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def test_vm_reaches_gateway_and_outside_through_snat(stack, topo, vm, outside):
+    vm_ns, _, _ = vm
+    assert stack.ping(vm_ns, '192.168.10.1', count=2)
+    assert stack.ping(vm_ns, '198.51.100.1', count=2)
+    assert ask(vm_ns, '198.51.100.1') == topo['gw_ip']      # SNAT to the router's IP
+
+
+def test_floating_ip_then_disassociation(stack, topo, vm, outside):
+    vm_ns, port, vm_ip = vm
+    fip = stack.floatingip(topo['ext']['id'], port['id'])
+    address = fip['floating_ip_address']
+    wait_for(lambda: _rules_match(topo, address, vm_ip), 10, 0.05, 'floating IP rules')
+    assert f'{address}/32 brd {address}' in _addrs(topo['ns'], topo['qg'])
+    assert stack.ping(outside, address, count=2)
+    assert ask(vm_ns, '198.51.100.1') == address             # float-snat
+    wait_for(lambda: stack.api('GET', f'/floatingips/{fip["id"]}')['floatingip']
+             ['status'] == 'ACTIVE', 10, 0.1, 'floating IP ACTIVE')
+    stack.associate(fip['id'], None)
+    wait_for(lambda: _rules_match(topo), 10, 0.05, 'floating IP rules removed')
+    assert _addrs(topo['ns'], topo['qg']) == {f'{topo["gw_ip"]}/24 brd 198.51.100.255'}
+    assert not stack.ping(outside, address, count=1, timeout=1)
+    assert ask(vm_ns, '198.51.100.1') == topo['gw_ip']
+    wait_for(lambda: stack.api('GET', f'/floatingips/{fip["id"]}')['floatingip']
+             ['status'] == 'DOWN', 10, 0.1, 'floating IP DOWN')
+    topo['fip'] = fip
+
+
+def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside):
+    net2, sub2 = stack.network('other-net', '192.168.10.0/24', '192.168.10.1')
+    router2 = stack.router('other-router')
+    stack.add_interface(router2['id'], sub2['id'])
+    router2 = stack.set_gateway(router2['id'], topo['ext']['id'])
+    gw2 = router2['external_gateway_info']['external_fixed_ips'][0]['ip_address']
+    ns2 = names.router_namespace(router2['id'])
+    wait_for(lambda: ns2 in netns_list() and ask_ready(ns2), 20, 0.1, 'router 2')
+    vm2_ns, _, vm2_ip = stack.vm(net2['id'], sub2)
+    assert stack.ping(vm2_ns, '192.168.10.1', count=2)
+    assert ask(vm2_ns, '198.51.100.1') == gw2
+    assert ask(vm[0], '198.51.100.1') == topo['gw_ip']
+    assert gw2 != topo['gw_ip']
+    topo['router2'], topo['ns2'], topo['vm2_ip'] = router2, ns2, vm2_ip
+
+
+def ask_ready(ns):
+    return 'default via' in in_ns(ns, 'ip', 'route', check=False).stdout
+
+
+def test_agent_restart_loses_nothing(stack, topo, vm, outside):
+    vm_ns, port, vm_ip = vm
+    fip = stack.associate(topo['fip']['id'], port['id'])
+    address = fip['floating_ip_address']
+    wait_for(lambda: _rules_match(topo, address, vm_ip), 10, 0.05, 'floating IP back')
+    before4, before6 = iptables_rules(topo['ns'], 4), iptables_rules(topo['ns'], 6)
+    saved = in_ns(topo['ns'], 'iptables-save').stdout
+    pid = _proxy_pid(stack, topo['router']['id'])
+    ping = subprocess.Popen(['ip', 'netns', 'exec', outside, 'ping', '-i', '0.05', '-W',
+                             '1', address], stdout=subprocess.PIPE, text=True)
+    try:
+        time.sleep(0.5)
+        assert stack.stop_agent() == 0
+        time.sleep(0.5)
+        stack.start_agent()
+        wait_for(lambda: stack.agent_log_text().count('l3-full-sync done') >= 2, 15,
+                 0.1, 'a periodic resync after the restart')
+        time.sleep(0.5)
+    finally:
+        ping.send_signal(signal.SIGINT)
+        out = ping.communicate(timeout=10)[0]
+    summary = [line for line in out.splitlines() if 'packets transmitted' in line][0]
+    sent, received = int(summary.split()[0]), int(summary.split()[3])
+    assert sent > 20 and received == sent, summary
+    assert iptables_rules(topo['ns'], 4) == before4
+    assert iptables_rules(topo['ns'], 6) == before6
+    assert _strip(in_ns(topo['ns'], 'iptables-save').stdout) == _strip(saved)
+    assert _proxy_pid(stack, topo['router']['id']) == pid
+    assert 'iptables-restore' not in stack.agent_log_text()     # nothing re-applied
+
+
+def _strip(save):
+    """iptables-save without the comment lines (dates) and counters."""
+    return [line.split(' [')[0] if line.startswith(':') else line
+            for line in save.splitlines() if not line.startswith('#')]
+
+
+def test_flushed_nat_table_is_repaired_by_resync(stack, topo, vm):
+    before = iptables_rules(topo['ns'], 4)
+    in_ns(topo['ns'], 'iptables', '-t', 'nat', '-F')
+    assert iptables_rules(topo['ns'], 4) != before
+    wait_for(lambda: iptables_rules(topo['ns'], 4) == before, 15, 0.2,
+             'the nat table repaired')
+
+
+def test_router_delete_leaves_nothing(stack, topo, vm):
+    rid, ns = topo['router']['id'], topo['ns']
+    other = iptables_rules(topo['ns2'], 4)
+    stack.api('DELETE', f'/floatingips/{topo["fip"]["id"]}')
+    stack.api('PUT', f'/routers/{rid}/remove_router_interface',
+              {'subnet_id': topo['sub']['id']})
+    wait_for(lambda: topo['qr'] not in in_ns(ns, 'ip', 'link', check=False).stdout, 10,
+             0.05, 'qr- removed')
+    stack.api('PUT', f'/routers/{rid}', {'router': {'external_gateway_info': {}}})
+    stack.api('DELETE', f'/routers/{rid}')
+    wait_for(lambda: ns not in netns_list(), 10, 0.05, 'namespace removed')
+    wait_for(lambda: _proxy_pid(stack, rid) is None and not pids_with(
+        haproxy.config_path(stack.state_path, rid)), 10, 0.05, 'proxy stopped')
+    assert not os.path.exists(haproxy.config_path(stack.state_path, rid))
+    ports = subprocess.run(['ovs-vsctl', 'list-ports', stack.int_bridge],
+                           capture_output=True, text=True).stdout.split()
+    ports += subprocess.run(['ovs-vsctl', 'list-ports', stack.ext_bridge],
+                            capture_output=True, text=True).stdout.split()
+    assert topo['qr'] not in ports and topo['qg'] not in ports
+    # The other router is untouched.
+    assert topo['ns2'] in netns_list()
+    assert iptables_rules(topo['ns2'], 4) == other
+    ipaddress.ip_address(topo['vm2_ip'])
