@@ -1,0 +1,126 @@
+"""The metadata agent: answers the proxies' requests from the controller's data.
+
+Wiring only: the unix-socket server (:mod:`agent.metadata.server`), the port and
+instance lookup over ``q-plugin`` (:mod:`agent.metadata.lookup`), the documents
+(:mod:`agent.metadata.documents`) or, with ``metadata_backend = nova``, the
+forwarding to Nova (:mod:`agent.metadata.nova`), and the heartbeat (Neutron's
+metadata agent reports as ``Metadata agent`` with topic ``N/A``).
+
+Answers: the document (200), 404 for an address no instance port has on the
+proxy's network or router (and for unknown paths), 503 when the controller does
+not answer within ``metadata_rpc_timeout``.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+
+from agent.metadata import documents, nova
+from agent.metadata.documents import Document
+from agent.metadata.lookup import ControllerUnavailable, InstanceLookup, MetadataPluginApi
+from agent.metadata.server import Caller, MetadataServer
+from agent.rpc import clients, heartbeat
+from agent.rpc.transport import get_transport
+
+LOG = logging.getLogger(__name__)
+
+BINARY = 'neutron-metadata-agent'      # what Neutron's server expects in report_state
+AGENT_TYPE = 'Metadata agent'
+TOPIC = 'N/A'
+SOCKET_MODES = {'user': 0o644, 'group': 0o664, 'all': 0o666}
+UNAVAILABLE = Document(503, 'text/plain',
+                       b'503 Service Unavailable\n\nThe metadata service is not '
+                       b'available right now; retry later.\n')
+NOT_ALLOWED = Document(405, 'text/plain', b'405 Method Not Allowed\n')
+
+
+def _is_self_user(user: str) -> bool:
+    if user.isdigit():
+        return int(user) == os.geteuid()
+    try:
+        return pwd.getpwnam(user).pw_uid == os.geteuid()
+    except KeyError:
+        return False
+
+
+def _is_self_group(group: str) -> bool:
+    if group.isdigit():
+        return int(group) == os.getegid()
+    try:
+        return grp.getgrnam(group).gr_gid == os.getegid()
+    except KeyError:
+        return False
+
+
+def socket_mode(conf) -> int:
+    """Neutron's ``metadata_proxy_socket_mode``, ``deduce`` included."""
+    mode = conf.metadata_proxy_socket_mode
+    if mode == 'deduce':
+        user, group = conf.metadata_proxy_user, conf.metadata_proxy_group
+        if not user or user in ('0', 'root') or _is_self_user(user):
+            mode = 'user'
+        elif not group or _is_self_group(group):
+            mode = 'group'
+        else:
+            mode = 'all'
+    return SOCKET_MODES[mode]
+
+
+class MetadataAgent:
+    def __init__(self, conf, transport=None):
+        self.conf = conf
+        self.transport = transport if transport is not None else get_transport(conf)
+        self.lookup = InstanceLookup(
+            MetadataPluginApi(self.transport, conf.metadata_rpc_timeout),
+            conf.metadata_cache_ttl)
+        self.nova = (nova.NovaEndpoint.from_conf(conf)
+                     if conf.metadata_backend == 'nova' else None)
+        self.server = MetadataServer(conf.metadata_proxy_socket, self.answer,
+                                     socket_mode(conf), conf.metadata_backlog)
+        self.heartbeat = heartbeat.Heartbeat(
+            clients.ReportStateApi(self.transport,
+                                   timeout=conf.AGENT.report_interval or None),
+            heartbeat.AgentIdentity(BINARY, TOPIC, AGENT_TYPE, conf.host,
+                                    conf.AGENT.availability_zone),
+            self.configurations, conf.AGENT.report_interval,
+            log_heartbeats=conf.AGENT.log_agent_heartbeats)
+
+    def configurations(self) -> dict:
+        conf = self.conf
+        return {'metadata_proxy_socket': conf.metadata_proxy_socket,
+                'metadata_backend': conf.metadata_backend,
+                'nova_metadata_host': conf.nova_metadata_host,
+                'nova_metadata_port': conf.nova_metadata_port,
+                'log_agent_heartbeats': conf.AGENT.log_agent_heartbeats}
+
+    def answer(self, method: str, path: str, caller: Caller,
+               body: bytes | None) -> Document:
+        if self.nova is None and method != 'GET':
+            return NOT_ALLOWED
+        try:
+            view = self.lookup.view(caller.remote_ip, caller.network_id, caller.router_id)
+        except ControllerUnavailable as exc:
+            LOG.warning('metadata for %s: %s', caller.remote_ip, exc)
+            return UNAVAILABLE
+        if view is None:
+            LOG.info('no instance port with %s on %s %s', caller.remote_ip,
+                     'network' if caller.network_id else 'router',
+                     caller.network_id or caller.router_id)
+            return documents.NOT_FOUND
+        if self.nova is not None:
+            return nova.forward(self.nova, method, path, body, caller.remote_ip,
+                                view.instance.device_id, view.instance.project_id)
+        return documents.lookup(view, path)
+
+    def start(self) -> None:
+        self.server.start()
+        self.heartbeat.start()
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.heartbeat.stop()
+        self.heartbeat.join(5.0)
+        self.transport.cleanup()
