@@ -38,7 +38,8 @@ class LoggingNotifier:
 # The agents' side: agent.controller.rpc_notifier.RpcNotifier tells agents about
 # changes (one per serving process, built after the fork), and
 # agent.controller.rpc_server.start_rpc_servers serves q-plugin, q-l3-plugin and
-# q-reports-plugin (once, in the supervising process).  ``enable_rpc = false``
+# q-reports-plugin (once: beside the API, or with api_workers > 1 in an RPC
+# worker process of its own).  ``enable_rpc = false``
 # runs the REST API alone: notifications are logged and dropped.
 SERVER_EXTRA_OPTS = ((None, [
     cfg.BoolOpt('enable_rpc', default=True,
@@ -58,9 +59,6 @@ def build_notifier(conf):
 
 def start_rpc(conf, plugin):
     """Start the RPC servers on ``plugin``; returns a callable stopping them."""
-    if not conf.enable_rpc:
-        LOG.warning('enable_rpc is false: agents are neither served nor notified')
-        return None
     from agent.controller.rpc_server import start_rpc_servers
     servers = start_rpc_servers(conf, plugin)
     LOG.info('RPC servers started on exchange %s as host %s', conf.control_exchange,
@@ -92,6 +90,8 @@ def main(argv=None):
     conf = service.make_conf(argv, groups=service.SERVER_GROUPS, extra=SERVER_EXTRA_OPTS)
     service.setup_logging(conf, 'netnode-server')
 
+    if not conf.enable_rpc:
+        LOG.warning('enable_rpc is false: agents are neither served nor notified')
     migrator = make_plugin(conf, notifier=LoggingNotifier())
     migrator.migrate()
     close_plugin(migrator)
@@ -100,6 +100,7 @@ def main(argv=None):
         return create_app(make_plugin(conf))
 
     def on_serving():
+        # The RPC servers: beside the API, or in a worker of their own.
         plugin = make_plugin(conf)
         stop_rpc = start_rpc(conf, plugin)
 
@@ -110,7 +111,7 @@ def main(argv=None):
         return stop
 
     try:
-        wsgi.run(conf, build_app, on_serving)
+        wsgi.run(conf, build_app, on_serving if conf.enable_rpc else None)
     except OSError as exc:
         LOG.error('%s', exc)
         return 1

@@ -81,27 +81,30 @@ def serve_until(sock, app, stop: threading.Event, name='netnode-api'):
 
 
 class WorkerSupervisor:
-    """Forks ``count`` workers serving ``sock`` and keeps them running."""
+    """Forks one process per worker and keeps them running.
 
-    def __init__(self, sock, build_app, count: int, stop: threading.Event):
-        self.sock = sock
-        self.build_app = build_app
-        self.count = count
+    A worker is ``(name, target)``; ``target(stop)`` runs in the child until the
+    ``stop`` Event (set by SIGTERM/SIGINT) is set.  This process starts no
+    threads of its own, so every fork (respawns included) is from a quiet parent.
+    """
+
+    def __init__(self, workers, stop: threading.Event):
+        self.workers = list(workers)
         self.stop = stop
         self.pids: dict[int, int] = {}     # pid -> worker index
 
     def spawn(self, index: int):
+        name, target = self.workers[index]
         pid = os.fork()
         if pid == 0:                                     # the worker
             code = 0
             try:
                 stop = threading.Event()
                 _install_stop_signals(stop)
-                app = self.build_app()
-                LOG.info('API worker %d (pid %d) serving', index, os.getpid())
-                serve_until(self.sock, app, stop)
+                LOG.info('%s worker (pid %d) starting', name, os.getpid())
+                target(stop)
             except BaseException:                        # noqa: BLE001
-                LOG.exception('API worker %d failed', index)
+                LOG.exception('%s worker failed', name)
                 code = 1
             finally:
                 logging.shutdown()
@@ -110,7 +113,7 @@ class WorkerSupervisor:
         return pid
 
     def start(self):
-        for index in range(self.count):
+        for index in range(len(self.workers)):
             self.spawn(index)
 
     def reap(self):
@@ -127,8 +130,8 @@ class WorkerSupervisor:
                 continue                                 # not one of ours
             if self.stop.is_set():
                 continue
-            LOG.error('API worker %d (pid %d) died (%s); respawning', index, pid,
-                      _describe_status(status))
+            LOG.error('%s worker (pid %d) died (%s); respawning', self.workers[index][0],
+                      pid, _describe_status(status))
             time.sleep(_RESPAWN_BACKOFF_SECONDS)
             if not self.stop.is_set():
                 self.spawn(index)
@@ -156,7 +159,7 @@ class WorkerSupervisor:
             else:
                 time.sleep(0.05)
         for pid in list(self.pids):
-            LOG.warning('API worker pid %d did not stop in time; killing it', pid)
+            LOG.warning('Worker pid %d did not stop in time; killing it', pid)
             try:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -171,39 +174,50 @@ def _describe_status(status):
     return f'exit code {os.WEXITSTATUS(status)}'
 
 
+def _run_extras(on_serving, stop: threading.Event):
+    stop_extras = on_serving()
+    try:
+        stop.wait()
+    finally:
+        if stop_extras:
+            stop_extras()
+
+
 def run(conf, build_app, on_serving=None):
     """Serve the API as ``conf`` says, until SIGTERM/SIGINT.
 
     ``build_app()`` builds the WSGI application (and its Plugin) in the process
-    that serves it.  ``on_serving()``, if given, runs in this process once the
-    API serves (after the fork, with workers) and may return a callable run at
-    shutdown; the RPC servers hook in there.
+    that serves it.  ``on_serving()``, if given, starts what runs beside the API
+    (the RPC servers) and may return a callable run at shutdown: in this
+    process with one API worker, in a worker process of its own with more.
     """
     stop = threading.Event()
     _install_stop_signals(stop)
     sock = bind_socket(conf.bind_host, conf.bind_port)
     host, port = sock.getsockname()[:2]
-    workers = conf.api_workers
+    count = conf.api_workers
     LOG.info('netnode-server REST API on http://%s:%d/ (%d worker%s)', host, port,
-             workers, 's' if workers > 1 else '')
-    stop_extras = None
+             count, 's' if count > 1 else '')
     try:
-        if workers <= 1:
+        if count <= 1:
             app = build_app()
             stop_extras = on_serving() if on_serving else None
-            serve_until(sock, app, stop)
-        else:
-            supervisor = WorkerSupervisor(sock, build_app, workers, stop)
-            supervisor.start()
             try:
-                stop_extras = on_serving() if on_serving else None
-            except BaseException:
-                stop.set()
-                supervisor.terminate()
-                raise
+                serve_until(sock, app, stop)
+            finally:
+                if stop_extras:
+                    stop_extras()
+        else:
+            workers = [(f'API {i}', lambda ev: serve_until(sock, build_app(), ev))
+                       for i in range(count)]
+            if on_serving:
+                def rpc_worker(ev):
+                    sock.close()                  # this one never serves HTTP
+                    _run_extras(on_serving, ev)
+                workers.append(('RPC', rpc_worker))
+            supervisor = WorkerSupervisor(workers, stop)
+            supervisor.start()
             supervisor.supervise()
     finally:
-        if stop_extras:
-            stop_extras()
         sock.close()
     LOG.info('netnode-server stopped')

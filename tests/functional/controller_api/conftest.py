@@ -9,7 +9,7 @@ from tests.functional.controller_api.server_process import (
 
 
 def start_server(request, tmp_path_factory, run_id, leaks, backend, api_workers=1,
-                 name='api'):
+                 name='api', **kwargs):
     base = tmp_path_factory.mktemp(f'{run_id}-{name}-{backend}')
     dbname = None
     connection = None
@@ -17,7 +17,7 @@ def start_server(request, tmp_path_factory, run_id, leaks, backend, api_workers=
         dbname = f'netnode_{run_id}_{name}_{uuid.uuid4().hex[:6]}'
         connection = create_pg_database(dbname)
     server = ServerProcess(str(base), connection=connection, api_workers=api_workers,
-                           debug=True)
+                           debug=True, **kwargs)
     leaks.process_marker(server.marker)
 
     def cleanup():

@@ -41,7 +41,7 @@ def drop_pg_database(name):
 
 class ServerProcess:
     def __init__(self, base_dir, connection=None, api_workers=1, debug=False,
-                 extra_conf=''):
+                 extra_conf='', enable_rpc=False):
         self.base_dir = base_dir
         self.state_path = os.path.join(base_dir, 'state')
         self.conf_path = os.path.join(base_dir, 'netnode.conf')
@@ -50,6 +50,7 @@ class ServerProcess:
         self.api_workers = api_workers
         self.debug = debug
         self.extra_conf = extra_conf
+        self.enable_rpc = enable_rpc
         self.proc = None
         self.port = None
 
@@ -66,7 +67,8 @@ class ServerProcess:
         os.makedirs(self.state_path, exist_ok=True)
         lines = ['[DEFAULT]', f'state_path = {self.state_path}',
                  'bind_host = 127.0.0.1', 'bind_port = 0',
-                 f'api_workers = {self.api_workers}', 'enable_rpc = false',
+                 f'api_workers = {self.api_workers}',
+                 f'enable_rpc = {str(self.enable_rpc).lower()}',
                  f'host = api-test-{uuid.uuid4().hex[:8]}',
                  f'debug = {str(self.debug).lower()}', f'log_file = {self.log_path}',
                  self.extra_conf, '[database]']

@@ -68,3 +68,16 @@ def test_single_process_server_stops_on_sigterm(request, tmp_path_factory, run_i
     assert _children(server.proc.pid) == []
     assert server.call('GET', '/')[0] == 200
     assert server.stop() == 0
+
+
+def test_rpc_servers_run_in_their_own_worker(request, tmp_path_factory, run_id, leaks):
+    """With the bus on (a private exchange on the local RabbitMQ), 2 API + 1 RPC worker."""
+    exchange = f'netnode-{run_id}-api-rpc'
+    server = start_server(request, tmp_path_factory, run_id, leaks, 'sqlite',
+                          api_workers=2, name='rpc', enable_rpc=True,
+                          extra_conf=f'control_exchange = {exchange}\n'
+                                     f'transport_url = rabbit://guest:guest@127.0.0.1:5672/')
+    assert _wait(lambda: 'RPC servers started' in server.tail(200), 30)
+    assert len(_children(server.proc.pid)) == 3
+    assert server.call('GET', '/v2.0/agents')[0] == 200
+    assert server.stop() == 0
