@@ -1,5 +1,6 @@
 """The CLI's commands, one module per resource."""
 
-from agent.cli.commands import agent, floatingip, network, port, probe, router, subnet
+from agent.cli.commands import (agent, floatingip, instance, network, port, probe, router,
+                                subnet)
 
-MODULES = (network, subnet, port, router, floatingip, agent, probe)
+MODULES = (network, subnet, port, router, floatingip, agent, probe, instance)
