@@ -43,9 +43,13 @@ def network_deleted(txn: Txn, network_id: str) -> None:
 
 def port_created(txn: Txn, port: dict) -> None:
     """One random hosting agent gets priority 5, the others 6 (Neutron's rule)."""
+    hosting = scheduler.dhcp_agents_of_network(txn.session, port['network_id'], False)
     if port.get('device_id') != 'reserved_dhcp_port':
-        schedule_network(txn, port['network_id'])
-    agents = scheduler.dhcp_agents_of_network(txn.session, port['network_id'])
+        new = scheduler.schedule_network(txn.session, port['network_id'], txn.conf,
+                                         hosting=hosting)
+        network_scheduled(txn, port['network_id'], new)
+        hosting = hosting + new
+    agents = [a for a in hosting if a.admin_state_up]
     if not agents:
         return
     first = random.choice(agents)

@@ -68,17 +68,21 @@ def _load_by_agent(session, column, agent_ids) -> dict[str, int]:
 
 
 def schedule_network(session: orm.Session, network_id: str, conf,
-                     candidates: list[models.Agent] | None = None) -> list[models.Agent]:
-    """Bind the network to more DHCP agents if it has too few; return the new ones."""
-    if not network_needs_dhcp(session, network_id):
-        return []
-    hosting = {a.id for a in dhcp_agents_of_network(session, network_id, False)}
+                     candidates: list[models.Agent] | None = None,
+                     hosting: list[models.Agent] | None = None) -> list[models.Agent]:
+    """Bind the network to more DHCP agents if it has too few; return the new ones.
+
+    ``hosting``: the agents already hosting it, when the caller has them at hand.
+    """
+    if hosting is None:
+        hosting = dhcp_agents_of_network(session, network_id, False)
     wanted = conf.dhcp_agents_per_network - len(hosting)
-    if wanted <= 0:
+    if wanted <= 0 or not network_needs_dhcp(session, network_id):
         return []
     if candidates is None:
         candidates = live_agents(session, DHCP_AGENT, conf.agent_down_time)
-    candidates = [a for a in candidates if a.id not in hosting]
+    hosting_ids = {a.id for a in hosting}
+    candidates = [a for a in candidates if a.id not in hosting_ids]
     if not candidates:
         return []
     load = _load_by_agent(session, models.NetworkDhcpAgentBinding.dhcp_agent_id,

@@ -9,9 +9,11 @@ lock timeout), up to ``[database] max_retries`` times.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
+import threading
 import time
 from typing import Callable, TypeVar
 
@@ -44,8 +46,8 @@ def make_engine(url: str) -> sa.Engine:
     if url.startswith('postgresql://'):
         url = 'postgresql+psycopg://' + url[len('postgresql://'):]
     if url.startswith('sqlite'):
-        engine = sa.create_engine(url, pool_pre_ping=True,
-                                  connect_args={'check_same_thread': False,
+        # A file needs no liveness ping: there is no server to lose.
+        engine = sa.create_engine(url, connect_args={'check_same_thread': False,
                                                 'timeout': SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
@@ -94,6 +96,9 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == 'sqlite'
         self.max_retries = max_retries
         self._sessions = orm.sessionmaker(bind=self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time: threads of this process queue here, and
+        # only other processes wait in SQLite's (polling) busy handler.
+        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
         if self.is_sqlite:
             self._write_engine = self.engine.execution_options(sqlite_begin='IMMEDIATE')
             self._write_sessions = orm.sessionmaker(bind=self._write_engine,
@@ -114,7 +119,7 @@ class Database:
         attempt = 0
         while True:
             try:
-                with self._write_sessions() as session, session.begin():
+                with self._write_lock, self._write_sessions() as session, session.begin():
                     return fn(session)
             except exc.DBAPIError as error:
                 if not is_retriable(error):
