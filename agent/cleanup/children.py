@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterator, List, Optional
+import re
+from typing import Dict, Iterator, List, Optional
 
 from agent.process.driver import HostProcessDriver
 from agent.process.manager import ProcessManager, RunningProcess
@@ -21,6 +22,7 @@ from agent.process.manager import ProcessManager, RunningProcess
 LOG = logging.getLogger(__name__)
 
 SERVICES = ('dnsmasq', 'haproxy')
+_UUID_IN_TEXT = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
 def _pids() -> Iterator[int]:
@@ -38,6 +40,7 @@ class ChildProcesses:
         self.driver = driver or HostProcessDriver()
         self.manager = manager or ProcessManager(self.driver)
         self._list_pids = list_pids
+        self._by_uuid: Optional[Dict[str, List[RunningProcess]]] = None
 
     def pid_dir(self, service: str) -> str:
         if service == 'dnsmasq':
@@ -55,22 +58,35 @@ class ChildProcesses:
                 and any(uuid in arg for arg in argv)
                 and any(marker in arg for arg in argv))
 
-    def find(self, uuid: str) -> List[RunningProcess]:
-        """Live children of ours for ``uuid``, each once."""
-        found = {}
+    def refresh(self) -> None:
+        """Take a new snapshot of our children: pid files and /proc are read once
+        per snapshot, not once per namespace (boot with 1000 namespaces)."""
+        by_uuid: Dict[str, Dict[int, RunningProcess]] = {}
         for service in SERVICES:
             for proc in self.manager.list_running(service, self.pid_dir(service)):
-                if proc.uuid == uuid and self._is_ours(proc.argv, uuid):
-                    found[proc.pid] = proc
+                if self._is_ours(proc.argv, proc.uuid):
+                    by_uuid.setdefault(proc.uuid, {})[proc.pid] = proc
+        marker = self.state_path + os.sep
         for pid in self._list_pids():
-            if pid in found or pid == os.getpid():
+            if pid == os.getpid():
                 continue
             argv = self.driver.cmdline(pid)
-            if argv and self._is_ours(argv, uuid):
-                service = os.path.basename(argv[0])
-                found[pid] = RunningProcess(service, uuid, pid,
-                                            self.pid_file(service, uuid), tuple(argv))
-        return sorted(found.values(), key=lambda p: p.pid)
+            if (not argv or os.path.basename(argv[0]) not in SERVICES
+                    or not any(marker in arg for arg in argv)):
+                continue
+            service = os.path.basename(argv[0])
+            # indexed under every uuid it carries (dnsmasq names its subnets too)
+            for uuid in set(_UUID_IN_TEXT.findall(' '.join(argv))):
+                by_uuid.setdefault(uuid, {}).setdefault(pid, RunningProcess(
+                    service, uuid, pid, self.pid_file(service, uuid), tuple(argv)))
+        self._by_uuid = {uuid: sorted(procs.values(), key=lambda p: p.pid)
+                         for uuid, procs in by_uuid.items()}
+
+    def find(self, uuid: str) -> List[RunningProcess]:
+        """Live children of ours for ``uuid`` in the current snapshot, each once."""
+        if self._by_uuid is None:
+            self.refresh()
+        return list(self._by_uuid.get(uuid, ()))
 
     def stop(self, proc: RunningProcess) -> bool:
         """SIGTERM (then SIGKILL) ``proc`` if it is still ours; True if it was stopped."""

@@ -114,6 +114,7 @@ class NamespaceCleaner:
         return None
 
     def candidates(self, report: NamespaceCleanupReport) -> List[str]:
+        self.children.refresh()
         found = []
         for name in self._in_scope(report):
             why = None if self.force else self._busy(name)
@@ -209,6 +210,7 @@ class NamespaceCleaner:
             LOG.info('Namespaces to clean: %s; checking again in %gs',
                      ', '.join(candidates), self.delay)
             self.sleep(self.delay)
+            self.children.refresh()
         for name in candidates:
             self.clean(name, report)
         LOG.info('Namespace cleanup: %d deleted, %d kept, %d children stopped, '

@@ -1,7 +1,11 @@
 """netnode-netns-cleanup and netnode-ovs-cleanup against the real kernel, OVS and
 dnsmasq.  Every run is restricted to what the test made (``--only`` namespaces,
 ``--bridge``/config naming our own bridge): other test runs on this machine share
-the host, and the foreign namespace and ports made here prove they stay untouched."""
+the host, and the foreign namespace and ports made here prove they stay untouched.
+
+The namespaces are qrouter-<uuid>: a DHCP agent under test elsewhere on this machine
+prunes every qdhcp-<uuid> namespace it was not assigned, which would race with these
+tests.  The tool treats both kinds alike (unit tests cover the prefixes)."""
 
 import os
 import shutil
@@ -151,11 +155,11 @@ def wait_dead(pid, timeout=5.0):
 def test_force_only_stops_dnsmasq_unplugs_and_deletes(ovs, bridge, state_path, config,
                                                       namespaces, run_id):
     net = str(uuid.uuid4())
-    target = namespaces(f'qdhcp-{net}')
-    other = namespaces(f'qdhcp-{uuid.uuid4()}')        # ours, but not named: stays
+    target = namespaces(f'qrouter-{net}')
+    other = namespaces(f'qrouter-{uuid.uuid4()}')      # ours, but not named: stays
     foreign = namespaces(f'nn-{run_id}-foreign')         # not ours at all: stays
-    tap = plug(ovs, bridge, target, 'tap', '192.0.2.2/24')
-    other_tap = plug(ovs, bridge, other, 'tap', '192.0.2.3/24')
+    tap = plug(ovs, bridge, target, 'qr-', '192.0.2.2/24')
+    other_tap = plug(ovs, bridge, other, 'qr-', '192.0.2.3/24')
     pid, pid_file = start_dnsmasq(state_path, net, target, tap)
 
     code, out = run_tool('agent.cmd.netns_cleanup', '--config-file', config, '--force',
@@ -167,7 +171,7 @@ def test_force_only_stops_dnsmasq_unplugs_and_deletes(ovs, bridge, state_path, c
     assert not netns.exists(target)
     assert tap not in [p.name for p in ovs.list_ports(bridge)]
     # untouched: the namespace not named, its port, the foreign namespace
-    assert netns.exists(other) and netns.devices_in(other) == [other_tap]
+    assert netns.exists(other) and netns.devices_in(other) == [other_tap], out
     assert other_tap in [p.name for p in ovs.list_ports(bridge)]
     assert netns.exists(foreign)
 
@@ -181,7 +185,7 @@ def test_force_finds_a_child_whose_pid_file_was_lost(ovs, bridge, state_path, co
     router = str(uuid.uuid4())
     target = namespaces(f'qrouter-{router}')
     qr = plug(ovs, bridge, target, 'qr-', '192.0.2.1/24')
-    # a dnsmasq carrying the router's uuid and our state path (stands in for haproxy)
+    # a dnsmasq carrying the router's uuid and our state path, its pid file lost
     pid, pid_file = start_dnsmasq(state_path, router, target, qr)
     os.unlink(pid_file)
     code, out = run_tool('agent.cmd.netns_cleanup', '--config-file', config, '--force',
@@ -192,9 +196,9 @@ def test_force_finds_a_child_whose_pid_file_was_lost(ovs, bridge, state_path, co
 
 def test_without_force_only_empty_namespaces_go(ovs, bridge, state_path, config,
                                                 namespaces):
-    busy = namespaces(f'qdhcp-{uuid.uuid4()}')
+    busy = namespaces(f'qrouter-{uuid.uuid4()}')
     empty = namespaces(f'qrouter-{uuid.uuid4()}')
-    tap = plug(ovs, bridge, busy, 'tap', '192.0.2.2/24')
+    tap = plug(ovs, bridge, busy, 'qr-', '192.0.2.2/24')
     code, out = run_tool('agent.cmd.netns_cleanup', '--config-file', config,
                          '--only', busy, '--only', empty, '--delay', '0')
     assert code == 0, out

@@ -24,6 +24,9 @@ class FakeChildren:
         self.running.setdefault(uuid, []).append(
             RunningProcess(service, uuid, pid, f'/state/{uuid}.pid', (service, uuid)))
 
+    def refresh(self):
+        self.refreshed = getattr(self, 'refreshed', 0) + 1
+
     def find(self, uuid):
         return list(self.running.get(uuid, []))
 
