@@ -8,6 +8,7 @@ import pytest
 
 from agent.conf import service
 from agent.controller.context import Context
+from agent.controller.db import models
 from agent.controller.notify import RecordingNotifier
 from agent.controller.plugin import Plugin
 
@@ -49,10 +50,47 @@ class PgDatabase:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
+@pytest.fixture(scope='session')
+def shared_pg(run_id):
+    """One PostgreSQL database for the session's Plugin tests, emptied after each."""
+    if not pg_available():
+        yield None
+        return
+    db = PgDatabase(run_id)
+    db.create()
+    try:
+        yield db
+    finally:
+        db.drop()
+
+
+def _empty_tables(url):
+    tables = ', '.join(t.name for t in models.Base.metadata.sorted_tables)
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('networks')").fetchone()[0]
+        if exists:
+            conn.execute(f'TRUNCATE {tables} CASCADE')
+
+
 @pytest.fixture(params=['sqlite', 'postgresql'])
-def db_url(request, tmp_path, run_id):
+def db_url(request, tmp_path, shared_pg):
+    """A migrated-or-empty database: an SQLite file, or the shared PostgreSQL one."""
     if request.param == 'sqlite':
         yield f'sqlite:///{tmp_path}/netnode.sqlite'
+        return
+    if shared_pg is None:
+        pytest.skip('PostgreSQL is not reachable at 127.0.0.1:5432')
+    try:
+        yield shared_pg.url
+    finally:
+        _empty_tables(shared_pg.url)
+
+
+@pytest.fixture(params=['sqlite', 'postgresql'])
+def fresh_db_url(request, tmp_path, run_id):
+    """A database with nothing in it, not even a schema."""
+    if request.param == 'sqlite':
+        yield f'sqlite:///{tmp_path}/fresh.sqlite'
         return
     if not pg_available():
         pytest.skip('PostgreSQL is not reachable at 127.0.0.1:5432')

@@ -20,7 +20,8 @@ def _upgrade(url):
     engine.dispose()
 
 
-def test_schema_matches_models(db_url):
+def test_schema_matches_models(fresh_db_url):
+    db_url = fresh_db_url
     engine = db_engine.make_engine(db_url)
     try:
         # Two processes upgrading at once (server workers starting together).
