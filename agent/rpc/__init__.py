@@ -12,22 +12,6 @@
 - ``agent_server``: DhcpAgentEndpoint, L3AgentEndpoint and their servers.
 - ``agent_bus``: AgentBus, all of the above for one agent process.
 
-Importing oslo.messaging imports oslo.service, which picks its *eventlet* backend
-unless told otherwise, and eventlet prints a deprecation warning.  Nothing here
-uses eventlet (the threading executor only): select oslo.service's threading
-backend by default and silence the warning, before anything imports
-oslo.messaging through this package.  (Importing ``agent.rpc`` before any other
-oslo import, or doing the same in ``agent/__init__.py``, makes it process-wide.)
+The threading backend of oslo.service is selected in ``agent/__init__.py``.
 """
 
-import warnings
-
-warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
-warnings.filterwarnings('ignore', module='oslo_service.backend._eventlet')
-warnings.filterwarnings('ignore', module='oslo_utils.eventletutils')
-warnings.filterwarnings('ignore', message='.*eventlet_backdoor')
-
-from oslo_service import backend as _service_backend  # noqa: E402
-
-_service_backend.register_backend_default_hook(
-    lambda: _service_backend.BackendType.THREADING)
