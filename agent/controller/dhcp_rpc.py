@@ -47,7 +47,8 @@ def active_networks_info(txn: Txn, host: str, enable_dhcp_filter: bool) -> list[
 
 def _dhcp_body(port: dict, host: str) -> dict:
     body = dict(port.get('port', port))
-    body.pop('tenant_id', None) if body.get('project_id') else None
+    if body.get('project_id'):
+        body.pop('tenant_id', None)
     if body.get('mac_address') is None:
         body.pop('mac_address', None)
     body['device_owner'] = wire.DEVICE_OWNER_DHCP

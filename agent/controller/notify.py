@@ -39,15 +39,18 @@ class Notification:
 
 
 class RecordingNotifier:
-    """A Notifier that records every notification in ``self.sent``."""
+    """A Notifier that records notifications in ``self.sent`` (the last ``keep`` ones)."""
 
-    def __init__(self):
+    def __init__(self, keep: int | None = None):
         self.sent: list[Notification] = []
+        self.keep = keep
         self._lock = threading.Lock()
 
     def _record(self, kind, host, method, kwargs):
         with self._lock:
             self.sent.append(Notification(kind, host, method, kwargs))
+            if self.keep is not None and len(self.sent) > self.keep:
+                del self.sent[:len(self.sent) - self.keep]
 
     def cast_dhcp(self, host, method, payload):
         self._record('cast_dhcp', host, method, {'payload': payload})

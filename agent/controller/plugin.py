@@ -28,7 +28,8 @@ ADMIN = Context.admin()
 class Plugin:
     def __init__(self, conf, notifier: Notifier | None = None):
         self.conf = conf
-        self.notifier = notifier if notifier is not None else RecordingNotifier()
+        # Without a bus, remember the last notifications (for tests and debugging).
+        self.notifier = notifier if notifier is not None else RecordingNotifier(keep=1000)
         self.db = engine.Database(engine.database_url(conf), conf.database.max_retries)
         self.started_at = utcnow()
 

@@ -44,7 +44,8 @@ def load(session: orm.Session, model: type[M], id, ctx: Context | None = None,
     if row is not None and ctx is not None and not ctx.is_admin:
         owner = getattr(row, 'project_id', None)
         shared = getattr(row, 'shared', False) or getattr(row, 'external', False)
-        if owner != ctx.project_id and not shared:
+        # Others' shared networks can be used, not changed (lock=True means a change).
+        if owner != ctx.project_id and (lock or not shared):
             row = None
     if row is None:
         cls, message = _NOT_FOUND[model.__name__]

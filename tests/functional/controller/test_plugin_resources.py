@@ -138,6 +138,12 @@ def test_project_visibility(plugin, admin, net):
     assert plugin.get_networks(theirs) == []
     own = plugin.create_network(theirs, {'name': 'theirs'})
     assert own['project_id'] == 'p2'
+    plugin.update_network(admin, net['id'], {'shared': True})
+    assert plugin.get_network(theirs, net['id'])['shared'] is True
+    with pytest.raises(exc.NetworkNotFound):
+        plugin.update_network(theirs, net['id'], {'name': 'hijacked'})
+    with pytest.raises(exc.InvalidInput, match='project_id'):
+        plugin.create_network(theirs, {'project_id': 'p1'})
 
 
 def test_not_found_errors(plugin, admin):
