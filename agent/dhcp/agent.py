@@ -89,6 +89,7 @@ class DhcpAgent:
             self.cache, self.ready, self.ports)
         self.queue = WorkQueue(self.reconciler.handle, workers=conf.AGENT.num_sync_threads,
                                paused=True, name='dhcp')
+        self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
             self.settings, self.drivers, self.processes, self.vlans, self.ports,
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,

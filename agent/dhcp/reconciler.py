@@ -35,7 +35,9 @@ from agent.reconcile.queue import FORGET, TerminalError
 LOG = logging.getLogger(__name__)
 
 NETWORK = 'network'
+METADATA = 'metadata'      # the isolated metadata proxy, converged on its own key
 _MISSING = object()
+METADATA_PRIORITY = 150     # after events, before full-sync work
 EVENT_MEMORY = 600.0     # seconds an assignment change by event outlives a fetch
 
 
@@ -57,6 +59,26 @@ class ReconcilerConfig:
 
 def network_key(network_id: str) -> tuple[str, str]:
     return (NETWORK, network_id)
+
+
+def metadata_key(network_id: str) -> tuple[str, str]:
+    return (METADATA, network_id)
+
+
+def _netns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def runs_elsewhere(pid: int | None, namespace: str) -> bool:
+    """Whether process ``pid`` lives in another network namespace than ``namespace``
+    (a namespace deleted and created again behind our back)."""
+    if pid is None:
+        return False
+    have = _netns_inode(f'/proc/{pid}/ns/net')
+    return have is not None and have != _netns_inode(f'/run/netns/{namespace}')
 
 
 class Assignments:
@@ -117,6 +139,7 @@ class DhcpReconciler:
         self._prefetched: dict[str, Network] = {}
         self._ready_seen: dict[str, frozenset] = {}
         self._lock = threading.Lock()
+        self.enqueue = lambda key, priority, reason: None   # set by the agent
         self.outcomes: dict[str, int] = {}
         self.reloads: dict[str, int] = {}     # network id -> SIGHUPs sent
 
@@ -145,8 +168,10 @@ class DhcpReconciler:
 
     def handle(self, key):
         kind, network_id = key
-        if kind != NETWORK or not names.is_uuid(network_id):
+        if kind not in (NETWORK, METADATA) or not names.is_uuid(network_id):
             raise TerminalError(f'unknown work key {key!r}')
+        if kind == METADATA:
+            return self.metadata_proxy(network_id)
         if network_id not in self.assigned:
             return self.teardown(network_id, release=True)
         network = self._fetch(network_id)
@@ -200,11 +225,13 @@ class DhcpReconciler:
             finally:
                 if any(isinstance(a, (dev.PlugPort, dev.UnplugPort)) for a in plan):
                     self.ports.touched(desired.name)
-        new_namespace = any(isinstance(a, dev.CreateNamespace) for a in plan)
         metadata = want.metadata_enabled(network, self.settings)
-        self._dnsmasq(network, desired.name, port.id, new_namespace)
-        self._metadata(network, metadata, new_namespace)
+        self._dnsmasq(network, desired.name, port.id)
         self.cache.put(Served(network, port.id, desired.name, metadata))
+        if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
+                                                            network.id)):
+            # On its own key: a slow haproxy start does not hold up dnsmasq reloads.
+            self.enqueue(metadata_key(network.id), METADATA_PRIORITY, 'network converged')
         self._report_ready(network)
 
     def _count(self, network_id: str, outcome: str) -> None:
@@ -213,15 +240,20 @@ class DhcpReconciler:
             if outcome == 'reloaded':
                 self.reloads[network_id] = self.reloads.get(network_id, 0) + 1
 
-    def _dnsmasq(self, network: Network, device: str, port_id: str,
-                 new_namespace: bool) -> None:
+    def _stop_if_elsewhere(self, spec) -> None:
+        """A child left running in a namespace deleted behind our back serves nothing
+        any more: stop it, so it is started again in the current one."""
+        state = self.processes.observe(spec)
+        if state.running and runs_elsewhere(state.pid, spec.namespace):
+            LOG.warning('%s runs in a namespace that is gone: restarting it',
+                        spec.describe())
+            self.processes.stop(spec)
+
+    def _dnsmasq(self, network: Network, device: str, port_id: str) -> None:
         paths = DhcpPaths.of(self.settings, network.id)
         old_leases = fileutils.read_text(paths.leases, '') or ''
         spec = want.dnsmasq_spec(network, device, port_id, self.settings, old_leases)
-        if new_namespace:
-            # A child left running in a namespace deleted behind our back serves
-            # nothing any more: start it again in the new one.
-            self.processes.stop(spec)
+        self._stop_if_elsewhere(spec)
         outcome = self.processes.ensure(spec)
         self.monitor.register(spec)
         self._count(network.id, outcome)
@@ -234,20 +266,20 @@ class DhcpReconciler:
             self.config.metadata_group, self.config.metadata_socket,
             debug=self.config.debug)
 
-    def _metadata(self, network: Network, enabled: bool, new_namespace: bool) -> None:
-        pid_file = haproxy.pid_file_path(self.settings.state_path, network.id)
-        if not enabled and not os.path.exists(pid_file):
-            return
-        spec = self._metadata_spec(network.id)
-        if not enabled:
-            self.monitor.unregister(network.id, haproxy.SERVICE)
-            self.processes.stop(spec)
-            _unlink(haproxy.config_path(self.settings.state_path, network.id))
-            return
-        if new_namespace:
-            self.processes.stop(spec)
-        self.processes.ensure(spec)
+    def metadata_proxy(self, network_id: str) -> None:
+        """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""
+        served = self.cache.get(network_id)
+        spec = self._metadata_spec(network_id)
+        if served is None or not served.metadata:
+            self.monitor.unregister(network_id, haproxy.SERVICE)
+            if os.path.exists(spec.pid_file):
+                self.processes.stop(spec)
+            _unlink(haproxy.config_path(self.settings.state_path, network_id))
+            return FORGET
+        self._stop_if_elsewhere(spec)
+        self._count(network_id, 'metadata-' + self.processes.ensure(spec))
         self.monitor.register(spec)
+        return None
 
     def _report_ready(self, network: Network) -> None:
         current = want.ready_port_ids(network)
@@ -288,6 +320,8 @@ class DhcpReconciler:
         if os.path.exists(haproxy.pid_file_path(self.settings.state_path, network_id)):
             self.processes.stop(self._metadata_spec(network_id))
         _unlink(haproxy.config_path(self.settings.state_path, network_id))
+        # A proxy start in flight on the metadata key is undone after it finishes.
+        self.enqueue(metadata_key(network_id), METADATA_PRIORITY, 'network torn down')
         devices = self._devices(network_id, served, ns_exists)
         plugged = self.ports.refresh() if devices else {}
         plan = dev.teardown_devices(ns, self.config.bridge,

@@ -1,0 +1,69 @@
+"""Ready-port batching and the pure orphan sweep."""
+
+from agent.dhcp.prune import HostView, orphans
+from agent.dhcp.ready_ports import ReadyPortsReporter
+from agent.drivers.state import OvsPort
+
+A = 'aaaaaaaa-0000-4000-8000-000000000001'
+B = 'bbbbbbbb-0000-4000-8000-000000000002'
+C = 'cccccccc-0000-4000-8000-000000000003'
+
+
+def test_ready_ports_go_in_batches_of_64():
+    sent = []
+    reporter = ReadyPortsReporter(sent.append)
+    reporter.add(f'p{i}' for i in range(100))
+    assert reporter.send_once() == 64
+    assert reporter.send_once() == 36
+    assert reporter.send_once() == 0
+    assert [len(b) for b in sent] == [64, 36]
+    assert sent[0][:2] == ['p0', 'p1']
+
+
+def test_ready_ports_are_put_back_on_failure():
+    calls = []
+
+    def send(batch):
+        calls.append(batch)
+        if len(calls) == 1:
+            raise TimeoutError('bus away')
+    reporter = ReadyPortsReporter(send)
+    reporter.add(['x', 'y'])
+    assert reporter.send_once() == 0
+    assert reporter.pending() == ['x', 'y'] and reporter.failures == 1
+    assert reporter.send_once() == 2
+    assert calls[1] == ['x', 'y'] and reporter.pending() == []
+
+
+def test_duplicates_are_sent_once():
+    sent = []
+    reporter = ReadyPortsReporter(sent.append)
+    reporter.add(['x', 'x', 'y'])
+    reporter.add(['y'])
+    reporter.send_once()
+    assert sent == [['x', 'y']]
+
+
+def tap(name, tag):
+    return OvsPort(name, 'br-int', 'iface', 'fa:16:3e:00:00:01', tag, 1)
+
+
+def test_everything_of_unassigned_networks_is_an_orphan():
+    view = HostView(namespaces=frozenset({A, B}), state_dirs=frozenset({C}),
+                    dnsmasq=frozenset({B}), proxies=frozenset({B}))
+    found = orphans(view, frozenset({A}), frozenset())
+    assert found.networks == {B, C}
+    assert found.taps == ()
+
+
+def test_taps_of_assigned_networks_and_served_taps_are_kept():
+    view = HostView(taps=(tap('tapserved', 9), tap('tapnew', 1), tap('tapgone', 2),
+                          tap('tapnotag', None)),
+                    vlans=((A, 1), (B, 2)))
+    found = orphans(view, frozenset({A}), frozenset({'tapserved'}))
+    assert found.taps == ('tapgone', 'tapnotag')
+
+
+def test_nothing_assigned_and_nothing_found_is_quiet():
+    found = orphans(HostView(), frozenset(), frozenset())
+    assert found.networks == frozenset() and found.taps == ()

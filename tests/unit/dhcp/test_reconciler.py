@@ -1,0 +1,195 @@
+"""The reconciler on in-memory drivers, processes and plugin: what it does to the host."""
+
+import dataclasses
+import signal
+
+import pytest
+
+from agent.common import names
+from agent.dataplane.executor import HostDrivers
+from agent.dhcp.reconciler import (
+    DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
+from agent.dhcp.settings import DnsmasqSettings
+from agent.drivers.fake import FakeDrivers
+from agent.metadata import haproxy
+from agent.model import network as m
+from agent.process import ProcessManager, ProcessMonitor
+from agent.reconcile.queue import FORGET
+from tests.unit.dhcp import golden as g
+from tests.unit.process.fakes import FakeProcessTable
+
+HOST = 'node1'
+OURS = names.dhcp_port_device_id(HOST, g.NET_ID)
+TAP = 'tap' + g.DHCP_PORT_ID[:11]
+NS = 'qdhcp-' + g.NET_ID
+
+
+class FakePlugin:
+    def __init__(self, network):
+        self.network = network
+        self.calls = []
+
+    def get_network_info(self, network_id):
+        self.calls.append(('get_network_info', network_id))
+        return self.network
+
+    def create_dhcp_port(self, body):
+        self.calls.append(('create_dhcp_port', body['device_id']))
+        port = g.port(g.DHCP_PORT_ID, 'fa:16:3e:73:4a:f9', (g.SUBNET_ID, '192.168.10.2'),
+                      owner='network:dhcp', device_id=body['device_id'])
+        self.network = dataclasses.replace(self.network,
+                                           ports=self.network.ports + (port,))
+        return port
+
+    def update_dhcp_port(self, port_id, body):
+        raise AssertionError('not expected')
+
+    def release_dhcp_port(self, network_id, device_id):
+        self.calls.append(('release_dhcp_port', network_id, device_id))
+
+
+class Ready:
+    def __init__(self):
+        self.ids = []
+
+    def add(self, ids):
+        self.ids += list(ids)
+
+
+VM = g.port(g.VM_PORT_ID, 'fa:16:3e:b8:c1:5b', (g.SUBNET_ID, '192.168.10.93'))
+
+
+@pytest.fixture
+def world(tmp_path):
+    fakes = FakeDrivers.create()
+    procs = FakeProcessTable()
+    manager = ProcessManager(procs, poll_interval=0)
+    plugin = FakePlugin(m.Network(id=g.NET_ID, project_id='p', mtu=1450,
+                                  subnets=(g.subnet(),), ports=(VM,)))
+    ready = Ready()
+    rec = DhcpReconciler(
+        ReconcilerConfig(HOST, 'br-int', DnsmasqSettings(state_path=str(tmp_path))),
+        plugin, HostDrivers(fakes.netns, fakes.links, fakes.ovs), fakes.vlans, manager,
+        ProcessMonitor(0, 'respawn', manager), ready=ready)
+    queued = []
+    rec.enqueue = lambda key, prio, reason: queued.append(key)
+    rec.assigned.event(g.NET_ID, True)
+    return fakes, procs, plugin, rec, ready, queued
+
+
+def dnsmasq_pids(procs):
+    return [pid for pid, argv in procs.procs.items() if argv[0] == 'dnsmasq']
+
+
+def test_a_new_network_is_plugged_and_served(world):
+    fakes, procs, plugin, rec, ready, _ = world
+    assert rec.handle(network_key(g.NET_ID)) is None
+    assert ('create_dhcp_port', OURS) in plugin.calls
+    link = fakes.links.observe_link(NS, TAP)
+    assert link.mac == 'fa:16:3e:73:4a:f9' and link.mtu == 1450 and link.up
+    assert {str(a) for a in link.addresses} == {'192.168.10.2/24'}
+    port = fakes.ovs.list_ports('br-int')[0]
+    assert (port.name, port.iface_id, port.tag) == (TAP, g.DHCP_PORT_ID,
+                                                    fakes.vlans.tag_for(g.NET_ID))
+    assert len(dnsmasq_pids(procs)) == 1
+    assert ready.ids == [g.VM_PORT_ID]
+    assert rec.cache.get(g.NET_ID).device == TAP
+
+
+def test_a_converged_network_changes_nothing(world):
+    fakes, procs, plugin, rec, ready, _ = world
+    rec.handle(network_key(g.NET_ID))
+    fakes.host.log.clear()
+    spawned = len(procs.spawned)
+    rec.handle(network_key(g.NET_ID))
+    assert fakes.host.log == []
+    assert len(procs.spawned) == spawned and procs.signals == []
+    assert [c for c in plugin.calls if c[0] == 'create_dhcp_port'] == [('create_dhcp_port',
+                                                                          OURS)]
+    assert rec.outcomes == {'started': 1, 'unchanged': 1}
+    assert ready.ids == [g.VM_PORT_ID]      # reported once
+
+
+def test_a_new_port_is_a_sighup_of_the_same_dnsmasq(world):
+    fakes, procs, plugin, rec, _, _ = world
+    rec.handle(network_key(g.NET_ID))
+    pid = dnsmasq_pids(procs)[0]
+    new = g.port('0d7f3a10-51b2-4c3e-a0b9-2f6e4d1c9a70', 'fa:16:3e:00:00:99',
+                 (g.SUBNET_ID, '192.168.10.99'))
+    plugin.network = dataclasses.replace(plugin.network, ports=plugin.network.ports + (new,))
+    rec.handle(network_key(g.NET_ID))
+    assert dnsmasq_pids(procs) == [pid]
+    assert procs.signals == [(pid, signal.SIGHUP)]
+    assert rec.reloads == {g.NET_ID: 1}
+
+
+def test_network_gone_tears_everything_down(world, tmp_path):
+    fakes, procs, plugin, rec, _, queued = world
+    rec.handle(network_key(g.NET_ID))
+    plugin.network = None
+    assert rec.handle(network_key(g.NET_ID)) is FORGET
+    assert not fakes.netns.exists(NS)
+    assert fakes.ovs.list_ports('br-int') == []
+    assert dnsmasq_pids(procs) == []
+    assert not (tmp_path / 'dhcp' / g.NET_ID).exists()
+    assert g.NET_ID not in fakes.vlans.allocations()
+    assert ('release_dhcp_port', g.NET_ID, OURS) in plugin.calls
+    assert metadata_key(g.NET_ID) in queued
+    assert g.NET_ID not in rec.assigned
+
+
+def test_an_unassigned_network_is_torn_down_without_fetching(world):
+    fakes, procs, plugin, rec, _, _ = world
+    rec.handle(network_key(g.NET_ID))
+    rec.assigned.event(g.NET_ID, False)
+    calls = len(plugin.calls)
+    rec.handle(network_key(g.NET_ID))
+    assert not fakes.netns.exists(NS)
+    assert plugin.calls[calls:] == [('release_dhcp_port', g.NET_ID, OURS)]
+
+
+def test_nothing_of_ours_means_no_release(world):
+    _, _, plugin, rec, _, _ = world
+    rec.assigned.event(g.NET_ID, False)
+    rec.handle(network_key(g.NET_ID))
+    assert plugin.calls == []
+
+
+def test_namespace_deleted_behind_our_back_is_rebuilt(world):
+    fakes, procs, plugin, rec, _, _ = world
+    rec.handle(network_key(g.NET_ID))
+    fakes.netns.delete(NS, force=True)
+    rec.handle(network_key(g.NET_ID))
+    assert fakes.links.observe_link(NS, TAP) is not None
+
+
+def test_admin_down_disables(world):
+    fakes, procs, plugin, rec, _, _ = world
+    rec.handle(network_key(g.NET_ID))
+    plugin.network = dataclasses.replace(plugin.network, admin_state_up=False)
+    rec.handle(network_key(g.NET_ID))
+    assert not fakes.netns.exists(NS) and dnsmasq_pids(procs) == []
+
+
+def test_isolated_metadata_goes_on_its_own_key(world, tmp_path):
+    fakes, procs, plugin, rec, _, queued = world
+    rec.settings = dataclasses.replace(rec.settings, enable_isolated_metadata=True)
+    rec.handle(network_key(g.NET_ID))
+    assert queued == [metadata_key(g.NET_ID)]
+    pid_file = haproxy.pid_file_path(str(tmp_path), g.NET_ID)
+    procs.pid_file_hook = lambda argv, pid: procs.files.__setitem__(pid_file, str(pid)) \
+        if argv[0] == 'haproxy' else None
+    rec.handle(metadata_key(g.NET_ID))
+    assert sorted(argv[0] for argv in procs.procs.values()) == ['dnsmasq', 'haproxy']
+    assert procs.spawned[-1][0] == NS
+
+
+def test_assignment_events_newer_than_a_fetch_win():
+    from agent.dhcp.reconciler import Assignments
+    now = [0.0]
+    a = Assignments(clock=lambda: now[0])
+    a.event('n-old', True)
+    now[0] = 5.0
+    a.event('n-new', True)
+    a.fetched(['n-fetched'], started_at=4.0)
+    assert a.ids() == {'n-fetched', 'n-new'}

@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Benchmark the DHCP agent on real parts; prints figures, asserts nothing.
+
+    sudo .venv/bin/python tools/bench-dhcp.py [--runs 10] [--networks 100]
+                                              [--updates 500] [--seconds 10]
+
+A private controller + DHCP agent (processes, own vhost and bridge, see
+tests/functional/dhcp/stack.py) and three figures:
+
+1. seconds from subnet-create returning to a probe's first DHCP offer of its
+   own address (median of ``--runs``; the probe is created after the subnet,
+   through the same REST API and plugging code as ``netnode probe-create``,
+   and sends a DISCOVER every 5 ms);
+2. full-sync time for ``--networks`` networks from a cold start (agent started
+   with nothing on the host: until every dnsmasq runs; and the agent's own
+   "full sync done" figure);
+3. dnsmasq reloads (SIGHUP) per network under ``--updates`` port updates spread
+   over ``--seconds`` seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import socket
+import statistics
+import struct
+import sys
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from agent.cli.client import Client  # noqa: E402
+from agent.dataplane.executor import HostDrivers  # noqa: E402
+from agent.drivers import netns  # noqa: E402
+from agent.drivers.link import LinkDriver  # noqa: E402
+from agent.drivers.local_vlan import LocalVlans  # noqa: E402
+from agent.drivers.ovs import OvsDriver  # noqa: E402
+from agent.probe import probe as probes  # noqa: E402
+from tests.functional.dhcp.stack import DhcpStack, sh, wait_for  # noqa: E402
+
+SO_BINDTODEVICE = 25
+
+
+def discover_packet(mac: str, xid: int) -> bytes:
+    chaddr = bytes.fromhex(mac.replace(':', '')) + b'\0' * 10
+    header = struct.pack('!BBBBIHH4s4s4s4s16s', 1, 1, 6, 0, xid, 0, 0x8000, b'\0' * 4,
+                         b'\0' * 4, b'\0' * 4, b'\0' * 4, chaddr)
+    options = b'\x63\x82\x53\x63' + b'\x35\x01\x01' + b'\x37\x03\x01\x03\x06' + b'\xff'
+    return header + b'\0' * 192 + options
+
+
+def first_offer(ns: str, dev: str, mac: str, want_ip: str, timeout=10.0,
+                interval=0.005) -> float:
+    """Send DISCOVERs from ``dev`` in ``ns`` until an OFFER of ``want_ip`` comes back;
+    returns time.monotonic() of that offer."""
+    def inside():
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+            s.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, dev.encode())
+            s.bind(('0.0.0.0', 68))
+            s.settimeout(interval)
+            xid = random.getrandbits(32)
+            packet = discover_packet(mac, xid)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                try:
+                    s.sendto(packet, ('255.255.255.255', 67))
+                except OSError:
+                    time.sleep(interval)
+                    continue
+                try:
+                    data = s.recv(2048)
+                except socket.timeout:
+                    continue
+                if len(data) > 20 and struct.unpack('!I', data[4:8])[0] == xid:
+                    if socket.inet_ntoa(data[16:20]) == want_ip:
+                        return time.monotonic()
+            raise TimeoutError(f'no offer of {want_ip} on {dev} within {timeout} s')
+        finally:
+            s.close()
+    return netns.run_in(ns, inside)
+
+
+def dnsmasq_pids(state_path):
+    found = {}
+    base = os.path.join(state_path, 'dhcp')
+    for net_id in os.listdir(base) if os.path.isdir(base) else ():
+        try:
+            pid = int(open(os.path.join(base, net_id, 'pid')).read())
+            if net_id.encode() in open(f'/proc/{pid}/cmdline', 'rb').read():
+                found[net_id] = pid
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def bench_latency(stack, runs):
+    client = Client(stack.server.url)
+    ovs = OvsDriver('unix:/var/run/openvswitch/db.sock')
+    drivers = HostDrivers(netns.NetnsDriver(), LinkDriver(), ovs)
+    vlans = LocalVlans(ovs, stack.bridge)
+    where = probes.ProbeHost(stack.host, stack.bridge)
+    figures, made = [], []
+    try:
+        for i in range(runs):
+            net = stack.api('POST', '/networks', {'network': {'name': f'lat{i}'}})['network']
+            stack.namespaces.add(f'qdhcp-{net["id"]}')
+            stack.api('POST', '/subnets', {'subnet': {
+                'network_id': net['id'], 'cidr': f'10.{100 + i}.0.0/24', 'ip_version': 4}})
+            t0 = time.monotonic()
+            port = probes.create_probe(client, drivers, vlans, where, net['id'])
+            made.append(port)
+            stack.namespaces.add(port['namespace'])
+            t1 = first_offer(port['namespace'], port['device'], port['mac_address'],
+                             port['fixed_ips'][0]['ip_address'])
+            figures.append(t1 - t0)
+    finally:
+        for port in made:
+            probes.delete_probe(client, drivers, where, port['id'])
+    return figures
+
+
+def bench_full_sync(stack, count):
+    stack.stop_agent()
+    ids = []
+    for i in range(count):
+        net = stack.api('POST', '/networks', {'network': {'name': f'sync{i}'}})['network']
+        stack.namespaces.add(f'qdhcp-{net["id"]}')
+        stack.api('POST', '/subnets', {'subnet': {
+            'network_id': net['id'], 'cidr': f'10.{i // 200}.{i % 200}.0/24',
+            'ip_version': 4}})
+        ids.append(net['id'])
+    t0 = time.monotonic()
+    stack.start_agent(wait=False)
+    wait_for(lambda: set(ids) <= set(dnsmasq_pids(stack.state_path)), 600, 0.05,
+             'every dnsmasq')
+    elapsed = time.monotonic() - t0
+    match = re.findall(r'dhcp-full-sync done: (\d+) keys in ([\d.]+) ms',
+                       stack.agent_log_text())
+    return elapsed, match[0] if match else None, ids
+
+
+def bench_reloads(stack, updates, seconds):
+    net, _ = stack.create_network('churn', '10.250.0.0/24', '10.250.0.1')
+    wait_for(lambda: net['id'] in dnsmasq_pids(stack.state_path), 30, 0.05)
+    ports = [stack.api('POST', '/ports', {'port': {'network_id': net['id']}})['port']
+             for _ in range(50)]
+    time.sleep(2.0)
+    pid = dnsmasq_pids(stack.state_path)[net['id']]
+    mark = stack.agent_log_text().count(f'sending SIGHUP to {pid}')
+    start = time.monotonic()
+    for n in range(updates):
+        port = ports[n % len(ports)]
+        stack.api('PUT', f'/ports/{port["id"]}', {'port': {'extra_dhcp_opts': [
+            {'opt_name': 'ntp-server', 'opt_value': f'192.0.2.{n % 250 + 1}'}]}})
+        lag = start + (n + 1) * seconds / updates - time.monotonic()
+        if lag > 0:
+            time.sleep(lag)
+    elapsed = time.monotonic() - start
+    time.sleep(2.0)
+    reloads = stack.agent_log_text().count(f'sending SIGHUP to {pid}') - mark
+    restarted = dnsmasq_pids(stack.state_path)[net['id']] != pid
+    return reloads, elapsed, restarted
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--runs', type=int, default=10)
+    parser.add_argument('--networks', type=int, default=100)
+    parser.add_argument('--updates', type=int, default=500)
+    parser.add_argument('--seconds', type=float, default=10.0)
+    args = parser.parse_args()
+    print(f'machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, '
+          f'Linux {platform.release()}, Python {platform.python_version()}')
+    run_id = 'bn' + uuid.uuid4().hex[:6]
+    stack = DhcpStack(run_id, 'bench', report_interval=5, resync_interval=600,
+                      agent_conf='').start()
+    try:
+        lat = bench_latency(stack, args.runs)
+        print(f'subnet-create returned -> probe\'s first DHCP offer: median '
+              f'{statistics.median(lat):.3f} s over {len(lat)} runs '
+              f'(min {min(lat):.3f}, max {max(lat):.3f})')
+        reloads, elapsed, restarted = bench_reloads(stack, args.updates, args.seconds)
+        print(f'{args.updates} port updates in {elapsed:.1f} s on one network: '
+              f'{reloads} dnsmasq reloads (SIGHUP), restarted: {restarted}')
+        elapsed, agent_figure, _ = bench_full_sync(stack, args.networks)
+        extra = (f'; agent: full sync of {agent_figure[0]} keys fetched and queued in '
+                 f'{float(agent_figure[1]) / 1000:.2f} s') if agent_figure else ''
+        print(f'cold start with {args.networks} new networks: every dnsmasq serving '
+              f'{elapsed:.2f} s after the agent process started{extra}')
+    finally:
+        stack.close()
+        sh('true')
+
+
+if __name__ == '__main__':
+    main()
