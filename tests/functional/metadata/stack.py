@@ -1,0 +1,194 @@
+"""A controller and a metadata agent as separate processes, on a private vhost.
+
+Everything is named from the run id and removed by :meth:`MetadataStack.close`:
+the vhost (with the run's exchange ``netnode-<run_id>-md`` and its queues), the
+base directory (state path, configs, logs, the metadata socket; every process we
+start carries it in its command line).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from tests.functional.controller_api.server_process import ServerProcess
+
+BIN = os.path.dirname(sys.executable)
+AGENT_BIN = os.path.join(BIN, 'netnode-metadata-agent')
+BROKER = '127.0.0.1:5672'
+
+
+def sh(*args, check=True, timeout=60):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                          check=check, timeout=timeout)
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+        time.sleep(interval)
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=10.0):
+        super().__init__('localhost', timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self.unix_path)
+        self.sock = sock
+
+
+def unix_get(path, url, headers=None, method='GET', timeout=10.0):
+    """(status, body bytes) of one request over the unix socket ``path``."""
+    conn = UnixHTTPConnection(path, timeout)
+    try:
+        conn.request(method, url, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+class MetadataStack:
+    def __init__(self, run_id: str, leaks=None, agent_conf: str = ''):
+        self.run_id = run_id
+        self.leaks = leaks
+        self.base = tempfile.mkdtemp(prefix=f'netnode-{run_id}-md-')
+        os.chmod(self.base, 0o755)
+        self.state_path = os.path.join(self.base, 'agent-state')
+        self.socket_path = os.path.join(self.state_path, 'metadata_proxy')
+        self.host = f'{run_id}-md-host'
+        self.vhost = f'netnode-{run_id}-md-{uuid.uuid4().hex[:6]}'
+        self.exchange = f'netnode-{run_id}-md'
+        self.url = f'rabbit://guest:guest@{BROKER}/{self.vhost}'
+        self.agent_conf_path = os.path.join(self.base, 'metadata_agent.ini')
+        self.agent_log = os.path.join(self.base, 'metadata-agent.log')
+        self.extra_agent_conf = agent_conf
+        self.server: ServerProcess | None = None
+        self.agent: subprocess.Popen | None = None
+        if leaks is not None:
+            leaks.process_marker(self.base)
+
+    def start(self):
+        try:
+            sh('rabbitmqctl', '-q', 'add_vhost', self.vhost)
+            sh('rabbitmqctl', '-q', 'set_permissions', '-p', self.vhost, 'guest',
+               '.*', '.*', '.*')
+            self.server = ServerProcess(
+                os.path.join(self.base, 'server'), debug=True,
+                extra_conf='\n'.join(['enable_rpc = true', f'transport_url = {self.url}',
+                                      f'control_exchange = {self.exchange}',
+                                      'rpc_response_timeout = 10']))
+            os.makedirs(self.server.base_dir, exist_ok=True)
+            self.server.start()
+            self.write_agent_conf()
+            self.start_agent()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def write_agent_conf(self):
+        os.makedirs(self.state_path, exist_ok=True)
+        with open(self.agent_conf_path, 'w') as f:
+            f.write('\n'.join([
+                '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
+                f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
+                'debug = true', f'log_file = {self.agent_log}',
+                'metadata_rpc_timeout = 1.5', 'metadata_cache_ttl = 0',
+                self.extra_agent_conf,
+                '[AGENT]', 'report_interval = 5', '']))
+
+    def _agent_answers(self):
+        if self.agent is not None and self.agent.poll() is not None:
+            raise AssertionError(f'netnode-metadata-agent exited with '
+                                 f'{self.agent.returncode}: {self.tail()}')
+        try:
+            unix_get(self.socket_path, '/', timeout=2)
+            return True
+        except OSError:
+            return False
+
+    def start_agent(self, timeout=20.0):
+        self.agent = subprocess.Popen(
+            [AGENT_BIN, '--config-file', self.agent_conf_path],
+            stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'))
+        wait_for(self._agent_answers, timeout, 0.05, 'the metadata agent socket')
+        return self.agent
+
+    def stop_agent(self, sig=signal.SIGTERM, timeout=20.0):
+        if self.agent is None or self.agent.poll() is not None:
+            return
+        self.agent.send_signal(sig)
+        try:
+            self.agent.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.agent.kill()
+            self.agent.wait()
+
+    def tail(self, n=30):
+        text = ''
+        for path in (self.agent_log, self.agent_log + '.stderr'):
+            try:
+                with open(path, errors='replace') as f:
+                    text += f.read()
+            except FileNotFoundError:
+                pass
+        return '\n'.join(text.splitlines()[-n:])
+
+    # -- the controller ------------------------------------------------------------
+
+    def api(self, method, path, body=None):
+        status, doc = self.server.call(method, path, body)
+        assert status < 300, f'{method} {path}: {status} {doc}'
+        return doc
+
+    def restart_server(self):
+        """Start the (stopped) controller again on the same database."""
+        self.server.stop()
+        # ServerProcess reads its port from the first listen line of its log
+        os.replace(self.server.log_path, self.server.log_path + '.old')
+        self.server.port = None
+        self.server.start()
+
+    def cli(self, *args):
+        code, out, err = self.server.cli(*args)
+        assert code == 0, f'netnode {" ".join(args)} failed: {err}'
+        return out
+
+    def network(self, name, cidr, gateway, external=False):
+        net = self.api('POST', '/v2.0/networks', {'network': {
+            'name': name, 'router:external': external}})['network']
+        subnet = self.api('POST', '/v2.0/subnets', {'subnet': {
+            'network_id': net['id'], 'cidr': cidr, 'ip_version': 4,
+            'gateway_ip': gateway, 'dns_nameservers': ['192.0.2.53']}})['subnet']
+        return net, subnet
+
+    def instance_port(self, net, subnet, ip, device_id):
+        return self.api('POST', '/v2.0/ports', {'port': {
+            'network_id': net['id'], 'device_id': device_id,
+            'device_owner': 'compute:nova', 'binding:host_id': 'compute1',
+            'fixed_ips': [{'subnet_id': subnet['id'], 'ip_address': ip}]}})['port']
+
+    def close(self):
+        self.stop_agent()
+        if self.server is not None:
+            self.server.stop()
+        sh('rabbitmqctl', '-q', 'delete_vhost', self.vhost, check=False)
+        shutil.rmtree(self.base, ignore_errors=True)
