@@ -16,9 +16,10 @@ from typing import Iterable, Iterator
 from agent.controller import exceptions as exc
 from agent.controller.validation import IPAddress, IPNetwork, usable_range
 
-# A free address is chosen at random among the first few free ones, so concurrent
-# allocators rarely pick the same one, while the pools still fill from the start.
-CANDIDATES = 8
+# The lowest free address is taken (predictable for operators).  Concurrent
+# allocators are serialised per subnet by the caller (row lock / BEGIN IMMEDIATE);
+# a larger window spreads the picks of allocators that are not.
+CANDIDATES = 1
 
 
 def default_pools(cidr: IPNetwork, gateway: IPAddress | None) -> list[dict]:
@@ -68,12 +69,13 @@ def free_addresses(pools: list[dict], used: Iterable[str]) -> Iterator[int]:
 
 
 def choose_address(subnet_id: str, version: int, pools: list[dict], used: Iterable[str],
-                   rng: random.Random | None = None) -> str:
-    """One free address of a subnet's pools, or IpAddressGenerationFailure."""
+                   rng: random.Random | None = None, window: int = CANDIDATES) -> str:
+    """A free address of a subnet's pools (random among the first ``window`` free
+    ones), or IpAddressGenerationFailure."""
     candidates = []
     for value in free_addresses(pools, used):
         candidates.append(value)
-        if len(candidates) >= CANDIDATES:
+        if len(candidates) >= window:
             break
     if not candidates:
         raise exc.IpAddressGenerationFailure(

@@ -61,3 +61,10 @@ def test_random_mac_keeps_base_prefix():
     mac = ipam.random_mac('fa:16:3e:00:00:00', random.Random(3))
     assert mac.startswith('fa:16:3e:') and len(mac) == 17
     assert ipam.in_pools(ipaddress.ip_address('10.0.0.3'), [{'start': '10.0.0.2', 'end': '10.0.0.4'}])
+
+
+def test_lowest_free_address_by_default_and_random_window():
+    pools = [{'start': '10.0.0.2', 'end': '10.0.0.254'}]
+    assert ipam.choose_address('s', 4, pools, ['10.0.0.2']) == '10.0.0.3'
+    picks = {ipam.choose_address('s', 4, pools, [], random.Random(i), window=4) for i in range(40)}
+    assert picks == {'10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5'}
