@@ -27,14 +27,25 @@ def network_info(session, net: models.Network, enable_dhcp_filter: bool = True) 
             'ports': [wire.port_dict(p) for p in port_rows], 'mtu': net.mtu}
 
 
+def schedule_unhosted_networks(txn: Txn, host: str) -> None:
+    """Networks needing DHCP that no agent hosts go to this host's live agent."""
+    agent = agent_on_host(txn, scheduler.DHCP_AGENT, host)
+    if agent is None or not agent.admin_state_up or \
+            not scheduler.is_alive(agent, txn.conf.agent_down_time):
+        return
+    for network_id in scheduler.unhosted_dhcp_networks(txn.session):
+        scheduler.schedule_network(txn.session, network_id, txn.conf, [agent])
+
+
+def has_unhosted_networks(txn: Txn) -> bool:
+    return bool(scheduler.unhosted_dhcp_networks(txn.session))
+
+
 def active_networks_info(txn: Txn, host: str, enable_dhcp_filter: bool) -> list[dict]:
-    """Networks on this host's DHCP agent; unhosted ones are scheduled to it first."""
+    """Network-info dicts of the admin-up networks on this host's DHCP agent."""
     agent = agent_on_host(txn, scheduler.DHCP_AGENT, host)
     if agent is None:
         return []
-    if agent.admin_state_up and scheduler.is_alive(agent, txn.conf.agent_down_time):
-        for network_id in scheduler.unhosted_dhcp_networks(txn.session):
-            scheduler.schedule_network(txn.session, network_id, txn.conf, [agent])
     nets = txn.session.scalars(
         sa.select(models.Network)
         .join(models.NetworkDhcpAgentBinding,

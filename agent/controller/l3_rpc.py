@@ -76,11 +76,11 @@ def router_ids(txn: Txn, host: str) -> list[str]:
         .order_by(models.RouterL3AgentBinding.router_id)))
 
 
-def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
-    """Admin-up routers bound to this host's agent; their ports get bound to the host."""
+def _routers_of(txn: Txn, host: str, ids=None):
+    """The admin-up routers bound to this host's admin-up L3 agent (a select)."""
     agent = agent_on_host(txn, scheduler.L3_AGENT, host)
     if agent is None or not agent.admin_state_up:
-        return []
+        return None
     stmt = (sa.select(models.Router)
             .join(models.RouterL3AgentBinding,
                   models.RouterL3AgentBinding.router_id == models.Router.id)
@@ -89,22 +89,42 @@ def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
             .order_by(models.Router.id))
     if ids is not None:
         stmt = stmt.where(models.Router.id.in_(list(ids)))
-    result = []
-    for router in txn.session.scalars(stmt).all():
-        _bind_ports(txn, router, host)
-        result.append(router_sync_dict(txn, router))
-    return result
+    return stmt
 
 
-def _bind_ports(txn: Txn, router: models.Router, host: str) -> None:
-    txn.session.execute(
-        sa.update(models.Port)
-        .where(models.Port.device_id == router.id,
-               models.Port.device_owner.in_([wire.DEVICE_OWNER_ROUTER_INTF,
-                                             wire.DEVICE_OWNER_ROUTER_GW]),
-               sa.or_(models.Port.host != host, models.Port.status != 'ACTIVE'))
-        .values(host=host, status='ACTIVE')
-        .execution_options(synchronize_session='fetch'))
+def _unbound_ports(txn: Txn, host: str, ids=None):
+    """Where-clauses of the routers' ports not yet bound to ``host`` (None: no agent)."""
+    stmt = _routers_of(txn, host, ids)
+    if stmt is None:
+        return None
+    router_ids = stmt.with_only_columns(models.Router.id).order_by(None)
+    return (models.Port.device_id.in_(router_ids),
+            models.Port.device_owner.in_([wire.DEVICE_OWNER_ROUTER_INTF,
+                                          wire.DEVICE_OWNER_ROUTER_GW]),
+            sa.or_(models.Port.host != host, models.Port.status != 'ACTIVE'))
+
+
+def ports_need_binding(txn: Txn, host: str, ids=None) -> bool:
+    where = _unbound_ports(txn, host, ids)
+    return where is not None and txn.session.scalar(
+        sa.select(sa.func.count()).select_from(models.Port).where(*where)) > 0
+
+
+def bind_router_ports(txn: Txn, host: str, ids=None) -> None:
+    """Bind the routers' gateway and interface ports to ``host``, ACTIVE."""
+    where = _unbound_ports(txn, host, ids)
+    if where is not None:
+        txn.session.execute(sa.update(models.Port).where(*where)
+                            .values(host=host, status='ACTIVE')
+                            .execution_options(synchronize_session=False))
+
+
+def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
+    """The §4.3 dicts of the admin-up routers bound to this host's agent (read only)."""
+    stmt = _routers_of(txn, host, ids)
+    if stmt is None:
+        return []
+    return [router_sync_dict(txn, router) for router in txn.session.scalars(stmt).all()]
 
 
 def update_floatingip_statuses(txn: Txn, router_id: str, statuses: dict) -> None:

@@ -203,7 +203,10 @@ class Plugin:
 
     # RPC: DHCP agent --------------------------------------------------------------------------
     def get_active_networks_info(self, host: str, enable_dhcp_filter: bool = True) -> list[dict]:
-        return self._write(ADMIN, lambda t: dhcp_rpc.active_networks_info(
+        # Write only when there is something to schedule; answer from a read.
+        if self._read(ADMIN, dhcp_rpc.has_unhosted_networks):
+            self._write(ADMIN, lambda t: dhcp_rpc.schedule_unhosted_networks(t, host))
+        return self._read(ADMIN, lambda t: dhcp_rpc.active_networks_info(
             t, host, enable_dhcp_filter))
 
     def get_network_info(self, network_id: str, host: str) -> dict | None:
@@ -232,7 +235,11 @@ class Plugin:
         return self._write(ADMIN, lambda t: l3_rpc.router_ids(t, host))
 
     def sync_routers(self, host: str, router_ids=None) -> list[dict]:
-        return self._write(ADMIN, lambda t: l3_rpc.sync_routers(t, host, router_ids))
+        # Neutron binds the routers' ports to the asking host first (a write, only
+        # when needed), then answers (a read).
+        if self._read(ADMIN, lambda t: l3_rpc.ports_need_binding(t, host, router_ids)):
+            self._write(ADMIN, lambda t: l3_rpc.bind_router_ports(t, host, router_ids))
+        return self._read(ADMIN, lambda t: l3_rpc.sync_routers(t, host, router_ids))
 
     def update_floatingip_statuses(self, router_id: str, fip_statuses: dict) -> None:
         self._write(ADMIN, lambda t: l3_rpc.update_floatingip_statuses(
