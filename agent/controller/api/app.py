@@ -15,6 +15,7 @@ from agent.controller.api.instances import register_instance_views
 from agent.controller.api.http import json_response
 
 LOG = logging.getLogger(__name__)
+MAX_BODY_BYTES = 16 * 1024 * 1024     # larger bodies: 413
 
 
 class ApiMiddleware:
@@ -78,6 +79,7 @@ def create_app(plugin):
     """A WSGI application serving the v2.0 API of ``plugin``."""
     app = flask.Flask('netnode-api')
     app.url_map.strict_slashes = False
+    app.config['MAX_CONTENT_LENGTH'] = MAX_BODY_BYTES
 
     bp = flask.Blueprint('v2', __name__, url_prefix='/v2.0')
     bp.add_url_rule('/', 'resources', _resources_view, methods=['GET'])

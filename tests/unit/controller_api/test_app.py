@@ -154,3 +154,11 @@ def test_unknown_sort_key_is_400(client):
     resp = client.get('/v2.0/networks?sort_key=bogus')
     assert resp.status_code == 400 and "'bogus' is not a valid sort_key" in \
         _error(resp)['message']
+
+
+def test_oversized_body_is_413(client):
+    from agent.controller.api import app as app_module
+    resp = client.post('/v2.0/networks', data=b' ' * (app_module.MAX_BODY_BYTES + 1),
+                       content_type='application/json')
+    assert resp.status_code == 413
+    assert _error(resp)['type'] == 'HTTPRequestEntityTooLarge'
