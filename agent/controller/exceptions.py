@@ -174,6 +174,10 @@ class PortInUse(Conflict):
     pass
 
 
+class RouterInterfaceInUseByRoute(Conflict):
+    pass
+
+
 class FloatingIPPortAlreadyAssociated(Conflict):
     pass
 

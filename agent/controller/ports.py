@@ -96,7 +96,6 @@ def allocate(txn: Txn, port: models.Port, requests: list | None,
     ``keep`` holds (subnet_id, ip) pairs the port already owns: they are not re-checked.
     """
     subnets = _network_subnets(txn, port.network_id)
-    explicit = requests is not None
     if requests is None:
         requests = _default_requests(subnets)
     if not isinstance(requests, list):
@@ -107,10 +106,7 @@ def allocate(txn: Txn, port: models.Port, requests: list | None,
     for subnet, ip in resolved:
         if ip is None and ipam.is_auto_address_subnet(subnet.ip_version,
                                                       subnet.ipv6_address_mode):
-            if port.device_owner in ROUTER_OWNED:
-                ip = subnet.gateway_ip if explicit and subnet.gateway_ip else None
-            if ip is None:
-                ip = ipam.eui64_address(ipaddress.ip_network(subnet.cidr), port.mac_address)
+            ip = ipam.eui64_address(ipaddress.ip_network(subnet.cidr), port.mac_address)
         if ip is None:
             ip = ipam.choose_address(subnet.id, subnet.ip_version, subnet.allocation_pools,
                                      _used(txn, subnet) + [i for _, i in seen])

@@ -216,6 +216,8 @@ def test_router_flow(plugin, admin, topo):
     assert fip['router_id'] is None and fip['status'] == 'DOWN'
     assert notes.find('routers_updated', 'host-a')
     plugin.delete_floatingip(admin, fip['id'])
+    with pytest.raises(exc.RouterInterfaceInUseByRoute):
+        plugin.remove_router_interface(admin, router['id'], {'subnet_id': sub['id']})
     plugin.update_router(admin, router['id'], {'routes': []})
     notes.clear()
     removed = plugin.remove_router_interface(admin, router['id'], {'subnet_id': sub['id']})
