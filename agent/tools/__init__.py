@@ -1,0 +1,1 @@
+"""Operator tools that ship with netnode (the all-in-one run)."""

@@ -1,0 +1,234 @@
+"""Commands on the host, progress lines, and the instance's record of what it made."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+from agent.common import fileutils
+
+BRIDGE_MARK = 'netnode-aio'          # Bridge external_ids key: the state dir that made it
+
+
+class StepFailed(RuntimeError):
+    pass
+
+
+class Console:
+    """One line per step on stdout (``[aio] what ... ok 1.23 s``); every command and
+    its output go to the run log."""
+
+    def __init__(self, log_path: str | None = None, stream=sys.stdout):
+        self.stream = stream
+        self.log_path = log_path
+        self.started = time.monotonic()
+        self.timings: list[tuple[str, str, float]] = []
+        self.checks: list[tuple[str, str, str]] = []
+
+    def log(self, text: str) -> None:
+        if not self.log_path:
+            return
+        try:
+            with open(self.log_path, 'a') as f:
+                f.write(text.rstrip('\n') + '\n')
+        except OSError:
+            pass
+
+    def say(self, text: str = '') -> None:
+        print(text, file=self.stream, flush=True)
+
+    @contextlib.contextmanager
+    def step(self, what: str):
+        """Prints ``what`` at once, then the outcome, the time taken and the notes
+        the body appended to the yielded list."""
+        print(f'[aio] {what:<58} ', end='', file=self.stream, flush=True)
+        self.log(f'--- {what}')
+        start, notes = time.monotonic(), []
+        try:
+            yield notes
+        except BaseException as exc:
+            took = time.monotonic() - start
+            self.timings.append((what, 'FAIL', took))
+            print(f'FAIL {took:6.2f} s', file=self.stream, flush=True)
+            if not isinstance(exc, KeyboardInterrupt):
+                print('      ' + str(exc).replace('\n', '\n      '), file=self.stream,
+                      flush=True)
+            self.log(f'FAIL: {exc}')
+            raise
+        took = time.monotonic() - start
+        self.timings.append((what, 'ok', took))
+        note = f'  {"; ".join(str(n) for n in notes)}' if notes else ''
+        print(f'ok   {took:6.2f} s{note}', file=self.stream, flush=True)
+        self.log(f'ok {took:.2f} s{note}')
+
+    def check(self, what: str, fn, *args) -> bool:
+        """A check: PASS or FAIL with what it saw; never raises (but ^C)."""
+        print(f'[aio] check: {what:<51} ', end='', file=self.stream, flush=True)
+        self.log(f'--- check: {what}')
+        start = time.monotonic()
+        try:
+            detail, ok = fn(*args), True
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed check is reported, not raised
+            detail, ok = f'{type(exc).__name__}: {exc}' if not isinstance(
+                exc, StepFailed) else str(exc), False
+        took = time.monotonic() - start
+        outcome = 'PASS' if ok else 'FAIL'
+        self.timings.append((f'check: {what}', outcome, took))
+        self.checks.append((what, outcome, detail))
+        print(f'{outcome} {took:6.2f} s', file=self.stream, flush=True)
+        print(f'      {detail}', file=self.stream, flush=True)
+        self.log(f'{outcome} {took:.2f} s: {detail}')
+        return ok
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+CONSOLE = Console()
+
+
+def sh(*argv, check: bool = False, timeout: float = 60, input: str | None = None,
+       log: bool = True) -> subprocess.CompletedProcess:
+    argv = [str(a) for a in argv]
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                             input=input)
+    except subprocess.TimeoutExpired as exc:
+        CONSOLE.log(f'$ {" ".join(argv)}\n  (timed out after {timeout} s)')
+        if check:
+            raise StepFailed(f'{" ".join(argv)}: timed out after {timeout} s') from exc
+        return subprocess.CompletedProcess(argv, 124, exc.stdout or '', exc.stderr or '')
+    if log:
+        CONSOLE.log(f'$ {" ".join(argv)}  [rc {res.returncode}]')
+        out = (res.stdout + res.stderr).strip()
+        if out:
+            CONSOLE.log('  ' + out.replace('\n', '\n  ')[:4000])
+    if check and res.returncode != 0:
+        raise StepFailed(f'{" ".join(argv)}: exit {res.returncode}: '
+                         f'{(res.stderr or res.stdout).strip()[:500]}')
+    return res
+
+
+def in_ns(ns: str, *argv, **kwargs) -> subprocess.CompletedProcess:
+    return sh('ip', 'netns', 'exec', ns, *argv, **kwargs)
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = 'condition'):
+    """The first truthy value of ``predicate()``; StepFailed after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise StepFailed(f'timed out after {timeout:.0f} s waiting for {what}')
+        time.sleep(interval)
+
+
+def netns_list() -> set[str]:
+    try:
+        return {n for n in os.listdir('/run/netns') if not n.startswith('.')}
+    except FileNotFoundError:
+        return set()
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            with open(f'/proc/{pid}/stat') as f:
+                pid = int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    return pids
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            return f.read().replace(b'\0', b' ').decode(errors='replace').strip()
+    except OSError:
+        return ''
+
+
+def pids_with(markers) -> dict[int, str]:
+    """{pid: cmdline} of processes whose command line holds one of ``markers``
+    (never this process or its ancestors)."""
+    mine, found = _ancestors(), {}
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) in mine:
+            continue
+        cmd = cmdline(int(entry))
+        if cmd and any(m in cmd for m in markers):
+            found[int(entry)] = cmd
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+# -- OVS --------------------------------------------------------------------------------
+
+def ovs(*args, check=False) -> subprocess.CompletedProcess:
+    return sh('ovs-vsctl', '--timeout=10', *args, check=check)
+
+
+def bridges() -> set[str]:
+    return set(ovs('list-br').stdout.split())
+
+
+def bridge_owner(bridge: str) -> str | None:
+    res = ovs('--if-exists', 'get', 'Bridge', bridge, f'external_ids:{BRIDGE_MARK}')
+    value = res.stdout.strip().strip('"')
+    return value or None
+
+
+# -- the instance's record ----------------------------------------------------------------
+
+class Record:
+    """What this instance created, kept in ``<state_dir>/aio-state.json`` so that
+    ``--clean`` removes exactly that, even with the controller gone."""
+
+    def __init__(self, path: str):
+        self.path = path
+        try:
+            with open(path) as f:
+                self.data = json.load(f)
+        except (FileNotFoundError, ValueError):
+            self.data = {}
+
+    def get(self, key, default=None):
+        return self.data.get(key, default)
+
+    def add(self, key: str, value) -> None:
+        items = self.data.setdefault(key, [])
+        if value not in items:
+            items.append(value)
+            self.save()
+
+    def set(self, key: str, value) -> None:
+        if self.data.get(key) != value:
+            self.data[key] = value
+            self.save()
+
+    def save(self) -> None:
+        if os.path.isdir(os.path.dirname(self.path)):
+            fileutils.write_atomic(self.path, json.dumps(self.data, indent=1) + '\n')

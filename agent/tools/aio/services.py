@@ -1,0 +1,208 @@
+"""The instance's footing (directories, config files, vhost, bridges) and its four
+services: started in the background in a session of their own, pid files in
+``<state_dir>/run``, output in the log directory; reused when already running
+with the same configuration, restarted when it changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+from agent.common import fileutils
+from agent.tools.aio import host
+from agent.tools.aio.settings import AGENT_BINARIES, SERVICES, Settings
+
+BIN_DIR = os.path.dirname(sys.executable)
+
+
+def prepare_dirs(s: Settings) -> None:
+    for path in (s.state_dir, s.etc_dir, s.log_dir, s.run_dir):
+        fileutils.ensure_dir(path)
+    # dnsmasq drops to nobody and re-reads its files: the path must be traversable.
+    os.chmod(s.state_dir, 0o755)
+
+
+def write_configs(s: Settings) -> list[str]:
+    """Write the config files whose content differs; the paths written."""
+    changed = []
+    for path, content in s.config_files().items():
+        if fileutils.read_text(path) != content:
+            fileutils.write_atomic(path, content)
+            changed.append(path)
+    return changed
+
+
+def ensure_vhost(s: Settings, record: host.Record) -> str:
+    vhosts = host.sh('rabbitmqctl', '-q', 'list_vhosts', check=True).stdout.split()
+    if s.vhost in vhosts:
+        return f'{s.vhost} (exists)'
+    host.sh('rabbitmqctl', '-q', 'add_vhost', s.vhost, check=True)
+    record.set('vhost', s.vhost)
+    host.sh('rabbitmqctl', '-q', 'set_permissions', '-p', s.vhost, 'guest', '.*', '.*',
+            '.*', check=True)
+    return f'{s.vhost} (created)'
+
+
+def ensure_bridges(s: Settings, record: host.Record) -> None:
+    present = host.bridges()
+    for bridge in (s.int_bridge, s.ex_bridge):
+        if bridge not in present:
+            host.ovs('--may-exist', 'add-br', bridge, '--', 'set', 'Bridge', bridge,
+                     f'datapath_type={s.datapath}',
+                     f'external_ids:{host.BRIDGE_MARK}="{s.state_dir}"', check=True)
+            record.add('bridges', bridge)
+        host.sh('ip', 'link', 'set', bridge, 'up')
+
+
+# -- processes ----------------------------------------------------------------------------
+
+def _own_conf(s: Settings, service: str) -> str:
+    return s.service_confs(service)[-1]
+
+
+def find(s: Settings, service: str) -> int | None:
+    """The pid of the instance's ``service``: from the pid file, else by command line."""
+    own = _own_conf(s, service)
+    text = fileutils.read_text(s.pid_file(service), '').strip()
+    if text.isdigit() and host.alive(int(text)) and own in host.cmdline(int(text)):
+        return int(text)
+    found = sorted(pid for pid, cmd in host.pids_with([own]).items()
+                   if service in cmd and host.alive(pid))
+    return found[0] if found else None
+
+
+def _fingerprint(s: Settings, service: str) -> str:
+    parts = [os.path.join(BIN_DIR, service)]
+    parts += [fileutils.read_text(p, '') for p in s.service_confs(service)]
+    return hashlib.sha1(json.dumps(parts).encode()).hexdigest()
+
+
+def _fingerprint_file(s: Settings, service: str) -> str:
+    return os.path.join(s.run_dir, f'{service}.config-sha1')
+
+
+def start(s: Settings, service: str) -> int:
+    argv = [os.path.join(BIN_DIR, service)]
+    for path in s.service_confs(service):
+        argv += ['--config-file', path]
+    out = open(os.path.join(s.log_dir, f'{service}.out'), 'ab')
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                close_fds=True, cwd='/')
+    finally:
+        out.close()
+    host.CONSOLE.log(f'started {" ".join(argv)}: pid {proc.pid}')
+    fileutils.write_atomic(s.pid_file(service), f'{proc.pid}\n')
+    fileutils.write_atomic(_fingerprint_file(s, service), _fingerprint(s, service) + '\n')
+    return proc.pid
+
+
+def stop(s: Settings, service: str, timeout: float = 30.0) -> int | None:
+    """SIGTERM (the agents leave their children serving), SIGKILL after ``timeout``."""
+    pid = find(s, service)
+    if pid is not None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + timeout
+        while host.alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if host.alive(pid):
+            host.CONSOLE.log(f'{service} (pid {pid}) ignored SIGTERM for {timeout} s: '
+                             'SIGKILL')
+            os.kill(pid, signal.SIGKILL)
+    for path in (s.pid_file(service), _fingerprint_file(s, service)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+    return pid
+
+
+def ensure(s: Settings, service: str) -> str:
+    """Start ``service``, or reuse it, or restart it when its configuration changed."""
+    pid = find(s, service)
+    if pid is not None:
+        if fileutils.read_text(_fingerprint_file(s, service), '').strip() == \
+                _fingerprint(s, service):
+            fileutils.write_atomic(s.pid_file(service), f'{pid}\n')
+            return f'reused, pid {pid}'
+        stop(s, service)
+        return f'restarted (configuration changed), pid {start(s, service)}'
+    if service == 'netnode-server' and _port_busy(s.port):
+        raise host.StepFailed(f'127.0.0.1:{s.port} is in use by another program: set '
+                              'NETNODE_AIO_PORT to a free port')
+    return f'started, pid {start(s, service)}'
+
+
+def _port_busy(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(('127.0.0.1', port))
+        except OSError:
+            return True
+    return False
+
+
+def tail(path: str, lines: int = 15) -> str:
+    text = fileutils.read_text(path, '') or ''
+    return '\n'.join(text.splitlines()[-lines:])
+
+
+def _exited(s: Settings, service: str) -> str | None:
+    if find(s, service) is None:
+        return (f'{service} exited; the end of its log:\n'
+                + tail(s.log_file(service)) + '\n' +
+                tail(os.path.join(s.log_dir, f'{service}.out')))
+    return None
+
+
+def wait_api(s: Settings, timeout: float = 60.0) -> None:
+    def answers():
+        problem = _exited(s, 'netnode-server')
+        if problem:
+            raise host.StepFailed(problem)
+        try:
+            with urllib.request.urlopen(s.url + '/', timeout=2) as resp:
+                return resp.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+    host.wait_for(answers, timeout, 0.1, f'the REST API on {s.url}')
+
+
+AGENT_TYPES = ('DHCP agent', 'L3 agent', 'Metadata agent')
+
+
+def wait_agents(s: Settings, client, timeout: float = 90.0) -> list[dict]:
+    """Until the three agents of this host are alive in the agents table."""
+    def all_alive():
+        for service in AGENT_BINARIES:
+            problem = _exited(s, service)
+            if problem:
+                raise host.StepFailed(problem)
+        agents = [a for a in client.list('agents', host=s.host)
+                  if a.get('agent_type') in AGENT_TYPES and a.get('alive')]
+        return agents if {a['agent_type'] for a in agents} == set(AGENT_TYPES) else None
+    return host.wait_for(all_alive, timeout, 0.25, 'the DHCP, L3 and metadata agents '
+                                                   'alive in agent-list')
+
+
+def stop_all(s: Settings) -> dict[str, int | None]:
+    """Agents first, then the server; children and the data plane stay."""
+    return {service: stop(s, service) for service in reversed(SERVICES)}
+
+
+def status(s: Settings) -> dict[str, int | None]:
+    return {service: find(s, service) for service in SERVICES}
