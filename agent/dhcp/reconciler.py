@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from collections.abc import Iterable
 
 from agent.common import fileutils, names
@@ -24,12 +23,12 @@ from agent.dataplane import device as dev
 from agent.dataplane import executor
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp import desired as want
-from agent.dhcp.cache import NetworkCache, Served
+from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
 from agent.model.network import Network, Port
-from agent.reconcile.plan import execute
+from agent.reconcile.plan import Plan, execute
 from agent.reconcile.queue import FORGET, TerminalError
 
 LOG = logging.getLogger(__name__)
@@ -38,7 +37,6 @@ NETWORK = 'network'
 METADATA = 'metadata'      # the isolated metadata proxy, converged on its own key
 _MISSING = object()
 METADATA_PRIORITY = 150     # after events, before full-sync work
-EVENT_MEMORY = 600.0     # seconds an assignment change by event outlives a fetch
 
 
 class DhcpPortError(RuntimeError):
@@ -72,6 +70,38 @@ def _netns_inode(path: str) -> int | None:
         return None
 
 
+def _split_at_plug(plan: Plan) -> tuple[Plan, Plan]:
+    """(namespace setup, the rest) when the plan creates the namespace and plugs."""
+    actions = plan.actions
+    if not actions or not isinstance(actions[0], dev.CreateNamespace):
+        return Plan(), plan
+    cut = next((i for i, a in enumerate(actions) if isinstance(a, dev.PlugPort)), None)
+    if cut is None:
+        return Plan(), plan
+    return Plan(actions[:cut]), Plan(actions[cut:])
+
+
+class _Background:
+    """Run ``fn(*args)`` on a thread; ``join()`` re-raises what it raised."""
+
+    def __init__(self, fn, *args):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True,
+                                        name='dnsmasq-start')
+        self._thread.start()
+
+    def _run(self, fn, args):
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to join()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
 def runs_elsewhere(pid: int | None, namespace: str) -> bool:
     """Whether process ``pid`` lives in another network namespace than ``namespace``
     (a namespace deleted and created again behind our back)."""
@@ -79,44 +109,6 @@ def runs_elsewhere(pid: int | None, namespace: str) -> bool:
         return False
     have = _netns_inode(f'/proc/{pid}/ns/net')
     return have is not None and have != _netns_inode(f'/run/netns/{namespace}')
-
-
-class Assignments:
-    """Which networks this agent hosts: the last full fetch, amended by events.
-
-    An event newer than the fetch that is being applied wins over it, so a
-    network scheduled (or removed) while a full fetch was in flight is not lost.
-    """
-
-    def __init__(self, clock=time.monotonic):
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._ids: set[str] = set()
-        self._events: dict[str, tuple[float, bool]] = {}
-
-    def __contains__(self, network_id) -> bool:
-        with self._lock:
-            return network_id in self._ids
-
-    def ids(self) -> frozenset[str]:
-        with self._lock:
-            return frozenset(self._ids)
-
-    def event(self, network_id: str, assigned: bool) -> None:
-        with self._lock:
-            self._events[network_id] = (self._clock(), assigned)
-            (self._ids.add if assigned else self._ids.discard)(network_id)
-
-    def fetched(self, network_ids: Iterable[str], started_at: float) -> None:
-        with self._lock:
-            ids = set(network_ids)
-            now = self._clock()
-            for network_id, (at, assigned) in list(self._events.items()):
-                if at >= started_at:
-                    (ids.add if assigned else ids.discard)(network_id)
-                elif now - at > EVENT_MEMORY:
-                    del self._events[network_id]
-            self._ids = ids
 
 
 class DhcpReconciler:
@@ -219,20 +211,36 @@ class DhcpReconciler:
                                     self.ports.snapshot(desired.name))
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'
+        starter = None
         if plan:
+            setup, rest = _split_at_plug(plan)
             try:
-                execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG)
+                if setup and rest:
+                    # A fresh namespace: start dnsmasq while the tap is plugged and
+                    # configured (--bind-dynamic picks the device up when it is
+                    # ready), which takes its start out of the critical path.
+                    self._execute(setup, resource)
+                    starter = _Background(self._dnsmasq, network, desired.name, port.id)
+                    self._execute(rest, resource)
+                else:
+                    self._execute(plan, resource)
             finally:
                 if any(isinstance(a, (dev.PlugPort, dev.UnplugPort)) for a in plan):
                     self.ports.touched(desired.name)
+                if starter is not None:
+                    starter.join()
+        if starter is None:
+            self._dnsmasq(network, desired.name, port.id)
         metadata = want.metadata_enabled(network, self.settings)
-        self._dnsmasq(network, desired.name, port.id)
         self.cache.put(Served(network, port.id, desired.name, metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
                                                             network.id)):
             # On its own key: a slow haproxy start does not hold up dnsmasq reloads.
             self.enqueue(metadata_key(network.id), METADATA_PRIORITY, 'network converged')
         self._report_ready(network)
+
+    def _execute(self, plan: Plan, resource: str) -> None:
+        execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG)
 
     def _count(self, network_id: str, outcome: str) -> None:
         with self._lock:

@@ -82,6 +82,7 @@ def test_subnet_create_gives_step1_layout(stack):
     port = wait_for(lambda: stack.dhcp_port(net['id']), 5, what='the DHCP port')
     tap = 'tap' + port['id'][:11]
     assert ns in netns_list()
+    wait_for(lambda: ip_json(ns, 'route', 'show', 'default'), 5, 0.01, 'the default route')
     # kernel: lo up, the tap with the port's MAC, addresses with brd, default route
     links = {link['ifname']: link for link in ip_json(ns, 'addr')}
     assert 'UP' in links['lo']['flags']
@@ -178,8 +179,10 @@ def test_extra_dhcp_opts_reach_the_client(stack):
         {'opt_name': 'ntp-server', 'opt_value': '192.0.2.123'}]}})
     opts = os.path.join(stack.state_path, 'dhcp', SHARED['net']['id'], 'opts')
     wait_for(lambda: '192.0.2.123' in open(opts).read(), 10, 0.05, 'the opts file')
-    lease = clients.dhclient(a['namespace'], a['device'])
-    assert lease.get('ntp-servers') == '192.0.2.123'
+    # the file is written just before the SIGHUP: ask until dnsmasq has re-read it
+    lease = wait_for(lambda: (lambda got: got if got.get('ntp-servers') else None)(
+        clients.dhclient(a['namespace'], a['device'])), 20, 0.2, 'ntp-servers')
+    assert lease['ntp-servers'] == '192.0.2.123'
     assert dnsmasq_pid(stack, SHARED['net']['id']) == SHARED['pid']
 
 

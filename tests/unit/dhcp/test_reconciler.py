@@ -185,7 +185,7 @@ def test_isolated_metadata_goes_on_its_own_key(world, tmp_path):
 
 
 def test_assignment_events_newer_than_a_fetch_win():
-    from agent.dhcp.reconciler import Assignments
+    from agent.dhcp.cache import Assignments
     now = [0.0]
     a = Assignments(clock=lambda: now[0])
     a.event('n-old', True)
