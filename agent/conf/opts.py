@@ -63,11 +63,11 @@ def list_agent_opts():
 
 
 def list_dhcp_agent_opts():
-    return [('DEFAULT', options.dnsmasq_opts)]
+    return [('DEFAULT', options.dnsmasq_opts + options.metadata_proxy_opts)]
 
 
 def list_l3_agent_opts():
-    return [('DEFAULT', options.l3_agent_opts)]
+    return [('DEFAULT', options.l3_agent_opts + options.metadata_proxy_opts)]
 
 
 def list_metadata_agent_opts():

@@ -18,8 +18,11 @@ AGENT_GROUPS = (
     ('AGENT', options.agent_opts),
     ('ovs', options.ovs_opts),
 )
-L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),)
-DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),)
+# Agents that run metadata proxies read metadata_proxy_opts (the socket to forward to).
+L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),
+                                  (None, options.metadata_proxy_opts))
+DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),
+                                    (None, options.metadata_proxy_opts))
 METADATA_AGENT_GROUPS = AGENT_GROUPS + ((None, options.metadata_proxy_opts),
                                         (None, options.metadata_agent_opts))
 
