@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 from collections.abc import Iterable
 
 from agent.common import fileutils, names
@@ -53,6 +54,11 @@ class ReconcilerConfig:
     metadata_group: str = 'root'
     metadata_socket: str | None = None
     debug: bool = False
+    # Coalesce reloads: a network reloaded less than this many seconds ago waits
+    # out the rest before it is fetched again, so a storm of port changes becomes
+    # one SIGHUP per interval (Neutron's bulk_reload_interval; SIGHUP cost grows
+    # quadratically with the hosts file).
+    reload_interval: float = 0.3
 
 
 def network_key(network_id: str) -> tuple[str, str]:
@@ -134,6 +140,8 @@ class DhcpReconciler:
         self.enqueue = lambda key, priority, reason: None   # set by the agent
         self.outcomes: dict[str, int] = {}
         self.reloads: dict[str, int] = {}     # network id -> SIGHUPs sent
+        self._last_reload: dict[str, float] = {}
+        self._sleep = time.sleep
 
     # -- inputs ---------------------------------------------------------------------
 
@@ -149,7 +157,16 @@ class DhcpReconciler:
         with self._lock:
             self._prefetched.pop(network_id, None)
 
+    def _hold_down(self, network_id: str) -> None:
+        with self._lock:
+            last = self._last_reload.get(network_id)
+        if last is not None:
+            wait = last + self.config.reload_interval - time.monotonic()
+            if wait > 0:
+                self._sleep(wait)
+
     def _fetch(self, network_id: str) -> Network | None:
+        self._hold_down(network_id)
         with self._lock:
             network = self._prefetched.pop(network_id, _MISSING)
         if network is _MISSING:
@@ -247,6 +264,7 @@ class DhcpReconciler:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
             if outcome == 'reloaded':
                 self.reloads[network_id] = self.reloads.get(network_id, 0) + 1
+                self._last_reload[network_id] = time.monotonic()
 
     def _stop_if_elsewhere(self, spec) -> None:
         """A child left running in a namespace deleted behind our back serves nothing
@@ -317,6 +335,7 @@ class DhcpReconciler:
         served = self.cache.remove(network_id)
         with self._lock:
             self._ready_seen.pop(network_id, None)
+            self._last_reload.pop(network_id, None)
             self._prefetched.pop(network_id, None)
         ns = names.dhcp_namespace(network_id)
         paths = DhcpPaths.of(self.settings, network_id)

@@ -193,3 +193,18 @@ def test_assignment_events_newer_than_a_fetch_win():
     a.event('n-new', True)
     a.fetched(['n-fetched'], started_at=4.0)
     assert a.ids() == {'n-fetched', 'n-new'}
+
+
+def test_reloads_are_held_down_to_one_per_interval(world):
+    fakes, procs, plugin, rec, _, _ = world
+    slept = []
+    rec._sleep = slept.append
+    rec.handle(network_key(g.NET_ID))
+    assert slept == []                       # nothing reloaded yet: no wait
+    for n in range(2):
+        new = g.port(f'0d7f3a10-51b2-4c3e-a0b9-2f6e4d1c9a7{n}', f'fa:16:3e:00:00:9{n}',
+                     (g.SUBNET_ID, f'192.168.10.9{n}'))
+        plugin.network = dataclasses.replace(plugin.network,
+                                             ports=plugin.network.ports + (new,))
+        rec.handle(network_key(g.NET_ID))
+    assert len(slept) == 1 and 0 < slept[0] <= rec.config.reload_interval
