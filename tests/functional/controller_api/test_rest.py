@@ -177,10 +177,13 @@ def test_router_interfaces_gateway_and_floating_ips(server):
     assert status == 409 and _err(doc)['type'] == 'RouterInUse'
     status, doc = server.call('PUT', f'/v2.0/routers/{router_id}/remove_router_interface',
                               {'subnet_id': sub_id})
-    assert status == 200, doc
+    assert status == 409 and _err(doc)['type'] == 'RouterInterfaceInUseByRoute', doc
     status, doc = server.call('PUT', f'/v2.0/routers/{router_id}',
                               {'router': {'external_gateway_info': {}, 'routes': []}})
     assert status == 200 and not doc['router']['external_gateway_info'], doc
+    status, doc = server.call('PUT', f'/v2.0/routers/{router_id}/remove_router_interface',
+                              {'subnet_id': sub_id})
+    assert status == 200, doc
     assert server.call('DELETE', f'/v2.0/routers/{router_id}')[0] == 204
     assert server.call('GET', f'/v2.0/routers/{router_id}/l3-agents')[0] == 404
     server.call('DELETE', f'/v2.0/ports/{port_id}')
@@ -204,7 +207,10 @@ def test_project_header_scopes_resources(server):
     status, doc = server.call('POST', '/v2.0/networks', {'network': {'name': _name('t')}},
                               headers={'X-Project-Id': project, 'X-Auth-Token': 'x'})
     assert status == 201 and doc['network']['project_id'] == project
-    status, mine = server.call('GET', '/v2.0/networks',
+    status, seen = server.call('GET', '/v2.0/networks',
                                headers={'X-Project-Id': project})
-    assert [n['id'] for n in mine['networks']] == [doc['network']['id']]
+    assert doc['network']['id'] in {n['id'] for n in seen['networks']}
+    # Other projects' networks are visible only when shared or external.
+    assert all(n['project_id'] == project or n['shared'] or n['router:external']
+               for n in seen['networks'])
     server.call('DELETE', f'/v2.0/networks/{doc["network"]["id"]}')
