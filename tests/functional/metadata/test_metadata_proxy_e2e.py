@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 
@@ -20,6 +21,7 @@ from agent.metadata import haproxy
 from agent.process import manager as pm
 from agent.process.monitor import ProcessMonitor
 from tests.functional.metadata.stack import sh, wait_for
+from tests.unit.metadata import cloudinit_path
 
 pytestmark = pytest.mark.functional
 
@@ -148,3 +150,38 @@ def test_killed_proxy_is_respawned_by_the_monitor(world, proxies):
         assert json.loads(body)['uuid'] == world['b']['device']
     finally:
         monitor.stop()
+
+
+_CLOUD_INIT_CRAWL = '''
+import json, sys
+from cloudinit.sources.helpers import openstack
+result = openstack.MetadataReader("http://169.254.169.254", retries=0, timeout=5).read_v2()
+net = openstack.convert_net_json(result["networkdata"], known_macs={sys.argv[1]: "eth0"})
+print(json.dumps({"metadata": {k: v for k, v in result["metadata"].items()
+                               if k != "random_seed"},
+                  "ec2": result["ec2-metadata"], "net": net,
+                  "userdata": result["userdata"].decode(errors="replace")}))
+'''
+
+
+@pytest.mark.skipif(not cloudinit_path.available(),
+                    reason='cloud-init not fetched (tools/fetch-cloud-init.sh)')
+def test_cloud_init_reads_its_instance_through_the_proxy(world, proxies):
+    """cloud-init's OpenStack and EC2 readers, run inside the VM namespace."""
+    vm_a, _ = proxies['a']
+    a = world['a']
+    res = subprocess.run(
+        ['ip', 'netns', 'exec', vm_a, sys.executable, '-c', _CLOUD_INIT_CRAWL,
+         a['port']['mac_address']],
+        capture_output=True, text=True, timeout=60,
+        env={**os.environ, 'PYTHONPATH': cloudinit_path.PATHS})
+    assert res.returncode == 0, res.stderr[-2000:]
+    got = json.loads(res.stdout.splitlines()[-1])
+    assert got['metadata']['instance-id'] == a['device']
+    assert got['metadata']['local-hostname'] == 'vm-a'
+    assert got['metadata']['public_keys'] == {'mykey': a['key']}
+    assert got['userdata'] == a['user_data'].decode()
+    assert got['ec2']['local-ipv4'] == VM_IP
+    assert got['ec2']['public-ipv4'] == world['fip']['floating_ip_address']
+    eth0 = next(c for c in got['net']['config'] if c.get('name') == 'eth0')
+    assert eth0['subnets'][0]['address'] == VM_IP

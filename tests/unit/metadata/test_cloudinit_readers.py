@@ -19,16 +19,11 @@ import urllib.request
 import pytest
 
 from agent.metadata import documents, ec2
+from tests.unit.metadata.cloudinit_path import PATHS
 from tests.unit.metadata.views import DEVICE, KEY, view
 
-_DEFAULT = os.path.expanduser('~/.cache/netnode/cloud-init')
-_PATHS = os.environ.get('NETNODE_CLOUDINIT_PATH') or ':'.join([
-    os.path.join(_DEFAULT, 'unpacked/usr/lib/python3/dist-packages'),
-    os.path.join(_DEFAULT, 'site')])
-
-
 def _import_cloudinit():
-    for path in _PATHS.split(':'):
+    for path in PATHS.split(':'):
         if path and os.path.isdir(path) and path not in sys.path:
             sys.path.append(path)
     try:
