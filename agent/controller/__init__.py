@@ -2,12 +2,13 @@
 
 The REST layer and the RPC endpoints both call :class:`agent.controller.plugin.Plugin`.
 
-* ``plugin`` — the facade: one retried transaction per call, notifications after commit.
-* ``networks``, ``ports``, ``routers``, ``floatingips``, ``agents`` — what each call
+* ``plugin``: the facade; one retried transaction per call, notifications after commit.
+* ``networks``, ``ports``, ``routers``, ``floatingips``, ``agents``: what each call
   does inside its transaction (a :class:`agent.controller.txn.Txn`).
-* ``dhcp_rpc``, ``l3_rpc`` — the answers to the agents' RPC calls.
-* ``scheduler`` — which agent hosts which network and router; ``events`` — the
+* ``dhcp_rpc``, ``l3_rpc``: the answers to the agents' RPC calls.
+* ``scheduler``: which agent hosts which network and router; ``events``: the
   notifications of Neutron's agent protocol, put into the transaction's outbox.
-* ``validation``, ``ipam``, ``wire`` — pure: validators, address choice, wire dicts.
-* ``db`` — models and the engine; ``migrations`` — alembic, configured in code.
-* ``exceptions``, ``context``, ``notify`` — the contract shared with REST and RPC.
+* ``validation``, ``ipam``, ``wire``: pure validators, address choice, wire dicts.
+* ``db``: models and the engine; ``migrations``: alembic, configured in code.
+* ``exceptions``, ``context``, ``notify``: the contract shared with REST and RPC.
+"""
