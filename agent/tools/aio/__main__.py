@@ -142,8 +142,7 @@ def main(argv=None) -> int:
             return code
         if args.stop:
             with console.step('stop the services (children and data plane stay)') as notes:
-                stopped = [f'{svc} ({pid})' for svc, pid in services.stop_all(s).items()
-                           if pid]
+                stopped = services.stop_all(s)
                 notes.append(', '.join(stopped) or 'none was running')
             return 0
         if args.report:

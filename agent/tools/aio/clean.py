@@ -84,7 +84,7 @@ def clean(s: Settings, console: host.Console) -> int:
         names = report.instance_namespaces(s, record, client)
         notes.append(f'{sum(ns in host.netns_list() for ns in names)} present')
     with console.step('stop the services') as notes:
-        stopped = [f'{svc} ({pid})' for svc, pid in services.stop_all(s).items() if pid]
+        stopped = services.stop_all(s)
         notes.append(', '.join(stopped) or 'none was running')
     ours = sorted(ns for ns in names if ns.startswith(('qdhcp-', 'qrouter-'))
                   and ns in host.netns_list())

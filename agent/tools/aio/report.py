@@ -35,6 +35,18 @@ def instance_namespaces(s: Settings, record: host.Record, client=None) -> dict[s
     return names
 
 
+def expected(client) -> set[str]:
+    """Namespaces that should exist: DHCP of networks with a DHCP port, routers."""
+    if client is None:
+        return set()
+    try:
+        dhcp = {p['network_id'] for p in client.list('ports', device_owner='network:dhcp')}
+        routers = {r['id'] for r in client.list('routers')}
+    except Exception:  # noqa: BLE001 - a report without the controller
+        return set()
+    return {f'qdhcp-{n}' for n in dhcp} | {f'qrouter-{r}' for r in routers}
+
+
 def _indent(text: str, n: int = 4) -> str:
     pad = ' ' * n
     return '\n'.join(pad + line for line in text.rstrip().splitlines())
@@ -92,10 +104,12 @@ def render(s: Settings, record: host.Record, client=None, agents=None) -> str:
             out.append(f'  {a.get("agent_type", ""):<16} {a.get("binary", ""):<24} '
                        f'host={a.get("host")} alive={":-)" if a.get("alive") else "xxx"}')
     present = host.netns_list()
-    names = {ns: what for ns, what in instance_namespaces(s, record, client).items()
-             if ns in present}
+    every = instance_namespaces(s, record, client)
+    names = {ns: what for ns, what in every.items() if ns in present}
     out += ['', 'namespaces (ip netns list, this instance):']
     out += [f'  {ns:<50} {what}' for ns, what in sorted(names.items())] or ['  (none)']
+    out += [f'  {ns:<50} {every[ns]}: ABSENT' for ns in sorted(expected(client) - present)
+            if ns in every]
     for bridge in (s.int_bridge, s.ex_bridge):
         out += ['', f'OVS bridge {bridge} (ports, local VLAN tags, Interface external_ids):']
         out += ['  ' + line for line in ovs_ports(bridge)] or ['  (no ports)']

@@ -109,25 +109,33 @@ def start(s: Settings, service: str) -> int:
 
 def stop(s: Settings, service: str, timeout: float = 30.0) -> int | None:
     """SIGTERM (the agents leave their children serving), SIGKILL after ``timeout``."""
-    pid = find(s, service)
-    if pid is not None:
+    return stop_many(s, [service], timeout).get(service)
+
+
+def stop_many(s: Settings, names, timeout: float = 30.0) -> dict[str, int]:
+    """Stop services in parallel: {service: pid} of those that were running."""
+    pids = {service: find(s, service) for service in names}
+    pids = {service: pid for service, pid in pids.items() if pid is not None}
+    for pid in pids.values():
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        deadline = time.monotonic() + timeout
-        while host.alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+    deadline = time.monotonic() + timeout
+    while any(host.alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for service, pid in pids.items():
         if host.alive(pid):
             host.CONSOLE.log(f'{service} (pid {pid}) ignored SIGTERM for {timeout} s: '
                              'SIGKILL')
             os.kill(pid, signal.SIGKILL)
-    for path in (s.pid_file(service), _fingerprint_file(s, service)):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-    return pid
+    for service in names:
+        for path in (s.pid_file(service), _fingerprint_file(s, service)):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+    return pids
 
 
 def ensure(s: Settings, service: str) -> str:
@@ -140,10 +148,48 @@ def ensure(s: Settings, service: str) -> str:
             return f'reused, pid {pid}'
         stop(s, service)
         return f'restarted (configuration changed), pid {start(s, service)}'
+    if service == 'netnode-dhcp-agent':
+        refuse_foreign_dhcp_namespaces(s)
     if service == 'netnode-server' and _port_busy(s.port):
         raise host.StepFailed(f'127.0.0.1:{s.port} is in use by another program: set '
                               'NETNODE_AIO_PORT to a free port')
     return f'started, pid {start(s, service)}'
+
+
+def foreign_dhcp_namespaces(s: Settings) -> list[str]:
+    """qdhcp- namespaces on the host that are not of this instance's networks."""
+    ours = {f'qdhcp-{n}' for n in host.Record(s.state_file).get('networks', [])}
+    return sorted(ns for ns in host.netns_list() if ns.startswith('qdhcp-') and ns not in ours)
+
+
+def foreign_dhcp_agents(s: Settings) -> dict[int, str]:
+    """DHCP agents of other state directories running on this host."""
+    return {pid: cmd for pid, cmd in host.pids_with(['-dhcp-agent']).items()
+            if not any(m in cmd for m in s.markers) and
+            any(w.rsplit('/', 1)[-1] in ('netnode-dhcp-agent', 'neutron-dhcp-agent')
+                for w in cmd.split()[:2])}
+
+
+def refuse_foreign_dhcp_namespaces(s: Settings) -> None:
+    """The DHCP agent's prune takes every qdhcp- namespace of the host for its own (as
+    Neutron's does: one DHCP agent per host) and removes those it does not host.  On
+    a machine shared with other DHCP agents (tests) that would break them: refuse,
+    unless NETNODE_AIO_ALLOW_FOREIGN_QDHCP=1 says this host is ours alone."""
+    if os.environ.get('NETNODE_AIO_ALLOW_FOREIGN_QDHCP') == '1':
+        return
+    agents = foreign_dhcp_agents(s)
+    if agents:
+        pid, cmd = sorted(agents.items())[0]
+        raise host.StepFailed(
+            f'another DHCP agent runs on this host (pid {pid}: {cmd[:120]}): DHCP agents '
+            "prune each other's qdhcp- namespaces. Stop it first (or set "
+            'NETNODE_AIO_ALLOW_FOREIGN_QDHCP=1 to go ahead anyway).')
+    foreign = foreign_dhcp_namespaces(s)
+    if foreign:
+        raise host.StepFailed(
+            f'{len(foreign)} qdhcp- namespace(s) of another DHCP agent on this host '
+            f'(e.g. {foreign[0]}): our DHCP agent would prune them. Stop that agent, '
+            'or set NETNODE_AIO_ALLOW_FOREIGN_QDHCP=1 if they are leftovers to remove.')
 
 
 def _port_busy(port: int) -> bool:
@@ -199,9 +245,12 @@ def wait_agents(s: Settings, client, timeout: float = 90.0) -> list[dict]:
                                                    'alive in agent-list')
 
 
-def stop_all(s: Settings) -> dict[str, int | None]:
-    """Agents first, then the server; children and the data plane stay."""
-    return {service: stop(s, service) for service in reversed(SERVICES)}
+def stop_all(s: Settings) -> list[str]:
+    """The agents (in parallel), then the server; children and the data plane stay.
+    What was stopped, as 'service (pid)'."""
+    stopped = stop_many(s, AGENT_BINARIES)
+    stopped.update(stop_many(s, ['netnode-server']))
+    return [f'{service} ({pid})' for service, pid in stopped.items()]
 
 
 def status(s: Settings) -> dict[str, int | None]:
