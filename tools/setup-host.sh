@@ -12,7 +12,7 @@ log() { printf '[setup-host] %s\n' "$*"; }
 
 packages=(openvswitch-switch dnsmasq-base haproxy iptables isc-dhcp-client udhcpc
           iproute2 iputils-ping iputils-arping curl conntrack procps psmisc
-          rabbitmq-server python3-venv python3-dev gcc)
+          rabbitmq-server postgresql python3-venv python3-dev gcc)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -55,6 +55,32 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
         || timeout 60 bash -c 'until rabbitmqctl -q status >/dev/null 2>&1; do sleep 1; done'
 fi
 
+# PostgreSQL (the controller's tests run on SQLite and on PostgreSQL).  The tests
+# log in over TCP as a dedicated role with CREATEDB, so the machine's own
+# authentication set-up (peer, scram or trust) needs no change.
+if ! pg_lsclusters -h 2>/dev/null | grep -q online; then
+    log "starting PostgreSQL"
+    cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+    if [ -z "$cluster" ]; then
+        pg_createcluster "$(ls /usr/lib/postgresql | sort -V | tail -1)" main >/dev/null
+        cluster=$(pg_lsclusters -h | awk 'NR==1 {print $1" "$2}')
+    fi
+    # shellcheck disable=SC2086
+    pg_ctlcluster --skip-systemctl-redirect $cluster start
+fi
+if ! PGPASSWORD=netnode_test psql -h 127.0.0.1 -U netnode_test -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
+    log "creating PostgreSQL role netnode_test"
+    su postgres -c "psql -q -v ON_ERROR_STOP=1 -d postgres" >/dev/null <<'SQL'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'netnode_test') THEN
+    CREATE ROLE netnode_test LOGIN CREATEDB PASSWORD 'netnode_test';
+  ELSE
+    ALTER ROLE netnode_test LOGIN CREATEDB PASSWORD 'netnode_test';
+  END IF;
+END $$;
+SQL
+fi
+
 # Python virtualenv with the project and its test requirements.
 if [ ! -x "$venv/bin/python" ]; then
     log "creating virtualenv $venv"
@@ -63,8 +89,13 @@ fi
 stamp="$venv/.netnode-installed"
 if [ ! -f "$stamp" ] || [ "$top/setup.cfg" -nt "$stamp" ] || [ "$top/test-requirements.txt" -nt "$stamp" ]; then
     log "installing netnode into $venv"
-    "$venv/bin/pip" install -q -U pip >/dev/null
-    "$venv/bin/pip" install -q -r "$top/test-requirements.txt" -e "$top"
+    piplog=$(mktemp)
+    if ! { "$venv/bin/pip" install -q -U pip && \
+           "$venv/bin/pip" install -q -r "$top/test-requirements.txt" -e "$top"; } >"$piplog" 2>&1; then
+        cat "$piplog" >&2; rm -f "$piplog"
+        echo "setup-host: pip install failed" >&2; exit 1
+    fi
+    rm -f "$piplog"
     touch "$stamp"
 fi
 log "ready: $venv"
