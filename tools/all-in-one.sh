@@ -23,17 +23,17 @@ case "${1:-}" in
     ''|--run)
         if [ "${NETNODE_AIO_SKIP_SETUP:-0}" != 1 ]; then
             t0=$(date +%s.%N)
-            printf '[aio] %-58s ' "host set-up (tools/setup-host.sh)"
-            if ! out=$(bash "$top/tools/setup-host.sh" 2>&1); then
-                echo FAIL; echo "$out" >&2; exit 1
-            fi
-            awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "ok   %6.2f s\n", b - a }'
-            [ -z "$out" ] || echo "$out" | sed 's/^/      /'
+            echo "[aio] host set-up: tools/setup-host.sh (packages, OVS, RabbitMQ, virtualenv)"
+            bash "$top/tools/setup-host.sh" 2>&1 | sed -u 's/^/      /' \
+                || { echo "[aio] host set-up FAILED" >&2; exit 1; }
+            awk -v a="$t0" -v b="$(date +%s.%N)" \
+                'BEGIN { printf "[aio] %-58s ok   %6.2f s\n", "host set-up", b - a }'
         fi
         [ "${1:-}" != --run ] || shift ;;
 esac
 
 # The services, the CLI and the cleanup tools come from the virtualenv.
+[ -x "$venv/bin/python" ] || { echo "all-in-one: no virtualenv in $venv: run tools/setup-host.sh" >&2; exit 1; }
 export PATH="$venv/bin:$PATH"
 cd "$top"
 exec "$venv/bin/python" -m agent.tools.aio "$@"
