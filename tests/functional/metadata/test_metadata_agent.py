@@ -152,3 +152,13 @@ def test_controller_down_is_a_quick_503(stack, world):
         stack.restart_server()
     status, body = get(stack, '/openstack/latest/meta_data.json', SAME_IP, net)
     assert status == 200 and json.loads(body)['uuid'] == world['a']['device']
+
+
+def test_agent_reports_its_state(stack):
+    def listed():
+        agents = json.loads(stack.cli('agent-list', '-f', 'json'))
+        return [a for a in agents if a['host'] == stack.host
+                and a['agent_type'] == 'Metadata agent' and a['alive'] in (True, ':-)')]
+    from tests.functional.metadata.stack import wait_for
+    found = wait_for(listed, 15, 0.2, 'the metadata agent in agent-list')
+    assert found[0]['binary'] == 'neutron-metadata-agent'
