@@ -6,7 +6,8 @@ As Neutron's metadata agent does (``MetadataProxyHandler``):
   interfaces: ``get_ports(filters={'device_id': [router], 'device_owner':
   [router interface owners]})``;
 * the port is then ``get_ports(filters={'network_id': networks, 'fixed_ips':
-  {'ip_address': [source address]}})``, keeping ports that belong to an
+  {'ip_address': [source address]}})`` (for an IPv6 link-local EUI-64 source,
+  ``{'mac_address': [its MAC]}`` instead), keeping ports that belong to an
   instance (a device_id, and an owner that is not ``network:*``); exactly one
   must match, otherwise nobody is answered (overlapping addresses on the
   router's networks are ambiguous).
@@ -19,6 +20,7 @@ a 503 at once and cloud-init retries, instead of a request hanging for minutes.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 import time
@@ -115,6 +117,22 @@ class MetadataPluginApi:
         return result
 
 
+def mac_from_eui64(address: str) -> str | None:
+    """The MAC an IPv6 link-local EUI-64 address was made from, else None.
+
+    A request over IPv6 (``fe80::a9fe:a9fe``) comes from a link-local address no
+    port lists in its fixed IPs; Neutron then finds the port by this MAC.
+    """
+    ip = ipaddress.ip_address(address)
+    if ip.version != 6 or not ip.is_link_local:
+        return None
+    b = ip.packed
+    if b[11:13] != b'\xff\xfe':
+        return None
+    mac = bytes([b[8] ^ 0x02, b[9], b[10], b[13], b[14], b[15]])
+    return ':'.join(f'{x:02x}' for x in mac)
+
+
 def is_instance_port(port: Port) -> bool:
     return bool(port.device_id) and not port.device_owner.startswith('network:')
 
@@ -142,12 +160,20 @@ class InstanceLookup:
         if not networks:
             return None
 
-        def load():
-            return tuple(self.api.get_ports({'network_id': list(networks),
-                                             'fixed_ips': {'ip_address': [remote_ip]}}))
-        candidates = [p for p in self._ports.get_or_load((networks, remote_ip), load)
-                      if is_instance_port(p)
-                      and any(ip.ip_address == remote_ip for ip in p.fixed_ips)]
+        mac = mac_from_eui64(remote_ip)
+        if mac is None:
+            filters = {'network_id': list(networks),
+                       'fixed_ips': {'ip_address': [remote_ip]}}
+        else:
+            filters = {'network_id': list(networks), 'mac_address': [mac]}
+
+        def matches(port: Port) -> bool:
+            if mac is not None:
+                return port.mac_address.lower() == mac
+            return any(ip.ip_address == remote_ip for ip in port.fixed_ips)
+        found = self._ports.get_or_load(
+            (networks, remote_ip), lambda: tuple(self.api.get_ports(filters)))
+        candidates = [p for p in found if is_instance_port(p) and matches(p)]
         if len(candidates) == 1:
             return candidates[0]
         if candidates:

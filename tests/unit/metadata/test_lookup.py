@@ -38,6 +38,8 @@ class FakeApi:
                 continue
             if 'device_owner' in filters and p['device_owner'] not in filters['device_owner']:
                 continue
+            if 'mac_address' in filters and p['mac_address'] not in filters['mac_address']:
+                continue
             ips = filters.get('fixed_ips', {}).get('ip_address')
             if ips and not any(i['ip_address'] in ips for i in p['fixed_ips']):
                 continue
@@ -88,6 +90,19 @@ def test_ambiguous_address_on_the_router_networks_gets_nothing():
                                'network:router_interface')]
     lookup = InstanceLookup(FakeApi(ports), cache_ttl=0)
     assert lookup.view('10.0.0.5', router_id=ROUTER) is None
+
+
+def test_ipv6_link_local_source_is_found_by_its_mac():
+    from agent.metadata.lookup import mac_from_eui64
+    assert mac_from_eui64('fe80::f816:3eff:fe00:1') == 'fa:16:3e:00:00:01'
+    assert mac_from_eui64('fe80::1') is None
+    assert mac_from_eui64('2001:db8::f816:3eff:fe00:1') is None
+    assert mac_from_eui64('10.0.0.5') is None
+    lookup = InstanceLookup(FakeApi(PORTS[:1]), cache_ttl=0)
+    view = lookup.view('fe80::f816:3eff:fe00:1', network_id=NET_A)
+    assert view.instance.device_id == 'vm-a' and view.local_ipv4 == '10.0.0.5'
+    assert lookup.api.calls[0] == ('get_ports', {'network_id': [NET_A],
+                                                 'mac_address': ['fa:16:3e:00:00:01']})
 
 
 def test_cache_ttl():
