@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from agent.controller import routers, scheduler, wire
 from agent.controller.agents import agent_on_host
@@ -44,7 +45,10 @@ def _floatingip_summary(fip: models.FloatingIP) -> dict:
             'description': fip.description, 'revision_number': fip.revision_number}
 
 
-def router_sync_dict(txn: Txn, router: models.Router) -> dict:
+def router_sync_dict(txn: Txn, router: models.Router,
+                     interfaces: list[models.Port] | None = None,
+                     floatingips: list[models.FloatingIP] | None = None) -> dict:
+    """The §4.3 dict; ``interfaces`` and ``floatingips`` of the router, if preloaded."""
     d = routers.router_dict(txn, router)
     d.update({'gw_port_id': router.gw_port_id, 'ha_vr_id': 0,
               'enable_default_route_ecmp': False, 'enable_default_route_bfd': False})
@@ -52,13 +56,13 @@ def router_sync_dict(txn: Txn, router: models.Router) -> dict:
     if gw is not None:
         d['gw_port'] = enriched_port(txn.session, gw)
         d['enable_snat'] = router.enable_snat
-    d['_interfaces'] = [p for p in (enriched_port(txn.session, port)
-                                    for port in routers.interface_ports(txn, router.id))
+    if interfaces is None:
+        interfaces = routers.interface_ports(txn, router.id)
+    d['_interfaces'] = [p for p in (enriched_port(txn.session, port) for port in interfaces)
                         if p is not None]
-    fips = txn.session.scalars(sa.select(models.FloatingIP).where(
-        models.FloatingIP.router_id == router.id,
-        models.FloatingIP.fixed_port_id.is_not(None)).order_by(models.FloatingIP.id))
-    d['_floatingips'] = [_floatingip_summary(f) for f in fips]
+    if floatingips is None:
+        floatingips = _floatingips_of(txn, [router.id]).get(router.id, [])
+    d['_floatingips'] = [_floatingip_summary(f) for f in floatingips]
     return d
 
 
@@ -124,7 +128,51 @@ def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
     stmt = _routers_of(txn, host, ids)
     if stmt is None:
         return []
-    return [router_sync_dict(txn, router) for router in txn.session.scalars(stmt).all()]
+    rows = txn.session.scalars(stmt).all()
+    ids = [r.id for r in rows]
+    interfaces, loaded = _preload(txn, ids)
+    floatingips = _floatingips_of(txn, ids)
+    return [router_sync_dict(txn, r, interfaces.get(r.id, []), floatingips.get(r.id, []))
+            for r in rows]
+
+
+def _floatingips_of(txn: Txn, router_ids: list[str]) -> dict[str, list[models.FloatingIP]]:
+    by_router: dict[str, list[models.FloatingIP]] = {}
+    for chunk in range(0, len(router_ids), 500):
+        for fip in txn.session.scalars(sa.select(models.FloatingIP).where(
+                models.FloatingIP.router_id.in_(router_ids[chunk:chunk + 500]),
+                models.FloatingIP.fixed_port_id.is_not(None)).order_by(models.FloatingIP.id)):
+            by_router.setdefault(fip.router_id, []).append(fip)
+    return by_router
+
+
+def _preload(txn: Txn, router_ids: list[str]) -> tuple[dict[str, list[models.Port]], list]:
+    """Load the routers' ports, networks and subnets in a few queries (not per router).
+
+    Returns the interface ports by router, and every loaded row: holding them keeps
+    them in the session's (weak) identity map, where ``session.get`` finds them.
+    """
+    by_router: dict[str, list[models.Port]] = {}
+    loaded: list = []
+    network_ids = set()
+    for chunk in range(0, len(router_ids), 500):
+        ports = txn.session.scalars(
+            sa.select(models.Port)
+            .where(models.Port.device_id.in_(router_ids[chunk:chunk + 500]),
+                   models.Port.device_owner.in_([wire.DEVICE_OWNER_ROUTER_INTF,
+                                                 wire.DEVICE_OWNER_ROUTER_GW]))
+            .order_by(models.Port.id)).all()
+        loaded += ports
+        for port in ports:
+            network_ids.add(port.network_id)
+            if port.device_owner == wire.DEVICE_OWNER_ROUTER_INTF:
+                by_router.setdefault(port.device_id, []).append(port)
+    ids = sorted(network_ids)
+    for chunk in range(0, len(ids), 500):
+        loaded += txn.session.scalars(
+            sa.select(models.Network).where(models.Network.id.in_(ids[chunk:chunk + 500]))
+            .options(orm.selectinload(models.Network.subnets))).all()
+    return by_router, loaded
 
 
 def update_floatingip_statuses(txn: Txn, router_id: str, statuses: dict) -> None:
