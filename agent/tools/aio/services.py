@@ -246,10 +246,9 @@ def wait_agents(s: Settings, client, timeout: float = 90.0) -> list[dict]:
 
 
 def stop_all(s: Settings) -> list[str]:
-    """The agents (in parallel), then the server; children and the data plane stay.
-    What was stopped, as 'service (pid)'."""
-    stopped = stop_many(s, AGENT_BINARIES)
-    stopped.update(stop_many(s, ['netnode-server']))
+    """All four in parallel (each stops on its own; children and the data plane
+    stay).  What was stopped, as 'service (pid)'."""
+    stopped = stop_many(s, SERVICES)
     return [f'{service} ({pid})' for service, pid in stopped.items()]
 
 
