@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from agent.common import names
 from agent.controller import events, ports, scheduler, wire
@@ -14,13 +15,15 @@ from agent.controller.txn import Txn
 RESERVED_DHCP_PORT = 'reserved_dhcp_port'
 
 
-def network_info(session, net: models.Network, enable_dhcp_filter: bool = True) -> dict:
+def network_info(session, net: models.Network, enable_dhcp_filter: bool = True,
+                 port_rows: list[models.Port] | None = None) -> dict:
     """The network-info dict: subnets sorted by id, ports of the whole network."""
     subnets = [wire.subnet_dict(s) for s in sorted(net.subnets, key=lambda s: s.id)
                if s.enable_dhcp or not enable_dhcp_filter]
-    port_rows = session.scalars(sa.select(models.Port)
-                                .where(models.Port.network_id == net.id)
-                                .order_by(models.Port.id))
+    if port_rows is None:
+        port_rows = session.scalars(sa.select(models.Port)
+                                    .where(models.Port.network_id == net.id)
+                                    .order_by(models.Port.id))
     return {'id': net.id, 'name': net.name, 'project_id': net.project_id,
             'tenant_id': net.project_id, 'admin_state_up': net.admin_state_up,
             'subnets': subnets, 'non_local_subnets': [],
@@ -52,8 +55,17 @@ def active_networks_info(txn: Txn, host: str, enable_dhcp_filter: bool) -> list[
               models.NetworkDhcpAgentBinding.network_id == models.Network.id)
         .where(models.NetworkDhcpAgentBinding.dhcp_agent_id == agent.id,
                models.Network.admin_state_up.is_(True))
-        .order_by(models.Network.id))
-    return [network_info(txn.session, net, enable_dhcp_filter) for net in nets]
+        .order_by(models.Network.id)
+        .options(orm.selectinload(models.Network.subnets))).all()
+    ports: dict[str, list[models.Port]] = {}
+    ids = [n.id for n in nets]
+    for chunk in range(0, len(ids), 500):
+        for port in txn.session.scalars(
+                sa.select(models.Port).where(models.Port.network_id.in_(ids[chunk:chunk + 500]))
+                .order_by(models.Port.id)):
+            ports.setdefault(port.network_id, []).append(port)
+    return [network_info(txn.session, net, enable_dhcp_filter, ports.get(net.id, []))
+            for net in nets]
 
 
 def _dhcp_body(port: dict, host: str) -> dict:
