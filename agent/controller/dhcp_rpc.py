@@ -83,6 +83,13 @@ def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
     body = _dhcp_body(port, host)
     if txn.session.get(models.Network, body.get('network_id') or '') is None:
         return None
+    if isinstance(body.get('fixed_ips'), list):
+        # A subnet deleted meanwhile is dropped, not an error: the agent resyncs.
+        existing = set(txn.session.scalars(sa.select(models.Subnet.id).where(
+            models.Subnet.network_id == body['network_id'])))
+        body['fixed_ips'] = [ip for ip in body['fixed_ips']
+                             if not isinstance(ip, dict) or 'subnet_id' not in ip
+                             or ip['subnet_id'] in existing]
     row = ports.create_port_row(txn, body, status='ACTIVE')
     result = wire.port_dict(row)
     events.port_created(txn, result)

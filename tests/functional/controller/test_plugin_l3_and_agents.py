@@ -115,6 +115,11 @@ def test_dhcp_rpc(plugin, admin, topo):
     assert port['device_owner'] == 'network:dhcp' and port['binding:host_id'] == 'host-a'
     assert port['status'] == 'ACTIVE'
     assert plugin.get_dhcp_port(port['id'])['id'] == port['id']
+    gone = plugin.create_dhcp_port({'port': {
+        'device_id': 'other', 'network_id': net['id'],
+        'fixed_ips': [{'subnet_id': '3f1b6c2e-0000-4000-8000-000000000000'}]}}, 'host-a')
+    assert gone['fixed_ips'] == []          # a vanished subnet is dropped, not an error
+    plugin.delete_port(admin, gone['id'])
     updated = plugin.update_dhcp_port(port['id'], {'port': {
         'network_id': net['id'], 'fixed_ips': [{'subnet_id': sub['id'], 'ip_address': '10.0.0.9'}]}},
         'host-a')
