@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""Benchmark of the L3 agent on real parts (controller and agent as processes).
+
+Starts its own netnode-server and netnode-l3-agent on a private RabbitMQ vhost
+with their own netdev bridges and state directory (all removed at the end), then:
+  1. interface latency: for --samples routers, the seconds from
+     router-interface-add returning to the qr- device being up with its address
+     in qrouter-<id> (median, min, max);
+  2. full sync from cold: --routers routers, each with an internal network, a
+     gateway and 2 floating IPs, created while no agent runs; then the seconds
+     from starting the agent to every router converged (namespace, qr-, qg- with
+     its floating IPs, rules, proxy), and the same after a restart with nothing
+     changed (adoption);
+  3. floating-IP churn: --changes associate/disassociate calls on one router in
+     --window seconds; iptables-restore processes the agent ran for that router
+     (counted from its debug log), and per change.
+Prints figures and the machine; asserts nothing.
+
+    sudo .venv/bin/python tools/bench-l3.py [--samples 10] [--routers 100]
+                                            [--changes 50] [--window 5]
+"""
+
+import argparse
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+import uuid
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from agent.common import names  # noqa: E402
+from agent.drivers.link import LinkDriver  # noqa: E402
+from tests.functional.l3.stack import L3Stack, netns_list  # noqa: E402
+
+RECONCILED = re.compile(r'reconciled router ([0-9a-f-]{36}): (\d+) actions')
+
+
+def cpu_model():
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def qr_ready(ns, dev, address):
+    if ns not in netns_list():
+        return False
+    try:
+        link = LinkDriver.observe_link(ns, dev)
+    except Exception:  # noqa: BLE001 - namespace being built
+        return False
+    return link is not None and link.up and any(str(a.ip) == address
+                                                for a in link.addresses)
+
+
+def bench_interface_latency(stack, samples):
+    times = []
+    for i in range(samples):
+        net, sub = stack.network(f'lat-{i}', f'10.{100 + i}.0.0/24', f'10.{100 + i}.0.1')
+        router = stack.router(f'lat-{i}')
+        start = time.monotonic()
+        intf = stack.add_interface(router['id'], sub['id'])
+        returned = time.monotonic()
+        ns = names.router_namespace(router['id'])
+        dev = names.internal_device_name(intf['port_id'])
+        while not qr_ready(ns, dev, sub['gateway_ip']):
+            if time.monotonic() - returned > 30:
+                raise RuntimeError(f'router {router["id"]}: qr- not ready after 30 s')
+            time.sleep(0.002)
+        times.append(time.monotonic() - returned)
+        print(f'  sample {i + 1}: REST {returned - start:.3f} s, then qr- up with its '
+              f'address after {times[-1]:.3f} s', flush=True)
+    return times
+
+
+def build_routers(stack, count, ext_id):
+    for i in range(count):
+        net, sub = stack.network(f'sync-{i}', f'10.{i // 200}.{i % 200}.0/24',
+                                 f'10.{i // 200}.{i % 200}.1')
+        router = stack.router(f'sync-{i}')
+        stack.add_interface(router['id'], sub['id'])
+        stack.set_gateway(router['id'], ext_id)
+        for j in range(2):
+            port = stack.port(net['id'], f'vm-{i}-{j}')
+            stack.floatingip(ext_id, port['id'])
+        if (i + 1) % 25 == 0:
+            print(f'  {i + 1} routers created', flush=True)
+
+
+def converged_count(stack, routers):
+    done = set()
+    for match in RECONCILED.finditer(stack.agent_log_text()):
+        if match.group(1) in routers:
+            done.add(match.group(1))
+    return len(done)
+
+
+def wait_synced(stack, routers, timeout=600):
+    """Seconds from now until every router was reconciled once by the new agent."""
+    start = time.monotonic()
+    while converged_count(stack, routers) < len(routers):
+        if stack.agent.poll() is not None:
+            raise RuntimeError('the L3 agent exited')
+        if time.monotonic() - start > timeout:
+            raise RuntimeError(f'only {converged_count(stack, routers)} routers after '
+                               f'{timeout} s')
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def bench_full_sync(stack, count):
+    ext, _ = stack.network('bench-public', '10.255.0.0/16', '10.255.0.1', external=True)
+    stack.stop_agent()
+    before = set(stack.routers)
+    build_routers(stack, count, ext['id'])
+    routers = stack.routers - before
+    start = time.monotonic()
+    stack.start_agent(wait=False)
+    wait_synced(stack, routers)
+    cold = time.monotonic() - start
+    sample = names.router_namespace(sorted(routers)[0])
+    qg_addrs = sum(1 for line in os.popen(f'ip netns exec {sample} ip -o -4 addr show')
+                   if ' qg-' in line)
+    stack.stop_agent()
+    start = time.monotonic()
+    stack.start_agent(wait=False)
+    wait_synced(stack, routers)
+    warm = time.monotonic() - start
+    changed = sum(int(m.group(2)) for m in RECONCILED.finditer(stack.agent_log_text())
+                  if m.group(1) in routers)
+    return cold, warm, qg_addrs, changed
+
+
+def restore_count(stack, ns):
+    text = stack.agent_log_text(since_start=False)
+    return (text.count(f'ip netns exec {ns} iptables-restore -n <<EOF')
+            + text.count(f'ip netns exec {ns} ip6tables-restore -n <<EOF'))
+
+
+def bench_fip_churn(stack, changes, window):
+    net, sub = stack.network('churn', '10.254.0.0/24', '10.254.0.1')
+    ext, _ = stack.network('churn-public', '10.253.0.0/16', '10.253.0.1', external=True)
+    router = stack.router('churn')
+    stack.add_interface(router['id'], sub['id'])
+    stack.set_gateway(router['id'], ext['id'])
+    ns = names.router_namespace(router['id'])
+    ports = [stack.port(net['id'], f'churn-{i}') for i in range(5)]
+    fips = [stack.floatingip(ext['id']) for _ in ports]
+    time.sleep(3)
+    before = restore_count(stack, ns)
+    start = time.monotonic()
+    for i in range(changes):
+        k = i % len(ports)
+        associated = (i // len(ports)) % 2 == 0
+        stack.associate(fips[k]['id'], ports[k]['id'] if associated else None)
+        delay = start + (i + 1) * window / changes - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    spent = time.monotonic() - start
+    time.sleep(5)
+    return restore_count(stack, ns) - before, spent
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--samples', type=int, default=10)
+    parser.add_argument('--routers', type=int, default=100)
+    parser.add_argument('--changes', type=int, default=50)
+    parser.add_argument('--window', type=float, default=5.0)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
+    print(f'machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()}, '
+          f'kernel {platform.release()}')
+    run_id = 'nb' + uuid.uuid4().hex[:6]
+    stack = L3Stack(run_id, 'bench', resync_interval=600, report_interval=10)
+    try:
+        stack.start()
+        print(f'1. router-interface-add returned -> qr- up with its address '
+              f'({args.samples} routers):', flush=True)
+        times = bench_interface_latency(stack, args.samples)
+        print(f'   median {statistics.median(times):.3f} s, min {min(times):.3f} s, '
+              f'max {max(times):.3f} s')
+        print(f'2. full sync from cold, {args.routers} routers with a gateway and 2 '
+              f'floating IPs each:', flush=True)
+        cold, warm, qg_addrs, changed = bench_full_sync(stack, args.routers)
+        print(f'   cold start -> all {args.routers} converged: {cold:.2f} s '
+              f'({args.routers / cold:.1f} routers/s); a sample router has {qg_addrs} '
+              'IPv4 addresses on qg-')
+        print(f'   restart with nothing changed -> all reconciled: {warm:.2f} s, '
+              f'{changed} actions in total')
+        print(f'3. {args.changes} floating-IP changes in {args.window:g} s on one router:',
+              flush=True)
+        restores, spent = bench_fip_churn(stack, args.changes, args.window)
+        print(f'   {args.changes} changes sent in {spent:.2f} s; iptables-restore calls '
+              f'for the router: {restores} ({restores / args.changes:.2f} per change)')
+    finally:
+        stack.close()
+
+
+if __name__ == '__main__':
+    main()
