@@ -297,3 +297,30 @@ def test_router_delete_leaves_nothing(stack, topo, vm):
     assert topo['ns2'] in netns_list()
     assert iptables_rules(topo['ns2'], 4) == other
     ipaddress.ip_address(topo['vm2_ip'])
+
+
+def test_second_agent_on_the_same_state_path_refuses_to_start(stack, topo):
+    res = subprocess.run([stack.agent.args[0], '--config-file', stack.agent_conf_path],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and 'only one may use a state_path' in res.stderr
+    assert stack.agent.poll() is None
+
+
+def test_router_deleted_while_agent_down_is_pruned_at_start(stack, topo):
+    router2, ns2 = topo['router2'], topo['ns2']
+    subnet2 = stack.api('GET', f'/ports?device_id={router2["id"]}'
+                               '&device_owner=network:router_interface')['ports'][0]
+    assert stack.stop_agent() == 0
+    stack.api('PUT', f'/routers/{router2["id"]}/remove_router_interface',
+              {'subnet_id': subnet2['fixed_ips'][0]['subnet_id']})
+    stack.api('PUT', f'/routers/{router2["id"]}', {'router': {'external_gateway_info': {}}})
+    stack.api('DELETE', f'/routers/{router2["id"]}')
+    assert ns2 in netns_list()              # nobody was listening
+    stack.start_agent()
+    wait_for(lambda: ns2 not in netns_list(), 15, 0.05, 'the orphan namespace pruned')
+    wait_for(lambda: _proxy_pid(stack, router2['id']) is None, 10, 0.05, 'proxy stopped')
+    ports = subprocess.run(['ovs-vsctl', 'list-ports', stack.int_bridge],
+                           capture_output=True, text=True).stdout.split()
+    ports += subprocess.run(['ovs-vsctl', 'list-ports', stack.ext_bridge],
+                            capture_output=True, text=True).stdout.split()
+    assert not [p for p in ports if p.startswith(('qr-', 'qg-'))]
