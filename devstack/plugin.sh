@@ -48,7 +48,8 @@ function configure_netnode {
     _configure_netnode_agent_file dhcp_agent.ini.sample "$NETNODE_DHCP_CONF_FILE"
     _configure_netnode_agent_file l3_agent.ini.sample "$NETNODE_L3_CONF_FILE"
     _configure_netnode_agent_file metadata_agent.ini.sample "$NETNODE_META_CONF_FILE"
-    # Where the metadata agent finds Nova's metadata API (Neutron's option name).
+    # The metadata agent answers from Nova's metadata API (Neutron's option names).
+    iniset "$NETNODE_META_CONF_FILE" DEFAULT metadata_backend "$NETNODE_METADATA_BACKEND"
     iniset "$NETNODE_META_CONF_FILE" DEFAULT nova_metadata_host "${Q_META_DATA_IP:-$SERVICE_HOST}"
 }
 

@@ -11,32 +11,29 @@ Namespaces never repeat an option, so a config file combining them (see
 ``netnode.agent``
     the ``[AGENT]`` and ``[ovs]`` groups every agent reads;
 ``netnode.dhcp_agent``, ``netnode.l3_agent``, ``netnode.metadata_agent``
-    what only that agent reads.
+    what that agent registers beyond ``netnode.common`` and ``netnode.agent``
+    (derived from ``agent.conf.service.*_AGENT_GROUPS``).
 """
 
 from oslo_log import _options as log_options
 
-from agent.conf import options
-
-# The metadata agent's own option lists, by their names in agent/conf/options.py:
-# (group, list name).  A list not defined yet is left out of the sample, so defining
-# it in options.py is all its options need to appear in metadata_agent.ini.sample.
-METADATA_AGENT_OPTION_LISTS = (
-    ('DEFAULT', 'metadata_agent_opts'),
-    ('DEFAULT', 'metadata_proxy_opts'),
-)
+from agent.conf import options, service
 
 
-def _named_lists(wanted):
-    """``[(group, opts)]`` for the lists of ``wanted`` that options.py defines.
+def _beyond_agent_groups(groups):
+    """``[(group, opts)]`` a service registers on top of ``AGENT_GROUPS``.
 
-    Lists of the same group are merged, keeping the original option objects.
+    Derived from the groups the agent's entry point registers
+    (``agent.conf.service.*_AGENT_GROUPS``), so its sample lists exactly what it
+    reads; original option objects, each once, merged per group.
     """
+    shared = {id(opt) for _group, opts in service.AGENT_GROUPS for opt in opts}
     merged = {}
-    for group, list_name in wanted:
-        opts = getattr(options, list_name, None)
-        if opts:
-            merged.setdefault(group, []).extend(opts)
+    for group, opts in groups:
+        for opt in opts:
+            if id(opt) not in shared:
+                shared.add(id(opt))
+                merged.setdefault(group or 'DEFAULT', []).append(opt)
     return list(merged.items())
 
 
@@ -63,15 +60,15 @@ def list_agent_opts():
 
 
 def list_dhcp_agent_opts():
-    return [('DEFAULT', options.dnsmasq_opts + options.metadata_proxy_opts)]
+    return _beyond_agent_groups(service.DHCP_AGENT_GROUPS)
 
 
 def list_l3_agent_opts():
-    return [('DEFAULT', options.l3_agent_opts + options.metadata_proxy_opts)]
+    return _beyond_agent_groups(service.L3_AGENT_GROUPS)
 
 
 def list_metadata_agent_opts():
-    return _named_lists(METADATA_AGENT_OPTION_LISTS)
+    return _beyond_agent_groups(service.METADATA_AGENT_GROUPS)
 
 
 def list_log_opts():

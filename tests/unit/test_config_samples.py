@@ -43,11 +43,16 @@ KEY_OPTIONS = {
                               ('DEFAULT', 'log_file'), ('agent', 'report_interval'),
                               ('DEFAULT', 'dhcp_lease_duration'),
                               ('DEFAULT', 'dnsmasq_dns_servers'),
+                              ('DEFAULT', 'metadata_proxy_socket'),
                               ('ovs', 'integration_bridge'), ('ovs', 'datapath_type')],
     'l3_agent.ini.sample': [('DEFAULT', 'state_path'), ('agent', 'report_interval'),
                             ('DEFAULT', 'metadata_port'),
+                            ('DEFAULT', 'metadata_proxy_socket'),
                             ('ovs', 'integration_bridge'), ('ovs', 'external_bridge')],
-    'metadata_agent.ini.sample': [('DEFAULT', 'state_path'), ('DEFAULT', 'log_file')],
+    'metadata_agent.ini.sample': [('DEFAULT', 'state_path'), ('DEFAULT', 'log_file'),
+                                  ('DEFAULT', 'metadata_proxy_socket'),
+                                  ('DEFAULT', 'metadata_backend'),
+                                  ('DEFAULT', 'nova_metadata_host')],
 }
 
 
@@ -186,6 +191,17 @@ def test_sample_is_generated_with_key_options(samples, sample):
     assert not missing, f'{sample} lacks {missing}'
     help_lines = [line for line in path.read_text().splitlines() if line.startswith('# ')]
     assert max(len(line) for line in help_lines) <= 79   # wrap_width applied
+
+
+def test_each_agent_sample_lists_what_the_agent_registers(samples):
+    from agent.conf import service
+    for sample, groups in (('dhcp_agent.ini.sample', service.DHCP_AGENT_GROUPS),
+                           ('l3_agent.ini.sample', service.L3_AGENT_GROUPS),
+                           ('metadata_agent.ini.sample', service.METADATA_AGENT_GROUPS)):
+        found = sample_options(samples / sample)
+        wanted = {((group or 'DEFAULT') if (group or 'DEFAULT') == 'DEFAULT'
+                   else group.lower(), opt.dest) for group, opts in groups for opt in opts}
+        assert wanted <= found, f'{sample} lacks {sorted(wanted - found)}'
 
 
 def test_samples_parse_with_oslo_config(samples):

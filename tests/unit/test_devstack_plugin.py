@@ -293,6 +293,8 @@ def test_stack_post_config_writes_configs_oslo_config_accepts(devstack):
                 if not isinstance(node[opt_name], type(conf.AGENT)):
                     node[opt_name]
         conf.reset()
+    meta = agent_conf(conf_dir / 'metadata_agent.ini', opts.list_metadata_agent_opts)
+    assert meta.metadata_backend == 'nova' and meta.nova_metadata_host == '192.0.2.10'
 
 
 def test_stack_extra_runs_each_agent_as_root(devstack):
