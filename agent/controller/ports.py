@@ -195,7 +195,8 @@ def update_port_row(txn: Txn, port: models.Port, body: dict) -> tuple[dict, dict
         port.mac_address = _mac(txn, port.network_id, body['mac_address'])
     if 'fixed_ips' in body:
         owned = {(a.subnet_id, a.ip_address) for a in port.fixed_ips}
-        new_rows = allocate(txn, port, body['fixed_ips'] or [], keep=owned)
+        new_rows = allocate(txn, port, _keep_existing(body['fixed_ips'] or [], owned),
+                            keep=owned)
         wanted = {(r.subnet_id, r.ip_address) for r in new_rows}
         for alloc in list(port.fixed_ips):
             if (alloc.subnet_id, alloc.ip_address) not in wanted:
@@ -208,6 +209,23 @@ def update_port_row(txn: Txn, port: models.Port, body: dict) -> tuple[dict, dict
     txn.session.flush()
     txn.session.refresh(port)
     return before, wire.port_dict(port)
+
+
+def _keep_existing(requests, owned: set[tuple[str, str]]):
+    """A ``{subnet_id}`` request on a subnet the port has an address on keeps it (Neutron)."""
+    if not isinstance(requests, list):
+        return requests
+    claimed = {r.get('ip_address') for r in requests if isinstance(r, dict)}
+    spare = sorted(pair for pair in owned if pair[1] not in claimed)
+    result = []
+    for req in requests:
+        if isinstance(req, dict) and set(req) == {'subnet_id'}:
+            match = next((p for p in spare if p[0] == req['subnet_id']), None)
+            if match is not None:
+                spare.remove(match)
+                req = {'subnet_id': match[0], 'ip_address': match[1]}
+        result.append(req)
+    return result
 
 
 def update_port(txn: Txn, port_id: str, body: dict) -> dict:

@@ -101,6 +101,8 @@ def test_port_fixed_ips_requests(plugin, admin, net, subnet):
     p3 = plugin.update_port(admin, p2['id'], {'fixed_ips': [{'ip_address': '10.0.0.60'}],
                                               'name': 'moved'})
     assert p3['fixed_ips'][0]['ip_address'] == '10.0.0.60' and p3['name'] == 'moved'
+    same = plugin.update_port(admin, p2['id'], {'fixed_ips': [{'subnet_id': subnet['id']}]})
+    assert same['fixed_ips'] == p3['fixed_ips']     # subnet-only request keeps the address
     plugin.create_port(admin, {'network_id': net['id'],
                                'fixed_ips': [{'ip_address': '10.0.0.50'}]})
 
