@@ -120,7 +120,8 @@ class Plugin:
         return self._show(ctx, models.Router, id, routers.router_dict, fields)
 
     def get_routers(self, ctx: Context, filters=None, fields=None) -> list[dict]:
-        return self._list(ctx, models.Router, routers.router_dict, filters, fields)
+        return self._read(ctx, lambda t: queries.listing(
+            routers.router_dicts(t, queries.rows(t, models.Router, filters)), filters, fields))
 
     def update_router(self, ctx: Context, id: str, body: dict) -> dict:
         return self._write(ctx, lambda t: routers.update_router(t, id, body))

@@ -36,6 +36,16 @@ def router_dict(txn: Txn, router: models.Router) -> dict:
     return wire.router_dict(router, gateway_port(txn, router))
 
 
+def router_dicts(txn: Txn, rows: list[models.Router]) -> list[dict]:
+    """Many routers' dicts, their gateway ports loaded in one query per 500."""
+    ids = [r.gw_port_id for r in rows if r.gw_port_id]
+    ports = {}
+    for chunk in range(0, len(ids), 500):
+        ports.update((p.id, p) for p in txn.session.scalars(
+            sa.select(models.Port).where(models.Port.id.in_(ids[chunk:chunk + 500]))))
+    return [wire.router_dict(r, ports.get(r.gw_port_id)) for r in rows]
+
+
 def _attached_subnets(txn: Txn, router_id: str) -> dict[str, str]:
     """subnet id -> cidr of every interface of the router."""
     rows = txn.session.execute(
