@@ -178,6 +178,10 @@ class RouterInterfaceInUseByRoute(Conflict):
     pass
 
 
+class RouterInterfaceInUseByFloatingIP(Conflict):
+    pass
+
+
 class FloatingIPPortAlreadyAssociated(Conflict):
     pass
 

@@ -270,6 +270,7 @@ def _check_no_floating_ips_through(txn: Txn, router_id: str, port: models.Port) 
     for fip in txn.session.scalars(sa.select(models.FloatingIP)
                                    .where(models.FloatingIP.router_id == router_id)):
         if any(ipaddress.ip_address(fip.fixed_ip_address) in n for n in nets):
-            raise exc.Conflict(
-                f'Cannot remove the interface of router {router_id} on port {port.id}: '
-                f'floating IP {fip.id} uses it.')
+            raise exc.RouterInterfaceInUseByFloatingIP(
+                f'Router interface for subnet {port.fixed_ips[0].subnet_id} on router '
+                f'{router_id} cannot be deleted, as it is required by one or more floating '
+                f'IPs.')

@@ -197,6 +197,8 @@ def test_router_flow(plugin, admin, topo):
         plugin.create_floatingip(admin, {'floating_network_id': net['id']})
     with pytest.raises(exc.RouterExternalGatewayInUseByFloatingIp):
         plugin.update_router(admin, router['id'], {'external_gateway_info': {}})
+    with pytest.raises(exc.RouterInterfaceInUseByFloatingIP):
+        plugin.remove_router_interface(admin, router['id'], {'subnet_id': sub['id']})
 
     # sync_routers shape
     [r] = plugin.sync_routers('host-a', [router['id']])
