@@ -1,6 +1,7 @@
 """Mark and sweep after a successful full fetch: what of ours serves no assigned network.
 
-Found on the host: ``qdhcp-<uuid>`` namespaces, ``<state>/dhcp/<uuid>``
+Found on the host: ``qdhcp-<uuid>`` namespaces of ours (see
+:meth:`DhcpPruner._our_namespaces`), ``<state>/dhcp/<uuid>``
 directories, dnsmasq children (pid files under ``<state>/dhcp``), isolated
 metadata proxies (haproxy whose config sets ``X-Neutron-Network-ID``; router
 proxies share the pid directory and are left alone) and ``tap`` ports on the
@@ -95,21 +96,42 @@ class DhcpPruner:
                 found.add(proc.uuid)
         return frozenset(found)
 
-    def observe(self) -> HostView:
-        namespaces = frozenset(
-            n for n in (names.id_from_namespace(ns, names.DHCP_NS_PREFIX)
-                        for ns in self.drivers.netns.list_namespaces()) if n)
-        dnsmasq = frozenset(p.uuid for p in self.processes.list_running(
-            'dnsmasq', self.settings.confs_dir))
+    def _our_namespaces(self, state_dirs: frozenset[str], taps) -> frozenset[str]:
+        """qdhcp- namespaces that are this agent's: a state directory of ours names
+        the network, or a tap on our bridge sits inside.  Another agent's namespaces
+        (a second DHCP agent with its own state_path and bridge, as in tests on a
+        shared host) are never ours to remove."""
+        our_taps = {p.name for p in taps}
+        found = set()
+        for ns in self.drivers.netns.list_namespaces():
+            network_id = names.id_from_namespace(ns, names.DHCP_NS_PREFIX)
+            if network_id is None:
+                continue
+            if network_id in state_dirs:
+                found.add(network_id)
+                continue
+            try:
+                devices = self.drivers.netns.devices_in(ns)
+            except Exception:  # noqa: BLE001 - gone meanwhile
+                continue
+            if our_taps.intersection(devices):
+                found.add(network_id)
+        return frozenset(found)
+
+    def observe(self, assigned: frozenset[str] = frozenset()) -> HostView:
+        state_dirs = _uuid_dirs(self.settings.confs_dir)
         taps = tuple(p for p in self.ports.refresh().values()
                      if p.name.startswith(names.TAP_PREFIX))
+        dnsmasq = frozenset(p.uuid for p in self.processes.list_running(
+            'dnsmasq', self.settings.confs_dir))
         vlans = tuple(sorted(self.vlans.allocations().items())) if self._tagging else ()
-        return HostView(namespaces, _uuid_dirs(self.settings.confs_dir), dnsmasq,
-                        self._network_proxies(), taps, vlans)
+        return HostView(self._our_namespaces(state_dirs | assigned, taps), state_dirs,
+                        dnsmasq, self._network_proxies(), taps, vlans)
 
     def __call__(self, known_keys: Iterable = ()) -> Orphans:
         """Sweep; ``known_keys`` (the fetched keys) is implied by ``assigned``."""
-        found = orphans(self.observe(), self._assigned(), self._served_taps())
+        assigned = self._assigned()
+        found = orphans(self.observe(assigned), assigned, self._served_taps())
         for network_id in sorted(found.networks):
             LOG.info('network %s is not assigned to this agent any more: removing it',
                      network_id)

@@ -339,8 +339,8 @@ class DhcpReconciler:
             self._prefetched.pop(network_id, None)
         ns = names.dhcp_namespace(network_id)
         paths = DhcpPaths.of(self.settings, network_id)
+        has_dir = os.path.isdir(paths.directory)
         ns_exists = self.drivers.netns.exists(ns)
-        had_state = served is not None or ns_exists or os.path.isdir(paths.directory)
         self.monitor.unregister(network_id, want.SERVICE)
         self.monitor.unregister(network_id, haproxy.SERVICE)
         self.processes.stop(want.stop_spec(network_id, self.settings))
@@ -351,8 +351,12 @@ class DhcpReconciler:
         self.enqueue(metadata_key(network_id), METADATA_PRIORITY, 'network torn down')
         devices = self._devices(network_id, served, ns_exists)
         plugged = self.ports.refresh() if devices else {}
-        plan = dev.teardown_devices(ns, self.config.bridge,
-                                    sorted(d for d in devices if d in plugged), ns_exists)
+        ours = sorted(d for d in devices if d in plugged)
+        # Only a namespace of ours is removed: another DHCP agent on this host (own
+        # state_path and bridge) may serve the same network id.
+        ns_ours = ns_exists and (served is not None or has_dir or bool(ours))
+        had_state = served is not None or has_dir or ns_ours
+        plan = dev.teardown_devices(ns, self.config.bridge, ours, ns_ours)
         if plan:
             execute(plan, lambda a: executor.apply(self.drivers, a),
                     f'network {network_id} (teardown)', LOG)

@@ -282,6 +282,41 @@ def test_agent_restart_touches_nothing(stack):
     SHARED['extra_nets'] = nets[1:] + [net]
 
 
+def test_ipv6_stateful_and_slaac_subnets(stack):
+    net, _ = stack.create_network('dual', '10.20.0.0/24', '10.20.0.1')
+    stateful = stack.api('POST', '/subnets', {'subnet': {
+        'network_id': net['id'], 'cidr': '2001:db8:20::/64', 'ip_version': 6,
+        'ipv6_address_mode': 'dhcpv6-stateful', 'ipv6_ra_mode': 'dhcpv6-stateful'}})['subnet']
+    slaac = stack.api('POST', '/subnets', {'subnet': {
+        'network_id': net['id'], 'cidr': '2001:db8:21::/64', 'ip_version': 6,
+        'ipv6_address_mode': 'slaac', 'ipv6_ra_mode': 'slaac'}})['subnet']
+    SHARED['extra_nets'].append(net)
+
+    def argv():
+        pid = serving(stack, net['id'])
+        return pid and open(f'/proc/{pid}/cmdline', 'rb').read().decode().split('\0')
+    wait_for(lambda: any(f'subnet-{stateful["id"]}' in a for a in argv() or ()), 10, 0.05,
+             'the DHCPv6 range')
+    args = argv()
+    assert f'--dhcp-range=set:subnet-{stateful["id"]},2001:db8:20::,static,64,86400s' in args
+    assert not any(f'subnet-{slaac["id"]}' in a for a in args)
+    port = stack.dhcp_port(net['id'])
+    v6 = {ip['ip_address'] for ip in port['fixed_ips'] if ':' in ip['ip_address']}
+    assert '2001:db8:20::2' in v6 or any(a.startswith('2001:db8:20:') for a in v6)
+
+    def have():
+        return {a['local'] for link in ip_json(f'qdhcp-{net["id"]}', 'addr')
+                for a in link['addr_info'] if a['family'] == 'inet6'}
+    wait_for(lambda: v6 <= have(), 5, 0.05, f'{v6} on the tap (have {have()})')
+
+
+def test_sighup_resyncs_and_the_agent_keeps_running(stack):
+    stack.agent.send_signal(signal.SIGHUP)
+    wait_for(lambda: 'starting: SIGHUP' in stack.agent_log_text(), 10, 0.05,
+             'a resync after SIGHUP')
+    assert stack.agent.poll() is None
+
+
 def test_second_agent_with_the_same_state_path_refuses(stack):
     res = subprocess.run([stack.agent.args[0], '--config-file', stack.agent_conf_path],
                          capture_output=True, text=True, timeout=60)

@@ -67,3 +67,28 @@ def test_taps_of_assigned_networks_and_served_taps_are_kept():
 def test_nothing_assigned_and_nothing_found_is_quiet():
     found = orphans(HostView(), frozenset(), frozenset())
     assert found.networks == frozenset() and found.taps == ()
+
+
+def test_another_agents_namespaces_are_left_alone(tmp_path):
+    from agent.dataplane.ports import BridgePorts
+    from agent.dhcp.prune import DhcpPruner
+    from agent.dhcp.settings import DnsmasqSettings
+    from agent.drivers.fake import FakeDrivers
+    from agent.drivers.state import PortSpec
+    from agent.process import ProcessManager
+    from tests.unit.process.fakes import FakeProcessTable
+    fakes = FakeDrivers.create()
+    for net in (A, B, C):
+        fakes.netns.create(f'qdhcp-{net}')
+    (tmp_path / 'dhcp' / A).mkdir(parents=True)              # ours: a state dir
+    fakes.ovs.plug_ports('br-int', [PortSpec('tapb', 'pb', 'fa:16:3e:00:00:02', 3)])
+    fakes.links.move_to_namespace('tapb', f'qdhcp-{B}')        # ours: our tap inside
+    fakes.ovs.ensure_bridge('br-other')                        # C: another agent's
+    queued = []
+    pruner = DhcpPruner(DnsmasqSettings(state_path=str(tmp_path)), fakes,
+                        ProcessManager(FakeProcessTable()), fakes.vlans,
+                        BridgePorts(fakes.ovs, 'br-int'), queued.append,
+                        frozenset, frozenset)
+    found = pruner()
+    assert found.networks == {A, B}
+    assert sorted(queued) == sorted([A, B])
