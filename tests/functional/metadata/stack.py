@@ -65,6 +65,69 @@ def unix_get(path, url, headers=None, method='GET', timeout=10.0):
         conn.close()
 
 
+class MetadataAgentProcess:
+    """A netnode-metadata-agent process: config, log and socket under ``base``."""
+
+    def __init__(self, base, state_path, url, exchange, host, extra_conf=''):
+        self.base = base
+        self.state_path = state_path
+        self.socket_path = os.path.join(state_path, 'metadata_proxy')
+        self.url, self.exchange, self.host = url, exchange, host
+        self.conf_path = os.path.join(base, 'metadata_agent.ini')
+        self.log = os.path.join(base, 'metadata-agent.log')
+        self.extra_conf = extra_conf
+        self.proc: subprocess.Popen | None = None
+
+    def write_conf(self):
+        os.makedirs(self.state_path, exist_ok=True)
+        with open(self.conf_path, 'w') as f:
+            f.write('\n'.join([
+                '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
+                f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
+                'debug = true', f'log_file = {self.log}',
+                'metadata_rpc_timeout = 1.5', 'metadata_cache_ttl = 0',
+                self.extra_conf,
+                '[AGENT]', 'report_interval = 5', '']))
+
+    def _answers(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f'netnode-metadata-agent exited with '
+                                 f'{self.proc.returncode}: {self.tail()}')
+        try:
+            unix_get(self.socket_path, '/', timeout=2)
+            return True
+        except OSError:
+            return False
+
+    def start(self, timeout=20.0):
+        self.write_conf()
+        self.proc = subprocess.Popen(
+            [AGENT_BIN, '--config-file', self.conf_path],
+            stdout=subprocess.DEVNULL, stderr=open(self.log + '.stderr', 'ab'))
+        wait_for(self._answers, timeout, 0.05, 'the metadata agent socket')
+        return self.proc
+
+    def stop(self, sig=signal.SIGTERM, timeout=20.0):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def tail(self, n=30):
+        text = ''
+        for path in (self.log, self.log + '.stderr'):
+            try:
+                with open(path, errors='replace') as f:
+                    text += f.read()
+            except FileNotFoundError:
+                pass
+        return '\n'.join(text.splitlines()[-n:])
+
+
 class MetadataStack:
     def __init__(self, run_id: str, leaks=None, agent_conf: str = ''):
         self.run_id = run_id
@@ -72,16 +135,14 @@ class MetadataStack:
         self.base = tempfile.mkdtemp(prefix=f'netnode-{run_id}-md-')
         os.chmod(self.base, 0o755)
         self.state_path = os.path.join(self.base, 'agent-state')
-        self.socket_path = os.path.join(self.state_path, 'metadata_proxy')
         self.host = f'{run_id}-md-host'
         self.vhost = f'netnode-{run_id}-md-{uuid.uuid4().hex[:6]}'
         self.exchange = f'netnode-{run_id}-md'
         self.url = f'rabbit://guest:guest@{BROKER}/{self.vhost}'
-        self.agent_conf_path = os.path.join(self.base, 'metadata_agent.ini')
-        self.agent_log = os.path.join(self.base, 'metadata-agent.log')
-        self.extra_agent_conf = agent_conf
+        self.agent = MetadataAgentProcess(self.base, self.state_path, self.url,
+                                          self.exchange, self.host, agent_conf)
+        self.socket_path = self.agent.socket_path
         self.server: ServerProcess | None = None
-        self.agent: subprocess.Popen | None = None
         if leaks is not None:
             leaks.process_marker(self.base)
 
@@ -97,60 +158,17 @@ class MetadataStack:
                                       'rpc_response_timeout = 10']))
             os.makedirs(self.server.base_dir, exist_ok=True)
             self.server.start()
-            self.write_agent_conf()
-            self.start_agent()
+            self.agent.start()
         except BaseException:
             self.close()
             raise
         return self
 
-    def write_agent_conf(self):
-        os.makedirs(self.state_path, exist_ok=True)
-        with open(self.agent_conf_path, 'w') as f:
-            f.write('\n'.join([
-                '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
-                f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
-                'debug = true', f'log_file = {self.agent_log}',
-                'metadata_rpc_timeout = 1.5', 'metadata_cache_ttl = 0',
-                self.extra_agent_conf,
-                '[AGENT]', 'report_interval = 5', '']))
+    def start_agent(self):
+        return self.agent.start()
 
-    def _agent_answers(self):
-        if self.agent is not None and self.agent.poll() is not None:
-            raise AssertionError(f'netnode-metadata-agent exited with '
-                                 f'{self.agent.returncode}: {self.tail()}')
-        try:
-            unix_get(self.socket_path, '/', timeout=2)
-            return True
-        except OSError:
-            return False
-
-    def start_agent(self, timeout=20.0):
-        self.agent = subprocess.Popen(
-            [AGENT_BIN, '--config-file', self.agent_conf_path],
-            stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'))
-        wait_for(self._agent_answers, timeout, 0.05, 'the metadata agent socket')
-        return self.agent
-
-    def stop_agent(self, sig=signal.SIGTERM, timeout=20.0):
-        if self.agent is None or self.agent.poll() is not None:
-            return
-        self.agent.send_signal(sig)
-        try:
-            self.agent.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.agent.kill()
-            self.agent.wait()
-
-    def tail(self, n=30):
-        text = ''
-        for path in (self.agent_log, self.agent_log + '.stderr'):
-            try:
-                with open(path, errors='replace') as f:
-                    text += f.read()
-            except FileNotFoundError:
-                pass
-        return '\n'.join(text.splitlines()[-n:])
+    def stop_agent(self):
+        self.agent.stop()
 
     # -- the controller ------------------------------------------------------------
 

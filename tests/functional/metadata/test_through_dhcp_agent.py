@@ -1,0 +1,104 @@
+"""Isolated metadata end to end: probes on networks without a router get their own
+documents through the DHCP agent's own proxy in qdhcp- (issue 5 acceptance).
+
+netnode-server, netnode-dhcp-agent (the DHCP engineers' stack, used as is) and
+netnode-metadata-agent as processes on the run's vhost; the metadata agent
+serves ``$state_path/metadata_proxy`` of the DHCP agent's state path.  Two probes
+on two networks with the same subnet are pinned to the same address; each
+learns its address and the route to 169.254.169.254 by DHCP (dhclient).
+"""
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from tests.functional.dhcp import clients
+from tests.functional.dhcp.stack import DhcpStack, sh, wait_for
+from tests.functional.metadata.stack import MetadataAgentProcess
+
+pytestmark = pytest.mark.functional
+
+CIDR, GATEWAY, SAME_IP = '10.88.0.0/24', '10.88.0.1', '10.88.0.50'
+
+
+@pytest.fixture(scope='module')
+def dhcp_stack(run_id, leaks):
+    s = DhcpStack(run_id, 'mdd', leaks).start()
+    md = MetadataAgentProcess(os.path.join(s.base, 'md'), s.state_path, s.url,
+                              s.exchange, s.host)
+    try:
+        os.makedirs(md.base, exist_ok=True)
+        md.start()
+        yield s
+    finally:
+        md.stop()
+        s.close()
+
+
+def curl(ns, path, *headers):
+    cmd = ['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}']
+    for h in headers:
+        cmd += ['-H', h]
+    res = subprocess.run([*cmd, f'http://169.254.169.254{path}'], capture_output=True,
+                         timeout=20)
+    body, _, code = res.stdout.rpartition(b'\n')
+    return int(code or 0), body
+
+
+def diagnose(s, net, probe):
+    ns = probe['namespace']
+    out = [f'curl: {curl(ns, "/openstack/latest/meta_data.json")}']
+    for cmd in (['ip', '-n', ns, 'route'], ['ip', '-n', ns, 'addr'],
+                ['ip', '-n', f'qdhcp-{net["id"]}', 'addr'],
+                ['ip', 'netns', 'exec', f'qdhcp-{net["id"]}', 'ss', '-ltnp']):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        out.append(' '.join(cmd) + ':\n' + res.stdout + res.stderr)
+    conf = os.path.join(s.state_path, 'ns-metadata-proxy', f'{net["id"]}.conf')
+    out.append(f'{conf} exists: {os.path.exists(conf)}')
+    return '\n'.join(out)
+
+
+def test_probes_get_their_own_metadata_through_qdhcp(dhcp_stack, tmp_path):
+    s = dhcp_stack
+    found = []
+    for name in ('x', 'y'):
+        net, subnet = s.create_network(f'md-{name}', CIDR, GATEWAY)
+        probe = s.probe_create(net['id'], name=f'md-probe-{name}')
+        device = str(uuid.uuid4())
+        s.api('PUT', f'/ports/{probe["id"]}', {'port': {
+            'device_id': device,
+            'fixed_ips': [{'subnet_id': subnet['id'], 'ip_address': SAME_IP}]}})
+        code, _, err = s.cli('instance-set', device, '--hostname', f'probe-{name}')
+        assert code == 0, err
+        found.append((net, probe, device, name))
+    for net, probe, device, name in found:
+        lease = wait_for(lambda: clients.dhclient(probe['namespace'], probe['device']),
+                         40, 0.5, 'a dhclient lease')
+        assert lease['fixed-address'] == SAME_IP
+        # the test's dhclient configures nothing: apply the lease, and the route to
+        # the metadata address via the DHCP port (what dnsmasq's option 121 says)
+        dhcp_ip = s.dhcp_port(net['id'])['fixed_ips'][0]['ip_address']
+        ns, dev = probe['namespace'], probe['device']
+        sh('ip', '-n', ns, 'addr', 'add', f'{SAME_IP}/24', 'dev', dev)
+        sh('ip', '-n', ns, 'route', 'add', '169.254.169.254/32', 'via', dhcp_ip)
+        try:
+            status, body = wait_for(
+                lambda: (lambda r: r if r[0] == 200 else None)(
+                    curl(probe['namespace'], '/openstack/latest/meta_data.json')),
+                20, 0.2, f'metadata for probe {name}')
+        except AssertionError:
+            raise AssertionError(diagnose(s, net, probe)) from None
+        md = json.loads(body)
+        assert md['uuid'] == device and md['hostname'] == f'probe-{name}'
+        assert curl(probe['namespace'], '/latest/meta-data/local-ipv4') == (
+            200, SAME_IP.encode())
+        other = found[0][0] if net is not found[0][0] else found[1][0]
+        status, body = curl(probe['namespace'], '/openstack/latest/meta_data.json',
+                            f'X-Neutron-Network-ID: {other["id"]}',
+                            'X-Forwarded-For: 10.88.0.99')
+        assert status == 200 and json.loads(body)['uuid'] == device
+    for _, probe, _, _ in found:
+        s.probe_delete(probe)
