@@ -250,23 +250,17 @@ def remove_router_interface(txn: Txn, router_id: str, body: dict) -> dict:
         if port is None:
             raise exc.RouterInterfaceNotFoundForSubnet(
                 f"Router {router.id} has no interface on subnet {body['subnet_id']}")
-    _check_no_floating_ips_through(txn, router.id, port)
+    _check_interface_not_in_use(txn, router.id, port)
     info = _interface_info(router, port)
     ports.delete_port_row(txn, port)
     events.routers_updated(txn, router.id)
     return info
 
 
-def _check_no_floating_ips_through(txn: Txn, router_id: str, port: models.Port) -> None:
+def _check_interface_not_in_use(txn: Txn, router_id: str, port: models.Port) -> None:
     """An interface that floating IPs or extra routes go through must stay."""
     nets = [ipaddress.ip_network(txn.session.get(models.Subnet, a.subnet_id).cidr)
             for a in port.fixed_ips]
-    router = txn.session.get(models.Router, router_id)
-    for route in router.routes:
-        if any(ipaddress.ip_address(route['nexthop']) in n for n in nets):
-            raise exc.RouterInterfaceInUseByRoute(
-                f'Router interface for subnet {port.fixed_ips[0].subnet_id} on router '
-                f'{router_id} cannot be deleted, as it is required by one or more routes.')
     for fip in txn.session.scalars(sa.select(models.FloatingIP)
                                    .where(models.FloatingIP.router_id == router_id)):
         if any(ipaddress.ip_address(fip.fixed_ip_address) in n for n in nets):
@@ -274,3 +268,9 @@ def _check_no_floating_ips_through(txn: Txn, router_id: str, port: models.Port) 
                 f'Router interface for subnet {port.fixed_ips[0].subnet_id} on router '
                 f'{router_id} cannot be deleted, as it is required by one or more floating '
                 f'IPs.')
+    router = txn.session.get(models.Router, router_id)
+    for route in router.routes:
+        if any(ipaddress.ip_address(route['nexthop']) in n for n in nets):
+            raise exc.RouterInterfaceInUseByRoute(
+                f'Router interface for subnet {port.fixed_ips[0].subnet_id} on router '
+                f'{router_id} cannot be deleted, as it is required by one or more routes.')
