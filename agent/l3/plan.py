@@ -16,7 +16,7 @@ from agent.common import names
 from agent.dataplane import device as dev
 from agent.drivers import commands
 from agent.drivers.iptables_rules import Tables
-from agent.drivers.state import IPAddress, LinkState, OvsPort, RouteState
+from agent.drivers.state import IPAddress, LinkState, NextHop, OvsPort, RouteState
 from agent.l3.desired import DesiredRouter, ExtraRoute
 from agent.process.spec import ProcessSpec
 from agent.reconcile.plan import Action, Plan
@@ -79,7 +79,7 @@ class ReplaceRoute(Action):
             return commands.route_replace(self.namespace, self.route.destination,
                                           gateway=hops[0])
         return commands.route_replace(self.namespace, self.route.destination,
-                                      nexthops=hops)
+                                      nexthops=tuple(NextHop(h, None) for h in hops))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ the test VM / outside namespaces.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import shutil
 import signal
@@ -24,7 +25,6 @@ from agent.dataplane import device as dev
 from agent.dataplane import executor
 from agent.drivers import netns as netns_mod
 from agent.drivers.link import LinkDriver
-from agent.drivers.local_vlan import LocalVlans
 from agent.drivers.netns import NetnsDriver
 from agent.drivers.ovs import OvsDriver
 from agent.drivers.state import PortSpec
@@ -278,14 +278,22 @@ class L3Stack:
         return ns_name
 
     def vm(self, network_id, subnet, name='vm'):
-        """A test VM: a REST port plugged into its own namespace on the tenant net."""
-        port = self.port(network_id, name)
+        """A test VM: ``netnode probe-create`` (a REST port plugged into its own
+        namespace on the integration bridge), given its fixed IP and a default
+        route via the router (the tenant subnets here run no DHCP)."""
+        code, out, err = self.server.cli('-f', 'json', 'probe-create', network_id,
+                                         '--config-file', self.agent_conf_path,
+                                         '--name', name)
+        if code != 0:
+            raise AssertionError(f'probe-create failed: {err}')
+        probe = json.loads(out)
+        ns_name = self.ns(probe['namespace'])
+        port = self.api('GET', f'/ports/{probe["id"]}')['port']
         ip = port['fixed_ips'][0]['ip_address']
         prefix = ipaddress.ip_network(subnet['cidr']).prefixlen
-        tag = LocalVlans(self.ovs, self.int_bridge).tag_for(network_id)
-        ns_name = f'vm-{self.run_id}-{uuid.uuid4().hex[:8]}'
-        self.plug_namespace(ns_name, self.int_bridge, port['id'], port['mac_address'],
-                            f'{ip}/{prefix}', subnet['gateway_ip'], tag)
+        in_ns(ns_name, 'ip', 'addr', 'add', f'{ip}/{prefix}', 'brd', '+', 'dev',
+              probe['device'])
+        in_ns(ns_name, 'ip', 'route', 'replace', 'default', 'via', subnet['gateway_ip'])
         return ns_name, port, ip
 
     def outside(self, cidr='198.51.100.1/24'):

@@ -199,14 +199,41 @@ def test_floating_ip_then_disassociation(stack, topo, vm, outside):
     assert ask(vm_ns, '198.51.100.1') == address             # float-snat
     wait_for(lambda: stack.api('GET', f'/floatingips/{fip["id"]}')['floatingip']
              ['status'] == 'ACTIVE', 10, 0.1, 'floating IP ACTIVE')
+    assert _conntrack(topo['ns'], address)
     stack.associate(fip['id'], None)
     wait_for(lambda: _rules_match(topo), 10, 0.05, 'floating IP rules removed')
+    wait_for(lambda: not _conntrack(topo['ns'], address), 5, 0.05, 'conntrack cleared')
     assert _addrs(topo['ns'], topo['qg']) == {f'{topo["gw_ip"]}/24 brd 198.51.100.255'}
     assert not stack.ping(outside, address, count=1, timeout=1)
     assert ask(vm_ns, '198.51.100.1') == topo['gw_ip']
     wait_for(lambda: stack.api('GET', f'/floatingips/{fip["id"]}')['floatingip']
              ['status'] == 'DOWN', 10, 0.1, 'floating IP DOWN')
     topo['fip'] = fip
+
+
+def _conntrack(ns, address):
+    out = in_ns(ns, 'conntrack', '-L', '-d', address, check=False).stdout
+    return [line for line in out.splitlines() if address in line]
+
+
+def test_extra_routes(stack, topo):
+    rid, ns, qr = topo['router']['id'], topo['ns'], topo['qr']
+    routes = [{'destination': '10.9.0.0/16', 'nexthop': '192.168.10.50'},
+              {'destination': '10.8.0.0/16', 'nexthop': '192.168.10.51'},
+              {'destination': '10.8.0.0/16', 'nexthop': '192.168.10.52'}]
+    stack.api('PUT', f'/routers/{rid}', {'router': {'routes': routes}})
+
+    def table():
+        return in_ns(ns, 'ip', 'route', 'show', 'proto', 'static').stdout
+
+    wait_for(lambda: f'10.9.0.0/16 via 192.168.10.50 dev {qr}' in table(), 10, 0.05,
+             'the extra route')
+    wait_for(lambda: 'nexthop via 192.168.10.51' in table()
+             and 'nexthop via 192.168.10.52' in table(), 10, 0.05, 'the ECMP route')
+    stack.api('PUT', f'/routers/{rid}', {'router': {'routes': []}})
+    wait_for(lambda: '10.9.0.0' not in table() and '10.8.0.0' not in table(), 10, 0.05,
+             'extra routes removed')
+    assert f'default via 198.51.100.1 dev {topo["qg"]}' in table()
 
 
 def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside):

@@ -143,6 +143,7 @@ def test_ecmp_route_and_removed_route():
     plan = p.diff(d, converged(d, routes=(DEFAULT, old)), d.floating_ips, BRIDGES)
     assert kinds(plan) == ['DeleteRoute', 'ReplaceRoute']
     assert plan.actions[1].route.nexthops == (IP('192.168.10.8'), IP('192.168.10.9'))
+    assert 'nexthop via 192.168.10.8' in str(plan) and 'nexthop via 192.168.10.9' in str(plan)
     multipath = RouteState(dst=ipaddress.ip_network('10.0.0.0/8'), dev=None,
                            nexthops=(NextHop(IP('192.168.10.8'), QR_DEV),
                                      NextHop(IP('192.168.10.9'), QR_DEV)))
