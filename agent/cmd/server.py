@@ -39,15 +39,8 @@ class LoggingNotifier:
 # changes (one per serving process, built after the fork), and
 # agent.controller.rpc_server.start_rpc_servers serves q-plugin, q-l3-plugin and
 # q-reports-plugin (once: beside the API, or with api_workers > 1 in an RPC
-# worker process of its own).  ``enable_rpc = false``
-# runs the REST API alone: notifications are logged and dropped.
-SERVER_EXTRA_OPTS = ((None, [
-    cfg.BoolOpt('enable_rpc', default=True,
-                help='Serve and notify the agents over the message bus '
-                     '(transport_url). False runs the REST API alone, for '
-                     'development and benchmarks: agents are neither served nor '
-                     'notified.'),
-]),)
+# worker process of its own).  ``[DEFAULT] enable_rpc = false`` runs the REST API
+# alone: notifications are logged and dropped.
 
 
 def build_notifier(conf):
@@ -87,7 +80,7 @@ def main(argv=None):
     from agent.controller import wsgi
     from agent.controller.api import create_app
 
-    conf = service.make_conf(argv, groups=service.SERVER_GROUPS, extra=SERVER_EXTRA_OPTS)
+    conf = service.make_conf(argv, groups=service.SERVER_GROUPS)
     service.setup_logging(conf, 'netnode-server')
 
     if not conf.enable_rpc:

@@ -17,6 +17,11 @@ server_opts = [
     cfg.HostAddressOpt('bind_host', default='0.0.0.0',
                        help='Address the REST API listens on.'),
     cfg.PortOpt('bind_port', default=9696, help='Port the REST API listens on.'),
+    cfg.BoolOpt('enable_rpc', default=True,
+                help='Serve and notify the agents over the message bus '
+                     '(transport_url). False runs the REST API alone, for '
+                     'development and benchmarks: agents are neither served nor '
+                     'notified.'),
     cfg.IntOpt('api_workers', default=1, min=1,
                help='Number of REST API worker processes.'),
     cfg.IntOpt('rpc_workers', default=1, min=0,

@@ -43,11 +43,8 @@ def list_common_opts():
 
 
 def list_server_opts():
-    from agent.cmd import server
-    extra = [opt for group, opts in server.SERVER_EXTRA_OPTS if group is None
-             for opt in opts]
     return [
-        ('DEFAULT', options.server_opts + extra),
+        ('DEFAULT', options.server_opts),
         ('database', options.database_opts),
     ]
 
