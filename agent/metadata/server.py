@@ -62,9 +62,14 @@ def caller_from_headers(headers) -> Caller:
     # (which the proxy deleted anyway): the last address is the real source.
     last = forwarded[-1].split(',')[-1].strip()
     try:
-        remote_ip = str(ipaddress.ip_address(last))
+        address = ipaddress.ip_address(last)
     except ValueError:
         raise BadRequest(f'X-Forwarded-For {last!r} is not an IP address') from None
+    # A proxy bound to [::] (the qrouter- one with IPv6) sees IPv4 clients as
+    # ::ffff:a.b.c.d; the port has a.b.c.d.
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    remote_ip = str(address)
     network_id = _one(headers, 'X-Neutron-Network-ID')
     router_id = _one(headers, 'X-Neutron-Router-ID')
     if (network_id is None) == (router_id is None):

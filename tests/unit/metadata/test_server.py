@@ -28,6 +28,9 @@ def test_caller_from_proxy_headers():
     assert caller_from_headers(headers(('X-Forwarded-For', '2001:DB8::0:5'),
                                        ('X-Neutron-Router-ID', ROUTER.upper()))) == \
         Caller('2001:db8::5', None, ROUTER)
+    assert caller_from_headers(headers(('X-Forwarded-For', '::ffff:10.0.0.5'),
+                                       ('X-Neutron-Router-ID', ROUTER))).remote_ip == \
+        '10.0.0.5'
     # a client value the proxy did not delete would come first: the last one counts
     assert caller_from_headers(headers(('X-Forwarded-For', '6.6.6.6, 10.0.0.9'),
                                        ('X-Forwarded-For', '10.0.0.5'),

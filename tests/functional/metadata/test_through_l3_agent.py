@@ -1,0 +1,97 @@
+"""Metadata behind a router end to end: a probe's curl to 169.254.169.254 goes through
+the L3 agent's REDIRECT to its haproxy on 9697 in qrouter- (issue 5 acceptance).
+
+netnode-server, netnode-l3-agent (the L3 engineers' stack, used as is) and
+netnode-metadata-agent as processes on the run's vhost; the metadata agent
+serves ``$state_path/metadata_proxy`` of the L3 agent's state path.  Two routers,
+each with a tenant network of the same subnet and a probe pinned to the same
+address: each probe gets its own instance's documents.
+"""
+
+import json
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from tests.functional.l3.stack import L3Stack, in_ns, wait_for
+from tests.functional.metadata.stack import MetadataAgentProcess
+
+pytestmark = pytest.mark.functional
+
+CIDR, GATEWAY, SAME_IP = '10.89.0.0/24', '10.89.0.1', '10.89.0.50'
+
+
+@pytest.fixture(scope='module')
+def l3_stack(run_id, leaks):
+    s = L3Stack(run_id, 'mdl', leaks).start()
+    md = MetadataAgentProcess(os.path.join(s.base, 'md'), s.state_path, s.url,
+                              s.exchange, s.host)
+    try:
+        os.makedirs(md.base, exist_ok=True)
+        md.start()
+        yield s
+    finally:
+        md.stop()
+        s.close()
+
+
+def curl(ns, path, *headers):
+    cmd = ['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}']
+    for h in headers:
+        cmd += ['-H', h]
+    res = subprocess.run([*cmd, f'http://169.254.169.254{path}'], capture_output=True,
+                         timeout=20)
+    body, _, code = res.stdout.rpartition(b'\n')
+    return int(code or 0), body
+
+
+def diagnose(s, ns, router):
+    qr = f'qrouter-{router["id"]}'
+    out = [f'curl: {curl(ns, "/openstack/latest/meta_data.json")}']
+    for cmd in (['ip', '-n', ns, 'addr'], ['ip', '-n', ns, 'route'],
+                ['ip', '-n', qr, 'addr'], ['ip', 'netns', 'exec', qr, 'ss', '-ltnp'],
+                ['ip', 'netns', 'exec', qr, 'iptables-save'],
+                ['ip', 'netns', 'exec', ns, 'ping', '-c1', '-W1', GATEWAY]):
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        out.append(' '.join(cmd) + ':\n' + res.stdout + res.stderr)
+    return '\n'.join(out)
+
+
+def test_probes_behind_routers_get_their_own_metadata(l3_stack):
+    s = l3_stack
+    found = []
+    for name in ('x', 'y'):
+        net, subnet = s.network(f'md-{name}', CIDR, GATEWAY)
+        router = s.router(f'md-router-{name}')
+        s.add_interface(router['id'], subnet['id'])
+        ns, port, _ = s.vm(net['id'], subnet, name=f'md-vm-{name}')
+        device = str(uuid.uuid4())
+        s.api('PUT', f'/ports/{port["id"]}', {'port': {
+            'device_id': device,
+            'fixed_ips': [{'subnet_id': subnet['id'], 'ip_address': SAME_IP}]}})
+        dev = next(line.split(':')[1].strip().split('@')[0] for line in in_ns(
+            ns, 'ip', '-o', 'link').stdout.splitlines() if 'lo:' not in line)
+        in_ns(ns, 'ip', 'addr', 'flush', 'dev', dev)
+        in_ns(ns, 'ip', 'addr', 'add', f'{SAME_IP}/24', 'dev', dev)
+        in_ns(ns, 'ip', 'route', 'replace', 'default', 'via', GATEWAY)
+        code, _, err = s.server.cli('instance-set', device, '--hostname', f'vm-{name}')
+        assert code == 0, err
+        found.append((ns, device, name, router))
+    for ns, device, name, router in found:
+        try:
+            status, body = wait_for(
+                lambda: (lambda r: r if r[0] == 200 else None)(
+                    curl(ns, '/openstack/latest/meta_data.json')),
+                30, 0.2, f'metadata through router {name}')
+        except AssertionError:
+            raise AssertionError(diagnose(s, ns, router)) from None
+        md = json.loads(body)
+        assert md['uuid'] == device and md['hostname'] == f'vm-{name}'
+        assert curl(ns, '/latest/meta-data/local-ipv4') == (200, SAME_IP.encode())
+        other = found[1][3] if router is found[0][3] else found[0][3]
+        status, body = curl(ns, '/openstack/latest/meta_data.json',
+                            f'X-Neutron-Router-ID: {other["id"]}',
+                            'X-Forwarded-For: 10.89.0.99')
+        assert status == 200 and json.loads(body)['uuid'] == device
