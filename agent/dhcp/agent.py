@@ -36,6 +36,7 @@ BINARY = 'neutron-dhcp-agent'        # what Neutron's server expects in report_s
 AGENT_TYPE = 'DHCP agent'
 PRUNE_PRIORITY = 50
 STOP_TIMEOUT = 10.0
+QUEUE_WORKERS = 16
 
 
 def _names_of_self() -> tuple[str, str]:
@@ -87,7 +88,10 @@ class DhcpAgent:
                              bool(conf.debug)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
             self.cache, self.ready, self.ports)
-        self.queue = WorkQueue(self.reconciler.handle, workers=conf.AGENT.num_sync_threads,
+        # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
+        # DHCP agent runs 32); num_sync_threads raises it further.
+        self.queue = WorkQueue(self.reconciler.handle,
+                               workers=max(QUEUE_WORKERS, conf.AGENT.num_sync_threads),
                                paused=True, name='dhcp')
         self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
@@ -151,6 +155,13 @@ class DhcpAgent:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> DhcpAgent:
+        bridge = self.conf.ovs.integration_bridge
+        try:
+            if self.drivers.ovs.ensure_bridge(bridge, self.conf.ovs.datapath_type):
+                LOG.info('created the integration bridge %s (datapath %s)', bridge,
+                         self.conf.ovs.datapath_type)
+        except Exception as exc:  # noqa: BLE001 - plugging retries until it exists
+            LOG.error('integration bridge %s: %s', bridge, exc)
         self.queue.start()
         self.ready.start()
         self.server = agent_server.start_dhcp_agent_server(

@@ -219,7 +219,9 @@ class DhcpReconciler:
         return self.vlans.tag_for(network_id)
 
     def converge(self, network: Network) -> None:
+        started = time.monotonic()
         network, port = self._dhcp_port(want.dhcp_enabled(network))
+        port_done = time.monotonic()
         desired = want.desired_device(network, port, self.config.bridge,
                                       self._tag(network.id), self.settings)
         desired = dataclasses.replace(desired,
@@ -248,6 +250,11 @@ class DhcpReconciler:
                     starter.join()
         if starter is None:
             self._dnsmasq(network, desired.name, port.id)
+        if plan:
+            LOG.info('network %s converged in %.1f ms (DHCP port %.1f ms, then %d '
+                     'actions and dnsmasq)', network.id,
+                     (time.monotonic() - started) * 1000, (port_done - started) * 1000,
+                     len(plan))
         metadata = want.metadata_enabled(network, self.settings)
         self.cache.put(Served(network, port.id, desired.name, metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
