@@ -9,10 +9,15 @@
 set -eu
 DEST=${1:-${XDG_CACHE_HOME:-$HOME/.cache}/netnode/cloud-init}
 PY=${PYTHON:-$(cd "$(dirname "$0")/.." && pwd)/.venv/bin/python}
+PATHS="$DEST/unpacked/usr/lib/python3/dist-packages:$DEST/site"
+if [ -d "$DEST/unpacked/usr/lib/python3/dist-packages/cloudinit" ] && [ -d "$DEST/site/configobj" ]; then
+    echo "$PATHS"
+    exit 0
+fi
 mkdir -p "$DEST/download" "$DEST/site"
 cd "$DEST/download"
 apt-get download cloud-init >/dev/null 2>&1 || { echo "apt-get download cloud-init failed" >&2; exit 1; }
 "$PY" -m pip download --quiet --no-deps -d . configobj
 for deb in cloud-init_*.deb; do dpkg-deb -x "$deb" "$DEST/unpacked"; done
 for whl in *.whl; do "$PY" -m zipfile -e "$whl" "$DEST/site"; done
-echo "$DEST/unpacked/usr/lib/python3/dist-packages:$DEST/site"
+echo "$PATHS"

@@ -193,7 +193,8 @@ metadata_agent_opts = [
                     'X-Instance-ID, X-Tenant-ID and X-Instance-ID-Signature).'),
     cfg.FloatOpt('metadata_rpc_timeout', default=5.0, min=0.1,
                  help='Seconds to wait for the controller on each lookup; past it the '
-                      'instance gets 503 (and retries), not a hung request.'),
+                      'instance gets 503 (and retries), not a hung request. Requests '
+                      'forwarded to Nova wait this long too, at least 5 s.'),
     cfg.FloatOpt('metadata_cache_ttl', default=5.0, min=0,
                  help='Seconds a port lookup and an instance\'s data are cached; 0 '
                       'disables the cache.'),
