@@ -115,26 +115,14 @@ def _namespaces_of(env):
     return names
 
 
-# A known agent bug, reported: the router's metadata proxy listens on ::
-# (both families), so haproxy forwards an IPv4 client as ::ffff:192.168.10.x, and the
-# metadata agent looks that address up as is and answers 404.  Everything else is
-# still asserted; the test ends as xfail while only this check fails this way.
-KNOWN = {'metadata from the probe': 'HTTP 404'}
-XFAIL = ('metadata agent: an IPv4 client reaching the router proxy (bound to ::) arrives '
-         'as ::ffff:a.b.c.d in X-Forwarded-For and is not found (404)')
-
-
-def _run_and_check(env, leaks, known, again=False):
+def _run_and_check(env, leaks, again=False):
     code, out = _run(env)
     if again:       # everything in place: services and resources reused
         assert 'reused, pid' in out and '(created)' not in out, out
     failed = [c for c in CHECKS if not re.search(rf'check: {re.escape(c)}.*PASS', out)]
-    tolerated = [c for c in failed if c in KNOWN and re.search(
-        rf'check: {re.escape(c)}.*FAIL.*\n.*{re.escape(KNOWN[c])}', out)]
-    assert failed == tolerated, f'checks {failed} did not pass:\n{out}'
-    known.extend(tolerated)
-    assert code == (1 if tolerated else 0), out
-    assert f'checks: {5 - len(tolerated)} PASS, {len(tolerated)} FAIL' in out, out
+    assert not failed, f'checks {failed} did not pass:\n{out}'
+    assert code == 0, out
+    assert 'checks: 5 PASS, 0 FAIL' in out, out
     # The report shows the node the way the reference log does.
     for part in ('qrouter-', 'qprobe-', 'iptables-save -t nat', 'neutron-l3-agent-snat',
                  'dnsmasq --no-hosts', 'iface-id=', 'tools/all-in-one.sh --clean'):
@@ -161,12 +149,8 @@ def _clean_and_check(env, names):
 
 
 def test_all_in_one_runs_cleans_and_runs_again(aio, leaks):
-    known = []
-    names = _run_and_check(aio, leaks, known)
-    # Again with everything in place: services reused, resources reused by name.
-    assert _run_and_check(aio, leaks, known, again=True) == names
+    names = _run_and_check(aio, leaks)
+    assert _run_and_check(aio, leaks, again=True) == names
     _clean_and_check(aio, names)
-    names = _run_and_check(aio, leaks, known)
+    names = _run_and_check(aio, leaks)
     _clean_and_check(aio, names)
-    if known:
-        pytest.xfail(f'{XFAIL} ({", ".join(sorted(set(known)))})')
