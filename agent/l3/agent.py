@@ -210,7 +210,7 @@ class L3Agent:
     def _prune(self, known_keys: frozenset) -> None:
         """Enqueue what is ours but not wanted; its teardown removes it."""
         known = {key[1] for key in known_keys}
-        ports = self.host.router_ports()
+        ports = self.host.router_ports(fresh=True)
         orphans = set(self.owned_namespaces(ports)) - known
         pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
                                                         names.new_uuid()))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from agent.common import fileutils, names
 from agent.dataplane import device as dev
 from agent.dataplane import executor as dataplane
+from agent.dataplane.ports import BridgePorts
 from agent.drivers import conntrack
 from agent.drivers.iptables import IptablesManager
 from agent.drivers.iptables_rules import L3_WRAP
@@ -40,6 +41,8 @@ class RouterHost:
         self._iptables_factory = iptables_factory or (
             lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6))
         self._iptables: dict[str, IptablesManager] = {}
+        # One OVS listing per bridge shared by the reconciles of a full sync.
+        self._bridge_ports = {b: BridgePorts(drivers.ovs, b) for b in dict.fromkeys(bridges)}
         self._lock = threading.Lock()
         self._clear_conntrack = clear_conntrack
 
@@ -58,37 +61,47 @@ class RouterHost:
 
     # -- observing -------------------------------------------------------------------
 
-    def router_ports(self) -> list:
-        """Every qr-/qg- port of ours on the two bridges (a missing bridge: none)."""
+    def router_ports(self, names=(), fresh: bool = False) -> list:
+        """Every qr-/qg- port of ours on the two bridges (a missing bridge: none).
+
+        From a listing at most a couple of seconds old, re-listed if one of
+        ``names`` was plugged or unplugged since; ``fresh`` lists again.
+        """
         found = []
-        for bridge in dict.fromkeys(self.bridges):
+        for cache in self._bridge_ports.values():
             try:
-                ports = self.drivers.ovs.list_ports(bridge)
+                ports = cache.refresh() if fresh else cache.snapshot(*names)
             except BridgeNotFound:
                 continue
-            found += [p for p in ports if p.name.startswith(rplan.ROUTER_DEVICE_PREFIXES)]
+            found += [p for p in ports.values()
+                      if p.name.startswith(rplan.ROUTER_DEVICE_PREFIXES)]
         return found
+
+    def touched(self, name: str) -> None:
+        for cache in self._bridge_ports.values():
+            cache.touched(name)
 
     def _links(self, namespace: str) -> tuple:
         return tuple(link for link in self.drivers.links.list_links(namespace)
                      if link.name != 'lo')
 
-    def _routes(self, namespace: str) -> tuple:
-        return tuple(r for family in (4, 6)
+    def _routes(self, namespace: str, families=(4, 6)) -> tuple:
+        return tuple(r for family in families
                      for r in self.drivers.links.observe_routes(namespace, family))
 
-    def _sysctl(self, namespace: str, key: str) -> str | None:
+    def _sysctls(self, namespace: str, keys) -> tuple:
+        """``((key, value or None), ...)`` read on one thread inside the namespace."""
         try:
-            return self.drivers.netns.sysctl_get(namespace, key)
+            return tuple(self.drivers.netns.run_in(namespace, _read_sysctls, tuple(keys)))
         except (DriverError, OSError):
-            return None
+            return tuple((k, None) for k in keys)
 
     def observe(self, desired: DesiredRouter, ports: list | None = None
                 ) -> rplan.ObservedRouter:
         ns = desired.namespace
-        ports = self.router_ports() if ports is None else ports
         names_wanted = desired.device_names
         if not self.drivers.netns.exists(ns):
+            ports = self.router_ports(names_wanted) if ports is None else ports
             in_root = frozenset(p.name for p in ports if p.name in names_wanted
                                 and self.drivers.links.observe_link(None, p.name))
             mine = tuple(p for p in ports if p.name in names_wanted)
@@ -96,15 +109,17 @@ class RouterHost:
                                         proxy_current=self._proxy_current(desired.proxy))
         links = self._links(ns)
         here = {link.name for link in links}
+        if ports is None:
+            ports = self.router_ports(names_wanted | here)
         mine = tuple(p for p in ports if p.name in here or p.name in names_wanted)
         in_root = frozenset(p.name for p in mine if p.name in names_wanted
                             and p.name not in here
                             and self.drivers.links.observe_link(None, p.name))
-        keys = [k for k, _ in desired.sysctls + desired.device_sysctls]
-        sysctls = tuple((k, self._sysctl(ns, k)) for k in keys)
+        sysctls = self._sysctls(ns, [k for k, _ in desired.sysctls + desired.device_sysctls])
         converged = not self.iptables(ns).plan(desired.tables)
-        return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns), sysctls,
-                                    converged, self._proxy_current(desired.proxy))
+        families = (4, 6) if _has_ipv6(desired) else (4,)
+        return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns, families),
+                                    sysctls, converged, self._proxy_current(desired.proxy))
 
     def _proxy_current(self, spec: ProcessSpec | None) -> bool:
         if spec is None:
@@ -118,11 +133,11 @@ class RouterHost:
     def observe_existing(self, namespace: str, ports: list | None = None
                          ) -> rplan.ObservedRouter:
         """For a teardown: the namespace and the ports of its devices."""
-        ports = self.router_ports() if ports is None else ports
         if not self.drivers.netns.exists(namespace):
             return rplan.ObservedRouter(False)
         links = self._links(namespace)
         here = {link.name for link in links}
+        ports = self.router_ports(here) if ports is None else ports
         return rplan.ObservedRouter(True, links, tuple(p for p in ports if p.name in here))
 
     def proxy_running(self, spec: ProcessSpec) -> bool:
@@ -135,11 +150,15 @@ class RouterHost:
         if handler is not None:
             handler(self, action)
             return
-        if isinstance(action, dev.DeleteNamespace):
+        try:
             dataplane.apply(self.drivers, action)
+        finally:
+            if isinstance(action, dev.PlugPort):
+                self.touched(action.port.name)
+            elif isinstance(action, dev.UnplugPort):
+                self.touched(action.name)
+        if isinstance(action, dev.DeleteNamespace):
             self.forget_namespace(action.namespace)
-            return
-        dataplane.apply(self.drivers, action)
 
 
 def _delete_device(host: RouterHost, a: rplan.DeleteDevice) -> None:
@@ -193,6 +212,25 @@ _HANDLERS: dict[type, Callable] = {
     rplan.EnsureProcess: _ensure,
     rplan.StopProcess: _stop,
 }
+
+
+def _read_sysctls(keys):
+    """Inside a namespace: each key's value, None if the kernel has no such key."""
+    values = []
+    for key in keys:
+        try:
+            with open('/proc/sys/' + key.replace('.', '/')) as f:
+                values.append((key, f.read().strip()))
+        except OSError:
+            values.append((key, None))
+    return values
+
+
+def _has_ipv6(desired: DesiredRouter) -> bool:
+    """Whether IPv6 routes can matter (without any IPv6 the kernel holds none of ours)."""
+    return (any(r.destination.version == 6 for r in desired.routes)
+            or any(a.version == 6 for d in desired.devices for a in d.addresses)
+            or any(g.version == 6 for d in desired.devices for g in d.gateways))
 
 
 def router_id_of(namespace: str) -> str | None:
