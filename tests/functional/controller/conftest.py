@@ -11,17 +11,9 @@ from agent.controller.context import Context
 from agent.controller.db import models
 from agent.controller.notify import RecordingNotifier
 from agent.controller.plugin import Plugin
+from tests import pgdb
 
-PG_ADMIN = 'postgresql://postgres@127.0.0.1:5432/postgres'
 _counter = itertools.count()
-
-
-def pg_available():
-    try:
-        with psycopg.connect(PG_ADMIN, connect_timeout=3):
-            return True
-    except psycopg.Error:
-        return False
 
 
 def make_conf(tmp_path, url=None, **overrides):
@@ -39,23 +31,18 @@ class PgDatabase:
 
     def __init__(self, run_id):
         self.name = f'netnode_{run_id}_{next(_counter)}_{uuid.uuid4().hex[:6]}'
-        self.url = f'postgresql://postgres@127.0.0.1:5432/{self.name}'
+        self.url = pgdb.url_of(self.name)
 
     def create(self):
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{self.name}"')
+        pgdb.create_database(self.name)
 
     def drop(self):
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        pgdb.drop_database(self.name)
 
 
 @pytest.fixture(scope='session')
 def shared_pg(run_id):
     """One PostgreSQL database for the session's Plugin tests, emptied after each."""
-    if not pg_available():
-        yield None
-        return
     db = PgDatabase(run_id)
     db.create()
     try:
@@ -78,8 +65,6 @@ def db_url(request, tmp_path, shared_pg):
     if request.param == 'sqlite':
         yield f'sqlite:///{tmp_path}/netnode.sqlite'
         return
-    if shared_pg is None:
-        pytest.skip('PostgreSQL is not reachable at 127.0.0.1:5432')
     try:
         yield shared_pg.url
     finally:
@@ -92,8 +77,6 @@ def fresh_db_url(request, tmp_path, run_id):
     if request.param == 'sqlite':
         yield f'sqlite:///{tmp_path}/fresh.sqlite'
         return
-    if not pg_available():
-        pytest.skip('PostgreSQL is not reachable at 127.0.0.1:5432')
     db = PgDatabase(run_id)
     db.create()
     try:

@@ -18,25 +18,21 @@ import urllib.error
 import urllib.request
 import uuid
 
+from tests import pgdb
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
 SERVER_BIN = os.path.join(os.path.dirname(sys.executable), 'netnode-server')
 CLI_BIN = os.path.join(os.path.dirname(sys.executable), 'netnode')
-PG_ADMIN_URL = 'postgresql://postgres@127.0.0.1:5432/postgres'
 _LISTEN_RE = re.compile(r'REST API on http://[^ ]+:(\d+)/')
 
 
 def create_pg_database(name):
-    import psycopg
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f'postgresql://postgres@127.0.0.1:5432/{name}'
+    return pgdb.create_database(name)
 
 
 def drop_pg_database(name):
-    import psycopg
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    pgdb.drop_database(name)
 
 
 class ServerProcess:
