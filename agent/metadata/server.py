@@ -8,7 +8,9 @@ Trust: only the proxy can reach this socket, and the proxy deletes every
 ``X-Forwarded-For`` that ``option forwardfor`` appended last; anything else is
 refused with 400.  Ids and addresses are validated before any lookup.
 
-One thread per connection (``ThreadingMixIn``), each with a socket timeout.
+One thread per connection (``ThreadingMixIn``), each with a socket timeout; at
+most ``MAX_CONCURRENT`` answers are worked out at once (more get a quick 503,
+and cloud-init retries).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from agent.metadata.documents import Document
 LOG = logging.getLogger(__name__)
 MAX_BODY = 65536
 REQUEST_TIMEOUT = 30.0
+MAX_CONCURRENT = 256          # answers worked out at once; more get a quick 503
 
 
 class BadRequest(ValueError):
@@ -151,16 +154,34 @@ class MetadataRequestHandler(http.server.BaseHTTPRequestHandler):
         return 'unix'
 
 
+BUSY = Document(503, 'text/plain', b'503 Service Unavailable\n\nToo many requests in '
+                                   b'progress; retry later.\n')
+
+
 class MetadataHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """One thread per connection; at most ``max_concurrent`` answers being worked
+    out at once (beyond, a quick 503: cloud-init retries)."""
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, path: str, answer: Answer, mode: int, backlog: int):
-        self.answer = answer
+    def __init__(self, path: str, answer: Answer, mode: int, backlog: int,
+                 max_concurrent: int = MAX_CONCURRENT):
+        self._answer = answer
         self.mode = mode
         self.request_queue_size = backlog
         self.inode: int | None = None
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         super().__init__(path, MetadataRequestHandler)
+
+    def answer(self, method: str, path: str, caller: Caller,
+               body: bytes | None) -> Document:
+        if not self._slots.acquire(blocking=False):
+            LOG.warning('too many metadata requests in progress: answering 503')
+            return BUSY
+        try:
+            return self._answer(method, path, caller, body)
+        finally:
+            self._slots.release()
 
     def server_bind(self):
         _remove_stale_socket(self.server_address)
@@ -195,17 +216,18 @@ class MetadataServer:
     """``start()`` serves ``path`` in a thread; ``stop()`` closes and removes it."""
 
     def __init__(self, path: str, answer: Answer, mode: int = 0o644,
-                 backlog: int = 4096):
+                 backlog: int = 4096, max_concurrent: int = MAX_CONCURRENT):
         self.path = path
         self._answer = answer
         self._mode = mode
         self._backlog = backlog
+        self._max_concurrent = max_concurrent
         self._httpd: MetadataHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self._httpd = MetadataHTTPServer(self.path, self._answer, self._mode,
-                                         self._backlog)
+                                         self._backlog, self._max_concurrent)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={'poll_interval': 0.5},
                                         name='metadata-http', daemon=True)

@@ -108,3 +108,30 @@ def test_server_on_a_socket(tmp_path):
     finally:
         server.stop()
     assert not os.path.exists(path)
+
+
+def test_requests_beyond_the_limit_get_a_quick_503(tmp_path):
+    import threading
+    release = threading.Event()
+    entered = threading.Event()
+
+    def answer(method, path, caller, body):
+        entered.set()
+        release.wait(10)
+        return Document(200, 'text/plain', b'ok')
+
+    path = str(tmp_path / 'md.sock')
+    server = MetadataServer(path, answer, max_concurrent=1)
+    server.start()
+    good = {'X-Forwarded-For': '10.0.0.5', 'X-Neutron-Network-ID': NET}
+    try:
+        first = threading.Thread(target=lambda: request(path, '/a', hdrs=good))
+        first.start()
+        assert entered.wait(5)
+        assert request(path, '/b', hdrs=good)[0] == 503
+        release.set()
+        first.join(5)
+        assert request(path, '/c', hdrs=good) == (200, b'ok')
+    finally:
+        release.set()
+        server.stop()
