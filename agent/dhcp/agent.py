@@ -17,6 +17,7 @@ import pwd
 import threading
 import time
 
+from agent.common.names import dhcp_port_device_id
 from agent.dataplane.executor import HostDrivers
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp.cache import NetworkCache
@@ -140,9 +141,30 @@ class DhcpAgent:
         if network_id is None:
             self.runner.request_full_sync(f'{event.method} for an unknown network')
             return
+        if self._own_port_echo(event):
+            return
         self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
         self.reconciler.invalidate(network_id)
         self.queue.enqueue(network_key(network_id), event.priority, event.method)
+
+    def _own_port_echo(self, event: events.DhcpEvent) -> bool:
+        """The server telling us about the DHCP port we just created or updated.
+
+        Skipped while the network waits or runs in the queue (that run uses the
+        port the call returned, or fetches afresh) or when it matches what is
+        served; any other change of our port is reconciled as usual.
+        """
+        port = event.port
+        if port is None or port.device_id != dhcp_port_device_id(self.host,
+                                                                 port.network_id):
+            return False
+        served = self.cache.get(port.network_id)
+        if served is not None and served.port_id == port.id:
+            mine = served.network.port(port.id)
+            if mine is not None and mine.fixed_ips == port.fixed_ips \
+                    and mine.mac_address == port.mac_address:
+                return True
+        return network_key(port.network_id) in self.queue.pending_keys()
 
     def configurations(self) -> dict:
         return {'dhcp_driver': 'dnsmasq',
