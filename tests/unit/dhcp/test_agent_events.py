@@ -1,0 +1,100 @@
+"""How the agent routes notifications: keys onto the queue, resyncs, own-port echoes."""
+
+from agent.common import names
+from agent.dhcp.agent import DhcpAgent
+from agent.dhcp.cache import Assignments, NetworkCache, Served
+from agent.model import network as m
+from agent.rpc.events import DhcpEvent
+from tests.unit.dhcp import golden as g
+
+HOST = 'node1'
+
+
+class Queue:
+    def __init__(self):
+        self.keys = []
+        self.pending = set()
+
+    def enqueue(self, key, priority=100, reason=''):
+        self.keys.append((key, priority, reason))
+
+    def pending_keys(self):
+        return set(self.pending)
+
+
+class Runner:
+    def __init__(self):
+        self.requests = []
+
+    def request_full_sync(self, reason):
+        self.requests.append(reason)
+
+
+class Reconciler:
+    def __init__(self):
+        self.assigned = Assignments()
+        self.invalidated = []
+
+    def invalidate(self, network_id):
+        self.invalidated.append(network_id)
+
+
+def agent():
+    a = DhcpAgent.__new__(DhcpAgent)
+    a.host, a.queue, a.runner = HOST, Queue(), Runner()
+    a.cache, a.reconciler = NetworkCache(), Reconciler()
+    return a
+
+
+def our_port(ip='192.168.10.2'):
+    return g.port(g.DHCP_PORT_ID, 'fa:16:3e:73:4a:f9', (g.SUBNET_ID, ip),
+                  owner='network:dhcp',
+                  device_id=names.dhcp_port_device_id(HOST, g.NET_ID))
+
+
+def test_a_network_event_enqueues_its_key_with_the_priority():
+    a = agent()
+    a.enqueue(DhcpEvent('subnet_create_end', g.NET_ID, 3, subnet_id=g.SUBNET_ID))
+    assert a.queue.keys == [(('network', g.NET_ID), 3, 'subnet_create_end')]
+    assert g.NET_ID in a.reconciler.assigned
+    assert a.reconciler.invalidated == [g.NET_ID]
+
+
+def test_network_delete_unassigns():
+    a = agent()
+    a.reconciler.assigned.event(g.NET_ID, True)
+    a.enqueue(DhcpEvent('network_delete_end', g.NET_ID, 2))
+    assert g.NET_ID not in a.reconciler.assigned
+    assert a.queue.keys[0][0] == ('network', g.NET_ID)
+
+
+def test_agent_updated_and_unknown_subnets_resync_in_full():
+    a = agent()
+    a.enqueue(DhcpEvent('agent_updated', None, admin_state_up=True))
+    a.enqueue(DhcpEvent('subnet_delete_end', None, 4, subnet_id=g.SUBNET_ID))
+    assert len(a.runner.requests) == 2 and a.queue.keys == []
+
+
+def test_subnet_delete_without_network_uses_the_cache():
+    a = agent()
+    a.cache.put(Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),)), g.DHCP_PORT_ID,
+                       'tape9f30b29-bf'))
+    a.enqueue(DhcpEvent('subnet_delete_end', None, 4, subnet_id=g.SUBNET_ID))
+    assert a.queue.keys[0][0] == ('network', g.NET_ID)
+
+
+def test_the_echo_of_our_own_port_is_skipped_but_a_change_is_not():
+    a = agent()
+    a.cache.put(Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),),
+                                 ports=(our_port(),)), g.DHCP_PORT_ID, 'tape9f30b29-bf'))
+    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=our_port()))
+    assert a.queue.keys == []
+    a.enqueue(DhcpEvent('port_update_end', g.NET_ID, 6, port=our_port('192.168.10.3')))
+    assert len(a.queue.keys) == 1
+
+
+def test_the_echo_while_the_network_is_queued_is_skipped():
+    a = agent()
+    a.queue.pending.add(('network', g.NET_ID))
+    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=our_port()))
+    assert a.queue.keys == []
