@@ -34,8 +34,27 @@ _COLUMNS = {
 _BOOL_COLUMNS = {'external', 'shared', 'admin_state_up'}
 
 
+def _fixed_ip_pushdown(stmt, wanted, network_ids):
+    """Ports with one of ``fixed_ips={'ip_address': [...]}`` (the metadata agent's
+    lookup, Neutron's filter shape), through the allocations' (network_id,
+    ip_address) index when networks are given; the exact match is still checked
+    on the dicts."""
+    ips = wanted.get('ip_address') if isinstance(wanted, dict) else None
+    if not isinstance(ips, (list, tuple, set)) or not ips:
+        return stmt
+    allocations = sa.select(models.IPAllocation.port_id).where(
+        models.IPAllocation.ip_address.in_([str(ip) for ip in ips]))
+    if isinstance(network_ids, (list, tuple, set)) and network_ids:
+        allocations = allocations.where(
+            models.IPAllocation.network_id.in_([str(n) for n in network_ids]))
+    return stmt.where(models.Port.id.in_(allocations))
+
+
 def _pushdown(model, stmt, filters: dict | None):
     for field, wanted in (filters or {}).items():
+        if model is models.Port and field == 'fixed_ips':
+            stmt = _fixed_ip_pushdown(stmt, wanted, (filters or {}).get('network_id'))
+            continue
         column = _COLUMNS[model].get(field)
         if column is None or isinstance(wanted, dict):
             continue

@@ -114,6 +114,21 @@ def test_instance_metadata_answer(plugin, client, admin):
     found = plugin.get_ports(Context.admin(), filters={
         'network_id': [net['id']], 'fixed_ips': {'ip_address': [ip]}})
     assert [p['id'] for p in found] == [vm['id']]
+    # the same address on another network is another port
+    net2 = plugin.create_network(admin, {'name': 'n2'})
+    subnet2 = plugin.create_subnet(admin, {'network_id': net2['id'], 'cidr': '10.5.0.0/24',
+                                           'ip_version': 4})
+    vm2 = plugin.create_port(admin, {'network_id': net2['id'], 'device_id': 'other',
+                                     'fixed_ips': [{'subnet_id': subnet2['id'],
+                                                    'ip_address': ip}]})
+    for network, port in ((net, vm), (net2, vm2)):
+        found = plugin.get_ports(Context.admin(), filters={
+            'network_id': [network['id']], 'fixed_ips': {'ip_address': [ip]}})
+        assert [p['id'] for p in found] == [port['id']]
+    both = plugin.get_ports(Context.admin(), filters={'fixed_ips': {'ip_address': [ip]}})
+    assert {p['id'] for p in both} == {vm['id'], vm2['id']}
+    assert plugin.get_ports(Context.admin(), filters={
+        'network_id': [net['id']], 'fixed_ips': {'ip_address': ['10.5.0.250']}}) == []
 
 
 def test_hostname_from_name():
