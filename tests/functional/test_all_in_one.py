@@ -148,9 +148,38 @@ def _clean_and_check(env, names):
     assert env['NETNODE_AIO_VHOST'] not in vhosts, out
 
 
+def _children(env):
+    """{pid: program} of the instance's dnsmasq and haproxy."""
+    found = {}
+    for pid in _pids_with(env['NETNODE_AIO_DIR'] + '/'):
+        try:
+            with open(f'/proc/{pid}/comm') as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm in ('dnsmasq', 'haproxy'):
+            found[pid] = comm
+    return found
+
+
+def _services(env):
+    """The services read their config files from <state dir>/etc."""
+    return _pids_with(env['NETNODE_AIO_DIR'] + '/etc/')
+
+
 def test_all_in_one_runs_cleans_and_runs_again(aio, leaks):
     names = _run_and_check(aio, leaks)
     assert _run_and_check(aio, leaks, again=True) == names
+    # --stop: the services go, their children and the data plane stay (KillMode=process);
+    # the next run starts the services again and they adopt the children.
+    children = _children(aio)
+    assert sorted(children.values()) == ['dnsmasq', 'haproxy'], children
+    code, out = _run(aio, '--stop')
+    assert code == 0, out
+    assert not _services(aio), out
+    assert _children(aio) == children
+    assert _run_and_check(aio, leaks) == names
+    assert _children(aio) == children
     _clean_and_check(aio, names)
     names = _run_and_check(aio, leaks)
     _clean_and_check(aio, names)

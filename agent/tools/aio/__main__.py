@@ -26,14 +26,18 @@ def start_services(s: Settings, console: host.Console, record: host.Record, clie
     with console.step(f'OVS bridges {s.int_bridge}, {s.ex_bridge} '
                       f'(datapath {s.datapath})'):
         services.ensure_bridges(s, record)
+    since, started = services.utcnow(), []
     for service in SERVICES:
         with console.step(f'{service}') as notes:
-            notes.append(services.ensure(s, service))
+            how = services.ensure(s, service)
+            notes.append(how)
+            if not how.startswith('reused'):
+                started.append(service)
             if service == 'netnode-server':
                 services.wait_api(s)
                 notes.append(f'API {s.url}')
     with console.step('agents alive in netnode agent-list') as notes:
-        agents = services.wait_agents(s, client)
+        agents = services.wait_agents(s, client, started, since)
         notes.append(', '.join(sorted(a['agent_type'] for a in agents)))
     return agents
 

@@ -6,6 +6,7 @@ with the same configuration, restarted when it changed.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -228,19 +229,47 @@ def wait_api(s: Settings, timeout: float = 60.0) -> None:
     host.wait_for(answers, timeout, 0.1, f'the REST API on {s.url}')
 
 
-AGENT_TYPES = ('DHCP agent', 'L3 agent', 'Metadata agent')
+AGENT_TYPES = {'netnode-dhcp-agent': 'DHCP agent', 'netnode-l3-agent': 'L3 agent',
+               'netnode-metadata-agent': 'Metadata agent'}
 
 
-def wait_agents(s: Settings, client, timeout: float = 90.0) -> list[dict]:
-    """Until the three agents of this host are alive in the agents table."""
+def _parse_time(text: str | None) -> datetime.datetime | None:
+    for fmt in ('%Y-%m-%d %H:%M:%S', '%Y-%m-%dT%H:%M:%SZ', '%Y-%m-%dT%H:%M:%S'):
+        try:
+            return datetime.datetime.strptime(text or '', fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def utcnow() -> datetime.datetime:
+    """Now in UTC, naive, to the second (as the agents table keeps times)."""
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return now.replace(microsecond=0)
+
+
+def wait_agents(s: Settings, client, started=(), since=None,
+                timeout: float = 90.0) -> list[dict]:
+    """Until the three agents of this host are alive in the agents table; those in
+    ``started`` (services just (re)started) with a start reported at or after
+    ``since`` (not the heartbeats of the processes they replaced)."""
+    fresh = {AGENT_TYPES[svc] for svc in started if svc in AGENT_TYPES}
+
     def all_alive():
         for service in AGENT_BINARIES:
             problem = _exited(s, service)
             if problem:
                 raise host.StepFailed(problem)
-        agents = [a for a in client.list('agents', host=s.host)
-                  if a.get('agent_type') in AGENT_TYPES and a.get('alive')]
-        return agents if {a['agent_type'] for a in agents} == set(AGENT_TYPES) else None
+        agents = []
+        for a in client.list('agents', host=s.host):
+            if a.get('agent_type') not in AGENT_TYPES.values() or not a.get('alive'):
+                continue
+            began = _parse_time(a.get('started_at'))
+            if a['agent_type'] in fresh and since and (began is None or began < since):
+                continue
+            agents.append(a)
+        wanted = set(AGENT_TYPES.values())
+        return agents if {a['agent_type'] for a in agents} == wanted else None
     return host.wait_for(all_alive, timeout, 0.25, 'the DHCP, L3 and metadata agents '
                                                    'alive in agent-list')
 
