@@ -110,8 +110,14 @@ def render(s: Settings, record: host.Record, client=None, agents=None) -> str:
     out += [f'  {ns:<50} {what}' for ns, what in sorted(names.items())] or ['  (none)']
     out += [f'  {ns:<50} {every[ns]}: ABSENT' for ns in sorted(expected(client) - present)
             if ns in every]
+    present_bridges = host.bridges()
     for bridge in (s.int_bridge, s.ex_bridge):
-        out += ['', f'OVS bridge {bridge} (ports, local VLAN tags, Interface external_ids):']
+        if bridge not in present_bridges:
+            out += ['', f'OVS bridge {bridge}: absent']
+            continue
+        kind = host.ovs('get', 'Bridge', bridge, 'datapath_type').stdout.strip() or '""'
+        out += ['', f'OVS bridge {bridge} (datapath_type {kind}; ports, local VLAN tags, '
+                    'Interface external_ids):']
         out += ['  ' + line for line in ovs_ports(bridge)] or ['  (no ports)']
     children = {pid: cmd for pid, cmd in host.pids_with(s.markers).items()
                 if cmd.split()[0].rsplit('/', 1)[-1] in ('dnsmasq', 'haproxy')}
