@@ -76,7 +76,10 @@ def run_checks(s: Settings, console: host.Console, client, cli, rtr, public, por
     undone = scenario.disassociate_floatingips(cli, client, port)   # a re-run: SNAT first
     echo = None
     try:
-        echo = checks.start_echo(s)
+        try:
+            echo = checks.start_echo(s)
+        except host.StepFailed as exc:      # the SNAT and floating-IP checks then fail
+            console.say(f'[aio] {exc}')
         if undone:
             console.log(f'{undone} floating IP(s) of the probe disassociated for the '
                         'SNAT check')

@@ -71,7 +71,7 @@ def subnet(cli: Cli, client, net: dict, name: str, cidr: str, *options) -> tuple
     sub = _one(client, 'subnets', name=name, network_id=net['id'])
     if sub is not None:
         return sub, f'{sub["id"]} (reused)'
-    sub = cli('subnet-create', net['id'], cidr, '--name', name, *options)
+    sub = cli('subnet-create', net['name'], cidr, '--name', name, *options)
     return sub, f'{sub["id"]} (created)'
 
 
