@@ -31,7 +31,6 @@ import socket
 import statistics
 import struct
 import sys
-import threading
 import time
 import uuid
 

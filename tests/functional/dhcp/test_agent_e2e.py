@@ -109,7 +109,8 @@ def test_subnet_create_gives_step1_layout(stack):
     pid = dnsmasq_pid(stack, net['id'])
     argv = open(f'/proc/{pid}/cmdline', 'rb').read().decode().split('\0')
     assert argv[:3] == ['dnsmasq', '--no-hosts', '--no-resolv']
-    assert f'--dhcp-range=set:subnet-{subnet["id"]},192.168.10.0,static,255.255.255.0,86400s' in argv
+    assert (f'--dhcp-range=set:subnet-{subnet["id"]},192.168.10.0,static,'
+            '255.255.255.0,86400s') in argv
     assert '--dhcp-lease-max=256' in argv and '--domain=openstacklocal' in argv
     assert os.readlink(f'/proc/{pid}/ns/net') != os.readlink('/proc/self/ns/net')
     env = open(f'/proc/{pid}/environ', 'rb').read().split(b'\0')
