@@ -5,8 +5,9 @@
 
 Serves ``metadata_proxy_socket`` (default ``$state_path/metadata_proxy``), which
 the haproxy proxies of the DHCP and L3 agents forward to.  SIGTERM/SIGINT stop
-it and remove the socket (the proxies then answer 503 until it is back).  A
-second agent on the same socket refuses to start.
+it and remove the socket (the proxies then answer 503 until it is back); SIGHUP
+re-reads the mutable options and empties the lookup cache.  A second agent on
+the same socket refuses to start.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ def main(argv=None) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
+    signal.signal(signal.SIGHUP, lambda *_: threading.Thread(
+        target=md.reload, name='sighup-reload', daemon=True).start())
     LOG.info('metadata agent serving %s as host %s', conf.metadata_proxy_socket,
              conf.host)
     while not done.wait(1.0):

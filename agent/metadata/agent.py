@@ -17,6 +17,7 @@ import grp
 import logging
 import os
 import pwd
+import threading
 
 from agent.metadata import documents, nova
 from agent.metadata.documents import Document
@@ -78,6 +79,8 @@ class MetadataAgent:
             conf.metadata_cache_ttl)
         self.nova = (nova.NovaEndpoint.from_conf(conf)
                      if conf.metadata_backend == 'nova' else None)
+        self.counts: dict[str, int] = {}
+        self._lock = threading.Lock()
         self.server = MetadataServer(conf.metadata_proxy_socket, self.answer,
                                      socket_mode(conf), conf.metadata_backlog)
         self.heartbeat = heartbeat.Heartbeat(
@@ -90,14 +93,27 @@ class MetadataAgent:
 
     def configurations(self) -> dict:
         conf = self.conf
+        with self._lock:
+            counts = dict(self.counts)
         return {'metadata_proxy_socket': conf.metadata_proxy_socket,
                 'metadata_backend': conf.metadata_backend,
                 'nova_metadata_host': conf.nova_metadata_host,
                 'nova_metadata_port': conf.nova_metadata_port,
-                'log_agent_heartbeats': conf.AGENT.log_agent_heartbeats}
+                'log_agent_heartbeats': conf.AGENT.log_agent_heartbeats,
+                'requests': counts}
+
+    def _count(self, doc: Document) -> Document:
+        key = {200: 'ok', 404: 'not_found', 503: 'unavailable'}.get(doc.status, 'other')
+        with self._lock:
+            self.counts[key] = self.counts.get(key, 0) + 1
+        return doc
 
     def answer(self, method: str, path: str, caller: Caller,
                body: bytes | None) -> Document:
+        return self._count(self._answer(method, path, caller, body))
+
+    def _answer(self, method: str, path: str, caller: Caller,
+                body: bytes | None) -> Document:
         if self.nova is None and method != 'GET':
             return NOT_ALLOWED
         try:
@@ -118,6 +134,15 @@ class MetadataAgent:
     def start(self) -> None:
         self.server.start()
         self.heartbeat.start()
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the mutable options (log level) and forget cached lookups."""
+        try:
+            self.conf.mutate_config_files()
+        except Exception:  # noqa: BLE001 - a bad file must not stop the agent
+            LOG.exception('reloading the configuration files failed')
+        self.lookup.clear()
+        LOG.info('SIGHUP: configuration re-read, lookup cache cleared')
 
     def stop(self) -> None:
         self.server.stop()

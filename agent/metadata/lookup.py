@@ -147,6 +147,10 @@ class InstanceLookup:
         self._ports: TtlCache = TtlCache(cache_ttl, clock)
         self._instances: TtlCache = TtlCache(cache_ttl, clock)
 
+    def clear(self) -> None:
+        for cache in (self._router_networks, self._ports, self._instances):
+            cache.clear()
+
     def router_networks(self, router_id: str) -> tuple[str, ...]:
         def load():
             ports = self.api.get_ports({'device_id': [router_id],

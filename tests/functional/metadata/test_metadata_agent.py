@@ -162,3 +162,15 @@ def test_agent_reports_its_state(stack):
     from tests.functional.metadata.stack import wait_for
     found = wait_for(listed, 15, 0.2, 'the metadata agent in agent-list')
     assert found[0]['binary'] == 'neutron-metadata-agent'
+
+
+def test_sighup_rereads_and_keeps_serving(stack, world):
+    import signal
+    stack.agent.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert stack.agent.proc.poll() is None
+    status, body = get(stack, '/openstack/latest/meta_data.json', SAME_IP,
+                       world['a']['net']['id'])
+    assert status == 200 and json.loads(body)['uuid'] == world['a']['device']
+    with open(stack.agent.log) as f:
+        assert 'SIGHUP: configuration re-read' in f.read()

@@ -135,9 +135,12 @@ class FakeLookup:
 
 
 def bare_agent(lookup):
+    import threading
     agent = md_agent.MetadataAgent.__new__(md_agent.MetadataAgent)
     agent.lookup = lookup
     agent.nova = None
+    agent.counts = {}
+    agent._lock = threading.Lock()
     return agent
 
 
@@ -151,6 +154,7 @@ def test_agent_answers():
     assert bare_agent(FakeLookup(None)).answer('GET', '/', caller, None).status == 404
     down = bare_agent(FakeLookup(error=ControllerUnavailable('timeout')))
     assert down.answer('GET', '/', caller, None).status == 503
+    assert agent.counts == {'ok': 1, 'other': 1} and down.counts == {'unavailable': 1}
 
 
 class Conf:
