@@ -3,7 +3,8 @@
 Wiring only: the unix-socket server (:mod:`agent.metadata.server`), the port and
 instance lookup over ``q-plugin`` (:mod:`agent.metadata.lookup`), the documents
 (:mod:`agent.metadata.documents`) or, with ``metadata_backend = nova``, the
-forwarding to Nova (:mod:`agent.metadata.nova`), and the heartbeat (Neutron's
+forwarding to Nova (:mod:`agent.metadata.nova`; then only Neutron's
+``get_ports`` is asked, so a real neutron-server can answer), and the heartbeat (Neutron's
 metadata agent reports as ``Metadata agent`` with topic ``N/A``).
 
 Answers: the document (200), 404 for an address no instance port has on the
@@ -117,18 +118,26 @@ class MetadataAgent:
         if self.nova is None and method != 'GET':
             return NOT_ALLOWED
         try:
-            view = self.lookup.view(caller.remote_ip, caller.network_id, caller.router_id)
+            if self.nova is not None:
+                # Only Neutron's get_ports: works against a real neutron-server too.
+                port = self.lookup.port(caller.remote_ip, caller.network_id,
+                                        caller.router_id)
+                found = port is not None
+            else:
+                view = self.lookup.view(caller.remote_ip, caller.network_id,
+                                        caller.router_id)
+                found = view is not None
         except ControllerUnavailable as exc:
             LOG.warning('metadata for %s: %s', caller.remote_ip, exc)
             return UNAVAILABLE
-        if view is None:
+        if not found:
             LOG.info('no instance port with %s on %s %s', caller.remote_ip,
                      'network' if caller.network_id else 'router',
                      caller.network_id or caller.router_id)
             return documents.NOT_FOUND
         if self.nova is not None:
             return nova.forward(self.nova, method, path, body, caller.remote_ip,
-                                view.instance.device_id, view.instance.project_id)
+                                port.device_id, port.project_id)
         return documents.lookup(view, path)
 
     def start(self) -> None:

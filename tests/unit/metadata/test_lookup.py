@@ -170,3 +170,22 @@ def test_socket_mode():
     assert md_agent.socket_mode(Conf('deduce')) == 0o644
     assert md_agent.socket_mode(Conf('deduce', 'root')) == 0o644
     assert md_agent.socket_mode(Conf('deduce', '54321', '54321')) == 0o666
+
+
+def test_nova_backend_asks_only_get_ports(monkeypatch):
+    """Against a real neutron-server: no get_instance_metadata (not Neutron's)."""
+    from agent.metadata import nova
+    api = FakeApi(PORTS)
+    agent = bare_agent(InstanceLookup(api, cache_ttl=0))
+    agent.nova = nova.NovaEndpoint('127.0.0.1', 8775, secret='s')
+    sent = []
+    monkeypatch.setattr(nova, 'forward', lambda *a: sent.append(a) or
+                        md_agent.Document(200, 'application/json', b'{}'))
+    caller = Caller('10.0.0.5', NET_A)
+    assert agent.answer('GET', '/openstack/latest/meta_data.json', caller, None).status \
+        == 200
+    assert [c[0] for c in api.calls] == ['get_ports']
+    assert sent[0][1:] == ('GET', '/openstack/latest/meta_data.json', None, '10.0.0.5',
+                           'vm-a', 'p1')
+    assert agent.answer('POST', '/openstack/latest/password', caller, b'pw').status == 200
+    assert agent.answer('GET', '/', Caller('10.0.0.99', NET_A), None).status == 404
