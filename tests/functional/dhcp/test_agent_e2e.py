@@ -318,6 +318,20 @@ def test_sighup_resyncs_and_the_agent_keeps_running(stack):
     assert stack.agent.poll() is None
 
 
+def test_broker_connections_lost_resync_and_keep_serving(stack):
+    mark = len(stack.agent_log_text())
+    sh('rabbitmqctl', '-q', 'close_all_connections', '--vhost', stack.vhost, '--limit',
+       '100', 'netnode test: broker connection loss')
+    wait_for(lambda: 'broker reconnect' in stack.agent_log_text()[mark:]
+             or 'bus back' in stack.agent_log_text()[mark:], 60, 0.2,
+             'a full resync after the reconnect')
+    b = SHARED['probe_b']
+    assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
+    net, _ = stack.create_network('after-outage', '10.30.0.0/24', '10.30.0.1')
+    SHARED['extra_nets'].append(net)
+    wait_for(lambda: serving(stack, net['id']), 30, 0.05, 'new work after the outage')
+
+
 def test_second_agent_with_the_same_state_path_refuses(stack):
     res = subprocess.run([stack.agent.args[0], '--config-file', stack.agent_conf_path],
                          capture_output=True, text=True, timeout=60)
