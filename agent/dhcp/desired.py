@@ -134,6 +134,7 @@ def dnsmasq_spec(network: Network, device: str, port_id: str,
     return ProcessSpec(
         service=SERVICE, uuid=network.id, namespace=names.dhcp_namespace(network.id),
         argv=dnsmasq.dnsmasq_argv(network, device, settings), pid_file=paths.pid,
+        env=(('NEUTRON_NETWORK_ID', network.id),),       # as in the reference log
         config_files=((paths.host, files.host), (paths.addn_hosts, files.addn_hosts),
                       (paths.opts, files.opts),
                       (paths.interface, render.render_interface(device))),

@@ -115,6 +115,7 @@ def test_subnet_create_gives_step1_layout(stack):
     assert os.readlink(f'/proc/{pid}/ns/net') != os.readlink('/proc/self/ns/net')
     env = open(f'/proc/{pid}/environ', 'rb').read().split(b'\0')
     assert f'PROCESS_TAG=dnsmasq-{net["id"]}'.encode() in env
+    assert f'NEUTRON_NETWORK_ID={net["id"]}'.encode() in env
     opts = open(os.path.join(stack.state_path, 'dhcp', net['id'], 'opts')).read()
     assert f'tag:subnet-{subnet["id"]},option:dns-server,{DNS[0]},{DNS[1]}' in opts
     assert f'tag:subnet-{subnet["id"]},option:router,{GATEWAY}' in opts
@@ -124,6 +125,8 @@ def test_subnet_create_gives_step1_layout(stack):
     wait_for(lambda: os.path.exists(pid_file), 5, 0.02, 'the metadata proxy')
     haproxy_pid = int(wait_for(lambda: open(pid_file).read().strip(), 5, 0.02))
     assert os.readlink(f'/proc/{haproxy_pid}/ns/net') == os.readlink(f'/proc/{pid}/ns/net')
+    listening = sh('ip', 'netns', 'exec', ns, 'ss', '-Hltn').stdout
+    assert '169.254.169.254:80 ' in listening
     SHARED['port'], SHARED['tap'], SHARED['pid'] = port, tap, pid
 
 
