@@ -293,6 +293,37 @@ def _strip(save):
             for line in save.splitlines() if not line.startswith('#')]
 
 
+def _close_connections(vhost):
+    """Close every broker connection of our private vhost (nobody else's)."""
+    out = subprocess.run(['rabbitmqctl', '-q', 'list_connections', 'name', 'vhost'],
+                         capture_output=True, text=True, timeout=60).stdout
+    closed = 0
+    for line in out.splitlines():
+        fields = line.rsplit('\t', 1)
+        if len(fields) == 2 and fields[1].strip() == vhost:
+            subprocess.run(['rabbitmqctl', '-q', 'close_connection', fields[0],
+                            'test: broker outage'], capture_output=True, timeout=60)
+            closed += 1
+    return closed
+
+
+def test_broker_outage_keeps_the_data_plane_and_recovers(stack, topo, vm, outside):
+    address = topo['fip']['floating_ip_address']
+    before = iptables_rules(topo['ns'], 4)
+    assert _close_connections(stack.vhost) > 0
+    assert stack.ping(outside, address, count=5)
+    assert iptables_rules(topo['ns'], 4) == before
+    assert stack.agent.poll() is None
+    rid = topo['router']['id']
+    stack.api('PUT', f'/routers/{rid}', {'router': {'routes': [
+        {'destination': '10.7.0.0/16', 'nexthop': '192.168.10.70'}]}})
+    wait_for(lambda: '10.7.0.0/16 via 192.168.10.70' in in_ns(
+        topo['ns'], 'ip', 'route').stdout, 30, 0.1, 'a change after the reconnect')
+    stack.api('PUT', f'/routers/{rid}', {'router': {'routes': []}})
+    wait_for(lambda: '10.7.0.0' not in in_ns(topo['ns'], 'ip', 'route').stdout, 30, 0.1,
+             'the route removed')
+
+
 def test_flushed_nat_table_is_repaired_by_resync(stack, topo, vm):
     before = iptables_rules(topo['ns'], 4)
     in_ns(topo['ns'], 'iptables', '-t', 'nat', '-F')
