@@ -142,6 +142,9 @@ def test_dhclient_gets_exactly_its_port(stack):
     assert lease['interface-mtu'] == '1500'
     assert lease['domain-name'] == 'openstacklocal'
     assert lease['subnet-mask'] == '255.255.255.0'
+    # dnsmasq serves it: the agent reported it with dhcp_ready_on_ports
+    wait_for(lambda: stack.api('GET', f'/ports/{probe["id"]}')['port']['status']
+             == 'ACTIVE', 10, 0.1, 'the probe port ACTIVE')
 
 
 def test_udhcpc_gets_its_lease_and_dnsmasq_was_only_reloaded(stack):
