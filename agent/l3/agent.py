@@ -32,9 +32,10 @@ from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
-from agent.reconcile.queue import WorkQueue
+from agent.reconcile.queue import TerminalError, WorkQueue
 from agent.reconcile.runner import SyncRunner
 from agent.rpc.agent_bus import AgentBus
+from agent.rpc.codec import WireError
 from agent.rpc.events import L3Event
 
 LOG = logging.getLogger(__name__)
@@ -162,7 +163,12 @@ class L3Agent:
 
     def _handle(self, key) -> None:
         _, router_id = key
-        router = self._take(router_id)
+        try:
+            router = self._take(router_id)
+        except WireError as exc:
+            # The server's data is bad: keep what is in place, retry at the next
+            # full sync rather than tear anything down.
+            raise TerminalError(f'router {router_id}: {exc}') from exc
         if not want.hosted(router, self.settings):
             self.reconciler.teardown(router_id)
             self.fip_status.report(router_id, None, True)
@@ -177,15 +183,14 @@ class L3Agent:
     # -- full sync -------------------------------------------------------------------
 
     def _fetch_all(self) -> dict:
-        ids = self.plugin.get_router_ids()
-        routers = self.plugin.sync_routers_chunked(ids)
-        return {router_key(r.id): r for r in routers if want.hosted(r, self.settings)}
+        return fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
 
     def _prefetch(self, desired) -> None:
         with self._lock:
-            self._prefetched = {key[1]: router for key, router in desired.items()}
+            self._prefetched = {key[1]: router for key, router in desired.items()
+                                if router is not None}
             self._wanted_ports = frozenset(p.id for r in desired.values()
-                                           for p in _ports(r))
+                                           if r is not None for p in _ports(r))
 
     def owned_namespaces(self, ports: list) -> dict[str, str]:
         """router id -> namespace, for qrouter- namespaces this agent made: its
@@ -259,6 +264,32 @@ class L3Agent:
                 **counts,
                 'routers_in_error': status['error'],
                 'full_syncs': self.runner.status.syncs}
+
+
+def fetch_routers(plugin, hosted) -> dict:
+    """Every router of this host: key -> Router, for the full sync.
+
+    A router the codec rejects maps to None: it is neither reconciled from bad
+    data nor pruned (what is in place keeps serving); the others are fetched one
+    by one so one bad router does not hold back the rest.
+    """
+    ids = plugin.get_router_ids()
+    try:
+        routers = plugin.sync_routers_chunked(ids)
+        bad: list[str] = []
+    except WireError as exc:
+        LOG.error('sync_routers returned a malformed router (%s); fetching one by one',
+                  exc)
+        routers, bad = [], []
+        for router_id in ids:
+            try:
+                routers += plugin.sync_routers([router_id])
+            except WireError as error:
+                LOG.error('router %s left as it is: %s', router_id, error)
+                bad.append(router_id)
+    result: dict = {router_key(r.id): r for r in routers if hosted(r)}
+    result.update((router_key(router_id), None) for router_id in bad)
+    return result
 
 
 def _ports(router):
