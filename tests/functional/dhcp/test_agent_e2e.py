@@ -279,6 +279,7 @@ def test_agent_restart_touches_nothing(stack):
         assert ifindex(f'qdhcp-{net_id}', 'tap' + port_id[:11]) == index
     log = stack.agent_log_text()
     assert 'Started dnsmasq' not in log and 'Stopped dnsmasq' not in log
+    assert 'Started haproxy' not in log and 'Stopped haproxy' not in log
     assert 'actions in' not in log      # every plan was empty
     assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
     # new work is served promptly after the restart
