@@ -250,6 +250,20 @@ def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside):
     assert ask(vm[0], '198.51.100.1') == topo['gw_ip']
     assert gw2 != topo['gw_ip']
     topo['router2'], topo['ns2'], topo['vm2_ip'] = router2, ns2, vm2_ip
+    topo['vm2_ns'], topo['gw2'] = vm2_ns, gw2
+
+
+def test_router_removed_from_agent_and_added_back(stack, topo):
+    rid, ns2 = topo['router2']['id'], topo['ns2']
+    agent = stack.api('GET', f'/agents?host={stack.host}')['agents'][0]
+    stack.api('DELETE', f'/agents/{agent["id"]}/l3-routers/{rid}')
+    wait_for(lambda: ns2 not in netns_list(), 10, 0.02, 'router 2 removed from the agent')
+    status, _ = stack.server.call('POST', f'/v2.0/agents/{agent["id"]}/l3-routers',
+                                  {'router_id': rid})
+    assert status in (201, 409)      # 409: the periodic sync scheduled it back first
+    wait_for(lambda: ns2 in netns_list() and ask_ready(ns2), 15, 0.05,
+             'router 2 back (router_added_to_agent)')
+    assert ask(topo['vm2_ns'], '198.51.100.1') == topo['gw2']
 
 
 def ask_ready(ns):
