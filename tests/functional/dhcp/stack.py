@@ -65,7 +65,8 @@ def netns_list():
 
 class DhcpStack:
     def __init__(self, run_id: str, name: str, leaks=None, agent_conf: str = '',
-                 report_interval: float = 2, resync_interval: int = 3):
+                 report_interval: float = 2, resync_interval: int = 3,
+                 state_tmpfs: str | None = None):
         self.run_id = run_id
         self.name = name
         self.leaks = leaks
@@ -82,6 +83,8 @@ class DhcpStack:
         self.extra_agent_conf = agent_conf
         self.report_interval = report_interval
         self.resync_interval = resync_interval
+        self.state_tmpfs = state_tmpfs      # e.g. '4m': the state path is a small tmpfs
+        self.mounted = False
         self.server: ServerProcess | None = None
         self.agent: subprocess.Popen | None = None
         self.namespaces: set[str] = set()
@@ -107,6 +110,11 @@ class DhcpStack:
             if self.leaks is not None:
                 self.leaks.process_marker(self.server.marker)
             self.server.start()
+            if self.state_tmpfs:
+                os.makedirs(self.state_path, exist_ok=True)
+                sh('mount', '-t', 'tmpfs', '-o', f'size={self.state_tmpfs},mode=0755',
+                   'netnode-test', self.state_path)
+                self.mounted = True
             self.write_agent_conf()
             self.start_agent()
         except BaseException:
@@ -229,6 +237,8 @@ class DhcpStack:
             sh('ip', 'netns', 'delete', ns, check=False)
         for ns in self.namespaces:
             shutil.rmtree(f'/etc/netns/{ns}', ignore_errors=True)
+        if self.mounted:
+            sh('umount', '-l', self.state_path, check=False)
         sh('ovs-vsctl', '--if-exists', 'del-br', self.bridge, check=False)
         sh('rabbitmqctl', '-q', 'delete_vhost', self.vhost, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
