@@ -10,7 +10,7 @@ with their own netdev bridges and state directory (all removed at the end), then
      gateway and 2 floating IPs, created while no agent runs; then the seconds
      from starting the agent to every router converged (namespace, qr-, qg- with
      its floating IPs, rules, proxy), and the same after a restart with nothing
-     changed (adoption);
+     changed (adoption), and the agent's RSS then;
   3. floating-IP churn: --changes associate/disassociate calls on one router in
      --window seconds; iptables-restore processes the agent ran for that router
      (counted from its debug log), and per change.
@@ -153,7 +153,18 @@ def bench_full_sync(stack, count):
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
     warm = time.monotonic() - start
-    return cold, warm, qg_addrs, follower.actions
+    return cold, warm, qg_addrs, follower.actions, rss_mib(stack.agent.pid)
+
+
+def rss_mib(pid):
+    try:
+        with open(f'/proc/{pid}/status') as f:
+            for line in f:
+                if line.startswith('VmRSS:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float('nan')
 
 
 def restore_count(stack, ns):
@@ -208,12 +219,13 @@ def main():
               f'max {max(times):.3f} s')
         print(f'2. full sync from cold, {args.routers} routers with a gateway and 2 '
               f'floating IPs each:', flush=True)
-        cold, warm, qg_addrs, changed = bench_full_sync(stack, args.routers)
+        cold, warm, qg_addrs, changed, rss = bench_full_sync(stack, args.routers)
         print(f'   cold start -> all {args.routers} converged: {cold:.2f} s '
               f'({args.routers / cold:.1f} routers/s); a sample router has {qg_addrs} '
               'IPv4 addresses on qg-')
         print(f'   restart with nothing changed -> all reconciled: {warm:.2f} s, '
-              f'{changed} actions in total')
+              f'{changed} actions in total; agent RSS {rss:.1f} MiB (haproxy children '
+              'not included)')
         print(f'3. {args.changes} floating-IP changes in {args.window:g} s on one router:',
               flush=True)
         restores, spent = bench_fip_churn(stack, args.changes, args.window)

@@ -34,7 +34,9 @@ class RouterHost:
                  bridges: tuple[str, str], *, iptables_debug: bool = False,
                  ipv6: bool = True,
                  iptables_factory: Callable[[str], IptablesManager] | None = None,
-                 clear_conntrack: Callable[[str, str], int] = conntrack.delete_entries):
+                 clear_conntrack: Callable[[str, str], int] = conntrack.delete_entries,
+                 read_sysctls: Callable[[str, tuple], tuple] | None = None,
+                 read_file: Callable[[str], str | None] = fileutils.read_text):
         self.drivers = drivers
         self.processes = processes
         self.bridges = bridges
@@ -44,7 +46,10 @@ class RouterHost:
         # One OVS listing per bridge shared by the reconciles of a full sync.
         self._bridge_ports = {b: BridgePorts(drivers.ovs, b) for b in dict.fromkeys(bridges)}
         self._lock = threading.Lock()
-        self._clear_conntrack = clear_conntrack
+        self.clear_conntrack = clear_conntrack
+        self._read_sysctls = read_sysctls or (
+            lambda ns, keys: tuple(drivers.netns.run_in(ns, _sysctl_values, keys)))
+        self._read_file = read_file
 
     # -- iptables managers, one per namespace ----------------------------------------
 
@@ -92,7 +97,7 @@ class RouterHost:
     def _sysctls(self, namespace: str, keys) -> tuple:
         """``((key, value or None), ...)`` read on one thread inside the namespace."""
         try:
-            return tuple(self.drivers.netns.run_in(namespace, _read_sysctls, tuple(keys)))
+            return self._read_sysctls(namespace, tuple(keys))
         except (DriverError, OSError):
             return tuple((k, None) for k in keys)
 
@@ -127,7 +132,7 @@ class RouterHost:
         state = self.processes.observe(spec)
         if not (state.running and state.argv_matches):
             return False
-        return all(fileutils.read_text(path) == content
+        return all(self._read_file(path) == content
                    for path, content in spec.config_files)
 
     def observe_existing(self, namespace: str, ports: list | None = None
@@ -187,7 +192,7 @@ def _iptables(host: RouterHost, a: rplan.ApplyIptables) -> None:
 
 def _conntrack(host: RouterHost, a: rplan.ClearConntrack) -> None:
     try:
-        host._clear_conntrack(a.namespace, str(a.address))
+        host.clear_conntrack(a.namespace, str(a.address))
     except (conntrack.ConntrackError, OSError) as exc:
         # Stale flows age out on their own; never fail a router over them.
         LOG.warning('%s: clearing conntrack entries of %s failed: %s', a.namespace,
@@ -214,7 +219,7 @@ _HANDLERS: dict[type, Callable] = {
 }
 
 
-def _read_sysctls(keys):
+def _sysctl_values(keys):
     """Inside a namespace: each key's value, None if the kernel has no such key."""
     values = []
     for key in keys:

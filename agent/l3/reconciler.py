@@ -8,6 +8,7 @@ router last applied (report_state counts, network_update lookups).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 
 from agent.common import names
@@ -111,7 +112,6 @@ class RouterReconciler:
 
 
 def _remove(path: str) -> None:
-    import os
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -1,0 +1,87 @@
+"""The router reconciler over the in-memory fakes: converges, then plans nothing;
+changes plan only their difference; teardown leaves nothing.  No mocks."""
+
+import dataclasses
+import os
+
+from agent.dataplane.executor import HostDrivers
+from agent.drivers.fake import FakeDrivers
+from agent.drivers.iptables import IptablesManager
+from agent.drivers.iptables_fake import FakeIptables
+from agent.l3.host import RouterHost
+from agent.l3.reconciler import RouterReconciler
+from agent.l3.settings import L3Settings
+from agent.process.manager import ProcessManager
+from tests.unit.iptables_golden import QG_DEV, QR_DEV, fip, golden_router
+from tests.unit.process.fakes import FakeProcessTable
+
+STATE = '/var/lib/netnode-test'
+
+
+class ProcessTable(FakeProcessTable):
+    def pid_file_hook(self, argv, pid):
+        # haproxy writes <state>/external/pids/<uuid>.pid.haproxy (named in its config)
+        uuid = os.path.basename(argv[-1])[:-len('.conf')]
+        self.files[f'{STATE}/external/pids/{uuid}.pid.haproxy'] = str(pid)
+
+
+def make():
+    fakes = FakeDrivers.create(bridges=('br-int', 'br-ex'))
+    table = ProcessTable()
+    iptables = {}
+
+    def manager(ns):
+        return IptablesManager(ns, backend=iptables.setdefault(ns, FakeIptables()))
+
+    host = RouterHost(
+        HostDrivers(fakes.netns, fakes.links, fakes.ovs), ProcessManager(table, poll_interval=0),
+        ('br-int', 'br-ex'), iptables_factory=manager, clear_conntrack=lambda ns, ip: 0,
+        read_sysctls=lambda ns, keys: tuple((k, fakes.netns.sysctl_get(ns, k)) for k in keys),
+        read_file=table.files.get)
+    settings = L3Settings(state_path=STATE, integration_bridge='br-int',
+                          external_bridge='br-ex')
+    return fakes, table, iptables, RouterReconciler(host, settings, fakes.vlans)
+
+
+def test_converges_then_plans_nothing():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    first = rec.reconcile(router)
+    assert len(first) > 10
+    ns = 'qrouter-' + router.id
+    assert sorted(fakes.netns.devices_in(ns)) == [QG_DEV, QR_DEV]
+    assert {p.name for p in fakes.ovs.list_ports('br-ex')} == {QG_DEV}
+    assert [p.tag for p in fakes.ovs.list_ports('br-int')] == [1]
+    assert len(table.spawned) == 1
+    assert rec.reconcile(router).empty
+    assert rec.counts() == {'routers': 1, 'ex_gw_ports': 1, 'interfaces': 1,
+                            'floating_ips': 1}
+
+
+def test_a_new_floating_ip_changes_only_its_parts():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    rec.reconcile(router)
+    restores = len(iptables['qrouter-' + router.id].restores)
+    more = dataclasses.replace(router, floating_ips=router.floating_ips + (
+        fip('172.24.4.170', '192.168.10.94', '7b5b7c4e-0b1e-4a0e-9f3e-2f1f1a1a1a1a'),))
+    plan = rec.reconcile(more)
+    assert [type(a).__name__ for a in plan] == ['AddAddress', 'GratuitousArp',
+                                                'ApplyIptables']
+    assert len(iptables['qrouter-' + router.id].restores) == restores + 1   # IPv4 only
+    assert rec.reconcile(more).empty
+    assert len(table.spawned) == 1                                       # proxy kept
+
+
+def test_teardown_leaves_nothing():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    rec.reconcile(router)
+    plan = rec.teardown(router.id)
+    assert [type(a).__name__ for a in plan] == ['StopProcess', 'UnplugPort', 'UnplugPort',
+                                                'DeleteNamespace']
+    assert 'qrouter-' + router.id not in fakes.netns.list_namespaces()
+    assert fakes.ovs.list_ports('br-int') == [] and fakes.ovs.list_ports('br-ex') == []
+    assert not table.procs
+    assert rec.teardown(router.id).empty
+    assert rec.counts()['routers'] == 0
