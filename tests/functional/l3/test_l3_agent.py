@@ -150,6 +150,14 @@ def test_reference_topology(stack, topo):
     assert os.stat(f'/proc/{pid}/ns/net').st_ino == os.stat(netns.path_of(ns)).st_ino
     conf = open(haproxy.config_path(stack.state_path, topo['router']['id'])).read()
     assert 'bind :::9697' in conf and f'X-Neutron-Router-ID {topo["router"]["id"]}' in conf
+    # The agent as the controller sees it (report_state).
+    agent = wait_for(lambda: [a for a in stack.api('GET', f'/agents?host={stack.host}')
+                              ['agents'] if a['configurations'].get('routers')], 10, 0.2,
+                     'the heartbeat counting the router')[0]
+    assert (agent['agent_type'], agent['binary'], agent['alive']) == \
+        ('L3 agent', 'neutron-l3-agent', True)
+    assert agent['configurations']['agent_mode'] == 'legacy'
+    assert agent['configurations']['ex_gw_ports'] == 1
 
 
 def test_metadata_proxy_respawned(stack, topo):
