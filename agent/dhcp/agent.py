@@ -82,6 +82,8 @@ class DhcpAgent:
         bridge = conf.ovs.integration_bridge
         self.ports = BridgePorts(self.drivers.ovs, bridge)
         user, group = _names_of_self()
+        user = getattr(conf, 'metadata_proxy_user', '') or user
+        group = getattr(conf, 'metadata_proxy_group', '') or group
         self.reconciler = DhcpReconciler(
             ReconcilerConfig(self.host, bridge, self.settings,
                              conf.ovs.local_vlan_tagging, user, group,
