@@ -149,48 +149,10 @@ def ensure(s: Settings, service: str) -> str:
             return f'reused, pid {pid}'
         stop(s, service)
         return f'restarted (configuration changed), pid {start(s, service)}'
-    if service == 'netnode-dhcp-agent':
-        refuse_foreign_dhcp_namespaces(s)
     if service == 'netnode-server' and _port_busy(s.port):
         raise host.StepFailed(f'127.0.0.1:{s.port} is in use by another program: set '
                               'NETNODE_AIO_PORT to a free port')
     return f'started, pid {start(s, service)}'
-
-
-def foreign_dhcp_namespaces(s: Settings) -> list[str]:
-    """qdhcp- namespaces on the host that are not of this instance's networks."""
-    ours = {f'qdhcp-{n}' for n in host.Record(s.state_file).get('networks', [])}
-    return sorted(ns for ns in host.netns_list() if ns.startswith('qdhcp-') and ns not in ours)
-
-
-def foreign_dhcp_agents(s: Settings) -> dict[int, str]:
-    """DHCP agents of other state directories running on this host."""
-    return {pid: cmd for pid, cmd in host.pids_with(['-dhcp-agent']).items()
-            if not any(m in cmd for m in s.markers) and
-            any(w.rsplit('/', 1)[-1] in ('netnode-dhcp-agent', 'neutron-dhcp-agent')
-                for w in cmd.split()[:2])}
-
-
-def refuse_foreign_dhcp_namespaces(s: Settings) -> None:
-    """The DHCP agent's prune takes every qdhcp- namespace of the host for its own (as
-    Neutron's does: one DHCP agent per host) and removes those it does not host.  On
-    a machine shared with other DHCP agents (tests) that would break them: refuse,
-    unless NETNODE_AIO_ALLOW_FOREIGN_QDHCP=1 says this host is ours alone."""
-    if os.environ.get('NETNODE_AIO_ALLOW_FOREIGN_QDHCP') == '1':
-        return
-    agents = foreign_dhcp_agents(s)
-    if agents:
-        pid, cmd = sorted(agents.items())[0]
-        raise host.StepFailed(
-            f'another DHCP agent runs on this host (pid {pid}: {cmd[:120]}): DHCP agents '
-            "prune each other's qdhcp- namespaces. Stop it first (or set "
-            'NETNODE_AIO_ALLOW_FOREIGN_QDHCP=1 to go ahead anyway).')
-    foreign = foreign_dhcp_namespaces(s)
-    if foreign:
-        raise host.StepFailed(
-            f'{len(foreign)} qdhcp- namespace(s) of another DHCP agent on this host '
-            f'(e.g. {foreign[0]}): our DHCP agent would prune them. Stop that agent, '
-            'or set NETNODE_AIO_ALLOW_FOREIGN_QDHCP=1 if they are leftovers to remove.')
 
 
 def _port_busy(port: int) -> bool:
