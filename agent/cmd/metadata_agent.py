@@ -12,7 +12,6 @@ the same socket refuses to start.
 
 from __future__ import annotations
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 
 import logging
 import signal

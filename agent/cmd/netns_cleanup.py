@@ -14,7 +14,6 @@ cleaned (see the log).
 
 from __future__ import annotations
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 
 import logging
 import sys

@@ -12,7 +12,6 @@ not be deleted.
 
 from __future__ import annotations
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 
 import logging
 import sys

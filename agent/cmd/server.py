@@ -9,12 +9,10 @@ and the agents' RPC.
 
 from __future__ import annotations
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 
 import logging
 import sys
 
-from oslo_config import cfg
 
 from agent.conf import service
 

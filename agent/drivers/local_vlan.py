@@ -14,7 +14,7 @@ dead VLAN 4095 (as Neutron plugs them) and nothing is allocated here.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils

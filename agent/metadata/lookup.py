@@ -27,7 +27,6 @@ import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 import oslo_messaging
 
 from agent.metadata.model import InstanceView, Port, instance_view_from_wire, port_from_wire

@@ -15,7 +15,6 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable
 
-import agent.rpc  # noqa: F401  (silences oslo's eventlet warning first)
 from oslo_config import cfg
 import oslo_messaging
 from oslo_messaging.rpc import dispatcher
