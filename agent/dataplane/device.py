@@ -201,7 +201,10 @@ def _configure(desired, link):
         actions.append(SetMtu(ns, name, desired.mtu))
     if link is None or not link.up:
         actions.append(SetUp(ns, name))
-    have = link.addresses if link is not None else frozenset()
+    # Link-scoped addresses count only when wanted (fe80::a9fe:a9fe): the kernel's
+    # own IPv6 link-local address is never ours to remove.
+    have = (link.addresses | (link.link_local & desired.addresses)
+            if link is not None else frozenset())
     stale_brd = frozenset(
         a for a in have & desired.addresses
         if a.version == 4 and link.broadcast(a) != default_broadcast(a))

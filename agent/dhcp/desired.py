@@ -20,6 +20,7 @@ from agent.process.spec import ProcessSpec
 
 RESERVED_DHCP_PORT = 'reserved_dhcp_port'
 METADATA_ADDRESS = ipaddress.ip_interface('169.254.169.254/16')
+METADATA_ADDRESS_V6 = ipaddress.ip_interface('fe80::a9fe:a9fe/128')
 # Set in the namespace before the tap is plugged (Neutron's qdhcp sysctls).
 NAMESPACE_SYSCTLS = (('net.ipv4.ip_nonlocal_bind', 1),
                      ('net.ipv6.conf.default.accept_ra', 0))
@@ -105,7 +106,8 @@ def metadata_enabled(network: Network, settings: DnsmasqSettings) -> bool:
 
 def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
                    settings: DnsmasqSettings) -> DesiredDevice:
-    """``tap<port>`` in ``qdhcp-<net>``: MAC, MTU, fixed IPs (+ metadata), gateways."""
+    """``tap<port>`` in ``qdhcp-<net>``: MAC, MTU, fixed IPs, gateways; with metadata
+    169.254.169.254/16, and fe80::a9fe:a9fe/128 when there are IPv6 subnets."""
     subnets = {s.id: s for s in network.subnets if s.enable_dhcp}
     addresses = set()
     for ip in port.fixed_ips:
@@ -114,6 +116,8 @@ def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
             addresses.add(ipaddress.ip_interface(f'{ip.ip_address}/{subnet.cidr.prefixlen}'))
     if metadata_enabled(network, settings):
         addresses.add(METADATA_ADDRESS)
+        if any(s.ip_version == 6 for s in subnets.values()):
+            addresses.add(METADATA_ADDRESS_V6)
     gateways = {}
     for subnet in network.subnets:
         if subnet.enable_dhcp and subnet.gateway_ip is not None:
