@@ -17,11 +17,14 @@ import pwd
 import threading
 import time
 
+from agent.common.fileutils import read_text
 from agent.common.names import dhcp_port_device_id
 from agent.dataplane.executor import HostDrivers
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp.cache import NetworkCache
 from agent.dhcp.desired import dhcp_enabled
+from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.prune import DhcpPruner
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
@@ -60,6 +63,15 @@ def host_drivers(conf) -> HostDrivers:
     return HostDrivers(NetnsDriver(), LinkDriver(), OvsDriver.from_conf(conf))
 
 
+def _host_extras(conf) -> tuple[LeaseReleaser, QdhcpFirewall]:
+    """The lease releaser and the qdhcp iptables (real processes in namespaces)."""
+    from agent.drivers.dhcp_release import DhcpReleaseDriver
+    from agent.drivers.iptables import DHCP_WRAP, IptablesManager
+    debug = bool(getattr(conf.AGENT, 'debug_iptables_rules', False))
+    return (LeaseReleaser(DhcpReleaseDriver(), lambda path: read_text(path, '') or ''),
+            QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug)))
+
+
 class DhcpAgent:
     def __init__(self, conf, *, bus=None, drivers: HostDrivers | None = None,
                  vlans=None, processes: ProcessManager | None = None):
@@ -90,7 +102,7 @@ class DhcpAgent:
                              getattr(conf, 'metadata_proxy_socket', None),
                              bool(conf.debug)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
-            self.cache, self.ready, self.ports)
+            self.cache, self.ready, self.ports, *_host_extras(conf))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
         # DHCP agent runs 32); num_sync_threads raises it further.
         self.queue = WorkQueue(self.reconciler.handle,

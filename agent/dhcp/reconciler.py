@@ -24,7 +24,10 @@ from agent.dataplane import device as dev
 from agent.dataplane import executor
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp import desired as want
+from agent.dhcp import steps
 from agent.dhcp.cache import Assignments, NetworkCache, Served
+from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
@@ -69,60 +72,14 @@ def metadata_key(network_id: str) -> tuple[str, str]:
     return (METADATA, network_id)
 
 
-def _netns_inode(path: str) -> int | None:
-    try:
-        return os.stat(path).st_ino
-    except OSError:
-        return None
-
-
-def _split_at_plug(plan: Plan) -> tuple[Plan, Plan]:
-    """(namespace setup, the rest) when the plan creates the namespace and plugs."""
-    actions = plan.actions
-    if not actions or not isinstance(actions[0], dev.CreateNamespace):
-        return Plan(), plan
-    cut = next((i for i, a in enumerate(actions) if isinstance(a, dev.PlugPort)), None)
-    if cut is None:
-        return Plan(), plan
-    return Plan(actions[:cut]), Plan(actions[cut:])
-
-
-class _Background:
-    """Run ``fn(*args)`` on a thread; ``join()`` re-raises what it raised."""
-
-    def __init__(self, fn, *args):
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True,
-                                        name='dnsmasq-start')
-        self._thread.start()
-
-    def _run(self, fn, args):
-        try:
-            fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to join()
-            self._error = exc
-
-    def join(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-
-def runs_elsewhere(pid: int | None, namespace: str) -> bool:
-    """Whether process ``pid`` lives in another network namespace than ``namespace``
-    (a namespace deleted and created again behind our back)."""
-    if pid is None:
-        return False
-    have = _netns_inode(f'/proc/{pid}/ns/net')
-    return have is not None and have != _netns_inode(f'/run/netns/{namespace}')
-
-
 class DhcpReconciler:
     """``handle(key)`` for the work queue; see the module docstring."""
 
     def __init__(self, config: ReconcilerConfig, plugin, drivers: executor.HostDrivers,
                  vlans, processes, monitor, cache: NetworkCache | None = None,
-                 ready=None, ports: BridgePorts | None = None):
+                 ready=None, ports: BridgePorts | None = None,
+                 releaser: LeaseReleaser | None = None,
+                 firewall: QdhcpFirewall | None = None):
         self.config = config
         self.settings = config.settings
         self.plugin = plugin
@@ -133,6 +90,8 @@ class DhcpReconciler:
         self.cache = cache or NetworkCache()
         self.ready = ready
         self.ports = ports or BridgePorts(drivers.ovs, config.bridge)
+        self.releaser = releaser      # dhcp_release of stale leases before a reload
+        self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
         self._prefetched: dict[str, Network] = {}
         self._ready_seen: dict[str, frozenset] = {}
@@ -232,14 +191,18 @@ class DhcpReconciler:
         resource = f'network {network.id}'
         starter = None
         if plan:
-            setup, rest = _split_at_plug(plan)
+            if isinstance(plan.actions[0], dev.CreateNamespace):
+                # Ours before it exists: a crash before the tap is plugged leaves a
+                # namespace the pruner knows by this directory (see prune.py).
+                fileutils.ensure_dir(DhcpPaths.of(self.settings, network.id).directory)
+            setup, rest = steps.split_at_plug(plan)
             try:
                 if setup and rest:
                     # A fresh namespace: start dnsmasq while the tap is plugged and
                     # configured (--bind-dynamic picks the device up when it is
                     # ready), which takes its start out of the critical path.
                     self._execute(setup, resource)
-                    starter = _Background(self._dnsmasq, network, desired.name, port.id)
+                    starter = steps.Background(self._dnsmasq, network, desired.name, port.id)
                     self._execute(rest, resource)
                 else:
                     self._execute(plan, resource)
@@ -250,6 +213,8 @@ class DhcpReconciler:
                     starter.join()
         if starter is None:
             self._dnsmasq(network, desired.name, port.id)
+        if self.firewall is not None:
+            self.firewall.ensure(desired.namespace)
         if plan:
             LOG.info('network %s converged in %.1f ms (DHCP port %.1f ms, then %d '
                      'actions and dnsmasq)', network.id,
@@ -273,20 +238,26 @@ class DhcpReconciler:
                 self.reloads[network_id] = self.reloads.get(network_id, 0) + 1
                 self._last_reload[network_id] = time.monotonic()
 
-    def _stop_if_elsewhere(self, spec) -> None:
+    def _stop_if_elsewhere(self, spec) -> bool:
         """A child left running in a namespace deleted behind our back serves nothing
-        any more: stop it, so it is started again in the current one."""
+        any more: stop it, so it is started again in the current one.  Returns
+        whether the spec's process runs (here, with the same argv) afterwards."""
         state = self.processes.observe(spec)
-        if state.running and runs_elsewhere(state.pid, spec.namespace):
+        if state.running and steps.runs_elsewhere(state.pid, spec.namespace):
             LOG.warning('%s runs in a namespace that is gone: restarting it',
                         spec.describe())
             self.processes.stop(spec)
+            return False
+        return state.running and state.argv_matches
 
     def _dnsmasq(self, network: Network, device: str, port_id: str) -> None:
         paths = DhcpPaths.of(self.settings, network.id)
         old_leases = fileutils.read_text(paths.leases, '') or ''
         spec = want.dnsmasq_spec(network, device, port_id, self.settings, old_leases)
-        self._stop_if_elsewhere(spec)
+        if self._stop_if_elsewhere(spec) and self.releaser is not None:
+            # A reload: free the addresses that went away before dnsmasq re-reads.
+            self.releaser.release_stale(spec.namespace, device, network, paths.host,
+                                        paths.leases)
         outcome = self.processes.ensure(spec)
         self.monitor.register(spec)
         self._count(network.id, outcome)
@@ -345,6 +316,8 @@ class DhcpReconciler:
             self._last_reload.pop(network_id, None)
             self._prefetched.pop(network_id, None)
         ns = names.dhcp_namespace(network_id)
+        if self.firewall is not None:
+            self.firewall.forget(ns)
         paths = DhcpPaths.of(self.settings, network_id)
         has_dir = os.path.isdir(paths.directory)
         ns_exists = self.drivers.netns.exists(ns)

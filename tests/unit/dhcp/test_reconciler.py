@@ -1,6 +1,7 @@
 """The reconciler on in-memory drivers, processes and plugin: what it does to the host."""
 
 import dataclasses
+import os
 import signal
 
 import pytest
@@ -208,3 +209,18 @@ def test_reloads_are_held_down_to_one_per_interval(world):
                                              ports=plugin.network.ports + (new,))
         rec.handle(network_key(g.NET_ID))
     assert len(slept) == 1 and 0 < slept[0] <= rec.config.reload_interval
+
+
+def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
+    """A crash between creating the namespace and plugging leaves a namespace that
+    the pruner can tell is ours (by the state directory)."""
+    fakes, _, _, rec, _, _ = world
+    seen = []
+    create = fakes.netns.create
+
+    def spy(name):
+        seen.append(os.path.isdir(tmp_path / 'dhcp' / g.NET_ID))
+        return create(name)
+    fakes.netns.create = spy
+    rec.handle(network_key(g.NET_ID))
+    assert seen == [True]

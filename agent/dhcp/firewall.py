@@ -1,0 +1,96 @@
+"""iptables of ``qdhcp-<net>`` (neutron-agent-rpc.md §6.5 "iptables in qdhcp"), pure.
+
+What Neutron's DHCP agent leaves there: an IptablesManager with the wrap name
+``neutron-dhcp-age`` built with ``nat=False`` (the wrapped built-ins of filter,
+raw and mangle, ``neutron-filter-top`` with its ``local`` chain, the ``mark``
+chain of IPv4 mangle, and of nat only the wrapped PREROUTING), plus the rule
+that fills in the UDP checksum of DHCP replies (``--dport 68``; ``546`` for
+DHCPv6), which virtio guests with checksum offload would otherwise drop.
+
+:func:`dhcp_tables` is pure; :class:`QdhcpFirewall` applies it through the
+per-namespace :class:`~agent.drivers.iptables.IptablesManager` once per namespace
+instance (a namespace created again gets its rules again), so a converged
+network costs a ``stat`` and no iptables process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from agent.dhcp.steps import netns_inode
+from agent.drivers.iptables_rules import DHCP_WRAP, FILTER_TOP, Tables, TableSpec, wrap_chain
+
+LOG = logging.getLogger(__name__)
+
+DHCP_CLIENT_PORT = {4: 68, 6: 546}
+_WRAPPED = {'filter': ('INPUT', 'OUTPUT', 'FORWARD'),
+            'raw': ('PREROUTING', 'OUTPUT'),
+            'mangle': ('PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'),
+            'nat': ('PREROUTING',)}
+
+
+def checksum_rule(version: int) -> str:
+    return f'-p udp -m udp --dport {DHCP_CLIENT_PORT[version]} -j CHECKSUM --checksum-fill'
+
+
+def _tables(version: int, wrap: str) -> tuple[TableSpec, ...]:
+    def w(chain: str) -> str:
+        return wrap_chain(wrap, chain)
+
+    chains: dict[str, dict[str, list[str]]] = {}
+    for table, builtins in _WRAPPED.items():
+        chains[table] = {}
+        for builtin in builtins:
+            chains[table][builtin] = [f'-j {w(builtin)}']
+            chains[table][w(builtin)] = []
+    chains['filter']['FORWARD'].insert(0, f'-j {FILTER_TOP}')
+    chains['filter']['OUTPUT'].insert(0, f'-j {FILTER_TOP}')
+    chains['filter'][FILTER_TOP] = [f'-j {w("local")}']
+    chains['filter'][w('local')] = []
+    if version == 4:
+        chains['mangle'][w('PREROUTING')].append(f'-j {w("mark")}')
+        chains['mangle'][w('mark')] = []
+    chains['mangle'][w('POSTROUTING')].append(checksum_rule(version))
+    return tuple(TableSpec(table, {c: tuple(r) for c, r in by_chain.items()})
+                 for table, by_chain in chains.items())
+
+
+def dhcp_tables(ipv6: bool = True, wrap: str = DHCP_WRAP) -> Tables:
+    """The desired tables of a qdhcp namespace (IPv6 ones only when ``ipv6``)."""
+    return Tables(_tables(4, wrap), _tables(6, wrap) if ipv6 else ())
+
+
+class QdhcpFirewall:
+    """Applies :func:`dhcp_tables` in each qdhcp namespace it is shown.
+
+    ``manager(namespace)`` returns an IptablesManager (a real one, or one over
+    :class:`agent.drivers.iptables_fake.FakeIptables` in unit tests).
+    """
+
+    def __init__(self, manager: Callable[[str], object], ipv6: bool = True,
+                 inode: Callable[[str], int | None] | None = None):
+        self._manager = manager
+        self._tables = dhcp_tables(ipv6)
+        self._inode = inode or (lambda ns: netns_inode(f'/run/netns/{ns}'))
+        self._applied: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def ensure(self, namespace: str) -> bool:
+        """Apply the rules unless done for this very namespace; True if applied."""
+        inode = self._inode(namespace)
+        with self._lock:
+            if namespace in self._applied and self._applied[namespace] == inode:
+                return False
+        result = self._manager(namespace).apply(self._tables)
+        if result.changed:
+            LOG.info('%s: iptables set (%d restore(s) in %.1f ms)', namespace,
+                     result.restores, result.seconds * 1000)
+        with self._lock:
+            self._applied[namespace] = inode
+        return True
+
+    def forget(self, namespace: str) -> None:
+        with self._lock:
+            self._applied.pop(namespace, None)

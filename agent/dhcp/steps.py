@@ -1,0 +1,58 @@
+"""Helpers of the reconciler's steps: split a plan at the plug, start dnsmasq on a
+thread meanwhile, and tell a child left in a namespace that was replaced."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from agent.dataplane import device as dev
+from agent.reconcile.plan import Plan
+
+
+def netns_inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def split_at_plug(plan: Plan) -> tuple[Plan, Plan]:
+    """(namespace setup, the rest) when the plan creates the namespace and plugs."""
+    actions = plan.actions
+    if not actions or not isinstance(actions[0], dev.CreateNamespace):
+        return Plan(), plan
+    cut = next((i for i, a in enumerate(actions) if isinstance(a, dev.PlugPort)), None)
+    if cut is None:
+        return Plan(), plan
+    return Plan(actions[:cut]), Plan(actions[cut:])
+
+
+class Background:
+    """Run ``fn(*args)`` on a thread; ``join()`` re-raises what it raised."""
+
+    def __init__(self, fn, *args):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True,
+                                        name='dnsmasq-start')
+        self._thread.start()
+
+    def _run(self, fn, args):
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to join()
+            self._error = exc
+
+    def join(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def runs_elsewhere(pid: int | None, namespace: str) -> bool:
+    """Whether process ``pid`` lives in another network namespace than ``namespace``
+    (a namespace deleted and created again behind our back)."""
+    if pid is None:
+        return False
+    have = netns_inode(f'/proc/{pid}/ns/net')
+    return have is not None and have != netns_inode(f'/run/netns/{namespace}')
