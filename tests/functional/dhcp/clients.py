@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import tempfile
+import time
 
 DHCLIENT_CONF = """timeout 15;
 retry 1;
@@ -71,6 +72,44 @@ def dhclient(ns, dev, timeout=30):
                 return parse_dhclient_lease(f.read())
         except FileNotFoundError:
             return {}
+
+
+def wait_link_local(ns, dev, timeout=10.0):
+    """Wait until ``dev`` has a link-local IPv6 address past DAD (dhclient -6 needs it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = _netns(ns, 'ip', '-6', 'addr', 'show', 'dev', dev, 'scope', 'link').stdout
+        if 'inet6 fe80' in out and 'tentative' not in out:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def dhclient6(ns, dev, timeout=30):
+    """``dhclient -6`` (stateful) once in ``ns``: {'iaaddr': ..., 'options': ...} or {}."""
+    if not os.path.exists(f'/etc/netns/{ns}/resolv.conf'):
+        resolv_conf(ns, '127.0.0.1')
+    wait_link_local(ns, dev)
+    with tempfile.TemporaryDirectory(prefix='netnode-dhclient6-') as tmp:
+        conf, lease, pid = (os.path.join(tmp, n) for n in ('dhclient.conf', 'leases', 'pid'))
+        with open(conf, 'w') as f:
+            f.write('timeout 15;\nretry 1;\n')
+        try:
+            _netns(ns, 'dhclient', '-6', '-1', '-sf', '/bin/true', '-cf', conf, '-lf',
+                   lease, '-pf', pid, dev, timeout=timeout)
+        finally:
+            try:
+                with open(pid) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+        try:
+            with open(lease) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return {}
+    found = re.findall(r'iaaddr (\S+) \{', text)
+    return {'iaaddr': found[-1], 'lease': text} if found else {}
 
 
 def udhcpc(ns, dev, tries=3, timeout=30):

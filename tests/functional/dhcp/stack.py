@@ -63,6 +63,25 @@ def netns_list():
             if line.strip()}
 
 
+def ip_json(ns, *args):
+    return json.loads(sh('ip', '-j', '-n', ns, *args).stdout or '[]')
+
+
+def dnsmasq_pid(stack, net_id):
+    """The pid of the network's dnsmasq, if one of ours runs."""
+    path = os.path.join(stack.state_path, 'dhcp', net_id, 'pid')
+    try:
+        pid = int(open(path).read().strip())
+        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()
+    except (OSError, ValueError):
+        return None
+    return pid if net_id.encode() in cmd else None
+
+
+def port_ip(port):
+    return port['fixed_ips'][0]['ip_address']
+
+
 class DhcpStack:
     def __init__(self, run_id: str, name: str, leaks=None, agent_conf: str = '',
                  report_interval: float = 2, resync_interval: int = 3,

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from tests.functional.dhcp import clients
-from tests.functional.dhcp.stack import DhcpStack, netns_list, sh, wait_for
+from tests.functional.dhcp.stack import (
+    DhcpStack, dnsmasq_pid, ip_json, netns_list, port_ip, sh, wait_for)
 
 pytestmark = pytest.mark.functional
 
@@ -31,10 +32,6 @@ def stack(run_id, leaks):
 
 # -- reading the host ----------------------------------------------------------------
 
-def ip_json(ns, *args):
-    return json.loads(sh('ip', '-j', '-n', ns, *args).stdout or '[]')
-
-
 def ovs_row(table, name, columns):
     out = sh('ovs-vsctl', '--format=json', f'--columns={",".join(columns)}', 'list',
              table, name).stdout
@@ -47,16 +44,6 @@ def ovs_map(value):
     return dict(value[1])
 
 
-def dnsmasq_pid(stack, net_id):
-    path = os.path.join(stack.state_path, 'dhcp', net_id, 'pid')
-    try:
-        pid = int(open(path).read().strip())
-        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()
-    except (OSError, ValueError):
-        return None
-    return pid if net_id.encode() in cmd else None
-
-
 def ifindex(ns, dev):
     links = ip_json(ns, 'link', 'show', 'dev', dev)
     return links[0]['ifindex'] if links else None
@@ -66,8 +53,6 @@ def serving(stack, net_id):
     return dnsmasq_pid(stack, net_id)
 
 
-def port_ip(port):
-    return port['fixed_ips'][0]['ip_address']
 
 
 # -- the tests -----------------------------------------------------------------------
