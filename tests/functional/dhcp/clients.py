@@ -20,6 +20,7 @@ retry 1;
 request subnet-mask, broadcast-address, routers, domain-name,
         domain-name-servers, interface-mtu, ntp-servers;
 """
+DHCLIENT6_CONF = 'timeout 15;\nretry 1;\n'
 UDHCPC_SCRIPT = '#!/bin/sh\n[ "$1" = bound ] && env > "{out}"\nexit 0\n'
 
 
@@ -50,16 +51,21 @@ def parse_dhclient_lease(text):
     return result
 
 
-def dhclient(ns, dev, timeout=30):
-    """Run dhclient once in ``ns``; the parsed lease ({} if none)."""
+def _own_resolv_conf(ns):
     if not os.path.exists(f'/etc/netns/{ns}/resolv.conf'):
         resolv_conf(ns, '127.0.0.1')
+
+
+def _dhclient_once(ns, dev, family, conf_text, timeout):
+    """dhclient ``-1 -4``/``-6`` in ``ns`` with a script that does nothing and its
+    conf, lease and pid files in a temporary directory; the lease file's text."""
+    _own_resolv_conf(ns)
     with tempfile.TemporaryDirectory(prefix='netnode-dhclient-') as tmp:
         conf, lease, pid = (os.path.join(tmp, n) for n in ('dhclient.conf', 'leases', 'pid'))
         with open(conf, 'w') as f:
-            f.write(DHCLIENT_CONF)
+            f.write(conf_text)
         try:
-            _netns(ns, 'dhclient', '-1', '-4', '-sf', '/bin/true', '-cf', conf, '-lf',
+            _netns(ns, 'dhclient', '-1', family, '-sf', '/bin/true', '-cf', conf, '-lf',
                    lease, '-pf', pid, dev, timeout=timeout)
         finally:
             try:
@@ -69,9 +75,14 @@ def dhclient(ns, dev, timeout=30):
                 pass
         try:
             with open(lease) as f:
-                return parse_dhclient_lease(f.read())
+                return f.read()
         except FileNotFoundError:
-            return {}
+            return ''
+
+
+def dhclient(ns, dev, timeout=30):
+    """Run dhclient once in ``ns``; the parsed lease ({} if none)."""
+    return parse_dhclient_lease(_dhclient_once(ns, dev, '-4', DHCLIENT_CONF, timeout))
 
 
 def wait_link_local(ns, dev, timeout=10.0):
@@ -86,36 +97,16 @@ def wait_link_local(ns, dev, timeout=10.0):
 
 
 def dhclient6(ns, dev, timeout=30):
-    """``dhclient -6`` (stateful) once in ``ns``: {'iaaddr': ..., 'options': ...} or {}."""
-    if not os.path.exists(f'/etc/netns/{ns}/resolv.conf'):
-        resolv_conf(ns, '127.0.0.1')
+    """``dhclient -6`` (stateful) once in ``ns``: {'iaaddr': ..., 'lease': text} or {}."""
     wait_link_local(ns, dev)
-    with tempfile.TemporaryDirectory(prefix='netnode-dhclient6-') as tmp:
-        conf, lease, pid = (os.path.join(tmp, n) for n in ('dhclient.conf', 'leases', 'pid'))
-        with open(conf, 'w') as f:
-            f.write('timeout 15;\nretry 1;\n')
-        try:
-            _netns(ns, 'dhclient', '-6', '-1', '-sf', '/bin/true', '-cf', conf, '-lf',
-                   lease, '-pf', pid, dev, timeout=timeout)
-        finally:
-            try:
-                with open(pid) as f:
-                    os.kill(int(f.read().strip()), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
-        try:
-            with open(lease) as f:
-                text = f.read()
-        except FileNotFoundError:
-            return {}
+    text = _dhclient_once(ns, dev, '-6', DHCLIENT6_CONF, timeout)
     found = re.findall(r'iaaddr (\S+) \{', text)
     return {'iaaddr': found[-1], 'lease': text} if found else {}
 
 
 def udhcpc(ns, dev, tries=3, timeout=30):
     """Run udhcpc once in ``ns``; the environment its script saw ({} if no lease)."""
-    if not os.path.exists(f'/etc/netns/{ns}/resolv.conf'):
-        resolv_conf(ns, '127.0.0.1')
+    _own_resolv_conf(ns)
     with tempfile.TemporaryDirectory(prefix='netnode-udhcpc-') as tmp:
         out, script = os.path.join(tmp, 'env'), os.path.join(tmp, 'script')
         with open(script, 'w') as f:

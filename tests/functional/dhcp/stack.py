@@ -20,6 +20,9 @@ import tempfile
 import time
 import uuid
 
+from agent.common import fileutils
+from agent.dhcp import desired, render
+from agent.dhcp.settings import DhcpPaths
 from tests.functional.controller_api.server_process import ServerProcess
 
 BIN = os.path.dirname(sys.executable)
@@ -80,6 +83,17 @@ def dnsmasq_pid(stack, net_id):
 
 def port_ip(port):
     return port['fixed_ips'][0]['ip_address']
+
+
+def write_dnsmasq_files(network, settings, device, dhcp_port_id):
+    """Write what the agent writes for dnsmasq (its spec's files and lease seed);
+    returns (DhcpPaths, the rendered DnsmasqFiles)."""
+    spec = desired.dnsmasq_spec(network, device, dhcp_port_id, settings)
+    for path, content in spec.config_files + spec.spawn_files:
+        fileutils.ensure_dir(os.path.dirname(path))
+        fileutils.write_atomic(path, content)
+    return (DhcpPaths.of(settings, network.id),
+            render.render_files(network, settings, dhcp_port_id))
 
 
 class DhcpStack:

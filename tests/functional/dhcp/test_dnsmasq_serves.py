@@ -17,9 +17,9 @@ import uuid
 
 import pytest
 
-from agent.common import fileutils
-from agent.dhcp import dnsmasq, render
-from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.dhcp import dnsmasq
+from agent.dhcp.settings import DnsmasqSettings
+from tests.functional.dhcp.stack import write_dnsmasq_files
 from tests.unit.dhcp import golden as g
 
 pytestmark = pytest.mark.functional
@@ -69,18 +69,6 @@ def wire(leaks, run_id):
             subprocess.run(['ip', 'netns', 'delete', ns], check=False)
 
 
-def write_files(state_dir, network, settings):
-    paths = DhcpPaths.of(settings, network.id)
-    fileutils.ensure_dir(paths.directory)
-    files = render.render_files(network, settings, g.DHCP_PORT_ID)
-    fileutils.write_atomic(paths.host, files.host)
-    fileutils.write_atomic(paths.addn_hosts, files.addn_hosts)
-    fileutils.write_atomic(paths.opts, files.opts)
-    fileutils.write_atomic(paths.leases, render.render_leases(network, settings))
-    fileutils.write_atomic(paths.interface, render.render_interface('tape9f30b29-bf'))
-    return paths
-
-
 def dhcp_client(client_ns, state_dir):
     script = os.path.join(state_dir, 'udhcpc.sh')
     with open(script, 'w') as f:
@@ -107,7 +95,7 @@ def test_vm_gets_its_address_and_options(state_dir, wire, leaks, network, settin
                                          expected_routes):
     server, client = wire
     settings = dataclasses.replace(settings, state_path=state_dir)
-    paths = write_files(state_dir, network, settings)
+    paths, _ = write_dnsmasq_files(network, settings, 'tape9f30b29-bf', g.DHCP_PORT_ID)
     leaks.process_marker(state_dir)
     argv = dnsmasq.dnsmasq_argv(network, 'tape9f30b29-bf', settings)
     proc = subprocess.Popen(['ip', 'netns', 'exec', server, *argv, '--keep-in-foreground',

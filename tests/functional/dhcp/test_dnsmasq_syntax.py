@@ -17,10 +17,10 @@ import uuid
 
 import pytest
 
-from agent.common import fileutils
-from agent.dhcp import dnsmasq, render
-from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.dhcp import dnsmasq
+from agent.dhcp.settings import DnsmasqSettings
 from agent.model import network as m
+from tests.functional.dhcp.stack import write_dnsmasq_files
 from tests.unit.dhcp import golden as g
 from tests.unit.dhcp.test_render import DUAL, OPT_CID, OPT_TFTP, OPT_V6, SID2, V6_STATEFUL, \
     V6_STATELESS, vm
@@ -55,13 +55,8 @@ NETWORKS = {
 
 def write_config(state_dir, network, settings):
     settings = dataclasses.replace(settings, state_path=str(state_dir))
-    paths = DhcpPaths.of(settings, network.id)
-    fileutils.ensure_dir(paths.directory)
-    files = render.render_files(network, settings, g.DHCP_PORT_ID)
-    fileutils.write_atomic(paths.host, files.host)
-    fileutils.write_atomic(paths.addn_hosts, files.addn_hosts)
-    fileutils.write_atomic(paths.opts, files.opts)
-    fileutils.write_atomic(paths.leases, render.render_leases(network, settings))
+    paths, files = write_dnsmasq_files(network, settings, 'tape9f30b29-bf',
+                                       g.DHCP_PORT_ID)
     return settings, paths, files
 
 
