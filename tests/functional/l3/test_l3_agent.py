@@ -244,6 +244,20 @@ def test_extra_routes(stack, topo):
     assert f'default via 198.51.100.1 dev {topo["qg"]}' in table()
 
 
+def test_network_mtu_change_reaches_the_qr_device(stack, topo):
+    def mtu():
+        out = in_ns(topo['ns'], 'ip', '-o', 'link', 'show', topo['qr']).stdout
+        return int(out.split(' mtu ')[1].split()[0])
+
+    net = topo['net']['id']
+    stack.api('PUT', f'/networks/{net}', {'network': {'mtu': 1400}})
+    # The controller does not send network_update yet: the periodic resync
+    # (3 s here) picks the change up.
+    wait_for(lambda: mtu() == 1400, 15, 0.1, 'qr- MTU 1400')
+    stack.api('PUT', f'/networks/{net}', {'network': {'mtu': 1500}})
+    wait_for(lambda: mtu() == 1500, 15, 0.1, 'qr- MTU back to 1500')
+
+
 def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside):
     net2, sub2 = stack.network('other-net', '192.168.10.0/24', '192.168.10.1')
     router2 = stack.router('other-router')
