@@ -7,7 +7,9 @@ namespace, the process manager, conntrack) and offers ``observe(desired)``,
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import re
 import threading
 from collections.abc import Callable
 
@@ -25,6 +27,9 @@ from agent.process.manager import ProcessManager
 from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
+
+_DNAT_RE = re.compile(r'^-A \S+-PREROUTING -d (\S+)/32 -j DNAT --to-destination (\S+)$',
+                      re.MULTILINE)
 
 
 class RouterHost:
@@ -101,8 +106,14 @@ class RouterHost:
         except (DriverError, OSError):
             return tuple((k, None) for k in keys)
 
-    def observe(self, desired: DesiredRouter, ports: list | None = None
-                ) -> rplan.ObservedRouter:
+    def nat_fips(self, namespace: str) -> tuple:
+        """(floating, fixed) of our DNAT rules in the namespace (from iptables-save)."""
+        text = self.iptables(namespace).backend.save(4)
+        return tuple(sorted({(ipaddress.ip_address(m[1]), ipaddress.ip_address(m[2]))
+                             for m in _DNAT_RE.finditer(text)}))
+
+    def observe(self, desired: DesiredRouter, ports: list | None = None,
+                with_nat_fips: bool = False) -> rplan.ObservedRouter:
         ns = desired.namespace
         names_wanted = desired.device_names
         if not self.drivers.netns.exists(ns):
@@ -124,7 +135,8 @@ class RouterHost:
         converged = not self.iptables(ns).plan(desired.tables)
         families = (4, 6) if _has_ipv6(desired) else (4,)
         return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns, families),
-                                    sysctls, converged, self._proxy_current(desired.proxy))
+                                    sysctls, converged, self._proxy_current(desired.proxy),
+                                    self.nat_fips(ns) if with_nat_fips else ())
 
     def _proxy_current(self, spec: ProcessSpec | None) -> bool:
         if spec is None:

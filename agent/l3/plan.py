@@ -35,6 +35,9 @@ class ObservedRouter:
     sysctls: tuple[tuple[str, str | None], ...] = ()
     iptables_converged: bool = False
     proxy_current: bool = False                    # running, same argv and config
+    # (floating, fixed) of the DNAT rules in place, when asked for (after a restart
+    # the agent does not know which mapping it applied last).
+    nat_fips: tuple[tuple[IPAddress, IPAddress], ...] = ()
 
     def link(self, name: str) -> LinkState | None:
         return next((link for link in self.links if link.name == name), None)

@@ -63,9 +63,12 @@ class RouterReconciler:
     def reconcile(self, router: Router, ports: list | None = None) -> rplan.Plan:
         """Make the host hold ``router``; returns the plan that was executed."""
         desired = want.desired_router(router, self.settings, self._tags(router))
-        observed = self.host.observe(desired, ports)
         with self._lock:
             previous = self._fips.get(router.id)
+        # Not known since this agent started: read the mapping from the rules.
+        observed = self.host.observe(desired, ports, with_nat_fips=previous is None)
+        if previous is None:
+            previous = dict(observed.nat_fips)
         plan = rplan.diff(desired, observed, previous, self.host.bridges)
         try:
             execute(plan, self.host.apply, f'router {router.id}', LOG)

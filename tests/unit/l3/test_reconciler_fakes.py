@@ -85,3 +85,18 @@ def test_teardown_leaves_nothing():
     assert not table.procs
     assert rec.teardown(router.id).empty
     assert rec.counts()['routers'] == 0
+
+
+def test_after_a_restart_a_moved_floating_ip_still_clears_conntrack():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    rec.reconcile(router)
+    cleared = []
+    restarted = RouterReconciler(rec.host, rec.settings, fakes.vlans)
+    restarted.host.clear_conntrack = lambda ns, ip: cleared.append(ip) or 0
+    assert restarted.reconcile(router).empty          # adopted, nothing to clear
+    again = RouterReconciler(rec.host, rec.settings, fakes.vlans)
+    moved = golden_router(floating_ips=(fip('172.24.4.162', '192.168.10.99'),))
+    plan = again.reconcile(moved)
+    assert [type(a).__name__ for a in plan] == ['ApplyIptables', 'ClearConntrack']
+    assert cleared == ['172.24.4.162']
