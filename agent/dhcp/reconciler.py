@@ -213,8 +213,6 @@ class DhcpReconciler:
                     starter.join()
         if starter is None:
             self._dnsmasq(network, desired.name, port.id)
-        if self.firewall is not None:
-            self.firewall.ensure(desired.namespace)
         if plan:
             LOG.info('network %s converged in %.1f ms (DHCP port %.1f ms, then %d '
                      'actions and dnsmasq)', network.id,
@@ -227,6 +225,10 @@ class DhcpReconciler:
             # On its own key: a slow haproxy start does not hold up dnsmasq reloads.
             self.enqueue(metadata_key(network.id), METADATA_PRIORITY, 'network converged')
         self._report_ready(network)
+        if self.firewall is not None:
+            # Last: dnsmasq already answers; the checksum rule matters for offloading
+            # guests only, and a new namespace's first restore takes ~15-50 ms.
+            self.firewall.ensure(desired.namespace)
 
     def _execute(self, plan: Plan, resource: str) -> None:
         execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG)
