@@ -100,7 +100,9 @@ class DhcpPruner:
         """qdhcp- namespaces that are this agent's: a state directory of ours names
         the network, or a tap on our bridge sits inside.  Another agent's namespaces
         (a second DHCP agent with its own state_path and bridge, as in tests on a
-        shared host) are never ours to remove."""
+        shared host) are never ours to remove.  The reconciler writes the state
+        directory before it creates the namespace, so a namespace left by a crash
+        before its tap was plugged is still known as ours."""
         our_taps = {p.name for p in taps}
         found = set()
         for ns in self.drivers.netns.list_namespaces():
