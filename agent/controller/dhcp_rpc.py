@@ -3,31 +3,42 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 
 from agent.common import names
-from agent.controller import events, ports, scheduler, wire
+from agent.controller import events, ports, rowviews, scheduler, wire
 from agent.controller import exceptions as exc
 from agent.controller.agents import agent_on_host
 from agent.controller.db import models
 from agent.controller.txn import Txn
 
 RESERVED_DHCP_PORT = 'reserved_dhcp_port'
+_SUBNET_IDS_OF_NETWORK = sa.select(models.Subnet.id).where(
+    models.Subnet.network_id == sa.bindparam('network_id'))
 
 
-def network_info(session, net: models.Network, enable_dhcp_filter: bool = True,
-                 port_rows: list[models.Port] | None = None) -> dict:
-    """The network-info dict: subnets sorted by id, ports of the whole network."""
+def network_info(net, ports, enable_dhcp_filter: bool = True) -> dict:
+    """The network-info dict: subnets sorted by id, ``ports`` (the network's, by id).
+
+    ``net`` and ``ports`` are rows of :mod:`agent.controller.rowviews` (or models).
+    """
     subnets = [wire.subnet_dict(s) for s in sorted(net.subnets, key=lambda s: s.id)
                if s.enable_dhcp or not enable_dhcp_filter]
-    if port_rows is None:
-        port_rows = session.scalars(sa.select(models.Port)
-                                    .where(models.Port.network_id == net.id)
-                                    .order_by(models.Port.id))
     return {'id': net.id, 'name': net.name, 'project_id': net.project_id,
             'tenant_id': net.project_id, 'admin_state_up': net.admin_state_up,
             'subnets': subnets, 'non_local_subnets': [],
-            'ports': [wire.port_dict(p) for p in port_rows], 'mtu': net.mtu}
+            'ports': [wire.port_dict(p) for p in ports], 'mtu': net.mtu}
+
+
+def network_infos(session, ids, enable_dhcp_filter: bool = True) -> list[dict]:
+    """Network-info dicts of the networks of ``ids`` that exist, by id (a few queries)."""
+    nets = rowviews.networks(session, ids)
+    ports = rowviews.ports_of_networks(session, [n.id for n in nets])
+    return [network_info(net, ports.get(net.id, []), enable_dhcp_filter) for net in nets]
+
+
+def one_network_info(txn: Txn, network_id: str) -> dict | None:
+    infos = network_infos(txn.session, [network_id])
+    return infos[0] if infos else None
 
 
 def schedule_unhosted_networks(txn: Txn, host: str) -> None:
@@ -49,23 +60,14 @@ def active_networks_info(txn: Txn, host: str, enable_dhcp_filter: bool) -> list[
     agent = agent_on_host(txn, scheduler.DHCP_AGENT, host)
     if agent is None:
         return []
-    nets = txn.session.scalars(
-        sa.select(models.Network)
+    ids = txn.session.scalars(
+        sa.select(models.Network.id)
         .join(models.NetworkDhcpAgentBinding,
               models.NetworkDhcpAgentBinding.network_id == models.Network.id)
         .where(models.NetworkDhcpAgentBinding.dhcp_agent_id == agent.id,
                models.Network.admin_state_up.is_(True))
-        .order_by(models.Network.id)
-        .options(orm.selectinload(models.Network.subnets))).all()
-    ports: dict[str, list[models.Port]] = {}
-    ids = [n.id for n in nets]
-    for chunk in range(0, len(ids), 500):
-        for port in txn.session.scalars(
-                sa.select(models.Port).where(models.Port.network_id.in_(ids[chunk:chunk + 500]))
-                .order_by(models.Port.id)):
-            ports.setdefault(port.network_id, []).append(port)
-    return [network_info(txn.session, net, enable_dhcp_filter, ports.get(net.id, []))
-            for net in nets]
+        .order_by(models.Network.id)).all()
+    return network_infos(txn.session, ids, enable_dhcp_filter)
 
 
 def _dhcp_body(port: dict, host: str) -> dict:
@@ -81,12 +83,15 @@ def _dhcp_body(port: dict, host: str) -> dict:
 
 def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
     body = _dhcp_body(port, host)
-    if txn.session.get(models.Network, body.get('network_id') or '') is None:
+    # Held until the port is created: the session's identity map is weak, and
+    # create_port_row loads the network again (from the map, without a query).
+    net = txn.session.get(models.Network, body.get('network_id') or '')
+    if net is None:
         return None
     if isinstance(body.get('fixed_ips'), list):
         # A subnet deleted meanwhile is dropped, not an error: the agent resyncs.
-        existing = set(txn.session.scalars(sa.select(models.Subnet.id).where(
-            models.Subnet.network_id == body['network_id'])))
+        existing = set(txn.session.scalars(_SUBNET_IDS_OF_NETWORK,
+                                           {'network_id': net.id}))
         body['fixed_ips'] = [ip for ip in body['fixed_ips']
                              if not isinstance(ip, dict) or 'subnet_id' not in ip
                              or ip['subnet_id'] in existing]

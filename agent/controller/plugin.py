@@ -211,10 +211,7 @@ class Plugin:
             t, host, enable_dhcp_filter))
 
     def get_network_info(self, network_id: str, host: str) -> dict | None:
-        def fn(t):
-            net = t.session.get(models.Network, network_id or '')
-            return None if net is None else dhcp_rpc.network_info(t.session, net)
-        return self._read(ADMIN, fn)
+        return self._read(ADMIN, lambda t: dhcp_rpc.one_network_info(t, network_id or ''))
 
     def create_dhcp_port(self, port: dict, host: str) -> dict | None:
         return self._write(ADMIN, lambda t: dhcp_rpc.create_dhcp_port(t, port, host))
