@@ -99,7 +99,7 @@ def write_dnsmasq_files(network, settings, device, dhcp_port_id):
 class DhcpStack:
     def __init__(self, run_id: str, name: str, leaks=None, agent_conf: str = '',
                  report_interval: float = 2, resync_interval: int = 3,
-                 state_tmpfs: str | None = None):
+                 state_tmpfs: str | None = None, server_conf: str = ''):
         self.run_id = run_id
         self.name = name
         self.leaks = leaks
@@ -114,6 +114,7 @@ class DhcpStack:
         self.agent_conf_path = os.path.join(self.base, 'dhcp_agent.ini')
         self.agent_log = os.path.join(self.base, 'dhcp-agent.log')
         self.extra_agent_conf = agent_conf
+        self.extra_server_conf = server_conf
         self.report_interval = report_interval
         self.resync_interval = resync_interval
         self.state_tmpfs = state_tmpfs      # e.g. '4m': the state path is a small tmpfs
@@ -138,7 +139,8 @@ class DhcpStack:
                 os.path.join(self.base, 'server'), debug=True,
                 extra_conf='\n'.join(['enable_rpc = true', f'transport_url = {self.url}',
                                       f'control_exchange = {self.exchange}',
-                                      'rpc_response_timeout = 10']))
+                                      'rpc_response_timeout = 10',
+                                      self.extra_server_conf]))
             os.makedirs(self.server.base_dir, exist_ok=True)
             if self.leaks is not None:
                 self.leaks.process_marker(self.server.marker)

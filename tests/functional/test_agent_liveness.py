@@ -1,0 +1,58 @@
+"""An agent process registers through report_state, is alive in ``netnode agent-list``,
+and is reported dead once it has stopped for longer than agent_down_time."""
+
+import json
+import time
+
+import pytest
+
+from tests.functional.dhcp.stack import DhcpStack, wait_for
+
+pytestmark = pytest.mark.functional
+
+DOWN_TIME = 3
+
+
+def _agents(stack):
+    code, out, err = stack.cli('-f', 'json', 'agent-list')
+    assert code == 0, err
+    return {a['host']: a for a in json.loads(out)}
+
+
+def _alive(stack):
+    """The Alive column of ``netnode agent-list`` for the stack's agent."""
+    return (_agents(stack).get(stack.host) or {}).get('alive')
+
+
+def _agent_row(stack):
+    [row] = stack.api('GET', f'/agents?host={stack.host}')['agents']
+    return row
+
+
+@pytest.fixture
+def stack(run_id, leaks):
+    s = DhcpStack(run_id, 'live', leaks, report_interval=1,
+                  server_conf=f'agent_down_time = {DOWN_TIME}').start()
+    yield s
+    s.close()
+
+
+def test_agent_alive_then_dead_after_agent_down_time(stack):
+    wait_for(lambda: _alive(stack) == ':-)', 10,
+             what='the DHCP agent alive in agent-list')
+    row = _agent_row(stack)
+    assert row['agent_type'] == 'DHCP agent' and row['binary'] == 'neutron-dhcp-agent'
+    assert row['topic'] == 'dhcp_agent' and row['admin_state_up'] is True
+
+    assert stack.stop_agent() == 0          # SIGTERM: a clean exit
+    stopped = time.monotonic()
+    # Still alive within agent_down_time of the last heartbeat ...
+    assert _alive(stack) == ':-)'
+    wait_for(lambda: _alive(stack) == 'xxx', DOWN_TIME + 5,
+             what='the stopped agent reported dead')
+    assert time.monotonic() - stopped >= DOWN_TIME - 1.5
+    assert _agent_row(stack)['alive'] is False
+    # ... and alive again once it reports after a restart (a 'revived' agent).
+    stack.start_agent()
+    wait_for(lambda: _alive(stack) == ':-)', 10,
+             what='the restarted agent alive again')
