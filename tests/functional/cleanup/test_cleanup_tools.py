@@ -8,11 +8,8 @@ prunes every qdhcp-<uuid> namespace it was not assigned, which would race with t
 tests.  The tool treats both kinds alike (unit tests cover the prefixes)."""
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 
@@ -24,40 +21,13 @@ from agent.drivers.ovs import OvsDriver
 from agent.drivers.state import PortSpec
 from agent.process.manager import ProcessManager
 from agent.process.spec import ProcessSpec
+from tests.functional.helpers.host import alive, marked_dir, ovs_vsctl
 
 pytestmark = pytest.mark.functional
 
 OVSDB = 'unix:/var/run/openvswitch/db.sock'
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
-
-
-def pids_with(marker):
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f'/proc/{entry}/cmdline', 'rb') as f:
-                cmd = f.read().decode(errors='replace')
-        except OSError:
-            continue
-        if marker in cmd:
-            found.append(int(entry))
-    return found
-
-
-def alive(pid):
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
-
-
-def ovs_vsctl(*args):
-    return subprocess.run(['ovs-vsctl', '--timeout=10', *args], capture_output=True,
-                          text=True, check=True).stdout
 
 
 @pytest.fixture(scope='module')
@@ -75,16 +45,8 @@ def bridge(ovs, run_id, leaks):
 
 @pytest.fixture
 def state_path(leaks):
-    path = tempfile.mkdtemp(prefix='netnode-cleanup-')
-    os.chmod(path, 0o755)                 # dnsmasq reads its files as nobody
-    leaks.process_marker(path)
-    yield path
-    for pid in pids_with(path):           # only our processes carry this path
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
+    with marked_dir('netnode-cleanup-', leaks) as path:
+        yield path
 
 
 @pytest.fixture

@@ -1,34 +1,15 @@
 """Namespaces, a state dir and cleanup for the child-process functional tests."""
 
+import functools
 import os
-import shutil
-import signal
-import subprocess
-import tempfile
 import uuid
 
 import pytest
 
 from agent.process.manager import ProcessManager
+from tests.functional.helpers import host
 
-
-def sh(*args, check=True):
-    return subprocess.run(args, capture_output=True, text=True, check=check)
-
-
-def pids_with(marker):
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f'/proc/{entry}/cmdline', 'rb') as f:
-                cmd = f.read().decode(errors='replace')
-        except OSError:
-            continue
-        if marker in cmd:
-            found.append(int(entry))
-    return found
+sh = functools.partial(host.sh, timeout=None)      # as before: no time limit here
 
 
 def zombie_children():
@@ -51,16 +32,8 @@ def zombie_children():
 @pytest.fixture
 def state_path(leaks):
     # 0755 like /var/lib/netnode: dnsmasq re-reads its files as 'nobody' on SIGHUP
-    path = tempfile.mkdtemp(prefix='netnode-process-')
-    os.chmod(path, 0o755)
-    leaks.process_marker(path)
-    yield path
-    for pid in pids_with(path):     # only processes of ours carry this path
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
+    with host.marked_dir('netnode-process-', leaks) as path:
+        yield path
 
 
 @pytest.fixture

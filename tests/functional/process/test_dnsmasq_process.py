@@ -11,7 +11,8 @@ import pytest
 from agent.process import manager as pm
 from agent.process.monitor import ProcessMonitor
 from agent.process.spec import ProcessSpec
-from tests.functional.process.conftest import pids_with, sh, zombie_children
+from tests.functional.helpers.host import pids_with
+from tests.functional.process.conftest import sh, zombie_children
 
 pytestmark = pytest.mark.functional
 

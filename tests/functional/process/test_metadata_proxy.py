@@ -12,7 +12,8 @@ import pytest
 
 from agent.metadata import haproxy
 from agent.process import manager as pm
-from tests.functional.process.conftest import pids_with, sh, zombie_children
+from tests.functional.helpers.host import pids_with
+from tests.functional.process.conftest import sh, zombie_children
 
 pytestmark = pytest.mark.functional
 

@@ -1,6 +1,6 @@
 import pytest
 
-from tests.functional.rpc.bus import bus_conf, private_vhost
+from tests.functional.helpers.bus import bus_conf, private_vhost
 
 
 @pytest.fixture(scope='module')

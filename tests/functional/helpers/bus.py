@@ -17,9 +17,24 @@ from agent.conf.service import AGENT_GROUPS, SERVER_GROUPS, make_conf
 BROKER = '127.0.0.1:5672'
 
 
-def _rabbitmqctl(*args) -> None:
-    subprocess.run(['rabbitmqctl', '-q', *args], check=True, capture_output=True,
+def _rabbitmqctl(*args, check=True) -> None:
+    subprocess.run(['rabbitmqctl', '-q', *args], check=check, capture_output=True,
                    timeout=60)
+
+
+def vhost_url(name: str) -> str:
+    return f'rabbit://guest:guest@{BROKER}/{name}'
+
+
+def add_vhost(name: str) -> str:
+    """Create vhost ``name`` with guest's permissions; returns its transport URL."""
+    _rabbitmqctl('add_vhost', name)
+    _rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*')
+    return vhost_url(name)
+
+
+def delete_vhost(name: str, check=True) -> None:
+    _rabbitmqctl('delete_vhost', name, check=check)
 
 
 @contextlib.contextmanager
@@ -27,9 +42,9 @@ def private_vhost(name: str):
     _rabbitmqctl('add_vhost', name)
     try:
         _rabbitmqctl('set_permissions', '-p', name, 'guest', '.*', '.*', '.*')
-        yield f'rabbit://guest:guest@{BROKER}/{name}'
+        yield vhost_url(name)
     finally:
-        _rabbitmqctl('delete_vhost', name)
+        delete_vhost(name)
 
 
 def bus_conf(url: str, exchange: str, host: str, server: bool = False,

@@ -1,0 +1,1 @@
+"""Helpers shared by the functional tests and the benchmark scripts in tools/."""

@@ -1,0 +1,144 @@
+"""Reading and driving the host for the functional tests: commands, polling,
+processes by a marker in their command line, namespaces.
+
+The AIO tool (``agent/tools/aio/host.py``) has its own versions: they log every
+command, return rather than raise by default and raise ``StepFailed``; these raise
+``CalledProcessError`` / ``AssertionError`` as a test wants.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+from agent.drivers import netns as netns_mod
+
+
+def sh(*args, check=True, timeout=60, input=None):
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True,
+                          check=check, timeout=timeout, input=input)
+
+
+def in_ns(ns, *argv, check=True, timeout=30, input=None):
+    return sh('ip', 'netns', 'exec', ns, *argv, check=check, timeout=timeout, input=input)
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
+    """The first truthy value of ``predicate()``; AssertionError after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
+        time.sleep(interval)
+
+
+def pids_with(marker):
+    """Pids (never this process) whose command line holds ``marker``."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                cmd = f.read().decode(errors='replace')
+        except OSError:
+            continue
+        if marker in cmd:
+            found.append(int(entry))
+    return found
+
+
+def kill_marked(marker):
+    """SIGKILL every process carrying ``marker`` (a path only ours carry)."""
+    for pid in pids_with(marker):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@contextlib.contextmanager
+def marked_dir(prefix, leaks):
+    """A fresh 0755 directory (dnsmasq re-reads its files as 'nobody'), registered
+    as the marker of our processes: at the end every process carrying it is killed
+    (only ours carry it) and the directory removed."""
+    path = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(path, 0o755)
+    leaks.process_marker(path)
+    try:
+        yield path
+    finally:
+        kill_marked(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def alive(pid):
+    """The process exists and is not a zombie."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
+    except OSError:
+        return False
+
+
+def netns_list():
+    return set(netns_mod.list_namespaces())
+
+
+def delete_namespaces(namespaces):
+    """Delete those of ``namespaces`` that exist (best effort) and their /etc/netns dirs."""
+    present = netns_list()
+    for ns in sorted(set(namespaces) & present):
+        try:
+            netns_mod.delete(ns, force=True)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+    for ns in namespaces:
+        shutil.rmtree(f'/etc/netns/{ns}', ignore_errors=True)
+
+
+def ip_json(ns, *args):
+    return json.loads(sh('ip', '-j', '-n', ns, *args).stdout or '[]')
+
+
+def iptables_rules(ns, version=4):
+    """iptables-save of a namespace without counters and comment/COMMIT noise: a set
+    of (table, line) for chain declarations (policy only) and rules."""
+    return save_rules(in_ns(ns, 'iptables-save' if version == 4 else 'ip6tables-save').stdout)
+
+
+def save_rules(text):
+    """(table, line) of the chain declarations (policy only) and rules of an
+    iptables-save text."""
+    table, found = None, set()
+    for line in text.splitlines():
+        if line.startswith('*'):
+            table = line[1:]
+        elif line.startswith(':'):
+            found.add((table, ' '.join(line.split()[:2])))
+        elif line.startswith('-A'):
+            found.add((table, line))
+    return found
+
+
+def ovs_vsctl(*args, check=True):
+    return subprocess.run(['ovs-vsctl', '--timeout=10', *args], capture_output=True,
+                          text=True, check=check).stdout
+
+
+def add_bridge(name, datapath_type='netdev'):
+    sh('ovs-vsctl', '--may-exist', 'add-br', name, '--', 'set', 'bridge', name,
+       f'datapath_type={datapath_type}')
+
+
+def delete_bridge(name):
+    sh('ovs-vsctl', '--if-exists', 'del-br', name, check=False)
