@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.common import names  # noqa: E402
 from agent.conf import service  # noqa: E402
@@ -45,17 +42,6 @@ from tests import pgdb  # noqa: E402
 DHCP_HOST, L3_HOST = 'bench-dhcp-host', 'bench-l3-host'
 ADMIN = Context.admin()
 SEED_BATCH = 50
-
-
-def cpu_model() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def pct(values, q):
@@ -233,8 +219,7 @@ def main() -> None:
     parser.add_argument('--runs', type=int, default=5,
                         help='repetitions of get_active_networks_info and sync_routers')
     args = parser.parse_args()
-    print(f'machine: nproc={os.cpu_count()} cpu="{cpu_model()}" '
-          f'python={platform.python_version()} kernel={platform.release()}')
+    print(machine())
     print('Plugin methods called in-process (no RPC bus, no serialisation): the server '
           'side of each call only')
     for db in [d.strip() for d in args.db.split(',') if d.strip()]:

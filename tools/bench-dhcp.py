@@ -24,17 +24,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
 import re
 import socket
 import statistics
 import struct
-import sys
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
@@ -43,7 +41,8 @@ from agent.drivers.link import LinkDriver  # noqa: E402
 from agent.drivers.local_vlan import LocalVlans  # noqa: E402
 from agent.drivers.ovs import OvsDriver  # noqa: E402
 from agent.probe import probe as probes  # noqa: E402
-from tests.functional.dhcp.stack import DhcpStack, sh, wait_for  # noqa: E402
+from tests.functional.dhcp.stack import DhcpStack  # noqa: E402
+from tests.functional.helpers.host import sh, wait_for  # noqa: E402
 
 SO_BINDTODEVICE = 25
 
@@ -217,8 +216,7 @@ def main():
     parser.add_argument('--isolated-metadata', action='store_true',
                         help='Run a metadata proxy per network (Neutron default: off).')
     args = parser.parse_args()
-    print(f'machine: {platform.node()} {platform.machine()} {os.cpu_count()} CPUs, '
-          f'Linux {platform.release()}, Python {platform.python_version()}')
+    print(machine())
     run_id = 'bn' + uuid.uuid4().hex[:6]
     metadata = 'true' if args.isolated_metadata else 'false'
     stack = DhcpStack(run_id, 'bench', report_interval=5, resync_interval=600,

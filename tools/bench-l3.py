@@ -22,32 +22,20 @@ Prints figures and the machine; asserts nothing.
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.common import names  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
-from tests.functional.l3.stack import L3Stack, netns_list  # noqa: E402
+from tests.functional.helpers.host import netns_list  # noqa: E402
+from tests.functional.l3.stack import L3Stack  # noqa: E402
 
 RECONCILED = re.compile(r'reconciled router ([0-9a-f-]{36}): (\d+) actions')
-
-
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def qr_ready(ns, dev, address):
@@ -206,8 +194,7 @@ def main():
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
-    print(f'machine: {platform.node()}, {os.cpu_count()} CPUs, {cpu_model()}, '
-          f'kernel {platform.release()}')
+    print(machine())
     run_id = 'nb' + uuid.uuid4().hex[:6]
     stack = L3Stack(run_id, 'bench', resync_interval=600, report_interval=10)
     try:

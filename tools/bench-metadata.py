@@ -14,28 +14,13 @@ the throughput and the machine; asserts nothing.  Needs root (rabbitmqctl).
 
 import argparse
 import concurrent.futures
-import os
-import platform
 import statistics
-import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
 
 from tests.functional.metadata.stack import MetadataStack, unix_get  # noqa: E402
-
-
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 def measure(stack, headers, requests, threads):
@@ -63,8 +48,7 @@ def main():
     parser.add_argument('--requests', type=int, default=300)
     parser.add_argument('--threads', type=int, default=8)
     args = parser.parse_args()
-    print(f'machine: {os.cpu_count()} CPUs, {cpu_model()}, Python '
-          f'{platform.python_version()}')
+    print(machine())
     stack = MetadataStack('bench' + uuid.uuid4().hex[:6]).start()
     try:
         net, subnet = stack.network('bench', '10.60.0.0/16', '10.60.0.1')

@@ -17,31 +17,16 @@ import argparse
 import concurrent.futures
 import http.client
 import json
-import os
-import platform
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
 
 from tests.functional.controller_api.server_process import (  # noqa: E402
     ServerProcess, create_pg_database, drop_pg_database)
-
-
-def cpu_model():
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or 'unknown'
 
 
 class Api:
@@ -145,8 +130,7 @@ def main():
     parser.add_argument('--runs', type=int, default=1)
     args = parser.parse_args()
 
-    print(f'machine: nproc={os.cpu_count()} cpu="{cpu_model()}" '
-          f'python={platform.python_version()} kernel={platform.release()}')
+    print(machine())
     print(f'netnode-server: db={args.db} api_workers={args.api_workers}; '
           f'{args.ports} ports per phase; {args.threads} threads in phase 2')
     medians, rates = [], []
