@@ -73,6 +73,25 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         conn.exec_driver_sql(f'BEGIN {mode}')
 
 
+_write_locks: dict[tuple[int, str], threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def sqlite_write_lock(database: str | None) -> threading.Lock:
+    """The write lock of an SQLite file, one per process (keyed by pid: a forked
+    child starts with its own).
+
+    Every Database of this process on the file queues on it: the REST API's
+    Plugin and the RPC servers' Plugin share a process, and without it they would
+    meet in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+    """
+    if database in (None, '', ':memory:'):
+        return threading.Lock()        # a private database: nobody to share with
+    key = (os.getpid(), os.path.realpath(database))
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 def is_retriable(error: BaseException) -> bool:
     """Whether a database error means the transaction lost a race."""
     if isinstance(error, exc.DBAPIError) and error.connection_invalidated:
@@ -98,7 +117,8 @@ class Database:
         self._sessions = orm.sessionmaker(bind=self.engine, expire_on_commit=False)
         # SQLite has one writer at a time: threads of this process queue here, and
         # only other processes wait in SQLite's (polling) busy handler.
-        self._write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
+        self._write_lock = (sqlite_write_lock(self.engine.url.database) if self.is_sqlite
+                            else contextlib.nullcontext())
         if self.is_sqlite:
             self._write_engine = self.engine.execution_options(sqlite_begin='IMMEDIATE')
             self._write_sessions = orm.sessionmaker(bind=self._write_engine,

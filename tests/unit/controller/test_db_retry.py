@@ -99,3 +99,19 @@ def test_database_url_defaults_to_state_path(tmp_path):
     assert engine.database_url(Conf) == f'sqlite:///{tmp_path}/state/netnode.sqlite'
     Conf.database.connection = 'postgresql://u@h/db'
     assert engine.database_url(Conf) == 'postgresql://u@h/db'
+
+
+def test_databases_on_one_sqlite_file_share_the_write_lock(tmp_path):
+    """The REST and RPC Plugins of one process queue on one lock, not in SQLite's
+    busy handler; another file, or an in-memory database, has its own."""
+    a = engine.Database(f'sqlite:///{tmp_path}/one.sqlite')
+    b = engine.Database(f'sqlite:///{tmp_path}/../{tmp_path.name}/one.sqlite')
+    other = engine.Database(f'sqlite:///{tmp_path}/two.sqlite')
+    memory = engine.Database('sqlite://')
+    try:
+        assert a._write_lock is b._write_lock
+        assert other._write_lock is not a._write_lock
+        assert memory._write_lock is not engine.Database('sqlite://')._write_lock
+    finally:
+        for database in (a, b, other, memory):
+            database.dispose()
