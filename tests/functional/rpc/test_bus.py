@@ -87,6 +87,14 @@ def dhcp_agent(make_bus_conf, stack, host):
     return conf, handler
 
 
+def controller(make_bus_conf, stack, plugin):
+    """The controller's RPC servers on the bus, answering from ``plugin``."""
+    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
+    stack.servers += servers
+    stack.append(servers.transport.cleanup)
+    return plugin
+
+
 def notifier(make_bus_conf, stack):
     conf = make_bus_conf('controller', server=True)
     n = RpcNotifier(conf, call_timeout=3, call_retries=1)
@@ -136,9 +144,7 @@ def test_l3_call_and_network_update_fanout(make_bus_conf, stack):
 
 def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
     plugin = FakePlugin()
-    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
-    stack.servers += servers
-    stack.append(servers.transport.cleanup)
+    controller(make_bus_conf, stack, plugin)
     conf = make_bus_conf('hostA')
     trans = transport.get_transport(conf)
     stack.append(trans.cleanup)
@@ -163,9 +169,7 @@ def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
 def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
     plugin = FakePlugin()
     plugin.answers['report_state'] = ['new', 'revived', 'alive']
-    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
-    stack.servers += servers
-    stack.append(servers.transport.cleanup)
+    controller(make_bus_conf, stack, plugin)
     conf = make_bus_conf('hostA')
     trans = transport.get_transport(conf)
     stack.append(trans.cleanup)
@@ -209,9 +213,7 @@ def close_connections(vhost):
 def test_agent_bus_for_dhcp(make_bus_conf, stack):
     from agent.rpc.agent_bus import AgentBus
     plugin = FakePlugin()
-    servers = start_rpc_servers(make_bus_conf('server', server=True), plugin)
-    stack.servers += servers
-    stack.append(servers.transport.cleanup)
+    controller(make_bus_conf, stack, plugin)
     conf = make_bus_conf('hostD')
     conf.set_override('report_interval', 0.5, group='AGENT')
     handler = QueueHandler()
