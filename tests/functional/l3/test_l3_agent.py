@@ -18,8 +18,9 @@ import pytest
 from agent.common import names
 from agent.drivers import netns
 from agent.metadata import haproxy
-from tests.functional.l3.stack import (L3Stack, in_ns, iptables_rules, netns_list,
-                                       pids_with, wait_for)
+from tests.functional.helpers.host import (in_ns, iptables_rules, netns_list, pids_with,
+                                          save_rules, wait_for)
+from tests.functional.l3.stack import L3Stack
 from tests.unit.iptables_golden import QG_DEV, QR_DEV, golden_sections
 
 pytestmark = pytest.mark.functional
@@ -76,15 +77,7 @@ def golden(version, t, fip=None, fixed=None):
                 continue
             line = line.replace(GOLDEN_FIP, fip).replace(GOLDEN_FIXED, fixed)
         lines.append(line)
-    table, found = None, set()
-    for line in lines:
-        if line.startswith('*'):
-            table = line[1:]
-        elif line.startswith(':'):
-            found.add((table, ' '.join(line.split()[:2])))
-        elif line.startswith('-A'):
-            found.add((table, line))
-    return found
+    return save_rules('\n'.join(lines))
 
 
 def _rules_match(t, fip=None, fixed=None):
