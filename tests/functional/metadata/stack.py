@@ -8,38 +8,18 @@ start carries it in its command line).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
-import time
 import uuid
 
-from tests.functional.controller_api.server_process import ServerProcess
+from tests.functional.helpers.host import wait_for
+from tests.functional.helpers.stack_base import BIN, ControllerStack
 
-BIN = os.path.dirname(sys.executable)
 AGENT_BIN = os.path.join(BIN, 'netnode-metadata-agent')
-BROKER = '127.0.0.1:5672'
-
-
-def sh(*args, check=True, timeout=60):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          check=check, timeout=timeout)
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
-        time.sleep(interval)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -128,36 +108,44 @@ class MetadataAgentProcess:
         return '\n'.join(text.splitlines()[-n:])
 
 
-class MetadataStack:
+@contextlib.contextmanager
+def with_metadata_agent(stack):
+    """A metadata agent serving the state path of ``stack`` (a started DHCP or L3
+    stack) on its vhost; at the end the agent is stopped and the stack closed."""
+    md = MetadataAgentProcess(os.path.join(stack.base, 'md'), stack.state_path, stack.url,
+                              stack.exchange, stack.host)
+    try:
+        os.makedirs(md.base, exist_ok=True)
+        md.start()
+        yield stack
+    finally:
+        md.stop()
+        stack.close()
+
+
+def curl(ns, path, *headers):
+    """(status, body bytes) of a GET of http://169.254.169.254``path`` from ``ns``."""
+    cmd = ['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}']
+    for h in headers:
+        cmd += ['-H', h]
+    res = subprocess.run([*cmd, f'http://169.254.169.254{path}'], capture_output=True,
+                         timeout=20)
+    body, _, code = res.stdout.rpartition(b'\n')
+    return int(code or 0), body
+
+
+class MetadataStack(ControllerStack):
     def __init__(self, run_id: str, leaks=None, agent_conf: str = ''):
-        self.run_id = run_id
-        self.leaks = leaks
-        self.base = tempfile.mkdtemp(prefix=f'netnode-{run_id}-md-')
-        os.chmod(self.base, 0o755)
-        self.state_path = os.path.join(self.base, 'agent-state')
-        self.host = f'{run_id}-md-host'
-        self.vhost = f'netnode-{run_id}-md-{uuid.uuid4().hex[:6]}'
-        self.exchange = f'netnode-{run_id}-md'
-        self.url = f'rabbit://guest:guest@{BROKER}/{self.vhost}'
+        super().__init__(run_id, leaks, prefix=f'netnode-{run_id}-md-',
+                         vhost=f'netnode-{run_id}-md-{uuid.uuid4().hex[:6]}',
+                         exchange=f'netnode-{run_id}-md', host_name=f'{run_id}-md-host')
         self.agent = MetadataAgentProcess(self.base, self.state_path, self.url,
                                           self.exchange, self.host, agent_conf)
         self.socket_path = self.agent.socket_path
-        self.server: ServerProcess | None = None
-        if leaks is not None:
-            leaks.process_marker(self.base)
 
     def start(self):
         try:
-            sh('rabbitmqctl', '-q', 'add_vhost', self.vhost)
-            sh('rabbitmqctl', '-q', 'set_permissions', '-p', self.vhost, 'guest',
-               '.*', '.*', '.*')
-            self.server = ServerProcess(
-                os.path.join(self.base, 'server'), debug=True,
-                extra_conf='\n'.join(['enable_rpc = true', f'transport_url = {self.url}',
-                                      f'control_exchange = {self.exchange}',
-                                      'rpc_response_timeout = 10']))
-            os.makedirs(self.server.base_dir, exist_ok=True)
-            self.server.start()
+            self.start_controller()
             self.agent.start()
         except BaseException:
             self.close()
@@ -203,10 +191,3 @@ class MetadataStack:
             'network_id': net['id'], 'device_id': device_id,
             'device_owner': 'compute:nova', 'binding:host_id': 'compute1',
             'fixed_ips': [{'subnet_id': subnet['id'], 'ip_address': ip}]}})['port']
-
-    def close(self):
-        self.stop_agent()
-        if self.server is not None:
-            self.server.stop()
-        sh('rabbitmqctl', '-q', 'delete_vhost', self.vhost, check=False)
-        shutil.rmtree(self.base, ignore_errors=True)

@@ -159,7 +159,7 @@ def test_agent_reports_its_state(stack):
         agents = json.loads(stack.cli('agent-list', '-f', 'json'))
         return [a for a in agents if a['host'] == stack.host
                 and a['agent_type'] == 'Metadata agent' and a['alive'] in (True, ':-)')]
-    from tests.functional.metadata.stack import wait_for
+    from tests.functional.helpers.host import wait_for
     found = wait_for(listed, 15, 0.2, 'the metadata agent in agent-list')
     assert found[0]['binary'] == 'neutron-metadata-agent'
 

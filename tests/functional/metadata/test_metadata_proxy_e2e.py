@@ -20,7 +20,7 @@ import pytest
 from agent.metadata import haproxy
 from agent.process import manager as pm
 from agent.process.monitor import ProcessMonitor
-from tests.functional.metadata.stack import sh, wait_for
+from tests.functional.helpers.host import sh, wait_for
 from tests.unit.metadata import cloudinit_path
 
 pytestmark = pytest.mark.functional

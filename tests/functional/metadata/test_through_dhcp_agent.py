@@ -16,8 +16,9 @@ import uuid
 import pytest
 
 from tests.functional.dhcp import clients
-from tests.functional.dhcp.stack import DhcpStack, sh, wait_for
-from tests.functional.metadata.stack import MetadataAgentProcess
+from tests.functional.dhcp.stack import DhcpStack
+from tests.functional.helpers.host import sh, wait_for
+from tests.functional.metadata.stack import curl, with_metadata_agent
 
 pytestmark = pytest.mark.functional
 
@@ -26,26 +27,8 @@ CIDR, GATEWAY, SAME_IP = '10.88.0.0/24', '10.88.0.1', '10.88.0.50'
 
 @pytest.fixture(scope='module')
 def dhcp_stack(run_id, leaks):
-    s = DhcpStack(run_id, 'mdd', leaks).start()
-    md = MetadataAgentProcess(os.path.join(s.base, 'md'), s.state_path, s.url,
-                              s.exchange, s.host)
-    try:
-        os.makedirs(md.base, exist_ok=True)
-        md.start()
+    with with_metadata_agent(DhcpStack(run_id, 'mdd', leaks).start()) as s:
         yield s
-    finally:
-        md.stop()
-        s.close()
-
-
-def curl(ns, path, *headers):
-    cmd = ['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}']
-    for h in headers:
-        cmd += ['-H', h]
-    res = subprocess.run([*cmd, f'http://169.254.169.254{path}'], capture_output=True,
-                         timeout=20)
-    body, _, code = res.stdout.rpartition(b'\n')
-    return int(code or 0), body
 
 
 def diagnose(s, net, probe):

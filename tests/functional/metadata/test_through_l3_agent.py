@@ -9,14 +9,14 @@ address: each probe gets its own instance's documents.
 """
 
 import json
-import os
 import subprocess
 import uuid
 
 import pytest
 
-from tests.functional.l3.stack import L3Stack, in_ns, wait_for
-from tests.functional.metadata.stack import MetadataAgentProcess
+from tests.functional.helpers.host import in_ns, wait_for
+from tests.functional.l3.stack import L3Stack
+from tests.functional.metadata.stack import curl, with_metadata_agent
 
 pytestmark = pytest.mark.functional
 
@@ -25,26 +25,8 @@ CIDR, GATEWAY, SAME_IP = '10.89.0.0/24', '10.89.0.1', '10.89.0.50'
 
 @pytest.fixture(scope='module')
 def l3_stack(run_id, leaks):
-    s = L3Stack(run_id, 'mdl', leaks).start()
-    md = MetadataAgentProcess(os.path.join(s.base, 'md'), s.state_path, s.url,
-                              s.exchange, s.host)
-    try:
-        os.makedirs(md.base, exist_ok=True)
-        md.start()
+    with with_metadata_agent(L3Stack(run_id, 'mdl', leaks).start()) as s:
         yield s
-    finally:
-        md.stop()
-        s.close()
-
-
-def curl(ns, path, *headers):
-    cmd = ['ip', 'netns', 'exec', ns, 'curl', '-s', '-m', '5', '-w', '\n%{http_code}']
-    for h in headers:
-        cmd += ['-H', h]
-    res = subprocess.run([*cmd, f'http://169.254.169.254{path}'], capture_output=True,
-                         timeout=20)
-    body, _, code = res.stdout.rpartition(b'\n')
-    return int(code or 0), body
 
 
 def diagnose(s, ns, router):
