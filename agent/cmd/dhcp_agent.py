@@ -11,45 +11,16 @@ keeps a second agent with the same state_path from running.
 
 from __future__ import annotations
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
-
-import errno
-import fcntl
 import logging
 import os
 import signal
 import sys
 import threading
 
-from agent.common import fileutils
+from agent.common import service_lock
 from agent.conf import service
 
 LOG = logging.getLogger(__name__)
-LOCK_NAME = 'netnode-dhcp-agent.lock'
-
-
-class AlreadyRunning(RuntimeError):
-    pass
-
-
-def acquire_lock(state_path: str) -> int:
-    """Hold an exclusive lock on ``<state_path>/netnode-dhcp-agent.lock`` (returns the fd)."""
-    fileutils.ensure_dir(state_path)
-    path = os.path.join(state_path, LOCK_NAME)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
-            holder = fileutils.read_text(path, '').strip() or 'another process'
-            raise AlreadyRunning(f'state_path {state_path}: a DHCP agent (pid {holder}) '
-                                 f'already runs with it ({path} is locked)') from None
-        raise
-    os.ftruncate(fd, 0)
-    os.write(fd, f'{os.getpid()}\n'.encode())
-    return fd
-
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -61,8 +32,8 @@ def main(argv=None) -> int:
                      list(conf.default_log_levels) + ['pyroute2=WARNING'])
     service.setup_logging(conf, 'netnode-dhcp-agent')
     try:
-        lock = acquire_lock(conf.state_path)
-    except (AlreadyRunning, OSError) as exc:
+        lock = service_lock.acquire(conf.state_path, 'netnode-dhcp-agent')
+    except (service_lock.AlreadyRunning, OSError) as exc:
         LOG.error('%s', exc)
         print(f'netnode-dhcp-agent: {exc}', file=sys.stderr)
         return 1

@@ -17,7 +17,6 @@ import logging
 import os
 import threading
 
-import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 from agent.common import names
 from agent.dataplane.executor import HostDrivers
 from agent.drivers.link import LinkDriver
@@ -114,6 +113,14 @@ class L3Agent:
                 break
         if not self._stop.is_set():
             self.runner.start('agent start')
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the mutable options (log level), then resync in full."""
+        try:
+            self.conf.mutate_config_files()
+        except Exception:  # noqa: BLE001 - a bad file must not stop the agent
+            LOG.exception('reloading the configuration files failed')
+        self.runner.request_full_sync('SIGHUP')
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop taking work and talking; children (haproxy) are left serving."""
