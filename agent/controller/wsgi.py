@@ -66,6 +66,31 @@ def _install_stop_signals(stop: threading.Event):
     signal.signal(signal.SIGINT, handler)
 
 
+def _reload(conf):
+    try:
+        conf.mutate_config_files()
+        LOG.info('SIGHUP: configuration files re-read')
+    except Exception:  # noqa: BLE001 - a bad file must not stop the server
+        LOG.exception('SIGHUP: re-reading the configuration files failed')
+
+
+def _install_reload_signal(conf, forward_to=None):
+    """SIGHUP (``systemctl reload``) re-reads the mutable options (log level) in a
+    serving process; the supervising parent, which starts no threads, only passes
+    it on to its workers (``forward_to()`` gives their pids)."""
+    def handler(_signum, _frame):
+        if forward_to is not None:
+            for pid in forward_to():
+                try:
+                    os.kill(pid, signal.SIGHUP)
+                except ProcessLookupError:
+                    pass
+        else:
+            threading.Thread(target=_reload, args=(conf,), name='sighup-reload',
+                             daemon=True).start()
+    signal.signal(signal.SIGHUP, handler)
+
+
 def serve_until(sock, app, stop: threading.Event, name='netnode-api'):
     """Serve ``app`` on ``sock`` with cheroot threads until ``stop`` is set."""
     server = _PreboundServer(sock, app, numthreads=THREADS_PER_WORKER,
@@ -88,9 +113,10 @@ class WorkerSupervisor:
     threads of its own, so every fork (respawns included) is from a quiet parent.
     """
 
-    def __init__(self, workers, stop: threading.Event):
+    def __init__(self, workers, stop: threading.Event, conf=None):
         self.workers = list(workers)
         self.stop = stop
+        self.conf = conf
         self.pids: dict[int, int] = {}     # pid -> worker index
 
     def spawn(self, index: int):
@@ -101,6 +127,8 @@ class WorkerSupervisor:
             try:
                 stop = threading.Event()
                 _install_stop_signals(stop)
+                if self.conf is not None:
+                    _install_reload_signal(self.conf)
                 LOG.info('%s worker (pid %d) starting', name, os.getpid())
                 target(stop)
             except BaseException:                        # noqa: BLE001
@@ -200,6 +228,7 @@ def run(conf, build_app, on_serving=None):
              count, 's' if count > 1 else '')
     try:
         if count <= 1:
+            _install_reload_signal(conf)
             app = build_app()
             stop_extras = on_serving() if on_serving else None
             try:
@@ -215,7 +244,8 @@ def run(conf, build_app, on_serving=None):
                     sock.close()                  # this one never serves HTTP
                     _run_extras(on_serving, ev)
                 workers.append(('RPC', rpc_worker))
-            supervisor = WorkerSupervisor(workers, stop)
+            supervisor = WorkerSupervisor(workers, stop, conf)
+            _install_reload_signal(conf, forward_to=lambda: list(supervisor.pids))
             supervisor.start()
             supervisor.supervise()
     finally:

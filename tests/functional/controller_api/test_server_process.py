@@ -63,6 +63,27 @@ def _is_zombie(pid):
         return True
 
 
+@pytest.mark.parametrize('api_workers', [1, 2])
+def test_sighup_reloads_and_keeps_serving(request, tmp_path_factory, run_id, leaks,
+                                          api_workers):
+    """``systemctl reload`` sends SIGHUP: the server re-reads its files, and neither
+    it nor its workers die."""
+    server = start_server(request, tmp_path_factory, run_id, leaks, 'sqlite',
+                          api_workers=api_workers, name=f'hup{api_workers}')
+    parent = server.proc.pid
+    if api_workers > 1:
+        workers = _wait(lambda: len(_children(parent)) == 2 and _children(parent))
+    else:
+        workers = []
+    os.kill(parent, signal.SIGHUP)
+    _wait(lambda: server.tail(200).count('configuration files re-read') >= max(
+        1, api_workers))
+    assert server.proc.poll() is None
+    assert sorted(_children(parent)) == sorted(workers)       # none died or respawned
+    assert server.call('GET', '/v2.0/networks')[0] == 200
+    assert server.stop() == 0
+
+
 def test_single_process_server_stops_on_sigterm(request, tmp_path_factory, run_id, leaks):
     server = start_server(request, tmp_path_factory, run_id, leaks, 'sqlite', name='one')
     assert _children(server.proc.pid) == []
