@@ -76,7 +76,7 @@ def test_sighup_reloads_and_keeps_serving(request, tmp_path_factory, run_id, lea
     else:
         workers = []
     os.kill(parent, signal.SIGHUP)
-    _wait(lambda: server.tail(200).count('configuration files re-read') >= max(
+    assert _wait(lambda: server.tail(200).count('configuration files re-read') >= max(
         1, api_workers))
     assert server.proc.poll() is None
     assert sorted(_children(parent)) == sorted(workers)       # none died or respawned
