@@ -94,6 +94,27 @@ def netns_list():
     return set(netns_mod.list_namespaces())
 
 
+def add_namespace(name, timeout=60):
+    """Create namespace ``name`` (``ip netns add``) with its loopback up."""
+    sh('ip', 'netns', 'add', name, timeout=timeout)
+    in_ns(name, 'ip', 'link', 'set', 'lo', 'up', timeout=timeout)
+    return name
+
+
+def metadata_veth(proxy, vm, proxy_dev, proxy_ip, vm_ip, timeout=60):
+    """A veth pair between namespaces: ``proxy_dev`` in ``proxy`` with ``proxy_ip``/24
+    and 169.254.169.254/32, eth0 in ``vm`` with ``vm_ip``/24 and a route to
+    169.254.169.254 via ``proxy_ip`` (a VM and the metadata proxy it reaches)."""
+    sh('ip', 'link', 'add', proxy_dev, 'netns', proxy, 'type', 'veth',
+       'peer', 'name', 'eth0', 'netns', vm, timeout=timeout)
+    for ns, dev, cidr in ((proxy, proxy_dev, f'{proxy_ip}/24'), (vm, 'eth0', f'{vm_ip}/24')):
+        in_ns(ns, 'ip', 'addr', 'add', cidr, 'dev', dev, timeout=timeout)
+        in_ns(ns, 'ip', 'link', 'set', dev, 'up', timeout=timeout)
+    in_ns(proxy, 'ip', 'addr', 'add', '169.254.169.254/32', 'dev', proxy_dev,
+          timeout=timeout)
+    in_ns(vm, 'ip', 'route', 'add', '169.254.169.254/32', 'via', proxy_ip, timeout=timeout)
+
+
 def delete_namespaces(namespaces):
     """Delete those of ``namespaces`` that exist (best effort) and their /etc/netns dirs."""
     present = netns_list()

@@ -20,7 +20,7 @@ import pytest
 from agent.metadata import haproxy
 from agent.process import manager as pm
 from agent.process.monitor import ProcessMonitor
-from tests.functional.helpers.host import sh, wait_for
+from tests.functional.helpers.host import add_namespace, metadata_veth, sh, wait_for
 from tests.unit.metadata import cloudinit_path
 
 pytestmark = pytest.mark.functional
@@ -42,10 +42,8 @@ def curl(vm, path, *headers, timeout=5):
 
 def _make_ns(leaks, prefix, created):
     name = leaks.namespace(f'{prefix}{uuid.uuid4()}')
-    sh('ip', 'netns', 'add', name)
     created.append(name)
-    sh('ip', 'netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up')
-    return name
+    return add_namespace(name)
 
 
 @pytest.fixture(scope='module')
@@ -58,16 +56,7 @@ def proxies(stack, world, leaks):
                                 ('b', 'network', world['b']['net']['id'])):
             proxy = _make_ns(leaks, 'md-proxy-', created)
             vm = _make_ns(leaks, 'md-vm-', created)
-            sh('ip', 'link', 'add', 'mdp0', 'netns', proxy, 'type', 'veth',
-               'peer', 'name', 'eth0', 'netns', vm)
-            for ns, dev, cidr in ((proxy, 'mdp0', f'{PROXY_IP}/24'),
-                                  (vm, 'eth0', f'{VM_IP}/24')):
-                sh('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', cidr, 'dev', dev)
-                sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', dev, 'up')
-            sh('ip', 'netns', 'exec', proxy, 'ip', 'addr', 'add', '169.254.169.254/32',
-               'dev', 'mdp0')
-            sh('ip', 'netns', 'exec', vm, 'ip', 'route', 'add', '169.254.169.254/32',
-               'via', PROXY_IP)
+            metadata_veth(proxy, vm, 'mdp0', PROXY_IP, VM_IP)
             spec = haproxy.metadata_proxy_spec(rid, kind, proxy, stack.state_path,
                                                haproxy.METADATA_V4_IP, 80, 'root', 'root')
             specs.append(spec)

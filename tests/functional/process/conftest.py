@@ -42,10 +42,8 @@ def make_namespace(leaks):
 
     def make(prefix):
         name = leaks.namespace(f'{prefix}{uuid.uuid4()}')
-        sh('ip', 'netns', 'add', name)
         created.append(name)
-        sh('ip', 'netns', 'exec', name, 'ip', 'link', 'set', 'lo', 'up')
-        return name
+        return host.add_namespace(name, timeout=None)
 
     yield make
     for name in created:

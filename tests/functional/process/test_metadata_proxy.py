@@ -12,8 +12,8 @@ import pytest
 
 from agent.metadata import haproxy
 from agent.process import manager as pm
-from tests.functional.helpers.host import pids_with
-from tests.functional.process.conftest import sh, zombie_children
+from tests.functional.helpers.host import metadata_veth, pids_with
+from tests.functional.process.conftest import zombie_children
 
 pytestmark = pytest.mark.functional
 
@@ -57,15 +57,7 @@ def proxy_and_vm(make_namespace):
     """(proxy namespace, vm namespace) joined by a veth pair on 192.0.2.0/24."""
     proxy = make_namespace('qdhcp-')
     vm = make_namespace('vm-')
-    sh('ip', 'link', 'add', 'tapmd0', 'netns', proxy, 'type', 'veth',
-       'peer', 'name', 'eth0', 'netns', vm)
-    for ns, dev, cidr in ((proxy, 'tapmd0', '192.0.2.2/24'), (vm, 'eth0', f'{VM_IP}/24')):
-        sh('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', cidr, 'dev', dev)
-        sh('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', dev, 'up')
-    sh('ip', 'netns', 'exec', proxy, 'ip', 'addr', 'add', '169.254.169.254/32',
-       'dev', 'tapmd0')
-    sh('ip', 'netns', 'exec', vm, 'ip', 'route', 'add', '169.254.169.254/32',
-       'via', '192.0.2.2')
+    metadata_veth(proxy, vm, 'tapmd0', '192.0.2.2', VM_IP, timeout=None)
     return proxy, vm
 
 
