@@ -22,15 +22,20 @@ CHUNK = 500     # bound parameters per IN (SQLite allows 32766, PostgreSQL 65535
 _IDS = sa.bindparam('ids', expanding=True)
 _Alloc = models.IPAllocation
 
-_NETWORKS = (sa.select(*models.Network.__table__.c)
-             .where(models.Network.id.in_(_IDS)).order_by(models.Network.id))
-_SUBNETS = (sa.select(*models.Subnet.__table__.c)
-            .where(models.Subnet.network_id.in_(_IDS)).order_by(models.Subnet.id))
-_PORTS = (sa.select(*models.Port.__table__.c)
-          .where(models.Port.network_id.in_(_IDS)).order_by(models.Port.id))
-_ALLOCATIONS = (sa.select(_Alloc.port_id, _Alloc.subnet_id, _Alloc.ip_address)
-                .join(models.Port, models.Port.id == _Alloc.port_id)
-                .where(models.Port.network_id.in_(_IDS)).order_by(_Alloc.id))
+_SUBNET_COLUMNS = [c.label(f'subnet_{c.name}') for c in models.Subnet.__table__.c]
+# Networks with their subnets, and ports with their addresses: one query each.
+_NETWORKS = (sa.select(*models.Network.__table__.c, *_SUBNET_COLUMNS)
+             .outerjoin(models.Subnet, models.Subnet.network_id == models.Network.id)
+             .where(models.Network.id.in_(_IDS))
+             .order_by(models.Network.id, models.Subnet.id))
+_PORTS = (sa.select(*models.Port.__table__.c, _Alloc.subnet_id.label('alloc_subnet_id'),
+                    _Alloc.ip_address.label('alloc_ip_address'))
+          .outerjoin(_Alloc, _Alloc.port_id == models.Port.id)
+          .where(models.Port.network_id.in_(_IDS))
+          .order_by(models.Port.id, _Alloc.id))
+_NETWORK_KEYS = [c.name for c in models.Network.__table__.c]
+_SUBNET_KEYS = [(f'subnet_{c.name}', c.name) for c in models.Subnet.__table__.c]
+_PORT_KEYS = [c.name for c in models.Port.__table__.c]
 
 
 def _chunks(ids: Sequence[str]) -> Iterable[list[str]]:
@@ -44,14 +49,18 @@ def networks(session: orm.Session, ids: Sequence[str]) -> list[types.SimpleNames
     In the database's order of ids when ``ids`` come in it (chunks keep their order).
     """
     conn = session.connection()
-    nets = []
+    nets: dict[str, types.SimpleNamespace] = {}
     for chunk in _chunks(list(dict.fromkeys(ids))):
-        rows = conn.execute(_NETWORKS, {'ids': chunk}).all()
-        by_id = {row.id: types.SimpleNamespace(**row._asdict(), subnets=[]) for row in rows}
-        for row in conn.execute(_SUBNETS, {'ids': list(by_id)}).all():
-            by_id[row.network_id].subnets.append(row)
-        nets += by_id.values()
-    return nets
+        for row in conn.execute(_NETWORKS, {'ids': chunk}).all():
+            m = row._mapping
+            net = nets.get(m['id'])
+            if net is None:
+                net = nets[m['id']] = types.SimpleNamespace(
+                    **{k: m[k] for k in _NETWORK_KEYS}, subnets=[])
+            if m['subnet_id'] is not None:
+                net.subnets.append(types.SimpleNamespace(
+                    **{name: m[label] for label, name in _SUBNET_KEYS}))
+    return list(nets.values())
 
 
 def ports_of_networks(session: orm.Session,
@@ -60,13 +69,13 @@ def ports_of_networks(session: orm.Session,
     conn = session.connection()
     by_network: dict[str, list[types.SimpleNamespace]] = {}
     for chunk in _chunks(list(network_ids)):
-        ports = {}
+        port = None
         for row in conn.execute(_PORTS, {'ids': chunk}).all():
-            port = types.SimpleNamespace(**row._asdict(), fixed_ips=[])
-            ports[port.id] = port
-            by_network.setdefault(port.network_id, []).append(port)
-        for row in conn.execute(_ALLOCATIONS, {'ids': chunk}).all():
-            port = ports.get(row.port_id)
-            if port is not None:
-                port.fixed_ips.append(row)
+            m = row._mapping
+            if port is None or port.id != m['id']:
+                port = types.SimpleNamespace(**{k: m[k] for k in _PORT_KEYS}, fixed_ips=[])
+                by_network.setdefault(port.network_id, []).append(port)
+            if m['alloc_subnet_id'] is not None:
+                port.fixed_ips.append(types.SimpleNamespace(
+                    subnet_id=m['alloc_subnet_id'], ip_address=m['alloc_ip_address']))
     return by_network
