@@ -110,7 +110,8 @@ class ControllerStack:
 
 class AgentStack(ControllerStack):
     """A controller plus one agent process (``AGENT_BIN``) that logs 'in sync' when
-    it has converged; its config is written by the subclass's write_agent_conf()."""
+    it has converged; write_agent_conf() writes its config with the options of
+    :meth:`agent_options` (the subclass's own)."""
 
     AGENT_BIN = ''
     AGENT_LABEL = 'agent'           # in messages: 'L3 agent exited with ...'
@@ -118,15 +119,33 @@ class AgentStack(ControllerStack):
     START_TIMEOUT = 30.0
     STOP_TIMEOUT = 20.0
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, agent_conf: str = '', report_interval: float = 2,
+                 resync_interval: int = 3, **kwargs):
         super().__init__(*args, **kwargs)
         self.agent_conf_path = os.path.join(self.base, f'{self.AGENT_FILES}_agent.ini')
         self.agent_log = os.path.join(self.base, f'{self.AGENT_FILES}-agent.log')
+        self.extra_agent_conf = agent_conf
+        self.report_interval = report_interval
+        self.resync_interval = resync_interval
         self.agent: subprocess.Popen | None = None
         self._log_mark = 0
 
+    def agent_options(self):
+        """(lines for [DEFAULT], for [AGENT], for [ovs]) of this kind of agent."""
+        return (), (), ()
+
     def write_agent_conf(self):
-        raise NotImplementedError
+        default, agent, ovs = self.agent_options()
+        with open(self.agent_conf_path, 'w') as f:
+            f.write('\n'.join([
+                '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
+                f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
+                f'rpc_response_timeout = {self.RPC_TIMEOUT}', 'debug = true',
+                f'log_file = {self.agent_log}', *default, self.extra_agent_conf,
+                '[AGENT]', f'report_interval = {self.report_interval}',
+                'check_child_processes_interval = 1', *agent,
+                f'resync_interval = {self.resync_interval}', 'resync_throttle = 0.5',
+                '[ovs]', *ovs, 'datapath_type = netdev', '']))
 
     def start_agent(self, wait=True, timeout=None):
         self._log_mark = os.path.getsize(self.agent_log) if os.path.exists(

@@ -46,11 +46,9 @@ class L3Stack(AgentStack):
                          vhost=f'netnode-{run_id}-{name}-l3',
                          exchange=f'netnode-{run_id}-{name}-l3',
                          host_name=f'{run_id}-{name}-l3host',
-                         bridges=(self.int_bridge, self.ext_bridge))
+                         bridges=(self.int_bridge, self.ext_bridge), agent_conf=agent_conf,
+                         report_interval=report_interval, resync_interval=resync_interval)
         self.name = name
-        self.extra_agent_conf = agent_conf
-        self.report_interval = report_interval
-        self.resync_interval = resync_interval
         self.workers = workers
         self.routers: set[str] = set()
         self._ovs = None
@@ -78,19 +76,10 @@ class L3Stack(AgentStack):
             raise
         return self
 
-    def write_agent_conf(self):
-        with open(self.agent_conf_path, 'w') as f:
-            f.write('\n'.join([
-                '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
-                f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
-                'rpc_response_timeout = 20', 'debug = true',
-                f'log_file = {self.agent_log}', self.extra_agent_conf,
-                '[AGENT]', f'report_interval = {self.report_interval}',
-                'check_child_processes_interval = 1',
-                f'num_sync_threads = {self.workers}',
-                f'resync_interval = {self.resync_interval}', 'resync_throttle = 0.5',
-                '[ovs]', f'integration_bridge = {self.int_bridge}',
-                f'external_bridge = {self.ext_bridge}', 'datapath_type = netdev', '']))
+    def agent_options(self):
+        return ((), (f'num_sync_threads = {self.workers}',),
+                (f'integration_bridge = {self.int_bridge}',
+                 f'external_bridge = {self.ext_bridge}'))
 
     # -- REST -----------------------------------------------------------------------
 
