@@ -12,8 +12,6 @@ from agent.controller.db import models
 from agent.controller.txn import Txn
 
 RESERVED_DHCP_PORT = 'reserved_dhcp_port'
-_SUBNET_IDS_OF_NETWORK = sa.select(models.Subnet.id).where(
-    models.Subnet.network_id == sa.bindparam('network_id'))
 
 
 def network_info(net, ports, enable_dhcp_filter: bool = True) -> dict:
@@ -88,14 +86,13 @@ def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
     net = txn.session.get(models.Network, body.get('network_id') or '')
     if net is None:
         return None
+    subnets = ports.network_subnets(txn, net.id)     # loaded once, allocation uses them
     if isinstance(body.get('fixed_ips'), list):
         # A subnet deleted meanwhile is dropped, not an error: the agent resyncs.
-        existing = set(txn.session.scalars(_SUBNET_IDS_OF_NETWORK,
-                                           {'network_id': net.id}))
         body['fixed_ips'] = [ip for ip in body['fixed_ips']
                              if not isinstance(ip, dict) or 'subnet_id' not in ip
-                             or ip['subnet_id'] in existing]
-    row = ports.create_port_row(txn, body, status='ACTIVE')
+                             or ip['subnet_id'] in subnets]
+    row = ports.create_port_row(txn, body, status='ACTIVE', subnets=subnets)
     result = wire.port_dict(row)
     events.port_created(txn, result)
     return result

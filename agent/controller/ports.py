@@ -34,7 +34,7 @@ _USED_IN_SUBNET = (sa.select(models.IPAllocation.ip_address)
                    .where(models.IPAllocation.subnet_id == sa.bindparam('subnet_id')))
 
 
-def _network_subnets(txn: Txn, network_id: str) -> dict[str, models.Subnet]:
+def network_subnets(txn: Txn, network_id: str) -> dict[str, models.Subnet]:
     return {s.id: s for s in txn.session.scalars(_SUBNETS_OF_NETWORK,
                                                  {'network_id': network_id})}
 
@@ -96,12 +96,15 @@ def _resolve_request(item, subnets, network_id: str) -> tuple[models.Subnet, str
 
 
 def allocate(txn: Txn, port: models.Port, requests: list | None,
-             keep: set[tuple[str, str]] = frozenset()) -> list[models.IPAllocation]:
+             keep: set[tuple[str, str]] = frozenset(),
+             subnets: dict[str, models.Subnet] | None = None) -> list[models.IPAllocation]:
     """IPAllocation rows for ``requests`` (None: Neutron's default) on ``port``'s network.
 
     ``keep`` holds (subnet_id, ip) pairs the port already owns: they are not re-checked.
+    ``subnets``: the network's, by id, if the caller loaded them in this transaction.
     """
-    subnets = _network_subnets(txn, port.network_id)
+    if subnets is None:
+        subnets = network_subnets(txn, port.network_id)
     if requests is None:
         requests = _default_requests(subnets)
     if not isinstance(requests, list):
@@ -145,8 +148,9 @@ def _mac(txn: Txn, network_id: str, requested) -> str:
 
 # Create / update / delete -----------------------------------------------------------------
 
-def create_port_row(txn: Txn, body: dict, status: str = 'DOWN') -> models.Port:
-    """Insert a port with its addresses (no notification)."""
+def create_port_row(txn: Txn, body: dict, status: str = 'DOWN',
+                    subnets: dict[str, models.Subnet] | None = None) -> models.Port:
+    """Insert a port with its addresses (no notification); ``subnets`` as allocate's."""
     v.check_known_fields(body, PORT_FIELDS, 'port')
     if not body.get('network_id'):
         raise v.invalid('network_id', 'network_id is required')
@@ -162,7 +166,7 @@ def create_port_row(txn: Txn, body: dict, status: str = 'DOWN') -> models.Port:
         extra_dhcp_opts=v.parse_extra_dhcp_opts(body.get('extra_dhcp_opts') or []),
         status=status, revision_number=0)
     port.mac_address = _mac(txn, net.id, body.get('mac_address'))
-    port.fixed_ips = allocate(txn, port, body.get('fixed_ips'))
+    port.fixed_ips = allocate(txn, port, body.get('fixed_ips'), subnets=subnets)
     txn.session.add(port)
     txn.session.flush()
     return port
