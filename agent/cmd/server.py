@@ -31,6 +31,9 @@ class LoggingNotifier:
     def call_l3(self, host, method, **kwargs):
         LOG.debug('RPC disabled: dropped L3 call %s to %s', method, host)
 
+    def network_update(self, network):
+        LOG.debug('RPC disabled: dropped network_update of %s', network.get('id'))
+
 
 # --- RPC hook ------------------------------------------------------------------
 # The agents' side: agent.controller.rpc_notifier.RpcNotifier tells agents about

@@ -92,6 +92,7 @@ def update_network(txn: Txn, network_id: str, body: dict) -> dict:
     txn.session.flush()
     result = wire.network_dict(net)
     events.to_dhcp_agents(txn, network_id, 'network_update_end', {'network': result})
+    txn.outbox.network_update(result)        # L3 agents: MTU and the like (ML2's fanout)
     for router_id in routers_on_network(txn, network_id):
         events.routers_updated(txn, router_id)
     return result

@@ -25,10 +25,14 @@ class Notifier(Protocol):
     def call_l3(self, host: str, method: str, **kwargs: Any) -> None:
         """Call ``method(**kwargs)`` on the L3 agent on ``host``; failures logged, not raised."""
 
+    def network_update(self, network: dict) -> None:
+        """Fan ``network_update(network=...)`` out to every L3 agent (ML2's
+        ``q-agent-notifier-network-update``); they resync the routers on it."""
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Notification:
-    kind: str            # 'cast_dhcp', 'cast_l3' or 'call_l3'
+    kind: str            # 'cast_dhcp', 'cast_l3', 'call_l3' or 'network_update'
     host: str | None
     method: str
     kwargs: dict
@@ -61,6 +65,9 @@ class RecordingNotifier:
     def call_l3(self, host, method, **kwargs):
         self._record('call_l3', host, method, kwargs)
 
+    def network_update(self, network):
+        self._record('network_update', None, 'network_update', {'network': network})
+
     def methods(self, kind=None):
         """The method names sent, in order (optionally only of one kind)."""
         return [n.method for n in self.sent if kind is None or n.kind == kind]
@@ -82,6 +89,8 @@ class Outbox(RecordingNotifier):
             try:
                 if n.kind == 'cast_dhcp':
                     notifier.cast_dhcp(n.host, n.method, n.kwargs['payload'])
+                elif n.kind == 'network_update':
+                    notifier.network_update(n.kwargs['network'])
                 else:
                     getattr(notifier, n.kind)(n.host, n.method, **n.kwargs)
             except Exception:   # a notification must never undo a committed change

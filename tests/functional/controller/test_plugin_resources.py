@@ -27,6 +27,8 @@ def test_network_defaults_and_update(plugin, admin, net):
     updated = plugin.update_network(admin, net['id'], {'name': 'renamed', 'mtu': 1400})
     assert updated['name'] == 'renamed' and updated['mtu'] == 1400
     assert updated['revision_number'] == net['revision_number'] + 1
+    [fanout] = plugin.notifier.find('network_update')      # ML2's fanout to L3 agents
+    assert fanout.host is None and fanout.kwargs['network']['mtu'] == 1400
     with pytest.raises(exc.InvalidInput, match='mtu'):
         plugin.update_network(admin, net['id'], {'mtu': 9000})
 
