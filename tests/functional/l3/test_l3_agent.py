@@ -243,8 +243,8 @@ def test_network_mtu_change_reaches_the_qr_device(stack, topo):
 
     net = topo['net']['id']
     stack.api('PUT', f'/networks/{net}', {'network': {'mtu': 1400}})
-    # The controller does not send network_update yet: the periodic resync
-    # (3 s here) picks the change up.
+    # The controller fans network_update out (and routers_updated); the periodic
+    # resync (3 s here) would pick the change up too.
     wait_for(lambda: mtu() == 1400, 15, 0.1, 'qr- MTU 1400')
     stack.api('PUT', f'/networks/{net}', {'network': {'mtu': 1500}})
     wait_for(lambda: mtu() == 1500, 15, 0.1, 'qr- MTU back to 1500')
