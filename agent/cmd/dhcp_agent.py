@@ -26,10 +26,13 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     conf = service.make_conf(argv, groups=service.DHCP_AGENT_GROUPS)
     # pyroute2 resets its logger's level when imported: import it before logging
-    # is set up, so pyroute2=WARNING holds.
+    # is set up, so pyroute2=WARNING holds.  OVSDB transaction and asyncio loop
+    # chatter (one line per txn and per netlink socket) stays out of --debug logs,
+    # as in the L3 agent: the agent logs each change as a command itself.
     import agent.drivers.link  # noqa: F401
     conf.set_default('default_log_levels',
-                     list(conf.default_log_levels) + ['pyroute2=WARNING'])
+                     list(conf.default_log_levels) + ['pyroute2=WARNING', 'ovsdbapp=INFO',
+                                                      'ovs=INFO', 'asyncio=INFO'])
     service.setup_logging(conf, 'netnode-dhcp-agent')
     try:
         lock = service_lock.acquire(conf.state_path, 'netnode-dhcp-agent')
