@@ -5,7 +5,9 @@ tag), so every process on the host (DHCP agent, L3 agent, probes) agrees. An
 allocation is a compare-and-swap: the transaction ``verify``s the bridge's
 external_ids, so if another process changed them in between, OVSDB rejects it
 (TRY_AGAIN) and ovsdbapp re-runs the command on fresh data, where the other
-process's choice is visible. Tags are the lowest free in 1..4094.
+process's choice is visible. Tags are the lowest free in 1..4094.  Allocations
+asked for while one is being committed (a full sync) go together in the next
+transaction (one bridge update instead of one per network).
 
 With ``[ovs] local_vlan_tagging = False`` an L2 agent owns the tags: ports get the
 dead VLAN 4095 (as Neutron plugs them) and nothing is allocated here.
@@ -14,7 +16,8 @@ dead VLAN 4095 (as Neutron plugs them) and nothing is allocated here.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict
+import threading
+from typing import Any, Dict, List, Sequence
 
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
@@ -33,29 +36,35 @@ def _bridge(api: Any, name: str) -> Any:
 
 
 class _Allocate(ovs_command.BaseCommand):
-    """Return the network's tag, allocating the lowest free one (verified CAS)."""
+    """Return the networks' tags ({id: tag}), allocating the lowest free ones
+    (verified CAS)."""
 
-    def __init__(self, api: Any, bridge: str, network_id: str) -> None:
+    def __init__(self, api: Any, bridge: str, network_ids: Sequence[str]) -> None:
         super().__init__(api)
         self.bridge = bridge
-        self.network_id = network_id
+        self.network_ids = list(network_ids)
 
     def run_idl(self, txn: Any) -> None:
         br = _bridge(self.api, self.bridge)
-        ids = dict(br.external_ids)
-        current = tags_in(ids)
-        if self.network_id in current:
-            self.result = current[self.network_id]
-            return
-        tag = lowest_free(current.values())
-        if tag is None:
-            raise DriverError(f'bridge {self.bridge}: no free local VLAN for network '
-                              f'{self.network_id}')
-        br.verify('external_ids')          # fails the txn if anyone changed them meanwhile
-        br.setkey('external_ids', key_for(self.network_id), str(tag))
-        LOG.debug('%s', commands.ovs_set_bridge_key(self.bridge, key_for(self.network_id),
-                                                    tag))
-        self.result = tag
+        current = tags_in(dict(br.external_ids))
+        result = {}
+        verified = False
+        for network_id in self.network_ids:
+            if network_id in current:
+                result[network_id] = current[network_id]
+                continue
+            tag = lowest_free(current.values())
+            if tag is None:
+                raise DriverError(f'bridge {self.bridge}: no free local VLAN for network '
+                                  f'{network_id}')
+            if not verified:
+                br.verify('external_ids')   # fails the txn if anyone changed them meanwhile
+                verified = True
+            br.setkey('external_ids', key_for(network_id), str(tag))
+            LOG.debug('%s', commands.ovs_set_bridge_key(self.bridge, key_for(network_id),
+                                                        tag))
+            current[network_id] = result[network_id] = tag
+        self.result = result
 
 
 class _Lookup(ovs_command.ReadOnlyCommand):
@@ -74,6 +83,10 @@ class LocalVlans:
         self.ovs = ovs
         self.bridge = bridge
         self.enabled = enabled
+        self._cond = threading.Condition()
+        self._pending: List[list] = []      # [network id, tag or None, error or None]
+        self._busy = False
+        self.commits = 0                    # allocation transactions made
 
     @classmethod
     def from_conf(cls, conf: Any, ovs: OvsDriver) -> 'LocalVlans':
@@ -95,15 +108,55 @@ class LocalVlans:
         known = self.allocations().get(network_id)
         if known is not None:
             return known
+        # Group commit: the first caller commits what is queued; callers arriving
+        # meanwhile wait and go together in the next transaction.
+        request = [network_id, None, None]
+        with self._cond:
+            self._pending.append(request)
+            while request[1] is None and request[2] is None and self._busy:
+                self._cond.wait()
+            batch = None
+            if request[1] is None and request[2] is None:
+                self._busy, batch, self._pending = True, self._pending, []
+        if batch is not None:
+            try:
+                self._commit(batch)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        if request[2] is not None:
+            raise request[2]
+        return request[1]
+
+    def _allocate(self, network_ids: Sequence[str]) -> Dict[str, int]:
+        self.commits += 1
         try:
             with self.ovs.api.transaction(check_error=True) as txn:
-                cmd = txn.add(_Allocate(self.ovs.api, self.bridge, network_id))
+                cmd = txn.add(_Allocate(self.ovs.api, self.bridge, network_ids))
         except DriverError:
             raise
         except Exception as exc:
             raise DriverError(f'bridge {self.bridge}: allocating a local VLAN for network '
-                              f'{network_id} failed: {exc}') from exc
+                              f'{", ".join(network_ids)} failed: {exc}') from exc
         return cmd.result
+
+    def _commit(self, batch: List[list]) -> None:
+        """Fill in each request's tag or error; a failed batch is retried one by one."""
+        try:
+            tags = self._allocate(list(dict.fromkeys(r[0] for r in batch)))
+            for r in batch:
+                r[1] = tags[r[0]]
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to the callers
+            if len(batch) == 1:
+                batch[0][2] = exc
+                return
+        for r in batch:
+            try:
+                r[1] = self._allocate([r[0]])[r[0]]
+            except BaseException as exc:  # noqa: BLE001 - raised in its caller
+                r[2] = exc
 
     def port_tag(self, network_id: str) -> int:
         """The tag a new port of the network gets: its local VLAN, or 4095 (dead) if
