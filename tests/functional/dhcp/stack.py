@@ -9,65 +9,17 @@ networks and probes it made.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 import uuid
 
 from agent.common import fileutils
 from agent.dhcp import desired, render
 from agent.dhcp.settings import DhcpPaths
-from tests.functional.controller_api.server_process import ServerProcess
-
-BIN = os.path.dirname(sys.executable)
-AGENT_BIN = os.path.join(BIN, 'netnode-dhcp-agent')
-BROKER = '127.0.0.1:5672'
-
-
-def sh(*args, check=True, timeout=60):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True,
-                          check=check, timeout=timeout)
-
-
-def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
-        time.sleep(interval)
-
-
-def pids_with(marker):
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f'/proc/{entry}/cmdline', 'rb') as f:
-                cmd = f.read().decode(errors='replace')
-        except OSError:
-            continue
-        if marker in cmd:
-            found.append(int(entry))
-    return found
-
-
-def netns_list():
-    return {line.split()[0] for line in sh('ip', 'netns', 'list').stdout.splitlines()
-            if line.strip()}
-
-
-def ip_json(ns, *args):
-    return json.loads(sh('ip', '-j', '-n', ns, *args).stdout or '[]')
+from tests.functional.helpers.host import (  # noqa: F401 - the DHCP tests import them from here
+    ip_json, netns_list, sh, wait_for)
+from tests.functional.helpers.stack_base import BIN, AgentStack
 
 
 def dnsmasq_pid(stack, net_id):
@@ -96,55 +48,31 @@ def write_dnsmasq_files(network, settings, device, dhcp_port_id):
             render.render_files(network, settings, dhcp_port_id))
 
 
-class DhcpStack:
+class DhcpStack(AgentStack):
+    AGENT_BIN = os.path.join(BIN, 'netnode-dhcp-agent')
+    AGENT_LABEL = 'DHCP agent'
+    AGENT_FILES = 'dhcp'
+    START_TIMEOUT = 30.0
+    STOP_TIMEOUT = 20.0
+
     def __init__(self, run_id: str, name: str, leaks=None, agent_conf: str = '',
                  report_interval: float = 2, resync_interval: int = 3,
                  state_tmpfs: str | None = None, server_conf: str = ''):
-        self.run_id = run_id
-        self.name = name
-        self.leaks = leaks
-        self.base = tempfile.mkdtemp(prefix=f'netnode-{run_id}-{name}-')
-        os.chmod(self.base, 0o755)      # dnsmasq re-reads its files as nobody
-        self.state_path = os.path.join(self.base, 'agent-state')
         self.bridge = f'br-{run_id}{name[:1]}-i'
-        self.host = f'{run_id}-{name}-host'
-        self.vhost = f'netnode-{run_id}-{name}'
-        self.exchange = f'netnode-{run_id}-{name}'
-        self.url = f'rabbit://guest:guest@{BROKER}/{self.vhost}'
-        self.agent_conf_path = os.path.join(self.base, 'dhcp_agent.ini')
-        self.agent_log = os.path.join(self.base, 'dhcp-agent.log')
-        self.extra_agent_conf = agent_conf
-        self.extra_server_conf = server_conf
-        self.report_interval = report_interval
-        self.resync_interval = resync_interval
+        super().__init__(run_id, leaks, prefix=f'netnode-{run_id}-{name}-',
+                         vhost=f'netnode-{run_id}-{name}', exchange=f'netnode-{run_id}-{name}',
+                         host_name=f'{run_id}-{name}-host', bridges=(self.bridge,),
+                         server_conf=server_conf, agent_conf=agent_conf,
+                         report_interval=report_interval, resync_interval=resync_interval)
+        self.name = name
         self.state_tmpfs = state_tmpfs      # e.g. '4m': the state path is a small tmpfs
         self.mounted = False
-        self.server: ServerProcess | None = None
-        self.agent: subprocess.Popen | None = None
-        self.namespaces: set[str] = set()
-        if leaks is not None:
-            leaks.bridge(self.bridge)
-            leaks.process_marker(self.base)
 
     # -- setup ----------------------------------------------------------------------
 
     def start(self):
         try:
-            sh('rabbitmqctl', '-q', 'add_vhost', self.vhost)
-            sh('rabbitmqctl', '-q', 'set_permissions', '-p', self.vhost, 'guest',
-               '.*', '.*', '.*')
-            sh('ovs-vsctl', '--may-exist', 'add-br', self.bridge, '--', 'set', 'bridge',
-               self.bridge, 'datapath_type=netdev')
-            self.server = ServerProcess(
-                os.path.join(self.base, 'server'), debug=True,
-                extra_conf='\n'.join(['enable_rpc = true', f'transport_url = {self.url}',
-                                      f'control_exchange = {self.exchange}',
-                                      'rpc_response_timeout = 10',
-                                      self.extra_server_conf]))
-            os.makedirs(self.server.base_dir, exist_ok=True)
-            if self.leaks is not None:
-                self.leaks.process_marker(self.server.marker)
-            self.server.start()
+            self.start_controller()
             if self.state_tmpfs:
                 os.makedirs(self.state_path, exist_ok=True)
                 sh('mount', '-t', 'tmpfs', '-o', f'size={self.state_tmpfs},mode=0755',
@@ -157,67 +85,16 @@ class DhcpStack:
             raise
         return self
 
-    def write_agent_conf(self):
-        with open(self.agent_conf_path, 'w') as f:
-            f.write('\n'.join([
-                '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
-                f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
-                'rpc_response_timeout = 10', 'debug = true',
-                f'log_file = {self.agent_log}', 'enable_isolated_metadata = true',
-                self.extra_agent_conf,
-                '[AGENT]', f'report_interval = {self.report_interval}',
-                'check_child_processes_interval = 1',
-                f'resync_interval = {self.resync_interval}', 'resync_throttle = 0.5',
-                '[ovs]', f'integration_bridge = {self.bridge}', 'datapath_type = netdev',
-                '']))
-
-    def start_agent(self, wait=True, timeout=30.0):
-        self._log_mark = os.path.getsize(self.agent_log) if os.path.exists(
-            self.agent_log) else 0
-        self.agent = subprocess.Popen(
-            [AGENT_BIN, '--config-file', self.agent_conf_path],
-            stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'))
-        if wait:
-            wait_for(lambda: self._agent_in_sync(), timeout, 0.05, 'the DHCP agent in sync')
-        return self.agent
-
-    def agent_log_text(self, since_start=True):
-        try:
-            with open(self.agent_log, errors='replace') as f:
-                if since_start:
-                    f.seek(self._log_mark)
-                return f.read()
-        except FileNotFoundError:
-            return ''
-
-    def _agent_in_sync(self):
-        if self.agent.poll() is not None:
-            raise AssertionError(f'DHCP agent exited with {self.agent.returncode}: '
-                                 f'{self.agent_log_text()[-3000:]}')
-        return 'in sync' in self.agent_log_text()
-
-    def stop_agent(self, sig=signal.SIGTERM, timeout=20.0):
-        if self.agent is None or self.agent.poll() is not None:
-            return None
-        self.agent.send_signal(sig)
-        try:
-            return self.agent.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.agent.kill()
-            return self.agent.wait()
+    def agent_options(self):
+        return (('enable_isolated_metadata = true',), (),
+                (f'integration_bridge = {self.bridge}',))
 
     # -- REST -----------------------------------------------------------------------
-
-    def api(self, method, path, body=None):
-        status, data = self.server.call(method, '/v2.0' + path, body)
-        if status >= 300:
-            raise AssertionError(f'{method} {path}: {status} {data}')
-        return data
 
     def create_network(self, name='net', cidr='192.168.10.0/24', gateway='192.168.10.1',
                        dns=('192.0.2.53', '192.0.2.54'), **subnet_extra):
         net = self.api('POST', '/networks', {'network': {'name': name}})['network']
-        self.namespaces.add(self._ns(f'qdhcp-{net["id"]}'))
+        self.ns(f'qdhcp-{net["id"]}')
         body = {'network_id': net['id'], 'cidr': cidr, 'ip_version': 4,
                 'gateway_ip': gateway, 'dns_nameservers': list(dns),
                 'name': f'{name}-subnet', **subnet_extra}
@@ -225,6 +102,7 @@ class DhcpStack:
         return net, subnet
 
     def _ns(self, name):
+        """Register ``name`` with the leak check only (close() leaves it alone)."""
         if self.leaks is not None:
             self.leaks.namespace(name)
         return name
@@ -244,8 +122,7 @@ class DhcpStack:
         if code != 0:
             raise AssertionError(f'probe-create failed: {err}')
         probe = json.loads(out)
-        ns = self._ns(probe['namespace'])
-        self.namespaces.add(ns)
+        ns = self.ns(probe['namespace'])
         os.makedirs(f'/etc/netns/{ns}', exist_ok=True)
         return probe
 
@@ -258,25 +135,9 @@ class DhcpStack:
 
     # -- teardown -------------------------------------------------------------------
 
-    def close(self):
-        with contextlib.suppress(Exception):
-            self.stop_agent()
-        if self.server is not None:
-            with contextlib.suppress(Exception):
-                self.server.stop()
-        for pid in pids_with(self.base):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        present = netns_list()
-        for ns in sorted(self.namespaces & present):
-            sh('ip', 'netns', 'delete', ns, check=False)
-        for ns in self.namespaces:
-            shutil.rmtree(f'/etc/netns/{ns}', ignore_errors=True)
+    def release(self):
         if self.mounted:
             sh('umount', '-l', self.state_path, check=False)
-        sh('ovs-vsctl', '--if-exists', 'del-br', self.bridge, check=False)
-        sh('rabbitmqctl', '-q', 'delete_vhost', self.vhost, check=False)
-        shutil.rmtree(self.base, ignore_errors=True)
 
 
 def new_name():
