@@ -211,7 +211,7 @@ def _ns_link(ns):
 
 def test_malformed_notifications_are_dropped_and_the_agent_keeps_serving(stack):
     from agent.rpc.transport import admin_context, get_transport, make_rpc_client
-    from tests.functional.rpc.bus import bus_conf
+    from tests.functional.helpers.bus import bus_conf
     conf = bus_conf(stack.url, stack.exchange, f'{stack.host}-sender')
     transport = get_transport(conf)
     try:
