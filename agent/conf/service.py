@@ -59,3 +59,12 @@ def make_conf(argv, project='netnode', groups=AGENT_GROUPS, extra=(), conf=None,
 
 def setup_logging(conf, name):
     logging.setup(conf, name, fix_eventlet=False)
+
+
+def reload_config_files(conf):
+    """SIGHUP: re-read the files for the mutable options (log level); a bad file is
+    logged and the running configuration kept."""
+    try:
+        conf.mutate_config_files()
+    except Exception:  # noqa: BLE001 - a bad file must not stop the service
+        logging.getLogger(__name__).exception('reloading the configuration files failed')

@@ -10,15 +10,13 @@ re-reads the mutable options and resyncs.
 
 from __future__ import annotations
 
-import grp
 import logging
-import os
-import pwd
 import threading
 import time
 
 from agent.common.fileutils import read_text
 from agent.common.names import dhcp_port_device_id
+from agent.conf import service
 from agent.dataplane.executor import HostDrivers
 from agent.dataplane.plug_batch import PlugBatcher
 from agent.dataplane.ports import BridgePorts
@@ -30,6 +28,7 @@ from agent.dhcp.prune import DhcpPruner
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
 from agent.dhcp.settings import DnsmasqSettings
+from agent.metadata import haproxy
 from agent.process import ProcessManager, ProcessMonitor
 from agent.reconcile.queue import WorkQueue
 from agent.reconcile.runner import SyncRunner
@@ -42,18 +41,6 @@ AGENT_TYPE = 'DHCP agent'
 PRUNE_PRIORITY = 50
 STOP_TIMEOUT = 10.0
 QUEUE_WORKERS = 16
-
-
-def _names_of_self() -> tuple[str, str]:
-    try:
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        user = str(os.geteuid())
-    try:
-        group = grp.getgrgid(os.getegid()).gr_name
-    except KeyError:
-        group = str(os.getegid())
-    return user, group
 
 
 def host_drivers(conf) -> HostDrivers:
@@ -97,7 +84,7 @@ class DhcpAgent:
         self.cache = NetworkCache()
         bridge = conf.ovs.integration_bridge
         self.ports = BridgePorts(self.drivers.ovs, bridge)
-        user, group = _names_of_self()
+        user, group = haproxy.effective_user_and_group()
         user = getattr(conf, 'metadata_proxy_user', '') or user
         group = getattr(conf, 'metadata_proxy_group', '') or group
         self.reconciler = DhcpReconciler(
@@ -209,25 +196,15 @@ class DhcpAgent:
             on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
         self.heartbeat.start()
         self.monitor.start()
-        self._starter = threading.Thread(target=self._start_sync, daemon=True,
-                                         name='dhcp-start')
+        self._starter = threading.Thread(
+            target=self.runner.start_when, args=(self.heartbeat.first_report, self.stopped),
+            name='dhcp-start', daemon=True)
         self._starter.start()
         return self
 
-    def _start_sync(self) -> None:
-        """The first full sync waits for the first delivered heartbeat (start_flag)."""
-        while not self.stopped.is_set():
-            if self.heartbeat.first_report.wait(0.5):
-                break
-        if not self.stopped.is_set():
-            self.runner.start('agent start')
-
     def reload(self) -> None:
         """SIGHUP: re-read the mutable options (log level), then resync in full."""
-        try:
-            self.conf.mutate_config_files()
-        except Exception:  # noqa: BLE001 - a bad file must not stop the agent
-            LOG.exception('reloading the configuration files failed')
+        service.reload_config_files(self.conf)
         self.runner.request_full_sync('SIGHUP')
 
     def stop(self) -> None:

@@ -18,6 +18,7 @@ import os
 import threading
 
 from agent.common import names
+from agent.conf import service
 from agent.dataplane.executor import HostDrivers
 from agent.drivers.link import LinkDriver
 from agent.drivers.local_vlan import LocalVlans
@@ -99,27 +100,17 @@ class L3Agent:
         self.bus.start()
         self.queue.start()
         self.monitor.start()
-        self._starter = threading.Thread(target=self._start_sync, name='l3-start',
-                                         daemon=True)
+        self._starter = threading.Thread(
+            target=self.runner.start_when, args=(self.heartbeat.first_report, self._stop),
+            name='l3-start', daemon=True)
         self._starter.start()
         LOG.info('L3 agent %s started (bridges %s, %s)', self.host_name,
                  *self.host.bridges)
         return self
 
-    def _start_sync(self) -> None:
-        """The first full sync waits for the server to know this agent."""
-        while not self._stop.is_set():
-            if self.heartbeat.first_report.wait(0.5):
-                break
-        if not self._stop.is_set():
-            self.runner.start('agent start')
-
     def reload(self) -> None:
         """SIGHUP: re-read the mutable options (log level), then resync in full."""
-        try:
-            self.conf.mutate_config_files()
-        except Exception:  # noqa: BLE001 - a bad file must not stop the agent
-            LOG.exception('reloading the configuration files failed')
+        service.reload_config_files(self.conf)
         self.runner.request_full_sync('SIGHUP')
 
     def stop(self, timeout: float = 10.0) -> None:

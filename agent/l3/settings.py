@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import grp
 import os
-import pwd
 
 from agent.l3.nat import NatSettings
-
-
-def _user_and_group() -> tuple[str, str]:
-    """The names of the agent's effective user and group (haproxy runs as them)."""
-    try:
-        user = pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        user = str(os.geteuid())
-    try:
-        group = grp.getgrgid(os.getegid()).gr_name
-    except KeyError:
-        group = str(os.getegid())
-    return user, group
+from agent.metadata import haproxy
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -51,7 +37,7 @@ class L3Settings:
 
     @classmethod
     def from_conf(cls, conf) -> L3Settings:
-        user, group = _user_and_group()
+        user, group = haproxy.effective_user_and_group()
         return cls(state_path=conf.state_path,
                    integration_bridge=conf.ovs.integration_bridge,
                    external_bridge=conf.ovs.external_bridge,

@@ -10,10 +10,26 @@ headers the proxy wrote.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 
 from agent.common import names
 from agent.process.spec import ProcessSpec
+
+
+def effective_user_and_group() -> tuple[str, str]:
+    """The names of this process's effective user and group: what haproxy runs as
+    when ``metadata_proxy_user``/``metadata_proxy_group`` are not set."""
+    try:
+        user = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        user = str(os.geteuid())
+    try:
+        group = grp.getgrgid(os.getegid()).gr_name
+    except KeyError:
+        group = str(os.getegid())
+    return user, group
 
 SERVICE = 'haproxy'
 METADATA_V4_IP = '169.254.169.254'

@@ -84,6 +84,16 @@ class SyncRunner:
         self._thread.start()
         return self
 
+    def start_when(self, ready: threading.Event, stopped: threading.Event,
+                   reason='agent start'):
+        """Start once ``ready`` is set (an agent's first heartbeat that the server
+        answered: it then knows the agent), unless ``stopped`` is set first."""
+        while not stopped.is_set():
+            if ready.wait(0.5):
+                break
+        if not stopped.is_set():
+            self.start(reason)
+
     def stop(self, timeout=None):
         self._stop.set()
         with self._cond:
