@@ -76,6 +76,9 @@ class LeakRegistry:
 
 
 LEAKS = LeakRegistry()
+# DHCP clients that tests run in probe namespaces (their files live in these dirs).
+LEAKS.process_marker('/tmp/netnode-dhclient-')
+LEAKS.process_marker('/tmp/netnode-udhcpc-')
 
 
 @pytest.fixture(scope='session')

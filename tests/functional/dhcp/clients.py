@@ -15,6 +15,8 @@ import subprocess
 import tempfile
 import time
 
+from tests.functional.helpers.host import pids_with
+
 DHCLIENT_CONF = """timeout 15;
 retry 1;
 request subnet-mask, broadcast-address, routers, domain-name,
@@ -68,11 +70,14 @@ def _dhclient_once(ns, dev, family, conf_text, timeout):
             _netns(ns, 'dhclient', '-1', family, '-sf', '/bin/true', '-cf', conf, '-lf',
                    lease, '-pf', pid, dev, timeout=timeout)
         finally:
-            try:
-                with open(pid) as f:
-                    os.kill(int(f.read().strip()), signal.SIGKILL)
-            except (OSError, ValueError):
-                pass
+            # After a lease dhclient stays in the background to renew it, and may
+            # write its pid file after the foreground process returned: end every
+            # process of this run by the temporary directory in its command line.
+            for leftover in pids_with(tmp):
+                try:
+                    os.kill(leftover, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         try:
             with open(lease) as f:
                 return f.read()
