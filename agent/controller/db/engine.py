@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from typing import Callable, TypeVar
@@ -67,7 +68,7 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         cur.execute(f'PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}')
         cur.execute('PRAGMA foreign_keys = ON')
         if engine.url.database not in (None, '', ':memory:'):
-            cur.execute('PRAGMA journal_mode = WAL')
+            _enable_wal(cur)
             cur.execute('PRAGMA synchronous = NORMAL')
         cur.close()
 
@@ -75,6 +76,26 @@ def _configure_sqlite(engine: sa.Engine) -> None:
     def _on_begin(conn):
         mode = conn.get_execution_options().get('sqlite_begin', 'DEFERRED')
         conn.exec_driver_sql(f'BEGIN {mode}')
+
+
+def _enable_wal(cur) -> None:
+    """Switch the file to WAL, which then stays with the file.
+
+    The switch needs the file to itself, and SQLite answers "database is locked"
+    at once, without its busy handler, when another process is connecting at the
+    same moment (two server workers starting together), so wait here instead.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if cur.execute('PRAGMA journal_mode').fetchone()[0].lower() == 'wal':
+                return
+            cur.execute('PRAGMA journal_mode = WAL')
+            return
+        except sqlite3.OperationalError as error:
+            if 'locked' not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02 + random.random() * 0.05)
 
 
 _write_locks: dict[tuple[int, str], threading.Lock] = {}
