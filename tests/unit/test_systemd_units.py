@@ -143,3 +143,21 @@ def test_systemd_analyze_verify(tmp_path):
     ours = [line for line in (res.stdout + res.stderr).splitlines()
             if line.startswith('netnode-')]
     assert res.returncode == 0 and not ours, res.stdout + res.stderr
+
+
+@pytest.mark.skipif(not shutil.which('systemd-sysusers'), reason='no systemd-sysusers')
+def test_sysusers_creates_the_servers_user(tmp_path):
+    """The user and group netnode-server.service runs as come from our sysusers.d
+    file (applied to a scratch root, never to this machine)."""
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.read(UNIT_DIR / 'netnode-server.service')
+    (tmp_path / 'etc').mkdir()
+    subprocess.run(['systemd-sysusers', f'--root={tmp_path}',
+                    str(TOP / 'etc' / 'sysusers.d' / 'netnode.conf')],
+                   check=True, capture_output=True)
+    users = {line.split(':')[0]: line.split(':')
+             for line in (tmp_path / 'etc' / 'passwd').read_text().splitlines()}
+    groups = {line.split(':')[0] for line in (tmp_path / 'etc' / 'group').read_text().splitlines()}
+    user = users[unit['Service']['User']]
+    assert unit['Service']['Group'] in groups
+    assert user[5] == '/var/lib/netnode' and user[6].endswith('nologin')
