@@ -8,6 +8,7 @@ agent restart under traffic, a flushed nat table, deletes.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -306,8 +307,12 @@ def test_agent_restart_loses_nothing(stack, topo, vm, outside):
         ping.send_signal(signal.SIGINT)
         out = ping.communicate(timeout=10)[0]
     summary = [line for line in out.splitlines() if 'packets transmitted' in line][0]
-    sent, received = int(summary.split()[0]), int(summary.split()[3])
-    assert sent > 20 and received == sent, summary
+    sent = int(summary.split()[0])
+    replies = sorted({int(seq) for seq in re.findall(r'icmp_seq=(\d+)', out)})
+    # Every request was answered, in order; only the one in flight when ping was
+    # interrupted may have gone without its reply.
+    assert sent > 20 and replies == list(range(1, len(replies) + 1)), summary
+    assert len(replies) >= sent - 1, summary
     assert iptables_rules(topo['ns'], 4) == before4
     assert iptables_rules(topo['ns'], 6) == before6
     assert _strip(in_ns(topo['ns'], 'iptables-save').stdout) == _strip(saved)
