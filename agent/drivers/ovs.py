@@ -28,7 +28,17 @@ from agent.drivers.state import (
     PortSpec)
 
 LOG = logging.getLogger(__name__)
-TABLES = ('Open_vSwitch', 'Bridge', 'Port', 'Interface')
+# The columns this module, local_vlan and the ovsdbapp commands they run (add_br,
+# del_br, del_port, db_get/db_set/db_remove, the vsctl transaction's next_cfg wait)
+# read or write.  The IDL copies and the server streams only these: not the other
+# columns of every port on the host, such as the interface statistics and status
+# ovs-vswitchd rewrites every few seconds.
+COLUMNS: Dict[str, Tuple[str, ...]] = {
+    'Open_vSwitch': ('bridges', 'cur_cfg', 'next_cfg'),
+    'Bridge': ('name', 'ports', 'datapath_type', 'external_ids'),
+    'Port': ('name', 'interfaces', 'tag', 'vlan_mode', 'trunks'),
+    'Interface': ('name', 'type', 'external_ids', 'ofport', 'error'),
+}
 DEVICE_WAIT_SECONDS = 10.0
 
 _apis: Dict[str, Any] = {}
@@ -41,8 +51,10 @@ def api_for(connection: str, timeout: int) -> Any:
         api = _apis.get(connection)
         if api is None:
             try:
-                idl = ovs_connection.OvsdbIdl.from_server(connection, 'Open_vSwitch',
-                                                          helper_tables=TABLES)
+                helper = idlutils.get_schema_helper(connection, 'Open_vSwitch')
+                for table, columns in COLUMNS.items():
+                    helper.register_columns(table, list(columns))
+                idl = ovs_connection.OvsdbIdl(connection, helper)
                 api = impl_idl.OvsdbIdl(ovs_connection.Connection(idl=idl,
                                                                   timeout=timeout))
             except Exception as exc:
