@@ -18,6 +18,9 @@ tests/functional/dhcp/stack.py), then:
 4. full-sync time for ``--networks`` networks from a cold start (agent started
    with none of them on the host: until every dnsmasq runs; and the agent's own
    "full sync done" figure).
+
+The agent's memory (RSS, PSS, USS; dnsmasq and haproxy not included) is printed
+idle after its start and after the full sync.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import struct
 import time
 import uuid
 
-from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
@@ -163,6 +166,14 @@ def bench_back_to_back(stack, count):
     return time.monotonic() - t0, created
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of ``pid``, and of the children it waited for."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = [int(v) for v in f.read().rsplit(')', 1)[1].split()[11:15]]
+    tick = os.sysconf('SC_CLK_TCK')
+    return (fields[0] + fields[1]) / tick, (fields[2] + fields[3]) / tick
+
+
 def bench_full_sync(stack, count):
     stack.stop_agent()
     ids = []
@@ -173,14 +184,17 @@ def bench_full_sync(stack, count):
             'network_id': net['id'], 'cidr': f'10.{i // 200}.{i % 200}.0/24',
             'ip_version': 4}})
         ids.append(net['id'])
+    server_cpu = sum(cpu_seconds(stack.server.proc.pid))
     t0 = time.monotonic()
     stack.start_agent(wait=False)
-    wait_for(lambda: set(ids) <= set(dnsmasq_pids(stack.state_path)), 600, 0.05,
+    wait_for(lambda: set(ids) <= set(dnsmasq_pids(stack.state_path)), 900, 0.05,
              'every dnsmasq')
     elapsed = time.monotonic() - t0
+    cpu = (*cpu_seconds(stack.agent.pid),
+           sum(cpu_seconds(stack.server.proc.pid)) - server_cpu)
     match = re.findall(r'dhcp-full-sync done: (\d+) keys in ([\d.]+) ms',
                        stack.agent_log_text())
-    return elapsed, match[0] if match else None, ids
+    return elapsed, match[0] if match else None, cpu
 
 
 def bench_reloads(stack, updates, seconds):
@@ -206,6 +220,24 @@ def bench_reloads(stack, updates, seconds):
     return reloads, elapsed, restarted
 
 
+def bench_warm(stack, args):
+    """The figures of a running agent (1-3 of the module docstring)."""
+    lat, served = bench_latency(stack, args.runs)
+    print(f'subnet-create returned -> dnsmasq serving (running, tap addressed, '
+          f'default route): median {statistics.median(served):.3f} s over '
+          f'{len(served)} runs (min {min(served):.3f}, max {max(served):.3f})')
+    print(f'subnet-create returned -> probe\'s first DHCP offer (probe port created '
+          f'and plugged after the subnet): median {statistics.median(lat):.3f} s '
+          f'over {len(lat)} runs (min {min(lat):.3f}, max {max(lat):.3f})')
+    total, created = bench_back_to_back(stack, args.back_to_back)
+    print(f'{args.back_to_back} networks+subnets created back to back (REST took '
+          f'{created:.2f} s): all serving {total:.2f} s after the first create')
+    reloads, elapsed, restarted = bench_reloads(stack, args.updates, args.seconds)
+    print(f'{args.updates} port updates in {elapsed:.1f} s on one network: '
+          f'{reloads} dnsmasq reloads (SIGHUP), restarted: {restarted}')
+
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=10)
@@ -215,6 +247,8 @@ def main():
     parser.add_argument('--seconds', type=float, default=10.0)
     parser.add_argument('--isolated-metadata', action='store_true',
                         help='Run a metadata proxy per network (Neutron default: off).')
+    parser.add_argument('--cold-only', action='store_true',
+                        help='Only the cold start with --networks networks.')
     args = parser.parse_args()
     print(machine())
     run_id = 'bn' + uuid.uuid4().hex[:6]
@@ -223,25 +257,21 @@ def main():
                       agent_conf=f'enable_isolated_metadata = {metadata}').start()
     print(f'agent: enable_isolated_metadata = {metadata}, queue workers = 16; '
           f'load average before: {os.getloadavg()[0]:.2f}')
+    time.sleep(2.0)
+    print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)
     try:
-        lat, served = bench_latency(stack, args.runs)
-        print(f'subnet-create returned -> dnsmasq serving (running, tap addressed, '
-              f'default route): median {statistics.median(served):.3f} s over '
-              f'{len(served)} runs (min {min(served):.3f}, max {max(served):.3f})')
-        print(f'subnet-create returned -> probe\'s first DHCP offer (probe port created '
-              f'and plugged after the subnet): median {statistics.median(lat):.3f} s '
-              f'over {len(lat)} runs (min {min(lat):.3f}, max {max(lat):.3f})')
-        total, created = bench_back_to_back(stack, args.back_to_back)
-        print(f'{args.back_to_back} networks+subnets created back to back (REST took '
-              f'{created:.2f} s): all serving {total:.2f} s after the first create')
-        reloads, elapsed, restarted = bench_reloads(stack, args.updates, args.seconds)
-        print(f'{args.updates} port updates in {elapsed:.1f} s on one network: '
-              f'{reloads} dnsmasq reloads (SIGHUP), restarted: {restarted}')
-        elapsed, agent_figure, _ = bench_full_sync(stack, args.networks)
+        if not args.cold_only:
+            bench_warm(stack, args)
+        elapsed, agent_figure, cpu = bench_full_sync(stack, args.networks)
         extra = (f'; agent: full sync of {agent_figure[0]} keys fetched and queued in '
                  f'{float(agent_figure[1]) / 1000:.2f} s') if agent_figure else ''
         print(f'cold start with {args.networks} new networks: every dnsmasq serving '
-              f'{elapsed:.2f} s after the agent process started{extra}')
+              f'{elapsed:.2f} s after the agent process started{extra}; CPU meanwhile: '
+              f'agent {cpu[0]:.2f} s, the commands it ran {cpu[1]:.2f} s, controller '
+              f'{cpu[2]:.2f} s')
+        time.sleep(2.0)
+        print(f'agent after the full sync of {args.networks} networks: '
+              f'{memory(stack.agent.pid)}')
     finally:
         stack.close()
         sh('true')

@@ -10,7 +10,7 @@ with their own netdev bridges and state directory (all removed at the end), then
      gateway and 2 floating IPs, created while no agent runs; then the seconds
      from starting the agent to every router converged (namespace, qr-, qg- with
      its floating IPs, rules, proxy), and the same after a restart with nothing
-     changed (adoption), and the agent's RSS then;
+     changed (adoption), and the agent's memory after each (RSS, PSS, USS);
   3. floating-IP churn: --changes associate/disassociate calls on one router in
      --window seconds; iptables-restore processes the agent ran for that router
      (counted from its debug log), and per change.
@@ -28,7 +28,7 @@ import sys
 import time
 import uuid
 
-from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.common import names  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
@@ -132,6 +132,7 @@ def bench_full_sync(stack, count):
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
     cold = time.monotonic() - start
+    print(f'   agent after the cold sync: {memory(stack.agent.pid)}', flush=True)
     sample = names.router_namespace(sorted(routers)[0])
     qg_addrs = sum(1 for line in os.popen(f'ip netns exec {sample} ip -o -4 addr show')
                    if ' qg-' in line)
@@ -141,18 +142,7 @@ def bench_full_sync(stack, count):
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
     warm = time.monotonic() - start
-    return cold, warm, qg_addrs, follower.actions, rss_mib(stack.agent.pid)
-
-
-def rss_mib(pid):
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith('VmRSS:'):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float('nan')
+    return cold, warm, qg_addrs, follower.actions, memory(stack.agent.pid)
 
 
 def restore_count(stack, ns):
@@ -199,6 +189,8 @@ def main():
     stack = L3Stack(run_id, 'bench', resync_interval=600, report_interval=10)
     try:
         stack.start()
+        time.sleep(2.0)
+        print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)
         print(f'1. router-interface-add returned -> qr- up with its address '
               f'({args.samples} routers):', flush=True)
         times = bench_interface_latency(stack, args.samples)
@@ -211,8 +203,7 @@ def main():
               f'({args.routers / cold:.1f} routers/s); a sample router has {qg_addrs} '
               'IPv4 addresses on qg-')
         print(f'   restart with nothing changed -> all reconciled: {warm:.2f} s, '
-              f'{changed} actions in total; agent RSS {rss:.1f} MiB (haproxy children '
-              'not included)')
+              f'{changed} actions in total; agent {rss}')
         print(f'3. {args.changes} floating-IP changes in {args.window:g} s on one router:',
               flush=True)
         restores, spent = bench_fip_churn(stack, args.changes, args.window)

@@ -6,7 +6,8 @@ vhost (removed at the end), creates --ports instance ports on one network, then
 asks meta_data.json for one of them --requests times, sequentially and from
 --threads threads, with the agent's cache off (every request does the two
 q-plugin calls) and on (metadata_cache_ttl = 5).  Prints median/p90 latency,
-the throughput and the machine; asserts nothing.  Needs root (rabbitmqctl).
+the throughput, the agent's memory idle after its start and after the requests,
+and the machine; asserts nothing.  Needs root (rabbitmqctl).
 
     .venv/bin/python tools/bench-metadata.py [--ports 200] [--requests 300]
                                              [--threads 8]
@@ -18,7 +19,7 @@ import statistics
 import time
 import uuid
 
-from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
 
 from tests.functional.metadata.stack import MetadataStack, unix_get  # noqa: E402
 
@@ -64,11 +65,14 @@ def main():
             stack.stop_agent()
             stack.agent.extra_conf = extra
             stack.start_agent()
+            idle = memory(stack.agent.proc.pid)
             seq, par, rate = measure(stack, headers, args.requests, args.threads)
             print(f'{label:15} {args.ports} ports on the network: sequential median '
                   f'{statistics.median(seq):.1f} ms p90 {pct(seq, 0.9):.1f} ms; '
                   f'{args.threads} threads median {statistics.median(par):.1f} ms, '
                   f'{rate:.0f} req/s')
+            print(f'{"":15} agent idle: {idle}; after the requests: '
+                  f'{memory(stack.agent.proc.pid)}')
     finally:
         stack.close()
 

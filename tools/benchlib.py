@@ -33,3 +33,54 @@ def machine() -> str:
     return (f'machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, '
             f'{cpu_model()}, Linux {platform.release()}, '
             f'Python {platform.python_version()}')
+
+
+# Children an agent runs that DESIGN.md counts apart from the agent's memory.
+SERVED_CHILDREN = ('dnsmasq', 'haproxy')
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        for task in os.listdir(f'/proc/{pid}/task'):
+            with open(f'/proc/{pid}/task/{task}/children') as f:
+                found += [int(c) for c in f.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def _rollup_kib(pid: int) -> dict[str, int]:
+    fields = {}
+    with open(f'/proc/{pid}/smaps_rollup') as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == 'kB':
+                fields[parts[0].rstrip(':')] = int(parts[1])
+    return fields
+
+
+def memory(pid: int) -> str:
+    """``RSS x MiB, PSS y MiB, USS z MiB`` of ``pid`` with the helper processes it
+    keeps (its descendants except dnsmasq and haproxy, which are counted apart)."""
+    rss = pss = uss = 0
+    procs, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f'/proc/{current}/comm') as f:
+                comm = f.read().strip()
+            if current != pid and comm in SERVED_CHILDREN:
+                continue
+            fields = _rollup_kib(current)
+        except OSError:
+            continue
+        procs += 1
+        rss += fields.get('Rss', 0)
+        pss += fields.get('Pss', 0)
+        uss += fields.get('Private_Clean', 0) + fields.get('Private_Dirty', 0)
+        pending += _children(current)
+    if not procs:
+        return 'memory: process gone'
+    return (f'RSS {rss / 1024:.1f} MiB, PSS {pss / 1024:.1f} MiB, USS {uss / 1024:.1f} MiB'
+            f' ({procs} process{"es" if procs > 1 else ""}; dnsmasq/haproxy not included)')
