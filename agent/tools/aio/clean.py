@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import time
 
 from agent.cli import client as api
+from agent.common import procfs
 from agent.tools.aio import host, report, services
 from agent.tools.aio.settings import STATE_FILE, Settings
 
@@ -26,21 +25,8 @@ def _bin(name: str) -> str:
 
 
 def _kill_instance_processes(s: Settings, timeout: float = 10.0) -> int:
-    pids = host.pids_with(s.markers)
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(host.alive(p) for p in pids):
-        time.sleep(0.05)
-    for pid in pids:
-        if host.alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    pids = procfs.pids_with(s.markers)
+    procfs.terminate(pids, timeout)
     return len(pids)
 
 
@@ -66,7 +52,7 @@ def _remove_dir(path: str, s: Settings) -> bool:
 def leftovers(s: Settings, namespaces) -> list[str]:
     found = [f'namespace {ns}' for ns in sorted(set(namespaces) & host.netns_list())]
     found += [f'bridge {b}' for b in own_bridges(s)]
-    found += [f'process {pid}: {cmd[:100]}' for pid, cmd in host.pids_with(s.markers).items()]
+    found += [f'process {pid}: {cmd[:100]}' for pid, cmd in procfs.pids_with(s.markers).items()]
     found += [f'directory /etc/netns/{ns}' for ns in namespaces
               if os.path.exists(f'/etc/netns/{ns}')]
     found += [f'directory {d}' for d in (s.state_dir, s.etc_dir, s.log_dir)

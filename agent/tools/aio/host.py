@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from agent.common import fileutils
+from agent.common import fileutils, polling
 
 BRIDGE_MARK = 'netnode-aio'          # Bridge external_ids key: the state dir that made it
 
@@ -121,14 +121,7 @@ def in_ns(ns: str, *argv, **kwargs) -> subprocess.CompletedProcess:
 
 def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = 'condition'):
     """The first truthy value of ``predicate()``; StepFailed after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise StepFailed(f'timed out after {timeout:.0f} s waiting for {what}')
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout, interval, what, error=StepFailed)
 
 
 def netns_list() -> set[str]:
@@ -136,53 +129,6 @@ def netns_list() -> set[str]:
         return {n for n in os.listdir('/run/netns') if not n.startswith('.')}
     except FileNotFoundError:
         return set()
-
-
-def _ancestors() -> set[int]:
-    pids, pid = set(), os.getpid()
-    while pid > 1:
-        pids.add(pid)
-        try:
-            with open(f'/proc/{pid}/stat') as f:
-                pid = int(f.read().rsplit(')', 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    return pids
-
-
-def cmdline(pid: int) -> str:
-    try:
-        with open(f'/proc/{pid}/cmdline', 'rb') as f:
-            return f.read().replace(b'\0', b' ').decode(errors='replace').strip()
-    except OSError:
-        return ''
-
-
-def pids_with(markers) -> dict[int, str]:
-    """{pid: cmdline} of processes whose command line holds one of ``markers``
-    (never this process or its ancestors)."""
-    mine, found = _ancestors(), {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) in mine:
-            continue
-        cmd = cmdline(int(entry))
-        if cmd and any(m in cmd for m in markers):
-            found[int(entry)] = cmd
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 # -- OVS --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from agent.common import procfs
 from agent.tools.aio import host, services
 from agent.tools.aio.settings import SERVICES, Settings
 
@@ -80,7 +81,7 @@ def namespace_section(ns: str, what: str) -> str:
     routes = host.in_ns(ns, 'ip', 'route').stdout.strip()
     out += ['  ip route:', _indent(routes or '(none)')]
     pids = host.sh('ip', 'netns', 'pids', ns).stdout.split()
-    procs = [f'{pid} {host.cmdline(int(pid))}' for pid in pids if pid.isdigit()]
+    procs = [f'{pid} {procfs.cmdline(int(pid))}' for pid in pids if pid.isdigit()]
     if procs:
         out += ['  processes:', _indent('\n'.join(procs))]
     if ns.startswith('qrouter-'):
@@ -119,7 +120,7 @@ def render(s: Settings, record: host.Record, client=None, agents=None) -> str:
         out += ['', f'OVS bridge {bridge} (datapath_type {kind}; ports, local VLAN tags, '
                     'Interface external_ids):']
         out += ['  ' + line for line in ovs_ports(bridge)] or ['  (no ports)']
-    children = {pid: cmd for pid, cmd in host.pids_with(s.markers).items()
+    children = {pid: cmd for pid, cmd in procfs.pids_with(s.markers).items()
                 if cmd.split()[0].rsplit('/', 1)[-1] in ('dnsmasq', 'haproxy')}
     out += ['', 'dnsmasq and haproxy children:']
     out += [f'  {pid} {cmd}' for pid, cmd in sorted(children.items())] or ['  (none)']

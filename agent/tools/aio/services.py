@@ -10,15 +10,13 @@ import datetime
 import hashlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
-from agent.common import fileutils
+from agent.common import fileutils, procfs
 from agent.tools.aio import host
 from agent.tools.aio.settings import AGENT_BINARIES, SERVICES, Settings
 
@@ -74,10 +72,10 @@ def find(s: Settings, service: str) -> int | None:
     """The pid of the instance's ``service``: from the pid file, else by command line."""
     own = _own_conf(s, service)
     text = fileutils.read_text(s.pid_file(service), '').strip()
-    if text.isdigit() and host.alive(int(text)) and own in host.cmdline(int(text)):
+    if text.isdigit() and procfs.alive(int(text)) and own in procfs.cmdline(int(text)):
         return int(text)
-    found = sorted(pid for pid, cmd in host.pids_with([own]).items()
-                   if service in cmd and host.alive(pid))
+    found = sorted(pid for pid, cmd in procfs.pids_with([own]).items()
+                   if service in cmd and procfs.alive(pid))
     return found[0] if found else None
 
 
@@ -117,19 +115,10 @@ def stop_many(s: Settings, names, timeout: float = 30.0) -> dict[str, int]:
     """Stop services in parallel: {service: pid} of those that were running."""
     pids = {service: find(s, service) for service in names}
     pids = {service: pid for service, pid in pids.items() if pid is not None}
-    for pid in pids.values():
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while any(host.alive(p) for p in pids.values()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for service, pid in pids.items():
-        if host.alive(pid):
-            host.CONSOLE.log(f'{service} (pid {pid}) ignored SIGTERM for {timeout} s: '
-                             'SIGKILL')
-            os.kill(pid, signal.SIGKILL)
+    by_pid = {pid: service for service, pid in pids.items()}
+    for pid in procfs.terminate(by_pid, timeout):
+        host.CONSOLE.log(f'{by_pid[pid]} (pid {pid}) ignored SIGTERM for {timeout} s: '
+                         'SIGKILL')
     for service in names:
         for path in (s.pid_file(service), _fingerprint_file(s, service)):
             try:

@@ -2,9 +2,10 @@
 
 import os
 import signal
-import time
 
 import pytest
+
+from agent.common import polling
 
 from tests.functional.controller_api.conftest import start_server
 
@@ -27,13 +28,7 @@ def _children(pid):
 
 
 def _wait(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    return predicate()
+    return polling.poll(predicate, timeout, 0.1)
 
 
 def test_dead_worker_respawned_and_sigterm_stops_all(request, tmp_path_factory, run_id,

@@ -1,9 +1,10 @@
 """Reading and driving the host for the functional tests: commands, polling,
 processes by a marker in their command line, namespaces.
 
-The AIO tool (``agent/tools/aio/host.py``) has its own versions: they log every
-command, return rather than raise by default and raise ``StepFailed``; these raise
-``CalledProcessError`` / ``AssertionError`` as a test wants.
+Polling and /proc come from ``agent.common`` (``polling``, ``procfs``), shared with
+the all-in-one.  Its ``sh`` (``agent/tools/aio/host.py``) logs every command and
+returns rather than raises; these raise ``CalledProcessError`` / ``AssertionError``
+as a test wants.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 
+from agent.common import polling, procfs
+from agent.common.procfs import alive  # noqa: F401 - re-exported to the tests
 from agent.drivers import netns as netns_mod
 
 
@@ -31,30 +33,12 @@ def in_ns(ns, *argv, check=True, timeout=30, input=None):
 
 def wait_for(predicate, timeout=10.0, interval=0.02, what='condition'):
     """The first truthy value of ``predicate()``; AssertionError after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out after {timeout} s waiting for {what}')
-        time.sleep(interval)
+    return polling.wait_for(predicate, timeout, interval, what, error=AssertionError)
 
 
 def pids_with(marker):
-    """Pids (never this process) whose command line holds ``marker``."""
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) == os.getpid():
-            continue
-        try:
-            with open(f'/proc/{entry}/cmdline', 'rb') as f:
-                cmd = f.read().decode(errors='replace')
-        except OSError:
-            continue
-        if marker in cmd:
-            found.append(int(entry))
-    return found
+    """Pids (never this process or its ancestors) whose command line holds ``marker``."""
+    return list(procfs.pids_with([marker]))
 
 
 def kill_marked(marker):
@@ -79,15 +63,6 @@ def marked_dir(prefix, leaks):
     finally:
         kill_marked(path)
         shutil.rmtree(path, ignore_errors=True)
-
-
-def alive(pid):
-    """The process exists and is not a zombie."""
-    try:
-        with open(f'/proc/{pid}/stat') as f:
-            return f.read().rsplit(')', 1)[1].split()[0] != 'Z'
-    except OSError:
-        return False
 
 
 def netns_list():

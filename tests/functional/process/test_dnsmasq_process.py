@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from agent.common import polling
 from agent.process import manager as pm
 from agent.process.monitor import ProcessMonitor
 from agent.process.spec import ProcessSpec
@@ -53,12 +54,7 @@ def network(make_namespace, state_path, manager):
 
 
 def wait_for(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    return polling.poll(condition, timeout, 0.02)
 
 
 def read(path):

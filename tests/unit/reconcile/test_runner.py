@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from agent.common import polling
 from agent.reconcile.queue import WorkQueue
 from agent.reconcile.runner import SyncRunner
 
@@ -30,12 +31,7 @@ class Recorder:
 
 
 def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.005)
-    return False
+    return bool(polling.poll(predicate, timeout, 0.005))
 
 
 @pytest.fixture
