@@ -29,6 +29,7 @@ from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
 from agent.dhcp.settings import DnsmasqSettings
 from agent.metadata import haproxy
+from agent.model.network import Network
 from agent.process import ProcessManager, ProcessMonitor
 from agent.reconcile.queue import WorkQueue
 from agent.reconcile.runner import SyncRunner
@@ -61,6 +62,17 @@ def _host_extras(conf) -> tuple[LeaseReleaser, QdhcpFirewall]:
     debug = bool(getattr(conf.AGENT, 'debug_iptables_rules', False))
     return (LeaseReleaser(DhcpReleaseDriver(), lambda path: read_text(path, '') or ''),
             QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug)))
+
+
+def holds_created(network: Network, event: events.DhcpEvent) -> bool:
+    """Whether ``network`` (as read from the server) holds what ``event`` created."""
+    if event.method == 'network_create_end':
+        return event.network_id == network.id
+    if event.method == 'subnet_create_end':
+        return any(s.id == event.subnet_id for s in network.subnets)
+    if event.method == 'port_create_end':
+        return network.port(event.port_id) is not None
+    return False
 
 
 class DhcpAgent:
@@ -146,7 +158,7 @@ class DhcpAgent:
         if network_id is None:
             self.runner.request_full_sync(f'{event.method} for an unknown network')
             return
-        if self._own_port_echo(event):
+        if self._own_port_echo(event) or self._known_create(event):
             return
         self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
         self.reconciler.invalidate(network_id)
@@ -170,6 +182,18 @@ class DhcpAgent:
                     and mine.mac_address == port.mac_address:
                 return True
         return network_key(port.network_id) in self.queue.pending_keys()
+
+    def _known_create(self, event: events.DhcpEvent) -> bool:
+        """A create that the last state read of the (assigned) network already holds.
+
+        The notifications queued for the agent while it was down arrive after its
+        full fetch at start, which read everything they announce: acting on them
+        would fetch and reconcile every network a second time.
+        """
+        if event.network_id is None or event.network_id not in self.reconciler.assigned:
+            return False
+        network = self.reconciler.last_fetched(event.network_id)
+        return network is not None and holds_created(network, event)
 
     def configurations(self) -> dict:
         return {'dhcp_driver': 'dnsmasq',

@@ -94,6 +94,7 @@ class DhcpReconciler:
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
         self._prefetched: dict[str, Network] = {}
+        self._fetched: dict[str, Network] = {}     # the last state read of each network
         self._ready_seen: dict[str, frozenset] = {}
         self._lock = threading.Lock()
         self.enqueue = lambda key, priority, reason: None   # set by the agent
@@ -109,7 +110,13 @@ class DhcpReconciler:
         networks = list(networks)
         with self._lock:
             self._prefetched = {n.id: n for n in networks}
+            self._fetched.update(self._prefetched)
         self.assigned.fetched((n.id for n in networks), started_at)
+
+    def last_fetched(self, network_id: str) -> Network | None:
+        """The network as last read from the server (a full fetch or a refetch)."""
+        with self._lock:
+            return self._fetched.get(network_id)
 
     def invalidate(self, network_id: str) -> None:
         """An event about the network arrived: fetch it again before acting."""
@@ -130,6 +137,11 @@ class DhcpReconciler:
             network = self._prefetched.pop(network_id, _MISSING)
         if network is _MISSING:
             network = self.plugin.get_network_info(network_id)
+            with self._lock:
+                if network is None:
+                    self._fetched.pop(network_id, None)
+                else:
+                    self._fetched[network_id] = network
         return network
 
     # -- the handler ----------------------------------------------------------------
@@ -317,6 +329,7 @@ class DhcpReconciler:
             self._ready_seen.pop(network_id, None)
             self._last_reload.pop(network_id, None)
             self._prefetched.pop(network_id, None)
+            self._fetched.pop(network_id, None)
         ns = names.dhcp_namespace(network_id)
         if self.firewall is not None:
             self.firewall.forget(ns)

@@ -34,9 +34,13 @@ class Reconciler:
     def __init__(self):
         self.assigned = Assignments()
         self.invalidated = []
+        self.fetched = {}
 
     def invalidate(self, network_id):
         self.invalidated.append(network_id)
+
+    def last_fetched(self, network_id):
+        return self.fetched.get(network_id)
 
 
 def agent():
@@ -98,3 +102,37 @@ def test_the_echo_while_the_network_is_queued_is_skipped():
     a.queue.pending.add(('network', g.NET_ID))
     a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=our_port()))
     assert a.queue.keys == []
+
+
+def test_creates_the_last_fetch_already_holds_are_skipped():
+    """What was queued for the agent while it was down arrives after its full fetch."""
+    a = agent()
+    a.reconciler.assigned.event(g.NET_ID, True)
+    a.reconciler.fetched[g.NET_ID] = g.NETWORK
+    a.enqueue(DhcpEvent('network_create_end', g.NET_ID, 0))
+    a.enqueue(DhcpEvent('subnet_create_end', g.NET_ID, 3, subnet_id=g.SUBNET_ID))
+    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=g.VM_PORT,
+                        port_id=g.VM_PORT_ID))
+    assert a.queue.keys == [] and a.reconciler.invalidated == []
+
+
+def test_creates_the_last_fetch_lacks_are_acted_on():
+    a = agent()
+    a.reconciler.assigned.event(g.NET_ID, True)
+    a.reconciler.fetched[g.NET_ID] = m.Network(id=g.NET_ID, subnets=(g.subnet(),))
+    other_subnet = '0b7c7c52-5d5e-4e4e-9a55-3f1f5b0e7a01'
+    a.enqueue(DhcpEvent('subnet_create_end', g.NET_ID, 3, subnet_id=other_subnet))
+    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=g.VM_PORT,
+                        port_id=g.VM_PORT_ID))
+    a.enqueue(DhcpEvent('subnet_update_end', g.NET_ID, 3, subnet_id=g.SUBNET_ID))
+    assert [k[2] for k in a.queue.keys] == ['subnet_create_end', 'port_create_end',
+                                            'subnet_update_end']
+
+
+def test_a_network_scheduled_again_after_its_removal_is_acted_on():
+    a = agent()
+    a.reconciler.fetched[g.NET_ID] = g.NETWORK       # not torn down yet
+    a.enqueue(DhcpEvent('network_delete_end', g.NET_ID, 2))
+    a.enqueue(DhcpEvent('network_create_end', g.NET_ID, 0))
+    assert g.NET_ID in a.reconciler.assigned
+    assert [k[2] for k in a.queue.keys] == ['network_delete_end', 'network_create_end']

@@ -139,6 +139,17 @@ def test_network_gone_tears_everything_down(world, tmp_path):
     assert g.NET_ID not in rec.assigned
 
 
+def test_the_last_state_read_is_kept_until_teardown(world):
+    _, _, plugin, rec, _, _ = world
+    assert rec.last_fetched(g.NET_ID) is None
+    fetched = plugin.network
+    rec.handle(network_key(g.NET_ID))
+    assert rec.last_fetched(g.NET_ID) is fetched
+    rec.assigned.event(g.NET_ID, False)
+    rec.handle(network_key(g.NET_ID))
+    assert rec.last_fetched(g.NET_ID) is None
+
+
 def test_an_unassigned_network_is_torn_down_without_fetching(world):
     fakes, procs, plugin, rec, _, _ = world
     rec.handle(network_key(g.NET_ID))
