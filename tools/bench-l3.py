@@ -10,7 +10,11 @@ with their own netdev bridges and state directory (all removed at the end), then
      gateway and 2 floating IPs, created while no agent runs; then the seconds
      from starting the agent to every router converged (namespace, qr-, qg- with
      its floating IPs, rules, proxy), and the same after a restart with nothing
-     changed (adoption), and the agent's memory after each (RSS, PSS, USS);
+     changed (adoption), and the agent's memory after each (RSS, PSS, USS); the
+     agent's CPU seconds in the cold sync (its own, and those of the children it
+     waited for: ip, iptables-restore, arping); the seconds from SIGTERM to the
+     agent's exit right after converging, idle, and in the middle of a full sync
+     (the data plane stays);
   3. floating-IP churn: --changes associate/disassociate calls on one router in
      --window seconds; iptables-restore processes the agent ran for that router
      (counted from its debug log), and per change.
@@ -121,6 +125,22 @@ def wait_synced(stack, routers, follower, timeout=900):
         time.sleep(0.1)
 
 
+def timed_stop(stack):
+    """Seconds from SIGTERM to the agent's exit."""
+    start = time.monotonic()
+    stack.stop_agent()
+    return time.monotonic() - start
+
+
+def cpu_seconds(pid):
+    """(own, waited-for children's) CPU seconds of a live process."""
+    with open(f'/proc/{pid}/stat') as f:
+        fields = f.read().rpartition(')')[2].split()
+    tick = os.sysconf('SC_CLK_TCK')
+    return ((int(fields[11]) + int(fields[12])) / tick,
+            (int(fields[13]) + int(fields[14])) / tick)
+
+
 def bench_full_sync(stack, count):
     ext, _ = stack.network('bench-public', '10.255.0.0/16', '10.255.0.1', external=True)
     stack.stop_agent()
@@ -131,18 +151,27 @@ def bench_full_sync(stack, count):
     stack.start_agent(wait=False)
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
-    cold = time.monotonic() - start
+    r = {'cold': time.monotonic() - start, 'cpu': cpu_seconds(stack.agent.pid)}
     print(f'   agent after the cold sync: {memory(stack.agent.pid)}', flush=True)
     sample = names.router_namespace(sorted(routers)[0])
-    qg_addrs = sum(1 for line in os.popen(f'ip netns exec {sample} ip -o -4 addr show')
-                   if ' qg-' in line)
-    stack.stop_agent()
+    r['qg_addrs'] = sum(1 for line in os.popen(f'ip netns exec {sample} ip -o -4 addr show')
+                        if ' qg-' in line)
+    r['stop_converged'] = timed_stop(stack)
     start = time.monotonic()
     stack.start_agent(wait=False)
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
-    warm = time.monotonic() - start
-    return cold, warm, qg_addrs, follower.actions, memory(stack.agent.pid)
+    r['warm'] = time.monotonic() - start
+    r['actions'], r['memory'] = follower.actions, memory(stack.agent.pid)
+    time.sleep(3)
+    r['stop_idle'] = timed_stop(stack)
+    stack.start_agent(wait=False)
+    follower = LogFollower(stack.agent_log, stack._log_mark)
+    while len(follower.poll(routers)) < min(10, len(routers)):
+        time.sleep(0.05)
+    r['stop_busy'] = timed_stop(stack)
+    stack.start_agent()
+    return r
 
 
 def restore_count(stack, ns):
@@ -198,12 +227,17 @@ def main():
               f'max {max(times):.3f} s')
         print(f'2. full sync from cold, {args.routers} routers with a gateway and 2 '
               f'floating IPs each:', flush=True)
-        cold, warm, qg_addrs, changed, rss = bench_full_sync(stack, args.routers)
-        print(f'   cold start -> all {args.routers} converged: {cold:.2f} s '
-              f'({args.routers / cold:.1f} routers/s); a sample router has {qg_addrs} '
-              'IPv4 addresses on qg-')
-        print(f'   restart with nothing changed -> all reconciled: {warm:.2f} s, '
-              f'{changed} actions in total; agent {rss}')
+        r = bench_full_sync(stack, args.routers)
+        print(f'   cold start -> all {args.routers} converged: {r["cold"]:.2f} s '
+              f'({args.routers / r["cold"]:.1f} routers/s); a sample router has '
+              f'{r["qg_addrs"]} IPv4 addresses on qg-')
+        print(f'   agent CPU in the cold start: {r["cpu"][0]:.2f} s own, '
+              f'{r["cpu"][1]:.2f} s in the children it waited for')
+        print(f'   restart with nothing changed -> all reconciled: {r["warm"]:.2f} s, '
+              f'{r["actions"]} actions in total; agent {r["memory"]}')
+        print(f'   SIGTERM -> agent exited: {r["stop_converged"]:.2f} s right after the '
+              f'cold start, {r["stop_idle"]:.2f} s idle, {r["stop_busy"]:.2f} s in the '
+              'middle of a full sync')
         print(f'3. {args.changes} floating-IP changes in {args.window:g} s on one router:',
               flush=True)
         restores, spent = bench_fip_churn(stack, args.changes, args.window)
