@@ -11,7 +11,6 @@ Namespaces are given by name; ``None`` means the root namespace.
 
 from __future__ import annotations
 
-import threading
 from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Protocol,
                     Sequence, Tuple, Union)
 
@@ -58,7 +57,7 @@ class Links(Protocol):
                      dev: Optional[str] = None, table: int = 254) -> None: ...
     def set_default_gateway(self, ns: Optional[str], dev: str, gateway: Any) -> None: ...
     def send_gratuitous_arp(self, ns: str, dev: str, ip: Any,
-                            count: int = 3) -> Optional[threading.Thread]: ...
+                            count: int = 3) -> Any: ...   # None, or joinable
 
 
 class Ovs(Protocol):

@@ -11,14 +11,13 @@ import ipaddress
 import logging
 import os
 import socket
-import subprocess
-import threading
 import time
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 from pyroute2.netlink.exceptions import NetlinkError
 
 from agent.drivers import commands
+from agent.drivers import garp
 from agent.drivers import netns
 from agent.drivers.state import (
     DeviceNotFound, DriverError, IPAddress, IPInterface, LinkState, NextHop, RouteState,
@@ -27,7 +26,6 @@ from agent.drivers.state import (
 
 LOG = logging.getLogger(__name__)
 IFF_UP = 0x1
-ARPING_SLEEP = 2.0
 MOVE_ATTEMPTS = 10
 
 
@@ -315,30 +313,11 @@ def set_default_gateway(ns: Optional[str], dev: str, gateway: Any) -> None:
 
 # -- gratuitous ARP --------------------------------------------------------------------
 
-def _arping_loop(ns: str, dev: str, ip: str, count: int) -> None:
-    for attempt in range(count):
-        argv = commands.arping(ns, dev, ip)
-        LOG.debug('%s', ' '.join(argv))
-        res = subprocess.run(argv, capture_output=True, text=True, check=False)
-        # arping -U exits 1 when nobody answers: that is normal for a gratuitous ARP
-        if res.returncode not in (0, 1):
-            LOG.warning('%s: gratuitous ARP for %s failed: %s', _where(ns, dev), ip,
-                        res.stderr.strip())
-            return
-        if attempt + 1 < count:
-            time.sleep(ARPING_SLEEP)
-
-
 def send_gratuitous_arp(ns: str, dev: str, ip: Any, count: int = 3
-                        ) -> Optional[threading.Thread]:
-    """Announce an IPv4 address ``count`` times, 2 s apart, in the background."""
-    addr = ipaddress.ip_interface(ip).ip if '/' in str(ip) else ipaddress.ip_address(ip)
-    if addr.version != 4 or count <= 0:
-        return None
-    thread = threading.Thread(target=_arping_loop, args=(ns, dev, str(addr), count),
-                              name=f'garp-{dev}', daemon=True)
-    thread.start()
-    return thread
+                        ) -> Optional[garp.Announcement]:
+    """Announce an IPv4 address ``count`` times, 2 s apart, in the background
+    (raw frames from inside the namespace: :mod:`agent.drivers.garp`)."""
+    return garp.ANNOUNCER.announce(ns, dev, ip, count)
 
 
 class LinkDriver:
