@@ -1,7 +1,7 @@
 """iptables in one namespace: observe with iptables-save, apply a minimal restore.
 
 One :class:`IptablesManager` per namespace and wrap name.  ``apply(desired)``
-runs ``ip netns exec <ns> iptables-save`` (and ``ip6tables-save``) without
+runs ``iptables-save`` (and ``ip6tables-save``) in the namespace without
 counters, diffs our chains against the desired :class:`Tables`
 (:mod:`agent.drivers.iptables_diff`) and feeds only the differences to
 ``iptables-restore -n``.  When nothing differs no restore process is spawned,
@@ -19,6 +19,7 @@ import threading
 import time
 from typing import Protocol
 
+from agent.drivers import netns
 from agent.drivers.iptables_diff import plan_restore
 from agent.drivers.iptables_rules import (
     DHCP_WRAP, L3_WRAP, Tables, normalize_table, parse_save)
@@ -85,35 +86,44 @@ class IptablesBackend(Protocol):
     def restore(self, version: int, text: str) -> None: ...
 
 
+def _run_here(argv: list[str], stdin: str | None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+
+
 class CommandBackend:
-    """``ip netns exec <ns> iptables-save`` / ``iptables-restore -n`` processes."""
+    """``iptables-save`` / ``iptables-restore -n`` processes in a namespace.
+
+    They are forked from a thread inside the namespace: where ``ip netns exec``
+    would put them, without its own process and mount namespace (~2 ms of CPU
+    and ~10 ms less per command).
+    """
 
     def __init__(self, namespace: str | None):
         self.namespace = namespace
         self._wait_flags: tuple[str, ...] = ()
 
     def _argv(self, *argv: str) -> list[str]:
+        """The shell equivalent (for messages)."""
         if self.namespace is None:
             return list(argv)
         return ['ip', 'netns', 'exec', self.namespace, *argv]
 
-    @staticmethod
-    def _run(argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=False)
+    def _run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+        return netns.run_in(self.namespace, _run_here, argv, stdin)
 
     def save(self, version: int) -> str:
         """``iptables-save`` (no counters) of one IP version in the namespace."""
-        argv = self._argv(_BINARIES[version][0])
-        res = self._run(argv)
+        binary = _BINARIES[version][0]
+        res = self._run([binary])
         if res.returncode != 0:
-            raise IptablesError(argv, res.returncode, res.stderr)
+            raise IptablesError(self._argv(binary), res.returncode, res.stderr)
         return res.stdout
 
     def restore(self, version: int, text: str) -> None:
         """Feed ``text`` to ``iptables-restore -n``; wait for the xtables lock if busy."""
         binary = _BINARIES[version][1]
         while True:
-            argv = self._argv(binary, '-n', *self._wait_flags)
+            argv = [binary, '-n', *self._wait_flags]
             res = self._run(argv, text)
             _count_restore(self.namespace or '')
             # Exit 4 is also the nft backend's "commit failed": only the lock retries.
@@ -124,7 +134,7 @@ class CommandBackend:
                                     '-W', str(LOCK_WAIT_INTERVAL_US))
                 continue
             if res.returncode != 0:
-                raise IptablesError(argv, res.returncode, res.stderr, text)
+                raise IptablesError(self._argv(*argv), res.returncode, res.stderr, text)
             return
 
 
