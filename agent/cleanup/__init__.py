@@ -2,5 +2,6 @@
 
 The logic works on the driver Protocols (``agent.drivers``), so it is tested with
 the in-memory fakes; ``agent.cmd.netns_cleanup`` and ``agent.cmd.ovs_cleanup`` wire
-it to the real drivers.  Nothing here talks to the controller.
+it to the real drivers (their shared command line and OVSDB set-up: ``tool``).
+Nothing here talks to the controller.
 """

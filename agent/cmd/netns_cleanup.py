@@ -9,7 +9,7 @@ stops their dnsmasq/haproxy children, deletes their OVS ports (on ``[ovs]
 integration_bridge`` and ``external_bridge``) and devices, and removes them.
 ``--only`` restricts the run to the named namespaces.  Foreign namespaces are never
 touched.  Idempotent; needs no controller.  Exit status 1 if something could not be
-cleaned (see the log).
+cleaned (see the log), 2 on a bad command line.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ import sys
 
 from oslo_config import cfg
 
+from agent.cleanup import tool
 from agent.cleanup.children import ChildProcesses
 from agent.cleanup.namespaces import NS_PREFIXES, NamespaceCleaner
-from agent.conf import service
-from agent.drivers.state import DriverError
 
 LOG = logging.getLogger(__name__)
 
@@ -45,22 +44,17 @@ CLI_OPTS = [
 
 
 def parse(argv):
-    conf = cfg.ConfigOpts()
-    conf.register_cli_opts(CLI_OPTS)
-    return service.make_conf(argv, conf=conf)
+    return tool.parse(argv, CLI_OPTS)
 
 
 def connect_ovs(conf):
     """The OVS driver, or None when OVSDB is unreachable (ports are then left to
     netnode-ovs-cleanup; the devices themselves are still deleted)."""
-    from agent.drivers.ovs import OvsDriver
-    try:
-        return OvsDriver.from_conf(conf)
-    except DriverError as exc:
-        error = str(exc)
-    LOG.warning('%s: OVS ports of removed namespaces are left for netnode-ovs-cleanup',
-                error)
-    return None
+    ovs, error = tool.connect_ovs(conf)
+    if ovs is None:
+        LOG.warning('%s: OVS ports of removed namespaces are left for '
+                    'netnode-ovs-cleanup', error)
+    return ovs
 
 
 def build_cleaner(conf):
@@ -74,15 +68,12 @@ def build_cleaner(conf):
         force=conf.force, agent_type=conf.agent_type, only=conf.only, delay=conf.delay)
 
 
+def clean(conf) -> int:
+    return 0 if build_cleaner(conf).run().ok else 1
+
+
 def main(argv=None):
-    try:
-        conf = parse(sys.argv[1:] if argv is None else argv)
-    except cfg.Error as exc:
-        print(f'netnode-netns-cleanup: {exc}', file=sys.stderr)
-        return 2
-    service.setup_logging(conf, 'netnode-netns-cleanup')
-    report = build_cleaner(conf).run()
-    return 0 if report.ok else 1
+    return tool.run('netnode-netns-cleanup', CLI_OPTS, argv, clean)
 
 
 if __name__ == '__main__':

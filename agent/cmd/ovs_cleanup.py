@@ -7,7 +7,7 @@ Removes the ports whose Interface carries our external_ids (``iface-id`` and
 (default: ``[ovs] integration_bridge`` and ``external_bridge``).  Every other port
 stays.  Run at boot before the agents (``netnode-ovs-cleanup.service``): they plug
 their ports again.  Idempotent; needs no controller.  Exit status 1 if a port could
-not be deleted.
+not be deleted or OVSDB is unreachable, 2 on a bad command line.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ import sys
 
 from oslo_config import cfg
 
+from agent.cleanup import tool
 from agent.cleanup.ports import OvsPortCleaner
-from agent.conf import service
-from agent.drivers.state import DriverError
 
 LOG = logging.getLogger(__name__)
 
@@ -32,32 +31,23 @@ CLI_OPTS = [
 
 
 def parse(argv):
-    conf = cfg.ConfigOpts()
-    conf.register_cli_opts(CLI_OPTS)
-    return service.make_conf(argv, conf=conf)
+    return tool.parse(argv, CLI_OPTS)
 
 
 def bridges_of(conf):
     return list(conf.bridge) or [conf.ovs.integration_bridge, conf.ovs.external_bridge]
 
 
+def clean(conf) -> int:
+    ovs, error = tool.connect_ovs(conf)
+    if ovs is None:
+        LOG.error('Cannot clean Open vSwitch ports: %s', error)
+        return 1
+    return 0 if OvsPortCleaner(ovs).clean_bridges(bridges_of(conf)).ok else 1
+
+
 def main(argv=None):
-    try:
-        conf = parse(sys.argv[1:] if argv is None else argv)
-    except cfg.Error as exc:
-        print(f'netnode-ovs-cleanup: {exc}', file=sys.stderr)
-        return 2
-    service.setup_logging(conf, 'netnode-ovs-cleanup')
-    from agent.drivers.ovs import OvsDriver
-    try:
-        ovs = OvsDriver.from_conf(conf)
-    except DriverError as exc:
-        error = str(exc)
-    else:
-        report = OvsPortCleaner(ovs).clean_bridges(bridges_of(conf))
-        return 0 if report.ok else 1
-    LOG.error('Cannot clean Open vSwitch ports: %s', error)
-    return 1
+    return tool.run('netnode-ovs-cleanup', CLI_OPTS, argv, clean)
 
 
 if __name__ == '__main__':

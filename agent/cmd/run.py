@@ -1,0 +1,175 @@
+"""What every agent's ``main()`` does: one place for the process life cycle.
+
+Parse the options, set up logging, take the ``state_path`` lock (two agents of a
+kind on one state_path would fight over the same namespaces and children), build
+and start the agent, then serve until SIGTERM/SIGINT and stop it.  SIGHUP runs
+the agent's ``reload()`` on a thread of its own (re-read the mutable options,
+resync).  Each agent is described by an :class:`AgentMain` (below); its
+``agent.cmd.<agent>.main`` runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Callable, Protocol
+
+from agent.common import service_lock
+from agent.conf import service
+
+LOG = logging.getLogger(__name__)
+
+# The agents that drive the data plane: per-message netlink, OVSDB transaction and
+# asyncio loop chatter would drown the plans in --debug logs (the agents log each
+# change as a command themselves); pyroute2 is imported first so its level holds.
+DATAPLANE_QUIET_LOGGERS = ('pyroute2=WARNING', 'ovsdbapp=INFO', 'ovs=INFO', 'asyncio=INFO')
+DATAPLANE_PRELOAD = ('agent.drivers.link',)
+
+
+class Agent(Protocol):
+    def start(self) -> object: ...
+
+    def reload(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AgentMain:
+    binary: str                                  # 'netnode-dhcp-agent': log, lock, messages
+    label: str                                   # 'DHCP agent', in log lines
+    groups: tuple                                # option groups (agent.conf.service)
+    build: Callable[[object], Agent]             # the agent from the parsed options
+    lock_exit: int | None = 1                    # exit status when the lock is held; None: no lock
+    quiet_loggers: tuple[str, ...] = ()          # 'logger=LEVEL' added to default_log_levels
+    preload: tuple[str, ...] = ()                # modules imported before logging is set up
+    serving: Callable[[object], str] | None = None   # a line logged once started
+
+
+class _Reloader:
+    """SIGHUP runs the agent's ``reload()`` on a thread; one that comes during the
+    start-up runs once the agent has started.  (Python runs signal handlers in the
+    main thread, between the steps of ``run_agent``: no lock is needed.)"""
+
+    def __init__(self):
+        self.agent: Agent | None = None
+        self.pending = False
+        signal.signal(signal.SIGHUP, lambda _signum, _frame: self.request())
+
+    def request(self) -> None:
+        if self.agent is None:
+            self.pending = True
+            return
+        threading.Thread(target=self.agent.reload, name='sighup-reload', daemon=True).start()
+
+    def started(self, agent: Agent) -> None:
+        self.agent = agent
+        if self.pending:
+            LOG.info('SIGHUP during start-up: reloading now')
+            self.request()
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handler(signum, _frame):
+        LOG.info('caught %s, stopping', signal.Signals(signum).name)
+        stop.set()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _fail(spec: AgentMain, message: str, code: int) -> int:
+    print(f'{spec.binary}: {message}', file=sys.stderr)
+    return code
+
+
+def run_agent(spec: AgentMain, argv=None) -> int:
+    """Run the agent ``spec`` describes until SIGTERM/SIGINT; the exit status.
+
+    0 after a clean stop; ``spec.lock_exit`` when another agent holds the
+    state_path; 1 when the agent cannot be built or started (the reason is logged
+    and printed on stderr).
+    """
+    argv = sys.argv[1:] if argv is None else argv
+    conf = service.make_conf(argv, groups=spec.groups)
+    # pyroute2 resets its logger's level when imported: import it before logging
+    # is set up, so pyroute2=WARNING holds.
+    for module in spec.preload:
+        importlib.import_module(module)
+    if spec.quiet_loggers:
+        conf.set_default('default_log_levels',
+                         list(conf.default_log_levels) + list(spec.quiet_loggers))
+    service.setup_logging(conf, spec.binary)
+    lock = None
+    if spec.lock_exit is not None:
+        try:
+            lock = service_lock.acquire(conf.state_path, spec.binary)
+        except (service_lock.AlreadyRunning, OSError) as exc:
+            LOG.error('%s', exc)
+            return _fail(spec, str(exc), spec.lock_exit)
+    try:
+        code = _serve(spec, conf)
+    finally:
+        if lock is not None:
+            os.close(lock)
+    return code
+
+
+def _serve(spec: AgentMain, conf) -> int:
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    reloader = _Reloader()
+    LOG.info('%s starting as host %s, state_path %s', spec.label, conf.host,
+             conf.state_path)
+    try:
+        agent = spec.build(conf)
+        agent.start()
+    except Exception as exc:  # noqa: BLE001 - say why, exit non-zero
+        LOG.exception('cannot start the %s', spec.label)
+        return _fail(spec, f'cannot start: {exc}', 1)
+    reloader.started(agent)
+    if spec.serving is not None:
+        LOG.info('%s', spec.serving(conf))
+    try:
+        while not stop.wait(1.0):
+            pass
+    finally:
+        agent.stop()
+    LOG.info('%s stopped', spec.label)
+    return 0
+
+
+# The agents -------------------------------------------------------------------------
+# Built after the lock is held and logging is set up (their imports are heavy).
+
+def _dhcp_agent(conf):
+    from agent.dhcp.agent import DhcpAgent
+    return DhcpAgent(conf)
+
+
+def _l3_agent(conf):
+    from agent.l3.agent import L3Agent
+    return L3Agent(conf)
+
+
+def _metadata_agent(conf):
+    from agent.metadata.agent import MetadataAgent
+    return MetadataAgent(conf)
+
+
+DHCP_AGENT = AgentMain(binary='netnode-dhcp-agent', label='DHCP agent',
+                       groups=service.DHCP_AGENT_GROUPS, build=_dhcp_agent, lock_exit=1,
+                       quiet_loggers=DATAPLANE_QUIET_LOGGERS, preload=DATAPLANE_PRELOAD)
+L3_AGENT = AgentMain(binary='netnode-l3-agent', label='L3 agent',
+                     groups=service.L3_AGENT_GROUPS, build=_l3_agent, lock_exit=2,
+                     quiet_loggers=DATAPLANE_QUIET_LOGGERS, preload=DATAPLANE_PRELOAD)
+# No state_path lock: a second agent on the same socket refuses to start by itself.
+METADATA_AGENT = AgentMain(
+    binary='netnode-metadata-agent', label='metadata agent',
+    groups=service.METADATA_AGENT_GROUPS, build=_metadata_agent, lock_exit=None,
+    serving=lambda conf: f'metadata agent serving {conf.metadata_proxy_socket} as host '
+                         f'{conf.host}')
