@@ -19,6 +19,18 @@ class HostDrivers:
     ovs: object
 
 
+def host_drivers(conf) -> HostDrivers:
+    """The real drivers (imported here: only a running agent needs pyroute2/ovsdbapp).
+
+    Plugs made at the same time (a full sync) share one OVSDB transaction.
+    """
+    from agent.dataplane.plug_batch import PlugBatcher
+    from agent.drivers.link import LinkDriver
+    from agent.drivers.netns import NetnsDriver
+    from agent.drivers.ovs import OvsDriver
+    return HostDrivers(NetnsDriver(), LinkDriver(), PlugBatcher(OvsDriver.from_conf(conf)))
+
+
 def observe(drivers: HostDrivers, desired: dev.DesiredDevice,
             ovs_ports: dict | None = None) -> dev.ObservedDevice:
     """What exists of ``desired`` on the host.

@@ -16,22 +16,21 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from agent.common import names
 from agent.conf import service
-from agent.dataplane.executor import HostDrivers
-from agent.drivers.link import LinkDriver
+from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
-from agent.drivers.netns import NetnsDriver
-from agent.drivers.ovs import OvsDriver
 from agent.l3 import desired as want
 from agent.l3.fip_status import FloatingIpStatusReporter
 from agent.l3.host import RouterHost, router_id_of
-from agent.l3.reconciler import RouterReconciler
+from agent.l3.reconciler import RouterReconciler, Stopping
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
+from agent.reconcile.plan import ActionFailed
 from agent.reconcile.queue import TerminalError, WorkQueue
 from agent.reconcile.runner import SyncRunner
 from agent.rpc.agent_bus import AgentBus
@@ -43,6 +42,7 @@ LOG = logging.getLogger(__name__)
 DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top action)
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
+STOP_TIMEOUT = 1.5           # seconds for stop() to wait for its threads
 
 
 def router_key(router_id: str) -> tuple[str, str]:
@@ -57,7 +57,7 @@ class L3Agent:
         self.host_name = conf.host
         self.settings = L3Settings.from_conf(conf)
         if drivers is None:
-            drivers = HostDrivers(NetnsDriver(), LinkDriver(), OvsDriver.from_conf(conf))
+            drivers = host_drivers(conf)
         self.drivers = drivers
         self.local_vlans = LocalVlans.from_conf(conf, drivers.ovs)
         self.processes = ProcessManager()
@@ -68,8 +68,9 @@ class L3Agent:
                                (conf.ovs.integration_bridge, conf.ovs.external_bridge),
                                iptables_debug=conf.AGENT.debug_iptables_rules,
                                ipv6=self.settings.ipv6)
+        self._stop = threading.Event()
         self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
-                                           self.monitor)
+                                           self.monitor, stopping=self._stop)
         self.queue = WorkQueue(self._handle, workers=conf.AGENT.num_sync_threads,
                                paused=True, name='l3')
         self.runner = SyncRunner(self._fetch_all, self.queue, self._prune,
@@ -87,7 +88,6 @@ class L3Agent:
         self._prefetched: dict[str, object] = {}
         self._deleted: set[str] = set()
         self._wanted_ports: frozenset[str] = frozenset()
-        self._stop = threading.Event()
         self._starter: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -113,17 +113,28 @@ class L3Agent:
         service.reload_config_files(self.conf)
         self.runner.request_full_sync('SIGHUP')
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking work and talking; children (haproxy) are left serving."""
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop taking work and talking within about ``timeout`` seconds.
+
+        Namespaces, rules and children (haproxy) are left serving.  A reconcile
+        in progress ends after its current action; the bus is left without
+        waiting for its listeners' last poll of the broker.
+        """
+        deadline = time.monotonic() + timeout
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         self._stop.set()
         self.bus.stop()
-        self.runner.stop(timeout)
+        self.runner.stop(left())
         if self._starter is not None:
-            self._starter.join(timeout)
-        self.queue.stop(timeout)
-        self.monitor.stop(timeout)
-        self.bus.join(timeout)
-        LOG.info('L3 agent %s stopped', self.host_name)
+            self._starter.join(left())
+        self.queue.stop(left())
+        self.monitor.stop(left())
+        self.bus.join(left())
+        LOG.info('L3 agent %s stopped in %.2f s', self.host_name,
+                 timeout - left())
 
     # -- events (called by the RPC endpoint) -----------------------------------------
 
@@ -167,6 +178,15 @@ class L3Agent:
             # The server's data is bad: keep what is in place, retry at the next
             # full sync rather than tear anything down.
             raise TerminalError(f'router {router_id}: {exc}') from exc
+        try:
+            self._converge(router_id, router)
+        except ActionFailed as exc:
+            if not isinstance(exc.error, Stopping):
+                raise
+            LOG.info('router %s: stopped after %d of its actions; the next start '
+                     'finishes it', router_id, exc.index)
+
+    def _converge(self, router_id: str, router) -> None:
         if not want.hosted(router, self.settings):
             self.reconciler.teardown(router_id)
             self.fip_status.report(router_id, None, True)
@@ -176,7 +196,8 @@ class L3Agent:
             self.reconciler.reconcile(router)
             ok = True
         finally:
-            self.fip_status.report(router_id, router, ok)
+            if not self._stop.is_set():     # no calls to the server while stopping
+                self.fip_status.report(router_id, router, ok)
 
     # -- full sync -------------------------------------------------------------------
 

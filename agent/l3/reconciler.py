@@ -23,13 +23,20 @@ from agent.reconcile.plan import execute
 LOG = logging.getLogger(__name__)
 
 
+class Stopping(Exception):
+    """The agent is stopping: a plan is cut short between two actions (the next
+    start observes what is in place and finishes it)."""
+
+
 class RouterReconciler:
     def __init__(self, host: RouterHost, settings: L3Settings, local_vlans,
-                 monitor: ProcessMonitor | None = None):
+                 monitor: ProcessMonitor | None = None,
+                 stopping: threading.Event | None = None):
         self.host = host
         self.settings = settings
         self.local_vlans = local_vlans
         self.monitor = monitor
+        self.stopping = stopping or threading.Event()
         self._lock = threading.Lock()
         self._applied: dict[str, Router] = {}
         self._fips: dict[str, dict] = {}
@@ -71,7 +78,7 @@ class RouterReconciler:
             previous = dict(observed.nat_fips)
         plan = rplan.diff(desired, observed, previous, self.host.bridges)
         try:
-            execute(plan, self.host.apply, f'router {router.id}', LOG)
+            execute(plan, self._apply, f'router {router.id}', LOG)
         finally:
             if desired.proxy is not None and self.monitor is not None:
                 self.monitor.register(desired.proxy)
@@ -81,6 +88,11 @@ class RouterReconciler:
         if desired.proxy is None:
             self._stop_proxy(router.id)
         return plan
+
+    def _apply(self, action) -> None:
+        if self.stopping.is_set():
+            raise Stopping('the agent is stopping')
+        self.host.apply(action)
 
     def _stop_proxy(self, router_id: str) -> bool:
         spec = want.proxy_spec(router_id, self.settings)
@@ -100,7 +112,7 @@ class RouterReconciler:
             self.monitor.unregister(spec.uuid, spec.service)
         observed = self.host.observe_existing(namespace, ports)
         plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec))
-        execute(plan, self.host.apply, f'router {router_id} (teardown)', LOG)
+        execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
             _remove(path)
         with self._lock:

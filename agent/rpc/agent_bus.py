@@ -16,6 +16,8 @@ the broker: in each case notifications may have been missed.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Callable
 
 from agent.rpc import agent_server, clients
@@ -39,6 +41,8 @@ class AgentBus:
         self._start_servers = start_servers
         self._on_resync = on_resync
         self.servers: list = []
+        self._closing_lock = threading.Lock()
+        self._closer: threading.Thread | None = None
         self.health = BusHealth()
         self.dhcp = clients.DhcpPluginApi(conf, self.transport, conf.host)
         self.l3 = clients.L3PluginApi(conf, self.transport, conf.host)
@@ -81,11 +85,39 @@ class AgentBus:
         self._on_resync()
 
     def stop(self) -> None:
-        self.heartbeat.stop()
+        """Stop the heartbeat and start closing the servers and the transport.
 
-    def join(self, timeout: float | None = 10) -> None:
-        self.heartbeat.join(timeout)
-        stop_rpc_servers(self.servers, timeout)
+        The closing runs on a thread of its own: a listener notices ``stop()``
+        only when its current poll of the broker ends (up to the driver's poll
+        timeout, 10 s with RabbitMQ heartbeats on), and nothing else needs to wait
+        for that.
+        """
+        self.heartbeat.stop()
+        with self._closing_lock:
+            if self._closer is None:
+                self._closer = threading.Thread(target=self._close, name='bus-close',
+                                                daemon=True)
+                self._closer.start()
+
+    def _close(self) -> None:
+        stop_rpc_servers(self.servers)
         self.servers = []
         if self._own_transport:
             self.transport.cleanup()
+
+    def join(self, timeout: float | None = 10) -> bool:
+        """Wait up to ``timeout`` s for the heartbeat and the closing; True if done.
+
+        When the time is up the process may exit anyway: RabbitMQ requeues what
+        was delivered and not acknowledged, and the next start resyncs in full.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.heartbeat.join(timeout)
+        self.stop()
+        self._closer.join(None if deadline is None
+                          else max(0.0, deadline - time.monotonic()))
+        if self._closer.is_alive():
+            LOG.info('%s: leaving the bus without waiting for its listeners\' last poll',
+                     self.identity.binary)
+            return False
+        return True
