@@ -3,8 +3,9 @@
     netnode-server --config-file /etc/netnode/netnode.conf [--config-dir DIR]
 
 Start-up: parse options, set up logging, bring the schema up to date
-(``Plugin.migrate()``), then serve the REST API (see :mod:`agent.controller.wsgi`)
-and the agents' RPC.
+(``Plugin.migrate()``), then serve the REST API (see :mod:`agent.controller.wsgi`),
+the agents' RPC and the automatic failover of dead agents
+(:mod:`agent.controller.failover_loop`).
 """
 
 from __future__ import annotations
@@ -95,10 +96,14 @@ def main(argv=None):
 
     def on_serving():
         # The RPC servers: beside the API, or in a worker of their own.
+        # The failover check beside them: once per server, as they are.
         plugin = make_plugin(conf)
         stop_rpc = start_rpc(conf, plugin)
+        from agent.controller.failover_loop import FailoverLoop
+        failover = FailoverLoop(conf, plugin).start()
 
         def stop():
+            failover.stop()
             if stop_rpc:
                 stop_rpc()
             close_plugin(plugin)

@@ -31,6 +31,19 @@ server_opts = [
                     'Should be at least twice [AGENT] report_interval.'),
     cfg.IntOpt('dhcp_agents_per_network', default=1, min=1,
                help='Number of DHCP agents scheduled to host a network.'),
+    cfg.BoolOpt('allow_automatic_dhcp_failover', default=True,
+                help='Move the networks of a DHCP agent that has been dead for longer '
+                     'than agent_down_time to live DHCP agents (keeping '
+                     'dhcp_agents_per_network). Nothing moves when no live agent can '
+                     'take a network, nor while more than half of the agents look dead '
+                     'at once (an outage of the bus rather than of the nodes).'),
+    cfg.BoolOpt('allow_automatic_l3agent_failover', default=False,
+                help='Move the routers of an L3 agent that has been dead for longer '
+                     'than agent_down_time to live L3 agents, under the same rules as '
+                     'allow_automatic_dhcp_failover. Routers are down while they move.'),
+    cfg.FloatOpt('agent_failover_interval', default=0, min=0,
+                 help='Seconds between two checks for failed agents (automatic '
+                      'failover); 0 means half of agent_down_time, as in Neutron.'),
     cfg.StrOpt('base_mac', default='fa:16:3e:00:00:00',
                help='Base MAC address; the first three octets are kept and the '
                     'rest are random.'),

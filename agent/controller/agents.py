@@ -1,4 +1,5 @@
-"""Agents: heartbeats (report_state, §5) and the agents API."""
+"""Agents: heartbeats (report_state, §5), the agents API, manual scheduling and the
+automatic failover of failed agents."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import sqlalchemy as sa
 
 from agent.controller import exceptions as exc
+from agent.controller import failover
 from agent.controller import scheduler
 from agent.controller import validation as v
 from agent.controller import wire
@@ -103,24 +105,36 @@ def delete_agent(txn: Txn, agent_id: str) -> None:
     txn.session.flush()
 
 
-def networks_of_agent(txn: Txn, agent_id: str) -> list[str]:
-    agent = txn.load(models.Agent, agent_id)
-    if agent.agent_type != scheduler.DHCP_AGENT:
-        raise exc.BadRequest(f'Bad request: agent {agent_id} is not a DHCP agent')
+# Per agent type: (the resource id column of its bindings, their agent id column, its name).
+_BINDINGS = {
+    scheduler.DHCP_AGENT: (models.NetworkDhcpAgentBinding.network_id,
+                           models.NetworkDhcpAgentBinding.dhcp_agent_id, 'a DHCP agent'),
+    scheduler.L3_AGENT: (models.RouterL3AgentBinding.router_id,
+                         models.RouterL3AgentBinding.l3_agent_id, 'an L3 agent'),
+}
+
+
+def _load_agent(txn: Txn, agent_id: str, agent_type: str, lock: bool = False) -> models.Agent:
+    agent = txn.load(models.Agent, agent_id, lock=lock)
+    if agent.agent_type != agent_type:
+        raise exc.BadRequest(f'Bad request: agent {agent_id} is not '
+                             f'{_BINDINGS[agent_type][2]}')
+    return agent
+
+
+def _hosted_by(txn: Txn, agent_id: str, agent_type: str) -> list[str]:
+    _load_agent(txn, agent_id, agent_type)
+    resource, owner, _name = _BINDINGS[agent_type]
     return list(txn.session.scalars(
-        sa.select(models.NetworkDhcpAgentBinding.network_id)
-        .where(models.NetworkDhcpAgentBinding.dhcp_agent_id == agent_id)
-        .order_by(models.NetworkDhcpAgentBinding.network_id)))
+        sa.select(resource).where(owner == agent_id).order_by(resource)))
+
+
+def networks_of_agent(txn: Txn, agent_id: str) -> list[str]:
+    return _hosted_by(txn, agent_id, scheduler.DHCP_AGENT)
 
 
 def routers_of_agent(txn: Txn, agent_id: str) -> list[str]:
-    agent = txn.load(models.Agent, agent_id)
-    if agent.agent_type != scheduler.L3_AGENT:
-        raise exc.BadRequest(f'Bad request: agent {agent_id} is not an L3 agent')
-    return list(txn.session.scalars(
-        sa.select(models.RouterL3AgentBinding.router_id)
-        .where(models.RouterL3AgentBinding.l3_agent_id == agent_id)
-        .order_by(models.RouterL3AgentBinding.router_id)))
+    return _hosted_by(txn, agent_id, scheduler.L3_AGENT)
 
 
 def agent_on_host(txn: Txn, agent_type: str, host: str) -> models.Agent | None:
@@ -131,9 +145,7 @@ def agent_on_host(txn: Txn, agent_type: str, host: str) -> models.Agent | None:
 # Manual scheduling (the agent scheduler extension) -----------------------------------------
 
 def add_network(txn: Txn, agent_id: str, network_id: str) -> None:
-    agent = txn.load(models.Agent, agent_id, lock=True)
-    if agent.agent_type != scheduler.DHCP_AGENT:
-        raise exc.BadRequest(f'Bad request: agent {agent_id} is not a DHCP agent')
+    agent = _load_agent(txn, agent_id, scheduler.DHCP_AGENT, lock=True)
     txn.load(models.Network, network_id)
     if txn.session.get(models.NetworkDhcpAgentBinding, (network_id, agent_id)) is not None:
         raise exc.AgentAlreadyHosting(
@@ -158,9 +170,7 @@ def remove_network(txn: Txn, agent_id: str, network_id: str) -> None:
 
 
 def add_router(txn: Txn, agent_id: str, router_id: str) -> None:
-    agent = txn.load(models.Agent, agent_id, lock=True)
-    if agent.agent_type != scheduler.L3_AGENT:
-        raise exc.BadRequest(f'Bad request: agent {agent_id} is not an L3 agent')
+    agent = _load_agent(txn, agent_id, scheduler.L3_AGENT, lock=True)
     txn.load(models.Router, router_id)
     current = scheduler.l3_agent_of_router(txn.session, router_id)
     if current is not None:
@@ -180,3 +190,40 @@ def remove_router(txn: Txn, agent_id: str, router_id: str) -> None:
     txn.session.flush()
     txn.outbox.cast_l3(agent.host, 'router_removed_from_agent',
                        payload={'router_id': router_id})
+
+
+# Automatic failover (agent/controller/failover.py decides) -----------------------------------
+
+_FAILOVER = {scheduler.DHCP_AGENT: (remove_network, add_network),
+             scheduler.L3_AGENT: (remove_router, add_router)}
+
+
+def failover_decision(txn: Txn, agent_type: str, lock: bool = False) -> failover.Decision:
+    """What :func:`failover.plan` says for the agents of ``agent_type`` now;
+    ``lock``: with their rows locked (no heartbeat lands in between)."""
+    stmt = sa.select(models.Agent).where(models.Agent.agent_type == agent_type)
+    rows = list(txn.session.scalars(stmt.with_for_update() if lock else stmt))
+    now = utcnow()
+    views = [failover.AgentView(a.id, a.host, a.admin_state_up,
+                                (now - a.heartbeat_timestamp).total_seconds()) for a in rows]
+    resource, owner, _name = _BINDINGS[agent_type]
+    bindings = [failover.Binding(resource_id, agent_id)
+                for resource_id, agent_id in txn.session.execute(sa.select(resource, owner))]
+    return failover.plan(views, bindings, txn.conf.agent_down_time)
+
+
+def fail_over(txn: Txn, agent_type: str) -> failover.Decision:
+    """Move what failed agents of ``agent_type`` host to live ones, as the manual
+    remove/add do (bindings and the agents' notifications: the failed agent is
+    told too, so it lets go when it comes back); decided again under the lock."""
+    decision = failover_decision(txn, agent_type, lock=True)
+    remove, add = _FAILOVER[agent_type]
+    kind = 'network' if agent_type == scheduler.DHCP_AGENT else 'router'
+    for move in decision.moves:
+        LOG.warning('Moving %s %s from failed %s %s on %s to %s on %s', kind,
+                    move.resource_id, agent_type, move.from_agent,
+                    txn.session.get(models.Agent, move.from_agent).host, move.to_agent,
+                    txn.session.get(models.Agent, move.to_agent).host)
+        remove(txn, move.from_agent, move.resource_id)
+        add(txn, move.to_agent, move.resource_id)
+    return decision

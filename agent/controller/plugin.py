@@ -199,6 +199,14 @@ class Plugin:
     def remove_router_from_l3_agent(self, ctx: Context, agent_id: str, router_id: str) -> None:
         self._write(ctx, lambda t: agents.remove_router(t, agent_id, router_id))
 
+    def fail_over_dead_agents(self, agent_type: str):
+        """Move what failed agents of ``agent_type`` host to live ones (the periodic
+        check of agent/controller/failover_loop.py); a write only when something moves."""
+        decision = self._read(ADMIN, lambda t: agents.failover_decision(t, agent_type))
+        if not decision.moves:
+            return decision
+        return self._write(ADMIN, lambda t: agents.fail_over(t, agent_type))
+
     def _agent(self, txn: Txn, agent: models.Agent) -> dict:
         return agents.agent_dict(agent, self.conf)
 

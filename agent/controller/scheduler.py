@@ -3,7 +3,8 @@
 DHCP: a network with a DHCP-enabled subnet goes to ``dhcp_agents_per_network``
 live, admin-up DHCP agents, those with the fewest networks first.  L3: a router
 goes to the live, admin-up L3 agent with the fewest routers.  A dead agent keeps
-what it had (nothing is moved) but is listed as not alive.
+what it had and is listed as not alive, until the automatic failover moves it
+(:mod:`agent.controller.failover`).
 """
 
 from __future__ import annotations
