@@ -8,6 +8,8 @@ import logging
 
 import sqlalchemy as sa
 
+from agent.common import names
+from agent.controller import events
 from agent.controller import exceptions as exc
 from agent.controller import failover
 from agent.controller import scheduler
@@ -16,12 +18,13 @@ from agent.controller import wire
 from agent.controller.db import models
 from agent.controller.db.models import utcnow
 from agent.controller.names_util import new_id
-from agent.controller.txn import Txn
+from agent.controller.txn import Txn, bump
 
 LOG = logging.getLogger(__name__)
 TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'
 NEW, ALIVE, REVIVED = 'new', 'alive', 'revived'
 REQUIRED_KEYS = ('agent_type', 'binary', 'host', 'topic')
+RESERVED_DHCP_PORT = 'reserved_dhcp_port'      # Neutron's DEVICE_ID_RESERVED_DHCP_PORT
 
 
 def parse_time(value: str) -> datetime.datetime:
@@ -164,9 +167,23 @@ def remove_network(txn: Txn, agent_id: str, network_id: str) -> None:
         raise exc.NotFound(f'The network {network_id} is not hosted by the DHCP agent '
                            f'{agent_id}.')
     txn.session.delete(binding)
+    _reserve_dhcp_ports(txn, network_id, agent.host)
     txn.session.flush()
     txn.outbox.cast_dhcp(agent.host, 'network_delete_end',
                          {'network_id': network_id, 'priority': 2})
+
+
+def _reserve_dhcp_ports(txn: Txn, network_id: str, host: str) -> None:
+    """Neutron's rule: the DHCP port of an agent leaving a network is kept for the
+    next agent (device_id ``reserved_dhcp_port``), which adopts it with its address
+    and MAC, so clients renew with the server they know."""
+    device_id = names.dhcp_port_device_id(host, network_id)
+    for row in txn.session.scalars(sa.select(models.Port).where(
+            models.Port.network_id == network_id, models.Port.device_id == device_id)):
+        row.device_id = RESERVED_DHCP_PORT
+        bump(row)
+        events.to_dhcp_agents(txn, network_id, 'port_update_end',
+                              {'port': wire.port_dict(row)})
 
 
 def add_router(txn: Txn, agent_id: str, router_id: str) -> None:

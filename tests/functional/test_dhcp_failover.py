@@ -58,6 +58,7 @@ def test_network_of_a_stopped_dhcp_agent_moves_to_the_live_one(stack, peer):
     net, _subnet = stack.create_network('fo', '10.31.0.0/24', '10.31.0.1')
     wait_for(lambda: dnsmasq_pid(stack, net['id']), 30, 0.05, 'dnsmasq of the first agent')
     assert hosting(stack, net['id']) == [stack.host]
+    first_port = stack.dhcp_port(net['id'])
     peer.start_agent()
     code, out, err = stack.cli('-f', 'json', 'agent-list')
     assert code == 0, err
@@ -71,6 +72,10 @@ def test_network_of_a_stopped_dhcp_agent_moves_to_the_live_one(stack, peer):
     pid = wait_for(lambda: dnsmasq_pid(peer, net['id']), 30, 0.05,
                    'dnsmasq of the second agent')
     assert namespace_of(pid) == os.stat(f'/run/netns/{ns}').st_ino
+    # The second agent adopted the first one's DHCP port: clients keep their server.
+    port = stack.dhcp_port(net['id'])
+    assert (port['id'], port_ip(port)) == (first_port['id'], port_ip(first_port))
+    assert port['binding:host_id'] == peer.host
     with open(stack.server.log_path) as f:
         assert 'Moving network' in f.read()
 

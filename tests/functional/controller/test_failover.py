@@ -6,6 +6,7 @@ import datetime
 import pytest
 import sqlalchemy as sa
 
+from agent.common import names
 from agent.controller.db import models
 from tests.functional.controller.test_plugin_l3_and_agents import (dhcp_state, l3_state,
                                                                    now_str)
@@ -43,6 +44,9 @@ def two_dhcp(plugin, admin):
 
 def test_network_of_a_failed_dhcp_agent_moves_and_both_are_told(plugin, admin, two_dhcp):
     net = two_dhcp
+    port = plugin.create_port(admin, {'network_id': net['id'], 'device_owner': 'network:dhcp',
+                                      'device_id': names.dhcp_port_device_id('h1', net['id'])})
+    plugin.notifier.clear()
     silence(plugin, 'h1', DHCP, 15)           # dead, not failed yet
     assert plugin.fail_over_dead_agents(DHCP).moves == ()
     silence(plugin, 'h1', DHCP, 25)           # dead for longer than agent_down_time
@@ -53,6 +57,8 @@ def test_network_of_a_failed_dhcp_agent_moves_and_both_are_told(plugin, admin, t
     assert gone.payload['network_id'] == net['id']
     [added] = plugin.notifier.find('network_create_end', 'h2')
     assert added.payload['network']['id'] == net['id']
+    # h1's DHCP port is kept for h2 to adopt (same address and MAC).
+    assert plugin.get_port(admin, port['id'])['device_id'] == 'reserved_dhcp_port'
     # Stable: the next round has nothing to do.
     assert plugin.fail_over_dead_agents(DHCP).moves == ()
 
