@@ -3,6 +3,7 @@
 
     sudo .venv/bin/python tools/bench-dhcp.py [--runs 10] [--back-to-back 20]
         [--updates 500] [--seconds 10] [--networks 100] [--isolated-metadata]
+        [--cold-only]
 
 A private controller + DHCP agent (processes, own vhost and bridge, see
 tests/functional/dhcp/stack.py), then:
@@ -17,7 +18,9 @@ tests/functional/dhcp/stack.py), then:
    spread over ``--seconds`` seconds;
 4. full-sync time for ``--networks`` networks from a cold start (agent started
    with none of them on the host: until every dnsmasq runs; and the agent's own
-   "full sync done" figure).
+   "full sync done" figure), with the CPU seconds spent meanwhile by the agent,
+   the commands it ran, the controller and ovs-vswitchd (which others share).
+   ``--cold-only`` runs this one alone.
 
 The agent's memory (RSS, PSS, USS; dnsmasq and haproxy not included) is printed
 idle after its start and after the full sync.
@@ -174,6 +177,15 @@ def cpu_seconds(pid):
     return (fields[0] + fields[1]) / tick, (fields[2] + fields[3]) / tick
 
 
+def vswitchd_cpu():
+    """CPU seconds of ovs-vswitchd (shared by everyone on the host), or None."""
+    try:
+        with open('/var/run/openvswitch/ovs-vswitchd.pid') as f:
+            return sum(cpu_seconds(int(f.read().strip())))
+    except (OSError, ValueError):
+        return None
+
+
 def bench_full_sync(stack, count):
     stack.stop_agent()
     ids = []
@@ -184,14 +196,15 @@ def bench_full_sync(stack, count):
             'network_id': net['id'], 'cidr': f'10.{i // 200}.{i % 200}.0/24',
             'ip_version': 4}})
         ids.append(net['id'])
-    server_cpu = sum(cpu_seconds(stack.server.proc.pid))
+    server_cpu, switch_cpu = sum(cpu_seconds(stack.server.proc.pid)), vswitchd_cpu()
     t0 = time.monotonic()
     stack.start_agent(wait=False)
     wait_for(lambda: set(ids) <= set(dnsmasq_pids(stack.state_path)), 900, 0.05,
              'every dnsmasq')
     elapsed = time.monotonic() - t0
     cpu = (*cpu_seconds(stack.agent.pid),
-           sum(cpu_seconds(stack.server.proc.pid)) - server_cpu)
+           sum(cpu_seconds(stack.server.proc.pid)) - server_cpu,
+           None if switch_cpu is None else vswitchd_cpu() - switch_cpu)
     match = re.findall(r'dhcp-full-sync done: (\d+) keys in ([\d.]+) ms',
                        stack.agent_log_text())
     return elapsed, match[0] if match else None, cpu
@@ -268,7 +281,7 @@ def main():
         print(f'cold start with {args.networks} new networks: every dnsmasq serving '
               f'{elapsed:.2f} s after the agent process started{extra}; CPU meanwhile: '
               f'agent {cpu[0]:.2f} s, the commands it ran {cpu[1]:.2f} s, controller '
-              f'{cpu[2]:.2f} s')
+              f'{cpu[2]:.2f} s, ovs-vswitchd {cpu[3] or 0:.2f} s (shared)')
         time.sleep(2.0)
         print(f'agent after the full sync of {args.networks} networks: '
               f'{memory(stack.agent.pid)}')

@@ -112,6 +112,18 @@ class DhcpReconciler:
             self._prefetched = {n.id: n for n in networks}
             self._fetched.update(self._prefetched)
         self.assigned.fetched((n.id for n in networks), started_at)
+        self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)])
+
+    def _allocate_vlans(self, network_ids: list[str]) -> None:
+        """The local VLANs of a full sync in one OVSDB transaction, not one per network
+        (each makes ovs-vswitchd reconfigure every port it has)."""
+        if not self.config.local_vlan_tagging or not network_ids:
+            return
+        try:
+            self.vlans.tags_for(network_ids)
+        except Exception as exc:  # noqa: BLE001 - each network then allocates its own
+            LOG.warning('allocating the local VLANs of %d networks failed: %s',
+                        len(network_ids), exc)
 
     def last_fetched(self, network_id: str) -> Network | None:
         """The network as last read from the server (a full fetch or a refetch)."""

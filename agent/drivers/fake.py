@@ -366,6 +366,9 @@ class FakeLocalVlans:
         self._ids()[key_for(network_id)] = str(tag)
         return tag
 
+    def tags_for(self, network_ids: Sequence[str]) -> Dict[str, int]:
+        return {n: self.tag_for(n) for n in network_ids}
+
     def port_tag(self, network_id: str) -> int:
         return self.tag_for(network_id) if self.enabled else DEAD_VLAN
 

@@ -129,6 +129,16 @@ class LocalVlans:
             raise request[2]
         return request[1]
 
+    def tags_for(self, network_ids: Sequence[str]) -> Dict[str, int]:
+        """The tags of many networks (a full sync), the missing ones allocated in ONE
+        transaction: every transaction makes ovs-vswitchd reconfigure, at a cost
+        that grows with the ports it has."""
+        tags = self.allocations()
+        missing = [n for n in dict.fromkeys(network_ids) if n not in tags]
+        if missing:
+            tags.update(self._allocate(missing))
+        return {n: tags[n] for n in network_ids}
+
     def _allocate(self, network_ids: Sequence[str]) -> Dict[str, int]:
         self.commits += 1
         try:

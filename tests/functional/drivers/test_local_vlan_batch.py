@@ -38,3 +38,17 @@ def test_concurrent_allocations_in_one_process_are_distinct_and_stable(ovs, make
     assert vlans.allocations() == by_net
     assert vlans.commits < 25, vlans.commits               # batched
     assert vlans.tag_for(shared) == by_net[shared]
+
+
+def test_many_networks_at_once_take_one_transaction(ovs, make_bridge):
+    vlans = LocalVlans(ovs, make_bridge())
+    first = str(uuid.uuid4())
+    assert vlans.tag_for(first) == 1
+    nets = [str(uuid.uuid4()) for _ in range(20)]
+    commits = vlans.commits
+    tags = vlans.tags_for([first] + nets)
+    assert vlans.commits == commits + 1
+    assert tags == {first: 1, **{n: i + 2 for i, n in enumerate(nets)}}
+    assert vlans.allocations() == tags
+    assert vlans.tags_for(nets) == {n: tags[n] for n in nets}
+    assert vlans.commits == commits + 1                    # all known: no transaction

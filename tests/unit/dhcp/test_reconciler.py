@@ -139,6 +139,14 @@ def test_network_gone_tears_everything_down(world, tmp_path):
     assert g.NET_ID not in rec.assigned
 
 
+def test_a_full_fetch_allocates_the_local_vlans_of_the_networks_served(world):
+    fakes, _, plugin, rec, _, _ = world
+    other = '0b7c7c52-5d5e-4e4e-9a55-3f1f5b0e7a01'
+    no_dhcp = dataclasses.replace(plugin.network, id=other, subnets=())
+    rec.prefetched([plugin.network, no_dhcp], 0.0)
+    assert fakes.vlans.allocations() == {g.NET_ID: 1}
+
+
 def test_the_last_state_read_is_kept_until_teardown(world):
     _, _, plugin, rec, _, _ = world
     assert rec.last_fetched(g.NET_ID) is None
