@@ -42,7 +42,7 @@ LOG = logging.getLogger(__name__)
 DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top action)
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
-STOP_TIMEOUT = 1.5           # seconds for stop() to wait for its threads
+STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
 
 
 def router_key(router_id: str) -> tuple[str, str]:
