@@ -8,14 +8,12 @@ heartbeat (report_interval 0.5)."""
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.functional.dhcp import clients
 from tests.functional.dhcp.stack import DhcpStack, dnsmasq_pid, port_ip, wait_for
-from tests.functional.helpers.peer_agent import peer_agent
+from tests.functional.helpers.peer_agent import forget_node, peer_agent
 
 pytestmark = pytest.mark.functional
 
@@ -46,14 +44,6 @@ def namespace_of(pid):
     return os.stat(f'/proc/{pid}/ns/net').st_ino
 
 
-def forget_node(stack, ns):
-    """What a dead node leaves behind, removed: its namespace, tap and dnsmasq."""
-    res = subprocess.run([sys.executable, '-m', 'agent.cmd.netns_cleanup', '--force',
-                          '--delay', '0', '--only', ns, '--config-file',
-                          stack.agent_conf_path], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 0, res.stderr[-2000:]
-
-
 def test_network_of_a_stopped_dhcp_agent_moves_to_the_live_one(stack, peer):
     net, _subnet = stack.create_network('fo', '10.31.0.0/24', '10.31.0.1')
     wait_for(lambda: dnsmasq_pid(stack, net['id']), 30, 0.05, 'dnsmasq of the first agent')
@@ -66,7 +56,7 @@ def test_network_of_a_stopped_dhcp_agent_moves_to_the_live_one(stack, peer):
 
     assert stack.stop_agent() == 0
     ns = f'qdhcp-{net["id"]}'
-    forget_node(stack, ns)
+    forget_node(stack, [ns])
     wait_for(lambda: hosting(stack, net['id']) == [peer.host], 30, 0.2,
              'the network moved to the live agent')
     pid = wait_for(lambda: dnsmasq_pid(peer, net['id']), 30, 0.05,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 
 
 def peer_agent(stack, name: str):
@@ -24,3 +26,15 @@ def peer_agent(stack, name: str):
     peer.agent = None
     peer.write_agent_conf()
     return peer
+
+
+def forget_node(stack, namespaces, timeout=60):
+    """What a dead node would no longer have, removed as netnode-netns-cleanup --force
+    removes it: the namespaces of the stack's (stopped) agent, their taps and
+    children.  Two agents on one machine share the namespace names."""
+    only = [arg for ns in namespaces for arg in ('--only', ns)]
+    res = subprocess.run([sys.executable, '-m', 'agent.cmd.netns_cleanup', '--force',
+                          '--delay', '0', *only, '--config-file', stack.agent_conf_path],
+                         capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise AssertionError(f'netns-cleanup failed: {res.stderr[-2000:]}')
