@@ -94,7 +94,7 @@ def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
                              or ip['subnet_id'] in subnets]
     row = ports.create_port_row(txn, body, status='ACTIVE', subnets=subnets)
     result = wire.port_dict(row)
-    events.port_created(txn, result)
+    events.port_created(txn, result, creator=host)
     return result
 
 

@@ -41,15 +41,19 @@ def network_deleted(txn: Txn, network_id: str) -> None:
                          {'network_id': network_id, 'priority': PRIORITY['network_delete_end']})
 
 
-def port_created(txn: Txn, port: dict) -> None:
-    """One random hosting agent gets priority 5, the others 6 (Neutron's rule)."""
+def port_created(txn: Txn, port: dict, creator: str | None = None) -> None:
+    """One random hosting agent gets priority 5, the others 6 (Neutron's rule).
+
+    ``creator``, the host of the DHCP agent that asked for the port with
+    create_dhcp_port, has it from the reply and is not told again.
+    """
     hosting = scheduler.dhcp_agents_of_network(txn.session, port['network_id'], False)
     if port.get('device_id') != 'reserved_dhcp_port':
         new = scheduler.schedule_network(txn.session, port['network_id'], txn.conf,
                                          hosting=hosting)
         network_scheduled(txn, port['network_id'], new)
         hosting = hosting + new
-    agents = [a for a in hosting if a.admin_state_up]
+    agents = [a for a in hosting if a.admin_state_up and a.host != creator]
     if not agents:
         return
     first = random.choice(agents)

@@ -135,6 +135,20 @@ def test_dhcp_rpc(plugin, admin, topo):
         plugin.get_port(admin, port['id'])
 
 
+def test_the_agent_creating_a_dhcp_port_is_not_told_of_it(plugin, admin, topo):
+    """It has the port from the reply (Neutron's DHCP agents ignore DHCP ports' events)."""
+    notes = plugin.notifier
+    net, sub = topo['net'], topo['sub']
+    plugin.report_state(dhcp_state('host-b'), now_str())
+    [agent_b] = plugin.get_agents(admin, {'host': ['host-b']})
+    plugin.add_network_to_dhcp_agent(admin, agent_b['id'], net['id'])
+    notes.clear()
+    plugin.create_dhcp_port({'port': {
+        'device_id': names.dhcp_port_device_id('host-a', net['id']), 'network_id': net['id'],
+        'fixed_ips': [{'subnet_id': sub['id']}]}}, 'host-a')
+    assert [n.host for n in notes.find('port_create_end')] == ['host-b']
+
+
 def test_auto_schedule_on_get_active_networks(plugin, admin):
     net = plugin.create_network(admin, {})
     plugin.create_subnet(admin, {'network_id': net['id'], 'cidr': '10.5.0.0/24', 'ip_version': 4})
