@@ -10,7 +10,7 @@ from tests.functional.dhcp.stack import DhcpStack, wait_for
 
 pytestmark = pytest.mark.functional
 
-DOWN_TIME = 3
+DOWN_TIME = 5
 
 
 def _agents(stack):
@@ -44,15 +44,16 @@ def test_agent_alive_then_dead_after_agent_down_time(stack):
     assert row['agent_type'] == 'DHCP agent' and row['binary'] == 'neutron-dhcp-agent'
     assert row['topic'] == 'dhcp_agent' and row['admin_state_up'] is True
 
+    stopping = time.monotonic()
     assert stack.stop_agent() == 0          # SIGTERM: a clean exit
-    stopped = time.monotonic()
-    # Still alive within agent_down_time of the last heartbeat ...
-    assert _alive(stack) == ':-)'
-    wait_for(lambda: _alive(stack) == 'xxx', DOWN_TIME + 5,
+    # Reported dead only once agent_down_time has passed since its last heartbeat,
+    # which came at most report_interval (1 s) before it was told to stop.  (How
+    # soon the CLI shows it is up to the load: only the lower bound is firm.)
+    wait_for(lambda: _alive(stack) == 'xxx', DOWN_TIME + 10, 0.2,
              what='the stopped agent reported dead')
-    assert time.monotonic() - stopped >= DOWN_TIME - 1.5
+    assert time.monotonic() - stopping >= DOWN_TIME - 1.5
     assert _agent_row(stack)['alive'] is False
-    # ... and alive again once it reports after a restart (a 'revived' agent).
+    # Alive again once it reports after a restart (a 'revived' agent).
     stack.start_agent()
     wait_for(lambda: _alive(stack) == ':-)', 10,
              what='the restarted agent alive again')

@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from agent.common import polling
 from agent.drivers import link, netns
 from agent.drivers.state import (
     PROTO_STATIC, SCOPE_LINK, DeviceNotFound, NamespaceNotEmpty, NamespaceNotFound)
@@ -144,11 +145,15 @@ def test_vlan_tags_isolate_on_the_netdev_datapath(ovs, make_bridge, make_namespa
     dev_b, _ = plug(ovs, bridge, ns_b, 'fa:16:3e:00:00:0b', ['10.77.0.3/24'], '10.77.0.1',
                     tag=5)
     assert ping(ns_a, '10.77.0.3')
+    # ovs-vswitchd applies a tag after the OVSDB commit returns: poll for the effect.
     ovs.set_port_tag(dev_b, 6)
-    subprocess.run(['ip', '-n', ns_a, 'neigh', 'flush', 'all'], check=True)
-    assert not ping(ns_a, '10.77.0.3')
+
+    def unreachable():
+        subprocess.run(['ip', '-n', ns_a, 'neigh', 'flush', 'all'], check=True)
+        return not ping(ns_a, '10.77.0.3')
+    assert polling.poll(unreachable, 10, 0.1)
     ovs.set_port_tag(dev_b, 5)
-    assert ping(ns_a, '10.77.0.3')
+    assert polling.poll(lambda: ping(ns_a, '10.77.0.3'), 10, 0.1)
 
 
 def test_ipv6_addresses_and_default_route(ovs, make_bridge, make_namespace):
