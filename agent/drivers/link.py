@@ -68,11 +68,23 @@ def _link_state(ipr: Any, msg: Any) -> LinkState:
                      broadcasts=tuple(sorted(broadcasts, key=str)))
 
 
+def _by_name(ns: Optional[str], dev: str, request: Any) -> Any:
+    """Run a request that names the device (the kernel looks it up: no separate
+    index lookup); a missing device raises DeviceNotFound."""
+    try:
+        return request()
+    except NetlinkError as exc:
+        if exc.code == errno.ENODEV:
+            raise DeviceNotFound(f'{_where(ns, dev)}: not found') from None
+        raise
+
+
 def _observe_one(ipr: Any, ns: Optional[str], dev: str) -> Optional[LinkState]:
-    found = ipr.link_lookup(ifname=dev)
-    if not found:
+    try:
+        msg = _by_name(ns, dev, lambda: ipr.link('get', ifname=dev))[0]
+    except DeviceNotFound:
         return None
-    return _link_state(ipr, ipr.get_links(found[0])[0])
+    return _link_state(ipr, msg)
 
 
 def observe_link(ns: Optional[str], dev: str) -> Optional[LinkState]:
@@ -92,7 +104,7 @@ def list_links(ns: Optional[str]) -> Tuple[LinkState, ...]:
 # -- device mutators -------------------------------------------------------------------
 
 def _set(ipr: Any, ns: Optional[str], dev: str, fields: dict) -> None:
-    ipr.link('set', index=_index(ipr, ns, dev), **fields)
+    _by_name(ns, dev, lambda: ipr.link('set', ifname=dev, **fields))
 
 
 def set_mac(ns: Optional[str], dev: str, mac: str) -> None:
@@ -116,10 +128,9 @@ def set_down(ns: Optional[str], dev: str) -> None:
 
 
 def _move(ipr: Any, ns: Optional[str], dev: str, target: str) -> None:
-    index = _index(ipr, ns, dev)
     fd = os.open(netns.path_of(target), os.O_RDONLY | os.O_CLOEXEC)
     try:
-        ipr.link('set', index=index, net_ns_fd=fd)
+        _set(ipr, ns, dev, {'net_ns_fd': fd})
     finally:
         os.close(fd)
 
