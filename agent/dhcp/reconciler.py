@@ -95,6 +95,7 @@ class DhcpReconciler:
         self.assigned = Assignments()
         self._prefetched: dict[str, Network] = {}
         self._fetched: dict[str, Network] = {}     # the last state read of each network
+        self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
         self._ready_seen: dict[str, frozenset] = {}
         self._lock = threading.Lock()
         self.enqueue = lambda key, priority, reason: None   # set by the agent
@@ -116,14 +117,19 @@ class DhcpReconciler:
 
     def _allocate_vlans(self, network_ids: list[str]) -> None:
         """The local VLANs of a full sync in one OVSDB transaction, not one per network
-        (each makes ovs-vswitchd reconfigure every port it has)."""
+        (each makes ovs-vswitchd reconfigure every port it has).  Each network's
+        next converge takes its tag from here instead of reading the whole map
+        again; only this agent's teardown of the network releases it."""
         if not self.config.local_vlan_tagging or not network_ids:
             return
         try:
-            self.vlans.tags_for(network_ids)
+            tags = self.vlans.tags_for(network_ids)
         except Exception as exc:  # noqa: BLE001 - each network then allocates its own
             LOG.warning('allocating the local VLANs of %d networks failed: %s',
                         len(network_ids), exc)
+            return
+        with self._lock:
+            self._tags.update(tags)
 
     def last_fetched(self, network_id: str) -> Network | None:
         """The network as last read from the server (a full fetch or a refetch)."""
@@ -199,7 +205,9 @@ class DhcpReconciler:
     def _tag(self, network_id: str) -> int:
         if not self.config.local_vlan_tagging:
             return DEAD_VLAN
-        return self.vlans.tag_for(network_id)
+        with self._lock:
+            tag = self._tags.pop(network_id, None)
+        return self.vlans.tag_for(network_id) if tag is None else tag
 
     def converge(self, network: Network) -> None:
         started = time.monotonic()
@@ -342,6 +350,7 @@ class DhcpReconciler:
             self._last_reload.pop(network_id, None)
             self._prefetched.pop(network_id, None)
             self._fetched.pop(network_id, None)
+            self._tags.pop(network_id, None)
         ns = names.dhcp_namespace(network_id)
         if self.firewall is not None:
             self.firewall.forget(ns)
