@@ -85,9 +85,16 @@ def make_rpc_server(transport, topic: str, host: str, endpoints: Iterable,
         transport, target, list(endpoints), access_policy=DeclaredMethodsPolicy)
 
 
-def start_rpc_server(transport, topic: str, host: str, endpoints: Iterable):
+def start_rpc_server(transport, topic: str, host: str, endpoints: Iterable,
+                     threads: int | None = None):
+    """Make and start an RPC server.
+
+    ``threads`` bounds the executor's pool, which oslo.messaging grows by one thread
+    per message received until ``executor_thread_pool_size`` (64 by default; None
+    keeps that option).  Messages beyond it wait in the executor's queue.
+    """
     server = make_rpc_server(transport, topic, host, endpoints)
-    server.start()
+    server.start(override_pool_size=threads)
     LOG.info('RPC server listening on topic %s as %s', topic, host)
     return server
 
