@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from collections import Counter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
@@ -60,27 +61,38 @@ def _rollup_kib(pid: int) -> dict[str, int]:
     return fields
 
 
+def _mib(fields: dict[str, int]) -> str:
+    uss = fields.get('Private_Clean', 0) + fields.get('Private_Dirty', 0)
+    return (f'RSS {fields.get("Rss", 0) / 1024:.1f} MiB, PSS {fields.get("Pss", 0) / 1024:.1f} '
+            f'MiB, USS {uss / 1024:.1f} MiB')
+
+
 def memory(pid: int) -> str:
-    """``RSS x MiB, PSS y MiB, USS z MiB`` of ``pid`` with the helper processes it
-    keeps (its descendants except dnsmasq and haproxy, which are counted apart)."""
-    rss = pss = uss = 0
-    procs, pending = 0, [pid]
+    """``RSS x MiB, PSS y MiB, USS z MiB`` of the process ``pid``, then the same summed
+    over the other processes it runs at that moment (its descendants except dnsmasq
+    and haproxy, which are counted apart), with their names."""
+    try:
+        agent = _rollup_kib(pid)
+    except OSError:
+        return 'process gone'
+    helpers: dict[str, int] = {}
+    names: Counter = Counter()
+    pending = _children(pid)
     while pending:
         current = pending.pop()
         try:
             with open(f'/proc/{current}/comm') as f:
                 comm = f.read().strip()
-            if current != pid and comm in SERVED_CHILDREN:
+            if comm in SERVED_CHILDREN:
                 continue
-            fields = _rollup_kib(current)
+            for key, value in _rollup_kib(current).items():
+                helpers[key] = helpers.get(key, 0) + value
         except OSError:
             continue
-        procs += 1
-        rss += fields.get('Rss', 0)
-        pss += fields.get('Pss', 0)
-        uss += fields.get('Private_Clean', 0) + fields.get('Private_Dirty', 0)
+        names[comm] += 1
         pending += _children(current)
-    if not procs:
-        return 'memory: process gone'
-    return (f'RSS {rss / 1024:.1f} MiB, PSS {pss / 1024:.1f} MiB, USS {uss / 1024:.1f} MiB'
-            f' ({procs} process{"es" if procs > 1 else ""}; dnsmasq/haproxy not included)')
+    text = f'{_mib(agent)} (the agent process)'
+    if names:
+        listed = ', '.join(f'{n} {comm}' for comm, n in names.most_common())
+        text += f'; its other children at that moment ({listed}): {_mib(helpers)}'
+    return text
