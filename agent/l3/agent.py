@@ -43,6 +43,7 @@ DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top 
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
 STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
+PREPLUG_CHUNK = 100          # ports per OVSDB transaction when a full sync plugs ahead
 
 
 def router_key(router_id: str) -> tuple[str, str]:
@@ -210,6 +211,42 @@ class L3Agent:
                                 if router is not None}
             self._wanted_ports = frozenset(p.id for r in desired.values()
                                            if r is not None for p in _ports(r))
+        self._preplug([r for r in desired.values() if r is not None])
+
+    def _preplug(self, routers: list) -> None:
+        """Plug the qr-/qg- ports of the routers that have no namespace yet, up to
+        PREPLUG_CHUNK per OVSDB transaction, before their reconciles run.
+
+        One transaction per port costs the agent an IDL update of the bridge row
+        (whose port list grows with the bridge) and ovs-vswitchd a reconfiguration
+        each: a cold start of N routers was O(N^2).  The ports are exactly what the
+        routers' own plans would plug first; their reconciles then find them and
+        move them into place.  A chunk that fails is left to those reconciles.
+        """
+        ports = self.host.router_ports(fresh=True)
+        by_bridge: dict[str, dict] = {}
+        for router in routers:
+            try:
+                for action in self.reconciler.first_plugs(router, ports):
+                    by_bridge.setdefault(action.bridge, {})[action.port.name] = action.port
+            except Exception as exc:  # noqa: BLE001 - its reconcile reports it
+                LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
+        for bridge, specs in by_bridge.items():
+            specs = list(specs.values())
+            for i in range(0, len(specs), PREPLUG_CHUNK):
+                if self._stop.is_set():
+                    return
+                chunk = specs[i:i + PREPLUG_CHUNK]
+                try:
+                    self.drivers.ovs.plug_ports(bridge, chunk)
+                    LOG.info('bridge %s: %d router ports plugged ahead of their '
+                             'reconciles', bridge, len(chunk))
+                except Exception as exc:  # noqa: BLE001 - the reconciles plug them
+                    LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
+                                bridge, len(chunk), exc)
+                finally:
+                    for spec in chunk:
+                        self.host.touched(spec.name)
 
     def owned_namespaces(self, ports: list) -> dict[str, str]:
         """router id -> namespace, for qrouter- namespaces this agent made: its

@@ -12,6 +12,7 @@ import os
 import threading
 
 from agent.common import names
+from agent.dataplane import device as dev
 from agent.l3 import desired as want
 from agent.l3 import plan as rplan
 from agent.l3.host import RouterHost
@@ -88,6 +89,16 @@ class RouterReconciler:
         if desired.proxy is None:
             self._stop_proxy(router.id)
         return plan
+
+    def first_plugs(self, router: Router, ports: list) -> list[dev.PlugPort]:
+        """The ports ``router``'s plan plugs when its namespace does not exist yet
+        (a full sync plugs those of every such router together, then reconciles)."""
+        if self.host.drivers.netns.exists(names.router_namespace(router.id)):
+            return []
+        desired = want.desired_router(router, self.settings, self._tags(router))
+        observed = self.host.observe(desired, ports)
+        return [a for a in rplan.diff(desired, observed, {}, self.host.bridges).actions
+                if isinstance(a, dev.PlugPort)]
 
     def _apply(self, action) -> None:
         if self.stopping.is_set():

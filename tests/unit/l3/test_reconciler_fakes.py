@@ -100,3 +100,20 @@ def test_after_a_restart_a_moved_floating_ip_still_clears_conntrack():
     plan = again.reconcile(moved)
     assert [type(a).__name__ for a in plan] == ['ApplyIptables', 'ClearConntrack']
     assert cleared == ['172.24.4.162']
+
+
+def test_ports_plugged_ahead_are_then_moved_not_replugged():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    plugs = rec.first_plugs(router, [])
+    assert sorted((a.bridge, a.port.name) for a in plugs) == [('br-ex', QG_DEV),
+                                                              ('br-int', QR_DEV)]
+    for action in plugs:
+        fakes.ovs.plug_ports(action.bridge, [action.port])
+    ports = [*fakes.ovs.list_ports('br-int'), *fakes.ovs.list_ports('br-ex')]
+    plan = rec.reconcile(router, ports)
+    kinds = [type(a).__name__ for a in plan]
+    assert 'PlugPort' not in kinds and kinds.count('MoveToNamespace') == 2
+    assert sorted(fakes.netns.devices_in('qrouter-' + router.id)) == [QG_DEV, QR_DEV]
+    assert rec.first_plugs(router, ports) == []         # the namespace exists now
+    assert rec.reconcile(router).empty
