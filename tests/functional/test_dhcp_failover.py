@@ -1,7 +1,8 @@
-"""Automatic DHCP failover with two real agents (two hosts, two state paths, one
-controller on a private vhost): the agent hosting a network stops, its node's
-namespace goes with it, and once it has been dead for longer than agent_down_time
-the controller moves the network to the other agent, which serves it.
+"""Automatic DHCP failover with two real agents (two hosts, two state paths, two
+integration bridges joined by patch ports, one controller on a private vhost): the
+agent hosting a network stops, its node's namespace goes with it, and once it has
+been dead for longer than agent_down_time the controller moves the network to the
+other agent, which serves it: a probe on the first bridge gets its lease.
 
 agent_down_time = 2 and a check every 0.5 s: the move comes ~4 s after the last
 heartbeat (report_interval 0.5)."""
