@@ -15,6 +15,7 @@ import threading
 from typing import Protocol
 
 from agent.common import fileutils
+from agent.drivers.state import NamespaceNotFound
 
 LOG = logging.getLogger(__name__)
 
@@ -105,22 +106,20 @@ class HostProcessDriver:
         return True
 
     def spawn(self, namespace, argv, env):
-        cmd = launcher_argv(namespace, argv, env)
-        LOG.debug('Running %s', ' '.join(cmd))
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.DEVNULL, stderr=err,
-                                    close_fds=True, start_new_session=True)
-            try:
-                returncode = proc.wait(timeout=SPAWN_PARENT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                # Not a daemon: keep reaping it so it never stays a zombie.
-                threading.Thread(target=proc.wait, name=f'reap-{proc.pid}',
-                                 daemon=True).start()
-                returncode = None
-            err.seek(0)
-            stderr = err.read(4096).decode('utf-8', errors='replace').strip()
-        return SpawnResult(returncode, stderr)
+        """Run the launcher; a namespace's children are forked from a thread inside it.
+
+        That is where ``ip netns exec`` would put them (the debug log shows that
+        equivalent), without its two extra programs and its mount namespace:
+        ~1 ms instead of ~10 ms per start.
+        """
+        LOG.debug('Running %s', ' '.join(launcher_argv(namespace, argv, env)))
+        if namespace is None:
+            return _spawn_here(argv, env)
+        from agent.drivers import netns   # only agents with namespaces load pyroute2
+        try:
+            return netns.run_in(namespace, _spawn_here, argv, env)
+        except NamespaceNotFound as exc:     # as the launcher would have failed
+            return SpawnResult(1, str(exc))
 
     def list_pid_files(self, pid_dir, service):
         """(id, pid file) for ``<dir>/<id>.pid.<service>`` and ``<dir>/<id>/pid``."""
@@ -137,3 +136,21 @@ class HostProcessDriver:
             elif os.path.isfile(os.path.join(path, 'pid')):
                 found.append((entry, os.path.join(path, 'pid')))
         return found
+
+
+def _spawn_here(argv, env) -> SpawnResult:
+    """Start ``argv`` with ``env`` added to ours; wait for it to daemonize."""
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(list(argv), env={**os.environ, **dict(env)},
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, close_fds=True, start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=SPAWN_PARENT_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            # Not a daemon: keep reaping it so it never stays a zombie.
+            threading.Thread(target=proc.wait, name=f'reap-{proc.pid}',
+                             daemon=True).start()
+            returncode = None
+        err.seek(0)
+        stderr = err.read(4096).decode('utf-8', errors='replace').strip()
+    return SpawnResult(returncode, stderr)
