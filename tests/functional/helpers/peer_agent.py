@@ -1,10 +1,10 @@
-"""A second DHCP agent on a stack's controller, as another node would run it: its
-own host name, state path, config, log and integration bridge; the bridge is
+"""A second agent of a stack's kind on the stack's controller, as another node would
+run it: its own host name, state path, config, log and bridges; each bridge is
 joined to the stack's by a pair of OVS patch ports (the wire between two nodes).
 
-Its own bridge matters: an agent prunes the ``qdhcp-`` namespaces that hold a tap
-of its bridge and serve nothing assigned to it, so two agents on one bridge would
-tear down each other's namespaces.  Everything of the peer lives under the
+Its own bridges matter: an agent prunes the namespaces that hold a port of its
+bridge and serve nothing assigned to it, so two agents on one bridge would tear
+down each other's namespaces.  Everything of the peer lives under the
 stack's base directory or in the stack's bridges, so the stack's :meth:`close`
 kills what it left (its children carry its state path in their command line),
 removes its files and deletes its bridge; namespaces are the stack's to register.
@@ -25,23 +25,33 @@ def _patch(bridge, port, peer_port):
             'type=patch', f'options:peer={peer_port}')
 
 
+# The stack attributes that name a bridge its agent uses (DHCP: one, L3: two).
+BRIDGE_ATTRIBUTES = ('bridge', 'int_bridge', 'ext_bridge')
+
+
 def peer_agent(stack, name: str):
-    """The config of a DHCP agent on host ``<stack.host>-<name>`` with bridge
-    ``<stack.bridge>`` + ``name[0]``, written; start it with ``start_agent()``, stop
-    it with ``stop_agent()`` (not ``close()``: all else is the stack's)."""
+    """The config of an agent of the stack's kind on host ``<stack.host>-<name>``,
+    written, with bridges of its own (each of the stack's + ``name[0]``, patched to
+    it); start it with ``start_agent()``, stop it with ``stop_agent()`` (not
+    ``close()``: all else is the stack's)."""
     peer = copy.copy(stack)
     peer.host = f'{stack.host}-{name}'
     peer.state_path = os.path.join(stack.base, f'{name}-state')
     peer.agent_conf_path = os.path.join(stack.base, f'{name}_{stack.AGENT_FILES}_agent.ini')
     peer.agent_log = os.path.join(stack.base, f'{name}-{stack.AGENT_FILES}-agent.log')
     peer.agent = None
-    peer.bridge = stack.bridge + name[:1]
-    stack.bridges += (peer.bridge,)              # deleted by stack.close()
-    if stack.leaks is not None:
-        stack.leaks.bridge(peer.bridge)
-    host.add_bridge(peer.bridge)
-    _patch(stack.bridge, f'{stack.bridge}-{name[:1]}', f'{peer.bridge}-{name[:1]}')
-    _patch(peer.bridge, f'{peer.bridge}-{name[:1]}', f'{stack.bridge}-{name[:1]}')
+    for attribute in BRIDGE_ATTRIBUTES:
+        theirs = getattr(stack, attribute, None)
+        if theirs is None:
+            continue
+        ours = theirs + name[:1]
+        setattr(peer, attribute, ours)
+        stack.bridges += (ours,)                  # deleted by stack.close()
+        if stack.leaks is not None:
+            stack.leaks.bridge(ours)
+        host.add_bridge(ours)
+        _patch(theirs, f'{theirs}-{name[:1]}', f'{ours}-{name[:1]}')
+        _patch(ours, f'{ours}-{name[:1]}', f'{theirs}-{name[:1]}')
     peer.write_agent_conf()
     return peer
 
