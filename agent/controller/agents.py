@@ -223,10 +223,13 @@ def failover_decision(txn: Txn, agent_type: str, lock: bool = False) -> failover
     now = utcnow()
     views = [failover.AgentView(a.id, a.host, a.admin_state_up,
                                 (now - a.heartbeat_timestamp).total_seconds()) for a in rows]
+    down_time = txn.conf.agent_down_time
+    if not any(failover.may_have_failed(view, down_time) for view in views):
+        return failover.Decision()            # the usual case: no bindings to read
     resource, owner, _name = _BINDINGS[agent_type]
     bindings = [failover.Binding(resource_id, agent_id)
                 for resource_id, agent_id in txn.session.execute(sa.select(resource, owner))]
-    return failover.plan(views, bindings, txn.conf.agent_down_time)
+    return failover.plan(views, bindings, down_time)
 
 
 def fail_over(txn: Txn, agent_type: str) -> failover.Decision:

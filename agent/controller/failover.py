@@ -54,13 +54,17 @@ class Decision:
     skipped: str = ''                  # why nothing moves although some agent failed
 
 
+def may_have_failed(agent: AgentView, down_time: float) -> bool:
+    """Admin-up and dead for longer than ``down_time`` (failed, if it hosts something)."""
+    return agent.admin_state_up and agent.silent_for >= 2 * down_time
+
+
 def plan(agents: Iterable[AgentView], bindings: Iterable[Binding],
          down_time: float) -> Decision:
     agents = sorted(agents, key=lambda a: (a.host, a.id))
     bindings = list(bindings)
     hosting_agents = {b.agent_id for b in bindings}
-    failed = [a for a in agents if a.admin_state_up and a.silent_for >= 2 * down_time
-              and a.id in hosting_agents]
+    failed = [a for a in agents if may_have_failed(a, down_time) and a.id in hosting_agents]
     if not failed:
         return Decision()
     failed_ids = tuple(a.id for a in failed)
