@@ -36,7 +36,8 @@ server_opts = [
                      'than agent_down_time to live DHCP agents (keeping '
                      'dhcp_agents_per_network). Nothing moves when no live agent can '
                      'take a network, nor while more than half of the agents look dead '
-                     'at once (an outage of the bus rather than of the nodes).'),
+                     'at once (an outage of the bus rather than of the nodes) and for '
+                     'twice agent_down_time after it.'),
     cfg.BoolOpt('allow_automatic_l3agent_failover', default=False,
                 help='Move the routers of an L3 agent that has been dead for longer '
                      'than agent_down_time to live L3 agents, under the same rules as '

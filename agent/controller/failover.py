@@ -17,7 +17,10 @@ notifications are in :func:`agent.controller.agents.fail_over`.  As Neutron's
   and moving everything then would only make the agents flap when it ends.  The
   agents that count are the admin-up ones that are alive or host something (a
   long-gone agent whose work has moved away does not).  With two agents, one
-  failed one is not more than half: its work moves.
+  failed one is not more than half: its work moves.  Such a round is an
+  ``outage``: the periodic check then waits ``2 * agent_down_time`` more before
+  moving anything, so agents that come back one by one after it have all
+  reported (:mod:`agent.controller.failover_loop`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class Decision:
     moves: tuple[Move, ...] = ()
     failed: tuple[str, ...] = ()       # ids of the failed agents hosting something
     skipped: str = ''                  # why nothing moves although some agent failed
+    outage: bool = False               # skipped because too many agents look dead
 
 
 def may_have_failed(agent: AgentView, down_time: float) -> bool:
@@ -70,12 +74,12 @@ def plan(agents: Iterable[AgentView], bindings: Iterable[Binding],
     failed_ids = tuple(a.id for a in failed)
     live = [a for a in agents if a.admin_state_up and a.silent_for < down_time]
     if not live:
-        return Decision(failed=failed_ids, skipped='no live agent to take over')
+        return Decision(failed=failed_ids, skipped='no live agent to take over', outage=True)
     counted = [a for a in agents if a.admin_state_up
                and (a.silent_for < down_time or a.id in hosting_agents)]
     dead = len(counted) - len(live)
     if dead * 2 > len(counted):
-        return Decision(failed=failed_ids, skipped=(
+        return Decision(failed=failed_ids, outage=True, skipped=(
             f'{dead} of {len(counted)} agents look dead at once (an outage of the bus or '
             'the controller more likely than of the nodes)'))
     load = {a.id: 0 for a in live}

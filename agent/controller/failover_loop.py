@@ -6,13 +6,16 @@ the plugin to move the networks and routers of failed agents of the enabled
 types (``allow_automatic_dhcp_failover``, ``allow_automatic_l3agent_failover``);
 :mod:`agent.controller.failover` says what moves.  The first check waits
 ``2 * agent_down_time`` after start-up, so that agents silenced by a controller
-outage have reported again before anything is judged (Neutron waits alike).
+outage have reported again before anything is judged (Neutron waits alike); so
+does a check after a round that saw an outage (too many agents dead at once), so
+that agents coming back one by one are not judged by the first of them.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from agent.controller import scheduler
 
@@ -33,13 +36,15 @@ def check_interval(conf) -> float:
 
 
 class FailoverLoop:
-    def __init__(self, conf, plugin):
+    def __init__(self, conf, plugin, clock=time.monotonic):
         self.conf = conf
         self.plugin = plugin
         self.types = enabled_types(conf)
+        self.clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._said: dict[str, str] = {}     # agent type -> last reason logged for a skip
+        self._hold: dict[str, float] = {}   # agent type -> no check before this clock()
 
     def start(self) -> FailoverLoop:
         if self.types:
@@ -58,12 +63,17 @@ class FailoverLoop:
     def check(self) -> None:
         """One round over the enabled agent types."""
         for agent_type in self.types:
+            if self.clock() < self._hold.get(agent_type, 0):
+                continue
             decision = self.plugin.fail_over_dead_agents(agent_type)
+            if decision.outage:
+                self._hold[agent_type] = self.clock() + 2 * self.conf.agent_down_time
             said = self._said.get(agent_type, '')
             if decision.skipped and decision.skipped != said:
-                LOG.warning('%s failover: %d failed agent(s) (%s), nothing moved: %s',
+                LOG.warning('%s failover: %d failed agent(s) (%s), nothing moved: %s%s',
                             agent_type, len(decision.failed), ', '.join(decision.failed),
-                            decision.skipped)
+                            decision.skipped, ' (and for 2 * agent_down_time after it)'
+                            if decision.outage else '')
             self._said[agent_type] = decision.skipped
             if decision.moves:
                 LOG.info('%s failover: moved %d from %d failed agent(s)', agent_type,

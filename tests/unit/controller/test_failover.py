@@ -53,18 +53,19 @@ def test_an_agent_already_hosting_the_network_is_not_a_candidate():
 def test_no_candidate_leaves_the_binding_in_place():
     d = plan([agent('a', FAILED), agent('b'), agent('c', FAILED)], bound(a='n1', b='n1'))
     assert d.moves == () and d.skipped.startswith('no live agent can take')
+    assert not d.outage
 
 
 def test_no_live_agent_at_all_moves_nothing():
     d = plan([agent('a', FAILED), agent('b', FAILED)], bound(a='n1', b='n2'))
     assert d.moves == () and d.failed == ('a', 'b')
-    assert d.skipped == 'no live agent to take over'
+    assert d.skipped == 'no live agent to take over' and d.outage
 
 
 def test_more_than_half_dead_at_once_is_an_outage_not_failed_nodes():
     agents = [agent('a', FAILED), agent('b', FAILED), agent('c')]
     d = plan(agents, bound(a='n1', b='n2', c='n3'))
-    assert d.moves == () and '2 of 3 agents look dead at once' in d.skipped
+    assert d.moves == () and '2 of 3 agents look dead at once' in d.skipped and d.outage
     # One silent for less than the failure limit counts as dead too: they went
     # silent together.
     agents = [agent('a', FAILED), agent('b', DEAD), agent('c')]

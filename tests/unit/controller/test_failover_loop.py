@@ -38,15 +38,35 @@ def test_types_and_interval_follow_the_options():
 
 
 def test_a_skip_is_logged_once_until_the_reason_changes(caplog):
-    outage = failover.Decision(failed=('a', 'b'), skipped='no live agent to take over')
+    none_free = failover.Decision(failed=('a',), skipped='no live agent can take it')
     moved = failover.Decision(moves=(failover.Move('n1', 'a', 'c'),), failed=('a',))
-    plugin = Plugin([outage, outage, moved, outage])
+    plugin = Plugin([none_free, none_free, moved, none_free])
     loop = FailoverLoop(Conf(), plugin)
     with caplog.at_level(logging.INFO, logger='agent.controller.failover_loop'):
         for _ in range(4):
             loop.check()
     lines = [r.getMessage() for r in caplog.records]
     assert [line.split(':')[-1].strip() for line in lines] == [
-        'no live agent to take over', 'moved 1 from 1 failed agent(s)',
-        'no live agent to take over']
+        'no live agent can take it', 'moved 1 from 1 failed agent(s)',
+        'no live agent can take it']
     assert plugin.asked == ['DHCP agent'] * 4
+
+
+def test_after_an_outage_nothing_is_judged_for_twice_agent_down_time():
+    outage = failover.Decision(failed=('a', 'b'), skipped='no live agent to take over',
+                               outage=True)
+    plugin = Plugin([outage, outage, failover.Decision()])
+    now = [100.0]
+    loop = FailoverLoop(Conf(), plugin, clock=lambda: now[0])
+    loop.check()                       # the outage: held until 120
+    now[0] = 119.0
+    loop.check()
+    assert len(plugin.asked) == 1
+    now[0] = 120.0
+    loop.check()                       # still an outage: held until 140
+    now[0] = 139.9
+    loop.check()
+    assert len(plugin.asked) == 2
+    now[0] = 140.0
+    loop.check()
+    assert len(plugin.asked) == 3
