@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
-from pyroute2.netlink.exceptions import NetlinkError
+from agent.drivers.netlink_api import NetlinkError
 
 from agent.drivers import commands
 from agent.drivers import garp

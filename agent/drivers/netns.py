@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from pyroute2 import IPRoute
+from agent.drivers.netlink_api import IPRoute
 
 from agent.drivers import commands
 from agent.drivers.state import DriverError, NamespaceNotEmpty, NamespaceNotFound
