@@ -185,11 +185,11 @@ class _NamespaceWorker:
     namespace, so the calls must run on a thread inside the namespace. Idle workers
     exit after ``IDLE_SECONDS`` so a thousand namespaces do not hold a thousand
     threads and sockets (nor keep a deleted namespace alive).  A worker with its
-    ``IPRoute`` holds ~0.3 MiB, and a new one costs 1-2 ms: after a full sync only
-    the namespaces of the last few seconds keep theirs.
+    ``IPRoute`` holds ~0.3 MiB, and a new one costs ~2 ms: after a full sync only
+    the namespaces of the last two seconds keep theirs.
     """
 
-    IDLE_SECONDS = 5.0
+    IDLE_SECONDS = 2.0
 
     def __init__(self, name: str, identity: Tuple[int, int]) -> None:
         self.name = name
