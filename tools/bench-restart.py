@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Benchmark of an agent restart with nothing changed, DHCP and L3, on real parts.
+
+For each agent a private controller and the agent run as processes (their own
+RabbitMQ vhost, netdev bridges and state directory, all removed at the end), with
+``--networks`` networks (DHCP) or ``--routers`` routers with a gateway and a
+floating IP (L3) already served.  Then, ``--runs`` times: SIGTERM the agent, start
+it again, and at once ask for new work through REST (a network with a subnet; a
+router with an interface).  Printed, as medians over the runs (and the worst):
+
+- seconds from starting the agent to the new work served (dnsmasq running for the
+  new network; the router's qr- device up with its address);
+- after two full syncs of the restarted agent: children respawned: dnsmasq/haproxy processes of the existing networks and
+  routers whose pid changed across the restart;
+- iptables rules changed in the existing namespaces (iptables-save and
+  ip6tables-save without counters, compared as sets).
+
+DESIGN.md's target: 0 children respawned, 0 rules changed, new work served
+within 2 s.  Prints figures and the machine; asserts nothing.
+
+    sudo .venv/bin/python tools/bench-restart.py [--runs 5] [--networks 20]
+                                                 [--routers 10] [--only dhcp|l3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+import uuid
+
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
+
+from agent.common import names, polling, procfs  # noqa: E402
+from agent.drivers.link import LinkDriver  # noqa: E402
+from tests.functional.dhcp.stack import DhcpStack, dnsmasq_pid  # noqa: E402
+from tests.functional.helpers.host import iptables_rules, netns_list  # noqa: E402
+from tests.functional.l3.stack import L3Stack  # noqa: E402
+
+SERVED_CHILDREN = ('dnsmasq', 'haproxy')
+SYNC_DONE = ' keys in '      # the runner's "<name> done: N keys in T ms"
+
+
+def children(stack) -> dict[int, str]:
+    """{pid: cmdline} of the dnsmasq and haproxy processes of this stack (their
+    command lines name files under its state path)."""
+    return {pid: cmd for pid, cmd in procfs.pids_with([stack.state_path]).items()
+            if cmd.split()[0].rsplit('/', 1)[-1] in SERVED_CHILDREN}
+
+
+def rules(namespaces) -> dict[str, set]:
+    return {ns: iptables_rules(ns, 4) | iptables_rules(ns, 6) for ns in namespaces}
+
+
+def rules_changed(before: dict[str, set], after: dict[str, set]) -> int:
+    return sum(len(before[ns] ^ after.get(ns, set())) for ns in before)
+
+
+def settled(stack, syncs=2, timeout=120):
+    """Until the agent has finished ``syncs`` full syncs since its start (the stacks
+    resync every 3 s): by then it has had time to converge what the first one
+    queued."""
+    polling.wait_for(lambda: stack.agent_log_text().count(SYNC_DONE) >= syncs, timeout,
+                     0.1, f'{syncs} full syncs of the {stack.AGENT_LABEL}')
+
+
+def restart(stack, new_work, served, existing_namespaces):
+    """One restart; returns (seconds to the new work served, children respawned,
+    rules changed)."""
+    kids, saved = children(stack), rules(existing_namespaces)
+    stack.stop_agent()
+    start = time.monotonic()
+    stack.start_agent(wait=False)
+    target = new_work()
+    polling.wait_for(lambda: served(target), 60, 0.005, 'the new work served')
+    to_served = time.monotonic() - start
+    settled(stack)
+    after = children(stack)
+    respawned = sum(1 for pid in kids if pid not in after)
+    return to_served, respawned, rules_changed(saved, rules(existing_namespaces))
+
+
+def report(label, results):
+    served, respawned, changed = zip(*results)
+    print(f'{label}: {len(results)} restarts with nothing changed', flush=True)
+    print(f'   start -> new work served: median {statistics.median(served):.2f} s, '
+          f'worst {max(served):.2f} s')
+    print(f'   children respawned: {sum(respawned)} in all; iptables rules changed: '
+          f'{sum(changed)} in all', flush=True)
+
+
+# -- DHCP --------------------------------------------------------------------------
+
+def dnsmasq_serving(stack, net_id):
+    return dnsmasq_pid(stack, net_id) is not None
+
+
+def bench_dhcp(run_id, runs, count):
+    stack = DhcpStack(run_id, 'restart').start()
+    try:
+        nets = [stack.create_network(f'r{i}', f'10.{i // 200}.{i % 200}.0/24',
+                                     f'10.{i // 200}.{i % 200}.1')[0]['id']
+                for i in range(count)]
+        polling.wait_for(lambda: all(dnsmasq_serving(stack, n) for n in nets), 120, 0.1,
+                         f'{count} networks served')
+        settled(stack, stack.agent_log_text().count(SYNC_DONE) + 2)
+        existing = [names.dhcp_namespace(n) for n in nets]
+        made = iter(range(runs))
+
+        def new_network():
+            i = next(made)
+            return stack.create_network(f'new{i}', f'10.250.{i}.0/24', f'10.250.{i}.1')[0]['id']
+
+        results = [restart(stack, new_network, lambda n: dnsmasq_serving(stack, n), existing)
+                   for _ in range(runs)]
+        report(f'DHCP agent, {count} networks served', results)
+    finally:
+        stack.close()
+
+
+# -- L3 ----------------------------------------------------------------------------
+
+def qr_up(ns, dev, address):
+    if ns not in netns_list():
+        return False
+    try:
+        link = LinkDriver.observe_link(ns, dev)
+    except Exception:  # noqa: BLE001 - the namespace is being built
+        return False
+    return link is not None and link.up and any(str(a.ip) == address for a in link.addresses)
+
+
+def bench_l3(run_id, runs, count):
+    stack = L3Stack(run_id, 'restart').start()
+    try:
+        ext, _ = stack.network('public', '10.255.0.0/16', '10.255.0.1', external=True)
+        routers = []
+        for i in range(count):
+            net, sub = stack.network(f'r{i}', f'10.{i // 200}.{i % 200}.0/24',
+                                     f'10.{i // 200}.{i % 200}.1')
+            router = stack.router(f'r{i}')
+            intf = stack.add_interface(router['id'], sub['id'])
+            stack.set_gateway(router['id'], ext['id'])
+            stack.floatingip(ext['id'], stack.port(net['id'], f'vm{i}')['id'])
+            routers.append((router['id'], intf['port_id'], sub['gateway_ip']))
+        polling.wait_for(lambda: all(qr_up(names.router_namespace(r),
+                                           names.internal_device_name(p), gw)
+                                     for r, p, gw in routers), 120, 0.1,
+                         f'{count} routers served')
+        settled(stack, stack.agent_log_text().count(SYNC_DONE) + 2)
+        existing = [names.router_namespace(r) for r, _, _ in routers]
+        made = iter(range(runs))
+
+        def new_router():
+            i = next(made)
+            _, sub = stack.network(f'new{i}', f'10.251.{i}.0/24', f'10.251.{i}.1')
+            router = stack.router(f'new{i}')
+            intf = stack.add_interface(router['id'], sub['id'])
+            return (names.router_namespace(router['id']),
+                    names.internal_device_name(intf['port_id']), sub['gateway_ip'])
+
+        results = [restart(stack, new_router, lambda t: qr_up(*t), existing)
+                   for _ in range(runs)]
+        report(f'L3 agent, {count} routers with a gateway and a floating IP', results)
+    finally:
+        stack.close()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--runs', type=int, default=5)
+    parser.add_argument('--networks', type=int, default=20)
+    parser.add_argument('--routers', type=int, default=10)
+    parser.add_argument('--only', choices=('dhcp', 'l3'))
+    args = parser.parse_args(argv)
+    run_id = 'nb' + uuid.uuid4().hex[:6]
+    print(machine())
+    if args.only in (None, 'dhcp'):
+        bench_dhcp(run_id, args.runs, args.networks)
+    if args.only in (None, 'l3'):
+        bench_l3(run_id, args.runs, args.routers)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
