@@ -19,6 +19,8 @@ import sys
 import threading
 from typing import Callable, Protocol
 
+from oslo_config import cfg
+
 from agent.common import service_lock
 from agent.conf import service
 
@@ -90,12 +92,15 @@ def _fail(spec: AgentMain, message: str, code: int) -> int:
 def run_agent(spec: AgentMain, argv=None) -> int:
     """Run the agent ``spec`` describes until SIGTERM/SIGINT; the exit status.
 
-    0 after a clean stop; ``spec.lock_exit`` when another agent holds the
-    state_path; 1 when the agent cannot be built or started (the reason is logged
-    and printed on stderr).
+    0 after a clean stop; 2 when the configuration cannot be read;
+    ``spec.lock_exit`` when another agent holds the state_path; 1 when the agent
+    cannot be built or started (the reason is logged and printed on stderr).
     """
     argv = sys.argv[1:] if argv is None else argv
-    conf = service.make_conf(argv, groups=spec.groups)
+    try:
+        conf = service.make_conf(argv, groups=spec.groups)
+    except cfg.Error as exc:                 # a missing or malformed config file
+        return _fail(spec, str(exc), 2)
     # pyroute2 resets its logger's level when imported: import it before logging
     # is set up, so pyroute2=WARNING holds.
     for module in spec.preload:

@@ -79,3 +79,9 @@ def test_an_agent_that_cannot_start_exits_1_and_says_why(tmp_path, capsys):
         raise RuntimeError('no bridge br-x')
     assert run.run_agent(spec(build), argv(tmp_path)) == 1
     assert 'netnode-test-agent: cannot start: no bridge br-x' in capsys.readouterr().err
+
+
+def test_a_missing_config_file_exits_2_and_says_which(tmp_path, capsys):
+    missing = str(tmp_path / 'nowhere.ini')
+    assert run.run_agent(spec(lambda conf: Recorder()), ['--config-file', missing]) == 2
+    assert missing in capsys.readouterr().err
