@@ -77,13 +77,17 @@ class QdhcpFirewall:
         self._applied: dict[str, int | None] = {}
         self._lock = threading.Lock()
 
-    def ensure(self, namespace: str) -> bool:
-        """Apply the rules unless done for this very namespace; True if applied."""
+    def ensure(self, namespace: str, created: bool = False) -> bool:
+        """Apply the rules unless done for this very namespace; True if applied.
+
+        ``created``: the caller made the namespace just now, so it holds no rules
+        and nothing needs saving first (two processes less).
+        """
         inode = self._inode(namespace)
         with self._lock:
             if namespace in self._applied and self._applied[namespace] == inode:
                 return False
-        result = self._manager(namespace).apply(self._tables)
+        result = self._manager(namespace).apply(self._tables, created)
         if result.changed:
             LOG.info('%s: iptables set (%d restore(s) in %.1f ms)', namespace,
                      result.restores, result.seconds * 1000)

@@ -222,8 +222,9 @@ class DhcpReconciler:
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'
         starter = None
+        created = bool(plan) and isinstance(plan.actions[0], dev.CreateNamespace)
         if plan:
-            if isinstance(plan.actions[0], dev.CreateNamespace):
+            if created:
                 # Ours before it exists: a crash before the tap is plugged leaves a
                 # namespace the pruner knows by this directory (see prune.py).
                 fileutils.ensure_dir(DhcpPaths.of(self.settings, network.id).directory)
@@ -260,7 +261,7 @@ class DhcpReconciler:
         if self.firewall is not None:
             # Last: dnsmasq already answers; the checksum rule matters for offloading
             # guests only, and a new namespace's first restore takes ~15-50 ms.
-            self.firewall.ensure(desired.namespace)
+            self.firewall.ensure(desired.namespace, created)
 
     def _execute(self, plan: Plan, resource: str) -> None:
         execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG)

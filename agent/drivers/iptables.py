@@ -182,21 +182,29 @@ class IptablesManager:
             raise errors[0]
         return saved
 
-    def plan(self, desired: Tables) -> dict[int, str]:
-        """Restore texts needed per IP version (empty dict when converged)."""
+    def plan(self, desired: Tables, empty: bool = False) -> dict[int, str]:
+        """Restore texts needed per IP version (empty dict when converged).
+
+        ``empty``: the namespace was created just now by the caller and has no
+        rules yet, so there is nothing to save.
+        """
         texts = {}
-        for version, saved in sorted(self._save_all().items()):
+        saved_all = {v: '' for v in self._versions()} if empty else self._save_all()
+        for version, saved in sorted(saved_all.items()):
             specs = tuple(normalize_table(s, version) for s in desired.by_version(version))
             text = plan_restore(self.wrap, specs, parse_save(saved))
             if text:
                 texts[version] = text
         return texts
 
-    def apply(self, desired: Tables) -> ApplyResult:
-        """Make our chains in the namespace equal ``desired``; minimal and idempotent."""
+    def apply(self, desired: Tables, empty: bool = False) -> ApplyResult:
+        """Make our chains in the namespace equal ``desired``; minimal and idempotent.
+
+        ``empty`` as in :meth:`plan` (the debug check of a second apply still saves).
+        """
         with self._lock:
             start = time.monotonic()
-            texts = self.plan(desired)
+            texts = self.plan(desired, empty)
             for version, text in texts.items():
                 LOG.debug('%s: ip netns exec %s %s -n <<EOF\n%sEOF', self.namespace,
                           self.namespace, _BINARIES[version][1], text)

@@ -214,3 +214,22 @@ def test_debug_mode_fails_when_the_second_apply_is_not_a_noop(namespace):
     with pytest.raises(IptablesNotConverged):
         IptablesManager(namespace, W, debug=True).apply(tables)
     assert IptablesManager(namespace, W).apply(tables).restores == 1
+
+
+def test_a_new_namespace_applied_without_saving_first_ends_the_same(leaks):
+    """``empty=True`` (the caller just created the namespace) skips the saves only."""
+    from agent.dhcp.firewall import dhcp_tables
+    from agent.drivers.iptables_rules import DHCP_WRAP
+    made = [leaks.namespace(f'qdhcp-{uuid.uuid4()}') for _ in range(2)]
+    try:
+        for name in made:
+            run('ip', 'netns', 'add', name)
+        fresh, observed = (IptablesManager(n, DHCP_WRAP) for n in made)
+        assert fresh.apply(dhcp_tables(), empty=True).restores == 2
+        assert observed.apply(dhcp_tables()).restores == 2
+        for version in (4, 6):
+            assert canonical(save(made[0], version)) == canonical(save(made[1], version))
+        assert not fresh.apply(dhcp_tables()).changed
+    finally:
+        for name in made:
+            run('ip', 'netns', 'del', name, check=False)

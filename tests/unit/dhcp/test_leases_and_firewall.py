@@ -138,6 +138,23 @@ def test_qdhcp_tables_have_the_checksum_rule_and_converge():
         firewall.dhcp_tables()).changed
 
 
+def test_a_namespace_created_just_now_is_not_saved_first_and_ends_the_same():
+    class Counting(FakeIptables):
+        saves = 0
+
+        def save(self, version):
+            self.saves += 1
+            return super().save(version)
+
+    fresh, observed = Counting(), Counting()
+    for backend, created in ((fresh, True), (observed, False)):
+        firewall.QdhcpFirewall(lambda ns, b=backend: IptablesManager(ns, DHCP_WRAP, backend=b),
+                               inode=lambda ns: 7).ensure('qdhcp-x', created)
+    assert (fresh.saves, observed.saves) == (0, 2)
+    assert fresh.restores == observed.restores
+    assert fresh.state == observed.state
+
+
 def test_ipv6_subnet_adds_the_ipv6_metadata_address():
     from agent.dhcp import desired
     from agent.dhcp.settings import DnsmasqSettings
