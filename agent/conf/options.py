@@ -134,6 +134,20 @@ l3_agent_opts = [
     cfg.BoolOpt('handle_internal_only_routers', default=True,
                 help='Also host routers without an external gateway. The server '
                      'reads this from the agent\'s report_state configurations.'),
+    # IPv6 router advertisements: one radvd per router with RA subnets.
+    cfg.StrOpt('ra_confs', default='$state_path/ra',
+               help='Directory of the radvd configuration files '
+                    '(<ra_confs>/<router id>.radvd.conf).'),
+    cfg.IntOpt('min_rtr_adv_interval', default=30, min=3, max=1350,
+               help='MinRtrAdvInterval of radvd: fewest seconds between two '
+                    'unsolicited router advertisements (at most 0.75 times '
+                    'max_rtr_adv_interval).'),
+    cfg.IntOpt('max_rtr_adv_interval', default=100, min=4, max=1800,
+               help='MaxRtrAdvInterval of radvd: most seconds between two '
+                    'unsolicited router advertisements.'),
+    cfg.StrOpt('radvd_user', default='',
+               help='User radvd drops its privileges to (radvd -u); empty: '
+                    'radvd keeps running as the agent\'s user.'),
 ]
 
 # ---------------------------------------------------------------------------

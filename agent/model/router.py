@@ -12,6 +12,9 @@ class RouterSubnet:
     id: str
     cidr: IPNetwork
     gateway_ip: IPAddress | None = None
+    dns_nameservers: tuple[IPAddress, ...] = ()
+    # slaac, dhcpv6-stateful or dhcpv6-stateless: the router advertises it (radvd)
+    ipv6_ra_mode: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ import ipaddress
 from collections.abc import Mapping
 
 from agent.common.names import is_uuid
-from agent.model.network import (DhcpOpt, FixedIP, HostRoute, Network, Port,
-                                 Subnet)
+from agent.model.network import (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, IPV6_SLAAC,
+                                 DhcpOpt, FixedIP, HostRoute, Network, Port, Subnet)
 from agent.model.router import (FloatingIP, Route, Router, RouterPort,
                                 RouterSubnet)
 
@@ -266,9 +266,25 @@ def _nested(decode, parent: Fields, name: str, *args):
 
 # L3 side --------------------------------------------------------------------------
 
+IPV6_RA_MODES = (IPV6_SLAAC, IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS)
+
+
 def _router_subnet(item: Fields) -> RouterSubnet:
-    return RouterSubnet(id=item.uuid('id'), cidr=item.cidr('cidr'),
-                        gateway_ip=item.ip('gateway_ip', None))
+    cidr = item.cidr('cidr')
+    ra_mode = item.str('ipv6_ra_mode', None)
+    if ra_mode is not None and (cidr.version != 6 or ra_mode not in IPV6_RA_MODES):
+        raise item.error('ipv6_ra_mode', f'{ra_mode!r} is not one of '
+                         f'{", ".join(IPV6_RA_MODES)} on an IPv6 subnet')
+    servers = []
+    for value in item.strings('dns_nameservers'):
+        try:
+            servers.append(ipaddress.ip_address(value))
+        except ValueError:
+            raise item.error('dns_nameservers', f'{_short(value)} is not an IP '
+                             'address') from None
+    return RouterSubnet(id=item.uuid('id'), cidr=cidr,
+                        gateway_ip=item.ip('gateway_ip', None),
+                        dns_nameservers=tuple(servers), ipv6_ra_mode=ra_mode)
 
 
 def router_port_from_wire(data) -> RouterPort:
