@@ -16,6 +16,8 @@ from agent.dataplane import device as dev
 from agent.l3 import desired as want
 from agent.l3 import plan as rplan
 from agent.l3.host import RouterHost
+from agent.l3.ra import RouterAdvertisements
+from agent.l3.radvd import RaSettings
 from agent.l3.settings import L3Settings
 from agent.model.router import Router
 from agent.process.monitor import ProcessMonitor
@@ -38,6 +40,8 @@ class RouterReconciler:
         self.local_vlans = local_vlans
         self.monitor = monitor
         self.stopping = stopping or threading.Event()
+        self.ra = RouterAdvertisements(
+            host.processes, settings.ra or RaSettings.default(settings.state_path), monitor)
         self._lock = threading.Lock()
         self._applied: dict[str, Router] = {}
         self._fips: dict[str, dict] = {}
@@ -83,6 +87,7 @@ class RouterReconciler:
         finally:
             if desired.proxy is not None and self.monitor is not None:
                 self.monitor.register(desired.proxy)
+        self.ra.reconcile(router)
         with self._lock:
             self._applied[router.id] = router
             self._fips[router.id] = dict(desired.floating_ips)
@@ -121,6 +126,7 @@ class RouterReconciler:
         spec = want.proxy_spec(router_id, self.settings)
         if self.monitor is not None:
             self.monitor.unregister(spec.uuid, spec.service)
+        self.ra.remove(router_id)
         observed = self.host.observe_existing(namespace, ports)
         plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec))
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)

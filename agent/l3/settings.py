@@ -6,6 +6,7 @@ import dataclasses
 import os
 
 from agent.l3.nat import NatSettings
+from agent.l3.radvd import RaSettings
 from agent.metadata import haproxy
 
 
@@ -21,6 +22,7 @@ class L3Settings:
     proxy_group: str = 'root'
     debug: bool = False
     nat: NatSettings = NatSettings()
+    ra: RaSettings | None = None       # None: the defaults under state_path
 
     @property
     def metadata_port(self) -> int:
@@ -45,4 +47,4 @@ class L3Settings:
                    ipv6=os.path.exists('/proc/sys/net/ipv6'),
                    proxy_user=user, proxy_group=group,
                    debug=bool(getattr(conf, 'debug', False)),
-                   nat=NatSettings.from_conf(conf))
+                   nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf))
