@@ -1,10 +1,11 @@
-"""Finding and stopping the dnsmasq/haproxy children of one network or router.
+"""Finding and stopping the dnsmasq/haproxy/radvd children of one network or router.
 
-A process counts as ours only if ALL of these hold: its program is dnsmasq or
-haproxy, its command line carries the resource's uuid, and it carries our
+A process counts as ours only if ALL of these hold: its program is dnsmasq,
+haproxy or radvd, its command line carries the resource's uuid, and it carries our
 ``state_path`` (dnsmasq's ``--pid-file=<state>/dhcp/<uuid>/pid``, haproxy's ``-f
-<state>/ns-metadata-proxy/<uuid>.conf``).  They are found through their pid files
-(``<state>/dhcp/<uuid>/pid``, ``<state>/external/pids/<uuid>.pid.haproxy``) and,
+<state>/ns-metadata-proxy/<uuid>.conf``, radvd's ``-p
+<state>/external/pids/<uuid>.pid.radvd``).  They are found through their pid files
+(``<state>/dhcp/<uuid>/pid``, ``<state>/external/pids/<uuid>.pid.<service>``) and,
 for children whose pid file was lost, through ``/proc``.  No other process is ever
 signalled.
 """
@@ -21,7 +22,7 @@ from agent.process.manager import ProcessManager, RunningProcess
 
 LOG = logging.getLogger(__name__)
 
-SERVICES = ('dnsmasq', 'haproxy')
+SERVICES = ('dnsmasq', 'haproxy', 'radvd')
 _UUID_IN_TEXT = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 

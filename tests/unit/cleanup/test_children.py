@@ -52,3 +52,17 @@ def test_stop_signals_only_the_child_and_the_snapshot_is_refreshed_on_demand():
     [found] = kids.find(ROUTER)
     assert kids.stop(found) and proxy not in table.procs
     assert {pid for pid, _ in table.signals} == {proxy}
+
+
+def test_a_routers_radvd_is_found_by_pid_file_and_by_proc():
+    table = FakeProcessTable()
+    pid_file = f'{STATE}/external/pids/{ROUTER}.pid.radvd'
+    argv = ['radvd', '-C', f'{STATE}/ra/{ROUTER}.radvd.conf', '-p', pid_file,
+            '-m', 'syslog']
+    radvd = table.start_foreign(argv)
+    table.files[pid_file] = str(radvd)
+    lost = table.start_foreign(argv)          # its pid file gone: found through /proc
+    table.start_foreign(['radvd', '-C', f'/etc/radvd-{ROUTER}.conf'])   # not ours
+    found = children(table).find(ROUTER)
+    assert [(p.service, p.pid, p.pid_file) for p in found] == [
+        ('radvd', radvd, pid_file), ('radvd', lost, pid_file)]
