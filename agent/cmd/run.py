@@ -21,7 +21,7 @@ from typing import Callable, Protocol
 
 from oslo_config import cfg
 
-from agent.common import service_lock
+from agent.common import service_lock, signals
 from agent.conf import service
 
 LOG = logging.getLogger(__name__)
@@ -76,14 +76,6 @@ class _Reloader:
             self.request()
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
-    def handler(signum, _frame):
-        LOG.info('caught %s, stopping', signal.Signals(signum).name)
-        stop.set()
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 def _fail(spec: AgentMain, message: str, code: int) -> int:
     print(f'{spec.binary}: {message}', file=sys.stderr)
     return code
@@ -126,7 +118,7 @@ def run_agent(spec: AgentMain, argv=None) -> int:
 
 def _serve(spec: AgentMain, conf) -> int:
     stop = threading.Event()
-    _stop_on_signals(stop)
+    signals.stop_on_signals(stop)
     reloader = _Reloader()
     LOG.info('%s starting as host %s, state_path %s', spec.label, conf.host,
              conf.state_path)

@@ -64,7 +64,9 @@ def setup_logging(conf, name):
 def reload_config_files(conf):
     """SIGHUP: re-read the files for the mutable options (log level); a bad file is
     logged and the running configuration kept."""
+    log = logging.getLogger(__name__)
     try:
         conf.mutate_config_files()
+        log.info('SIGHUP: configuration files re-read')
     except Exception:  # noqa: BLE001 - a bad file must not stop the service
-        logging.getLogger(__name__).exception('reloading the configuration files failed')
+        log.exception('SIGHUP: re-reading the configuration files failed')

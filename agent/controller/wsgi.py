@@ -18,6 +18,9 @@ import time
 
 from cheroot import wsgi as cheroot_wsgi
 
+from agent.common import signals
+from agent.conf import service
+
 LOG = logging.getLogger(__name__)
 
 THREADS_PER_WORKER = 16
@@ -58,22 +61,6 @@ class _PreboundServer(cheroot_wsgi.Server):
         self.socket = self._prebound
 
 
-def _install_stop_signals(stop: threading.Event):
-    def handler(signum, _frame):
-        LOG.info('Received %s, stopping', signal.Signals(signum).name)
-        stop.set()
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def _reload(conf):
-    try:
-        conf.mutate_config_files()
-        LOG.info('SIGHUP: configuration files re-read')
-    except Exception:  # noqa: BLE001 - a bad file must not stop the server
-        LOG.exception('SIGHUP: re-reading the configuration files failed')
-
-
 def _install_reload_signal(conf, forward_to=None):
     """SIGHUP (``systemctl reload``) re-reads the mutable options (log level) in a
     serving process; the supervising parent, which starts no threads, only passes
@@ -86,7 +73,7 @@ def _install_reload_signal(conf, forward_to=None):
                 except ProcessLookupError:
                     pass
         else:
-            threading.Thread(target=_reload, args=(conf,), name='sighup-reload',
+            threading.Thread(target=service.reload_config_files, args=(conf,), name='sighup-reload',
                              daemon=True).start()
     signal.signal(signal.SIGHUP, handler)
 
@@ -126,7 +113,7 @@ class WorkerSupervisor:
             code = 0
             try:
                 stop = threading.Event()
-                _install_stop_signals(stop)
+                signals.stop_on_signals(stop)
                 if self.conf is not None:
                     _install_reload_signal(self.conf)
                 LOG.info('%s worker (pid %d) starting', name, os.getpid())
@@ -220,7 +207,7 @@ def run(conf, build_app, on_serving=None):
     process with one API worker, in a worker process of its own with more.
     """
     stop = threading.Event()
-    _install_stop_signals(stop)
+    signals.stop_on_signals(stop)
     sock = bind_socket(conf.bind_host, conf.bind_port)
     host, port = sock.getsockname()[:2]
     count = conf.api_workers
