@@ -7,6 +7,7 @@ The namespaces are qrouter-<uuid>: a DHCP agent under test elsewhere on this mac
 prunes every qdhcp-<uuid> namespace it was not assigned, which would race with these
 tests.  The tool treats both kinds alike (unit tests cover the prefixes)."""
 
+import ipaddress
 import os
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from agent.common import names
 from agent.drivers import link, netns
 from agent.drivers.ovs import OvsDriver
 from agent.drivers.state import PortSpec
+from agent.l3 import radvd
+from agent.model.router import Router, RouterPort, RouterSubnet
 from agent.process.manager import ProcessManager
 from agent.process.spec import ProcessSpec
 from tests.functional.helpers.host import alive, marked_dir, ovs_vsctl
@@ -80,8 +83,8 @@ def run_tool(module, *args):
     return res.returncode, res.stdout + res.stderr
 
 
-def plug(ovs, bridge, ns, prefix, address):
-    port_id = str(uuid.uuid4())
+def plug(ovs, bridge, ns, prefix, address, port_id=None):
+    port_id = port_id or str(uuid.uuid4())
     dev = names.device_name(prefix, port_id)
     ovs.plug_ports(bridge, [PortSpec(dev, port_id, 'fa:16:3e:12:34:56')])
     link.move_to_namespace(dev, ns)
@@ -154,6 +157,27 @@ def test_force_finds_a_child_whose_pid_file_was_lost(ovs, bridge, state_path, co
                          '--agent-type', 'l3', '--only', target, '--delay', '0')
     assert code == 0, out
     assert wait_dead(pid) and not netns.exists(target)
+
+
+def test_force_stops_a_routers_radvd(ovs, bridge, state_path, config, namespaces):
+    router, port_id = str(uuid.uuid4()), str(uuid.uuid4())
+    target = namespaces(f'qrouter-{router}')
+    netns.sysctl_set(target, 'net.ipv6.conf.all.forwarding', 1)
+    plug(ovs, bridge, target, 'qr-', '2001:db8:20::1/64', port_id)
+    subnet = RouterSubnet(str(uuid.uuid4()), ipaddress.ip_network('2001:db8:20::/64'),
+                          ipv6_ra_mode='slaac')
+    port = RouterPort(port_id, str(uuid.uuid4()), 'fa:16:3e:12:34:56', (), (subnet,))
+    ra = radvd.RaSettings.default(state_path)
+    spec = radvd.desired_spec(Router(router, interfaces=(port,)), ra)
+    manager = ProcessManager()
+    manager.ensure(spec)
+    pid = manager.observe(spec).pid
+    assert pid and alive(pid)
+    code, out = run_tool('agent.cmd.netns_cleanup', '--config-file', config, '--force',
+                         '--agent-type', 'l3', '--only', target, '--delay', '0')
+    assert code == 0, out
+    assert wait_dead(pid) and not netns.exists(target), out
+    assert not os.path.exists(spec.pid_file)
 
 
 def test_without_force_only_empty_namespaces_go(ovs, bridge, state_path, config,

@@ -137,10 +137,9 @@ class L3Stack(AgentStack):
             executor.apply(self.drivers, action)
         return ns_name
 
-    def vm(self, network_id, subnet, name='vm'):
-        """A test VM: ``netnode probe-create`` (a REST port plugged into its own
-        namespace on the integration bridge), given its fixed IP and a default
-        route via the router (the tenant subnets here run no DHCP)."""
+    def probe(self, network_id, name='vm'):
+        """``netnode probe-create``: a REST port plugged into its own namespace on
+        the integration bridge, without addresses; (namespace, port, device)."""
         code, out, err = self.server.cli('-f', 'json', 'probe-create', network_id,
                                          '--config-file', self.agent_conf_path,
                                          '--name', name)
@@ -149,10 +148,15 @@ class L3Stack(AgentStack):
         probe = json.loads(out)
         ns_name = self.ns(probe['namespace'])
         port = self.api('GET', f'/ports/{probe["id"]}')['port']
+        return ns_name, port, probe['device']
+
+    def vm(self, network_id, subnet, name='vm'):
+        """A test VM: a probe given its fixed IP and a default route via the
+        router (the tenant subnets here run no DHCP)."""
+        ns_name, port, device = self.probe(network_id, name)
         ip = port['fixed_ips'][0]['ip_address']
         prefix = ipaddress.ip_network(subnet['cidr']).prefixlen
-        in_ns(ns_name, 'ip', 'addr', 'add', f'{ip}/{prefix}', 'brd', '+', 'dev',
-              probe['device'])
+        in_ns(ns_name, 'ip', 'addr', 'add', f'{ip}/{prefix}', 'brd', '+', 'dev', device)
         in_ns(ns_name, 'ip', 'route', 'replace', 'default', 'via', subnet['gateway_ip'])
         return ns_name, port, ip
 
