@@ -13,9 +13,9 @@ NETNODE_AGENT_USER=${NETNODE_AGENT_USER:-root}
 function install_netnode {
     setup_develop "$NETNODE_DIR"
     if is_ubuntu; then
-        install_package dnsmasq-base haproxy
+        install_package dnsmasq-base haproxy radvd
     else
-        install_package dnsmasq haproxy
+        install_package dnsmasq haproxy radvd
     fi
 }
 

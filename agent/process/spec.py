@@ -14,6 +14,7 @@ from agent.common import names
 RELOAD_SIGNALS: dict[str, int | None] = {
     'dnsmasq': signal.SIGHUP,
     'haproxy': None,
+    'radvd': signal.SIGHUP,
 }
 
 _SERVICE_RE = re.compile(r'^[a-z][a-z0-9_-]{0,31}$')

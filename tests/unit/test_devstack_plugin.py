@@ -259,7 +259,7 @@ def agent_conf(path, agent_lists):
 def test_stack_install(devstack):
     calls = devstack('stack', 'install')
     assert f'setup_develop {TOP}' in calls
-    assert 'install_package dnsmasq-base haproxy' in calls
+    assert 'install_package dnsmasq-base haproxy radvd' in calls
 
 
 def test_settings_enable_the_agents(devstack):
