@@ -17,6 +17,15 @@ def read_text(path, default=None):
         return default
 
 
+def remove(path):
+    """Delete ``path``; True if it existed."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def write_atomic(path, content, mode=0o644):
     """Write ``content`` to ``path`` through a temporary file and a rename.
 

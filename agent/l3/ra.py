@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Callable
 
 from agent.common import fileutils
@@ -68,11 +67,13 @@ class RouterAdvertisements:
 
     def __init__(self, processes: ProcessManager, settings: radvd.RaSettings,
                  monitor: ProcessMonitor | None = None,
-                 read_file: Callable[[str], str | None] = fileutils.read_text):
+                 read_file: Callable[[str], str | None] = fileutils.read_text,
+                 remove_file: Callable[[str], None] = fileutils.remove):
         self.processes = processes
         self.settings = settings
         self.monitor = monitor
         self._read_file = read_file
+        self._remove_file = remove_file
 
     def observe(self, spec: ProcessSpec, wanted: bool) -> ObservedRadvd:
         state = self.processes.observe(spec)
@@ -111,9 +112,6 @@ class RouterAdvertisements:
         elif isinstance(action, RemoveRadvd):
             self.processes.stop(action.spec)
             for path, _ in action.spec.config_files:
-                try:
-                    os.unlink(path)
-                except FileNotFoundError:
-                    pass
+                self._remove_file(path)
         else:
             raise TypeError(f'not a radvd action: {action!r}')

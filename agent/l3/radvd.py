@@ -3,7 +3,8 @@
 A router whose qr- ports have IPv6 subnets with an ``ipv6_ra_mode`` runs one radvd
 in its namespace, as Neutron's L3 agent does::
 
-    radvd -C <ra_confs>/<router id>.radvd.conf -p <state>/external/pids/<router id>.pid.radvd -m syslog [-u <radvd_user>]
+    radvd -C <ra_confs>/<router id>.radvd.conf
+          -p <state_path>/external/pids/<router id>.pid.radvd -m syslog [-u <radvd_user>]
 
 One ``interface qr-…`` block per such port (Neutron's template): AdvSendAdvert,
 Min/MaxRtrAdvInterval, AdvLinkMTU from the network MTU, AdvManagedFlag for
