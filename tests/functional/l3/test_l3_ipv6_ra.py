@@ -4,8 +4,9 @@ A router with an interface on an IPv6 ``slaac`` subnet runs radvd in its
 namespace; a probe VM on the integration bridge that accepts RAs configures the
 SLAAC address the controller's IPAM gave its port (EUI-64 of its MAC) and a
 default route via the router's link-local address, and pings the router's IPv6
-gateway.  radvd is respawned when it dies, reloaded (same pid) when its config
-changes, and stopped with its config gone when the subnet leaves the router.
+gateway.  radvd is respawned when it dies, adopted by a restarted agent, reloaded (same
+pid) when its config changes, and stopped with its config gone when the subnet
+leaves the router.
 """
 
 import ipaddress
@@ -115,6 +116,15 @@ def test_radvd_respawned_when_killed(stack, topo):
     new = wait_for(lambda: (p := _radvd_pid(topo)) != pid and p, 20, 0.1,
                    'radvd respawned')
     assert new != pid
+
+
+def test_agent_restart_adopts_radvd(stack, topo):
+    pid = wait_for(lambda: _radvd_pid(topo), 10, 0.05, 'radvd running')
+    assert stack.stop_agent() == 0
+    assert _radvd_pid(topo) == pid                     # it keeps advertising
+    stack.start_agent()                                # waits for 'in sync'
+    assert _radvd_pid(topo) == pid
+    assert 'Started radvd' not in stack.agent_log_text()
 
 
 def test_config_change_reloads_radvd(stack, topo):
