@@ -50,6 +50,9 @@ UNTRUSTED_HEADERS = (
     'http-request del-header X-Tenant-ID',
 )
 
+# ``httpclient.ssl.verify none``: the internal HTTP client (Lua, OCSP updates) is
+# never used here; without it haproxy 2.6 reads every system CA certificate at
+# start, which was two thirds of a proxy's start (~35 ms of ~50 ms per router).
 _TEMPLATE = """
 global
     log         /dev/log local0 {log_level}
@@ -60,6 +63,7 @@ global
     nbthread    2
     pidfile     {pid_file}
     daemon
+    httpclient.ssl.verify none
 
 defaults
     log global
