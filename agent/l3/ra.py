@@ -106,6 +106,13 @@ class RouterAdvertisements:
         execute(plan, self._apply, f'router {router_id} radvd', LOG)
         return plan
 
+    def orphans(self, known) -> set[str]:
+        """Routers not in ``known`` whose radvd of ours still runs (for a full sync's
+        prune: their teardown stops it, even with their namespace gone)."""
+        return {p.uuid for p in self.processes.list_running(radvd.SERVICE,
+                                                            self.settings.pid_dir)
+                if p.uuid not in known}
+
     def _apply(self, action: Action) -> None:
         if isinstance(action, EnsureRadvd):
             self.processes.ensure(action.spec)

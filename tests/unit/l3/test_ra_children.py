@@ -76,3 +76,12 @@ def test_a_dead_radvd_is_started_again():
     ras.reconcile(router())
     table.procs.clear()
     assert monitor.check_once() == 1 and len(table.procs) == 1
+
+
+def test_orphans_are_the_running_radvds_of_unknown_routers():
+    table, monitor, ras = make()
+    ras.reconcile(router())
+    assert ras.orphans({RID}) == set()
+    assert ras.orphans(set()) == {RID}
+    table.procs.clear()
+    assert ras.orphans(set()) == set()
