@@ -278,6 +278,7 @@ class L3Agent:
         for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
             if proc.uuid not in known and _is_router_proxy(self.settings, proc.uuid):
                 orphans.add(proc.uuid)
+        orphans |= self.reconciler.ra.orphans(known)
         for router_id in sorted(orphans):
             LOG.info('router %s is not hosted here any more: removing it', router_id)
             self.queue.enqueue(router_key(router_id), priority=ORPHAN_PRIORITY,
