@@ -16,6 +16,7 @@ import signal
 import pytest
 
 from agent.common import names
+from agent.drivers import netns
 from agent.l3 import radvd
 from tests.functional.helpers.host import alive, in_ns, ip_json, wait_for
 from tests.functional.l3.stack import L3Stack
@@ -28,8 +29,10 @@ GATEWAY = '2001:db8:10::1'
 
 @pytest.fixture(scope='module')
 def stack(run_id, leaks):
+    # No metadata proxy: radvd is the routers' only child here.
     s = L3Stack(run_id, 'ra', leaks, agent_conf='min_rtr_adv_interval = 3\n'
-                                                'max_rtr_adv_interval = 10').start()
+                                                'max_rtr_adv_interval = 10\n'
+                                                'enable_metadata_proxy = false').start()
     yield s
     s.close()
 
@@ -143,3 +146,19 @@ def test_subnet_removed_from_router_stops_radvd(stack, topo):
     wait_for(lambda: _radvd_pid(topo) is None and not os.path.exists(topo['conf']),
              20, 0.05, 'radvd stopped and its config removed')
     assert not os.path.exists(topo['pid_file'])
+
+
+def test_radvd_of_a_router_deleted_while_the_agent_was_down_is_stopped(stack, topo):
+    rid = topo['router']['id']
+    stack.add_interface(rid, topo['sub']['id'])
+    pid = wait_for(lambda: _radvd_pid(topo), 20, 0.05, 'radvd running again')
+    assert stack.stop_agent() == 0
+    stack.api('PUT', f'/routers/{rid}/remove_router_interface',
+              {'subnet_id': topo['sub']['id']})
+    stack.api('DELETE', f'/routers/{rid}')
+    netns.delete(topo['ns'], force=True)    # even its namespace gone: radvd runs on
+    assert _radvd_pid(topo) == pid
+    stack.start_agent()        # told by the queued notification or its full sync's prune
+    wait_for(lambda: _radvd_pid(topo) is None and not os.path.exists(topo['conf']),
+             20, 0.05, 'the orphan radvd stopped and its config removed')
+    assert not alive(pid)
