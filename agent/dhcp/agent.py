@@ -17,8 +17,7 @@ import time
 from agent.common.fileutils import read_text
 from agent.common.names import dhcp_port_device_id
 from agent.conf import service
-from agent.dataplane.executor import HostDrivers
-from agent.dataplane.plug_batch import PlugBatcher
+from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp.cache import NetworkCache
 from agent.dhcp.desired import dhcp_enabled
@@ -42,17 +41,6 @@ AGENT_TYPE = 'DHCP agent'
 PRUNE_PRIORITY = 50
 STOP_TIMEOUT = 10.0
 QUEUE_WORKERS = 64
-
-
-def host_drivers(conf) -> HostDrivers:
-    """The real drivers (imported here: only the running agent needs pyroute2/ovsdbapp).
-
-    Plugs made at the same time (a full sync) share one OVSDB transaction.
-    """
-    from agent.drivers.link import LinkDriver
-    from agent.drivers.netns import NetnsDriver
-    from agent.drivers.ovs import OvsDriver
-    return HostDrivers(NetnsDriver(), LinkDriver(), PlugBatcher(OvsDriver.from_conf(conf)))
 
 
 def _host_extras(conf) -> tuple[LeaseReleaser, QdhcpFirewall]:
