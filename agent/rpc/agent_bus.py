@@ -15,6 +15,7 @@ the broker: in each case notifications may have been missed.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -119,5 +120,18 @@ class AgentBus:
         if self._closer.is_alive():
             LOG.info('%s: leaving the bus without waiting for its listeners\' last poll',
                      self.identity.binary)
+            _do_not_join_executors_at_exit()
             return False
         return True
+
+
+def _do_not_join_executors_at_exit() -> None:
+    """futurist joins every worker thread it made when the interpreter exits, and
+    an idle worker notices only after its 1 s poll of its queue: the RPC servers'
+    executors would hold the exit of an agent that is leaving that long.  Its
+    workers are daemon threads; nothing is lost by not joining them."""
+    try:
+        from futurist import _thread
+        atexit.unregister(_thread._clean_up)
+    except (ImportError, AttributeError):     # another futurist: it is only slower
+        pass
