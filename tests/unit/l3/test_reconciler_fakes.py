@@ -4,14 +4,17 @@ changes plan only their difference; teardown leaves nothing.  No mocks."""
 import dataclasses
 import os
 
+import pytest
+
 from agent.dataplane.executor import HostDrivers
 from agent.drivers.fake import FakeDrivers
 from agent.drivers.iptables import IptablesManager
 from agent.drivers.iptables_fake import FakeIptables
 from agent.l3.host import RouterHost
-from agent.l3.reconciler import RouterReconciler
+from agent.l3.reconciler import RouterReconciler, Stopping
 from agent.l3.settings import L3Settings
 from agent.process.manager import ProcessManager
+from agent.reconcile.plan import ActionFailed
 from tests.unit.iptables_golden import QG_DEV, QR_DEV, fip, golden_router
 from tests.unit.process.fakes import FakeProcessTable
 
@@ -117,3 +120,16 @@ def test_ports_plugged_ahead_are_then_moved_not_replugged():
     assert sorted(fakes.netns.devices_in('qrouter-' + router.id)) == [QG_DEV, QR_DEV]
     assert rec.first_plugs(router, ports) == []         # the namespace exists now
     assert rec.reconcile(router).empty
+
+
+def test_a_stopping_agent_applies_no_further_action():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    rec.stopping.set()
+    with pytest.raises(ActionFailed) as failed:
+        rec.reconcile(router)
+    assert isinstance(failed.value.error, Stopping) and failed.value.index == 0
+    assert 'qrouter-' + router.id not in fakes.netns.list_namespaces()
+    assert not table.spawned
+    rec.stopping.clear()                   # the next start finishes it
+    assert len(rec.reconcile(router)) > 10 and rec.reconcile(router).empty
