@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Sequence
 
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import idlutils
+from ovsdbapp.backend.ovs_idl import transaction as ovs_transaction
 
 from agent.drivers import commands
 from agent.drivers.ovs import OvsDriver
@@ -28,6 +29,21 @@ from agent.drivers.state import (
     DEAD_VLAN, BridgeNotFound, DriverError, key_for, lowest_free, tags_in)
 
 LOG = logging.getLogger(__name__)
+def _commit(api: Any, *cmds: Any) -> None:
+    """Commit ``cmds`` without waiting for ovs-vswitchd to apply the change.
+
+    Only the bridge's external_ids change, which ovs-vswitchd has nothing to do
+    for; ovsdbapp's default (ovs-vsctl's) transaction would hold the process's
+    one OVSDB connection until its next reconfiguration, 0.1-1 s on a switch
+    busy plugging ports, and every other transaction and read with it.
+    """
+    txn = ovs_transaction.Transaction(api, api.ovsdb_connection, check_error=True,
+                                      log_errors=False)
+    for cmd in cmds:
+        txn.add(cmd)
+    txn.commit()
+
+
 def _bridge(api: Any, name: str) -> Any:
     br = idlutils.row_by_value(api.idl, 'Bridge', 'name', name, None)
     if br is None:
@@ -141,9 +157,9 @@ class LocalVlans:
 
     def _allocate(self, network_ids: Sequence[str]) -> Dict[str, int]:
         self.commits += 1
+        cmd = _Allocate(self.ovs.api, self.bridge, network_ids)
         try:
-            with self.ovs.api.transaction(check_error=True) as txn:
-                cmd = txn.add(_Allocate(self.ovs.api, self.bridge, network_ids))
+            _commit(self.ovs.api, cmd)
         except DriverError:
             raise
         except Exception as exc:
@@ -176,9 +192,9 @@ class LocalVlans:
     def release(self, network_id: str) -> None:
         LOG.debug('%s', commands.ovs_remove_bridge_key(self.bridge, key_for(network_id)))
         try:
-            self.ovs.api.db_remove('Bridge', self.bridge, 'external_ids',
-                                   key_for(network_id), if_exists=True
-                                   ).execute(check_error=True, log_errors=False)
+            _commit(self.ovs.api, self.ovs.api.db_remove(
+                'Bridge', self.bridge, 'external_ids', key_for(network_id),
+                if_exists=True))
         except Exception as exc:
             raise DriverError(f'bridge {self.bridge}: releasing the local VLAN of network '
                               f'{network_id} failed: {exc}') from exc
