@@ -20,7 +20,10 @@ tests/functional/dhcp/stack.py), then:
    with none of them on the host: until every dnsmasq runs; and the agent's own
    "full sync done" figure), with the CPU seconds spent meanwhile by the agent,
    the commands it ran, the controller and ovs-vswitchd (which others share).
-   ``--cold-only`` runs this one alone.
+   ``--cold-only`` runs this one (and 5.) alone;
+5. the agent restarted with those networks served (nothing changed): seconds
+   from its start until a network created then serves and until every network
+   was reconciled again, and how many dnsmasq processes were started again.
 
 The agent's memory (RSS, PSS, USS; dnsmasq and haproxy not included) is printed
 idle after its start and after the full sync.
@@ -211,6 +214,26 @@ def bench_full_sync(stack, count):
     return elapsed, match[0] if match else None, cpu
 
 
+def bench_restart(stack):
+    """Restart the converged agent and create a network right away: (seconds from the
+    start to that network serving, to every network it had reconciled again; how
+    many of their dnsmasq processes were started again)."""
+    before = dnsmasq_pids(stack.state_path)
+    stack.stop_agent()
+    t0 = time.monotonic()
+    stack.start_agent(wait=False)
+    net, _ = stack.create_network('after-restart', '10.251.0.0/24', '10.251.0.1')
+    wait_for(lambda: serving(stack.state_path, net['id']), 120, 0.01,
+             'the network created after the restart serving')
+    served = time.monotonic() - t0
+    done = re.compile(r"\('network', '([0-9a-f-]{36})'\) done in")
+    wait_for(lambda: set(before) <= set(done.findall(stack.agent_log_text())), 900, 0.2,
+             'every network reconciled after the restart')
+    synced = time.monotonic() - t0
+    after = dnsmasq_pids(stack.state_path)
+    return served, synced, sum(after.get(n) != pid for n, pid in before.items())
+
+
 def bench_reloads(stack, updates, seconds):
     net, _ = stack.create_network('churn', '10.250.0.0/24', '10.250.0.1')
     wait_for(lambda: net['id'] in dnsmasq_pids(stack.state_path), 30, 0.05)
@@ -285,7 +308,11 @@ def main():
               f'{cpu[2]:.2f} s, ovs-vswitchd {cpu[3] or 0:.2f} s (shared)')
         time.sleep(2.0)
         print(f'agent after the full sync of {args.networks} networks: '
-              f'{memory(stack.agent.pid)}')
+              f'{memory(stack.agent.pid)}', flush=True)
+        served, synced, restarted = bench_restart(stack)
+        print(f'agent restarted with those networks served: a network created at its '
+              f'start serving {served:.2f} s after it, every network reconciled '
+              f'{synced:.2f} s after it, dnsmasq started again: {restarted}')
     finally:
         stack.close()
         sh('true')
