@@ -168,6 +168,21 @@ def vm(stack, topo):
 
 
 @pytest.fixture(scope='module')
+def fip(stack, topo):
+    """The scenario's floating IP, unassociated when made."""
+    return stack.floatingip(topo['ext']['id'])
+
+
+def associate_with_vm(stack, topo, vm, fip):
+    """``fip`` on the VM's port with its rules in place: the floating IP."""
+    _, port, vm_ip = vm
+    fip = stack.associate(fip['id'], port['id'])
+    wait_for(lambda: _rules_match(topo, fip['floating_ip_address'], vm_ip), 10, 0.05,
+             'floating IP rules')
+    return fip
+
+
+@pytest.fixture(scope='module')
 def outside(stack, topo):
     ns = stack.outside('198.51.100.1/24')
     proc = subprocess.Popen(['ip', 'netns', 'exec', ns, sys.executable, ECHO, 'serve',
@@ -190,11 +205,10 @@ def test_vm_reaches_gateway_and_outside_through_snat(stack, topo, vm, outside):
     assert ask(vm_ns, '198.51.100.1') == topo['gw_ip']      # SNAT to the router's IP
 
 
-def test_floating_ip_then_disassociation(stack, topo, vm, outside):
+def test_floating_ip_then_disassociation(stack, topo, vm, outside, fip):
     vm_ns, port, vm_ip = vm
-    fip = stack.floatingip(topo['ext']['id'], port['id'])
+    fip = associate_with_vm(stack, topo, vm, fip)
     address = fip['floating_ip_address']
-    wait_for(lambda: _rules_match(topo, address, vm_ip), 10, 0.05, 'floating IP rules')
     assert f'{address}/32 brd {address}' in _addrs(topo['ns'], topo['qg'])
     assert stack.ping(outside, address, count=2)
     assert ask(vm_ns, '198.51.100.1') == address             # float-snat
@@ -209,7 +223,6 @@ def test_floating_ip_then_disassociation(stack, topo, vm, outside):
     assert ask(vm_ns, '198.51.100.1') == topo['gw_ip']
     wait_for(lambda: stack.api('GET', f'/floatingips/{fip["id"]}')['floatingip']
              ['status'] == 'DOWN', 10, 0.1, 'floating IP DOWN')
-    topo['fip'] = fip
 
 
 def _conntrack(ns, address):
@@ -251,25 +264,30 @@ def test_network_mtu_change_reaches_the_qr_device(stack, topo):
     wait_for(lambda: mtu() == 1500, 15, 0.1, 'qr- MTU back to 1500')
 
 
-def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside):
+@pytest.fixture(scope='module')
+def second(stack, topo, outside):
+    """A second router with a gateway, on a network overlapping the first's, and a
+    VM behind it: {'router', 'ns', 'gw', 'vm_ns', 'vm_ip'}."""
     net2, sub2 = stack.network('other-net', '192.168.10.0/24', '192.168.10.1')
     router2 = stack.router('other-router')
     stack.add_interface(router2['id'], sub2['id'])
     router2 = stack.set_gateway(router2['id'], topo['ext']['id'])
-    gw2 = router2['external_gateway_info']['external_fixed_ips'][0]['ip_address']
     ns2 = names.router_namespace(router2['id'])
-    wait_for(lambda: ns2 in netns_list() and ask_ready(ns2), 20, 0.1, 'router 2')
+    wait_for(lambda: ns2 in netns_list() and ask_ready(ns2), 60, 0.1, 'router 2')
     vm2_ns, _, vm2_ip = stack.vm(net2['id'], sub2)
-    assert stack.ping(vm2_ns, '192.168.10.1', count=2)
-    assert ask(vm2_ns, '198.51.100.1') == gw2
+    return {'router': router2, 'ns': ns2, 'vm_ns': vm2_ns, 'vm_ip': vm2_ip,
+            'gw': router2['external_gateway_info']['external_fixed_ips'][0]['ip_address']}
+
+
+def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside, second):
+    assert stack.ping(second['vm_ns'], '192.168.10.1', count=2)
+    assert ask(second['vm_ns'], '198.51.100.1') == second['gw']
     assert ask(vm[0], '198.51.100.1') == topo['gw_ip']
-    assert gw2 != topo['gw_ip']
-    topo['router2'], topo['ns2'], topo['vm2_ip'] = router2, ns2, vm2_ip
-    topo['vm2_ns'], topo['gw2'] = vm2_ns, gw2
+    assert second['gw'] != topo['gw_ip']
 
 
-def test_router_removed_from_agent_and_added_back(stack, topo):
-    rid, ns2 = topo['router2']['id'], topo['ns2']
+def test_router_removed_from_agent_and_added_back(stack, topo, second):
+    rid, ns2 = second['router']['id'], second['ns']
     agent = stack.api('GET', f'/agents?host={stack.host}')['agents'][0]
     stack.api('DELETE', f'/agents/{agent["id"]}/l3-routers/{rid}')
     wait_for(lambda: ns2 not in netns_list(), 10, 0.02, 'router 2 removed from the agent')
@@ -278,18 +296,15 @@ def test_router_removed_from_agent_and_added_back(stack, topo):
     assert status in (201, 409)      # 409: the periodic sync scheduled it back first
     wait_for(lambda: ns2 in netns_list() and ask_ready(ns2), 15, 0.05,
              'router 2 back (router_added_to_agent)')
-    assert ask(topo['vm2_ns'], '198.51.100.1') == topo['gw2']
+    assert ask(second['vm_ns'], '198.51.100.1') == second['gw']
 
 
 def ask_ready(ns):
     return 'default via' in in_ns(ns, 'ip', 'route', check=False).stdout
 
 
-def test_agent_restart_loses_nothing(stack, topo, vm, outside):
-    vm_ns, port, vm_ip = vm
-    fip = stack.associate(topo['fip']['id'], port['id'])
-    address = fip['floating_ip_address']
-    wait_for(lambda: _rules_match(topo, address, vm_ip), 10, 0.05, 'floating IP back')
+def test_agent_restart_loses_nothing(stack, topo, vm, outside, fip):
+    address = associate_with_vm(stack, topo, vm, fip)['floating_ip_address']
     before4, before6 = iptables_rules(topo['ns'], 4), iptables_rules(topo['ns'], 6)
     saved = in_ns(topo['ns'], 'iptables-save').stdout
     pid = _proxy_pid(stack, topo['router']['id'])
@@ -340,8 +355,8 @@ def _close_connections(vhost):
     return closed
 
 
-def test_broker_outage_keeps_the_data_plane_and_recovers(stack, topo, vm, outside):
-    address = topo['fip']['floating_ip_address']
+def test_broker_outage_keeps_the_data_plane_and_recovers(stack, topo, vm, outside, fip):
+    address = associate_with_vm(stack, topo, vm, fip)['floating_ip_address']
     before = iptables_rules(topo['ns'], 4)
     assert _close_connections(stack.vhost) > 0
     assert stack.ping(outside, address, count=5)
@@ -365,10 +380,10 @@ def test_flushed_nat_table_is_repaired_by_resync(stack, topo, vm):
              'the nat table repaired')
 
 
-def test_router_delete_leaves_nothing(stack, topo, vm):
+def test_router_delete_leaves_nothing(stack, topo, vm, fip, second):
     rid, ns = topo['router']['id'], topo['ns']
-    other = iptables_rules(topo['ns2'], 4)
-    stack.api('DELETE', f'/floatingips/{topo["fip"]["id"]}')
+    other = iptables_rules(second['ns'], 4)
+    stack.api('DELETE', f'/floatingips/{fip["id"]}')
     stack.api('PUT', f'/routers/{rid}/remove_router_interface',
               {'subnet_id': topo['sub']['id']})
     wait_for(lambda: topo['qr'] not in in_ns(ns, 'ip', 'link', check=False).stdout, 10,
@@ -385,8 +400,8 @@ def test_router_delete_leaves_nothing(stack, topo, vm):
                             capture_output=True, text=True).stdout.split()
     assert topo['qr'] not in ports and topo['qg'] not in ports
     # The other router is untouched.
-    assert topo['ns2'] in netns_list()
-    assert iptables_rules(topo['ns2'], 4) == other
+    assert second['ns'] in netns_list()
+    assert iptables_rules(second['ns'], 4) == other
 
 
 def test_second_agent_on_the_same_state_path_refuses_to_start(stack, topo):
@@ -396,10 +411,14 @@ def test_second_agent_on_the_same_state_path_refuses_to_start(stack, topo):
     assert stack.agent.poll() is None
 
 
-def test_router_deleted_while_agent_down_is_pruned_at_start(stack, topo):
-    router2, ns2 = topo['router2'], topo['ns2']
+def test_router_deleted_while_agent_down_is_pruned_at_start(stack, topo, second):
+    router2, ns2 = second['router'], second['ns']
     subnet2 = stack.api('GET', f'/ports?device_id={router2["id"]}'
                                '&device_owner=network:router_interface')['ports'][0]
+    gateway = stack.api('GET', f'/ports?device_id={router2["id"]}'
+                               '&device_owner=network:router_gateway')['ports'][0]
+    devices = {names.internal_device_name(subnet2['id']),
+               names.gateway_device_name(gateway['id'])}
     assert stack.stop_agent() == 0
     stack.api('PUT', f'/routers/{router2["id"]}/remove_router_interface',
               {'subnet_id': subnet2['fixed_ips'][0]['subnet_id']})
@@ -413,4 +432,4 @@ def test_router_deleted_while_agent_down_is_pruned_at_start(stack, topo):
                            capture_output=True, text=True).stdout.split()
     ports += subprocess.run(['ovs-vsctl', 'list-ports', stack.ext_bridge],
                             capture_output=True, text=True).stdout.split()
-    assert not [p for p in ports if p.startswith(('qr-', 'qg-'))]
+    assert devices and not devices & set(ports)
