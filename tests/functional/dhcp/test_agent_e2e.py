@@ -45,7 +45,10 @@ def ovs_map(value):
 
 
 def ifindex(ns, dev):
-    links = ip_json(ns, 'link', 'show', 'dev', dev)
+    try:
+        links = ip_json(ns, 'link', 'show', 'dev', dev)
+    except subprocess.CalledProcessError:      # not (or not yet) in the namespace
+        return None
     return links[0]['ifindex'] if links else None
 
 
@@ -247,8 +250,9 @@ def test_agent_restart_touches_nothing(stack):
     for net in nets:
         port = wait_for(lambda: stack.dhcp_port(net['id']), 5)
         tap = 'tap' + port['id'][:11]
-        before[net['id']] = (dnsmasq_pid(stack, net['id']), port['id'],
-                             ifindex(f'qdhcp-{net["id"]}', tap))
+        # dnsmasq starts while the tap is being plugged: wait for the tap too
+        index = wait_for(lambda: ifindex(f'qdhcp-{net["id"]}', tap), 10, 0.02, tap)
+        before[net['id']] = (dnsmasq_pid(stack, net['id']), port['id'], index)
     assert stack.stop_agent() == 0
     for net_id, (pid, _, _) in before.items():      # children keep serving
         assert dnsmasq_pid(stack, net_id) == pid
