@@ -223,6 +223,18 @@ class L3Agent:
         routers' own plans would plug first; their reconciles then find them and
         move them into place.  A chunk that fails is left to those reconciles.
         """
+        routers = [r for r in routers
+                   if not self.drivers.netns.exists(names.router_namespace(r.id))]
+        if not routers:
+            return
+        if self.local_vlans.enabled:
+            # Their networks' local VLANs in one transaction (the bridge's
+            # external_ids map grows with the networks: one each was O(N^2)).
+            try:
+                self.local_vlans.tags_for([p.network_id for r in routers
+                                           for p in r.interfaces])
+            except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
+                LOG.warning('allocating local VLANs ahead failed: %s', exc)
         ports = self.host.router_ports(fresh=True)
         by_bridge: dict[str, dict] = {}
         for router in routers:
