@@ -122,10 +122,13 @@ def stale(old_hosts: frozenset[Allocation], leases: dict[str, Lease],
     v4 = {Allocation(ip, lease.hwaddr, lease.client_id)
           for ip, lease in leases.items() if lease.version == 4}
     candidates = (v4 | old_hosts) - new
+    # A deleted port's host entry (no client id) and its lease (the client's id,
+    # e.g. udhcpc's) are both candidates: None and a string do not compare.
     return tuple(sorted(
-        a for a in candidates
-        if not (a.client_id and Allocation(a.ip, a.mac) in old_hosts
-                and Allocation(a.ip, a.mac) in new)))
+        (a for a in candidates
+         if not (a.client_id and Allocation(a.ip, a.mac) in old_hosts
+                 and Allocation(a.ip, a.mac) in new)),
+        key=lambda a: (a.ip, a.mac, a.client_id or '')))
 
 
 def _still_leased(entry: Allocation, leases: dict[str, Lease]) -> bool:

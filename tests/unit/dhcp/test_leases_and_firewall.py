@@ -46,6 +46,16 @@ def test_stale_is_what_went_away_and_a_client_id_alone_keeps_a_lease():
         leases.parse_hosts(HOSTS), leases.parse_leases(LEASES), still)
 
 
+def test_a_deleted_port_leased_with_a_client_id_is_stale_once_per_identity():
+    # The host file had the port (no client id); its client sent one (udhcpc does).
+    hosts = 'fa:16:3e:00:00:01,host-192-168-10-50.openstacklocal,192.168.10.50\n'
+    lease = '1700000000 fa:16:3e:00:00:01 192.168.10.50 vm 01:fa:16:3e:00:00:01\n'
+    assert leases.stale(leases.parse_hosts(hosts), leases.parse_leases(lease),
+                        g.NETWORK) == (
+        Allocation('192.168.10.50', 'fa:16:3e:00:00:01'),
+        Allocation('192.168.10.50', 'fa:16:3e:00:00:01', '01:fa:16:3e:00:00:01'))
+
+
 class FakeRelease:
     """dnsmasq in memory: a release removes the lease line after ``lag`` reads."""
 
