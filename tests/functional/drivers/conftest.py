@@ -14,7 +14,8 @@ _bridge_seq = itertools.count(1)
 
 @pytest.fixture(scope='session')
 def ovs():
-    return OvsDriver(OVSDB, timeout=10)
+    # ovs-vswitchd on a busy 2-core machine may take seconds to apply a change.
+    return OvsDriver(OVSDB, timeout=30)
 
 
 @pytest.fixture
@@ -23,8 +24,8 @@ def make_bridge(ovs, run_id, leaks):
 
     def make():
         name = leaks.bridge(f'br-{run_id}-{next(_bridge_seq):x}')   # <= 15 characters
+        made.append(name)        # first: a create that timed out may still land
         ovs.ensure_bridge(name, 'netdev')
-        made.append(name)
         return name
 
     yield make
@@ -38,8 +39,8 @@ def make_namespace(leaks):
 
     def make(prefix='qdhcp-'):
         name = leaks.namespace(f'{prefix}{uuid.uuid4()}')
-        netns.create(name)
         made.append(name)
+        netns.create(name)
         return name
 
     yield make
