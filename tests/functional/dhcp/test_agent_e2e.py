@@ -1,7 +1,8 @@
 """The DHCP agent end to end: netnode-server and netnode-dhcp-agent as processes on
 RabbitMQ, real OVS, namespaces, dnsmasq, dhclient and udhcpc (issue 3, step 1 of the
-reference scenario).  One controller and agent for the module; the tests run in
-order and build on each other's networks and probes.
+reference scenario).  One controller and agent for the module, one network and two
+probes on it that the tests share (built by the first test that needs them, again
+after the test that deletes everything); any test runs alone or in any order.
 """
 
 import json
@@ -20,7 +21,6 @@ pytestmark = pytest.mark.functional
 
 CIDR, GATEWAY = '192.168.10.0/24', '192.168.10.1'
 DNS = ('192.0.2.53', '192.0.2.54')
-SHARED = {}
 
 
 @pytest.fixture(scope='module')
@@ -28,6 +28,47 @@ def stack(run_id, leaks):
     s = DhcpStack(run_id, 'e2e', leaks).start()
     yield s
     s.close()
+
+
+@pytest.fixture(scope='module')
+def built(stack):
+    """What the module's tests share and still stands: 'net', 'probe_a', 'probe_b'
+    (test_network_delete_leaves_nothing deletes them; the next test builds them again)."""
+    return {}
+
+
+@pytest.fixture
+def shared_net(stack, built):
+    """The module's network, dnsmasq serving it: {'net', 'subnet', 'port', 'tap',
+    'first_serving_s'}."""
+    if 'net' not in built:
+        network, subnet = stack.create_network('openstack-net', CIDR, GATEWAY, DNS)
+        start = time.monotonic()
+        wait_for(lambda: serving(stack, network['id']), 10, 0.005, 'dnsmasq serving')
+        first_serving_s = time.monotonic() - start
+        port = wait_for(lambda: stack.dhcp_port(network['id']), 5, what='the DHCP port')
+        built['net'] = {'net': network, 'subnet': subnet, 'port': port,
+                        'tap': 'tap' + port['id'][:11], 'first_serving_s': first_serving_s}
+    return built['net']
+
+
+@pytest.fixture
+def probe_a(stack, built, shared_net):
+    """A probe on the module's network (its DHCP client is dhclient)."""
+    if 'probe_a' not in built:
+        built['probe_a'] = stack.probe_create(shared_net['net']['id'], name='probe-a')
+    return built['probe_a']
+
+
+@pytest.fixture
+def probe_b(stack, built, shared_net):
+    """A probe on the module's network that udhcpc got its lease for."""
+    if 'probe_b' not in built:
+        probe = stack.probe_create(shared_net['net']['id'], name='probe-b')
+        wait_for(lambda: clients.udhcpc(probe['namespace'], probe['device']), 30, 0.2,
+                 'a udhcpc lease')
+        built['probe_b'] = probe
+    return built['probe_b']
 
 
 # -- reading the host ----------------------------------------------------------------
@@ -60,15 +101,10 @@ def serving(stack, net_id):
 
 # -- the tests -----------------------------------------------------------------------
 
-def test_subnet_create_gives_step1_layout(stack):
-    net, subnet = stack.create_network('openstack-net', CIDR, GATEWAY, DNS)
-    start = time.monotonic()
-    wait_for(lambda: serving(stack, net['id']), 10, 0.005, 'dnsmasq serving')
-    SHARED['first_serving_s'] = time.monotonic() - start
-    SHARED['net'], SHARED['subnet'] = net, subnet
+def test_subnet_create_gives_step1_layout(stack, shared_net):
+    net, subnet, port, tap = (shared_net['net'], shared_net['subnet'], shared_net['port'],
+                             shared_net['tap'])
     ns = f'qdhcp-{net["id"]}'
-    port = wait_for(lambda: stack.dhcp_port(net['id']), 5, what='the DHCP port')
-    tap = 'tap' + port['id'][:11]
     assert ns in netns_list()
     wait_for(lambda: ip_json(ns, 'route', 'show', 'default'), 5, 0.01, 'the default route')
     # kernel: lo up, the tap with the port's MAC, addresses with brd, default route
@@ -115,13 +151,10 @@ def test_subnet_create_gives_step1_layout(stack):
     assert os.readlink(f'/proc/{haproxy_pid}/ns/net') == os.readlink(f'/proc/{pid}/ns/net')
     listening = sh('ip', 'netns', 'exec', ns, 'ss', '-Hltn').stdout
     assert '169.254.169.254:80 ' in listening
-    SHARED['port'], SHARED['tap'], SHARED['pid'] = port, tap, pid
 
 
-def test_dhclient_gets_exactly_its_port(stack):
-    net = SHARED['net']
-    probe = stack.probe_create(net['id'], name='probe-a')
-    SHARED['probe_a'] = probe
+def test_dhclient_gets_exactly_its_port(stack, probe_a):
+    probe = probe_a
     lease = wait_for(lambda: clients.dhclient(probe['namespace'], probe['device']), 40,
                      0.5, 'a dhclient lease')
     assert lease['fixed-address'] == port_ip(probe)
@@ -135,22 +168,25 @@ def test_dhclient_gets_exactly_its_port(stack):
              == 'ACTIVE', 10, 0.1, 'the probe port ACTIVE')
 
 
-def test_udhcpc_gets_its_lease_and_dnsmasq_was_only_reloaded(stack):
-    net = SHARED['net']
-    probe = stack.probe_create(net['id'], name='probe-b')
-    SHARED['probe_b'] = probe
-    env = wait_for(lambda: clients.udhcpc(probe['namespace'], probe['device']), 30, 0.2,
-                   'a udhcpc lease')
-    assert env['ip'] == port_ip(probe)
-    assert env['router'] == GATEWAY
-    assert env['dns'].split() == list(DNS)
-    assert env['mtu'] == '1500'
-    assert env['domain'] == 'openstacklocal'
-    assert dnsmasq_pid(stack, net['id']) == SHARED['pid']      # SIGHUP, not restart
+def test_udhcpc_gets_its_lease_and_dnsmasq_was_only_reloaded(stack, shared_net):
+    net_id = shared_net['net']['id']
+    pid = wait_for(lambda: dnsmasq_pid(stack, net_id), 10, 0.02, 'dnsmasq serving')
+    probe = stack.probe_create(net_id, name='probe-c')      # a probe of its own
+    try:
+        env = wait_for(lambda: clients.udhcpc(probe['namespace'], probe['device']), 30,
+                       0.2, 'a udhcpc lease')
+        assert env['ip'] == port_ip(probe)
+        assert env['router'] == GATEWAY
+        assert env['dns'].split() == list(DNS)
+        assert env['mtu'] == '1500'
+        assert env['domain'] == 'openstacklocal'
+        assert dnsmasq_pid(stack, net_id) == pid      # SIGHUP, not restart
+    finally:
+        stack.probe_delete(probe)
 
 
-def test_unknown_mac_gets_no_lease(stack):
-    probe = SHARED['probe_b']
+def test_unknown_mac_gets_no_lease(stack, probe_b):
+    probe = probe_b
     ns, dev = probe['namespace'], probe['device']
     sh('ip', '-n', ns, 'link', 'set', dev, 'address', '02:00:00:ab:cd:ef')
     try:
@@ -159,48 +195,57 @@ def test_unknown_mac_gets_no_lease(stack):
         sh('ip', '-n', ns, 'link', 'set', dev, 'address', probe['mac_address'])
 
 
-def test_probe_resolves_another_ports_name(stack):
-    a, b = SHARED['probe_a'], SHARED['probe_b']
+def test_probe_resolves_another_ports_name(stack, shared_net, probe_a, probe_b):
+    a, b = probe_a, probe_b
     ns = a['namespace']
     sh('ip', '-n', ns, 'addr', 'add', f'{port_ip(a)}/24', 'dev', a['device'])
-    clients.resolv_conf(ns, port_ip(SHARED['port']))
-    name = 'host-' + port_ip(b).replace('.', '-') + '.openstacklocal'
-    assert wait_for(lambda: clients.resolve(ns, name), 10, 0.2, 'DNS') == port_ip(b)
+    try:
+        clients.resolv_conf(ns, port_ip(shared_net['port']))
+        name = 'host-' + port_ip(b).replace('.', '-') + '.openstacklocal'
+        assert wait_for(lambda: clients.resolve(ns, name), 10, 0.2, 'DNS') == port_ip(b)
+    finally:
+        sh('ip', '-n', ns, 'addr', 'del', f'{port_ip(a)}/24', 'dev', a['device'])
 
 
-def test_extra_dhcp_opts_reach_the_client(stack):
-    a = SHARED['probe_a']
+def test_extra_dhcp_opts_reach_the_client(stack, shared_net, probe_a):
+    a, net_id = probe_a, shared_net['net']['id']
+    pid = wait_for(lambda: dnsmasq_pid(stack, net_id), 10, 0.02, 'dnsmasq serving')
+    opts = os.path.join(stack.state_path, 'dhcp', net_id, 'opts')
     stack.api('PUT', f'/ports/{a["id"]}', {'port': {'extra_dhcp_opts': [
         {'opt_name': 'ntp-server', 'opt_value': '192.0.2.123'}]}})
-    opts = os.path.join(stack.state_path, 'dhcp', SHARED['net']['id'], 'opts')
-    wait_for(lambda: '192.0.2.123' in open(opts).read(), 10, 0.05, 'the opts file')
-    # the file is written just before the SIGHUP: ask until dnsmasq has re-read it
-    lease = wait_for(lambda: (lambda got: got if got.get('ntp-servers') else None)(
-        clients.dhclient(a['namespace'], a['device'])), 20, 0.2, 'ntp-servers')
-    assert lease['ntp-servers'] == '192.0.2.123'
-    assert dnsmasq_pid(stack, SHARED['net']['id']) == SHARED['pid']
+    try:
+        wait_for(lambda: '192.0.2.123' in open(opts).read(), 10, 0.05, 'the opts file')
+        # the file is written just before the SIGHUP: ask until dnsmasq has re-read it
+        lease = wait_for(lambda: (lambda got: got if got.get('ntp-servers') else None)(
+            clients.dhclient(a['namespace'], a['device'])), 20, 0.2, 'ntp-servers')
+        assert lease['ntp-servers'] == '192.0.2.123'
+        assert dnsmasq_pid(stack, net_id) == pid
+    finally:
+        stack.api('PUT', f'/ports/{a["id"]}', {'port': {'extra_dhcp_opts': []}})
+        wait_for(lambda: '192.0.2.123' not in open(opts).read(), 10, 0.05,
+                 'the option gone from the opts file')
 
 
-def test_killed_dnsmasq_is_respawned(stack):
-    net_id = SHARED['net']['id']
+def test_killed_dnsmasq_is_respawned(stack, shared_net, probe_b):
+    net_id = shared_net['net']['id']
     old = dnsmasq_pid(stack, net_id)
     os.kill(old, signal.SIGKILL)
     new = wait_for(lambda: (dnsmasq_pid(stack, net_id) or old) != old
                    and dnsmasq_pid(stack, net_id), 10, 0.05, 'a respawned dnsmasq')
     assert new != old
-    b = SHARED['probe_b']
+    b = probe_b
     assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
 
 
-def test_namespace_deleted_behind_the_agents_back_is_repaired(stack):
-    net_id = SHARED['net']['id']
+def test_namespace_deleted_behind_the_agents_back_is_repaired(stack, shared_net, probe_b):
+    net_id = shared_net['net']['id']
     ns = f'qdhcp-{net_id}'
     sh('ip', 'netns', 'delete', ns)
-    wait_for(lambda: ns in netns_list() and SHARED['tap'] in
+    wait_for(lambda: ns in netns_list() and shared_net['tap'] in
              {link['ifname'] for link in ip_json(ns, 'link')} and serving(stack, net_id)
              and os.readlink(f'/proc/{serving(stack, net_id)}/ns/net')
              == _ns_link(ns), 20, 0.1, 'the namespace repaired')
-    b = SHARED['probe_b']
+    b = probe_b
     env = wait_for(lambda: clients.udhcpc(b['namespace'], b['device']), 20, 0.2,
                    'a lease after the repair')
     assert env['ip'] == port_ip(b)
@@ -212,14 +257,15 @@ def _ns_link(ns):
     return out.stdout.strip()
 
 
-def test_malformed_notifications_are_dropped_and_the_agent_keeps_serving(stack):
+def test_malformed_notifications_are_dropped_and_the_agent_keeps_serving(stack, shared_net,
+                                                                          probe_b):
     from agent.rpc.transport import admin_context, get_transport, make_rpc_client
     from tests.functional.helpers.bus import bus_conf
     conf = bus_conf(stack.url, stack.exchange, f'{stack.host}-sender')
     transport = get_transport(conf)
     try:
         client = make_rpc_client(transport, 'dhcp_agent').prepare(server=stack.host)
-        net_id = SHARED['net']['id']
+        net_id = shared_net['net']['id']
         bad = [('port_update_end', {'port': {'id': 'not-a-uuid', 'network_id': net_id}}),
                ('network_delete_end', {'priority': 2}),
                ('subnet_create_end', {'subnet': {'id': 7, 'network_id': net_id}}),
@@ -236,13 +282,13 @@ def test_malformed_notifications_are_dropped_and_the_agent_keeps_serving(stack):
     assert 'network_delete_end' in log and 'network_id' in log
     assert 'not-a-uuid' in log
     # still serving: the existing network answers, and new work is done
-    b = SHARED['probe_b']
+    b = probe_b
     assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
     assert dnsmasq_pid(stack, net_id)
 
 
-def test_agent_restart_touches_nothing(stack):
-    nets = [SHARED['net']] + [stack.create_network(f'net{i}', f'10.{i}.0.0/24',
+def test_agent_restart_touches_nothing(stack, shared_net, probe_b):
+    nets = [shared_net['net']] + [stack.create_network(f'net{i}', f'10.{i}.0.0/24',
                                                    f'10.{i}.0.1')[0] for i in range(4)]
     for net in nets:
         wait_for(lambda: serving(stack, net['id']), 10, 0.02, 'dnsmasq serving')
@@ -256,7 +302,7 @@ def test_agent_restart_touches_nothing(stack):
     assert stack.stop_agent() == 0
     for net_id, (pid, _, _) in before.items():      # children keep serving
         assert dnsmasq_pid(stack, net_id) == pid
-    b = SHARED['probe_b']
+    b = probe_b
     assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
     stack.start_agent()
     wait_for(lambda: 'dhcp-full-sync done' in stack.agent_log_text(), 10, 0.05)
@@ -276,7 +322,6 @@ def test_agent_restart_touches_nothing(stack):
     start = time.monotonic()
     wait_for(lambda: serving(stack, net['id']), 5, 0.01, 'new network serving')
     assert time.monotonic() - start < 2.0
-    SHARED['extra_nets'] = nets[1:] + [net]
 
 
 def test_ipv6_stateful_and_slaac_subnets(stack):
@@ -287,7 +332,6 @@ def test_ipv6_stateful_and_slaac_subnets(stack):
     slaac = stack.api('POST', '/subnets', {'subnet': {
         'network_id': net['id'], 'cidr': '2001:db8:21::/64', 'ip_version': 6,
         'ipv6_address_mode': 'slaac', 'ipv6_ra_mode': 'slaac'}})['subnet']
-    SHARED['extra_nets'].append(net)
 
     def argv():
         pid = serving(stack, net['id'])
@@ -314,17 +358,16 @@ def test_sighup_resyncs_and_the_agent_keeps_running(stack):
     assert stack.agent.poll() is None
 
 
-def test_broker_connections_lost_resync_and_keep_serving(stack):
+def test_broker_connections_lost_resync_and_keep_serving(stack, probe_b):
     mark = len(stack.agent_log_text())
     sh('rabbitmqctl', '-q', 'close_all_connections', '--vhost', stack.vhost, '--limit',
        '100', 'netnode test: broker connection loss')
     wait_for(lambda: 'broker reconnect' in stack.agent_log_text()[mark:]
              or 'bus back' in stack.agent_log_text()[mark:], 60, 0.2,
              'a full resync after the reconnect')
-    b = SHARED['probe_b']
+    b = probe_b
     assert clients.udhcpc(b['namespace'], b['device'])['ip'] == port_ip(b)
     net, _ = stack.create_network('after-outage', '10.30.0.0/24', '10.30.0.1')
-    SHARED['extra_nets'].append(net)
     wait_for(lambda: serving(stack, net['id']), 30, 0.05, 'new work after the outage')
 
 
@@ -335,11 +378,14 @@ def test_second_agent_with_the_same_state_path_refuses(stack):
     assert 'already runs' in res.stderr
 
 
-def test_network_delete_leaves_nothing(stack):
-    for probe in (SHARED.pop('probe_a'), SHARED.pop('probe_b')):
+def test_network_delete_leaves_nothing(stack, built, probe_a, probe_b):
+    """Every probe and network of the module deleted (those of the other tests too):
+    nothing of the agent's is left."""
+    built.clear()       # the next test that needs them builds them again
+    for probe in (probe_a, probe_b):
         stack.probe_delete(probe)
         assert probe['namespace'] not in netns_list()
-    for net in [SHARED['net']] + SHARED['extra_nets']:
+    for net in stack.api('GET', '/networks')['networks']:
         port = stack.dhcp_port(net['id'])
         stack.api('DELETE', f'/networks/{net["id"]}')
         ns = f'qdhcp-{net["id"]}'
@@ -350,8 +396,10 @@ def test_network_delete_leaves_nothing(stack):
                                                  stack.bridge).stdout
         assert not os.path.exists(os.path.join(stack.state_path, 'external', 'pids',
                                                f'{net["id"]}.pid.haproxy'))
-        vlans = ovs_map(ovs_row('Bridge', stack.bridge, ['external_ids'])['external_ids'])
-        assert f'netnode-vlan-{net["id"]}' not in vlans
+        # the teardown releases the local VLAN after it removed the state directory
+        wait_for(lambda: f'netnode-vlan-{net["id"]}' not in ovs_map(ovs_row(
+            'Bridge', stack.bridge, ['external_ids'])['external_ids']), 5, 0.05,
+            'the local VLAN released')
     leftovers = subprocess.run(['pgrep', '-f', stack.state_path], capture_output=True,
                                text=True).stdout.split()
     assert leftovers == []
