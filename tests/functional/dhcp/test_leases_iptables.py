@@ -2,7 +2,8 @@
 with dhcp_release before a reload (the address goes to a new MAC at once), the
 qdhcp iptables (checksum fill), the IPv6 metadata address and a DHCPv6 stateful
 lease, and the pruning of a namespace a crash left before its tap was plugged.
-One controller and agent for the module; the tests run in order.
+One controller and agent for the module and one network the tests share; any test
+runs alone or in any order.
 """
 
 import os
@@ -20,7 +21,6 @@ from tests.functional.dhcp.stack import (
 
 pytestmark = pytest.mark.functional
 
-SHARED = {}
 NEW_MAC = 'fa:16:3e:5e:1e:a5'
 
 
@@ -29,6 +29,14 @@ def stack(run_id, leaks):
     s = DhcpStack(run_id, 'lease', leaks).start()
     yield s
     s.close()
+
+
+@pytest.fixture(scope='module')
+def net(stack):
+    """The module's network, dnsmasq serving it."""
+    net, _ = stack.create_network('fw', '192.168.40.0/24', '192.168.40.1')
+    wait_for(lambda: dnsmasq_pid(stack, net['id']), 10, 0.02, 'dnsmasq serving')
+    return net
 
 
 def _file(stack, net_id, name):
@@ -56,11 +64,8 @@ def _argv(stack, net_id):
         return []
 
 
-def test_qdhcp_iptables_checksum_fill(stack):
-    net, _ = stack.create_network('fw', '192.168.40.0/24', '192.168.40.1')
-    SHARED['net'] = net
+def test_qdhcp_iptables_checksum_fill(stack, net):
     ns = f'qdhcp-{net["id"]}'
-    wait_for(lambda: dnsmasq_pid(stack, net['id']), 10, 0.02, 'dnsmasq serving')
     rule = '-p udp -m udp --dport {} -j CHECKSUM --checksum-fill'
     v4 = wait_for(lambda: (lambda out: out if rule.format(68) in out else None)(
         sh('ip', 'netns', 'exec', ns, 'iptables-save').stdout), 10, 0.05, 'the v4 rule')
@@ -74,11 +79,9 @@ def test_qdhcp_iptables_checksum_fill(stack):
     assert not IptablesManager(ns, DHCP_WRAP).apply(dhcp_tables()).changed
 
 
-def test_deleted_port_lease_is_released_and_the_ip_reused_at_once(stack):
-    net = SHARED['net']
+def test_deleted_port_lease_is_released_and_the_ip_reused_at_once(stack, net):
     a = stack.probe_create(net['id'], name='lease-a')
     b = stack.probe_create(net['id'], name='lease-b')
-    SHARED['probe_b'] = b
     lease = wait_for(lambda: clients.dhclient(a['namespace'], a['device']), 40, 0.5,
                      'a dhclient lease')
     ip = lease['fixed-address']
@@ -109,7 +112,9 @@ def test_deleted_port_lease_is_released_and_the_ip_reused_at_once(stack):
 
 
 def test_ipv6_metadata_address_and_a_dhcpv6_stateful_lease(stack):
-    net = SHARED['net']
+    # a network of its own: the module's stays IPv4 only
+    net, _ = stack.create_network('fw6', '192.168.41.0/24', '192.168.41.1')
+    wait_for(lambda: dnsmasq_pid(stack, net['id']), 10, 0.02, 'dnsmasq serving')
     v6 = stack.api('POST', '/subnets', {'subnet': {
         'network_id': net['id'], 'cidr': '2001:db8:40::/64', 'ip_version': 6,
         'ipv6_address_mode': 'dhcpv6-stateful',
@@ -141,7 +146,7 @@ def test_ipv6_metadata_address_and_a_dhcpv6_stateful_lease(stack):
     assert f'reconciled network {net["id"]}: ' not in stack.agent_log_text()[mark:]
 
 
-def test_namespace_left_by_a_crash_before_plugging_is_pruned(stack):
+def test_namespace_left_by_a_crash_before_plugging_is_pruned(stack, net):
     gone_net, foreign_net = str(uuid.uuid4()), str(uuid.uuid4())
     leftover = stack._ns(f'qdhcp-{gone_net}')        # registered with the leak check
     foreign = stack._ns(f'qdhcp-{foreign_net}')
@@ -164,7 +169,7 @@ def test_namespace_left_by_a_crash_before_plugging_is_pruned(stack):
         assert foreign in netns_list()                      # never ours to remove
         assert foreign_net not in stack.agent_log_text()
         # the network that is ours keeps serving
-        assert dnsmasq_pid(stack, SHARED['net']['id'])
+        assert dnsmasq_pid(stack, net['id'])
     finally:
         sh('ip', 'netns', 'delete', foreign, check=False)
         shutil.rmtree(state_dir, ignore_errors=True)
