@@ -6,7 +6,9 @@ SLAAC address the controller's IPAM gave its port (EUI-64 of its MAC) and a
 default route via the router's link-local address, and pings the router's IPv6
 gateway.  radvd is respawned when it dies, adopted by a restarted agent, reloaded (same
 pid) when its config changes, and stopped with its config gone when the subnet
-leaves the router.
+leaves the router.  One controller and agent for the module; the tests that take a
+subnet off a router or delete one work on a router of their own, so any test runs
+alone or in any order.
 """
 
 import ipaddress
@@ -37,20 +39,26 @@ def stack(run_id, leaks):
     s.close()
 
 
-@pytest.fixture(scope='module')
-def topo(stack):
-    net = stack.api('POST', '/networks', {'network': {'name': 'v6net'}})['network']
+def slaac_router(stack, name, cidr, gateway):
+    """A router with an interface on a new network's slaac subnet: {'net', 'sub',
+    'router', 'ns', 'qr', 'conf', 'pid_file'} (radvd's config and pid file)."""
+    net = stack.api('POST', '/networks', {'network': {'name': f'{name}net'}})['network']
     sub = stack.api('POST', '/subnets', {'subnet': {
-        'network_id': net['id'], 'cidr': CIDR, 'ip_version': 6, 'gateway_ip': GATEWAY,
+        'network_id': net['id'], 'cidr': cidr, 'ip_version': 6, 'gateway_ip': gateway,
         'ipv6_ra_mode': 'slaac', 'ipv6_address_mode': 'slaac', 'enable_dhcp': False,
-        'dns_nameservers': ['2001:db8::53'], 'name': 'v6sub'}})['subnet']
-    router = stack.router('v6router')
+        'dns_nameservers': ['2001:db8::53'], 'name': f'{name}sub'}})['subnet']
+    router = stack.router(f'{name}router')
     intf = stack.add_interface(router['id'], sub['id'])
     ra = radvd.RaSettings.default(stack.state_path)
     return dict(net=net, sub=sub, router=router, ns=names.router_namespace(router['id']),
                 qr=names.internal_device_name(intf['port_id']),
                 conf=radvd.config_path(router['id'], ra),
                 pid_file=radvd.pid_file_path(router['id'], ra))
+
+
+@pytest.fixture(scope='module')
+def topo(stack):
+    return slaac_router(stack, 'v6', CIDR, GATEWAY)
 
 
 def _radvd_pid(t):
@@ -138,9 +146,15 @@ def test_config_change_reloads_radvd(stack, topo):
              'the new nameserver in the radvd config')
     assert _radvd_pid(topo) == pid                     # SIGHUP, not a restart
     assert 'sending SIGHUP' in stack.agent_log_text()
+    stack.api('PUT', f'/subnets/{topo["sub"]["id"]}',
+              {'subnet': {'dns_nameservers': ['2001:db8::53']}})
+    wait_for(lambda: 'RDNSS 2001:db8::53 {};' in open(topo['conf']).read(), 20, 0.05,
+             'the nameserver back in the radvd config')
 
 
-def test_subnet_removed_from_router_stops_radvd(stack, topo):
+def test_subnet_removed_from_router_stops_radvd(stack):
+    topo = slaac_router(stack, 'gone', '2001:db8:11::/64', '2001:db8:11::1')
+    wait_for(lambda: _radvd_pid(topo), 20, 0.05, 'radvd running')
     stack.api('PUT', f'/routers/{topo["router"]["id"]}/remove_router_interface',
               {'subnet_id': topo['sub']['id']})
     wait_for(lambda: _radvd_pid(topo) is None and not os.path.exists(topo['conf']),
@@ -148,10 +162,10 @@ def test_subnet_removed_from_router_stops_radvd(stack, topo):
     assert not os.path.exists(topo['pid_file'])
 
 
-def test_radvd_of_a_router_deleted_while_the_agent_was_down_is_stopped(stack, topo):
+def test_radvd_of_a_router_deleted_while_the_agent_was_down_is_stopped(stack):
+    topo = slaac_router(stack, 'orphan', '2001:db8:12::/64', '2001:db8:12::1')
     rid = topo['router']['id']
-    stack.add_interface(rid, topo['sub']['id'])
-    pid = wait_for(lambda: _radvd_pid(topo), 20, 0.05, 'radvd running again')
+    pid = wait_for(lambda: _radvd_pid(topo), 20, 0.05, 'radvd running')
     assert stack.stop_agent() == 0
     stack.api('PUT', f'/routers/{rid}/remove_router_interface',
               {'subnet_id': topo['sub']['id']})
