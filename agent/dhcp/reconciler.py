@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import shutil
 import threading
@@ -94,6 +95,7 @@ class DhcpReconciler:
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
         self._prefetched: dict[str, Network] = {}
+        self._invalidated: dict[str, float] = {}   # network id -> when an event came
         self._fetched: dict[str, Network] = {}     # the last state read of each network
         self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
         self._ready_seen: dict[str, frozenset] = {}
@@ -107,10 +109,17 @@ class DhcpReconciler:
     # -- inputs ---------------------------------------------------------------------
 
     def prefetched(self, networks: Iterable[Network], started_at: float) -> None:
-        """A full fetch: the assignment, and the networks to use instead of a refetch."""
+        """A full fetch: the assignment, and the networks to use instead of a refetch.
+
+        A network an event invalidated after the fetch began may be older in it
+        than the event: that one is fetched again when it is handled.
+        """
         networks = list(networks)
         with self._lock:
-            self._prefetched = {n.id: n for n in networks}
+            self._prefetched = {n.id: n for n in networks
+                                if self._invalidated.get(n.id, -math.inf) < started_at}
+            self._invalidated = {net: at for net, at in self._invalidated.items()
+                                 if at >= started_at}
             self._fetched.update(self._prefetched)
         self.assigned.fetched((n.id for n in networks), started_at)
         self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)])
@@ -140,6 +149,7 @@ class DhcpReconciler:
         """An event about the network arrived: fetch it again before acting."""
         with self._lock:
             self._prefetched.pop(network_id, None)
+            self._invalidated[network_id] = time.monotonic()
 
     def _hold_down(self, network_id: str) -> None:
         with self._lock:

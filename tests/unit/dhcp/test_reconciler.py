@@ -3,6 +3,7 @@
 import dataclasses
 import os
 import signal
+import time
 
 import pytest
 
@@ -255,3 +256,22 @@ def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
     fakes.netns.create = spy
     rec.handle(network_key(g.NET_ID))
     assert seen == [True]
+
+
+def test_an_event_during_a_full_fetch_makes_the_network_fetched_again(world):
+    """The fetch began before the event: its copy of the network may be older than
+    the event, so the handler reads the network again instead of using it."""
+    _, _, plugin, rec, _, _ = world
+    started = time.monotonic()
+    rec.invalidate(g.NET_ID)             # the port update arrives mid-fetch
+    rec.prefetched([plugin.network], started)
+    rec.handle(network_key(g.NET_ID))
+    assert ('get_network_info', g.NET_ID) in plugin.calls
+
+
+def test_a_full_fetch_begun_after_the_event_is_used(world):
+    _, _, plugin, rec, _, _ = world
+    rec.invalidate(g.NET_ID)
+    rec.prefetched([plugin.network], time.monotonic())
+    rec.handle(network_key(g.NET_ID))
+    assert ('get_network_info', g.NET_ID) not in plugin.calls
