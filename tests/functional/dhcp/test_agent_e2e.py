@@ -208,27 +208,24 @@ def test_probe_resolves_another_ports_name(stack, shared_net, probe_a, probe_b):
 
 
 def test_extra_dhcp_opts_reach_the_client(stack, shared_net, probe_a):
+    # The option stays on probe a's port (no other test minds it): dnsmasq 2.90
+    # segfaults re-reading an opts file that lost a port's tagged option.
     a, net_id = probe_a, shared_net['net']['id']
     pid = wait_for(lambda: dnsmasq_pid(stack, net_id), 10, 0.02, 'dnsmasq serving')
-    opts = os.path.join(stack.state_path, 'dhcp', net_id, 'opts')
     stack.api('PUT', f'/ports/{a["id"]}', {'port': {'extra_dhcp_opts': [
         {'opt_name': 'ntp-server', 'opt_value': '192.0.2.123'}]}})
-    try:
-        wait_for(lambda: '192.0.2.123' in open(opts).read(), 10, 0.05, 'the opts file')
-        # the file is written just before the SIGHUP: ask until dnsmasq has re-read it
-        lease = wait_for(lambda: (lambda got: got if got.get('ntp-servers') else None)(
-            clients.dhclient(a['namespace'], a['device'])), 20, 0.2, 'ntp-servers')
-        assert lease['ntp-servers'] == '192.0.2.123'
-        assert dnsmasq_pid(stack, net_id) == pid
-    finally:
-        stack.api('PUT', f'/ports/{a["id"]}', {'port': {'extra_dhcp_opts': []}})
-        wait_for(lambda: '192.0.2.123' not in open(opts).read(), 10, 0.05,
-                 'the option gone from the opts file')
+    opts = os.path.join(stack.state_path, 'dhcp', net_id, 'opts')
+    wait_for(lambda: '192.0.2.123' in open(opts).read(), 10, 0.05, 'the opts file')
+    # the file is written just before the SIGHUP: ask until dnsmasq has re-read it
+    lease = wait_for(lambda: (lambda got: got if got.get('ntp-servers') else None)(
+        clients.dhclient(a['namespace'], a['device'])), 20, 0.2, 'ntp-servers')
+    assert lease['ntp-servers'] == '192.0.2.123'
+    assert dnsmasq_pid(stack, net_id) == pid
 
 
 def test_killed_dnsmasq_is_respawned(stack, shared_net, probe_b):
     net_id = shared_net['net']['id']
-    old = dnsmasq_pid(stack, net_id)
+    old = wait_for(lambda: dnsmasq_pid(stack, net_id), 10, 0.02, 'dnsmasq serving')
     os.kill(old, signal.SIGKILL)
     new = wait_for(lambda: (dnsmasq_pid(stack, net_id) or old) != old
                    and dnsmasq_pid(stack, net_id), 10, 0.05, 'a respawned dnsmasq')
