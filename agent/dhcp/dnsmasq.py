@@ -12,7 +12,7 @@ from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.model.network import IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, Network, Subnet
 
 RELOAD = 'reload'      # rewrite host/addn_hosts/opts, SIGHUP
-RESTART = 'restart'    # argv changed: stop and spawn again
+RESTART = 'restart'    # argv changed, or a SIGHUP would crash it: stop, spawn again
 DISABLE = 'disable'    # no DHCP-enabled subnet left: stop, remove the files
 NONE = 'none'          # nothing rendered changed
 
@@ -88,6 +88,32 @@ def dnsmasq_argv(network: Network, dhcp_port_device: str,
     return tuple(argv)
 
 
+def hosts_set_tags(host_file: str) -> bool:
+    """Whether a ``--dhcp-hostsfile`` gives any host a ``set:`` tag."""
+    return any(field.startswith('set:')
+               for line in host_file.splitlines() for field in line.split(','))
+
+
+def avoid_host_tag_reload_crash(old: render.DnsmasqFiles,
+                                new: render.DnsmasqFiles) -> str:
+    """How a running dnsmasq takes ``new`` in place of the loaded ``old`` files.
+
+    Guards against a dnsmasq bug (2.86 to at least 2.90, Debian 12's): once a client whose ``--dhcp-hostsfile`` line carries a ``set:`` tag (a port
+    with extra DHCP options, ``set:port-<id>``) has been answered, a SIGHUP frees
+    that tag while dnsmasq still points at it, and the next DHCP packet from any
+    client kills it with a segfault (the tag is freed by ``dhcp_netid_free`` on
+    re-reading the hosts file: "skip local variable in dhcp_netid_free when reload
+    dnsmasq config", pull request #20 on the imp/dnsmasq mirror, for 2.86).
+    Measured with 2.90: it does not matter whether the new files keep, change or
+    drop the tag.  So a change while the loaded hosts file sets tags restarts
+    dnsmasq (as a changed command line does); every other change stays a SIGHUP.
+    ``none`` when nothing changed.
+    """
+    if old == new:
+        return NONE
+    return RESTART if hosts_set_tags(old.host) else RELOAD
+
+
 def dhcp_cidrs(network: Network | None) -> tuple[str, ...]:
     """The ordered CIDRs of the DHCP-enabled subnets (Neutron's restart trigger)."""
     if network is None:
@@ -104,7 +130,8 @@ def dnsmasq_decision(old: Network | None, new: Network | None,
     administratively down); ``restart`` when the command line changes (the
     DHCP-enabled CIDRs as in Neutron, but also a subnet replaced under the same
     CIDR, whose range tag changes, or the MTU); ``reload`` when a re-read file
-    changes; else ``none``.  ``old`` None means nothing runs yet: ``restart``
+    changes (``restart`` where a SIGHUP would crash dnsmasq, see
+    ``avoid_host_tag_reload_crash``); else ``none``.  ``old`` None means nothing runs yet: ``restart``
     (spawn).
     """
     if new is None or not new.admin_state_up or not dhcp_cidrs(new):
@@ -114,7 +141,5 @@ def dnsmasq_decision(old: Network | None, new: Network | None,
     if (dhcp_cidrs(old) != dhcp_cidrs(new)
             or dnsmasq_argv(old, '', settings) != dnsmasq_argv(new, '', settings)):
         return RESTART
-    if (render.render_files(old, settings, dhcp_port_id)
-            != render.render_files(new, settings, dhcp_port_id)):
-        return RELOAD
-    return NONE
+    return avoid_host_tag_reload_crash(render.render_files(old, settings, dhcp_port_id),
+                                       render.render_files(new, settings, dhcp_port_id))

@@ -25,6 +25,7 @@ from agent.dataplane import device as dev
 from agent.dataplane import executor
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp import desired as want
+from agent.dhcp import dnsmasq, render
 from agent.dhcp import steps
 from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
@@ -303,7 +304,7 @@ class DhcpReconciler:
             # A reload: free the addresses that went away before dnsmasq re-reads.
             self.releaser.release_stale(spec.namespace, device, network, paths.host,
                                         paths.leases)
-        outcome = self.processes.ensure(spec)
+        outcome = self.processes.ensure(spec, restart_on_change=_reload_would_crash(paths, spec))
         self.monitor.register(spec)
         self._count(network.id, outcome)
 
@@ -409,6 +410,20 @@ class DhcpReconciler:
                       tag, ', '.join(in_use))
             return
         self.vlans.release(network_id)
+
+
+def _reload_would_crash(paths: DhcpPaths, spec) -> bool:
+    """Whether a SIGHUP onto ``spec``'s files could crash the running dnsmasq
+    (``dnsmasq.avoid_host_tag_reload_crash``); the files on disk are the ones it
+    loaded last."""
+    new = dict(spec.config_files)
+
+    def files(read):
+        return render.DnsmasqFiles(host=read(paths.host), addn_hosts=read(paths.addn_hosts),
+                                   opts=read(paths.opts))
+    decision = dnsmasq.avoid_host_tag_reload_crash(
+        files(lambda path: fileutils.read_text(path, '') or ''), files(new.__getitem__))
+    return decision == dnsmasq.RESTART
 
 
 def _unlink(path: str) -> None:

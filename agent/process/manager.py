@@ -116,12 +116,12 @@ class ProcessManager:
                                    f'{path}: {exc}') from exc
         return changed
 
-    def ensure(self, spec: ProcessSpec) -> Outcome:
+    def ensure(self, spec: ProcessSpec, restart_on_change: bool = False) -> Outcome:
         """Converge one child on ``spec``; returns what was done.
 
         Not running: start it. Running with another argv: restart it. Running and a
-        config file changed: SIGHUP (dnsmasq) or restart (haproxy). Otherwise
-        nothing: ``'unchanged'``.
+        config file changed: SIGHUP (dnsmasq) or restart (haproxy, or any child when
+        ``restart_on_change``). Otherwise nothing: ``'unchanged'``.
         """
         with self._lock(spec.key):
             state = self.observe(spec)
@@ -131,6 +131,10 @@ class ProcessManager:
                 return STARTED
             if not state.argv_matches:
                 LOG.info('%s: command line changed, restarting', spec.describe())
+                self._restart(spec, state.pid)
+                return RESTARTED
+            if changed and restart_on_change:
+                LOG.info('%s: configuration changed, restarting', spec.describe())
                 self._restart(spec, state.pid)
                 return RESTARTED
             if changed:

@@ -3,7 +3,7 @@ import dataclasses
 import pytest
 
 from agent.common.names import InvalidId
-from agent.dhcp import dnsmasq
+from agent.dhcp import dnsmasq, render
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.model import network as m
 from tests.unit.dhcp import golden as g
@@ -134,6 +134,49 @@ SECOND = g.subnet(id=SID2, cidr=g.net('10.20.0.0/24'), gateway_ip=g.ip('10.20.0.
 ])
 def test_decision(name, old, new, expected):
     assert dnsmasq.dnsmasq_decision(old, new, S) == expected
+
+
+TAGGED = net(ports=(g.ROUTER_PORT, vm(m.DhcpOpt('tftp-server', '1.2.3.4')), g.DHCP_PORT))
+
+
+@pytest.mark.parametrize('name, old, new, expected', [
+    ('extra opts cleared', TAGGED, g.NETWORK, dnsmasq.RESTART),
+    ('extra opt changed, tag kept', TAGGED,
+     net(ports=(g.ROUTER_PORT, vm(m.DhcpOpt('tftp-server', '1.2.3.5')), g.DHCP_PORT)),
+     dnsmasq.RESTART),
+    ('port added next to a tagged one', TAGGED,
+     net(ports=TAGGED.ports + (NEW_VM,)), dnsmasq.RESTART),
+    ('tagged, unchanged', TAGGED, TAGGED, dnsmasq.NONE),
+])
+def test_decision_a_loaded_host_tag_restarts(name, old, new, expected):
+    assert dnsmasq.dnsmasq_decision(old, new, S) == expected
+
+
+def files(host, opts=''):
+    return render.DnsmasqFiles(host=host, addn_hosts='', opts=opts)
+
+
+PORT_TAG = 'set:port-8d7f3a10-51b2-4c3e-a0b9-2f6e4d1c9a77'
+TAGGED_HOST = f'fa:16:3e:b8:c1:5b,host-a,192.168.10.93,{PORT_TAG}\n'
+PLAIN_HOST = 'fa:16:3e:b8:c1:5b,host-a,192.168.10.93\n'
+V6_HOST = 'fa:16:3e:b8:c1:5b,tag:dhcpv6,host-a,[fd00::5]\n'
+
+
+@pytest.mark.parametrize('name, old, new, expected', [
+    ('same files', files(TAGGED_HOST, 'o'), files(TAGGED_HOST, 'o'), dnsmasq.NONE),
+    ('tag dropped', files(TAGGED_HOST, 'tag:port-x,option:ntp-server,1.2.3.4'),
+     files(PLAIN_HOST), dnsmasq.RESTART),
+    ('tagged, only opts changed', files(TAGGED_HOST, 'a'), files(TAGGED_HOST, 'b'),
+     dnsmasq.RESTART),
+    ('tag added', files(PLAIN_HOST), files(TAGGED_HOST), dnsmasq.RELOAD),
+    ('no tags: port churn', files(PLAIN_HOST), files(PLAIN_HOST + V6_HOST),
+     dnsmasq.RELOAD),
+    ('tag: match (not set:) in the hosts file', files(V6_HOST), files(PLAIN_HOST),
+     dnsmasq.RELOAD),
+    ('nothing loaded yet', files(''), files(TAGGED_HOST), dnsmasq.RELOAD),
+])
+def test_avoid_host_tag_reload_crash(name, old, new, expected):
+    assert dnsmasq.avoid_host_tag_reload_crash(old, new) == expected
 
 
 def test_dhcp_cidrs_ordered_dhcp_enabled_only():

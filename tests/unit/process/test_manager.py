@@ -72,6 +72,18 @@ def test_config_change_sends_sighup_to_dnsmasq(table, manager):
     assert len(table.spawned) == 1
 
 
+def test_config_change_restarts_dnsmasq_when_asked(table, manager):
+    manager.ensure(dnsmasq_spec())
+    old = manager.observe(dnsmasq_spec()).pid
+    spec = dnsmasq_spec(host='bb,1.2.3.5')
+    assert manager.ensure(spec, restart_on_change=True) == pm.RESTARTED
+    assert table.signals == [(old, signal.SIGTERM)]
+    assert table.files[f'{DIR}/host'] == 'bb,1.2.3.5'
+    assert manager.observe(spec).pid not in (None, old)
+    # nothing changed: nothing to restart for
+    assert manager.ensure(spec, restart_on_change=True) == pm.UNCHANGED
+
+
 def test_config_change_restarts_haproxy(table, manager):
     manager.ensure(haproxy_spec())
     old = manager.observe(haproxy_spec()).pid
