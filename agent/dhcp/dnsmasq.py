@@ -7,6 +7,8 @@ is the OVS one, which is *bridged*: no ``--bridge-interface``.
 
 from __future__ import annotations
 
+import ipaddress
+
 from agent.dhcp import render
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.model.network import IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, Network, Subnet
@@ -88,30 +90,59 @@ def dnsmasq_argv(network: Network, dhcp_port_device: str,
     return tuple(argv)
 
 
-def hosts_set_tags(host_file: str) -> bool:
-    """Whether a ``--dhcp-hostsfile`` gives any host a ``set:`` tag."""
-    return any(field.startswith('set:')
-               for line in host_file.splitlines() for field in line.split(','))
+def _addresses(fields: list[str]) -> set[str]:
+    found = set()
+    for field in fields:
+        try:
+            found.add(str(ipaddress.ip_address(field.strip('[]'))))
+        except ValueError:
+            pass
+    return found
 
 
-def avoid_host_tag_reload_crash(old: render.DnsmasqFiles,
-                                new: render.DnsmasqFiles) -> str:
-    """How a running dnsmasq takes ``new`` in place of the loaded ``old`` files.
+def served_tagged_host(host_file: str, leases: str) -> bool:
+    """Whether a host that the ``--dhcp-hostsfile`` gives a ``set:`` tag has been
+    answered: its lease (by MAC or address) has an expiry, not the seed's ``0``.
 
-    Guards against a dnsmasq bug (2.86 to at least 2.90, Debian 12's): once a client whose ``--dhcp-hostsfile`` line carries a ``set:`` tag (a port
-    with extra DHCP options, ``set:port-<id>``) has been answered, a SIGHUP frees
-    that tag while dnsmasq still points at it, and the next DHCP packet from any
-    client kills it with a segfault (the tag is freed by ``dhcp_netid_free`` on
-    re-reading the hosts file: "skip local variable in dhcp_netid_free when reload
-    dnsmasq config", pull request #20 on the imp/dnsmasq mirror, for 2.86).
-    Measured with 2.90: it does not matter whether the new files keep, change or
-    drop the tag.  So a change while the loaded hosts file sets tags restarts
-    dnsmasq (as a changed command line does); every other change stays a SIGHUP.
-    ``none`` when nothing changed.
+    A tagged line without an address (DHCPv6 stateless: no lease to tell) counts
+    as answered.
+    """
+    live = [line.split() for line in leases.splitlines()]
+    live = [f for f in live if len(f) >= 3 and f[0] not in ('0', 'duid')]
+    for line in host_file.splitlines():
+        fields = line.split(',')
+        if not any(field.startswith('set:') for field in fields):
+            continue
+        addresses = _addresses(fields[1:])
+        if not addresses:
+            return True
+        mac = fields[0].lower()
+        if any(f[1].lower() == mac or f[2] in addresses for f in live):
+            return True
+    return False
+
+
+def avoid_host_tag_reload_crash(old: render.DnsmasqFiles, new: render.DnsmasqFiles,
+                                leases: str) -> str:
+    """How a running dnsmasq takes ``new`` in place of the loaded ``old`` files,
+    given its lease file ``leases``.
+
+    Guards against a dnsmasq bug (2.86 to at least 2.90, Debian 12's): once it has
+    answered a client whose ``--dhcp-hostsfile`` line carries a ``set:`` tag (a
+    port with extra DHCP options, ``set:port-<id>``), a SIGHUP frees that tag while
+    dnsmasq still points at it, and the next DHCP packet from any client kills it
+    with a segfault (the tag is freed by ``dhcp_netid_free`` on re-reading the
+    hosts file: "skip local variable in dhcp_netid_free when reload dnsmasq
+    config", pull request #20 on the imp/dnsmasq mirror, for 2.86).  Measured with
+    2.90: it does not matter whether the new files keep, change or drop the tag,
+    and tagged hosts that no client has asked for are harmless.  So a change while
+    a tagged host holds a lease (``served_tagged_host``) restarts dnsmasq (as a
+    changed command line does: the lease seed resets the expiries); every other
+    change stays a SIGHUP.  ``none`` when nothing changed.
     """
     if old == new:
         return NONE
-    return RESTART if hosts_set_tags(old.host) else RELOAD
+    return RESTART if served_tagged_host(old.host, leases) else RELOAD
 
 
 def dhcp_cidrs(network: Network | None) -> tuple[str, ...]:
@@ -123,7 +154,7 @@ def dhcp_cidrs(network: Network | None) -> tuple[str, ...]:
 
 def dnsmasq_decision(old: Network | None, new: Network | None,
                      settings: DnsmasqSettings = DnsmasqSettings(),
-                     dhcp_port_id: str | None = None) -> str:
+                     dhcp_port_id: str | None = None, leases: str = '') -> str:
     """What a running dnsmasq needs to go from ``old`` to ``new``.
 
     ``disable`` when no DHCP-enabled subnet is left (or the network is gone or
@@ -131,7 +162,7 @@ def dnsmasq_decision(old: Network | None, new: Network | None,
     DHCP-enabled CIDRs as in Neutron, but also a subnet replaced under the same
     CIDR, whose range tag changes, or the MTU); ``reload`` when a re-read file
     changes (``restart`` where a SIGHUP would crash dnsmasq, see
-    ``avoid_host_tag_reload_crash``); else ``none``.  ``old`` None means nothing runs yet: ``restart``
+    ``avoid_host_tag_reload_crash``: ``leases`` is its lease file); else ``none``.  ``old`` None means nothing runs yet: ``restart``
     (spawn).
     """
     if new is None or not new.admin_state_up or not dhcp_cidrs(new):
@@ -142,4 +173,5 @@ def dnsmasq_decision(old: Network | None, new: Network | None,
             or dnsmasq_argv(old, '', settings) != dnsmasq_argv(new, '', settings)):
         return RESTART
     return avoid_host_tag_reload_crash(render.render_files(old, settings, dhcp_port_id),
-                                       render.render_files(new, settings, dhcp_port_id))
+                                       render.render_files(new, settings, dhcp_port_id),
+                                       leases)

@@ -304,7 +304,9 @@ class DhcpReconciler:
             # A reload: free the addresses that went away before dnsmasq re-reads.
             self.releaser.release_stale(spec.namespace, device, network, paths.host,
                                         paths.leases)
-        outcome = self.processes.ensure(spec, restart_on_change=_reload_would_crash(paths, spec))
+        # The leases from before the release above: a released lease was answered too.
+        outcome = self.processes.ensure(
+            spec, restart_on_change=_reload_would_crash(paths, spec, old_leases))
         self.monitor.register(spec)
         self._count(network.id, outcome)
 
@@ -412,17 +414,18 @@ class DhcpReconciler:
         self.vlans.release(network_id)
 
 
-def _reload_would_crash(paths: DhcpPaths, spec) -> bool:
+def _reload_would_crash(paths: DhcpPaths, spec, leases: str) -> bool:
     """Whether a SIGHUP onto ``spec``'s files could crash the running dnsmasq
     (``dnsmasq.avoid_host_tag_reload_crash``); the files on disk are the ones it
-    loaded last."""
+    loaded last, ``leases`` its lease file."""
     new = dict(spec.config_files)
 
     def files(read):
         return render.DnsmasqFiles(host=read(paths.host), addn_hosts=read(paths.addn_hosts),
                                    opts=read(paths.opts))
     decision = dnsmasq.avoid_host_tag_reload_crash(
-        files(lambda path: fileutils.read_text(path, '') or ''), files(new.__getitem__))
+        files(lambda path: fileutils.read_text(path, '') or ''), files(new.__getitem__),
+        leases)
     return decision == dnsmasq.RESTART
 
 

@@ -44,12 +44,7 @@ def clear_option_and_churn(stack):
     opts = os.path.join(stack.state_path, 'dhcp', net_id, 'opts')
     host = os.path.join(stack.state_path, 'dhcp', net_id, 'host')
 
-    stack.api('PUT', f'/ports/{probe["id"]}', {'port': {'extra_dhcp_opts': [
-        {'opt_name': 'ntp-server', 'opt_value': NTP}]}})
-    wait_for(lambda: NTP in open(opts).read(), 10, 0.05, 'the option in the opts file')
-    # dnsmasq answers the tagged client: what makes a later SIGHUP fatal
-    assert lease_where(probe, lambda got: got.get('ntp-servers'),
-                       'a lease with ntp-servers')['ntp-servers'] == NTP
+    set_option(stack, probe, opts)
     tagged_pid = dnsmasq_pid(stack, net_id)
     assert f'set:port-{probe["id"]}' in open(host).read()
 
@@ -78,9 +73,30 @@ def clear_option_and_churn(stack):
     assert RESPAWNED not in stack.agent_log_text()
 
     stack.api('DELETE', f'/ports/{other["id"]}')
+
+    # a port deleted while its option is on and its client was answered (its lease
+    # is released first): a restart as well, and another client still gets a lease
+    second = stack.probe_create(net_id, name='optrm-second')
+    set_option(stack, probe, opts)
     stack.probe_delete(probe)
+    wait_for(lambda: probe['mac_address'] not in open(host).read(), 10, 0.05,
+             'the deleted port gone from the hosts file')
+    assert lease_where(second, lambda got: True, 'a lease for the second probe')
+    assert [line for line in stack.agent_log_text().splitlines() if RESPAWNED in line] == []
+    assert dnsmasq_pid(stack, net_id) not in (None, cleared_pid)
+    stack.probe_delete(second)
     stack.api('DELETE', f'/networks/{net_id}')
     wait_for(lambda: dnsmasq_pid(stack, net_id) is None, 20, 0.05, 'dnsmasq stopped')
+
+
+def set_option(stack, probe, opts):
+    """Give the probe's port the option and wait for a lease that has it: dnsmasq has
+    then answered the tagged client, which makes a later SIGHUP fatal."""
+    stack.api('PUT', f'/ports/{probe["id"]}', {'port': {'extra_dhcp_opts': [
+        {'opt_name': 'ntp-server', 'opt_value': NTP}]}})
+    wait_for(lambda: NTP in open(opts).read(), 10, 0.05, 'the option in the opts file')
+    assert lease_where(probe, lambda got: got.get('ntp-servers'),
+                       'a lease with ntp-servers')['ntp-servers'] == NTP
 
 
 def probe_address(stack, probe):

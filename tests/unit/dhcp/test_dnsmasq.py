@@ -137,19 +137,22 @@ def test_decision(name, old, new, expected):
 
 
 TAGGED = net(ports=(g.ROUTER_PORT, vm(m.DhcpOpt('tftp-server', '1.2.3.4')), g.DHCP_PORT))
+SEED = '0 fa:16:3e:b8:c1:5b 192.168.10.93 * *\n'
+LEASED = '1795750347 fa:16:3e:b8:c1:5b 192.168.10.93 host-a 01:fa:16:3e:b8:c1:5b\n'
 
 
-@pytest.mark.parametrize('name, old, new, expected', [
-    ('extra opts cleared', TAGGED, g.NETWORK, dnsmasq.RESTART),
+@pytest.mark.parametrize('name, old, new, leases, expected', [
+    ('extra opts cleared', TAGGED, g.NETWORK, LEASED, dnsmasq.RESTART),
     ('extra opt changed, tag kept', TAGGED,
      net(ports=(g.ROUTER_PORT, vm(m.DhcpOpt('tftp-server', '1.2.3.5')), g.DHCP_PORT)),
-     dnsmasq.RESTART),
-    ('port added next to a tagged one', TAGGED,
-     net(ports=TAGGED.ports + (NEW_VM,)), dnsmasq.RESTART),
-    ('tagged, unchanged', TAGGED, TAGGED, dnsmasq.NONE),
+     LEASED, dnsmasq.RESTART),
+    ('port added next to a tagged one', TAGGED, net(ports=TAGGED.ports + (NEW_VM,)),
+     LEASED, dnsmasq.RESTART),
+    ('extra opts cleared, never asked for', TAGGED, g.NETWORK, SEED, dnsmasq.RELOAD),
+    ('tagged, unchanged', TAGGED, TAGGED, LEASED, dnsmasq.NONE),
 ])
-def test_decision_a_loaded_host_tag_restarts(name, old, new, expected):
-    assert dnsmasq.dnsmasq_decision(old, new, S) == expected
+def test_decision_a_served_host_tag_restarts(name, old, new, leases, expected):
+    assert dnsmasq.dnsmasq_decision(old, new, S, leases=leases) == expected
 
 
 def files(host, opts=''):
@@ -159,24 +162,37 @@ def files(host, opts=''):
 PORT_TAG = 'set:port-8d7f3a10-51b2-4c3e-a0b9-2f6e4d1c9a77'
 TAGGED_HOST = f'fa:16:3e:b8:c1:5b,host-a,192.168.10.93,{PORT_TAG}\n'
 PLAIN_HOST = 'fa:16:3e:b8:c1:5b,host-a,192.168.10.93\n'
-V6_HOST = 'fa:16:3e:b8:c1:5b,tag:dhcpv6,host-a,[fd00::5]\n'
+V6_HOST = 'fa:16:3e:b8:c1:5c,tag:dhcpv6,host-b,[fd00::5]\n'
+V6_TAGGED = f'fa:16:3e:b8:c1:5c,tag:dhcpv6,host-b,[fd00::5],{PORT_TAG}\n'
+V6_LEASE = '1795750347 1234 fd00::5 host-b 00:04:ab\n'
+STATELESS_TAGGED = f'fa:16:3e:b8:c1:5c,tag:dhcpv6,{PORT_TAG}\n'
 
 
-@pytest.mark.parametrize('name, old, new, expected', [
-    ('same files', files(TAGGED_HOST, 'o'), files(TAGGED_HOST, 'o'), dnsmasq.NONE),
-    ('tag dropped', files(TAGGED_HOST, 'tag:port-x,option:ntp-server,1.2.3.4'),
-     files(PLAIN_HOST), dnsmasq.RESTART),
-    ('tagged, only opts changed', files(TAGGED_HOST, 'a'), files(TAGGED_HOST, 'b'),
-     dnsmasq.RESTART),
-    ('tag added', files(PLAIN_HOST), files(TAGGED_HOST), dnsmasq.RELOAD),
-    ('no tags: port churn', files(PLAIN_HOST), files(PLAIN_HOST + V6_HOST),
+@pytest.mark.parametrize('name, old, new, leases, expected', [
+    ('same files', files(TAGGED_HOST, 'o'), files(TAGGED_HOST, 'o'), LEASED, dnsmasq.NONE),
+    ('tag dropped after a lease', files(TAGGED_HOST, 'tag:port-x,option:ntp-server,1.2.3.4'),
+     files(PLAIN_HOST), LEASED, dnsmasq.RESTART),
+    ('tagged and leased, only opts changed', files(TAGGED_HOST, 'a'),
+     files(TAGGED_HOST, 'b'), LEASED, dnsmasq.RESTART),
+    ('tagged, only the seed: never answered', files(TAGGED_HOST, 'a'),
+     files(TAGGED_HOST, 'b'), SEED, dnsmasq.RELOAD),
+    ('tagged, no lease at all', files(TAGGED_HOST), files(PLAIN_HOST), '', dnsmasq.RELOAD),
+    ('leased by address', files(TAGGED_HOST), files(PLAIN_HOST),
+     '1795750347 fa:16:3e:00:00:99 192.168.10.93 * *\n', dnsmasq.RESTART),
+    ('another host leased', files(TAGGED_HOST), files(PLAIN_HOST),
+     '1795750347 fa:16:3e:00:00:99 192.168.10.94 * *\n', dnsmasq.RELOAD),
+    ('tag added', files(PLAIN_HOST), files(TAGGED_HOST), LEASED, dnsmasq.RELOAD),
+    ('no tags: port churn', files(PLAIN_HOST), files(PLAIN_HOST + V6_HOST), LEASED,
      dnsmasq.RELOAD),
     ('tag: match (not set:) in the hosts file', files(V6_HOST), files(PLAIN_HOST),
-     dnsmasq.RELOAD),
-    ('nothing loaded yet', files(''), files(TAGGED_HOST), dnsmasq.RELOAD),
+     V6_LEASE, dnsmasq.RELOAD),
+    ('tagged IPv6 host leased', files(V6_TAGGED), files(V6_HOST), 'duid 00:01\n' + V6_LEASE,
+     dnsmasq.RESTART),
+    ('tagged stateless host: no lease to tell', files(STATELESS_TAGGED), files(''), '',
+     dnsmasq.RESTART),
 ])
-def test_avoid_host_tag_reload_crash(name, old, new, expected):
-    assert dnsmasq.avoid_host_tag_reload_crash(old, new) == expected
+def test_avoid_host_tag_reload_crash(name, old, new, leases, expected):
+    assert dnsmasq.avoid_host_tag_reload_crash(old, new, leases) == expected
 
 
 def test_dhcp_cidrs_ordered_dhcp_enabled_only():
