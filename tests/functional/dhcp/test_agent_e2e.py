@@ -208,9 +208,9 @@ def test_probe_resolves_another_ports_name(stack, shared_net, probe_a, probe_b):
 
 
 def test_extra_dhcp_opts_reach_the_client(stack):
-    # A network and probe of its own: once a port's option was in its opts file,
-    # dnsmasq 2.90 may segfault on a later reload (the agent respawns it), which
-    # the tests on the module's network must not meet.
+    # A network and probe of its own: once a client with a port option (a set: tag)
+    # was answered, the next change restarts dnsmasq (a SIGHUP would segfault
+    # dnsmasq 2.90), which the pid checks on the module's network must not meet.
     net, _ = stack.create_network('opts-net', '10.40.0.0/24', '10.40.0.1', DNS)
     net_id = net['id']
     a = stack.probe_create(net_id, name='probe-opts')
