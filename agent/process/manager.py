@@ -81,6 +81,12 @@ class ProcessManager:
             return ProcessState(pid=None, running=False, argv_matches=False)
         return ProcessState(pid=pid, running=True, argv_matches=argv == spec.argv)
 
+    def settled_running(self, spec: ProcessSpec) -> bool:
+        """Whether the child runs, once any start, restart or stop of it under way
+        is over (a child being restarted is not dead)."""
+        with self._lock(spec.key):
+            return self.observe(spec).running
+
     def list_running(self, service: str, pid_dir: str) -> list[RunningProcess]:
         """Our live ``service`` children with pid files in ``pid_dir``.
 

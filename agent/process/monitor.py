@@ -90,7 +90,7 @@ class ProcessMonitor:
                 if spec is None:
                     continue
                 try:
-                    if self._manager.observe(spec).running:
+                    if self._manager.settled_running(spec):
                         continue
                     dead += 1
                     if self.action == EXIT:

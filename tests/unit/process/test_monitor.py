@@ -1,4 +1,5 @@
 import logging
+import threading
 import time
 
 import pytest
@@ -37,6 +38,28 @@ def test_check_once_respawns_dead_child_and_warns(table, manager, caplog):
     assert f'dnsmasq for {NET} died, respawning' in caplog.text
     new = manager.observe(dnsmasq_spec()).pid
     assert new and new != old and mon.respawn_count == 1
+
+
+def test_a_child_being_restarted_is_not_respawned(table, manager):
+    mon = ProcessMonitor(1, 'respawn', manager)
+    manager.ensure(dnsmasq_spec())
+    mon.register(dnsmasq_spec())
+    checked, checkers, spawn = [], [], table.spawn
+
+    def spawn_with_a_check(namespace, argv, env):
+        # the old child is gone and the new one not started: a check now waits
+        checker = threading.Thread(target=lambda: checked.append(mon.check_once()))
+        checker.start()
+        checkers.append(checker)
+        checker.join(0.2)          # time to observe the gap (it cannot, holding no lock)
+        return spawn(namespace, argv, env)
+
+    table.spawn = spawn_with_a_check
+    spec = dnsmasq_spec(host='bb,1.2.3.5')
+    assert manager.ensure(spec, restart_on_change=True) == pm.RESTARTED
+    checkers[0].join()
+    assert checked == [0] and mon.respawn_count == 0
+    assert len(table.spawned) == 2
 
 
 def test_unregistered_child_is_not_respawned(table, manager):
