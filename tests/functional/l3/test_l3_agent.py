@@ -1,10 +1,11 @@
 """netnode-server and netnode-l3-agent as processes over RabbitMQ, on real parts.
 
 One controller and one agent for the module (own vhost, exchange, bridges,
-state_path and host name); the tests build on each other in file order: the
-reference topology (steps 2 and 3 of the seed scenario), traffic through SNAT,
-a floating IP and its removal, a second router with an overlapping subnet, an
-agent restart under traffic, a flushed nat table, deletes.
+state_path and host name) and the reference topology (steps 2 and 3 of the seed
+scenario) as module fixtures; each test runs alone or in any order: traffic
+through SNAT, a floating IP and its removal, a second router with an overlapping
+subnet, an agent restart under traffic, a flushed nat table, deletes (of routers
+of their own).
 """
 
 import os
@@ -144,13 +145,15 @@ def test_reference_topology(stack, topo):
     conf = open(haproxy.config_path(stack.state_path, topo['router']['id'])).read()
     assert 'bind :::9697' in conf and f'X-Neutron-Router-ID {topo["router"]["id"]}' in conf
     # The agent as the controller sees it (report_state).
+    gateways = sum(1 for r in stack.api('GET', '/routers')['routers']
+                   if r['external_gateway_info'])     # all on this one agent
     agent = wait_for(lambda: [a for a in stack.api('GET', f'/agents?host={stack.host}')
-                              ['agents'] if a['configurations'].get('routers')], 10, 0.2,
-                     'the heartbeat counting the router')[0]
+                              ['agents'] if a['configurations'].get('routers')
+                              and a['configurations'].get('ex_gw_ports') == gateways],
+                     10, 0.2, f'the heartbeat counting {gateways} gateway port(s)')[0]
     assert (agent['agent_type'], agent['binary'], agent['alive']) == \
         ('L3 agent', 'neutron-l3-agent', True)
     assert agent['configurations']['agent_mode'] == 'legacy'
-    assert agent['configurations']['ex_gw_ports'] == 1
 
 
 def test_metadata_proxy_respawned(stack, topo):
@@ -180,6 +183,14 @@ def associate_with_vm(stack, topo, vm, fip):
     wait_for(lambda: _rules_match(topo, fip['floating_ip_address'], vm_ip), 10, 0.05,
              'floating IP rules')
     return fip
+
+
+@pytest.fixture
+def associated_fip(stack, topo, vm, fip):
+    """The floating IP on the VM's port for one test, disassociated after it."""
+    yield associate_with_vm(stack, topo, vm, fip)
+    stack.associate(fip['id'], None)
+    wait_for(lambda: _rules_match(topo), 10, 0.05, 'floating IP rules removed')
 
 
 @pytest.fixture(scope='module')
@@ -264,19 +275,30 @@ def test_network_mtu_change_reaches_the_qr_device(stack, topo):
     wait_for(lambda: mtu() == 1500, 15, 0.1, 'qr- MTU back to 1500')
 
 
+def another_router(stack, topo, name):
+    """A router of its own, converged, with a gateway on the public network and an
+    interface on a new network overlapping the reference one: {'router', 'ns', 'net',
+    'sub', 'qr', 'qg', 'gw'}."""
+    net, sub = stack.network(f'{name}-net', '192.168.10.0/24', '192.168.10.1')
+    router = stack.router(name)
+    intf = stack.add_interface(router['id'], sub['id'])
+    router = stack.set_gateway(router['id'], topo['ext']['id'])
+    ns = names.router_namespace(router['id'])
+    wait_for(lambda: ns in netns_list() and ask_ready(ns), 60, 0.1, f'router {name}')
+    gw_port = stack.api('GET', f'/ports?device_id={router["id"]}'
+                               '&device_owner=network:router_gateway')['ports'][0]
+    return {'router': router, 'ns': ns, 'net': net, 'sub': sub,
+            'qr': names.internal_device_name(intf['port_id']),
+            'qg': names.gateway_device_name(gw_port['id']),
+            'gw': gw_port['fixed_ips'][0]['ip_address']}
+
+
 @pytest.fixture(scope='module')
 def second(stack, topo, outside):
-    """A second router with a gateway, on a network overlapping the first's, and a
-    VM behind it: {'router', 'ns', 'gw', 'vm_ns', 'vm_ip'}."""
-    net2, sub2 = stack.network('other-net', '192.168.10.0/24', '192.168.10.1')
-    router2 = stack.router('other-router')
-    stack.add_interface(router2['id'], sub2['id'])
-    router2 = stack.set_gateway(router2['id'], topo['ext']['id'])
-    ns2 = names.router_namespace(router2['id'])
-    wait_for(lambda: ns2 in netns_list() and ask_ready(ns2), 60, 0.1, 'router 2')
-    vm2_ns, _, vm2_ip = stack.vm(net2['id'], sub2)
-    return {'router': router2, 'ns': ns2, 'vm_ns': vm2_ns, 'vm_ip': vm2_ip,
-            'gw': router2['external_gateway_info']['external_fixed_ips'][0]['ip_address']}
+    """A second router with a VM behind it (``another_router`` plus 'vm_ns', 'vm_ip')."""
+    r = another_router(stack, topo, 'other-router')
+    r['vm_ns'], _, r['vm_ip'] = stack.vm(r['net']['id'], r['sub'])
+    return r
 
 
 def test_two_routers_with_overlapping_subnets(stack, topo, vm, outside, second):
@@ -303,8 +325,8 @@ def ask_ready(ns):
     return 'default via' in in_ns(ns, 'ip', 'route', check=False).stdout
 
 
-def test_agent_restart_loses_nothing(stack, topo, vm, outside, fip):
-    address = associate_with_vm(stack, topo, vm, fip)['floating_ip_address']
+def test_agent_restart_loses_nothing(stack, topo, vm, outside, associated_fip):
+    address = associated_fip['floating_ip_address']
     before4, before6 = iptables_rules(topo['ns'], 4), iptables_rules(topo['ns'], 6)
     saved = in_ns(topo['ns'], 'iptables-save').stdout
     pid = _proxy_pid(stack, topo['router']['id'])
@@ -355,8 +377,9 @@ def _close_connections(vhost):
     return closed
 
 
-def test_broker_outage_keeps_the_data_plane_and_recovers(stack, topo, vm, outside, fip):
-    address = associate_with_vm(stack, topo, vm, fip)['floating_ip_address']
+def test_broker_outage_keeps_the_data_plane_and_recovers(stack, topo, vm, outside,
+                                                        associated_fip):
+    address = associated_fip['floating_ip_address']
     before = iptables_rules(topo['ns'], 4)
     assert _close_connections(stack.vhost) > 0
     assert stack.ping(outside, address, count=5)
@@ -380,13 +403,18 @@ def test_flushed_nat_table_is_repaired_by_resync(stack, topo, vm):
              'the nat table repaired')
 
 
-def test_router_delete_leaves_nothing(stack, topo, vm, fip, second):
-    rid, ns = topo['router']['id'], topo['ns']
+def test_router_delete_leaves_nothing(stack, topo, second):
+    doomed = another_router(stack, topo, 'doomed-router')
+    rid, ns = doomed['router']['id'], doomed['ns']
+    fip = stack.floatingip(topo['ext']['id'], stack.port(doomed['net']['id'])['id'])
+    address = fip['floating_ip_address']
+    wait_for(lambda: f'{address}/32 brd {address}' in _addrs(ns, doomed['qg']), 10, 0.05,
+             'the floating IP on qg-')
     other = iptables_rules(second['ns'], 4)
     stack.api('DELETE', f'/floatingips/{fip["id"]}')
     stack.api('PUT', f'/routers/{rid}/remove_router_interface',
-              {'subnet_id': topo['sub']['id']})
-    wait_for(lambda: topo['qr'] not in in_ns(ns, 'ip', 'link', check=False).stdout, 10,
+              {'subnet_id': doomed['sub']['id']})
+    wait_for(lambda: doomed['qr'] not in in_ns(ns, 'ip', 'link', check=False).stdout, 10,
              0.05, 'qr- removed')
     stack.api('PUT', f'/routers/{rid}', {'router': {'external_gateway_info': {}}})
     stack.api('DELETE', f'/routers/{rid}')
@@ -398,7 +426,7 @@ def test_router_delete_leaves_nothing(stack, topo, vm, fip, second):
                            capture_output=True, text=True).stdout.split()
     ports += subprocess.run(['ovs-vsctl', 'list-ports', stack.ext_bridge],
                             capture_output=True, text=True).stdout.split()
-    assert topo['qr'] not in ports and topo['qg'] not in ports
+    assert doomed['qr'] not in ports and doomed['qg'] not in ports
     # The other router is untouched.
     assert second['ns'] in netns_list()
     assert iptables_rules(second['ns'], 4) == other
@@ -411,8 +439,9 @@ def test_second_agent_on_the_same_state_path_refuses_to_start(stack, topo):
     assert stack.agent.poll() is None
 
 
-def test_router_deleted_while_agent_down_is_pruned_at_start(stack, topo, second):
-    router2, ns2 = second['router'], second['ns']
+def test_router_deleted_while_agent_down_is_pruned_at_start(stack, topo):
+    orphan = another_router(stack, topo, 'orphan-router')
+    router2, ns2 = orphan['router'], orphan['ns']
     subnet2 = stack.api('GET', f'/ports?device_id={router2["id"]}'
                                '&device_owner=network:router_interface')['ports'][0]
     gateway = stack.api('GET', f'/ports?device_id={router2["id"]}'
