@@ -8,10 +8,9 @@ router last applied (report_state counts, network_update lookups).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
-from agent.common import names
+from agent.common import fileutils, names
 from agent.dataplane import device as dev
 from agent.l3 import desired as want
 from agent.l3 import plan as rplan
@@ -131,7 +130,7 @@ class RouterReconciler:
         plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec))
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
-            _remove(path)
+            fileutils.remove(path)
         with self._lock:
             self._applied.pop(router_id, None)
             self._fips.pop(router_id, None)
@@ -141,10 +140,3 @@ class RouterReconciler:
         with self._lock:
             self._applied.pop(router_id, None)
             self._fips.pop(router_id, None)
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -121,10 +121,7 @@ def stop_many(s: Settings, names, timeout: float = 30.0) -> dict[str, int]:
                          'SIGKILL')
     for service in names:
         for path in (s.pid_file(service), _fingerprint_file(s, service)):
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
+            fileutils.remove(path)
     return pids
 
 
