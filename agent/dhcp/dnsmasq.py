@@ -162,8 +162,8 @@ def dnsmasq_decision(old: Network | None, new: Network | None,
     DHCP-enabled CIDRs as in Neutron, but also a subnet replaced under the same
     CIDR, whose range tag changes, or the MTU); ``reload`` when a re-read file
     changes (``restart`` where a SIGHUP would crash dnsmasq, see
-    ``avoid_host_tag_reload_crash``: ``leases`` is its lease file); else ``none``.  ``old`` None means nothing runs yet: ``restart``
-    (spawn).
+    ``avoid_host_tag_reload_crash``: ``leases`` is its lease file); else ``none``.
+    ``old`` None means nothing runs yet: ``restart`` (spawn).
     """
     if new is None or not new.admin_state_up or not dhcp_cidrs(new):
         return DISABLE if old is not None else NONE

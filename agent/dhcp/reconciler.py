@@ -25,7 +25,7 @@ from agent.dataplane import device as dev
 from agent.dataplane import executor
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp import desired as want
-from agent.dhcp import dnsmasq, render
+from agent.dhcp import dnsmasq
 from agent.dhcp import steps
 from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
@@ -304,9 +304,13 @@ class DhcpReconciler:
             # A reload: free the addresses that went away before dnsmasq re-reads.
             self.releaser.release_stale(spec.namespace, device, network, paths.host,
                                         paths.leases)
-        # The leases from before the release above: a released lease was answered too.
+        # A change restarts instead of SIGHUP where the reload could crash dnsmasq
+        # (dnsmasq.avoid_host_tag_reload_crash): judged on the hosts file it loaded
+        # last and the leases from before the release above (a released lease was
+        # answered too).
+        loaded_hosts = fileutils.read_text(paths.host, '') or ''
         outcome = self.processes.ensure(
-            spec, restart_on_change=_reload_would_crash(paths, spec, old_leases))
+            spec, restart_on_change=dnsmasq.served_tagged_host(loaded_hosts, old_leases))
         self.monitor.register(spec)
         self._count(network.id, outcome)
 
@@ -326,7 +330,7 @@ class DhcpReconciler:
             self.monitor.unregister(network_id, haproxy.SERVICE)
             if os.path.exists(spec.pid_file):
                 self.processes.stop(spec)
-            _unlink(haproxy.config_path(self.settings.state_path, network_id))
+            fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
             return FORGET
         self._stop_if_elsewhere(spec)
         self._count(network_id, 'metadata-' + self.processes.ensure(spec))
@@ -376,7 +380,7 @@ class DhcpReconciler:
         self.processes.stop(want.stop_spec(network_id, self.settings))
         if os.path.exists(haproxy.pid_file_path(self.settings.state_path, network_id)):
             self.processes.stop(self._metadata_spec(network_id))
-        _unlink(haproxy.config_path(self.settings.state_path, network_id))
+        fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
         # A proxy start in flight on the metadata key is undone after it finishes.
         self.enqueue(metadata_key(network_id), METADATA_PRIORITY, 'network torn down')
         devices = self._devices(network_id, served, ns_exists)
@@ -412,26 +416,3 @@ class DhcpReconciler:
                       tag, ', '.join(in_use))
             return
         self.vlans.release(network_id)
-
-
-def _reload_would_crash(paths: DhcpPaths, spec, leases: str) -> bool:
-    """Whether a SIGHUP onto ``spec``'s files could crash the running dnsmasq
-    (``dnsmasq.avoid_host_tag_reload_crash``); the files on disk are the ones it
-    loaded last, ``leases`` its lease file."""
-    new = dict(spec.config_files)
-
-    def files(read):
-        return render.DnsmasqFiles(host=read(paths.host), addn_hosts=read(paths.addn_hosts),
-                                   opts=read(paths.opts))
-    decision = dnsmasq.avoid_host_tag_reload_crash(
-        files(lambda path: fileutils.read_text(path, '') or ''), files(new.__getitem__),
-        leases)
-    return decision == dnsmasq.RESTART
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-
