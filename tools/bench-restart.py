@@ -10,8 +10,9 @@ router with an interface).  Printed, as medians over the runs (and the worst):
 
 - seconds from starting the agent to the new work served (dnsmasq running for the
   new network; the router's qr- device up with its address);
-- after two full syncs of the restarted agent: children respawned: dnsmasq/haproxy processes of the existing networks and
-  routers whose pid changed across the restart;
+- after two full syncs of the restarted agent: children respawned (dnsmasq/haproxy
+  processes of the existing networks and routers whose pid changed across the
+  restart);
 - iptables rules changed in the existing namespaces (iptables-save and
   ip6tables-save without counters, compared as sets).
 
