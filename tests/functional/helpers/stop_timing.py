@@ -5,10 +5,14 @@ test_agent_stop.py and tools/bench-restart.py --stop-only."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
 import time
+import uuid
+
+from tests.functional.metadata.stack import unix_get
 
 MID_SYNC = 'mid-sync'
 UNREACHABLE = 'controller unreachable'
@@ -50,9 +54,16 @@ def agent_stop_times(stack, restart=None) -> dict[str, float]:
     return times
 
 
-def metadata_stop_times(stack, request) -> dict[str, float]:
-    """Idle, and with the controller stopped while ``request()`` (a metadata
-    request that asks it) is in flight."""
+def metadata_stop_times(stack) -> dict[str, float]:
+    """On a MetadataStack: idle, and with the controller stopped while a metadata
+    request that asks it (an unknown network's port) is in flight."""
+    def request():
+        try:
+            unix_get(stack.socket_path, '/openstack/latest/meta_data.json',
+                     {'X-Forwarded-For': '10.0.0.5',
+                      'X-Neutron-Network-ID': str(uuid.uuid4())}, timeout=30)
+        except OSError:
+            pass
     times = {IDLE: sigterm_seconds(stack.agent.proc)}
     stack.start_agent()
     stack.server.stop()
@@ -60,3 +71,12 @@ def metadata_stop_times(stack, request) -> dict[str, float]:
     time.sleep(1.0)
     times[UNREACHABLE] = sigterm_seconds(stack.agent.proc)
     return times
+
+
+def restart_server(stack) -> None:
+    """Start a stack's stopped controller again on the same database."""
+    stack.server.stop()
+    # ServerProcess reads its port from the first listen line of its log
+    os.replace(stack.server.log_path, stack.server.log_path + '.old')
+    stack.server.port = None
+    stack.server.start()
