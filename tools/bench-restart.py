@@ -185,6 +185,17 @@ def report_stops(label, runs):
               f'worst {max(figures):.2f} s', flush=True)
 
 
+def stop_runs(stack, runs, measure):
+    """``runs`` times: ``measure(stack)``, then the controller (which the last case
+    stops) and the agent started again."""
+    results = []
+    for _ in range(runs):
+        results.append(measure(stack))
+        stop_timing.restart_server(stack)
+        stack.start_agent()
+    return results
+
+
 def bench_stops(run_id, runs, only, count):
     if only in (None, 'dhcp'):
         stack = DhcpStack(run_id, 'stop', report_interval=2).start()
@@ -193,11 +204,7 @@ def bench_stops(run_id, runs, only, count):
                 stack.create_network(f'stop{i}', f'10.{70 + i // 250}.{i % 250}.0/24',
                                      f'10.{70 + i // 250}.{i % 250}.1')
             settled(stack)
-            results = []
-            for _ in range(runs):
-                results.append(stop_timing.agent_stop_times(stack))
-                stop_timing.restart_server(stack)
-                stack.start_agent()
+            results = stop_runs(stack, runs, stop_timing.agent_stop_times)
             report_stops(f'DHCP agent ({count} networks)', results)
         finally:
             stack.close()
@@ -206,22 +213,14 @@ def bench_stops(run_id, runs, only, count):
         try:
             net, sub = stack.network('stop-int', '10.69.0.0/24', '10.69.0.1')
             stack.add_interface(stack.router('stop-router')['id'], sub['id'])
-            results = []
-            for _ in range(runs):
-                results.append(stop_timing.agent_stop_times(stack))
-                stop_timing.restart_server(stack)
-                stack.start_agent()
+            results = stop_runs(stack, runs, stop_timing.agent_stop_times)
             report_stops('L3 agent (1 router)', results)
         finally:
             stack.close()
     if only in (None, 'metadata'):
         stack = MetadataStack(run_id).start()
         try:
-            results = []
-            for _ in range(runs):
-                results.append(stop_timing.metadata_stop_times(stack))
-                stop_timing.restart_server(stack)
-                stack.start_agent()
+            results = stop_runs(stack, runs, stop_timing.metadata_stop_times)
             report_stops('metadata agent', results)
         finally:
             stack.close()
