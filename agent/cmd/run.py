@@ -35,7 +35,7 @@ LOG = logging.getLogger(__name__)
 DATAPLANE_QUIET_LOGGERS = ('pyroute2=WARNING', 'ovsdbapp=INFO', 'ovs=INFO', 'asyncio=INFO')
 DATAPLANE_PRELOAD = ('agent.drivers.link',)
 # Seconds from SIGTERM/SIGINT to the exit (systemd's stop and a restart wait on it).
-STOP_DEADLINE = 1.8
+STOP_DEADLINE = 1.5
 
 
 class Agent(Protocol):

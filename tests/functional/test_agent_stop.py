@@ -18,7 +18,7 @@ from tests.functional.metadata.stack import MetadataStack
 
 pytestmark = pytest.mark.functional
 
-BOUND = 10.0      # seconds; the agents' deadline is 1.8 s
+BOUND = 10.0      # seconds; the agents' deadline is 1.5 s
 
 
 def alive(pid):
