@@ -19,7 +19,6 @@ import os
 import signal
 import sys
 import threading
-import time
 from typing import Callable, Protocol
 
 from oslo_config import cfg
@@ -93,12 +92,10 @@ class StopDeadline:
         self.label = label
         self.seconds = seconds
         self._timer: threading.Timer | None = None
-        self._until = 0.0
 
     def arm(self) -> None:
         if self._timer is not None:
             return
-        self._until = time.monotonic() + self.seconds
         self._timer = threading.Timer(self.seconds, self._expire)
         self._timer.name = 'stop-deadline'
         self._timer.daemon = True
