@@ -105,17 +105,48 @@ def test_cleanup_units_are_oneshots_before_the_agents(name):
     assert start[0] == f'/usr/bin/{name}' and '--force' not in start
 
 
-def test_netns_cleanup_forces_on_stop():
-    unit = units()['netnode-netns-cleanup']
-    stop = shlex.split(one(unit, 'Service', 'ExecStop'))
-    assert stop[0] == '/usr/bin/netnode-netns-cleanup' and '--force' in stop
+@pytest.mark.parametrize('name', CLEANUPS)
+def test_cleanups_run_once_per_boot(name):
+    """A restart of a cleanup oneshot (package upgrades restart units) finds the
+    marker its first run left in /run (emptied at boot) and does nothing."""
+    unit = units()[name]
+    marker = f'/run/netnode/{name.removeprefix("netnode-")}.booted'
+    assert one(unit, 'Unit', 'ConditionPathExists') == f'!{marker}'
+    pre = [shlex.split(v) for v in unit['Service']['ExecStartPre']]
+    assert ['/bin/touch', marker] in pre
+
+
+# What may run when a unit stops or reloads: signals to the main process only.
+STOP_KEYS = ('ExecStop', 'ExecStopPost', 'ExecReload')
+ALLOWED_STOP_COMMANDS = (['/bin/kill', '-HUP', '$MAINPID'],)
+TEARDOWN_WORDS = {'--force', 'kill', 'pkill', 'killall', 'ip', 'ovs-vsctl'}
+
+
+@pytest.mark.parametrize('name', ALL_SCRIPTS)
+def test_no_unit_tears_the_data_plane_down_on_stop_restart_or_reload(name):
+    """systemd is not PID 1 here, so this reads the units: stopping or restarting
+    any of them leaves namespaces, ports and children (dnsmasq, haproxy, radvd)
+    serving: no cleanup tool, no --force, no kill but SIGHUP to the main process;
+    and the long-running ones stop their main process only."""
+    unit = units()[name]
+    for key in STOP_KEYS:
+        for value in unit['Service'].get(key, []):
+            argv = [w.lstrip('-+!@:') if i == 0 else w
+                    for i, w in enumerate(shlex.split(value))]
+            if argv in ALLOWED_STOP_COMMANDS:
+                continue
+            script = argv[0].rsplit('/', 1)[-1]
+            assert script not in ALL_SCRIPTS and not TEARDOWN_WORDS & {script, *argv}, (
+                f'{name}.service {key}={value} would tear the data plane down')
+    if name in LONG_RUNNING:
+        assert one(unit, 'Service', 'KillMode') == 'process'
 
 
 @pytest.mark.parametrize('name', ALL_SCRIPTS)
 def test_commands_name_declared_console_scripts(name):
     declared = console_scripts()
     unit = units()[name]
-    for key in ('ExecStart', 'ExecStop'):
+    for key in ('ExecStart', 'ExecStop', 'ExecStopPost'):
         for value in unit['Service'].get(key, []):
             script = shlex.split(value)[0]
             assert script.startswith('/usr/bin/')
