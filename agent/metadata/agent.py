@@ -20,7 +20,7 @@ import os
 import pwd
 import threading
 
-from agent.metadata import documents, nova
+from agent.metadata import documents, haproxy, nova
 from agent.metadata.documents import Document
 from agent.metadata.lookup import ControllerUnavailable, InstanceLookup, MetadataPluginApi
 from agent.metadata.server import Caller, MetadataServer
@@ -78,12 +78,7 @@ def socket_group(conf) -> int | None:
     group = conf.metadata_proxy_group
     if socket_mode(conf) != SOCKET_MODES['group'] or not group or _is_self_group(group):
         return None
-    try:
-        return int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ValueError(f'metadata_proxy_group {group!r} does not exist: create it '
-                         f'(etc/sysusers.d/netnode.conf, tools/setup-host.sh) or set '
-                         f'metadata_proxy_group') from None
+    return int(group) if group.isdigit() else haproxy.group_entry(group).gr_gid
 
 
 class MetadataAgent:

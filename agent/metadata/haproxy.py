@@ -43,19 +43,22 @@ def proxy_user_and_group(conf) -> tuple[str, str]:
     own_user, own_group = effective_user_and_group()
     user = getattr(conf, 'metadata_proxy_user', '') or own_user
     group = getattr(conf, 'metadata_proxy_group', '') or own_group
+    return (_entry('metadata_proxy_user', user, pwd.getpwuid, pwd.getpwnam).pw_name,
+            group_entry(group).gr_name)
+
+
+def group_entry(group: str) -> grp.struct_group:
+    """``metadata_proxy_group`` (name or gid); ValueError names a missing one."""
+    return _entry('metadata_proxy_group', group, grp.getgrgid, grp.getgrnam)
+
+
+def _entry(option: str, value: str, by_id, by_name):
     try:
-        user = (pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)).pw_name
+        return by_id(int(value)) if value.isdigit() else by_name(value)
     except KeyError:
-        raise ValueError(f'metadata_proxy_user {user!r} does not exist: create it '
+        raise ValueError(f'{option} {value!r} does not exist: create it '
                          f'(etc/sysusers.d/netnode.conf, tools/setup-host.sh) or set '
-                         f'metadata_proxy_user') from None
-    try:
-        group = (grp.getgrgid(int(group)) if group.isdigit() else grp.getgrnam(group)).gr_name
-    except KeyError:
-        raise ValueError(f'metadata_proxy_group {group!r} does not exist: create it '
-                         f'(etc/sysusers.d/netnode.conf, tools/setup-host.sh) or set '
-                         f'metadata_proxy_group') from None
-    return user, group
+                         f'{option}') from None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
