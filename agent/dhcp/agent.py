@@ -87,7 +87,8 @@ class DhcpAgent:
         self.ports = BridgePorts(self.drivers.ovs, bridge)
         user, group = haproxy.proxy_user_and_group(conf)
         access.check_dnsmasq_reach(self.settings.confs_dir)
-        access.check_proxy_reach(conf.metadata_proxy_socket, user, group, LOG)
+        if self.settings.enable_isolated_metadata or self.settings.force_metadata:
+            access.check_proxy_reach(conf.metadata_proxy_socket, user, group, LOG)
         self.reconciler = DhcpReconciler(
             ReconcilerConfig(self.host, bridge, self.settings,
                              conf.ovs.local_vlan_tagging, user, group,
