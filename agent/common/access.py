@@ -18,6 +18,8 @@ import os
 import pwd
 import stat
 
+from agent.common import fileutils
+
 DNSMASQ_USER = 'nobody'      # dnsmasq's default --user
 DNSMASQ_GROUP = 'dip'        # dnsmasq's default --group, when the group exists
 
@@ -124,7 +126,6 @@ def check_dnsmasq_reach(confs_dir: str) -> None:
     """At the DHCP agent's start: dnsmasq (as ``nobody``) can search ``confs_dir``
     (``<state_path>/dhcp``, created here) and each network's directory in it, and
     read the files it re-reads on SIGHUP."""
-    from agent.common import fileutils
     fileutils.ensure_dir(confs_dir)
     paths = [confs_dir]
     for entry in sorted(os.listdir(confs_dir)):
