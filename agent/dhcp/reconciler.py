@@ -225,9 +225,8 @@ class DhcpReconciler:
         network, port = self._dhcp_port(want.dhcp_enabled(network))
         port_done = time.monotonic()
         desired = want.desired_device(network, port, self.config.bridge,
-                                      self._tag(network.id), self.settings)
-        desired = dataclasses.replace(desired,
-                                      manage_tag=self.config.local_vlan_tagging)
+                                      self._tag(network.id), self.settings,
+                                      self.config.host, self.config.local_vlan_tagging)
         observed = executor.observe(self.drivers, desired,
                                     self.ports.snapshot(desired.name))
         plan = dev.diff(desired, observed)
