@@ -1,12 +1,14 @@
 """The L3 agent beside an L2 agent that tags (local_vlan_tagging = False): tables of
-(tagging, observed tag) -> plan.  Pure, no mocks."""
+(tagging, observed tag) -> plan, and of the ports its prune may delete.  Pure."""
 
 import dataclasses
+import types
 
 import pytest
 
 from agent.dataplane import device as dev
 from agent.drivers.state import DEAD_VLAN
+from agent.l3 import agent as l3_agent
 from agent.l3 import desired as want
 from agent.l3 import plan as p
 from tests.unit.iptables_golden import QG_DEV, QR_DEV, golden_router
@@ -56,3 +58,36 @@ def test_new_ports_plugged_on_the_dead_vlan_with_our_mark():
         assert spec.external_ids()['netnode-owner'] == (
             f'l3:{HOST}:{golden_router().id}')
     assert not any(isinstance(a, dev.SetTag) for a in plan)
+
+
+def _router_port(name, iface_id, owner=None):
+    ids = {'iface-id': iface_id, 'iface-status': 'active', 'attached-mac': 'fa:16:3e:0:0:1'}
+    if owner:
+        ids['netnode-owner'] = owner
+    return dataclasses.replace(PORTS[0], name=name, iface_id=iface_id,
+                               external_ids=types.MappingProxyType(ids))
+
+
+ROUTER = golden_router().id
+WANTED_PORT = '66666666-6666-4666-8666-666666666666'
+GONE_PORT = '77777777-7777-4777-8777-777777777777'
+
+# (case, port, prunable?)
+PRUNE_CASES = [
+    ('ours, not wanted', _router_port('qr-77777777-77', GONE_PORT, f'l3:{HOST}:{ROUTER}'),
+     True),
+    ('ours, wanted', _router_port('qr-66666666-66', WANTED_PORT, f'l3:{HOST}:{ROUTER}'),
+     False),
+    ('another host\'s', _router_port('qr-77777777-77', GONE_PORT, f'l3:node-2:{ROUTER}'),
+     False),
+    ('a DHCP agent\'s mark', _router_port('qr-77777777-77', GONE_PORT,
+                                          f'dhcp:{HOST}:{ROUTER}'), False),
+    ('unmarked (older netnode, Neutron\'s L3 agent)', _router_port('qg-77777777-77',
+                                                                  GONE_PORT), False),
+]
+
+
+@pytest.mark.parametrize('case,port,prunable', PRUNE_CASES, ids=[c[0] for c in PRUNE_CASES])
+def test_prunable_router_ports(case, port, prunable):
+    assert l3_agent.prunable_ports([port], HOST, {WANTED_PORT}) == (
+        [port] if prunable else [])
