@@ -6,9 +6,10 @@ Removes our ports from each ``--bridge`` (default: ``[ovs] integration_bridge``
 and ``external_bridge``): those our agents marked for this ``host``, and unmarked
 qr-/qg- ports and DHCP taps (named in ``<state_path>/dhcp/*/interface``) plugged
 by an interface driver (:func:`agent.cleanup.ports.is_our_port`).  Every other
-port stays, a VM's ``tap<port id>`` among them.  Run at boot before the agents (``netnode-ovs-cleanup.service``): they plug
-their ports again.  Idempotent; needs no controller.  Exit status 1 if a port could
-not be deleted or OVSDB is unreachable, 2 on a bad command line.
+port stays, a VM's ``tap<port id>`` among them.  Run at boot before the agents
+(``netnode-ovs-cleanup.service``): they plug their ports again.  Idempotent; needs
+no controller.  Exit status 1 if a port could not be deleted or OVSDB is
+unreachable, 2 on a bad command line.
 """
 
 from __future__ import annotations

@@ -80,6 +80,10 @@ def _owner(router: Router, settings: L3Settings) -> str | None:
     return ownership.Owner(ownership.L3, settings.host, router.id).mark()
 
 
+def _manages_tag(settings: L3Settings) -> bool:
+    return ownership.manages_l2_fields(settings.local_vlan_tagging)
+
+
 def internal_device(router: Router, port: RouterPort, settings: L3Settings,
                     tag: int | None) -> DesiredDevice:
     """``qr-<port>`` on the integration bridge: MAC, MTU, the subnets' gateway IPs.
@@ -90,7 +94,7 @@ def internal_device(router: Router, port: RouterPort, settings: L3Settings,
                     _owner(router, settings))
     return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
                          spec, port.mtu or None, _interfaces(port),
-                         manage_tag=ownership.manages_l2_fields(settings.local_vlan_tagging))
+                         manage_tag=_manages_tag(settings))
 
 
 def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> DesiredDevice:
@@ -109,7 +113,7 @@ def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> De
     return DesiredDevice(names.router_namespace(router.id), settings.external_bridge,
                          spec, port.mtu or None, frozenset(addresses),
                          tuple(gateways[v] for v in sorted(gateways)),
-                         manage_tag=ownership.manages_l2_fields(settings.local_vlan_tagging))
+                         manage_tag=_manages_tag(settings))
 
 
 def extra_routes(router: Router) -> tuple[ExtraRoute, ...]:

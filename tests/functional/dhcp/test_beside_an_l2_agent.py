@@ -19,12 +19,7 @@ from tests.functional.helpers import l2_agent
 pytestmark = pytest.mark.functional
 
 SYNC_DONE = 'dhcp-full-sync done'
-
-
-class TaggedByL2AgentStack(DhcpStack):
-    def agent_options(self):
-        default, agent, ovs = super().agent_options()
-        return default, agent, (*ovs, 'local_vlan_tagging = false')
+TaggedByL2AgentStack = l2_agent.beside_an_l2_agent(DhcpStack)
 
 
 @pytest.fixture(scope='module')
@@ -52,14 +47,8 @@ def bound(stack):
             'before': l2_agent.snapshot([tap, vm_tap])}
 
 
-def _syncs(stack):
-    return stack.agent_log_text(since_start=False).count(SYNC_DONE)
-
-
 def _wait_syncs(stack, count):
-    start = _syncs(stack)
-    wait_for(lambda: _syncs(stack) >= start + count, 60, 0.2,
-             f'{count} more full syncs')
+    l2_agent.wait_full_syncs(stack, SYNC_DONE, count)
 
 
 def _assert_untouched(stack, bound, log_since):

@@ -59,3 +59,21 @@ def snapshot(port_names) -> dict:
 
 def ports_on(bridge: str) -> set:
     return set(ovs_vsctl('list-ports', bridge).split())
+
+
+def beside_an_l2_agent(stack_class):
+    """``stack_class`` (an AgentStack) whose agent leaves the tags to an L2 agent."""
+    class Stack(stack_class):
+        def agent_options(self):
+            default, agent, ovs = super().agent_options()
+            return default, agent, (*ovs, 'local_vlan_tagging = false')
+    Stack.__name__ = f'{stack_class.__name__}BesideAnL2Agent'
+    return Stack
+
+
+def wait_full_syncs(stack, done_line: str, count: int, timeout: float = 60) -> None:
+    """Until the agent's log shows ``count`` more ``done_line`` (full syncs done)."""
+    def done():
+        return stack.agent_log_text(since_start=False).count(done_line)
+    start = done()
+    wait_for(lambda: done() >= start + count, timeout, 0.2, f'{count} more full syncs')

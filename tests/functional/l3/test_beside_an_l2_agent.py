@@ -22,12 +22,7 @@ pytestmark = pytest.mark.functional
 
 SYNC_DONE = 'l3-full-sync done'
 GATEWAY = '192.168.40.1'
-
-
-class TaggedByL2AgentStack(L3Stack):
-    def agent_options(self):
-        default, agent, ovs = super().agent_options()
-        return default, agent, (*ovs, 'local_vlan_tagging = false')
+TaggedByL2AgentStack = l2_agent.beside_an_l2_agent(L3Stack)
 
 
 @pytest.fixture(scope='module')
@@ -75,13 +70,8 @@ def bound(stack):
             'watched': watched, 'before': l2_agent.snapshot(watched)}
 
 
-def _syncs(stack):
-    return stack.agent_log_text(since_start=False).count(SYNC_DONE)
-
-
 def _wait_syncs(stack, count):
-    start = _syncs(stack)
-    wait_for(lambda: _syncs(stack) >= start + count, 60, 0.2, f'{count} more full syncs')
+    l2_agent.wait_full_syncs(stack, SYNC_DONE, count)
 
 
 def _assert_untouched(stack, bound, log_since=0):
