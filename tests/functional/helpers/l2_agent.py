@@ -8,19 +8,22 @@ from __future__ import annotations
 import json
 
 from agent.common import names
+from agent.dataplane import ownership
 from tests.functional.helpers.host import ovs_vsctl, wait_for
 
-PORT_COLUMNS = ('_uuid', 'tag', 'vlan_mode', 'trunks', 'other_config')
+PORT_COLUMNS = ('_uuid', *ownership.L2_AGENT_PORT_COLUMNS)
 INTERFACE_COLUMNS = ('_uuid', 'ofport', 'external_ids')
 
 
 def bind(port_name: str, network_id: str, tag: int, segmentation_id: int = 101) -> None:
     """What the OVS agent does when it binds a port: its local VLAN, its
     other_config keys, and the dead VLAN's vlan_mode/trunks cleared."""
+    other_config = {'net_uuid': network_id, 'network_type': 'vlan',
+                    'physical_network': 'physnet1', 'segmentation_id': segmentation_id,
+                    'tag': tag}
+    assert set(other_config) == set(ownership.L2_AGENT_OTHER_CONFIG)
     ovs_vsctl('set', 'Port', port_name, f'tag={tag}',
-              f'other_config:net_uuid={network_id}', 'other_config:network_type=vlan',
-              'other_config:physical_network=physnet1',
-              f'other_config:segmentation_id={segmentation_id}', f'other_config:tag={tag}',
+              *(f'other_config:{k}={v}' for k, v in other_config.items()),
               '--', 'clear', 'Port', port_name, 'vlan_mode', 'trunks')
 
 
