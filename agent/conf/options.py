@@ -112,8 +112,9 @@ ovs_opts = [
     cfg.BoolOpt('local_vlan_tagging', default=True,
                 help='Tag every port we plug with a per-network local VLAN, kept in '
                      'OVSDB so all processes on the host agree. Set to False when an '
-                     'L2 agent manages the tags: new ports then get the dead VLAN '
-                     '4095.'),
+                     'L2 agent (Neutron\'s Open vSwitch agent) binds the ports: new '
+                     'ports then get the dead VLAN 4095, and the tag, vlan_mode, '
+                     'trunks and other_config of an existing port are left to it.'),
 ]
 
 # The L3 agent's own [DEFAULT] options (Neutron's l3_agent.ini names and defaults).

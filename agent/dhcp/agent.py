@@ -107,13 +107,13 @@ class DhcpAgent:
                                paused=True, name='dhcp')
         self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
-            self.settings, self.drivers, self.processes, self.vlans, self.ports,
+            self.settings, self.drivers, self.processes, self.ports,
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
                                               'not assigned any more'),
             self.reconciler.assigned.ids,
             lambda: frozenset(s.device for s in
                               (self.cache.get(i) for i in self.cache.ids()) if s),
-            conf.ovs.local_vlan_tagging)
+            self.host, self.reconciler.known_dhcp_ports)
         self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
                                  resync_interval=conf.AGENT.resync_interval,
                                  resync_throttle=conf.AGENT.resync_throttle,

@@ -23,6 +23,8 @@ class L3Settings:
     debug: bool = False
     nat: NatSettings = NatSettings()
     ra: RaSettings | None = None       # None: the defaults under state_path
+    host: str = ''                     # marks our ports (agent.dataplane.ownership)
+    local_vlan_tagging: bool = True    # False: an L2 agent owns the ports' tags
 
     @property
     def metadata_port(self) -> int:
@@ -47,4 +49,5 @@ class L3Settings:
                    ipv6=os.path.exists('/proc/sys/net/ipv6'),
                    proxy_user=user, proxy_group=group,
                    debug=bool(getattr(conf, 'debug', False)),
-                   nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf))
+                   nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf),
+                   host=conf.host, local_vlan_tagging=conf.ovs.local_vlan_tagging)
