@@ -46,15 +46,6 @@ class Cli:
         text = res.stdout.strip()
         return json.loads(text) if text.startswith(('{', '[')) else None
 
-    def plain(self, *args) -> None:
-        """A command without output (``router add subnet``, ``router set``)."""
-        argv = [self.s.venv_bin('openstack'), *[str(a) for a in args]]
-        line = 'openstack ' + shlex.join([str(a) for a in args])
-        res = host.sh(*argv, timeout=120, env=self.env)
-        if res.returncode != 0:
-            raise host.StepFailed(f'{line}: {(res.stderr or res.stdout).strip()[-600:]}')
-        self.commands.append(line)
-
 
 def dhcp_port(client, net_id: str) -> dict | None:
     ports = client.list('ports', network_id=net_id, device_owner='network:dhcp')
