@@ -16,6 +16,9 @@ from agent.tools.interop.phase import TIMEOUT, Phase
 from agent.tools.interop.pinger import Pinger
 from agent.tools.interop.settings import RESYNC_INTERVAL
 
+# What netnode's agents log at a full sync (agent.reconcile.runner).
+RESYNC_START = r'-full-sync starting: periodic resync'
+SYNC_DONE = r'-full-sync done: '
 LOSS_BOUND = 30          # pings per pinger (3 s at 10/s): generous, the machine is shared
 
 
@@ -80,37 +83,35 @@ class Endurance:
         ok = True
         for kind in ('dhcp', 'l3', 'metadata'):
             def one(kind=kind):
-                before = self.snapshot()
+                before, synced = self.snapshot(), self._count(kind, SYNC_DONE)
                 if kind == 'dhcp':
                     note = self.p.restart_dhcp_timed()
                 else:
                     self.p.restart(kind)
                     note = 'alive again'
-                    self._settle()
-                if kind == 'dhcp':
-                    self._settle()
+                if kind != 'metadata':      # it has no full sync: alive is all
+                    host.wait_for(lambda: self._count(kind, SYNC_DONE) > synced, TIMEOUT,
+                                  0.2, f'the first full sync of the {kind} agent')
+                    note += ', first full sync done'
                 return f'{note}; {self.compare(f"{kind} agent restart", before)}'
             ok &= self.p.console.check(f'{self.p.agent(kind)} restart changes nothing', one)
         return ok
 
-    def _settle(self) -> None:
-        """Until the restarted agent's first full sync is done (its log says so)."""
-        host.CONSOLE.log('settle: 5 s')
-        time.sleep(5)
+    def _count(self, kind: str, pattern: str) -> int:
+        """How many times the agent's log says ``pattern``."""
+        path = os.path.join(self.p.s.log_dir, f'{self.p.agent(kind)}.log')
+        with open(path, errors='replace') as f:
+            return len(re.findall(pattern, f.read()))
 
     def _resync_count(self) -> int:
-        counts = []
-        for kind in ('dhcp', 'l3'):
-            text = open(os.path.join(self.p.s.log_dir, f'{self.p.agent(kind)}.log'),
-                        errors='replace').read()
-            counts.append(len(re.findall(r'starting: periodic resync', text)))
-        return min(counts)
+        return min(self._count(kind, RESYNC_START) for kind in ('dhcp', 'l3'))
 
     def _resyncs(self) -> str:
         before, start = self.snapshot(), self._resync_count()
-        host.wait_for(lambda: self._resync_count() >= start + 3, 3 * RESYNC_INTERVAL + 60,
-                      1.0, 'three periodic resyncs of the DHCP and L3 agents')
-        time.sleep(2)
+        done = min(self._count(kind, SYNC_DONE) for kind in ('dhcp', 'l3'))
+        host.wait_for(lambda: self._resync_count() >= start + 3 and min(
+            self._count(kind, SYNC_DONE) for kind in ('dhcp', 'l3')) >= done + 3,
+            3 * RESYNC_INTERVAL + 90, 0.5, 'three periodic resyncs of the DHCP and L3 agents')
         return f'{self._resync_count() - start} resyncs; {self.compare("resyncs", before)}'
 
     def _interface_churn(self) -> str:

@@ -16,8 +16,8 @@ def _cell(value, unit='s') -> str:
 
 
 def render(phases, console) -> str:
-    lines = ['', '== timings (from the CLI call returning, or the agent starting, to '
-             'the data plane serving)']
+    lines = ['', '== timings (from the REST request, or the agent starting, to the data '
+             'plane serving)']
     who = [p.who for p in phases]
     head = f'  {"":<46}' + ''.join(f'{w:>14}' for w in who)
     if len(phases) == 2:
