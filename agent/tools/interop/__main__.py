@@ -19,8 +19,9 @@ import sys
 import time
 
 from agent.tools.aio import host
+from agent.tools.aio import scenario as aio_scenario
 from agent.tools.aio.settings import Settings as AioSettings
-from agent.tools.interop import cleanup, report, scenario, services
+from agent.tools.interop import cleanup, report, services
 from agent.tools.interop.endure import Endurance
 from agent.tools.interop.phase import Phase
 from agent.tools.interop.settings import SHARED_SECRET, Settings, free_port
@@ -75,7 +76,7 @@ def footing(s: Settings, record: host.Record) -> None:
             instances])
         notes.append(f'127.0.0.1:{s.nova_port}')
     with c.step('outside namespace on the external bridge') as notes:
-        notes.append(scenario.outside(s, record))
+        notes.append(aio_scenario.outside(aio_settings(s), record))
 
 
 def run_phase(s: Settings, record: host.Record, who: str, endure: bool) -> Phase:

@@ -55,7 +55,7 @@ class Endurance:
             spare = p.client.create('port', 'ports', {'network_id': p.ids['net'],
                                                       'name': 'churn-port'})
             p.ids['spare'] = spare['id']
-            host.wait_for(p.served(net['id']), TIMEOUT, 0.1, 'dnsmasq on churn-net')
+            p.wait(p.served(net['id']), 'dnsmasq on churn-net')
             notes.append(f'churn-net {net["id"]}')
         pingers = [Pinger('vm1 -> gateway', vm1['namespace'], scenario.TENANT_GATEWAY,
                           s.path('log', 'ping-gateway.out')),
@@ -125,8 +125,8 @@ class Endurance:
                              {'subnet_id': sub})
             port = scenario.router_port(p.client, rid, sub, 'network:router_interface')
             dev = observe.device('qr-', port['id'])
-            host.wait_for(lambda: observe.device_up(f'qrouter-{rid}', dev)
-                          and observe.port_bound(dev), TIMEOUT, 0.05, f'{dev} up')
+            p.wait(lambda: observe.device_up(f'qrouter-{rid}', dev)
+                   and observe.port_bound(dev), f'{dev} up')
             times.append(time.monotonic() - t0)
             p.client.request('PUT', f'/routers/{rid}/remove_router_interface',
                              {'subnet_id': sub})

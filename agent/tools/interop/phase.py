@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import time
 
 from agent.cli import client as api
@@ -85,7 +86,7 @@ class Phase:
         services.start_agent(self.s, self.record, self.agent(kind))
         took = 0.0
         if waiter:
-            host.wait_for(waiter, TIMEOUT, 0.05, f'{self.agent(kind)} serving after restart')
+            self.wait(waiter, f'{self.agent(kind)} serving after restart')
             took = time.monotonic() - started
         self.wait_alive([kind], since)
         return took
@@ -95,8 +96,24 @@ class Phase:
 
     # -- timed steps ----------------------------------------------------------------------
 
+    def wait(self, predicate, what: str, interval: float = 0.05):
+        """host.wait_for, and on a timeout the ports Neutron's OVS agent skipped for
+        want of an ofport (it binds them only when they change again)."""
+        try:
+            return host.wait_for(predicate, TIMEOUT, interval, what)
+        except host.StepFailed as exc:
+            path = os.path.join(self.s.log_dir, 'neutron-openvswitch-agent.log')
+            with open(path, errors='replace') as f:
+                skipped = sorted(set(re.findall(r'VIF port: (\S+) has no valid ofport',
+                                                f.read())))
+            if skipped:
+                raise host.StepFailed(f'{exc}; neutron-openvswitch-agent skipped port(s) '
+                                      f'{", ".join(skipped)} ("has no valid ofport") and '
+                                      'never bound them') from None
+            raise
+
     def timed(self, name: str, predicate, what: str, start: float) -> float:
-        host.wait_for(predicate, TIMEOUT, 0.05, what)
+        self.wait(predicate, what)
         self.timings[name] = time.monotonic() - start
         return self.timings[name]
 
@@ -185,8 +202,8 @@ class Phase:
                                     net['id'])
             self.vm1 = scenario.plug_vm(self.s, self.record, 'vm1' + self.suffix[:3], port)
             self.add_instance(port['device_id'], aio_scenario.PROBE)
-            host.wait_for(lambda: observe.port_bound(self.vm1['device']), TIMEOUT, 0.1,
-                          'the OVS agent binding vm1')
+            self.wait(lambda: observe.port_bound(self.vm1['device']),
+                      'the OVS agent binding vm1')
             n.append(f'{self.vm1["device"]} in {self.vm1["namespace"]}')
 
     def add_instance(self, instance_id: str, name: str) -> None:
@@ -230,8 +247,8 @@ class Phase:
         port = scenario.vm_port(self.cli, self.s, self.record, 'vm2' + self.suffix, net['id'])
         vm2 = scenario.plug_vm(self.s, self.record, 'vm2' + self.suffix[:3], port)
         self.add_instance(port['device_id'], 'vm2')
-        host.wait_for(self.served(net['id']), TIMEOUT, 0.1, 'dnsmasq on isolated-net')
-        host.wait_for(lambda: observe.port_bound(vm2['device']), TIMEOUT, 0.1, 'vm2 bound')
+        self.wait(self.served(net['id']), 'dnsmasq on isolated-net')
+        self.wait(lambda: observe.port_bound(vm2['device']), 'vm2 bound')
         lease = checks.dhcp(self.aio, vm2)
         dhcp_ip = scenario.dhcp_port(self.client, net['id'])['fixed_ips'][0]['ip_address']
         # What the DHCP option 121 route says: 169.254.169.254 via the DHCP port.

@@ -17,13 +17,12 @@ import uuid
 
 from agent.common import names
 from agent.tools.aio import host
+from agent.tools.aio.scenario import (  # noqa: F401 - the all-in-one's addresses
+    PUBLIC_CIDR, PUBLIC_GATEWAY, PUBLIC_POOL, TENANT_CIDR, TENANT_GATEWAY)
 from agent.tools.interop.settings import Settings
 
-TENANT_CIDR, TENANT_GATEWAY = '192.168.10.0/24', '192.168.10.1'
 ISOLATED_CIDR = '192.168.20.0/24'
 CHURN_CIDR = '192.168.30.0/24'
-PUBLIC_CIDR, PUBLIC_GATEWAY = '198.51.100.0/24', '198.51.100.1'
-PUBLIC_POOL = ('198.51.100.100', '198.51.100.200')
 
 
 class Cli:
@@ -96,19 +95,3 @@ def plug_vm(s: Settings, record, name: str, port: dict) -> dict:
     host.sh('ip', 'link', 'set', dev, 'netns', ns, check=True)
     host.in_ns(ns, 'ip', 'link', 'set', dev, 'up', check=True)
     return dict(port, namespace=ns, device=dev)
-
-
-def outside(s: Settings, record) -> str:
-    """The 'outside': a namespace on the external bridge with the public gateway."""
-    ns, dev = s.outside_ns, s.outside_dev
-    record.add('namespaces', ns)
-    host.sh('ip', 'netns', 'add', ns, check=True)
-    host.in_ns(ns, 'ip', 'link', 'set', 'lo', 'up', check=True)
-    host.ovs('--may-exist', 'add-port', s.ex_bridge, dev, '--', 'set', 'Interface', dev,
-             'type=internal', check=True)
-    host.wait_for(lambda: host.sh('ip', 'link', 'show', dev, log=False).returncode == 0,
-                  20, 0.05, f'device {dev}')
-    host.sh('ip', 'link', 'set', dev, 'netns', ns, check=True)
-    host.in_ns(ns, 'ip', 'link', 'set', dev, 'up', check=True)
-    host.in_ns(ns, 'ip', 'addr', 'add', f'{PUBLIC_GATEWAY}/24', 'dev', dev, check=True)
-    return f'{ns}: {dev} {PUBLIC_GATEWAY}/24 on {s.ex_bridge}'

@@ -129,10 +129,6 @@ class Settings:
     def outside_ns(self) -> str:
         return f'interop-{self.run_id}-out'
 
-    @property
-    def outside_dev(self) -> str:
-        return f'io{self.run_id}out'
-
     def vm_ns(self, name: str) -> str:
         return f'interop-{self.run_id}-{name}'
 
