@@ -28,10 +28,12 @@ done
 
 run_id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 run_dir=/var/lib/netnode-interop-$run_id
-# The Python part cleans up after itself; this is the safety net when it is killed.
-trap 'cd "$top" && "$venv/bin/python" -m agent.tools.interop --clean "$run_dir" >/dev/null 2>&1 || true' EXIT
-trap 'exit 130' INT TERM
-
 export PATH="$venv/bin:/usr/sbin:/sbin:$PATH"
 cd "$top"
-"$venv/bin/python" -m agent.tools.interop --run-id "$run_id" "$@"
+# The Python part cleans up after itself, also on SIGTERM (passed on from ^C or a CI
+# timeout); the EXIT trap is the safety net when it is killed outright.
+trap '"$venv/bin/python" -m agent.tools.interop --clean "$run_dir" >/dev/null 2>&1 || true' EXIT
+"$venv/bin/python" -m agent.tools.interop --run-id "$run_id" "$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 130' INT TERM
+wait "$child"
