@@ -172,6 +172,8 @@ L3 = COMMON + INTERFACE + (
     _ignored('DEFAULT', cfg.BoolOpt('per_router_log_files', default=False),
              'the L3 agent logs to one file'),
     _ignored('DEFAULT', cfg.BoolOpt('router_log_files_in_ha_confs', default=True), _NO_HA),
+    _ignored('DEFAULT', cfg.StrOpt('router_id', default=''),
+             'the L3 agent hosts the routers neutron-server schedules to it'),
     _ignored('DEFAULT', cfg.IntOpt('periodic_interval', default=40),
              'the L3 agent resyncs every resync_interval seconds'),
     _ignored('DEFAULT', cfg.IntOpt('periodic_fuzzy_delay', default=5),

@@ -48,6 +48,7 @@ CASES = [
     (L3, {'AGENT__extensions': []}, [], []),
     (L3, {'AGENT__extensions': ['port_forwarding']}, ['extensions'], []),
     (L3, {'cleanup_on_shutdown': True}, ['cleanup_on_shutdown'], []),
+    (L3, {'router_id': 'a1b2'}, [], ['router_id']),
     (L3, {'ipv6_gateway': 'fe80::1'}, ['ipv6_gateway'], []),
     (DHCP, {'dhcp_driver': 'neutron.agent.linux.dhcp.Dnsmasq'}, [], []),
     (DHCP, {'dhcp_driver': 'my.own.Driver'}, ['dhcp_driver'], []),
