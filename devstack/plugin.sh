@@ -53,6 +53,12 @@ function configure_netnode {
     iniset "$NETNODE_META_CONF_FILE" DEFAULT nova_metadata_host "${Q_META_DATA_IP:-$SERVICE_HOST}"
     iniset "$NETNODE_META_CONF_FILE" DEFAULT metadata_proxy_shared_secret "$(_netnode_metadata_secret)"
     configure_netnode_nova
+    # devstack's q-l3 configuration makes the public bridge (PUBLIC_BRIDGE_MTU,
+    # bridge-id) or the public veth pair (Q_USE_PUBLIC_VETH): do it for netnode-l3.
+    if is_service_enabled netnode-l3 && ! is_service_enabled q-l3 neutron-l3 \
+            && is_neutron_ovs_base_plugin; then
+        _neutron_ovs_base_configure_l3_agent
+    fi
 }
 
 function _netnode_metadata_secret {

@@ -31,6 +31,7 @@ DEVSTACK_FUNCTIONS = {
     'iniget', 'async_wait', 'conductor_conf', 'is_neutron_ovs_base_plugin',
     # lib/neutron, lib/neutron_plugins/services/l3
     '_configure_public_network_connectivity', '_neutron_get_ext_gw_interface',
+    '_neutron_ovs_base_configure_l3_agent',
 }
 BASH_WORDS = {
     'if', 'then', 'elif', 'else', 'fi', 'for', 'in', 'do', 'done', 'while', 'function',
@@ -224,6 +225,7 @@ async_wait() { log async_wait "$@"; }
 conductor_conf() { echo "$TEST_CELL_CONF_DIR/nova_cell$1.conf"; }
 is_neutron_ovs_base_plugin() { return 0; }
 _configure_public_network_connectivity() { log _configure_public_network_connectivity; }
+_neutron_ovs_base_configure_l3_agent() { log _neutron_ovs_base_configure_l3_agent; }
 _neutron_get_ext_gw_interface() { echo br-ex; }
 openstack() {
     log openstack "$@"
@@ -413,6 +415,7 @@ def ini(path):
 def test_post_config_tells_nova_to_serve_the_metadata_proxy_with_the_shared_secret(devstack):
     calls = devstack('stack', 'post-config')
     assert 'async_wait configure_neutron_nova' in calls   # no race with devstack's own edits
+    assert '_neutron_ovs_base_configure_l3_agent' in calls    # the public bridge, as q-l3's
     nova = ini(devstack.env['NOVA_CONF'])
     meta = ini(pathlib.Path(devstack.env['NETNODE_CONF_DIR']) / 'metadata_agent.ini')
     assert nova.get('neutron', 'service_metadata_proxy') == 'True'
@@ -433,6 +436,8 @@ def test_post_config_leaves_nova_alone_without_netnode_meta(devstack, tmp_path):
                      TEST_ENABLED='netnode-dhcp netnode-l3 q-svc q-agt nova')
     assert nova_conf.read_text() == '[DEFAULT]\n'
     assert 'async_wait configure_neutron_nova' not in calls
+    calls = devstack('stack', 'post-config', TEST_ENABLED='netnode-dhcp netnode-l3 q-l3')
+    assert '_neutron_ovs_base_configure_l3_agent' not in calls     # devstack does it
 
 
 INITIAL_NETWORKS = dict(
