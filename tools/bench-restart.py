@@ -21,6 +21,11 @@ within 2 s.  Prints figures and the machine; asserts nothing.
 
     sudo .venv/bin/python tools/bench-restart.py [--runs 5] [--networks 20]
                                                  [--routers 10] [--only dhcp|l3]
+
+``--stop-only``: instead, the seconds from SIGTERM to the exit of each agent (DHCP,
+L3, metadata; ``--only`` picks one) when idle, in the middle of a full sync, and
+with the controller unreachable while a full sync waits on it
+(tests/functional/helpers/stop_timing.py); issue 11's target: 2 s.
 """
 
 from __future__ import annotations
@@ -36,8 +41,10 @@ from benchlib import machine  # noqa: I100 - first: puts the repository on sys.p
 from agent.common import names, polling, procfs  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
 from tests.functional.dhcp.stack import DhcpStack, dnsmasq_pid  # noqa: E402
+from tests.functional.helpers import stop_timing  # noqa: E402
 from tests.functional.helpers.host import iptables_rules, netns_list  # noqa: E402
 from tests.functional.l3.stack import L3Stack  # noqa: E402
+from tests.functional.metadata.stack import MetadataStack  # noqa: E402
 
 SERVED_CHILDREN = ('dnsmasq', 'haproxy')
 SYNC_DONE = ' keys in '      # the runner's "<name> done: N keys in T ms"
@@ -168,15 +175,71 @@ def bench_l3(run_id, runs, count):
         stack.close()
 
 
+# -- --stop-only -------------------------------------------------------------------
+
+def report_stops(label, runs):
+    print(f'{label}: SIGTERM -> exit over {len(runs)} runs', flush=True)
+    for case in runs[0]:
+        figures = [r[case] for r in runs]
+        print(f'   {case}: median {statistics.median(figures):.2f} s, '
+              f'worst {max(figures):.2f} s', flush=True)
+
+
+def stop_runs(stack, runs, measure):
+    """``runs`` times: ``measure(stack)``, then the controller (which the last case
+    stops) and the agent started again."""
+    results = []
+    for _ in range(runs):
+        results.append(measure(stack))
+        stop_timing.restart_server(stack)
+        stack.start_agent()
+    return results
+
+
+def bench_stops(run_id, runs, only, count):
+    if only in (None, 'dhcp'):
+        stack = DhcpStack(run_id, 'stop', report_interval=2).start()
+        try:
+            for i in range(count):
+                stack.create_network(f'stop{i}', f'10.{70 + i // 250}.{i % 250}.0/24',
+                                     f'10.{70 + i // 250}.{i % 250}.1')
+            settled(stack)
+            results = stop_runs(stack, runs, stop_timing.agent_stop_times)
+            report_stops(f'DHCP agent ({count} networks)', results)
+        finally:
+            stack.close()
+    if only in (None, 'l3'):
+        stack = L3Stack(run_id, 'stopl3').start()
+        try:
+            net, sub = stack.network('stop-int', '10.69.0.0/24', '10.69.0.1')
+            stack.add_interface(stack.router('stop-router')['id'], sub['id'])
+            results = stop_runs(stack, runs, stop_timing.agent_stop_times)
+            report_stops('L3 agent (1 router)', results)
+        finally:
+            stack.close()
+    if only in (None, 'metadata'):
+        stack = MetadataStack(run_id).start()
+        try:
+            results = stop_runs(stack, runs, stop_timing.metadata_stop_times)
+            report_stops('metadata agent', results)
+        finally:
+            stack.close()
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--networks', type=int, default=20)
     parser.add_argument('--routers', type=int, default=10)
-    parser.add_argument('--only', choices=('dhcp', 'l3'))
+    parser.add_argument('--only', choices=('dhcp', 'l3', 'metadata'))
+    parser.add_argument('--stop-only', action='store_true',
+                        help='time SIGTERM -> exit of each agent instead')
     args = parser.parse_args(argv)
     run_id = 'nb' + uuid.uuid4().hex[:6]
     print(machine())
+    if args.stop_only:
+        bench_stops(run_id, args.runs, args.only, args.networks)
+        return 0
     if args.only in (None, 'dhcp'):
         bench_dhcp(run_id, args.runs, args.networks)
     if args.only in (None, 'l3'):

@@ -59,6 +59,7 @@ class ReconcilerConfig:
     metadata_group: str = 'root'
     metadata_socket: str | None = None
     debug: bool = False
+    metadata_rate_limit: haproxy.RateLimit | None = None
     # Coalesce reloads: a network reloaded less than this many seconds ago waits
     # out the rest before it is fetched again, so a storm of port changes becomes
     # one SIGHUP per interval (Neutron's bulk_reload_interval; SIGHUP cost grows
@@ -320,7 +321,7 @@ class DhcpReconciler:
             self.settings.state_path, haproxy.METADATA_V4_IP,
             haproxy.METADATA_PORT_ISOLATED, self.config.metadata_user,
             self.config.metadata_group, self.config.metadata_socket,
-            debug=self.config.debug)
+            debug=self.config.debug, rate_limit=self.config.metadata_rate_limit)
 
     def metadata_proxy(self, network_id: str) -> None:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""

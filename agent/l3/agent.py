@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from agent.common import names
+from agent.common import access, names
 from agent.conf import service
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
@@ -57,6 +57,9 @@ class L3Agent:
         self.conf = conf
         self.host_name = conf.host
         self.settings = L3Settings.from_conf(conf)
+        if self.settings.enable_metadata_proxy:
+            access.check_proxy_reach(conf.metadata_proxy_socket, self.settings.proxy_user,
+                                     self.settings.proxy_group, LOG)
         if drivers is None:
             drivers = host_drivers(conf)
         self.drivers = drivers

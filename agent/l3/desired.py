@@ -111,7 +111,8 @@ def proxy_spec(router_id: str, settings: L3Settings) -> ProcessSpec:
     return haproxy.metadata_proxy_spec(
         router_id, 'router', names.router_namespace(router_id), settings.state_path,
         settings.proxy_bind_address, settings.metadata_port, settings.proxy_user,
-        settings.proxy_group, debug=settings.debug)
+        settings.proxy_group, socket_path=settings.proxy_socket, debug=settings.debug,
+        rate_limit=settings.proxy_rate_limit)
 
 
 def desired_router(router: Router, settings: L3Settings,
