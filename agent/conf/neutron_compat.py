@@ -145,8 +145,6 @@ INTERFACE = (
     _refused('DEFAULT', cfg.BoolOpt('ovs_use_veth', default=False),
              'netnode plugs OVS internal ports, not veth pairs (ovs_use_veth = false)',
              False),
-    _refused('metadata_rate_limiting', cfg.BoolOpt('rate_limit_enabled', default=False),
-             'the metadata proxies do not limit request rates here', False),
 ) + tuple(
     _ignored('metadata_haproxy', cfg.IntOpt(name, default=default),
              'the metadata proxies keep their own timeouts')

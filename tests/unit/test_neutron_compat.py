@@ -9,6 +9,7 @@ from oslo_config import cfg
 
 from agent.cmd import run
 from agent.conf import neutron_compat as nc
+from agent.conf import service
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[1] / 'fixtures' / 'neutron'
 
@@ -55,7 +56,6 @@ CASES = [
     (DHCP, {'enable_metadata_network': True}, ['enable_metadata_network'], []),
     (DHCP, {'dnsmasq_base_log_dir': '/var/log/neutron/dnsmasq'}, [],
      ['dnsmasq_base_log_dir']),
-    (DHCP, {'metadata_rate_limiting__rate_limit_enabled': True}, ['rate_limit_enabled'], []),
     (DHCP, {'AGENT__root_helper': 'sudo neutron-rootwrap /etc/neutron/rootwrap.conf',
             'AGENT__root_helper_daemon': 'sudo neutron-rootwrap-daemon x',
             'AGENT__use_helper_for_ns_read': False,
@@ -94,11 +94,20 @@ def test_secret_values_are_not_shown():
 def test_option_netnode_implements_is_left_to_it():
     """An option another module of ours registered first is ours: no rule applies."""
     conf = cfg.ConfigOpts()
-    conf.register_opt(cfg.BoolOpt('rate_limit_enabled', default=False),
-                      group='metadata_rate_limiting')
-    mine = nc.register(conf, nc.DHCP)
-    assert ('metadata_rate_limiting', 'rate_limit_enabled') not in {o.key for o in mine}
-    assert ('DEFAULT', 'interface_driver') in {o.key for o in mine}
+    conf.register_opt(cfg.StrOpt('interface_driver', default='openvswitch'))
+    conf.register_opt(cfg.IntOpt('timeout_connect', default=30), group='metadata_haproxy')
+    mine = {o.key for o in nc.register(conf, nc.DHCP)}
+    assert ('DEFAULT', 'interface_driver') not in mine
+    assert ('metadata_haproxy', 'timeout_connect') not in mine
+    assert ('DEFAULT', 'ovs_use_veth') in mine and ('AGENT', 'root_helper') in mine
+
+
+def test_metadata_rate_limiting_is_netnode_s_own():
+    """[metadata_rate_limiting] is implemented: an agent that runs proxies reads it."""
+    conf = cfg.ConfigOpts()
+    service.register(conf, run.DHCP_AGENT.groups)
+    assert ('metadata_rate_limiting', 'rate_limit_enabled') not in {
+        o.key for o in nc.register(conf, nc.DHCP)}
 
 
 # -- the operator's files, parsed as each agent parses them ---------------------------
