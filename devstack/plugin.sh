@@ -58,6 +58,41 @@ function configure_netnode {
     # The metadata agent answers from Nova's metadata API (Neutron's option names).
     iniset "$NETNODE_META_CONF_FILE" DEFAULT metadata_backend "$NETNODE_METADATA_BACKEND"
     iniset "$NETNODE_META_CONF_FILE" DEFAULT nova_metadata_host "${Q_META_DATA_IP:-$SERVICE_HOST}"
+    iniset "$NETNODE_META_CONF_FILE" DEFAULT metadata_proxy_shared_secret "$(_netnode_metadata_secret)"
+    configure_netnode_nova
+    # devstack's q-l3 configuration makes the public bridge (PUBLIC_BRIDGE_MTU,
+    # bridge-id) or the public veth pair (Q_USE_PUBLIC_VETH): do it for netnode-l3.
+    if is_service_enabled netnode-l3 && ! is_service_enabled q-l3 neutron-l3 \
+            && is_neutron_ovs_base_plugin; then
+        _neutron_ovs_base_configure_l3_agent
+    fi
+}
+
+function _netnode_metadata_secret {
+    echo "${NETNODE_METADATA_SHARED_SECRET:-$SERVICE_PASSWORD}"
+}
+
+# devstack's create_nova_conf_neutron sets [neutron] service_metadata_proxy only when
+# q-meta runs: Nova answers the forwarded requests only with it (and checks their
+# signature with the shared secret).  configure_neutron_nova edits nova.conf in the
+# background at this phase: wait for it first, so the two do not race.
+function configure_netnode_nova {
+    if ! is_service_enabled netnode-meta || ! is_service_enabled nova; then
+        return 0
+    fi
+    async_wait configure_neutron_nova
+    _netnode_nova_metadata_proxy "$NOVA_CONF"
+    local i
+    if [[ "${CELLSV2_SETUP:-}" == "superconductor" ]]; then
+        for i in $(seq 1 "$NOVA_NUM_CELLS"); do
+            _netnode_nova_metadata_proxy "$(conductor_conf "$i")"
+        done
+    fi
+}
+
+function _netnode_nova_metadata_proxy {
+    iniset "$1" neutron service_metadata_proxy True
+    iniset "$1" neutron metadata_proxy_shared_secret "$(_netnode_metadata_secret)"
 }
 
 function start_netnode {
@@ -69,6 +104,96 @@ function start_netnode {
     fi
     if is_service_enabled netnode-meta; then
         run_process netnode-meta "$NETNODE_META_BINARY --config-file $NEUTRON_CONF --config-file $NETNODE_META_CONF_FILE" "" "$NETNODE_AGENT_USER"
+    fi
+}
+
+# What devstack does on the host only when q-l3 runs (lib/neutron_plugins/services/l3:
+# _configure_public_network_connectivity, and the public bridge parts of
+# _neutron_configure_router_v4/v6), done here for netnode-l3 once the initial
+# networks exist: NAT for FLOATING_RANGE (or PUBLIC_INTERFACE moved onto the
+# bridge), the public subnet's gateway address on the external bridge, routes to
+# the private ranges via the router's gateway, IPv6 forwarding and RAs.
+# (devstack's router_id setting is not needed: neither Neutron's L3 agent nor
+# netnode's reads it; the agent hosts the routers neutron-server schedules to it.)
+function configure_netnode_public_bridge {
+    if ! is_service_enabled netnode-l3 || is_service_enabled q-l3 neutron-l3; then
+        return 0
+    fi
+    if [[ "$NEUTRON_CREATE_INITIAL_NETWORKS" != "True" || -z "${ROUTER_ID:-}" ]]; then
+        return 0
+    fi
+    is_neutron_ovs_base_plugin || return 0
+    _configure_public_network_connectivity
+    local dev
+    dev=$(_neutron_get_ext_gw_interface)
+    if [[ "$IP_VERSION" =~ 4 && -n "${PUB_SUBNET_ID:-}" ]]; then
+        _netnode_public_bridge_v4 "$dev"
+    fi
+    if [[ "$IP_VERSION" =~ 6 ]]; then
+        _netnode_public_bridge_v6 "$dev"
+    fi
+}
+
+# The address of the router's gateway port of IP version $1 (4 or 6), or nothing.
+function _netnode_router_gw_ip {
+    local addresses address
+    addresses=$(openstack --os-cloud devstack-admin --os-region "$REGION_NAME" router show "$ROUTER_ID" -f json -c external_gateway_info | grep -oE '"ip_address": "[^"]+"' | cut -d'"' -f4)
+    for address in $addresses; do
+        if [[ ( "$1" == 6 && "$address" == *:* ) || ( "$1" == 4 && "$address" != *:* ) ]]; then
+            echo "$address"
+            return 0
+        fi
+    done
+    return 0
+}
+
+function _netnode_public_bridge_v4 {
+    local dev=$1 gateway router_gw range
+    gateway=${PUBLIC_NETWORK_GATEWAY:-$(openstack --os-cloud devstack-admin --os-region "$REGION_NAME" subnet show "$PUB_SUBNET_ID" -f value -c gateway_ip)}
+    if [[ -n "$gateway" ]] && [[ "$Q_USE_PROVIDERNET_FOR_PUBLIC" == "False" || "$Q_USE_PUBLIC_VETH" == "True" || "$Q_ASSIGN_GATEWAY_TO_PUBLIC_BRIDGE" == "True" ]]; then
+        if ! ip -o addr show dev "$dev" | grep -qF " $gateway/"; then
+            sudo ip addr add "$gateway/${FLOATING_RANGE#*/}" dev "$dev"
+        fi
+        sudo ip link set "$dev" up
+    fi
+    router_gw=$(_netnode_router_gw_ip 4)
+    if [[ -n "$router_gw" ]]; then
+        range=${SUBNETPOOL_PREFIX_V4:-}
+        if [[ -z "${SUBNETPOOL_V4_ID:-}" ]]; then
+            range=$FIXED_RANGE
+        fi
+        sudo ip route replace "$range" via "$router_gw" dev "$dev"
+    fi
+}
+
+function _netnode_public_bridge_v6 {
+    local dev=$1 d router_gw range
+    for d in ${default_v6_route_devs:-}; do
+        sudo sysctl -w "net/ipv6/conf/$d/accept_ra=2"
+    done
+    sudo sysctl -w net.ipv6.conf.all.forwarding=1
+    router_gw=$(_netnode_router_gw_ip 6)
+    [[ -n "$router_gw" ]] || return 0
+    sudo ip link set "$dev" up
+    sudo ip -6 addr replace "$IPV6_PUBLIC_NETWORK_GATEWAY/${IPV6_PUBLIC_RANGE#*/}" dev "$dev"
+    range=${SUBNETPOOL_PREFIX_V6:-}
+    if [[ -z "${SUBNETPOOL_V6_ID:-}" ]]; then
+        range=$FIXED_RANGE_V6
+    fi
+    sudo ip -6 route replace "$range" via "$router_gw" dev "$dev"
+}
+
+# devstack's configure_tempest drops l3_agent_scheduler from the network API
+# extensions tempest tests when q-l3 is off; netnode-l3 is an L3 agent neutron-server
+# schedules routers to, so it is back on the list.
+function configure_netnode_tempest {
+    if ! is_service_enabled tempest || ! is_service_enabled netnode-l3; then
+        return 0
+    fi
+    local extensions
+    extensions=$(iniget "$TEMPEST_CONFIG" network-feature-enabled api_extensions)
+    if [[ -n "$extensions" && "$extensions" != "all" && ",$extensions," != *",l3_agent_scheduler,"* ]]; then
+        iniset "$TEMPEST_CONFIG" network-feature-enabled api_extensions "$extensions,l3_agent_scheduler"
     fi
 }
 
@@ -109,6 +234,9 @@ elif [[ "$1" == "stack" && "$2" == "post-config" ]]; then
 elif [[ "$1" == "stack" && "$2" == "extra" ]]; then
     echo_summary "Starting netnode agents"
     start_netnode
+    configure_netnode_public_bridge
+elif [[ "$1" == "stack" && "$2" == "test-config" ]]; then
+    configure_netnode_tempest
 fi
 
 if [[ "$1" == "unstack" ]]; then

@@ -24,7 +24,7 @@ from typing import Callable, Protocol
 from oslo_config import cfg
 
 from agent.common import service_lock, signals
-from agent.conf import service
+from agent.conf import neutron_compat, service
 
 LOG = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class AgentMain:
     quiet_loggers: tuple[str, ...] = ()          # 'logger=LEVEL' added to default_log_levels
     preload: tuple[str, ...] = ()                # modules imported before logging is set up
     serving: Callable[[object], str] | None = None   # a line logged once started
+    neutron_options: tuple = ()                  # Neutron's options it recognises (neutron_compat)
 
 
 class _Reloader:
@@ -138,14 +139,15 @@ def _fail(spec: AgentMain, message: str, code: int) -> int:
 def run_agent(spec: AgentMain, argv=None) -> int:
     """Run the agent ``spec`` describes until SIGTERM/SIGINT; the exit status.
 
-    0 after a clean stop; 2 when the configuration cannot be read;
+    0 after a clean stop; 2 when the configuration cannot be read or sets a
+    Neutron option to a value netnode cannot honour (the option is named);
     ``spec.lock_exit`` when another agent holds the state_path; 1 when the agent
     cannot be built or started (the reason is logged and printed on stderr).
     """
     argv = sys.argv[1:] if argv is None else argv
     try:
-        conf = service.make_conf(argv, groups=spec.groups)
-    except cfg.Error as exc:                 # a missing or malformed config file
+        conf, verdict = _read_conf(spec, argv)
+    except cfg.Error as exc:                 # a missing or malformed config file or value
         return _fail(spec, str(exc), 2)
     # pyroute2 resets its logger's level when imported: import it before logging
     # is set up, so pyroute2=WARNING holds.
@@ -155,6 +157,12 @@ def run_agent(spec: AgentMain, argv=None) -> int:
         conf.set_default('default_log_levels',
                          list(conf.default_log_levels) + list(spec.quiet_loggers))
     service.setup_logging(conf, spec.binary)
+    for line in verdict.ignored:
+        LOG.warning('Neutron option ignored: %s', line)
+    if verdict.errors:
+        for line in verdict.errors:
+            LOG.error('Neutron option not supported: %s', line)
+        return _fail(spec, 'cannot honour ' + '; '.join(verdict.errors), 2)
     lock = None
     if spec.lock_exit is not None:
         try:
@@ -170,6 +178,17 @@ def run_agent(spec: AgentMain, argv=None) -> int:
             os.close(lock)
     deadline.cancel()
     return code
+
+
+def _read_conf(spec: AgentMain, argv):
+    """The parsed options and the verdict on the Neutron options the operator set
+    that netnode recognises without implementing them."""
+    conf = cfg.ConfigOpts()
+    service.register(conf, spec.groups)
+    recognised = neutron_compat.register(conf, spec.neutron_options)
+    conf = service.make_conf(argv, groups=spec.groups, conf=conf)
+    given = neutron_compat.operator_values(conf, recognised)
+    return conf, neutron_compat.decide(given, recognised)
 
 
 def _serve(spec: AgentMain, conf, deadline: StopDeadline) -> int:
@@ -216,13 +235,17 @@ def _metadata_agent(conf):
 
 DHCP_AGENT = AgentMain(binary='netnode-dhcp-agent', label='DHCP agent',
                        groups=service.DHCP_AGENT_GROUPS, build=_dhcp_agent, lock_exit=1,
-                       quiet_loggers=DATAPLANE_QUIET_LOGGERS, preload=DATAPLANE_PRELOAD)
+                       quiet_loggers=DATAPLANE_QUIET_LOGGERS, preload=DATAPLANE_PRELOAD,
+                       neutron_options=neutron_compat.DHCP)
 L3_AGENT = AgentMain(binary='netnode-l3-agent', label='L3 agent',
                      groups=service.L3_AGENT_GROUPS, build=_l3_agent, lock_exit=2,
-                     quiet_loggers=DATAPLANE_QUIET_LOGGERS, preload=DATAPLANE_PRELOAD)
+                     quiet_loggers=DATAPLANE_QUIET_LOGGERS, preload=DATAPLANE_PRELOAD,
+                     neutron_options=neutron_compat.L3)
 # No state_path lock: a second agent on the same socket refuses to start by itself.
 METADATA_AGENT = AgentMain(
     binary='netnode-metadata-agent', label='metadata agent',
     groups=service.METADATA_AGENT_GROUPS, build=_metadata_agent, lock_exit=None,
+    neutron_options=neutron_compat.METADATA,
     serving=lambda conf: f'metadata agent serving {conf.metadata_proxy_socket} as host '
-                         f'{conf.host}')
+                         f'{conf.host}, documents from '
+                         f'{neutron_compat.metadata_backend(conf)}')

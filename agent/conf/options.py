@@ -90,11 +90,19 @@ agent_opts = [
     cfg.BoolOpt('debug_iptables_rules', default=False,
                 help='Apply every iptables change twice and fail if the second '
                      'apply is not a no-op.'),
+]
+
+# Neutron keeps these in [DEFAULT] (dhcp_agent.ini); netnode read them from [AGENT]
+# before, which still works (with a deprecation warning).  The L3 agent reads them too.
+sync_opts = [
     cfg.IntOpt('resync_interval', default=60, min=1,
+               deprecated_opts=[cfg.DeprecatedOpt('resync_interval', group='AGENT')],
                help='Seconds between safety-net full resyncs.'),
     cfg.FloatOpt('resync_throttle', default=1.0, min=0,
+                 deprecated_opts=[cfg.DeprecatedOpt('resync_throttle', group='AGENT')],
                  help='Minimum seconds between two full resyncs.'),
     cfg.IntOpt('num_sync_threads', default=4, min=1,
+               deprecated_opts=[cfg.DeprecatedOpt('num_sync_threads', group='AGENT')],
                help='Worker threads reconciling resources in parallel.'),
 ]
 
@@ -242,11 +250,15 @@ metadata_agent_opts = [
                     'all).'),
     cfg.IntOpt('metadata_backlog', default=4096, min=1,
                help='Listen backlog of the metadata socket.'),
-    cfg.StrOpt('metadata_backend', default='netnode', choices=['netnode', 'nova'],
+    cfg.StrOpt('metadata_backend', choices=['netnode', 'nova'],
+               sample_default='<nova when Nova is configured, otherwise netnode>',
                help='Where instance documents come from: netnode (the controller '
                     'stores them; the agent renders the OpenStack and EC2 formats) '
                     'or nova (forward to nova_metadata_host with Neutron\'s '
-                    'X-Instance-ID, X-Tenant-ID and X-Instance-ID-Signature).'),
+                    'X-Instance-ID, X-Tenant-ID and X-Instance-ID-Signature). '
+                    'Unset: nova when nova_metadata_host or '
+                    'metadata_proxy_shared_secret is set, as in a Neutron '
+                    'metadata_agent.ini, otherwise netnode.'),
     cfg.FloatOpt('metadata_rpc_timeout', default=5.0, min=0.1,
                  help='Seconds to wait for the controller on each lookup; past it the '
                       'instance gets 503 (and retries), not a hung request. Requests '

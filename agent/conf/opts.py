@@ -9,7 +9,8 @@ Namespaces never repeat an option, so a config file combining them (see
 ``netnode.server``
     the controller's own options;
 ``netnode.agent``
-    the ``[AGENT]`` and ``[ovs]`` groups every agent reads;
+    the ``[AGENT]`` and ``[ovs]`` groups every agent reads, and its ``[DEFAULT]``
+    resync options (where Neutron keeps them);
 ``netnode.dhcp_agent``, ``netnode.l3_agent``, ``netnode.metadata_agent``
     what that agent registers beyond ``netnode.common`` and ``netnode.agent``
     (derived from ``agent.conf.service.*_AGENT_GROUPS``).
@@ -51,6 +52,7 @@ def list_server_opts():
 
 def list_agent_opts():
     return [
+        ('DEFAULT', options.sync_opts),
         ('AGENT', options.agent_opts),
         ('ovs', options.ovs_opts),
     ]

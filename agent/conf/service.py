@@ -14,7 +14,7 @@ SERVER_GROUPS = (
     ('database', options.database_opts),
 )
 AGENT_GROUPS = (
-    (None, options.common_opts),
+    (None, options.common_opts + options.sync_opts),
     ('AGENT', options.agent_opts),
     ('ovs', options.ovs_opts),
 )

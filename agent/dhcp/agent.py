@@ -106,7 +106,7 @@ class DhcpAgent:
         # and new work (GIL): 100 networks, new one served 1.0 s after the start
         # with 16 or 32, 1.9 s with 64.
         self.queue = WorkQueue(self.reconciler.handle,
-                               workers=max(QUEUE_WORKERS, conf.AGENT.num_sync_threads),
+                               workers=max(QUEUE_WORKERS, conf.num_sync_threads),
                                paused=True, name='dhcp')
         self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
@@ -118,8 +118,8 @@ class DhcpAgent:
                               (self.cache.get(i) for i in self.cache.ids()) if s),
             self.host, self.reconciler.known_dhcp_ports)
         self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
-                                 resync_interval=conf.AGENT.resync_interval,
-                                 resync_throttle=conf.AGENT.resync_throttle,
+                                 resync_interval=conf.resync_interval,
+                                 resync_throttle=conf.resync_throttle,
                                  name='dhcp-full-sync')
         self.heartbeat = heartbeat.Heartbeat(
             clients.ReportStateApi(self.transport,

@@ -76,11 +76,11 @@ class L3Agent:
         self._stop = threading.Event()
         self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
                                            self.monitor, stopping=self._stop)
-        self.queue = WorkQueue(self._handle, workers=conf.AGENT.num_sync_threads,
+        self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads,
                                paused=True, name='l3')
         self.runner = SyncRunner(self._fetch_all, self.queue, self._prune,
-                                 resync_interval=conf.AGENT.resync_interval,
-                                 resync_throttle=conf.AGENT.resync_throttle,
+                                 resync_interval=conf.resync_interval,
+                                 resync_throttle=conf.resync_throttle,
                                  on_fetched=self._prefetch, name='l3-full-sync')
         self.bus = AgentBus.for_l3(
             conf, self, self.configurations,

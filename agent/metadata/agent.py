@@ -20,6 +20,7 @@ import os
 import pwd
 import threading
 
+from agent.conf import neutron_compat
 from agent.metadata import documents, haproxy, nova
 from agent.metadata.documents import Document
 from agent.metadata.lookup import ControllerUnavailable, InstanceLookup, MetadataPluginApi
@@ -88,8 +89,8 @@ class MetadataAgent:
         self.lookup = InstanceLookup(
             MetadataPluginApi(self.transport, conf.metadata_rpc_timeout),
             conf.metadata_cache_ttl)
-        self.nova = (nova.NovaEndpoint.from_conf(conf)
-                     if conf.metadata_backend == 'nova' else None)
+        self.backend = neutron_compat.metadata_backend(conf)
+        self.nova = nova.NovaEndpoint.from_conf(conf) if self.backend == 'nova' else None
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self.server = MetadataServer(conf.metadata_proxy_socket, self.answer,
@@ -108,7 +109,7 @@ class MetadataAgent:
         with self._lock:
             counts = dict(self.counts)
         return {'metadata_proxy_socket': conf.metadata_proxy_socket,
-                'metadata_backend': conf.metadata_backend,
+                'metadata_backend': self.backend,
                 'nova_metadata_host': conf.nova_metadata_host,
                 'nova_metadata_port': conf.nova_metadata_port,
                 'log_agent_heartbeats': conf.AGENT.log_agent_heartbeats,

@@ -10,6 +10,7 @@ heartbeat feeds (a failed report followed by a successful one).
 from __future__ import annotations
 
 import datetime
+import importlib
 import logging
 import threading
 import uuid
@@ -35,13 +36,17 @@ def register_rpc_opts(conf: cfg.ConfigOpts) -> None:
     oslo.messaging registers its ``oslo_messaging_tracing`` and
     ``oslo_messaging_metrics`` groups on the global ``cfg.CONF`` only; an RPC
     server or call through a transport made from another ConfigOpts then fails
-    with NoSuchOptError.  Register those groups here too.
+    with NoSuchOptError.  Register those groups here too (tracing exists from
+    oslo.messaging 18.3 on; 18.2, in OpenStack's upper constraints, has none).
     """
-    from oslo_messaging._metrics import client as metrics
-    from oslo_messaging._tracing import client as tracing
-    groups = ((None, rpc_opts),
-              ('oslo_messaging_tracing', tracing.oslo_messaging_tracing),
-              ('oslo_messaging_metrics', metrics.oslo_messaging_metrics))
+    groups = [(None, rpc_opts)]
+    for group in ('oslo_messaging_tracing', 'oslo_messaging_metrics'):
+        module = group.removeprefix('oslo_messaging')
+        try:
+            client = importlib.import_module(f'oslo_messaging.{module}.client')
+        except ImportError:
+            continue
+        groups.append((group, getattr(client, group)))
     for group, opts in groups:
         for opt in opts:
             try:

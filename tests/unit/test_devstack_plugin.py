@@ -28,6 +28,10 @@ DEVSTACK_FUNCTIONS = {
     'define_plugin', 'enable_service', 'disable_service', 'is_service_enabled',
     'setup_develop', 'install_package', 'is_ubuntu', 'iniset', 'get_transport_url',
     'run_process', 'stop_process', 'echo_summary', 'get_python_exec_prefix',
+    'iniget', 'async_wait', 'conductor_conf', 'is_neutron_ovs_base_plugin',
+    # lib/neutron, lib/neutron_plugins/services/l3
+    '_configure_public_network_connectivity', '_neutron_get_ext_gw_interface',
+    '_neutron_ovs_base_configure_l3_agent',
 }
 BASH_WORDS = {
     'if', 'then', 'elif', 'else', 'fi', 'for', 'in', 'do', 'done', 'while', 'function',
@@ -36,7 +40,7 @@ BASH_WORDS = {
 }
 LEADING_KEYWORDS = {'if', 'elif', 'while', 'until', '!'}
 # Not installed on every test machine, but always there under devstack.
-DEVSTACK_HOST_COMMANDS = {'sudo'}
+DEVSTACK_HOST_COMMANDS = {'sudo', 'openstack'}
 # What each agent is called in devstack, its binary variable and config variable.
 AGENT_SERVICES = {
     'netnode-dhcp': ('netnode-dhcp-agent', 'dhcp_agent.ini'),
@@ -167,9 +171,9 @@ def test_paths_under_the_repository_exist():
 # -- running the hooks against stand-ins for devstack ------------------------------
 
 INISET_PY = '''
-import sys
+import os, sys
 path, section, option, value = sys.argv[1:5]
-lines = open(path).read().splitlines()
+lines = open(path).read().splitlines() if os.path.exists(path) else []
 out, current, done = [], None, False
 for line in lines:
     stripped = line.strip()
@@ -190,14 +194,45 @@ if not done:
 open(path, 'w').write('\\n'.join(out) + '\\n')
 '''
 
+INIGET_PY = '''
+import configparser, sys
+parser = configparser.RawConfigParser()
+parser.read(sys.argv[1])
+print(parser.get(sys.argv[2], sys.argv[3], fallback=''))
+'''
+
+# What `openstack` answers the plugin (the router made by create_neutron_initial_network).
+ROUTER_SHOW = ('{"external_gateway_info": {"network_id": "n1", "external_fixed_ips": ['
+               '{"subnet_id": "s4", "ip_address": "172.24.4.10"}, '
+               '{"subnet_id": "s6", "ip_address": "2001:db8::1"}]}}')
+
 HARNESS = '''
 LOG=$1; shift
 log() { echo "$*" >> "$LOG"; }
 define_plugin() { log define_plugin "$@"; }
 enable_service() { log enable_service "$@"; }
 disable_service() { log disable_service "$@"; }
-is_service_enabled() { return 0; }
+is_service_enabled() {
+    local s
+    for s in "$@"; do
+        [[ " $TEST_ENABLED " == *" $s "* ]] && return 0
+    done
+    return 1
+}
 is_ubuntu() { return 0; }
+iniget() { "$TEST_PYTHON" "$TEST_INIGET" "$@"; }
+async_wait() { log async_wait "$@"; }
+conductor_conf() { echo "$TEST_CELL_CONF_DIR/nova_cell$1.conf"; }
+is_neutron_ovs_base_plugin() { return 0; }
+_configure_public_network_connectivity() { log _configure_public_network_connectivity; }
+_neutron_ovs_base_configure_l3_agent() { log _neutron_ovs_base_configure_l3_agent; }
+_neutron_get_ext_gw_interface() { echo br-ex; }
+openstack() {
+    log openstack "$@"
+    if [[ " $* " == *" router show "* ]]; then echo "$TEST_ROUTER_SHOW"; fi
+    if [[ " $* " == *" subnet show "* ]]; then echo 172.24.4.1; fi
+}
+ip() { log ip "$@"; }
 setup_develop() { log setup_develop "$@"; }
 install_package() { log install_package "$@"; }
 echo_summary() { :; }
@@ -206,7 +241,9 @@ get_transport_url() { echo "rabbit://stackrabbit:secret@192.0.2.10:5672/"; }
 iniset() { "$TEST_PYTHON" "$TEST_INISET" "$@"; }
 run_process() { log run_process "$1" "$2" "user=$4"; }
 stop_process() { log stop_process "$@"; }
-sudo() { "$@"; }
+sudo() {
+    if [[ "$1" == ip || "$1" == sysctl ]]; then log sudo "$@"; else "$@"; fi
+}
 set -e
 source "$NETNODE_DIR/devstack/settings"
 source "$NETNODE_DIR/devstack/plugin.sh" "$@"
@@ -217,7 +254,10 @@ source "$NETNODE_DIR/devstack/plugin.sh" "$@"
 def devstack(tmp_path):
     """Run ``plugin.sh <mode> [phase]`` the way devstack sources it."""
     (tmp_path / 'iniset.py').write_text(INISET_PY)
+    (tmp_path / 'iniget.py').write_text(INIGET_PY)
     (tmp_path / 'harness.sh').write_text(HARNESS)
+    (tmp_path / 'nova.conf').write_text('[DEFAULT]\n')
+    (tmp_path / 'tempest.conf').write_text('[DEFAULT]\n')
     log = tmp_path / 'calls.log'
     fake_bin = tmp_path / 'fake-bin'
     fake_bin.mkdir()
@@ -232,16 +272,21 @@ def devstack(tmp_path):
         ENABLE_DEBUG_LOG_LEVEL='True', NEUTRON_CONF='/etc/neutron/neutron.conf',
         SERVICE_HOST='192.0.2.10', OVS_BRIDGE='br-int', PUBLIC_BRIDGE='br-ex',
         TEST_BIN_DIR=str(BIN_DIR), TEST_PYTHON=sys.executable,
-        TEST_INISET=str(tmp_path / 'iniset.py'),
+        TEST_INISET=str(tmp_path / 'iniset.py'), TEST_INIGET=str(tmp_path / 'iniget.py'),
+        TEST_ENABLED='netnode-dhcp netnode-l3 netnode-meta q-svc q-agt nova tempest',
+        TEST_CELL_CONF_DIR=str(tmp_path), TEST_ROUTER_SHOW=ROUTER_SHOW,
+        NOVA_CONF=str(tmp_path / 'nova.conf'), TEMPEST_CONFIG=str(tmp_path / 'tempest.conf'),
+        SERVICE_PASSWORD='service-secret', REGION_NAME='RegionOne',
         NETNODE_NETNS_CLEANUP_BINARY=str(fake_bin / 'netnode-netns-cleanup'),
         NETNODE_OVS_CLEANUP_BINARY=str(fake_bin / 'netnode-ovs-cleanup'),
         PYTHONPATH=os.pathsep.join([str(samples_test.entry_point_shim(tmp_path)),
                                     str(TOP)]))
 
-    def run(*args):
+    def run(*args, **overrides):
         log.write_text('')
         res = subprocess.run(['bash', str(tmp_path / 'harness.sh'), str(log), *args],
-                             capture_output=True, text=True, env=env, timeout=180)
+                             capture_output=True, text=True, env={**env, **overrides},
+                             timeout=180)
         assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
         return log.read_text().splitlines()
 
@@ -344,3 +389,105 @@ def test_clean_runs_the_cleanup_tools_with_the_agent_configs(devstack):
     files = f'--config-file {conf_dir}/dhcp_agent.ini --config-file {conf_dir}/l3_agent.ini'
     assert calls == [f'netnode-netns-cleanup --force {files}',
                      f'netnode-ovs-cleanup {files}']
+
+
+# -- what devstack leaves undone when q-dhcp, q-l3 and q-meta are off ---------------
+
+NEUTRON_AGENTS = ['disable_service q-dhcp neutron-dhcp', 'disable_service q-l3 neutron-l3',
+                  'disable_service q-meta neutron-metadata-agent']
+
+
+def test_settings_disable_the_neutron_agents_netnode_replaces(devstack):
+    calls = devstack('stack', 'pre-install')
+    assert [c for c in calls if c.startswith('disable_service')] == NEUTRON_AGENTS
+    calls = devstack('stack', 'pre-install', NETNODE_SERVICES='netnode-dhcp')
+    assert [c for c in calls if c.startswith('disable_service')] == NEUTRON_AGENTS[:1]
+    calls = devstack('stack', 'pre-install', NETNODE_SERVICES='')           # compute node
+    assert not [c for c in calls if c.startswith('disable_service')]
+    calls = devstack('stack', 'pre-install', NETNODE_DISABLE_NEUTRON_AGENTS='False')
+    assert not [c for c in calls if c.startswith('disable_service')]
+
+
+def ini(path):
+    parser = configparser.RawConfigParser()
+    parser.read(path)
+    return parser
+
+
+def test_post_config_tells_nova_to_serve_the_metadata_proxy_with_the_shared_secret(devstack):
+    calls = devstack('stack', 'post-config')
+    assert 'async_wait configure_neutron_nova' in calls   # no race with devstack's own edits
+    assert '_neutron_ovs_base_configure_l3_agent' in calls    # the public bridge, as q-l3's
+    nova = ini(devstack.env['NOVA_CONF'])
+    meta = ini(pathlib.Path(devstack.env['NETNODE_CONF_DIR']) / 'metadata_agent.ini')
+    assert nova.get('neutron', 'service_metadata_proxy') == 'True'
+    assert nova.get('neutron', 'metadata_proxy_shared_secret') == 'service-secret'
+    assert meta.get('DEFAULT', 'metadata_proxy_shared_secret') == 'service-secret'
+
+    devstack('stack', 'post-config', NETNODE_METADATA_SHARED_SECRET='chosen',
+             CELLSV2_SETUP='superconductor', NOVA_NUM_CELLS='1')
+    cell = devstack.tmp / 'nova_cell1.conf'
+    assert ini(devstack.env['NOVA_CONF']).get('neutron', 'metadata_proxy_shared_secret') == 'chosen'
+    assert ini(cell).get('neutron', 'service_metadata_proxy') == 'True'
+
+
+def test_post_config_leaves_nova_alone_without_netnode_meta(devstack, tmp_path):
+    nova_conf = tmp_path / 'untouched-nova.conf'
+    nova_conf.write_text('[DEFAULT]\n')
+    calls = devstack('stack', 'post-config', NOVA_CONF=str(nova_conf),
+                     TEST_ENABLED='netnode-dhcp netnode-l3 q-svc q-agt nova')
+    assert nova_conf.read_text() == '[DEFAULT]\n'
+    assert 'async_wait configure_neutron_nova' not in calls
+    calls = devstack('stack', 'post-config', TEST_ENABLED='netnode-dhcp netnode-l3 q-l3')
+    assert '_neutron_ovs_base_configure_l3_agent' not in calls     # devstack does it
+
+
+INITIAL_NETWORKS = dict(
+    NEUTRON_CREATE_INITIAL_NETWORKS='True', ROUTER_ID='r1', PUB_SUBNET_ID='s4',
+    IP_VERSION='4+6', FLOATING_RANGE='172.24.4.0/24', FIXED_RANGE='10.0.0.0/26',
+    FIXED_RANGE_V6='fd12:3456:789a::/64', IPV6_PUBLIC_NETWORK_GATEWAY='2001:db8::2',
+    IPV6_PUBLIC_RANGE='2001:db8::/64', Q_USE_PROVIDERNET_FOR_PUBLIC='True',
+    Q_USE_PUBLIC_VETH='False', Q_ASSIGN_GATEWAY_TO_PUBLIC_BRIDGE='True',
+    default_v6_route_devs='eth0')
+
+
+def test_stack_extra_does_what_devstack_does_for_q_l3_on_the_public_bridge(devstack):
+    calls = devstack('stack', 'extra', **INITIAL_NETWORKS)
+    host = [c for c in calls if c.startswith(('sudo', '_configure'))]
+    assert host == [
+        '_configure_public_network_connectivity',
+        'sudo ip addr add 172.24.4.1/24 dev br-ex',
+        'sudo ip link set br-ex up',
+        'sudo ip route replace 10.0.0.0/26 via 172.24.4.10 dev br-ex',
+        'sudo sysctl -w net/ipv6/conf/eth0/accept_ra=2',
+        'sudo sysctl -w net.ipv6.conf.all.forwarding=1',
+        'sudo ip link set br-ex up',
+        'sudo ip -6 addr replace 2001:db8::2/64 dev br-ex',
+        'sudo ip -6 route replace fd12:3456:789a::/64 via 2001:db8::1 dev br-ex',
+    ]
+    # the subnet pools, when devstack made the private subnets from them
+    calls = devstack('stack', 'extra', **dict(INITIAL_NETWORKS, IP_VERSION='4'),
+                     PUBLIC_NETWORK_GATEWAY='172.24.4.254', SUBNETPOOL_V4_ID='p4',
+                     SUBNETPOOL_PREFIX_V4='10.0.0.0/22')
+    assert 'sudo ip addr add 172.24.4.254/24 dev br-ex' in calls
+    assert 'sudo ip route replace 10.0.0.0/22 via 172.24.4.10 dev br-ex' in calls
+
+
+def test_stack_extra_leaves_the_public_bridge_to_devstack_when_q_l3_runs(devstack):
+    calls = devstack('stack', 'extra', **INITIAL_NETWORKS,
+                     TEST_ENABLED='netnode-dhcp netnode-l3 netnode-meta q-l3 nova')
+    assert not [c for c in calls if c.startswith(('sudo', '_configure', 'openstack'))]
+    calls = devstack('stack', 'extra', **dict(INITIAL_NETWORKS, ROUTER_ID=''))
+    assert not [c for c in calls if c.startswith(('sudo', '_configure', 'openstack'))]
+
+
+@pytest.mark.parametrize('before,after', [
+    ('router,l3_agent_scheduler,dhcp_agent_scheduler', None),
+    ('router,dhcp_agent_scheduler', 'router,dhcp_agent_scheduler,l3_agent_scheduler'),
+    ('all', None),
+])
+def test_test_config_gives_tempest_back_the_l3_agent_scheduler(devstack, before, after):
+    tempest = pathlib.Path(devstack.env['TEMPEST_CONFIG'])
+    tempest.write_text(f'[network-feature-enabled]\napi_extensions = {before}\n')
+    devstack('stack', 'test-config')
+    assert ini(tempest).get('network-feature-enabled', 'api_extensions') == (after or before)

@@ -157,13 +157,13 @@ transport_url = {self.transport_url}
 control_exchange = {self.exchange}
 rpc_response_timeout = 20
 debug = {debug}
+# Notifications do the work; the full-sync safety net (and its sweep of what no
+# longer belongs here) every 10 minutes.
+resync_interval = 600
 
 [AGENT]
 report_interval = 5
 check_child_processes_interval = 5
-# Notifications do the work; the full-sync safety net (and its sweep of what no
-# longer belongs here) every 10 minutes.
-resync_interval = 600
 
 [ovs]
 integration_bridge = {self.int_bridge}

@@ -133,6 +133,8 @@ class AgentStack(ControllerStack):
         self.resync_interval = resync_interval
         self.agent: subprocess.Popen | None = None
         self._log_mark = 0
+        # files the agent reads before the stack's own (an operator's Neutron ini files)
+        self.config_files: tuple[str, ...] = ()
 
     def agent_options(self):
         """(lines for [DEFAULT], for [AGENT], for [ovs]) of this kind of agent."""
@@ -145,17 +147,20 @@ class AgentStack(ControllerStack):
                 '[DEFAULT]', f'host = {self.host}', f'state_path = {self.state_path}',
                 f'transport_url = {self.url}', f'control_exchange = {self.exchange}',
                 f'rpc_response_timeout = {self.RPC_TIMEOUT}', 'debug = true',
-                f'log_file = {self.agent_log}', *default, self.extra_agent_conf,
+                f'log_file = {self.agent_log}', *default,
+                f'resync_interval = {self.resync_interval}', 'resync_throttle = 0.5',
+                self.extra_agent_conf,
                 '[AGENT]', f'report_interval = {self.report_interval}',
                 'check_child_processes_interval = 1', *agent,
-                f'resync_interval = {self.resync_interval}', 'resync_throttle = 0.5',
                 '[ovs]', *ovs, 'datapath_type = netdev', '']))
 
     def start_agent(self, wait=True, timeout=None):
         self._log_mark = os.path.getsize(self.agent_log) if os.path.exists(
             self.agent_log) else 0
+        files = [a for path in self.config_files for a in ('--config-file', path)]
         self.agent = subprocess.Popen(
-            [*self.AGENT_PREFIX, self.AGENT_BIN, '--config-file', self.agent_conf_path],
+            [*self.AGENT_PREFIX, self.AGENT_BIN, *files, '--config-file',
+             self.agent_conf_path],
             stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'),
             umask=-1 if self.AGENT_UMASK is None else self.AGENT_UMASK)
         if wait:

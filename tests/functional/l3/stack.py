@@ -77,7 +77,7 @@ class L3Stack(AgentStack):
         return self
 
     def agent_options(self):
-        return ((), (f'num_sync_threads = {self.workers}',),
+        return ((f'num_sync_threads = {self.workers}',), (),
                 (f'integration_bridge = {self.int_bridge}',
                  f'external_bridge = {self.ext_bridge}'))
 
