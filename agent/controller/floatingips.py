@@ -87,6 +87,8 @@ def create_floatingip(txn: Txn, body: dict) -> dict:
         raise exc.BadRequest(f'Bad floatingip request: Network {net.id} is not a valid '
                              f'external network.')
     fip_id = new_id(body)
+    for field in ('dns_name', 'dns_domain'):
+        v.parse_dns_name(body.get(field), field)
     request = {}
     if body.get('subnet_id'):
         request['subnet_id'] = body['subnet_id']
