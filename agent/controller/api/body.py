@@ -54,13 +54,13 @@ def check_document(doc) -> None:
 
 def _check_string(text: str, path: str) -> None:
     if '\x00' in text:
-        raise exceptions.BadRequest(f'Invalid input for {path}: NUL characters are not '
-                                    'allowed')
+        raise exceptions.InvalidInput(f'Invalid input for {path}: NUL characters are not '
+                                      'allowed')
     try:
         text.encode('utf-8')
     except UnicodeEncodeError:
-        raise exceptions.BadRequest(f'Invalid input for {path}: not valid Unicode '
-                                    '(a lone surrogate)') from None
+        raise exceptions.InvalidInput(f'Invalid input for {path}: not valid Unicode '
+                                      '(a lone surrogate)') from None
 
 
 def unwrap_one(doc, singular: str) -> dict:
