@@ -80,6 +80,8 @@ def _associate(txn: Txn, fip: models.FloatingIP, port_id, fixed_ip) -> None:
 
 def create_floatingip(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, FLOATINGIP_FIELDS, 'floatingip')
+    for field in ('dns_name', 'dns_domain'):
+        v.parse_dns_name(body.get(field), field)
     if not body.get('floating_network_id'):
         raise v.invalid('floating_network_id', 'floating_network_id is required')
     net = txn.load(models.Network, body['floating_network_id'])
@@ -87,8 +89,6 @@ def create_floatingip(txn: Txn, body: dict) -> dict:
         raise exc.BadRequest(f'Bad floatingip request: Network {net.id} is not a valid '
                              f'external network.')
     fip_id = new_id(body)
-    for field in ('dns_name', 'dns_domain'):
-        v.parse_dns_name(body.get(field), field)
     request = {}
     if body.get('subnet_id'):
         request['subnet_id'] = body['subnet_id']
