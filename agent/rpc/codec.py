@@ -249,7 +249,8 @@ def port_from_wire(data, network_id: str | None = None) -> Port:
         device_owner=f.str('device_owner', ''),
         device_id=f.str('device_id', ''),
         admin_state_up=f.bool('admin_state_up', True),
-        extra_dhcp_opts=tuple(_dhcp_opt(i) for i in f.items('extra_dhcp_opts', ())),
+        extra_dhcp_opts=tuple(_dhcp_opt(i) for i in f.items('extra_dhcp_opts', ())
+                              if i.raw('opt_value', None) is not None),
         binding_host_id=f.str('binding:host_id', ''),
         revision_number=f.int('revision_number', 0),
         name=f.str('name', ''),

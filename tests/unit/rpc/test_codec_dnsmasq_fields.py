@@ -66,7 +66,8 @@ def test_accepted_options_keep_their_form():
         {'opt_name': 'tag:ipxe,67', 'opt_value': 'http://x/boot.ipxe'},
         {'opt_name': 'dns-server', 'opt_value': '8.8.8.8,1.1.1.1'},
         {'opt_name': '59', 'opt_value': 'tftp://[fd00::9]/b', 'ip_version': 6},
-        {'opt_name': 'mtu', 'opt_value': 1400}]))
+        {'opt_name': 'mtu', 'opt_value': 1400},
+        {'opt_name': 'router', 'opt_value': None}]))     # null: no option (Neutron)
     assert [(o.opt_name, o.opt_value, o.ip_version) for o in port.extra_dhcp_opts] == [
         ('tag:ipxe,67', 'http://x/boot.ipxe', 4), ('dns-server', '8.8.8.8,1.1.1.1', 4),
         ('59', 'tftp://[fd00::9]/b', 6), ('mtu', '1400', 4)]
