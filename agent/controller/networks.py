@@ -60,11 +60,7 @@ def create_network(txn: Txn, body: dict) -> dict:
                                           'provider:physical_network', 64) or None
     net.segmentation_id = _segmentation_id(net.network_type,
                                            body.get('provider:segmentation_id'))
-    hints = body.get('availability_zone_hints') or []
-    if not isinstance(hints, list) or len(hints) > 16:
-        raise v.invalid('availability_zone_hints', f'{hints!r} is not a list of at most 16')
-    net.availability_zone_hints = [v.parse_string(h, 'availability_zone_hints')
-                                   for h in hints]
+    net.availability_zone_hints = v.parse_zone_hints(body.get('availability_zone_hints'))
     txn.session.add(net)
     txn.session.flush()
     return wire.network_dict(net, [])

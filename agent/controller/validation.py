@@ -288,6 +288,15 @@ def parse_dns_name(value, field: str = 'dns_name') -> str:
                          '(no dns-integration extension); leave it empty')
 
 
+def parse_zone_hints(values, field: str = 'availability_zone_hints') -> list[str]:
+    """A list of at most 16 availability zone names."""
+    if values is None:
+        return []
+    if not isinstance(values, list) or len(values) > 16:
+        raise invalid(field, f'{_short(values)} is not a list of at most 16 zone names')
+    return [parse_string(h, field) for h in values]
+
+
 def parse_device_id(value, allow_empty: bool = True) -> str:
     """1-255 letters, digits, '.', '_', ':' or '-' (the first a letter or digit);
     a port's may be empty (Neutron's default)."""

@@ -56,6 +56,11 @@ NETWORK_CASES = [
     ('name a list', 'POST', '/v2.0/networks', _network(name=['x']), 400, 'name'),
     ('hints not strings', 'POST', '/v2.0/networks',
      _network(availability_zone_hints=[{}]), 400, 'availability_zone_hints'),
+    ('project_id a list', 'POST', '/v2.0/networks', _network(project_id=[{}]), 400,
+     'project_id'),
+    ('router hints a number', 'POST', '/v2.0/routers',
+     {'router': {'name': 'r', 'availability_zone_hints': 1.5}}, 400,
+     'availability_zone_hints'),
 ]
 
 
@@ -161,6 +166,43 @@ def test_body_over_the_limit_answers_413(server):
     finally:
         conn.close()
     assert resp.status == 413 and doc['NeutronError']['type'] == 'HTTPRequestEntityTooLarge'
+    assert server.call('GET', '/v2.0/networks?limit=1')[0] == 200
+
+
+ODD = ({}, [{}], 2 ** 70, 'x' * 300)
+FIELDS = {
+    'network': ('name', 'admin_state_up', 'shared', 'mtu', 'router:external',
+                'provider:network_type', 'provider:physical_network',
+                'provider:segmentation_id', 'availability_zone_hints', 'description', 'id',
+                'project_id'),
+    'subnet': ('name', 'cidr', 'ip_version', 'gateway_ip', 'allocation_pools',
+               'dns_nameservers', 'host_routes', 'enable_dhcp', 'ipv6_address_mode',
+               'ipv6_ra_mode', 'network_id', 'id', 'project_id', 'description'),
+    'port': ('name', 'mac_address', 'fixed_ips', 'device_id', 'device_owner',
+             'binding:host_id', 'extra_dhcp_opts', 'admin_state_up', 'description',
+             'network_id', 'id', 'project_id', 'dns_name'),
+    'router': ('name', 'admin_state_up', 'external_gateway_info', 'routes', 'description',
+               'id', 'project_id', 'availability_zone_hints'),
+}
+
+
+def test_no_odd_value_in_any_field_is_a_500(server, net):
+    """Every field of every resource given values of the wrong type or size: 4xx."""
+    bodies = {'network': {'name': 'odd'},
+              'subnet': {'network_id': net['net']['id'], 'cidr': '10.92.0.0/24',
+                         'ip_version': 4},
+              'port': {'network_id': net['net']['id']}, 'router': {'name': 'odd'}}
+    five_hundreds = []
+    for res, fields in FIELDS.items():
+        for field in fields:
+            for odd in ODD:
+                status, doc = server.call('POST', f'/v2.0/{res}s',
+                                          {res: dict(bodies[res], **{field: odd})})
+                if status >= 500:
+                    five_hundreds.append((res, field, odd, doc))
+                elif status < 300:
+                    server.call('DELETE', f'/v2.0/{res}s/{doc[res]["id"]}')
+    assert five_hundreds == []
     assert server.call('GET', '/v2.0/networks?limit=1')[0] == 200
 
 
