@@ -183,8 +183,13 @@ def _check_device_name_free(txn: Txn, port_id: str) -> None:
     """409 if another port's devices (tap/qr-/qg- + 11 characters of the id) would
     have this port's names: the agents would move one port's device for the other."""
     prefix = port_id[:names.DEVICE_ID_CHARS]
-    other = txn.session.scalar(sa.select(models.Port.id).where(
-        models.Port.id >= prefix, models.Port.id < prefix + '~').limit(1))
+    if txn.session.get_bind().dialect.name == 'sqlite':
+        # A range on the primary key's index (binary collation: '~' sorts last).
+        same = sa.and_(models.Port.id >= prefix, models.Port.id < prefix + '~')
+    else:
+        # Collations with punctuation rules make a range unreliable; a pattern is not.
+        same = models.Port.id.like(prefix + '%')
+    other = txn.session.scalar(sa.select(models.Port.id).where(same).limit(1))
     if other is not None:
         raise exc.DeviceNameInUse(
             f'Port {port_id} would have the device names of port {other} '
