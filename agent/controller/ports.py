@@ -74,12 +74,14 @@ def _default_requests(subnets: dict[str, models.Subnet]) -> list[dict]:
     return [{'subnet_id': s.id} for s in subnets.values()]
 
 
-def _resolve_request(item, subnets, network_id: str) -> tuple[models.Subnet, str | None]:
+def _resolve_request(item, subnets, network_id: str,
+                     field: str = 'fixed_ips') -> tuple[models.Subnet, str | None]:
     if not isinstance(item, dict) or not set(item) <= {'subnet_id', 'ip_address'} or not item:
-        raise v.invalid('fixed_ips', f'{item!r} must have subnet_id and/or ip_address')
+        raise v.invalid(field, f'{item!r:.80} must have subnet_id and/or ip_address')
     if 'subnet_id' in item and not isinstance(item['subnet_id'], str):
-        raise v.invalid('fixed_ips subnet_id', f"{item['subnet_id']!r} is not a string")
-    ip = v.parse_ip(item['ip_address'], 'fixed_ips ip_address') if 'ip_address' in item else None
+        raise v.invalid(f'{field}.subnet_id', f"{item['subnet_id']!r:.80} is not a string")
+    ip = v.parse_ip(item['ip_address'], f'{field}.ip_address') if 'ip_address' in item \
+        else None
     if 'subnet_id' in item:
         subnet = subnets.get(item['subnet_id'])
         if subnet is None:
@@ -112,7 +114,9 @@ def allocate(txn: Txn, port: models.Port, requests: list | None,
         requests = _default_requests(subnets)
     if not isinstance(requests, list):
         raise v.invalid('fixed_ips', f'{requests!r} is not a list')
-    resolved = [_resolve_request(item, subnets, port.network_id) for item in requests]
+    resolved = [_resolve_request(item, subnets, port.network_id,
+                                 f'port {port.id}: fixed_ips[{i}]')
+                for i, item in enumerate(requests)]
     _lock_subnets(txn, {s.id for s, ip in resolved if ip is None})
     rows, seen = [], set()
     for subnet, ip in resolved:
