@@ -9,6 +9,7 @@ import re
 import uuid
 
 DEV_NAME_LEN = 14          # IFNAMSIZ - 1 (LINUX_DEV_LEN in Neutron)
+DEVICE_ID_CHARS = 11       # of the port id in tap/qr-/qg- names (the shortest prefix)
 DHCP_NS_PREFIX = 'qdhcp-'
 ROUTER_NS_PREFIX = 'qrouter-'
 TAP_PREFIX = 'tap'

@@ -174,6 +174,10 @@ class PortInUse(Conflict):
     pass
 
 
+class DeviceNameInUse(Conflict):
+    """Device names are a prefix and the first 11 characters of the port id."""
+
+
 class RouterInterfaceInUseByRoute(Conflict):
     pass
 

@@ -80,6 +80,8 @@ def _associate(txn: Txn, fip: models.FloatingIP, port_id, fixed_ip) -> None:
 
 def create_floatingip(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, FLOATINGIP_FIELDS, 'floatingip')
+    for field in ('dns_name', 'dns_domain'):
+        v.parse_dns_name(body.get(field), field)
     if not body.get('floating_network_id'):
         raise v.invalid('floating_network_id', 'floating_network_id is required')
     net = txn.load(models.Network, body['floating_network_id'])

@@ -38,7 +38,6 @@ from agent.controller.txn import Txn, bump
 MAX_USER_DATA = 65535            # bytes, decoded (Nova's limit is on the base64 text)
 MAX_KEY_LENGTH = 16384
 MAX_VENDOR_DATA = 65535          # bytes of JSON
-_DEVICE_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$')
 _KEY_NAME_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9 _.@-]{0,254}$')
 _LABEL_RE = re.compile(r'^(?!-)[a-z0-9-]{1,63}(?<!-)$', re.IGNORECASE)
 FIELDS = ('name', 'hostname', 'project_id', 'availability_zone', 'user_data',
@@ -50,10 +49,7 @@ class InstanceNotFound(exc.NotFound):
 
 
 def validate_device_id(device_id) -> str:
-    if not isinstance(device_id, str) or not _DEVICE_ID_RE.match(device_id):
-        raise v.invalid('device_id', f'{device_id!r} is not a device id (1-255 letters, '
-                                     'digits, ".", "_", ":" or "-")')
-    return device_id
+    return v.parse_device_id(device_id, allow_empty=False)
 
 
 def _text(value, field: str, limit: int = 255, allow_none: bool = False):

@@ -21,7 +21,8 @@ def _bad_id(value):
 
 def owner_project(ctx: Context, body: dict) -> str | None:
     """project_id (or tenant_id) from the body for admins; the caller's project otherwise."""
-    asked = body.get('project_id') or body.get('tenant_id')
+    asked = (v.parse_string(body.get('project_id'), 'project_id')
+             or v.parse_string(body.get('tenant_id'), 'tenant_id'))
     if asked and asked != ctx.project_id and not ctx.is_admin:
         raise v.invalid('project_id', f'{asked!r}: only admins may create resources '
                                       f'for another project')

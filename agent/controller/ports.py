@@ -6,6 +6,7 @@ import ipaddress
 
 import sqlalchemy as sa
 
+from agent.common import names
 from agent.controller import events, ipam
 from agent.controller import exceptions as exc
 from agent.controller import validation as v
@@ -73,10 +74,14 @@ def _default_requests(subnets: dict[str, models.Subnet]) -> list[dict]:
     return [{'subnet_id': s.id} for s in subnets.values()]
 
 
-def _resolve_request(item, subnets, network_id: str) -> tuple[models.Subnet, str | None]:
+def _resolve_request(item, subnets, network_id: str,
+                     field: str = 'fixed_ips') -> tuple[models.Subnet, str | None]:
     if not isinstance(item, dict) or not set(item) <= {'subnet_id', 'ip_address'} or not item:
-        raise v.invalid('fixed_ips', f'{item!r} must have subnet_id and/or ip_address')
-    ip = v.parse_ip(item['ip_address'], 'fixed_ips ip_address') if 'ip_address' in item else None
+        raise v.invalid(field, f'{item!r:.80} must have subnet_id and/or ip_address')
+    if 'subnet_id' in item and not isinstance(item['subnet_id'], str):
+        raise v.invalid(f'{field}.subnet_id', f"{item['subnet_id']!r:.80} is not a string")
+    ip = v.parse_ip(item['ip_address'], f'{field}.ip_address') if 'ip_address' in item \
+        else None
     if 'subnet_id' in item:
         subnet = subnets.get(item['subnet_id'])
         if subnet is None:
@@ -109,7 +114,9 @@ def allocate(txn: Txn, port: models.Port, requests: list | None,
         requests = _default_requests(subnets)
     if not isinstance(requests, list):
         raise v.invalid('fixed_ips', f'{requests!r} is not a list')
-    resolved = [_resolve_request(item, subnets, port.network_id) for item in requests]
+    resolved = [_resolve_request(item, subnets, port.network_id,
+                                 f'port {port.id}: fixed_ips[{i}]')
+                for i, item in enumerate(requests)]
     _lock_subnets(txn, {s.id for s, ip in resolved if ip is None})
     rows, seen = [], set()
     for subnet, ip in resolved:
@@ -155,21 +162,43 @@ def create_port_row(txn: Txn, body: dict, status: str = 'DOWN',
     if not body.get('network_id'):
         raise v.invalid('network_id', 'network_id is required')
     net = txn.load(models.Network, body['network_id'])
+    port_id = new_id(body)
+    v.parse_dns_name(body.get('dns_name'))
     port = models.Port(
-        id=new_id(body), network_id=net.id, project_id=owner_project(txn.ctx, body),
+        id=port_id, network_id=net.id, project_id=owner_project(txn.ctx, body),
         name=v.parse_string(body.get('name'), 'name'),
         description=v.parse_string(body.get('description'), 'description'),
-        device_id=v.parse_string(body.get('device_id'), 'device_id'),
+        device_id=v.parse_device_id(body.get('device_id')),
         device_owner=v.parse_string(body.get('device_owner'), 'device_owner'),
         host=v.parse_string(body.get('binding:host_id'), 'binding:host_id'),
         admin_state_up=v.parse_bool(body.get('admin_state_up', True), 'admin_state_up'),
-        extra_dhcp_opts=v.parse_extra_dhcp_opts(body.get('extra_dhcp_opts') or []),
+        extra_dhcp_opts=v.parse_extra_dhcp_opts(body.get('extra_dhcp_opts') or [],
+                                                f'port {port_id}'),
         status=status, revision_number=0)
+    _check_device_name_free(txn, port_id)
     port.mac_address = _mac(txn, net.id, body.get('mac_address'))
     port.fixed_ips = allocate(txn, port, body.get('fixed_ips'), subnets=subnets)
     txn.session.add(port)
     txn.session.flush()
     return port
+
+
+def _check_device_name_free(txn: Txn, port_id: str) -> None:
+    """409 if another port's devices (tap/qr-/qg- + 11 characters of the id) would
+    have this port's names: the agents would move one port's device for the other."""
+    prefix = port_id[:names.DEVICE_ID_CHARS]
+    if txn.session.get_bind().dialect.name == 'sqlite':
+        # A range on the primary key's index (binary collation: '~' sorts last).
+        same = sa.and_(models.Port.id >= prefix, models.Port.id < prefix + '~')
+    else:
+        # Collations with punctuation rules make a range unreliable; a pattern is not.
+        same = models.Port.id.like(prefix + '%')
+    other = txn.session.scalar(sa.select(models.Port.id).where(same).limit(1))
+    if other is not None:
+        raise exc.DeviceNameInUse(
+            f'Port {port_id} would have the device names of port {other} '
+            f'({names.tap_name(other)}, {names.internal_device_name(other)}, ...): '
+            f'the first {names.DEVICE_ID_CHARS} characters of port ids must differ')
 
 
 def create_port(txn: Txn, body: dict) -> dict:
@@ -192,15 +221,20 @@ def update_port_row(txn: Txn, port: models.Port, body: dict) -> tuple[dict, dict
     for field in ('id', 'network_id', 'project_id', 'tenant_id'):
         if field in body and body[field] != before[field]:
             raise v.invalid(field, f'{field} of port {port.id} cannot be updated')
-    for field in ('name', 'description', 'device_id', 'device_owner'):
+    for field in ('name', 'description', 'device_owner'):
         if field in body:
             setattr(port, field, v.parse_string(body[field], field))
+    if 'device_id' in body:
+        port.device_id = v.parse_device_id(body['device_id'])
+    if 'dns_name' in body:
+        v.parse_dns_name(body['dns_name'])
     if 'binding:host_id' in body:
         port.host = v.parse_string(body['binding:host_id'], 'binding:host_id')
     if 'admin_state_up' in body:
         port.admin_state_up = v.parse_bool(body['admin_state_up'], 'admin_state_up')
     if 'extra_dhcp_opts' in body:
-        port.extra_dhcp_opts = v.parse_extra_dhcp_opts(body['extra_dhcp_opts'] or [])
+        port.extra_dhcp_opts = v.parse_extra_dhcp_opts(body['extra_dhcp_opts'] or [],
+                                                       f'port {port.id}')
     if 'mac_address' in body and body['mac_address'] != port.mac_address:
         port.mac_address = _mac(txn, port.network_id, body['mac_address'])
     if 'fixed_ips' in body:

@@ -127,7 +127,7 @@ def create_router(txn: Txn, body: dict) -> dict:
         name=v.parse_string(body.get('name'), 'name'),
         description=v.parse_string(body.get('description'), 'description'),
         admin_state_up=v.parse_bool(body.get('admin_state_up', True), 'admin_state_up'),
-        availability_zone_hints=body.get('availability_zone_hints') or [],
+        availability_zone_hints=v.parse_zone_hints(body.get('availability_zone_hints')),
         enable_snat=True, routes=[], status='ACTIVE', revision_number=0)
     txn.session.add(router)
     txn.session.flush()

@@ -15,6 +15,7 @@ import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 import oslo_messaging
 
 from agent.common.names import is_uuid
+from agent.controller import rpc_bounds
 from agent.controller.context import Context
 from agent.controller.exceptions import NeutronError
 from agent.rpc.codec import Fields, WireError
@@ -102,14 +103,16 @@ class DhcpRpcCallback:
         return self.plugin.dhcp_ready_on_ports(list(f.uuids('port_ids')))
 
     @_rpc_method
-    def get_networks(self, context, filters=None, fields=None, **_):
-        return self.plugin.get_networks(Context.admin(), filters=filters or {},
-                                        fields=fields)
+    def get_networks(self, context, **kwargs):
+        f = _args('get_networks', kwargs)
+        return self.plugin.get_networks(Context.admin(), filters=rpc_bounds.filters(f),
+                                        fields=rpc_bounds.fields(f))
 
     @_rpc_method
-    def get_ports(self, context, filters=None, **_):
+    def get_ports(self, context, **kwargs):
         """MetadataRpcCallback's method; Neutron's DHCP driver asks it often."""
-        return self.plugin.get_ports(Context.admin(), filters=filters or {})
+        f = _args('get_ports', kwargs)
+        return self.plugin.get_ports(Context.admin(), filters=rpc_bounds.filters(f))
 
 
 def _port_body(f: Fields) -> dict:
@@ -176,9 +179,10 @@ class L3RpcCallback:
         return ['router']
 
     @_rpc_method
-    def get_networks(self, context, filters=None, fields=None, **_):
-        return self.plugin.get_networks(Context.admin(), filters=filters or {},
-                                        fields=fields)
+    def get_networks(self, context, **kwargs):
+        f = _args('get_networks', kwargs)
+        return self.plugin.get_networks(Context.admin(), filters=rpc_bounds.filters(f),
+                                        fields=rpc_bounds.fields(f))
 
 
 class AgentExtRpcCallback:
@@ -195,11 +199,7 @@ class AgentExtRpcCallback:
         f = _args('report_state', kwargs)
         outer = Fields(f.obj, f.raw('agent_state'), 'agent_state.')
         state = Fields(f.obj, outer.raw('agent_state'), 'agent_state.agent_state.')
-        for name in ('binary', 'host', 'topic', 'agent_type'):
-            state.str(name)
-        configurations = state.raw('configurations', {})
-        if not isinstance(configurations, dict):
-            raise state.error('configurations', f'{configurations!r} is not an object')
+        rpc_bounds.check_agent_state(state)
         return self.plugin.report_state(dict(state.data), f.str('time'))
 
     @_rpc_method

@@ -9,11 +9,14 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from agent.common import dhcp_fields
 from agent.controller import exceptions as exc
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPV6_MODES = ('slaac', 'dhcpv6-stateful', 'dhcpv6-stateless')
+MAX_DHCP_OPTS = 64
+_DEVICE_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9._:-]{0,254}$')
 _MAC_RE = re.compile(r'^([0-9a-f]{2}:){5}[0-9a-f]{2}$')
 
 
@@ -217,6 +220,8 @@ def parse_string(value, field: str, max_len: int = 255) -> str:
         raise invalid(field, f'{value!r} is not a string')
     if len(value) > max_len:
         raise invalid(field, f'{value[:20]!r}... exceeds maximum length of {max_len}')
+    if '\x00' in value:
+        raise invalid(field, 'NUL characters are not allowed')
     return value
 
 
@@ -230,18 +235,81 @@ def check_known_fields(body, allowed: frozenset, resource: str) -> dict:
     return body
 
 
-def parse_extra_dhcp_opts(values) -> list[dict]:
+def parse_extra_dhcp_opts(values, obj: str = 'port') -> list[dict]:
+    """``[{opt_name, opt_value, ip_version}]`` checked as :mod:`agent.common.dhcp_fields`
+    says (what reaches dnsmasq's files); an option whose value is null is dropped
+    (Neutron: null removes the option)."""
     if not isinstance(values, list):
-        raise invalid('extra_dhcp_opts', f'{values!r} is not a list')
-    opts = []
-    for opt in values:
-        if not isinstance(opt, dict) or not opt.get('opt_name'):
-            raise invalid('extra_dhcp_opts', f'{opt!r} needs opt_name')
-        version = opt.get('ip_version', 4)
-        if version not in (4, 6, '4', '6'):
-            raise invalid('extra_dhcp_opts', f'ip_version {version!r} is not in [4, 6]')
-        opts.append({'opt_name': str(opt['opt_name']),
-                     'opt_value': None if opt.get('opt_value') is None
-                     else str(opt['opt_value']),
-                     'ip_version': int(version)})
+        raise invalid(f'{obj}: extra_dhcp_opts', f'{_short(values)} is not a list')
+    if len(values) > MAX_DHCP_OPTS:
+        raise invalid(f'{obj}: extra_dhcp_opts', f'more than {MAX_DHCP_OPTS} options')
+    opts, seen = [], set()
+    for i, opt in enumerate(values):
+        field = f'{obj}: extra_dhcp_opts[{i}]'
+        if not isinstance(opt, dict):
+            raise invalid(field, f'{_short(opt)} is not an object')
+        unknown = sorted(set(opt) - {'opt_name', 'opt_value', 'ip_version'})
+        if unknown:
+            raise invalid(field, f"unknown key(s) {', '.join(map(repr, unknown))}")
+        if 'opt_name' not in opt:
+            raise invalid(f'{field}.opt_name', 'missing')
+        try:
+            version = dhcp_fields.ip_version(opt.get('ip_version', 4))
+        except dhcp_fields.FieldError as e:
+            raise invalid(f'{field}.ip_version', str(e)) from None
+        try:
+            name = dhcp_fields.opt_name(opt['opt_name'], version)
+        except dhcp_fields.FieldError as e:
+            raise invalid(f'{field}.opt_name', str(e)) from None
+        if opt.get('opt_value') is None:
+            continue
+        try:
+            value = dhcp_fields.opt_value(opt['opt_value'], name)
+        except dhcp_fields.FieldError as e:
+            raise invalid(f'{field}.opt_value', str(e)) from None
+        if (name, version) in seen:
+            raise invalid(f'{field}.opt_name', f'{name!r} (IPv{version}) given twice')
+        seen.add((name, version))
+        opts.append({'opt_name': name, 'opt_value': value, 'ip_version': version})
     return opts
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + '...'
+
+
+def parse_dns_name(value, field: str = 'dns_name') -> str:
+    """``dns_name``: only empty (None or '') is accepted: without the
+    dns-integration extension a name would be accepted and never used."""
+    if value is None or value == '':
+        return ''
+    raise invalid(field, f'{_short(value)}: DNS names of ports are not supported '
+                         '(no dns-integration extension); leave it empty')
+
+
+def parse_zone_hints(values, field: str = 'availability_zone_hints') -> list[str]:
+    """A list of at most 16 availability zone names."""
+    if values is None:
+        return []
+    if not isinstance(values, list) or len(values) > 16:
+        raise invalid(field, f'{_short(values)} is not a list of at most 16 zone names')
+    return [parse_string(h, field) for h in values]
+
+
+def parse_device_id(value, allow_empty: bool = True) -> str:
+    """1-255 letters, digits, '.', '_', ':' or '-' (the first a letter or digit);
+    a port's may be empty (Neutron's default)."""
+    if allow_empty and (value is None or value == ''):
+        return ''
+    if not isinstance(value, str) or not _DEVICE_ID_RE.match(value):
+        raise invalid('device_id', f'{_short(value)} is not a device id (1-255 letters, '
+                                   'digits, ".", "_", ":" or "-")')
+    return value
+
+
+def parse_int(value, field: str, low: int, high: int) -> int:
+    """An integer (not a boolean) within [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise invalid(field, f'{_short(value)} is not an integer between {low} and {high}')
+    return value

@@ -175,6 +175,21 @@ class UnplugPort(Action):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class RefuseDevice(Action):
+    """The device name is already another port's (names are a prefix and the
+    first 11 characters of the port id): that device is never replugged or moved
+    for this port; executing this logs the refusal as an ERROR."""
+    namespace: str
+    name: str
+    port_id: str
+    holder_id: str
+
+    def describe(self):
+        return (f'# refused: {self.name} belongs to port {self.holder_id}, '
+                f'not to port {self.port_id} ({self.namespace})')
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class DeleteNamespace(Action):
     namespace: str
 
@@ -232,7 +247,23 @@ def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool):
     return actions
 
 
+def holder(desired: DesiredDevice, observed: ObservedDevice) -> str | None:
+    """The id of another port whose device has ``desired``'s name, if one has."""
+    port = observed.ovs_port
+    if port is not None and port.iface_id and port.iface_id != desired.port.iface_id:
+        return port.iface_id
+    return None
+
+
+def refusals(plan) -> list[RefuseDevice]:
+    return [a for a in plan if isinstance(a, RefuseDevice)]
+
+
 def diff(desired: DesiredDevice, observed: ObservedDevice) -> Plan:
+    other = holder(desired, observed)
+    if other is not None:
+        return Plan.of([RefuseDevice(desired.namespace, desired.name,
+                                     desired.port.iface_id, other)])
     actions: list[Action] = []
     if not observed.namespace_exists:
         actions.append(CreateNamespace(desired.namespace))

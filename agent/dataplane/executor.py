@@ -123,6 +123,13 @@ def _unplug(d, a):
     d.ovs.delete_port(a.bridge, a.name)
 
 
+def _refuse(d, a):
+    LOG.error('%s: port %s refused: its device %s would be port %s\'s, which exists '
+              '(device names are a prefix and the first 11 characters of the port id); '
+              'that device is left where it is', a.namespace, a.port_id, a.name,
+              a.holder_id)
+
+
 def _delete_namespace(d, a):
     d.netns.delete(a.namespace, force=True)
 
@@ -141,5 +148,6 @@ _HANDLERS = {
     dev.SetDefaultGateway: _set_gateway,
     dev.DeleteDefaultRoute: _delete_default,
     dev.UnplugPort: _unplug,
+    dev.RefuseDevice: _refuse,
     dev.DeleteNamespace: _delete_namespace,
 }

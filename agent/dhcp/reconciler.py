@@ -50,6 +50,11 @@ class DhcpPortError(RuntimeError):
     """The server did not give us a usable DHCP port (retried)."""
 
 
+class DeviceConflict(TerminalError):
+    """Our DHCP port's tap name is another port's device (not retried: the next
+    full sync tries again)."""
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class ReconcilerConfig:
     host: str
@@ -242,6 +247,12 @@ class DhcpReconciler:
                                     self.ports.snapshot(desired.name))
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'
+        for refused in dev.refusals(plan):
+            raise DeviceConflict(
+                f'{resource}: DHCP port {refused.port_id} refused: its device '
+                f'{refused.name} is port {refused.holder_id}\'s, which exists (device '
+                f'names are a prefix and the first 11 characters of the port id); '
+                f'that device is left where it is')
         starter = None
         created = bool(plan) and isinstance(plan.actions[0], dev.CreateNamespace)
         if plan:

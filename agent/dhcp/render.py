@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import re
 from collections.abc import Iterator
 
+from agent.common import dhcp_fields
 from agent.dhcp.settings import DnsmasqSettings
 from agent.model.network import (
     DEVICE_OWNER_DHCP, DHCP_CONFIG_NOT_REQUIRED_OWNERS, IPV6_DHCP_STATELESS,
     IPV6_SLAAC, ROUTER_INTERFACE_OWNERS, FixedIP, Network, Port, Subnet)
 
+LOG = logging.getLogger(__name__)
 SUBNET_TAG = 'subnet-%s'
 PORT_TAG = 'port-%s'
 HOST_DHCPV6_TAG = 'tag:dhcpv6,'
@@ -57,8 +60,36 @@ def requires_dhcp_config(port: Port) -> bool:
 def client_id(port: Port) -> str | None:
     for opt in port.extra_dhcp_opts:
         if opt.opt_name in CLIENT_ID_NAMES:
-            return opt.opt_value
+            try:
+                return dhcp_fields.client_id(opt.opt_value)
+            except dhcp_fields.FieldError as e:
+                LOG.error('port %s: extra_dhcp_opts %s: %s: not written', port.id,
+                          opt.opt_name, e)
+                return None
     return None
+
+
+def _safe_lines(lines, what: str) -> list[str]:
+    """Defence in depth (the codec refuses such values first): a line holding a
+    newline, NUL or other control character is never written into dnsmasq's files."""
+    out = []
+    for line in lines:
+        if not dhcp_fields.safe_line(line):
+            LOG.error('Not writing a line of the %s file holding a control character: %r', what,
+                      line[:120])
+            continue
+        out.append(line)
+    return out
+
+
+def _valid_dns_names(port: Port, hostname: str, fqdn: str) -> bool:
+    try:
+        dhcp_fields.dns_name(hostname)
+        dhcp_fields.dns_name(fqdn)
+    except dhcp_fields.FieldError as e:
+        LOG.error('port %s: dns_assignment: %s: host-<address> names used', port.id, e)
+        return False
+    return True
 
 
 def _same_address(text: str, ip, ip_text: str) -> bool:
@@ -76,7 +107,7 @@ def dns_names(ip, port: Port, dns_domain: str, ip_text: str = '') -> tuple[str, 
     """(hostname, fqdn) of ``ip``: from dns_assignment, else ``host-<ip>``."""
     ip_text = ip_text or str(ip)
     for assigned_ip, hostname, fqdn in port.dns_assignment:
-        if _same_address(assigned_ip, ip, ip_text):
+        if _same_address(assigned_ip, ip, ip_text) and _valid_dns_names(port, hostname, fqdn):
             return hostname, fqdn
     hostname = 'host-' + ip_text.replace('.', '-').replace(':', '-')
     fqdn = f'{hostname}.{dns_domain}' if dns_domain else hostname
@@ -133,7 +164,7 @@ def _hosts_file(network: Network, hosts) -> str:
             lines.append(f'{port.mac_address},{h.tag}id:{cid},{h.fqdn},{ip}')
         else:
             lines.append(f'{port.mac_address},{h.tag}{h.fqdn},{ip},{port_tag}')
-    return ''.join(line + '\n' for line in lines)
+    return ''.join(line + '\n' for line in _safe_lines(lines, 'host'))
 
 
 def render_addn_hosts(network: Network, settings: DnsmasqSettings) -> str:
@@ -142,7 +173,8 @@ def render_addn_hosts(network: Network, settings: DnsmasqSettings) -> str:
 
 
 def _addn_hosts_file(hosts) -> str:
-    return ''.join(f'{h.address}\t{h.fqdn} {h.hostname}\n' for h in hosts)
+    lines = [f'{h.address}\t{h.fqdn} {h.hostname}' for h in hosts]
+    return ''.join(line + '\n' for line in _safe_lines(lines, 'addn_hosts'))
 
 
 def format_option(ip_version: int, tag: str, option: str, *values: str) -> str:
@@ -284,7 +316,7 @@ def render_opts(network: Network, settings: DnsmasqSettings,
     """
     options, without_nameservers = _subnet_options(network, settings, dhcp_port_id)
     options += _port_options(network, without_nameservers)
-    return '\n'.join(options)
+    return '\n'.join(_safe_lines(options, 'opts'))
 
 
 def render_files(network: Network, settings: DnsmasqSettings,

@@ -244,7 +244,12 @@ class L3Agent:
         for router in routers:
             try:
                 for action in self.reconciler.first_plugs(router, ports):
-                    by_bridge.setdefault(action.bridge, {})[action.port.name] = action.port
+                    specs = by_bridge.setdefault(action.bridge, {})
+                    first = specs.setdefault(action.port.name, action.port)
+                    if first.iface_id != action.port.iface_id:
+                        LOG.error('router %s: port %s not plugged: its device %s would '
+                                  'be port %s\'s', router.id, action.port.iface_id,
+                                  action.port.name, first.iface_id)
             except Exception as exc:  # noqa: BLE001 - its reconcile reports it
                 LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
         for bridge, specs in by_bridge.items():

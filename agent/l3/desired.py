@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 from collections.abc import Mapping
 
 from agent.common import names
@@ -23,6 +24,8 @@ from agent.metadata import haproxy
 from agent.model.network import IPAddress, IPNetwork
 from agent.model.router import Router, RouterPort
 from agent.process.spec import ProcessSpec
+
+LOG = logging.getLogger(__name__)
 
 # Every qrouter namespace, at creation (neutron-agent-rpc.md §6.4).
 NAMESPACE_SYSCTLS = (
@@ -134,11 +137,28 @@ def proxy_spec(router_id: str, settings: L3Settings) -> ProcessSpec:
         rate_limit=settings.proxy_rate_limit)
 
 
+def _distinct_names(router: Router, devices: list[DesiredDevice]) -> list[DesiredDevice]:
+    """Two interfaces whose ids share 11 characters would share a qr- device:
+    the second is refused (with an ERROR naming both), the first keeps it."""
+    kept: dict[str, DesiredDevice] = {}
+    for device in devices:
+        first = kept.get(device.name)
+        if first is None:
+            kept[device.name] = device
+        else:
+            LOG.error('router %s: port %s refused: its device %s would be port %s\'s '
+                      '(device names are a prefix and the first 11 characters of the '
+                      'port id)', router.id, device.port.iface_id, device.name,
+                      first.port.iface_id)
+    return list(kept.values())
+
+
 def desired_router(router: Router, settings: L3Settings,
                    tags: Mapping[str, int]) -> DesiredRouter:
     """Everything ``router`` needs; ``tags`` maps internal network ids to local VLANs."""
-    devices = [internal_device(router, port, settings, tags.get(port.network_id))
-               for port in router.interfaces]
+    devices = _distinct_names(router, [
+        internal_device(router, port, settings, tags.get(port.network_id))
+        for port in router.interfaces])
     device_sysctls: list[tuple[str, int]] = []
     if router.gw_port is not None:
         gw = gateway_device(router, router.gw_port, settings)

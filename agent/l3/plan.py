@@ -212,9 +212,12 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
         actions.append(dev.CreateNamespace(ns))
     actions += _sysctls(ns, desired.sysctls, dict(observed.sysctls), fresh)
     actions += _stale_devices(desired, observed, bridges)
+    refused = set()
     for device in desired.devices:
-        actions += _device(device, observed)
-    present = {d.name for d in desired.devices}
+        device_actions = _device(device, observed)
+        refused |= {a.name for a in dev.refusals(device_actions)}
+        actions += device_actions
+    present = {d.name for d in desired.devices} - refused
     dev_sysctls = [(k, v) for k, v in desired.device_sysctls
                    if k.split('.')[3] in present]
     actions += _sysctls(ns, dev_sysctls, dict(observed.sysctls), fresh)

@@ -10,14 +10,17 @@ message can be logged precisely and dropped.  Event payloads are decoded in
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Mapping
 
+from agent.common import dhcp_fields
 from agent.common.names import is_uuid
 from agent.model.network import (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, IPV6_SLAAC,
                                  DhcpOpt, FixedIP, HostRoute, Network, Port, Subnet)
 from agent.model.router import (FloatingIP, Route, Router, RouterPort,
                                 RouterSubnet)
 
+LOG = logging.getLogger(__name__)
 _MISSING = object()
 
 
@@ -165,11 +168,22 @@ def subnet_from_wire(data, network_id: str | None = None) -> Subnet:
         else f.uuid('network_id', network_id),
         cidr=cidr, ip_version=ip_version, gateway_ip=gateway,
         enable_dhcp=f.bool('enable_dhcp', True),
-        dns_nameservers=f.strings('dns_nameservers'),
+        dns_nameservers=tuple(str(ip) for ip in _addresses(f, 'dns_nameservers')),
         host_routes=routes,
         ipv6_address_mode=f.str('ipv6_address_mode', None),
         ipv6_ra_mode=f.str('ipv6_ra_mode', None),
         name=f.str('name', ''))
+
+
+def _addresses(f: Fields, name: str) -> list:
+    """A list of IP addresses (they are written into dnsmasq's opts file)."""
+    out = []
+    for i, value in enumerate(f.strings(name)):
+        try:
+            out.append(ipaddress.ip_address(value))
+        except ValueError:
+            raise f.error(f'{name}[{i}]', f'{_short(value)} is not an IP address') from None
+    return out
 
 
 def _fixed_ips(f: Fields) -> tuple[FixedIP, ...]:
@@ -179,27 +193,37 @@ def _fixed_ips(f: Fields) -> tuple[FixedIP, ...]:
 
 
 def _dhcp_opt(item: Fields) -> DhcpOpt:
+    """One ``extra_dhcp_opts`` item, checked as the API checks it
+    (:mod:`agent.common.dhcp_fields`): nothing reaches dnsmasq's files that could
+    add a line or a field."""
+    try:
+        version = dhcp_fields.ip_version(item.raw('ip_version', 4))
+    except dhcp_fields.FieldError as e:
+        raise item.error('ip_version', str(e)) from None
+    try:
+        name = dhcp_fields.opt_name(item.raw('opt_name'), version)
+    except dhcp_fields.FieldError as e:
+        raise item.error('opt_name', str(e)) from None
     value = item.raw('opt_value')
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, float) and not isinstance(value, bool):
         value = str(value)
-    if not isinstance(value, str):
-        raise item.error('opt_value', f'{_short(value)} is not a string')
-    name = item.raw('opt_name')
-    if isinstance(name, int) and not isinstance(name, bool):
-        name = str(name)
-    if not isinstance(name, str) or not name:
-        raise item.error('opt_name', f'{_short(name)} is not an option name')
-    version = item.int('ip_version', 4)
-    if version not in (4, 6):
-        raise item.error('ip_version', f'{version} is not 4 or 6')
+    try:
+        value = dhcp_fields.opt_value(value, name)
+    except dhcp_fields.FieldError as e:
+        raise item.error('opt_value', str(e)) from None
     return DhcpOpt(opt_name=name, opt_value=value, ip_version=version)
 
 
 def _dns_assignment(f: Fields) -> tuple[tuple[str, str, str], ...]:
     out = []
     for item in f.items('dns_assignment', ()):
-        out.append((str(item.ip('ip_address')), item.str('hostname', ''),
-                    item.str('fqdn', '')))
+        names = []
+        for name in ('hostname', 'fqdn'):
+            try:
+                names.append(dhcp_fields.dns_name(item.str(name, '')))
+            except dhcp_fields.FieldError as e:
+                raise item.error(name, str(e)) from None
+        out.append((str(item.ip('ip_address')), *names))
     return tuple(out)
 
 
@@ -225,7 +249,8 @@ def port_from_wire(data, network_id: str | None = None) -> Port:
         device_owner=f.str('device_owner', ''),
         device_id=f.str('device_id', ''),
         admin_state_up=f.bool('admin_state_up', True),
-        extra_dhcp_opts=tuple(_dhcp_opt(i) for i in f.items('extra_dhcp_opts', ())),
+        extra_dhcp_opts=tuple(_dhcp_opt(i) for i in f.items('extra_dhcp_opts', ())
+                              if i.raw('opt_value', None) is not None),
         binding_host_id=f.str('binding:host_id', ''),
         revision_number=f.int('revision_number', 0),
         name=f.str('name', ''),
@@ -237,7 +262,7 @@ def network_from_wire(data) -> Network:
     f = Fields(object_name('network', data), data)
     net_id = f.uuid('id')
     subnets = tuple(_nested(subnet_from_wire, f, 'subnets', net_id))
-    ports = tuple(_nested(port_from_wire, f, 'ports', net_id))
+    ports = tuple(_nested(port_from_wire, f, 'ports', net_id, skip_bad=True))
     return Network(
         id=net_id,
         project_id=f.str('project_id', '') or f.str('tenant_id', ''),
@@ -247,8 +272,12 @@ def network_from_wire(data) -> Network:
         name=f.str('name', ''))
 
 
-def _nested(decode, parent: Fields, name: str, *args):
-    """Decode each item of a list, re-raising errors with the parent's name."""
+def _nested(decode, parent: Fields, name: str, *args, skip_bad: bool = False):
+    """Decode each item of a list, re-raising errors with the parent's name.
+
+    ``skip_bad``: an item that does not decode is left out with an ERROR naming
+    it and the field (one bad port must not stop a network being served).
+    """
     value = parent.raw(name, ())
     if value is None:
         return []
@@ -259,8 +288,11 @@ def _nested(decode, parent: Fields, name: str, *args):
         try:
             out.append(decode(item, *args))
         except WireError as e:
-            raise WireError(parent.obj, f'{parent.prefix}{name}[{i}].{e.field}',
-                            f'{e.problem} (in {e.obj})') from None
+            error = WireError(parent.obj, f'{parent.prefix}{name}[{i}].{e.field}',
+                              f'{e.problem} (in {e.obj})')
+            if not skip_bad:
+                raise error from None
+            LOG.error('Refusing %s: %s', e.obj, error)
     return out
 
 
@@ -275,16 +307,10 @@ def _router_subnet(item: Fields) -> RouterSubnet:
     if ra_mode is not None and (cidr.version != 6 or ra_mode not in IPV6_RA_MODES):
         raise item.error('ipv6_ra_mode', f'{ra_mode!r} is not one of '
                          f'{", ".join(IPV6_RA_MODES)} on an IPv6 subnet')
-    servers = []
-    for value in item.strings('dns_nameservers'):
-        try:
-            servers.append(ipaddress.ip_address(value))
-        except ValueError:
-            raise item.error('dns_nameservers', f'{_short(value)} is not an IP '
-                             'address') from None
     return RouterSubnet(id=item.uuid('id'), cidr=cidr,
                         gateway_ip=item.ip('gateway_ip', None),
-                        dns_nameservers=tuple(servers), ipv6_ra_mode=ra_mode)
+                        dns_nameservers=tuple(_addresses(item, 'dns_nameservers')),
+                        ipv6_ra_mode=ra_mode)
 
 
 def router_port_from_wire(data) -> RouterPort:

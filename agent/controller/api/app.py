@@ -15,7 +15,7 @@ from agent.controller.api.instances import register_instance_views
 from agent.controller.api.http import json_response
 
 LOG = logging.getLogger(__name__)
-MAX_BODY_BYTES = 16 * 1024 * 1024     # larger bodies: 413
+MAX_BODY_BYTES = 1024 * 1024          # larger bodies: 413 (Neutron: 112 KiB)
 
 
 class ApiMiddleware:

@@ -6,17 +6,61 @@ import json
 
 from agent.controller import exceptions
 
+MAX_DEPTH = 32          # objects and lists nested deeper: 400
+
 
 def load_json(raw: bytes):
-    """The JSON document of a request, or a 400 saying what is wrong with it."""
+    """The JSON document of a request, or a 400 saying what is wrong with it.
+
+    Beyond JSON itself: nesting at most :data:`MAX_DEPTH` deep, and every string
+    (keys too) valid Unicode without NUL (no lone surrogate such as ``\\ud800``,
+    which no database can store).
+    """
     if not raw or not raw.strip():
         raise exceptions.BadRequest('Request body is empty: a JSON document is required')
     try:
-        return json.loads(raw)
+        doc = json.loads(raw)
     except UnicodeDecodeError:
         raise exceptions.BadRequest('Request body is not UTF-8 encoded JSON') from None
+    except RecursionError:
+        raise exceptions.BadRequest(
+            f'Request body is nested deeper than {MAX_DEPTH} levels') from None
     except ValueError as exc:
         raise exceptions.BadRequest(f'Malformed JSON in request body: {exc}') from None
+    check_document(doc)
+    return doc
+
+
+def check_document(doc) -> None:
+    """Depth and strings of a parsed document (iterative: no recursion to exhaust)."""
+    stack = [(doc, 1, '(body)')]
+    while stack:
+        value, depth, path = stack.pop()
+        if isinstance(value, str):
+            _check_string(value, path)
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_DEPTH:
+            raise exceptions.BadRequest(
+                f'Request body is nested deeper than {MAX_DEPTH} levels at {path}')
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, f'{path} key')
+                stack.append((item, depth + 1, key if path == '(body)' else f'{path}.{key}'))
+        else:
+            stack.extend((item, depth + 1, f'{path}[{i}]') for i, item in enumerate(value))
+
+
+def _check_string(text: str, path: str) -> None:
+    if '\x00' in text:
+        raise exceptions.InvalidInput(f'Invalid input for {path}: NUL characters are not '
+                                      'allowed')
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise exceptions.InvalidInput(f'Invalid input for {path}: not valid Unicode '
+                                      '(a lone surrogate)') from None
 
 
 def unwrap_one(doc, singular: str) -> dict:

@@ -69,8 +69,26 @@ def test_plugged_but_not_moved_is_moved_not_replugged():
     assert kinds(d.diff(DESIRED, observed))[0] == 'MoveToNamespace'
 
 
-def test_foreign_port_of_the_same_name_is_replaced():
-    observed = d.ObservedDevice(True, ovs_port(iface_id='other'), converged_link(), False,
+OTHER_PORT = 'e9f30b29-bfd0-4000-8000-000000000001'     # same 11 first characters
+
+
+def test_another_ports_device_of_the_same_name_is_never_taken():
+    """A port whose id starts like another's would get that port's device: the
+    plan refuses it and touches nothing (no replug, no move out of its namespace)."""
+    for observed in (
+            d.ObservedDevice(True, ovs_port(iface_id=OTHER_PORT), converged_link(), False,
+                             (DEFAULT,), SYSCTLS),
+            d.ObservedDevice(False, ovs_port(iface_id=OTHER_PORT), None, False),
+            d.ObservedDevice(True, ovs_port(iface_id=OTHER_PORT), None, True)):
+        plan = d.diff(DESIRED, observed)
+        assert kinds(plan) == ['RefuseDevice']
+        assert d.refusals(plan) == [d.RefuseDevice(NS, PORT.name, PORT.iface_id,
+                                                   OTHER_PORT)]
+        assert OTHER_PORT in str(plan) and PORT.iface_id in str(plan)
+
+
+def test_a_port_of_the_same_name_without_iface_id_is_replugged():
+    observed = d.ObservedDevice(True, ovs_port(iface_id=''), converged_link(), False,
                                 (DEFAULT,), SYSCTLS)
     assert kinds(d.diff(DESIRED, observed))[0] == 'PlugPort'
 

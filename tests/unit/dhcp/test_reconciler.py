@@ -10,9 +10,10 @@ import pytest
 from agent.common import names
 from agent.dataplane.executor import HostDrivers
 from agent.dhcp.reconciler import (
-    DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
+    DeviceConflict, DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
 from agent.dhcp.settings import DnsmasqSettings
 from agent.drivers.fake import FakeDrivers
+from agent.drivers.state import PortSpec
 from agent.metadata import haproxy
 from agent.model import network as m
 from agent.process import ProcessManager, ProcessMonitor
@@ -275,3 +276,20 @@ def test_a_full_fetch_begun_after_the_event_is_used(world):
     rec.prefetched([plugin.network], time.monotonic())
     rec.handle(network_key(g.NET_ID))
     assert ('get_network_info', g.NET_ID) not in plugin.calls
+
+
+def test_a_tap_name_held_by_another_port_is_refused_not_taken(world):
+    """Another port's device already has our DHCP port's tap name (ids sharing 11
+    characters): the network is refused naming both ports, that device untouched."""
+    fakes, procs, plugin, rec, _ready, _ = world
+    other = g.DHCP_PORT_ID[:11] + 'f' + g.DHCP_PORT_ID[12:]
+    assert other != g.DHCP_PORT_ID
+    fakes.netns.create('qdhcp-other')
+    fakes.ovs.plug_ports('br-int', [PortSpec(TAP, other, 'fa:16:3e:00:00:09', 7)])
+    fakes.links.move_to_namespace(TAP, 'qdhcp-other')
+    with pytest.raises(DeviceConflict) as info:
+        rec.handle(network_key(g.NET_ID))
+    assert g.DHCP_PORT_ID in str(info.value) and other in str(info.value)
+    assert [(p.name, p.iface_id) for p in fakes.ovs.list_ports('br-int')] == [(TAP, other)]
+    assert fakes.links.observe_link('qdhcp-other', TAP) is not None
+    assert not fakes.netns.exists(NS) and not dnsmasq_pids(procs)

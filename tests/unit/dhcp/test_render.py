@@ -278,3 +278,41 @@ def test_dns_names_match_uncompressed_ipv6_spelling():
     port = vm(dns_assignment=(('fd00:10:0:0:0:0:0:5', 'v6', 'v6.example.org'),))
     assert render.dns_names(g.ip('fd00:10::5'), port, 'openstacklocal') == (
         'v6', 'v6.example.org')
+
+
+# -- defence in depth: nothing that decoded badly reaches a file ----------------
+
+INJECT = f'x\n{TAG},option:dns-server,6.6.6.6'
+
+
+@pytest.mark.parametrize('opt', [
+    m.DhcpOpt('mtu', INJECT),
+    m.DhcpOpt('router\ndhcp-option=3,6.6.6.6', '1'),
+    m.DhcpOpt('mtu', 'a\x00b'),
+])
+def test_option_with_line_break_or_nul_is_not_written(opt, caplog):
+    vm = dataclasses.replace(g.VM_PORT, extra_dhcp_opts=(opt, m.DhcpOpt('mtu', '1400')))
+    files = render.render_files(with_(ports=(g.DHCP_PORT, g.ROUTER_PORT, vm)), S)
+    assert '6.6.6.6' not in files.opts and '\x00' not in files.opts
+    assert f'tag:port-{VM},option:mtu,1400' in files.opts.splitlines()
+    assert 'control character' in caplog.text
+
+
+@pytest.mark.parametrize('cid', ['x\nfa:16:3e:00:00:01,host-evil,192.168.10.99',
+                                 '01:aa,host-evil', 'a b'])
+def test_client_id_that_adds_a_line_or_field_is_not_written(cid, caplog):
+    vm = dataclasses.replace(g.VM_PORT, extra_dhcp_opts=(m.DhcpOpt('client-id', cid),))
+    host = render.render_hosts(with_(ports=(g.DHCP_PORT, g.ROUTER_PORT, vm)), S)
+    assert 'host-evil' not in host and 'id:' not in host
+    assert 'fa:16:3e:b8:c1:5b,host-192-168-10-93.openstacklocal,192.168.10.93' in host
+    assert f'port {VM}' in caplog.text
+
+
+def test_bad_assigned_names_fall_back_to_address_names(caplog):
+    vm = dataclasses.replace(g.VM_PORT, dns_assignment=(
+        ('192.168.10.93', 'vm\nevil', 'vm,evil.example.'),))
+    files = render.render_files(with_(ports=(g.DHCP_PORT, g.ROUTER_PORT, vm)), S)
+    assert 'evil' not in files.host + files.addn_hosts
+    assert 'host-192-168-10-93.openstacklocal' in files.host
+    for text in (files.host, files.addn_hosts, files.opts):
+        assert all(render.dhcp_fields.safe_line(line) for line in text.splitlines())

@@ -180,3 +180,32 @@ def test_metadata_proxy_disabled():
     d = want.desired_router(golden_router(), settings, {NET: 5})
     assert d.proxy is None
     assert p.diff(d, converged(d, proxy_current=False), d.floating_ips, BRIDGES).empty
+
+
+# -- device-name collisions: another port's device is never taken ---------------------
+
+OTHER = QR_PORT[:11] + ('e' if QR_PORT[11] == 'f' else 'f') + QR_PORT[12:]  # same qr- name
+
+
+def test_qr_device_of_another_routers_port_is_refused_not_moved():
+    """Another router's port already has our qr- name: our port is refused, that
+    device is neither replugged nor moved here; the rest of the router converges."""
+    assert OTHER != QR_PORT and OTHER[:11] == QR_PORT[:11]
+    observed = p.ObservedRouter(False, ovs_ports=(port(QR_DEV, 'br-int', OTHER,
+                                                       'fa:16:3e:00:00:01', 7),))
+    plan = p.diff(desired(), observed, None, BRIDGES)
+    refused = dev.refusals(plan)
+    assert [(r.name, r.port_id, r.holder_id) for r in refused] == [(QR_DEV, QR_PORT, OTHER)]
+    assert not [a for a in plan if getattr(a, 'name', None) == QR_DEV
+                and not isinstance(a, dev.RefuseDevice)]
+    assert not [a for a in plan if isinstance(a, dev.PlugPort) and a.port.name == QR_DEV]
+    assert 'PlugPort' in kinds(plan) and 'ApplyIptables' in kinds(plan)    # qg- and rules
+
+
+def test_two_interfaces_of_one_router_sharing_a_device_name(caplog):
+    router = golden_router()
+    first = router.interfaces[0]
+    second = dataclasses.replace(first, id=OTHER, mac_address='fa:16:3e:00:00:02')
+    d = desired(dataclasses.replace(router, interfaces=(first, second)))
+    assert [x.port.iface_id for x in d.devices if x.name == QR_DEV] == [QR_PORT]
+    assert f'port {OTHER} refused' in caplog.text and QR_PORT in caplog.text

@@ -100,8 +100,6 @@ def _mutate(base, path, value):
      'subnet ' + P.SUBNET, 'gateway_ip', 'is not an IPv4 address'),
     (codec.subnet_from_wire, P.SUBNET_DICT, ('host_routes', 0, 'nexthop'), 'x',
      'subnet ' + P.SUBNET, 'host_routes[0].nexthop', 'is not an IP address'),
-    (codec.network_from_wire, P.NETWORK_INFO, ('ports', 1, 'fixed_ips', 0, 'subnet_id'),
-     'nope', 'network ' + P.NET, 'ports[1].fixed_ips[0].subnet_id', 'is not a UUID'),
     (codec.network_from_wire, P.NETWORK_INFO, ('subnets',), None,
      None, None, None),
     (codec.network_from_wire, P.NETWORK_INFO, ('mtu',), 'big',
