@@ -45,6 +45,22 @@ server_opts = [
     cfg.FloatOpt('agent_failover_interval', default=0, min=0,
                  help='Seconds between two checks for failed agents (automatic '
                       'failover); 0 means half of agent_down_time, as in Neutron.'),
+    cfg.ListOpt('network_vlan_ranges', default=[],
+                help='Physical networks that carry VLAN provider and tenant networks, '
+                     'as ML2 writes them: <physical_network>[:<vlan_min>:<vlan_max>]. '
+                     'A physical network without a range takes provider networks '
+                     'only; tenant networks (tenant_network_types = vlan) get the '
+                     'lowest free VLAN of the ranges.'),
+    cfg.ListOpt('flat_networks', default=['*'],
+                help='Physical networks that may carry a flat (untagged) provider '
+                     'network; * means any.'),
+    cfg.ListOpt('tenant_network_types', default=['local'],
+                item_type=cfg.types.String(choices=['local', 'vlan']),
+                help='Type of the networks created without provider attributes, in '
+                     'order of preference: local (one node only: its ports must all '
+                     'be on the node that serves it) or vlan (from '
+                     'network_vlan_ranges: the network reaches every node whose '
+                     'agents map the physical network).'),
     cfg.StrOpt('base_mac', default='fa:16:3e:00:00:00',
                help='Base MAC address; the first three octets are kept and the '
                     'rest are random.'),

@@ -6,7 +6,7 @@ import ipaddress
 
 import sqlalchemy as sa
 
-from agent.controller import events, ipam
+from agent.controller import events, ipam, segments
 from agent.controller import exceptions as exc
 from agent.controller import validation as v
 from agent.controller import wire
@@ -53,12 +53,10 @@ def create_network(txn: Txn, body: dict) -> dict:
                          admin_state_up=True, shared=False, external=False,
                          availability_zone_hints=[], revision_number=0, status='ACTIVE')
     _apply_network_fields(net, body, txn.conf)
-    net.network_type = body.get('provider:network_type') or ('flat' if net.external else 'local')
-    net.physical_network = body.get('provider:physical_network')
-    seg = body.get('provider:segmentation_id')
-    if seg is not None and (not isinstance(seg, int) or isinstance(seg, bool) or seg < 0):
-        raise v.invalid('provider:segmentation_id', f'{seg!r} is not a non-negative integer')
-    net.segmentation_id = seg
+    segment = segments.assign(txn, body, net.external)
+    net.network_type = segment.network_type
+    net.physical_network = segment.physical_network
+    net.segmentation_id = segment.segmentation_id
     hints = body.get('availability_zone_hints') or []
     if not isinstance(hints, list):
         raise v.invalid('availability_zone_hints', f'{hints!r} is not a list')
