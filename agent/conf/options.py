@@ -125,6 +125,16 @@ ovs_opts = [
                help='OVSDB server to manage bridges and ports through.'),
     cfg.IntOpt('ovsdb_timeout', default=10, min=1,
                help='Seconds to wait for an OVSDB transaction.'),
+    cfg.ListOpt('bridge_mappings', default=[],
+                help='<physical_network>:<bridge> of this node (at most one). The '
+                     'integration bridge is trunked to that bridge by a patch port pair '
+                     'that the agents create if missing; ports of vlan networks are '
+                     'tagged with the segmentation id, ports of flat networks with VLAN '
+                     '0 (untagged on the physical network), and networks of other types '
+                     'are refused on this node (their local VLAN would leak onto the '
+                     'physical network). Empty: one node, every network gets a local '
+                     'VLAN. Ignored when local_vlan_tagging is False (the L2 agent '
+                     'owns the link to the physical networks).'),
     cfg.BoolOpt('local_vlan_tagging', default=True,
                 help='Tag every port we plug with a per-network local VLAN, kept in '
                      'OVSDB so all processes on the host agree. Set to False when an '
