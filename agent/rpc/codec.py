@@ -323,7 +323,8 @@ def router_port_from_wire(data) -> RouterPort:
         subnets=subnets,
         mtu=f.int('mtu', 1500),
         admin_state_up=f.bool('admin_state_up', True),
-        extra_subnets=tuple(_router_subnet(i) for i in f.items('extra_subnets', ())))
+        extra_subnets=tuple(_router_subnet(i) for i in f.items('extra_subnets', ())),
+        segment=segment_from_wire(f))
 
 
 def floatingip_from_wire(data) -> FloatingIP:
