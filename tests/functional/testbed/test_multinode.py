@@ -14,31 +14,20 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import time
 
 import pytest
 
 from agent.common import names
-from tests.functional.helpers.host import pids_with, wait_for
+from tests.functional.dhcp.stack import dnsmasq_pid
+from tests.functional.helpers.host import wait_for
+from tests.functional.helpers.testbed.dhcp_failover import (HOLDING, LOST, Dhclient,
+                                                            kill_serving_node)
 
 pytestmark = pytest.mark.functional
 
 OFFERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'dhcp_offers.py')
 LEASE = 120         # dnsmasq's shortest lease
 T1, T2 = 5, 9       # dhcp_renewal_time, dhcp_rebinding_time: renewals every 5 s
-DHCLIENT_SCRIPT = """#!/bin/sh
-case "$reason" in
-BOUND|RENEW|REBIND|REBOOT)
-    ip addr replace "$new_ip_address/$new_subnet_mask" dev "$interface"
-    ;;
-EXPIRE|FAIL|RELEASE|STOP)
-    ip addr flush dev "$interface"
-    ;;
-esac
-echo "$(date +%s.%N) $reason ${new_ip_address:-} ${new_dhcp_server_identifier:-} ${new_dhcp_lease_time:-}" >> "{log}"
-exit 0
-"""
 
 
 @pytest.fixture(scope='module')
@@ -50,16 +39,6 @@ def bed(testbed_factory):
                    f'dhcp_rebinding_time = {T2}')
 
 
-def dnsmasq_pid(bed, node, net_id):
-    path = os.path.join(bed.nodes[node].base, 'state', 'dhcp', net_id, 'pid')
-    try:
-        pid = int(open(path).read().strip())
-        cmd = open(f'/proc/{pid}/cmdline', 'rb').read()
-    except (OSError, ValueError):
-        return None
-    return pid if net_id.encode() in cmd else None
-
-
 def create_network(bed, name, cidr, **provider):
     net = bed.api('POST', '/networks', {'network': {'name': name, **provider}})['network']
     bed.api('POST', '/subnets', {'subnet': {
@@ -69,7 +48,7 @@ def create_network(bed, name, cidr, **provider):
 
 
 def served_on(bed, net_id, nodes, timeout=60):
-    wait_for(lambda: all(dnsmasq_pid(bed, n, net_id) for n in nodes), timeout, 0.2,
+    wait_for(lambda: all(dnsmasq_pid(bed.nodes[n], net_id) for n in nodes), timeout, 0.2,
              f'dnsmasq of network {net_id} on {", ".join(nodes)}')
 
 
@@ -186,7 +165,7 @@ def test_local_network_stays_on_one_node(bed):
     node = next(n for n in bed.nodes.values() if n.host == agents[0]['host'])
     wait_for(lambda: 'cannot be served on a node with bridge_mappings' in open(
         f'{node.base}/dhcp-agent.log').read(), 30, 0.2, 'the refusal logged')
-    assert dnsmasq_pid(bed, node.name, net['id']) is None
+    assert dnsmasq_pid(node, net['id']) is None
 
 
 def test_router_on_a_vlan_network_is_reached_from_another_node(bed):
@@ -213,70 +192,25 @@ def net_subnet(bed, net_id):
     return bed.api('GET', f'/networks/{net_id}')['network']['subnets'][0]
 
 
-def _events(log):
-    try:
-        lines = open(log).read().split('\n')
-    except FileNotFoundError:
-        return []
-    return [line.split() for line in lines if line.strip()]
-
-
 def test_leases_keep_renewing_from_the_other_node_when_one_dies(bed):
     net = create_network(bed, 'ha', '10.64.0.0/24')
     served_on(bed, net['id'], ('net1', 'net2'))
     port = vm_port(bed, net['id'], 'vm3')
     probe = probe_for(bed, 'vm3', port, net['provider:segmentation_id'])
-    dhcp_ports = {p['binding:host_id']: p['fixed_ips'][0]['ip_address'] for p in bed.api(
+    by_host = {p['binding:host_id']: p['fixed_ips'][0]['ip_address'] for p in bed.api(
         'GET', f'/ports?network_id={net["id"]}&device_owner=network:dhcp')['ports']}
-    tmp = tempfile.mkdtemp(prefix='netnode-dhclient-')
-    log, script = os.path.join(tmp, 'events'), os.path.join(tmp, 'script')
-    with open(script, 'w') as f:
-        f.write(DHCLIENT_SCRIPT.replace('{log}', log))
-    os.chmod(script, 0o755)
-    with open(os.path.join(tmp, 'conf'), 'w') as f:
-        f.write('timeout 30;\nretry 1;\nrequest subnet-mask, routers, '
-                'domain-name-servers;\n')
-    client = subprocess.Popen(bed.in_probe(
-        probe, 'dhclient', '-4', '-d', '-sf', script, '-cf', os.path.join(tmp, 'conf'),
-        '-lf', os.path.join(tmp, 'leases'), '-pf', os.path.join(tmp, 'pid'), probe),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    servers = {n.name: by_host[n.host] for n in bed.nodes.values()}
+    client = Dhclient(bed, probe)
     try:
-        first = wait_for(lambda: next((e for e in _events(log) if e[1] == 'BOUND'), None),
-                         60, 0.2, 'the first lease')
-        assert first[2] == port['fixed_ips'][0]['ip_address']
-        server = first[3]
-        victim = next(n for n in bed.nodes.values() if dhcp_ports[n.host] == server)
-        survivor = next(n for n in bed.nodes.values() if n is not victim)
-        # Renewed from the same server first (T1).
-        wait_for(lambda: any(e[1] == 'RENEW' for e in _events(log)), T1 * 6, 0.2,
-                 'a renewal before the failure')
-        killed_at = time.time()
-        assert bed.kill_node(victim.name) > 0
-        assert not victim.alive()
-        new_server = dhcp_ports[survivor.host]
-        renewed = wait_for(lambda: next((e for e in _events(log) if float(e[0]) > killed_at
-                                         and e[1] in ('RENEW', 'REBIND', 'BOUND')
-                                         and e[3] == new_server), None),
-                           LEASE, 0.2, 'a renewal from the surviving node')
-        # ... and renewed again from it (it is the client's server now).
-        wait_for(lambda: [e for e in _events(log) if e[1] == 'RENEW' and e[3] == new_server
-                          and float(e[0]) > float(renewed[0])], T1 * 6, 0.2,
-                 'the next renewal from the surviving node')
-        events = _events(log)
-        assert not [e for e in events if e[1] in ('EXPIRE', 'FAIL', 'RELEASE')], events
-        # No gap: every lease was renewed before it ran out, always the same address.
-        held = [e for e in events if e[1] in ('BOUND', 'RENEW', 'REBIND', 'REBOOT')]
-        for before, after in zip(held, held[1:]):
-            assert float(after[0]) < float(before[0]) + int(before[4]), events
-            assert after[2] == first[2]
-        gap = max(float(b[0]) - float(a[0]) for a, b in zip(held, held[1:]))
-        print(f'\nDHCP failover: node {victim.name} killed, lease renewed by '
-              f'{survivor.name} {float(renewed[0]) - killed_at:.1f} s later ({renewed[1]}; '
-              f'lease {LEASE} s, T1 {T1} s, T2 {T2} s; longest time between two '
-              f'renewals {gap:.1f} s, {len(held)} renewals, never expired)')
+        result = kill_serving_node(bed, client, servers, 60, T1 * 6)
     finally:
-        client.kill()
-        client.wait()
-        for pid in pids_with(tmp):
-            os.kill(pid, 9)
-        subprocess.run(['rm', '-rf', tmp], check=False)
+        client.close()
+    assert not bed.nodes[result.victim].alive()
+    assert not [e for e in result.events if e.reason in LOST], result.events
+    assert result.lapses() == [], result.events         # no gap: never ran out
+    assert {e.address for e in result.events if e.reason in HOLDING} == {
+        port['fixed_ips'][0]['ip_address']}
+    print(f'\nDHCP failover: node {result.victim} killed, lease renewed by '
+          f'{result.survivor} {result.renewed_after:.1f} s later (lease {LEASE} s, T1 '
+          f'{T1} s, T2 {T2} s; longest time between two renewals '
+          f'{result.longest_gap:.1f} s, never expired)')

@@ -12,9 +12,8 @@ import os
 import shutil
 import socket
 import time
-import urllib.error
-import urllib.request
 
+from tests.functional.controller_api.server_process import json_call
 from tests.functional.helpers.testbed import services
 from tests.functional.helpers.testbed.broker import AMQP_PORT, PrivateRabbit
 from tests.functional.helpers.testbed.fabric import MGMT_PREFIX, Fabric, ip
@@ -163,7 +162,7 @@ class TestBed:
 
     def api(self, method, path, body=None, expect_error=False):
         status, data = self.ctl_thread().call(
-            _http, f'http://{self.ctl_address}:{services.API_PORT}/v2.0{path}', method,
+            json_call, f'http://{self.ctl_address}:{services.API_PORT}/v2.0{path}', method,
             body)
         if status >= 300 and not expect_error:
             raise AssertionError(f'{method} {path}: {status} {data}')
@@ -231,18 +230,3 @@ def _connects(address, port):
     except OSError:
         return False
 
-
-def _http(url, method, body):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={'Content-Type': 'application/json'})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        try:
-            return exc.code, json.loads(raw) if raw else None
-        except ValueError:
-            return exc.code, raw.decode(errors='replace')

@@ -57,6 +57,7 @@ class Node:
         self.host = host
         self.base = base
         self.holder = holder
+        self.state_path = os.path.join(base, 'state')     # the agents' state_path
 
     # -- life -----------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ def start_server(node: Node, address: str, transport_url: str, extra: str = ''):
 
 
 def agent_conf(node: Node, kind: str, transport_url: str, ovsdb: str, extra: str = ''):
-    state = os.path.join(node.base, 'state')
+    state = node.state_path
     os.makedirs(state, mode=0o755, exist_ok=True)
     default = [f'host = {node.host}', f'state_path = {state}',
                f'transport_url = {transport_url}', 'rpc_response_timeout = 10',
