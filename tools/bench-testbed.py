@@ -34,7 +34,7 @@ from tests.functional.helpers.testbed.dhcp_failover import (  # noqa: E402
 def one_run(args):
     prefix = 'bt' + uuid.uuid4().hex[:6]
     bed = TestBed(tempfile.mkdtemp(prefix=f'netnode-{prefix}-'), prefix, agents=('dhcp',),
-                  server_conf='dhcp_agents_per_network = 2\ntenant_network_types = vlan',
+                  server_conf='dhcp_agents_per_network = 2',
                   agent_conf=f'dhcp_lease_duration = 120\ndhcp_renewal_time = {args.t1}\n'
                              f'dhcp_rebinding_time = {args.t2}')
     client = None

@@ -1,6 +1,7 @@
 #!/bin/bash
-# A multi-node test bed on one machine: tools/testbed.sh up|down|status [--dir DIR].
-# See tests/functional/helpers/testbed/ (README.rst, "Multi-node test bed").
+# A multi-node test bed on one machine: tools/testbed.sh up|down|status [--dir DIR],
+# tools/testbed.sh exec NODE [--dir DIR] -- COMMAND... (nodes: ctl, net1, net2, cmp).
+# See tests/functional/helpers/testbed/ and README.rst, "Several network nodes".
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"

@@ -34,7 +34,7 @@ T1, T2 = 5, 9       # dhcp_renewal_time, dhcp_rebinding_time: renewals every 5 s
 def bed(testbed_factory):
     return testbed_factory(
         'm', network_nodes=('net1', 'net2'), agents=('dhcp', 'l3'),
-        server_conf='dhcp_agents_per_network = 2\ntenant_network_types = vlan',
+        server_conf='dhcp_agents_per_network = 2',
         agent_conf=f'dhcp_lease_duration = {LEASE}\ndhcp_renewal_time = {T1}\n'
                    f'dhcp_rebinding_time = {T2}')
 

@@ -1,4 +1,5 @@
-"""``tools/testbed.sh up|down|status [--dir DIR]``: the test bed from a shell."""
+"""The test bed from a shell: ``tools/testbed.sh up|down|status [--dir DIR]`` and
+``tools/testbed.sh exec NODE [--dir DIR] -- COMMAND...`` (a command in a node)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ DEFAULT_DIR = '/tmp/netnode-testbed'
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='testbed.sh', description=__doc__)
-    parser.add_argument('action', choices=['up', 'down', 'status'])
+    parser.add_argument('action', choices=['up', 'down', 'status', 'exec'])
+    parser.add_argument('node', nargs='?', help='exec: the node to run the command in')
     parser.add_argument('--dir', default=DEFAULT_DIR,
                         help='directory of the test bed (default %(default)s)')
     parser.add_argument('--prefix', default='tb',
@@ -24,7 +26,9 @@ def main(argv=None) -> int:
     parser.add_argument('--agents', default='dhcp,l3', help='agents on each network node')
     parser.add_argument('--server-conf', default='', help='extra [DEFAULT] lines of the '
                         'controller, separated by ";"')
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[argv.index('--') + 1:] if '--' in argv else []
+    args = parser.parse_args(argv[:argv.index('--')] if '--' in argv else argv)
     base = os.path.abspath(args.dir)
     exists = os.path.exists(os.path.join(base, STATE_FILE))
     if args.action == 'up':
@@ -47,6 +51,12 @@ def main(argv=None) -> int:
         json.dump(bed.status(), sys.stdout, indent=1)
         print()
         return 0
+    if args.action == 'exec':
+        nodes = {n.name: n for n in (bed.controller, bed.compute, *bed.nodes.values())}
+        if args.node not in nodes or not command:
+            parser.error(f'exec NODE -- COMMAND...; nodes: {", ".join(sorted(nodes))}')
+        argv = nodes[args.node].argv(*command)
+        os.execvp(argv[0], argv)
     start = time.monotonic()
     bed.down()
     print(f'test bed down in {time.monotonic() - start:.1f} s')

@@ -32,7 +32,7 @@ def start_server(node: Node, address: str, transport_url: str, extra: str = ''):
         f'bind_host = {address}', f'bind_port = {API_PORT}', 'enable_rpc = true',
         f'transport_url = {transport_url}', 'rpc_response_timeout = 10', 'debug = true',
         f'log_file = {base}/server.log', 'agent_down_time = 10',
-        f'network_vlan_ranges = {PHYSNET}:100:199', extra])
+        f'network_vlan_ranges = {PHYSNET}:100:199', 'tenant_network_types = vlan', extra])
     return node.spawn(os.path.join(BIN, 'netnode-server'), '--config-file', conf,
                       log=os.path.join(base, 'server.stderr'))
 
