@@ -141,10 +141,9 @@ def _tenant(txn: Txn, conf, ranges) -> Segment:
 def assign(txn: Txn, body: dict, external: bool) -> Segment:
     """The segment of a new network from its body's provider attributes."""
     kind, physnet, seg = (body.get(f) for f in PROVIDER_FIELDS)
-    for field, value in (('provider:network_type', kind),
-                         ('provider:physical_network', physnet)):
-        if value is not None and not isinstance(value, str):
-            raise v.invalid(field, f'{value!r} is not a string')
+    # The database's column sizes bound them.
+    kind = v.parse_string(kind, 'provider:network_type', 32) or None
+    physnet = v.parse_string(physnet, 'provider:physical_network', 64) or None
     conf = txn.conf
     ranges = parse_vlan_ranges(conf.network_vlan_ranges)
     if kind is None:

@@ -39,3 +39,16 @@ SINGLE = types.SimpleNamespace(network_vlan_ranges=[])
 ])
 def test_node_local(conf, kind, physnet, local):
     assert is_node_local(conf, kind, physnet) is local
+
+
+def test_provider_strings_are_bounded_by_their_columns():
+    from agent.controller.exceptions import InvalidInput
+    from agent.controller.segments import assign
+    txn = types.SimpleNamespace(conf=None)
+    for body, field in (({'provider:network_type': 'x' * 33}, 'provider:network_type'),
+                        ({'provider:network_type': 'vlan',
+                          'provider:physical_network': 'p' * 65},
+                         'provider:physical_network'),
+                        ({'provider:network_type': 7}, 'provider:network_type')):
+        with pytest.raises(InvalidInput, match=field):
+            assign(txn, body, False)
