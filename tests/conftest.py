@@ -41,6 +41,18 @@ def _pids_with(marker):
     return pids
 
 
+def _pids_in_namespaces(pairs):
+    found = []
+    for pid in os.listdir('/proc') if pairs else ():
+        try:
+            key = (os.stat(f'/proc/{pid}/ns/net').st_ino, os.stat(f'/proc/{pid}/ns/mnt').st_ino)
+        except (OSError, ValueError):
+            continue
+        if pid.isdigit() and key in pairs:
+            found.append(int(pid))
+    return found
+
+
 class LeakRegistry:
     """What this run created on the host; checked when the session ends."""
 
@@ -48,6 +60,7 @@ class LeakRegistry:
         self.namespaces = set()
         self.bridges = set()
         self.markers = set()   # strings found in the cmdline of our processes
+        self.node_namespaces = set()   # (net, mnt) inodes of the test bed's nodes
 
     def namespace(self, name):
         self.namespaces.add(name)
@@ -61,6 +74,10 @@ class LeakRegistry:
         self.markers.add(marker)
         return marker
 
+    def node(self, net_inode, mnt_inode):
+        """A test bed node's namespaces: any process left in both is a leak."""
+        self.node_namespaces.add((net_inode, mnt_inode))
+
     def leftovers(self):
         found = []
         if self.namespaces or True:
@@ -72,6 +89,8 @@ class LeakRegistry:
             found += [f'bridge {b}' for b in sorted(self.bridges & present)]
         for marker in sorted(self.markers):
             found += [f'process {pid}: {cmd[:120]}' for pid, cmd in _pids_with(marker)]
+        found += [f'process {pid} in a test bed node' for pid in
+                  _pids_in_namespaces(self.node_namespaces)]
         return found
 
 

@@ -46,6 +46,22 @@ server_opts = [
     cfg.FloatOpt('agent_failover_interval', default=0, min=0,
                  help='Seconds between two checks for failed agents (automatic '
                       'failover); 0 means half of agent_down_time, as in Neutron.'),
+    cfg.ListOpt('network_vlan_ranges', default=[],
+                help='Physical networks that carry VLAN provider and tenant networks, '
+                     'as ML2 writes them: <physical_network>[:<vlan_min>:<vlan_max>]. '
+                     'A physical network without a range takes provider networks '
+                     'only; tenant networks (tenant_network_types = vlan) get the '
+                     'lowest free VLAN of the ranges.'),
+    cfg.ListOpt('flat_networks', default=['*'],
+                help='Physical networks that may carry a flat (untagged) provider '
+                     'network; * means any.'),
+    cfg.ListOpt('tenant_network_types', default=['local'],
+                item_type=cfg.types.String(choices=['local', 'vlan']),
+                help='Type of the networks created without provider attributes, in '
+                     'order of preference: local (one node only: its ports must all '
+                     'be on the node that serves it) or vlan (from '
+                     'network_vlan_ranges: the network reaches every node whose '
+                     'agents map the physical network).'),
     cfg.StrOpt('base_mac', default='fa:16:3e:00:00:00',
                help='Base MAC address; the first three octets are kept and the '
                     'rest are random.'),
@@ -118,6 +134,16 @@ ovs_opts = [
                help='OVSDB server to manage bridges and ports through.'),
     cfg.IntOpt('ovsdb_timeout', default=10, min=1,
                help='Seconds to wait for an OVSDB transaction.'),
+    cfg.ListOpt('bridge_mappings', default=[],
+                help='<physical_network>:<bridge> of this node (at most one). The '
+                     'integration bridge is trunked to that bridge by a patch port pair '
+                     'that the agents create if missing; ports of vlan networks are '
+                     'tagged with the segmentation id, ports of flat networks with VLAN '
+                     '0 (untagged on the physical network), and networks of other types '
+                     'are refused on this node (their local VLAN would leak onto the '
+                     'physical network). Empty: one node, every network gets a local '
+                     'VLAN. Ignored when local_vlan_tagging is False (the L2 agent '
+                     'owns the link to the physical networks).'),
     cfg.BoolOpt('local_vlan_tagging', default=True,
                 help='Tag every port we plug with a per-network local VLAN, kept in '
                      'OVSDB so all processes on the host agree. Set to False when an '

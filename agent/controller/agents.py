@@ -18,6 +18,7 @@ from agent.controller import wire
 from agent.controller.db import models
 from agent.controller.db.models import utcnow
 from agent.controller.names_util import new_id
+from agent.controller.segments import is_node_local
 from agent.controller.txn import Txn, bump
 
 LOG = logging.getLogger(__name__)
@@ -153,6 +154,13 @@ def add_network(txn: Txn, agent_id: str, network_id: str) -> None:
     if txn.session.get(models.NetworkDhcpAgentBinding, (network_id, agent_id)) is not None:
         raise exc.AgentAlreadyHosting(
             f'The network {network_id} has been already hosted by the DHCP Agent {agent_id}.')
+    net = txn.session.get(models.Network, network_id)
+    hosts = scheduler.dhcp_agents_of_network(txn.session, network_id, False)
+    if hosts and is_node_local(txn.conf, net.network_type, net.physical_network):
+        raise exc.NetworkIsNodeLocal(
+            f'The network {network_id} has no physical network (type local): it exists '
+            f'on the node of DHCP agent {hosts[0].id} only and cannot be hosted by a '
+            f'second DHCP agent.')
     txn.session.add(models.NetworkDhcpAgentBinding(network_id=network_id,
                                                    dhcp_agent_id=agent_id))
     txn.session.flush()

@@ -24,7 +24,10 @@ def network_info(net, ports, enable_dhcp_filter: bool = True) -> dict:
     return {'id': net.id, 'name': net.name, 'project_id': net.project_id,
             'tenant_id': net.project_id, 'admin_state_up': net.admin_state_up,
             'subnets': subnets, 'non_local_subnets': [],
-            'ports': [wire.port_dict(p) for p in ports], 'mtu': net.mtu}
+            'ports': [wire.port_dict(p) for p in ports], 'mtu': net.mtu,
+            'provider:network_type': net.network_type,
+            'provider:physical_network': net.physical_network,
+            'provider:segmentation_id': net.segmentation_id}
 
 
 def network_infos(session, ids, enable_dhcp_filter: bool = True) -> list[dict]:

@@ -194,6 +194,18 @@ class RouterExternalGatewayInUseByFloatingIp(Conflict):
     pass
 
 
+class VlanIdInUse(Conflict):
+    pass
+
+
+class FlatNetworkInUse(Conflict):
+    pass
+
+
+class NetworkIsNodeLocal(Conflict):
+    """A network without a physical network asked on a second node."""
+
+
 class AgentAlreadyHosting(Conflict):
     type = 'Conflict'
 
@@ -202,6 +214,11 @@ class AgentAlreadyHosting(Conflict):
 class NotAuthorized(NeutronError):
     status = 403
     type = 'HTTPForbidden'
+
+
+class NoNetworkAvailable(NeutronError):
+    """No free VLAN for a new network."""
+    status = 503
 
 
 class ServiceUnavailable(NeutronError):

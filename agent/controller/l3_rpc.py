@@ -33,6 +33,11 @@ def enriched_port(session, port: models.Port) -> dict | None:
     d['extra_subnets'] = [_subnet_summary(s) for s in net.subnets if s.id not in own]
     d['address_scopes'] = {'4': None, '6': None}
     d['mtu'] = net.mtu
+    # The network's provider attributes, for the tag of the port on a node linked to
+    # a physical network (Neutron's router ports have none: its OVS agent tags them).
+    d.update({'provider:network_type': net.network_type,
+              'provider:physical_network': net.physical_network,
+              'provider:segmentation_id': net.segmentation_id})
     return d
 
 

@@ -6,7 +6,7 @@ import ipaddress
 
 import sqlalchemy as sa
 
-from agent.controller import events, ipam
+from agent.controller import events, ipam, segments
 from agent.controller import exceptions as exc
 from agent.controller import validation as v
 from agent.controller import wire
@@ -53,13 +53,10 @@ def create_network(txn: Txn, body: dict) -> dict:
                          admin_state_up=True, shared=False, external=False,
                          availability_zone_hints=[], revision_number=0, status='ACTIVE')
     _apply_network_fields(net, body, txn.conf)
-    net.network_type = (v.parse_string(body.get('provider:network_type'),
-                                       'provider:network_type', 32)
-                        or ('flat' if net.external else 'local'))
-    net.physical_network = v.parse_string(body.get('provider:physical_network'),
-                                          'provider:physical_network', 64) or None
-    net.segmentation_id = _segmentation_id(net.network_type,
-                                           body.get('provider:segmentation_id'))
+    segment = segments.assign(txn, body, net.external)
+    net.network_type = segment.network_type
+    net.physical_network = segment.physical_network
+    net.segmentation_id = segment.segmentation_id
     net.availability_zone_hints = v.parse_zone_hints(body.get('availability_zone_hints'))
     txn.session.add(net)
     txn.session.flush()
@@ -67,17 +64,6 @@ def create_network(txn: Txn, body: dict) -> dict:
 
 
 # provider:segmentation_id per provider:network_type (ML2's type drivers' ranges).
-SEGMENTATION_RANGES = {'vlan': (1, 4094), 'vxlan': (1, 2 ** 24 - 1),
-                       'geneve': (1, 2 ** 24 - 1), 'gre': (1, 2 ** 32 - 1)}
-
-
-def _segmentation_id(network_type: str, seg) -> int | None:
-    if seg is None:
-        return None
-    low, high = SEGMENTATION_RANGES.get(network_type, (0, 2 ** 32 - 1))
-    return v.parse_int(seg, 'provider:segmentation_id', low, high)
-
-
 def network_has_gateways(txn: Txn, network_id: str) -> bool:
     return txn.session.scalar(sa.select(sa.func.count()).select_from(models.Port).where(
         models.Port.network_id == network_id,

@@ -13,7 +13,7 @@ import logging
 from typing import Callable, TypeVar
 
 from agent.controller import (agents, dhcp_rpc, floatingips, instances, l3_rpc, migrations,
-                              networks, ports, queries, routers, scheduler, wire)
+                              networks, ports, queries, routers, scheduler, segments, wire)
 from agent.controller.context import Context
 from agent.controller.db import engine, models
 from agent.controller.db.models import utcnow
@@ -28,6 +28,7 @@ ADMIN = Context.admin()
 class Plugin:
     def __init__(self, conf, notifier: Notifier | None = None):
         self.conf = conf
+        segments.parse_vlan_ranges(conf.network_vlan_ranges)   # a bad one stops the start
         # Without a bus, remember the last notifications (for tests and debugging).
         self.notifier = notifier if notifier is not None else RecordingNotifier(keep=1000)
         self.db = engine.Database(engine.database_url(conf), conf.database.max_retries)

@@ -16,6 +16,7 @@ from sqlalchemy import orm
 
 from agent.controller.db import models
 from agent.controller.db.models import utcnow
+from agent.controller.segments import is_node_local
 
 DHCP_AGENT = 'DHCP agent'
 L3_AGENT = 'L3 agent'
@@ -73,6 +74,16 @@ def _load_by_agent(session, column, agent_ids) -> dict[str, int]:
     return {agent_id: n for agent_id, n in rows}
 
 
+def dhcp_agents_wanted(session: orm.Session, network_id: str, conf) -> int:
+    """``dhcp_agents_per_network``, or 1 for a network without a physical network
+    (type local): it exists on one node only, so a second DHCP agent elsewhere could
+    serve none of its ports."""
+    net = session.get(models.Network, network_id)
+    if net is not None and is_node_local(conf, net.network_type, net.physical_network):
+        return 1
+    return conf.dhcp_agents_per_network
+
+
 def schedule_network(session: orm.Session, network_id: str, conf,
                      candidates: list[models.Agent] | None = None,
                      hosting: list[models.Agent] | None = None) -> list[models.Agent]:
@@ -82,7 +93,7 @@ def schedule_network(session: orm.Session, network_id: str, conf,
     """
     if hosting is None:
         hosting = dhcp_agents_of_network(session, network_id, False)
-    wanted = conf.dhcp_agents_per_network - len(hosting)
+    wanted = dhcp_agents_wanted(session, network_id, conf) - len(hosting)
     if wanted <= 0 or not network_needs_dhcp(session, network_id):
         return []
     if candidates is None:

@@ -18,6 +18,7 @@ from agent.common import access
 from agent.common.fileutils import read_text
 from agent.common.names import dhcp_port_device_id
 from agent.conf import service
+from agent.dataplane import physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp.cache import NetworkCache
@@ -94,7 +95,8 @@ class DhcpAgent:
                              conf.ovs.local_vlan_tagging, user, group,
                              getattr(conf, 'metadata_proxy_socket', None),
                              bool(conf.debug),
-                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf)),
+                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
+                             bridge_mappings=physical_link.bridge_mappings(conf)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
             self.cache, self.ready, self.ports, *_host_extras(conf))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
@@ -210,6 +212,8 @@ class DhcpAgent:
                          self.conf.ovs.datapath_type)
         except Exception as exc:  # noqa: BLE001 - plugging retries until it exists
             LOG.error('integration bridge %s: %s', bridge, exc)
+        physical_link.ensure_physical_links(self.drivers.ovs, bridge,
+                                            self.reconciler.config.bridge_mappings)
         self.queue.start()
         self.ready.start()
         self.server = agent_server.start_dhcp_agent_server(

@@ -11,7 +11,8 @@ import ipaddress
 
 from agent.dhcp import render
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
-from agent.model.network import IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, Network, Subnet
+from agent.model.network import (DEVICE_OWNER_DHCP, IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS,
+                                 Network, Subnet)
 
 RELOAD = 'reload'      # rewrite host/addn_hosts/opts, SIGHUP
 RESTART = 'restart'    # argv changed, or a SIGHUP would crash it: stop, spawn again
@@ -87,7 +88,22 @@ def dnsmasq_argv(network: Network, dhcp_port_device: str,
         argv.append(f'--domain={settings.dns_domain}')
     if settings.broadcast_reply:
         argv.append('--dhcp-broadcast')
+    if served_by_several(network):
+        argv.append('--dhcp-authoritative')
     return tuple(argv)
+
+
+def served_by_several(network: Network) -> bool:
+    """Whether the network has more than one DHCP port (dhcp_agents_per_network > 1).
+
+    Then dnsmasq runs with ``--dhcp-authoritative`` (which Neutron 29 does not
+    pass): a client whose server died rebinds by broadcast, and dnsmasq answers a
+    REBIND for a lease missing from its own lease file only when authoritative
+    (otherwise it keeps silent, and the client keeps its address only until the
+    lease runs out, then starts over with a DISCOVER).  Every server of the
+    network has the same static hosts, so each may answer for the others.
+    """
+    return sum(1 for p in network.ports if p.device_owner == DEVICE_OWNER_DHCP) > 1
 
 
 def _addresses(fields: list[str]) -> set[str]:

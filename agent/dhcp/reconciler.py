@@ -18,11 +18,11 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from agent.common import fileutils, names
 from agent.dataplane import device as dev
-from agent.dataplane import executor
+from agent.dataplane import executor, provider_vlan
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp import desired as want
 from agent.dhcp import dnsmasq
@@ -71,6 +71,8 @@ class ReconcilerConfig:
     # one SIGHUP per interval (Neutron's bulk_reload_interval; SIGHUP cost grows
     # quadratically with the hosts file).
     reload_interval: float = 0.3
+    # [ovs] bridge_mappings, parsed: physical network -> bridge (provider_vlan)
+    bridge_mappings: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 def network_key(network_id: str) -> tuple[str, str]:
@@ -130,7 +132,8 @@ class DhcpReconciler:
                                  if at >= started_at}
             self._fetched.update(self._prefetched)
         self.assigned.fetched((n.id for n in networks), started_at)
-        self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)])
+        self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)
+                              and not self.config.bridge_mappings])
 
     def _allocate_vlans(self, network_ids: list[str]) -> None:
         """The local VLANs of a full sync in one OVSDB transaction, not one per network
@@ -229,19 +232,26 @@ class DhcpReconciler:
                                 f'subnet(s) {", ".join(sorted(missing))}')
         return network, port
 
-    def _tag(self, network_id: str) -> int:
+    def _tag(self, network: Network) -> int:
         if not self.config.local_vlan_tagging:
             return DEAD_VLAN
+        try:
+            tag = provider_vlan.provider_tag(network.id, network.segment,
+                                             self.config.bridge_mappings)
+        except provider_vlan.ProviderNetworkError as exc:
+            raise TerminalError(str(exc)) from None     # retrying cannot help
+        if tag is not None:
+            return tag
         with self._lock:
-            tag = self._tags.pop(network_id, None)
-        return self.vlans.tag_for(network_id) if tag is None else tag
+            tag = self._tags.pop(network.id, None)
+        return self.vlans.tag_for(network.id) if tag is None else tag
 
     def converge(self, network: Network) -> None:
         started = time.monotonic()
         network, port = self._dhcp_port(want.dhcp_enabled(network))
         port_done = time.monotonic()
         desired = want.desired_device(network, port, self.config.bridge,
-                                      self._tag(network.id), self.settings,
+                                      self._tag(network), self.settings,
                                       self.config.host, self.config.local_vlan_tagging)
         observed = executor.observe(self.drivers, desired,
                                     self.ports.snapshot(desired.name))

@@ -101,6 +101,11 @@ def ovs_add_bridge(name: str, datapath_type: str) -> str:
                   f'datapath_type={datapath_type}'))
 
 
+def ovs_add_patch_port(bridge: str, name: str, peer: str) -> str:
+    return _join(('ovs-vsctl', '--may-exist', 'add-port', bridge, name, '--', 'set',
+                  'Interface', name, 'type=patch', f'options:peer={peer}'))
+
+
 def ovs_del_bridge(name: str) -> str:
     return _join(('ovs-vsctl', '--if-exists', 'del-br', name))
 

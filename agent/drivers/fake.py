@@ -54,6 +54,7 @@ class FakeHost:
     def __init__(self) -> None:
         self.namespaces: Dict[Optional[str], _Ns] = {None: _Ns()}
         self.bridges: Dict[str, Dict[str, Any]] = {}   # name -> {'ports': {}, 'ids': {}}
+        self.patches: Dict[str, Any] = {}   # patch port -> (bridge, peer)
         self.log: List[str] = []
         self._index = itertools.count(100)
 
@@ -278,6 +279,16 @@ class FakeOvs:
 
     def bridge_exists(self, name: str) -> bool:
         return name in self.host.bridges
+
+    def ensure_patch_pair(self, bridge_a: str, port_a: str, bridge_b: str,
+                          port_b: str) -> bool:
+        created = False
+        for bridge, port, peer in ((bridge_a, port_a, port_b), (bridge_b, port_b, port_a)):
+            if port not in self.host.patches:
+                self.host.log.append(commands.ovs_add_patch_port(bridge, port, peer))
+                self.host.patches[port] = (bridge, peer)
+                created = True
+        return created
 
     def ensure_bridge(self, name: str, datapath_type: str = 'system') -> bool:
         if name in self.host.bridges:

@@ -37,7 +37,7 @@ COLUMNS: Dict[str, Tuple[str, ...]] = {
     'Open_vSwitch': ('bridges', 'cur_cfg', 'next_cfg'),
     'Bridge': ('name', 'ports', 'datapath_type', 'external_ids'),
     'Port': ('name', 'interfaces', 'tag', 'vlan_mode', 'trunks'),
-    'Interface': ('name', 'type', 'external_ids', 'ofport', 'error'),
+    'Interface': ('name', 'type', 'options', 'external_ids', 'ofport', 'error'),
 }
 DEVICE_WAIT_SECONDS = 10.0
 
@@ -215,6 +215,25 @@ class OvsDriver:
         LOG.debug('%s', commands.ovs_add_bridge(name, datapath_type))
         self._run(f'bridge {name}', self.api.add_br(name, may_exist=True,
                                                     datapath_type=datapath_type))
+        return True
+
+    def ensure_patch_pair(self, bridge_a: str, port_a: str, bridge_b: str,
+                          port_b: str) -> bool:
+        """Patch ports ``port_a`` on ``bridge_a`` and ``port_b`` on ``bridge_b``, peers
+        of each other, untagged (trunks of every VLAN); True if one was missing."""
+        have = {p for p in (port_a, port_b)
+                if self._read(f'port {p}', self.api.db_find(
+                    'Interface', ('name', '=', p), ('type', '=', 'patch'),
+                    columns=['name']))}
+        if have == {port_a, port_b}:
+            return False
+        cmds = []
+        for bridge, port, peer in ((bridge_a, port_a, port_b), (bridge_b, port_b, port_a)):
+            LOG.debug('%s', commands.ovs_add_patch_port(bridge, port, peer))
+            cmds += [self.api.add_port(bridge, port, may_exist=True),
+                     self.api.db_set('Interface', port, ('type', 'patch'),
+                                     ('options', {'peer': peer}))]
+        self._run(f'patch ports {port_a}/{port_b}', *cmds)
         return True
 
     def delete_bridge(self, name: str) -> None:

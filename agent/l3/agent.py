@@ -20,7 +20,7 @@ import time
 
 from agent.common import access, names
 from agent.conf import service
-from agent.dataplane import ownership
+from agent.dataplane import ownership, physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
 from agent.l3 import desired as want
@@ -74,8 +74,10 @@ class L3Agent:
                                iptables_debug=conf.AGENT.debug_iptables_rules,
                                ipv6=self.settings.ipv6)
         self._stop = threading.Event()
+        self.bridge_mappings = physical_link.bridge_mappings(conf)
         self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
-                                           self.monitor, stopping=self._stop)
+                                           self.monitor, stopping=self._stop,
+                                           bridge_mappings=self.bridge_mappings)
         self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads,
                                paused=True, name='l3')
         self.runner = SyncRunner(self._fetch_all, self.queue, self._prune,
@@ -102,6 +104,8 @@ class L3Agent:
             if not self.drivers.ovs.bridge_exists(bridge):
                 LOG.error('bridge %s does not exist: routers using it will fail until '
                           'it is created', bridge)
+        physical_link.ensure_physical_links(self.drivers.ovs, self.conf.ovs.integration_bridge,
+                                            self.bridge_mappings)
         self.bus.start()
         self.queue.start()
         self.monitor.start()
@@ -231,7 +235,7 @@ class L3Agent:
                    if not self.drivers.netns.exists(names.router_namespace(r.id))]
         if not routers:
             return
-        if self.local_vlans.enabled:
+        if self.local_vlans.enabled and not self.bridge_mappings:
             # Their networks' local VLANs in one transaction (the bridge's
             # external_ids map grows with the networks: one each was O(N^2)).
             try:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 
 from agent.common import fileutils, names
 from agent.dataplane import device as dev
+from agent.dataplane import provider_vlan
 from agent.l3 import desired as want
 from agent.l3 import plan as rplan
 from agent.l3.host import RouterHost
@@ -33,8 +35,10 @@ class Stopping(Exception):
 class RouterReconciler:
     def __init__(self, host: RouterHost, settings: L3Settings, local_vlans,
                  monitor: ProcessMonitor | None = None,
-                 stopping: threading.Event | None = None):
+                 stopping: threading.Event | None = None,
+                 bridge_mappings: Mapping[str, str] | None = None):
         self.host = host
+        self.bridge_mappings = bridge_mappings or {}
         self.settings = settings
         self.local_vlans = local_vlans
         self.monitor = monitor
@@ -68,8 +72,14 @@ class RouterReconciler:
     # -- reconcile -------------------------------------------------------------------
 
     def _tags(self, router: Router) -> dict[str, int]:
-        return {net: self.local_vlans.port_tag(net)
-                for net in dict.fromkeys(p.network_id for p in router.interfaces)}
+        tags: dict[str, int] = {}
+        for port in router.interfaces:
+            if port.network_id not in tags:
+                tag = provider_vlan.provider_tag(port.network_id, port.segment,
+                                                 self.bridge_mappings)
+                tags[port.network_id] = (self.local_vlans.port_tag(port.network_id)
+                                         if tag is None else tag)
+        return tags
 
     def reconcile(self, router: Router, ports: list | None = None) -> rplan.Plan:
         """Make the host hold ``router``; returns the plan that was executed."""

@@ -90,6 +90,14 @@ class Port:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Segment:
+    """A network's provider attributes (``provider:network_type`` and friends)."""
+    network_type: str | None = None
+    physical_network: str | None = None
+    segmentation_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Network:
     id: str
     project_id: str = ''
@@ -98,6 +106,7 @@ class Network:
     subnets: tuple[Subnet, ...] = ()
     ports: tuple[Port, ...] = ()
     name: str = ''
+    segment: Segment | None = None
 
     @property
     def dhcp_subnets(self):

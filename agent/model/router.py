@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from agent.model.network import IPAddress, IPNetwork
+from agent.model.network import IPAddress, IPNetwork, Segment
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class RouterPort:
     admin_state_up: bool = True
     # The network's other subnets: on-link routes on the device (Neutron adds them).
     extra_subnets: tuple[RouterSubnet, ...] = ()
+    segment: Segment | None = None      # provider attributes, when the server sends them
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

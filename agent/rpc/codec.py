@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from agent.common import dhcp_fields
 from agent.common.names import is_uuid
 from agent.model.network import (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, IPV6_SLAAC,
-                                 DhcpOpt, FixedIP, HostRoute, Network, Port, Subnet)
+                                 DhcpOpt, FixedIP, HostRoute, Network, Port, Segment,
+                                 Subnet)
 from agent.model.router import (FloatingIP, Route, Router, RouterPort,
                                 RouterSubnet)
 
@@ -269,7 +270,16 @@ def network_from_wire(data) -> Network:
         admin_state_up=f.bool('admin_state_up', True),
         mtu=f.int('mtu', 0),
         subnets=subnets, ports=ports,
-        name=f.str('name', ''))
+        name=f.str('name', ''),
+        segment=segment_from_wire(f))
+
+
+def segment_from_wire(f: Fields) -> Segment | None:
+    """A network's provider attributes, None if it has none."""
+    segment = Segment(network_type=f.str('provider:network_type', None),
+                      physical_network=f.str('provider:physical_network', None),
+                      segmentation_id=f.int('provider:segmentation_id', None))
+    return None if segment == Segment() else segment
 
 
 def _nested(decode, parent: Fields, name: str, *args, skip_bad: bool = False):
@@ -339,7 +349,8 @@ def router_port_from_wire(data) -> RouterPort:
         subnets=subnets,
         mtu=f.int('mtu', 1500),
         admin_state_up=f.bool('admin_state_up', True),
-        extra_subnets=tuple(_router_subnet(i) for i in f.items('extra_subnets', ())))
+        extra_subnets=tuple(_router_subnet(i) for i in f.items('extra_subnets', ())),
+        segment=segment_from_wire(f))
 
 
 def floatingip_from_wire(data) -> FloatingIP:

@@ -35,6 +35,25 @@ def drop_pg_database(name):
     pgdb.drop_database(name)
 
 
+def json_call(url, method, body=None, headers=None):
+    """A JSON request: (status, parsed body or None; the text if it is not JSON)."""
+    data = body if isinstance(body, bytes) else (
+        json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={'Content-Type': 'application/json',
+                                          **(headers or {})})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            raw = resp.read()
+            return resp.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw) if raw else None
+        except ValueError:
+            return exc.code, raw.decode(errors='replace')
+
+
 class ServerProcess:
     def __init__(self, base_dir, connection=None, api_workers=1, debug=False,
                  extra_conf='', enable_rpc=False):
@@ -127,21 +146,7 @@ class ServerProcess:
     # --- a tiny JSON client --------------------------------------------------------
     def call(self, method, path, body=None, headers=None):
         """(status, parsed body or None)."""
-        data = body if isinstance(body, bytes) else (
-            json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={'Content-Type': 'application/json',
-                                              **(headers or {})})
-        try:
-            with urllib.request.urlopen(req, timeout=60) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as exc:
-            raw = exc.read()
-            try:
-                return exc.code, json.loads(raw) if raw else None
-            except ValueError:
-                return exc.code, raw.decode(errors='replace')
+        return json_call(self.url + path, method, body, headers)
 
     def cli(self, *args):
         """Run the ``netnode`` CLI against this server: (returncode, stdout, stderr)."""

@@ -200,3 +200,16 @@ def test_dhcp_cidrs_ordered_dhcp_enabled_only():
                            g.subnet()))
     assert dnsmasq.dhcp_cidrs(network) == ('10.20.0.0/24', '192.168.10.0/24')
     assert dnsmasq.dhcp_cidrs(None) == ()
+
+
+
+def test_a_network_served_by_several_servers_is_authoritative():
+    """Two DHCP ports (dhcp_agents_per_network = 2): each dnsmasq answers a REBIND
+    for a lease the other gave (--dhcp-authoritative); one: Neutron 29's argv."""
+    dhcp = [p for p in g.NETWORK.ports if p.device_owner == m.DEVICE_OWNER_DHCP]
+    assert len(dhcp) == 1
+    assert '--dhcp-authoritative' not in dnsmasq.dnsmasq_argv(g.NETWORK, 'tap', S)
+    second = dataclasses.replace(dhcp[0], id='0' * 8 + dhcp[0].id[8:],
+                                 mac_address='fa:16:3e:00:00:99')
+    two = dataclasses.replace(g.NETWORK, ports=g.NETWORK.ports + (second,))
+    assert dnsmasq.dnsmasq_argv(two, 'tap', S)[-1] == '--dhcp-authoritative'
