@@ -24,6 +24,7 @@ from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.prune import DhcpPruner
+from agent.dhcp.sweep import DhcpSweep, sweep_temp_files
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
 from agent.dhcp.settings import DnsmasqSettings
@@ -48,7 +49,8 @@ def _host_extras(conf) -> tuple[LeaseReleaser, QdhcpFirewall]:
     from agent.drivers.dhcp_release import DhcpReleaseDriver
     from agent.drivers.iptables import DHCP_WRAP, IptablesManager
     debug = bool(getattr(conf.AGENT, 'debug_iptables_rules', False))
-    return (LeaseReleaser(DhcpReleaseDriver(), lambda path: read_text(path, '') or ''),
+    return (LeaseReleaser(DhcpReleaseDriver(),
+                          lambda path: read_text(path, '', errors='replace') or ''),
             QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug)))
 
 
@@ -113,7 +115,9 @@ class DhcpAgent:
             self.reconciler.assigned.ids,
             lambda: frozenset(s.device for s in
                               (self.cache.get(i) for i in self.cache.ids()) if s),
-            conf.ovs.local_vlan_tagging)
+            conf.ovs.local_vlan_tagging,
+            DhcpSweep(self.settings, self.processes, self.reconciler.metadata_spec,
+                      self.reconciler.claim))
         self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
                                  resync_interval=conf.AGENT.resync_interval,
                                  resync_throttle=conf.AGENT.resync_throttle,
@@ -207,6 +211,7 @@ class DhcpAgent:
                          self.conf.ovs.datapath_type)
         except Exception as exc:  # noqa: BLE001 - plugging retries until it exists
             LOG.error('integration bridge %s: %s', bridge, exc)
+        sweep_temp_files(self.settings)     # and on every full sync (DhcpSweep)
         self.queue.start()
         self.ready.start()
         self.server = agent_server.start_dhcp_agent_server(
