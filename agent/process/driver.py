@@ -47,6 +47,7 @@ class ProcessDriver(Protocol):
     def list_pid_files(self, pid_dir: str, service: str) -> list[tuple[str, str]]: ...
     def write_pid(self, pid_file: str, pid: int) -> None: ...
     def scan(self) -> HostScan: ...
+    def in_namespace(self, pid: int, namespace: str | None) -> bool: ...
 
 
 def launcher_argv(namespace, argv, env):
@@ -97,6 +98,10 @@ class HostProcessDriver:
 
     def scan(self):
         return proc_scan.take()
+
+    def in_namespace(self, pid, namespace):
+        """Whether ``pid`` runs in the named namespace (None: the host's) now."""
+        return proc_scan.in_namespace(pid, namespace)
 
     def prepare_pid_file(self, pid_file):
         """Before a spawn: the directory exists, no stale pid file is left."""

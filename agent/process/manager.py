@@ -193,7 +193,11 @@ class ProcessManager:
 
     def _settle(self, spec, procs, scan, wanted, match_argv):
         live = [p for p in procs if self._driver.cmdline(p.pid) == p.argv]
-        found = [adoption.Child(p.pid, p.argv, scan.namespace_of(p)) for p in live]
+        # Where each runs, checked again now: the namespace may have been made
+        # (or the child started) after the scan listed the namespaces.
+        home = spec.namespace or ''
+        found = [adoption.Child(p.pid, p.argv, home if self._driver.in_namespace(
+            p.pid, spec.namespace) else scan.namespace_of(p)) for p in live]
         decision = adoption.decide(found, self._driver.read_pid(spec.pid_file),
                                    spec.namespace, wanted,
                                    spec.argv if match_argv else None)

@@ -47,22 +47,26 @@ class HostScan:
     procs: tuple[Proc, ...] = ()
     namespaces: Mapping[str, int] = dataclasses.field(default_factory=dict)
     root_netns: int | None = None
+    _names: dict = dataclasses.field(init=False, repr=False, compare=False)
+    _procs_in: dict = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        procs_in: dict[int | None, list[Proc]] = {}
+        for proc in self.procs:
+            procs_in.setdefault(proc.netns, []).append(proc)
+        object.__setattr__(self, '_names', {i: n for n, i in self.namespaces.items()})
+        object.__setattr__(self, '_procs_in', {i: tuple(p) for i, p in procs_in.items()})
 
     def namespace_of(self, proc: Proc) -> str | None:
         """The name of ``proc``'s namespace; '' for the host's, None for an
         anonymous one (deleted while it ran) or an unreadable one."""
         if proc.netns is not None and proc.netns == self.root_netns:
             return ''
-        for name, inode in self.namespaces.items():
-            if inode == proc.netns:
-                return name
-        return None
+        return self._names.get(proc.netns)
 
     def in_namespace(self, name: str) -> tuple[Proc, ...]:
         inode = self.namespaces.get(name)
-        if inode is None:
-            return ()
-        return tuple(p for p in self.procs if p.netns == inode)
+        return () if inode is None else self._procs_in.get(inode, ())
 
 
 def _argv(pid: int) -> tuple[str, ...] | None:
@@ -84,6 +88,14 @@ def _inode(path: str) -> int | None:
         return None
 
 
+def _pids() -> Iterable[int]:
+    """Every pid but this process's and its ancestors'."""
+    mine = procfs.ancestors()
+    for entry in os.listdir('/proc'):
+        if entry.isdigit() and int(entry) not in mine:
+            yield int(entry)
+
+
 def namespace_inodes(netns_dir: str = NETNS_DIR) -> dict[str, int]:
     try:
         entries = sorted(os.listdir(netns_dir))
@@ -100,12 +112,8 @@ def namespace_inodes(netns_dir: str = NETNS_DIR) -> dict[str, int]:
 def take(netns_dir: str = NETNS_DIR) -> HostScan:
     """Walk /proc once (never this process or its ancestors)."""
     namespaces = namespace_inodes(netns_dir)
-    mine = procfs.ancestors()
     procs = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) in mine:
-            continue
-        pid = int(entry)
+    for pid in _pids():
         argv = _argv(pid)
         if argv is None:
             continue
@@ -119,17 +127,20 @@ def pids_in_namespace(name: str, netns_dir: str = NETNS_DIR) -> tuple[Proc, ...]
     inode = _inode(os.path.join(netns_dir, name))
     if inode is None:
         return ()
-    mine = procfs.ancestors()
     found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit() or int(entry) in mine:
-            continue
-        pid = int(entry)
+    for pid in _pids():
         if _inode(f'/proc/{pid}/ns/net') == inode:
             argv = _argv(pid)
             if argv is not None:
                 found.append(Proc(pid, argv, inode))
     return tuple(sorted(found, key=lambda p: p.pid))
+
+
+def in_namespace(pid: int, namespace: str | None, netns_dir: str = NETNS_DIR) -> bool:
+    """Whether ``pid`` runs in the named namespace (None: the host's) now."""
+    have = _inode(f'/proc/{pid}/ns/net')
+    want = _inode(os.path.join(netns_dir, namespace) if namespace else '/proc/1/ns/net')
+    return have is not None and have == want
 
 
 def still(proc: Proc) -> bool:

@@ -55,11 +55,10 @@ def namespaces_with_children(scan: proc_scan.HostScan, state_path: str,
     """``prefix``-namespaces holding a process whose command line names our
     state_path (proof that the namespace is ours), with those pids."""
     found: dict[str, list[int]] = {}
-    for name, inode in scan.namespaces.items():
+    for name in scan.namespaces:
         if not name.startswith(prefix):
             continue
-        pids = [p.pid for p in scan.procs
-                if p.netns == inode and names_state_path(p, state_path)]
+        pids = [p.pid for p in scan.in_namespace(name) if names_state_path(p, state_path)]
         if pids:
             found[name] = pids
     return {name: tuple(pids) for name, pids in found.items()}

@@ -44,6 +44,9 @@ class FakeProcessTable:
                   for pid, argv in sorted(self.procs.items())),
             {name: self._inode(name) for name in self.namespaces}, ROOT_NETNS)
 
+    def in_namespace(self, pid, namespace):
+        return pid in self.procs and self.netns.get(pid, '') == (namespace or '')
+
     def write_pid(self, pid_file, pid):
         self.files[pid_file] = str(pid)
 

@@ -264,3 +264,13 @@ def test_settle_does_not_signal_a_pid_reused_since_the_scan(table, manager):
     table.procs[stray] = ('sleep', '100')       # the pid now runs something else
     decision = manager.settle(spec, manager.children(spec, scan), scan, True)
     assert decision.spawn and not table.signals
+
+
+def test_settle_keeps_a_child_whose_namespace_was_made_after_the_scan(table, manager):
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    kept = manager.observe(spec).pid
+    scan = table.scan()
+    scan = type(scan)(scan.procs, {}, scan.root_netns)    # listed before it existed
+    decision = manager.settle(spec, manager.children(spec, scan), scan, True)
+    assert decision.keep == kept and not decision.stop and kept in table.procs
