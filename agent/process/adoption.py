@@ -43,7 +43,7 @@ class Decision:
         return self.adopt or bool(self.stop)
 
 
-def _where(namespace: str | None) -> str:
+def where(namespace: str | None) -> str:
     if namespace is None:
         return 'a namespace that is gone'
     return f'namespace {namespace}' if namespace else 'the host namespace'
@@ -58,7 +58,7 @@ def decide(found: Sequence[Child], pid_file_pid: int | None, namespace: str | No
         return Decision(stop=tuple((c.pid, 'not wanted on this host') for c in found))
     home = namespace or ''
     here = [c for c in found if c.namespace == home]
-    stop = [(c.pid, f'runs in {_where(c.namespace)}, not in {_where(home)}')
+    stop = [(c.pid, f'runs in {where(c.namespace)}, not in {where(home)}')
             for c in found if c.namespace != home]
     keep = next((c for c in here if c.pid == pid_file_pid), None)
     if keep is None and argv is not None:

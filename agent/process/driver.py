@@ -14,7 +14,7 @@ import tempfile
 import threading
 from typing import Protocol
 
-from agent.common import fileutils
+from agent.common import fileutils, procfs
 from agent.drivers.state import NamespaceNotFound
 from agent.process import scan as proc_scan
 from agent.process.scan import HostScan
@@ -48,6 +48,7 @@ class ProcessDriver(Protocol):
     def write_pid(self, pid_file: str, pid: int) -> None: ...
     def scan(self) -> HostScan: ...
     def in_namespace(self, pid: int, namespace: str | None) -> bool: ...
+    def parent(self, pid: int) -> int | None: ...
 
 
 def launcher_argv(namespace, argv, env):
@@ -98,6 +99,9 @@ class HostProcessDriver:
 
     def scan(self):
         return proc_scan.take()
+
+    def parent(self, pid):
+        return procfs.parent(pid)
 
     def in_namespace(self, pid, namespace):
         """Whether ``pid`` runs in the named namespace (None: the host's) now."""

@@ -201,15 +201,14 @@ class ProcessManager:
         decision = adoption.decide(found, self._driver.read_pid(spec.pid_file),
                                    spec.namespace, wanted,
                                    spec.argv if match_argv else None)
-        where = {c.pid: c.namespace for c in found}
+        where = {c.pid: adoption.where(c.namespace) for c in found}
         for pid, why in decision.stop:
-            LOG.warning('%s: stopping pid %d in %s: %s', spec.describe(), pid,
-                        where[pid] if where[pid] is not None else 'an anonymous namespace',
+            LOG.warning('%s: stopping pid %d in %s: %s', spec.describe(), pid, where[pid],
                         why)
             self._terminate(pid, spec.uuid, spec.describe())
         if decision.adopt:
             LOG.warning('%s: adopting pid %d in %s, which its pid file %s did not name',
-                        spec.describe(), decision.keep, where[decision.keep] or 'the host',
+                        spec.describe(), decision.keep, where[decision.keep],
                         spec.pid_file)
             self._driver.write_pid(spec.pid_file, decision.keep)
         return decision
@@ -223,8 +222,10 @@ class ProcessManager:
         and its pid file or a config file of it in their command line."""
         program = os.path.basename(spec.argv[0])
         owned = (spec.pid_file, *(path for path, _ in spec.config_files))
-        return [p for p in scan.procs
-                if p.program == program and proc_scan.names_path(p, owned)]
+        return list(proc_scan.without_helpers(
+            (p for p in scan.procs
+             if p.program == program and proc_scan.names_path(p, owned)),
+            self._driver.parent))
 
     # -- internals (caller holds the spec's lock) ---------------------------------
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from agent.common import procfs
 
@@ -181,13 +181,26 @@ def names_path(proc: Proc, paths: Iterable[str]) -> bool:
     return any(v in wanted for v in path_values(proc.argv[1:]))
 
 
-def children_of(scan: HostScan, state_path: str, services: Iterable[str] = SERVICES
+def without_helpers(procs: Iterable[Proc], parent: Callable[[int], int | None] = procfs.parent
+                    ) -> tuple[Proc, ...]:
+    """``procs`` less those forked by another of them (radvd's privilege-separation
+    helper runs with its parent's command line: it is part of the child, never a
+    duplicate of it)."""
+    procs = tuple(procs)
+    if len(procs) < 2:
+        return procs
+    pids = {p.pid for p in procs}
+    return tuple(p for p in procs if parent(p.pid) not in pids)
+
+
+def children_of(scan: HostScan, state_path: str, services: Iterable[str] = SERVICES,
+                parent: Callable[[int], int | None] = procfs.parent
                 ) -> dict[tuple[str, str], tuple[Proc, ...]]:
-    """Our children in the snapshot by (service, uuid)."""
+    """Our children in the snapshot by (service, uuid), helpers left out."""
     found: dict[tuple[str, str], list[Proc]] = {}
     services = tuple(services)
     for proc in scan.procs:
         uuid = owner_uuid(proc, state_path, services)
         if uuid is not None:
             found.setdefault((proc.program, uuid), []).append(proc)
-    return {key: tuple(procs) for key, procs in found.items()}
+    return {key: without_helpers(procs, parent) for key, procs in found.items()}

@@ -76,7 +76,7 @@ def test_pid_file_naming_another_pid_or_garbage_leaves_exactly_one_proxy(
     new = exactly_one_serving(stack, router['id'])
     time.sleep(2 * stack.resync_interval)
     assert exactly_one_serving(stack, router['id']) == new
-    assert f'stopping pid {old} in qrouter-{router["id"]}: duplicate of pid {new}' in \
+    assert f'stopping pid {old} in namespace qrouter-{router["id"]}: duplicate of pid {new}' in \
         stack.agent_log_text()
 
 

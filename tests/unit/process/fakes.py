@@ -21,6 +21,7 @@ class FakeProcessTable:
         self._next_pid = 1000
         self.netns = {}          # pid -> namespace name ('' the host's, GONE)
         self.namespaces = []     # the named namespaces that exist
+        self.parents = {}        # pid -> parent pid (default 1)
 
     def start_foreign(self, argv, namespace=''):
         """A process that is not ours (the pid file may point at it)."""
@@ -43,6 +44,9 @@ class FakeProcessTable:
             tuple(Proc(pid, argv, self._inode(self.netns.get(pid, '')))
                   for pid, argv in sorted(self.procs.items())),
             {name: self._inode(name) for name in self.namespaces}, ROOT_NETNS)
+
+    def parent(self, pid):
+        return self.parents.get(pid, 1)
 
     def in_namespace(self, pid, namespace):
         return pid in self.procs and self.netns.get(pid, '') == (namespace or '')

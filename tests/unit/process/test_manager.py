@@ -274,3 +274,15 @@ def test_settle_keeps_a_child_whose_namespace_was_made_after_the_scan(table, man
     scan = type(scan)(scan.procs, {}, scan.root_netns)    # listed before it existed
     decision = manager.settle(spec, manager.children(spec, scan), scan, True)
     assert decision.keep == kept and not decision.stop and kept in table.procs
+
+
+def test_a_helper_forked_by_our_child_is_not_a_duplicate(table, manager):
+    """radvd's privilege-separation helper has its parent's command line."""
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    main = manager.observe(spec).pid
+    helper = table.start_foreign(spec.argv, spec.namespace)
+    table.parents[helper] = main
+    scan = table.scan()
+    decision = manager.settle(spec, manager.children(spec, scan), scan, True)
+    assert decision.keep == main and not decision.stop and helper in table.procs

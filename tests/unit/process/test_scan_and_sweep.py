@@ -106,3 +106,11 @@ def test_a_killed_write_leaves_a_recognisable_temp_name(tmp_path, monkeypatch):
     except KeyboardInterrupt:
         pass
     assert len(seen) == 1 and fileutils.is_temp_name(seen[0])
+
+
+def test_children_of_leaves_out_helpers_forked_by_a_child():
+    radvd = ('radvd', '-p', f'{STATE}/external/pids/{RTR}.pid.radvd')
+    scan = scan_of(Proc(5, radvd, 100), Proc(6, radvd, 100), Proc(9, radvd, 100))
+    parents = {5: 1, 6: 5, 9: 1}
+    assert children_of(scan, STATE, parent=parents.get) == {
+        ('radvd', RTR): (scan.procs[0], scan.procs[2])}
