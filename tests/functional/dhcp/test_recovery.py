@@ -96,11 +96,13 @@ def test_state_directory_removed_while_dnsmasq_runs(stack, net):
     assert leased(probe)
 
 
-def _stray_dnsmasq(ns, *argv):
+def _stray_dnsmasq(ns, *argv, log=None):
+    """A dnsmasq started by hand (give it a --pid-file: the default is the host's)."""
     return subprocess.Popen(['ip', 'netns', 'exec', ns, 'dnsmasq', '--keep-in-foreground',
-                             '--port=0', '--no-resolv', '--no-hosts',
+                             '--port=0', '--no-resolv', '--no-hosts', '--log-facility=-',
                              '--conf-file=/dev/null', *argv],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL,
+                            stderr=open(log, 'w') if log else subprocess.DEVNULL)
 
 
 def test_stray_dnsmasq_of_ours_is_stopped_and_a_foreign_one_left_alone(stack, net, tmp_path):
@@ -108,15 +110,25 @@ def test_stray_dnsmasq_of_ours_is_stopped_and_a_foreign_one_left_alone(stack, ne
     ours = exactly_one_serving(stack, network['id'])
     ns = f'qdhcp-{network["id"]}'
     host_file = os.path.join(net_dir(stack, network['id']), 'host')
-    stray = _stray_dnsmasq(ns, f'--dhcp-hostsfile={host_file}')
+    stray = _stray_dnsmasq(ns, f'--dhcp-hostsfile={host_file}',
+                           f'--pid-file={tmp_path}/stray.pid', log=tmp_path / 'stray.log')
     # same namespace, another agent's (or test run's) state path: not ours
-    foreign = _stray_dnsmasq(ns, f'--dhcp-hostsfile={tmp_path}/dhcp/{network["id"]}/host')
+    theirs = tmp_path / 'dhcp' / network['id'] / 'host'
+    theirs.parent.mkdir(parents=True)
+    theirs.write_text('')
+    foreign = _stray_dnsmasq(ns, f'--dhcp-hostsfile={theirs}',
+                             f'--pid-file={tmp_path}/foreign.pid', log=tmp_path / 'foreign.log')
     try:
+        said = f'stopping pid {stray.pid} in namespace {ns}: duplicate of pid {ours}'
+        try:
+            wait_for(lambda: said in stack.agent_log_text(), SETTLE, 0.1, repr(said))
+        except AssertionError as exc:
+            raise AssertionError(f'{exc}; the stray exited with {stray.poll()}, saying '
+                                 f'{(tmp_path / "stray.log").read_text()[-500:]!r}')
         wait_for(lambda: stray.poll() is not None, SETTLE, 0.1, 'the stray stopped')
         assert exactly_one_serving(stack, network['id']) == ours
-        assert f'duplicate of pid {ours}' in stack.agent_log_text()
         time.sleep(2 * stack.resync_interval)
-        assert foreign.poll() is None
+        assert foreign.poll() is None, (tmp_path / 'foreign.log').read_text()[-500:]
         assert leased(probe)
     finally:
         for proc in (stray, foreign):
