@@ -117,7 +117,8 @@ def test_stray_dnsmasq_of_ours_is_stopped_and_a_foreign_one_left_alone(stack, ne
     theirs.parent.mkdir(parents=True)
     theirs.write_text('')
     foreign = _stray_dnsmasq(ns, f'--dhcp-hostsfile={theirs}',
-                             f'--pid-file={tmp_path}/foreign.pid', log=tmp_path / 'foreign.log')
+                             f'--pid-file={tmp_path}/foreign.pid',
+                             log=tmp_path / 'foreign.log')
     try:
         said = f'stopping pid {stray.pid} in namespace {ns}: duplicate of pid {ours}'
         try:
@@ -191,7 +192,8 @@ def test_leaked_namespace_of_ours_is_removed_with_its_process_and_a_foreign_one_
     ours = _stray_dnsmasq(leaked, f'--pid-file={stack.state_path}/leaked-{leaked_id}.pid')
     theirs = _stray_dnsmasq(foreign, f'--pid-file={tmp_path}/{foreign[6:]}.pid')
     try:
-        wait_for(lambda: leaked not in netns_list(), SETTLE, 0.1, 'the leaked namespace removed')
+        wait_for(lambda: leaked not in netns_list(), SETTLE, 0.1,
+                 'the leaked namespace removed')
         wait_for(lambda: ours.poll() is not None, 10, 0.1, 'its dnsmasq stopped')
         time.sleep(2 * stack.resync_interval)
         assert foreign in netns_list() and theirs.poll() is None

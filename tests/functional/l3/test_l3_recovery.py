@@ -76,8 +76,8 @@ def test_pid_file_naming_another_pid_or_garbage_leaves_exactly_one_proxy(
     new = exactly_one_serving(stack, router['id'])
     time.sleep(2 * stack.resync_interval)
     assert exactly_one_serving(stack, router['id']) == new
-    assert f'stopping pid {old} in namespace qrouter-{router["id"]}: duplicate of pid {new}' in \
-        stack.agent_log_text()
+    said = f'stopping pid {old} in namespace qrouter-{router["id"]}: duplicate of pid {new}'
+    assert said in stack.agent_log_text()
 
 
 def test_stray_proxy_of_ours_is_stopped(stack, router):
