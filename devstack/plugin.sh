@@ -17,6 +17,11 @@ function install_netnode {
     else
         install_package dnsmasq haproxy radvd
     fi
+    # The user the metadata proxies drop to (as etc/sysusers.d/netnode.conf declares).
+    if ! getent passwd "$NETNODE_METADATA_PROXY_USER" >/dev/null; then
+        sudo useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin "$NETNODE_METADATA_PROXY_USER"
+    fi
 }
 
 # One agent config file: the generated sample plus what devstack knows.
@@ -32,6 +37,8 @@ function _configure_netnode_agent_file {
     iniset "$conf" ovs external_bridge "$NETNODE_EXTERNAL_BRIDGE"
     iniset "$conf" ovs datapath_type "$NETNODE_DATAPATH_TYPE"
     iniset "$conf" ovs local_vlan_tagging "$NETNODE_LOCAL_VLAN_TAGGING"
+    iniset "$conf" DEFAULT metadata_proxy_user "$NETNODE_METADATA_PROXY_USER"
+    iniset "$conf" DEFAULT metadata_proxy_group "$NETNODE_METADATA_PROXY_USER"
 }
 
 function configure_netnode {

@@ -14,13 +14,22 @@ router with an interface).  Printed, as medians over the runs (and the worst):
   processes of the existing networks and routers whose pid changed across the
   restart);
 - iptables rules changed in the existing namespaces (iptables-save and
-  ip6tables-save without counters, compared as sets).
+  ip6tables-save without counters, compared as sets);
+- with ``--beside-l2-agent`` (``local_vlan_tagging = false``; a stand-in for
+  Neutron's OVS agent binds every existing tap/qr- port on a VLAN of its own
+  first): OVS ports changed (row, tag, other_config, vlan_mode, trunks, ofport).
 
 DESIGN.md's target: 0 children respawned, 0 rules changed, new work served
 within 2 s.  Prints figures and the machine; asserts nothing.
 
     sudo .venv/bin/python tools/bench-restart.py [--runs 5] [--networks 20]
                                                  [--routers 10] [--only dhcp|l3]
+                                                 [--beside-l2-agent]
+
+``--stop-only``: instead, the seconds from SIGTERM to the exit of each agent (DHCP,
+L3, metadata; ``--only`` picks one) when idle, in the middle of a full sync, and
+with the controller unreachable while a full sync waits on it
+(tests/functional/helpers/stop_timing.py); issue 11's target: 2 s.
 """
 
 from __future__ import annotations
@@ -36,8 +45,11 @@ from benchlib import machine  # noqa: I100 - first: puts the repository on sys.p
 from agent.common import names, polling, procfs  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
 from tests.functional.dhcp.stack import DhcpStack, dnsmasq_pid  # noqa: E402
+from tests.functional.helpers import l2_agent  # noqa: E402
+from tests.functional.helpers import stop_timing  # noqa: E402
 from tests.functional.helpers.host import iptables_rules, netns_list  # noqa: E402
 from tests.functional.l3.stack import L3Stack  # noqa: E402
+from tests.functional.metadata.stack import MetadataStack  # noqa: E402
 
 SERVED_CHILDREN = ('dnsmasq', 'haproxy')
 SYNC_DONE = ' keys in '      # the runner's "<name> done: N keys in T ms"
@@ -58,6 +70,23 @@ def rules_changed(before: dict[str, set], after: dict[str, set]) -> int:
     return sum(len(before[ns] ^ after.get(ns, set())) for ns in before)
 
 
+def ports(port_names) -> dict:
+    """name -> its OVS fields (None when the port is gone)."""
+    found = {}
+    for name in port_names:
+        try:
+            found[name] = l2_agent.snapshot([name])[name]
+        except Exception:  # noqa: BLE001 - deleted
+            found[name] = None
+    return found
+
+
+def bind_all(port_names, network_ids) -> None:
+    """The stand-in OVS agent binds each port on a VLAN of its own."""
+    for i, (name, network_id) in enumerate(zip(port_names, network_ids)):
+        l2_agent.bind(name, network_id, i + 1)
+
+
 def settled(stack, syncs=2, timeout=120):
     """Until the agent has finished ``syncs`` full syncs since its start (the stacks
     resync every 3 s): by then it has had time to converge what the first one
@@ -66,10 +95,10 @@ def settled(stack, syncs=2, timeout=120):
                      0.1, f'{syncs} full syncs of the {stack.AGENT_LABEL}')
 
 
-def restart(stack, new_work, served, existing_namespaces):
+def restart(stack, new_work, served, existing_namespaces, port_names=()):
     """One restart; returns (seconds to the new work served, children respawned,
-    rules changed)."""
-    kids, saved = children(stack), rules(existing_namespaces)
+    rules changed, OVS ports changed)."""
+    kids, saved, plugged = children(stack), rules(existing_namespaces), ports(port_names)
     stack.stop_agent()
     start = time.monotonic()
     stack.start_agent(wait=False)
@@ -79,16 +108,19 @@ def restart(stack, new_work, served, existing_namespaces):
     settled(stack)
     after = children(stack)
     respawned = sum(1 for pid in kids if pid not in after)
-    return to_served, respawned, rules_changed(saved, rules(existing_namespaces))
+    now = ports(port_names)
+    return (to_served, respawned, rules_changed(saved, rules(existing_namespaces)),
+            sum(1 for name in port_names if now[name] != plugged[name]))
 
 
 def report(label, results):
-    served, respawned, changed = zip(*results)
+    served, respawned, changed, ports_changed = zip(*results)
     print(f'{label}: {len(results)} restarts with nothing changed', flush=True)
     print(f'   start -> new work served: median {statistics.median(served):.2f} s, '
           f'worst {max(served):.2f} s')
     print(f'   children respawned: {sum(respawned)} in all; iptables rules changed: '
-          f'{sum(changed)} in all', flush=True)
+          f'{sum(changed)} in all; OVS ports changed: {sum(ports_changed)} in all',
+          flush=True)
 
 
 # -- DHCP --------------------------------------------------------------------------
@@ -97,8 +129,8 @@ def dnsmasq_serving(stack, net_id):
     return dnsmasq_pid(stack, net_id) is not None
 
 
-def bench_dhcp(run_id, runs, count):
-    stack = DhcpStack(run_id, 'restart').start()
+def bench_dhcp(run_id, runs, count, stack_class=DhcpStack):
+    stack = stack_class(run_id, 'restart').start()
     try:
         nets = [stack.create_network(f'r{i}', f'10.{i // 200}.{i % 200}.0/24',
                                      f'10.{i // 200}.{i % 200}.1')[0]['id']
@@ -107,14 +139,17 @@ def bench_dhcp(run_id, runs, count):
                          f'{count} networks served')
         settled(stack, stack.agent_log_text().count(SYNC_DONE) + 2)
         existing = [names.dhcp_namespace(n) for n in nets]
+        taps = [names.tap_name(stack.dhcp_port(n)['id']) for n in nets]
+        if stack_class is not DhcpStack:
+            bind_all(taps, nets)
         made = iter(range(runs))
 
         def new_network():
             i = next(made)
             return stack.create_network(f'new{i}', f'10.250.{i}.0/24', f'10.250.{i}.1')[0]['id']
 
-        results = [restart(stack, new_network, lambda n: dnsmasq_serving(stack, n), existing)
-                   for _ in range(runs)]
+        results = [restart(stack, new_network, lambda n: dnsmasq_serving(stack, n), existing,
+                           taps) for _ in range(runs)]
         report(f'DHCP agent, {count} networks served', results)
     finally:
         stack.close()
@@ -132,8 +167,8 @@ def qr_up(ns, dev, address):
     return link is not None and link.up and any(str(a.ip) == address for a in link.addresses)
 
 
-def bench_l3(run_id, runs, count):
-    stack = L3Stack(run_id, 'restart').start()
+def bench_l3(run_id, runs, count, stack_class=L3Stack):
+    stack = stack_class(run_id, 'restart').start()
     try:
         ext, _ = stack.network('public', '10.255.0.0/16', '10.255.0.1', external=True)
         routers = []
@@ -144,13 +179,16 @@ def bench_l3(run_id, runs, count):
             intf = stack.add_interface(router['id'], sub['id'])
             stack.set_gateway(router['id'], ext['id'])
             stack.floatingip(ext['id'], stack.port(net['id'], f'vm{i}')['id'])
-            routers.append((router['id'], intf['port_id'], sub['gateway_ip']))
+            routers.append((router['id'], intf['port_id'], sub['gateway_ip'], net['id']))
         polling.wait_for(lambda: all(qr_up(names.router_namespace(r),
                                            names.internal_device_name(p), gw)
-                                     for r, p, gw in routers), 120, 0.1,
+                                     for r, p, gw, _ in routers), 120, 0.1,
                          f'{count} routers served')
         settled(stack, stack.agent_log_text().count(SYNC_DONE) + 2)
-        existing = [names.router_namespace(r) for r, _, _ in routers]
+        existing = [names.router_namespace(r) for r, _, _, _ in routers]
+        qrs = [names.internal_device_name(p) for _, p, _, _ in routers]
+        if stack_class is not L3Stack:
+            bind_all(qrs, [n for _, _, _, n in routers])
         made = iter(range(runs))
 
         def new_router():
@@ -161,11 +199,62 @@ def bench_l3(run_id, runs, count):
             return (names.router_namespace(router['id']),
                     names.internal_device_name(intf['port_id']), sub['gateway_ip'])
 
-        results = [restart(stack, new_router, lambda t: qr_up(*t), existing)
+        results = [restart(stack, new_router, lambda t: qr_up(*t), existing, qrs)
                    for _ in range(runs)]
         report(f'L3 agent, {count} routers with a gateway and a floating IP', results)
     finally:
         stack.close()
+
+
+# -- --stop-only -------------------------------------------------------------------
+
+def report_stops(label, runs):
+    print(f'{label}: SIGTERM -> exit over {len(runs)} runs', flush=True)
+    for case in runs[0]:
+        figures = [r[case] for r in runs]
+        print(f'   {case}: median {statistics.median(figures):.2f} s, '
+              f'worst {max(figures):.2f} s', flush=True)
+
+
+def stop_runs(stack, runs, measure):
+    """``runs`` times: ``measure(stack)``, then the controller (which the last case
+    stops) and the agent started again."""
+    results = []
+    for _ in range(runs):
+        results.append(measure(stack))
+        stop_timing.restart_server(stack)
+        stack.start_agent()
+    return results
+
+
+def bench_stops(run_id, runs, only, count):
+    if only in (None, 'dhcp'):
+        stack = DhcpStack(run_id, 'stop', report_interval=2).start()
+        try:
+            for i in range(count):
+                stack.create_network(f'stop{i}', f'10.{70 + i // 250}.{i % 250}.0/24',
+                                     f'10.{70 + i // 250}.{i % 250}.1')
+            settled(stack)
+            results = stop_runs(stack, runs, stop_timing.agent_stop_times)
+            report_stops(f'DHCP agent ({count} networks)', results)
+        finally:
+            stack.close()
+    if only in (None, 'l3'):
+        stack = L3Stack(run_id, 'stopl3').start()
+        try:
+            net, sub = stack.network('stop-int', '10.69.0.0/24', '10.69.0.1')
+            stack.add_interface(stack.router('stop-router')['id'], sub['id'])
+            results = stop_runs(stack, runs, stop_timing.agent_stop_times)
+            report_stops('L3 agent (1 router)', results)
+        finally:
+            stack.close()
+    if only in (None, 'metadata'):
+        stack = MetadataStack(run_id).start()
+        try:
+            results = stop_runs(stack, runs, stop_timing.metadata_stop_times)
+            report_stops('metadata agent', results)
+        finally:
+            stack.close()
 
 
 def main(argv=None) -> int:
@@ -173,14 +262,23 @@ def main(argv=None) -> int:
     parser.add_argument('--runs', type=int, default=5)
     parser.add_argument('--networks', type=int, default=20)
     parser.add_argument('--routers', type=int, default=10)
-    parser.add_argument('--only', choices=('dhcp', 'l3'))
+    parser.add_argument('--only', choices=('dhcp', 'l3', 'metadata'))
+    parser.add_argument('--stop-only', action='store_true',
+                        help='time SIGTERM -> exit of each agent instead')
+    parser.add_argument('--beside-l2-agent', action='store_true',
+                        help='local_vlan_tagging = false, ports bound by a stand-in '
+                             'for Neutron\'s OVS agent')
     args = parser.parse_args(argv)
     run_id = 'nb' + uuid.uuid4().hex[:6]
     print(machine())
+    if args.stop_only:
+        bench_stops(run_id, args.runs, args.only, args.networks)
+        return 0
+    wrap = l2_agent.beside_an_l2_agent if args.beside_l2_agent else (lambda c: c)
     if args.only in (None, 'dhcp'):
-        bench_dhcp(run_id, args.runs, args.networks)
+        bench_dhcp(run_id, args.runs, args.networks, wrap(DhcpStack))
     if args.only in (None, 'l3'):
-        bench_l3(run_id, args.runs, args.routers)
+        bench_l3(run_id, args.runs, args.routers, wrap(L3Stack))
     return 0
 
 

@@ -9,4 +9,5 @@ venv=${NETNODE_VENV:-$top/.venv}
 PYTHON="$venv/bin/python" bash "$top/tools/fetch-cloud-init.sh" >/dev/null 2>&1 ||
     echo "cloud-init not fetched: its metadata reader tests will skip" >&2
 cd "$top"
-exec "$venv/bin/python" -m pytest -p no:cacheprovider -ra "$@" tests
+# No arguments: the whole suite (pyproject's testpaths); paths given: only those.
+exec "$venv/bin/python" -m pytest -p no:cacheprovider -ra "$@"

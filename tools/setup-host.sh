@@ -81,6 +81,14 @@ END $$;
 SQL
 fi
 
+# The unprivileged user and group the metadata proxies (haproxy) run as
+# (metadata_proxy_user; etc/sysusers.d/netnode.conf declares the same).
+if ! getent passwd netnode-haproxy >/dev/null; then
+    log "creating system user netnode-haproxy"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin netnode-haproxy
+fi
+
 # Python virtualenv with the project and its test requirements.
 if [ ! -x "$venv/bin/python" ]; then
     log "creating virtualenv $venv"

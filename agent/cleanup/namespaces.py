@@ -19,7 +19,7 @@ import logging
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-from agent.cleanup.ports import is_our_port
+from agent.cleanup.ports import is_agent_device_port
 from agent.common import names
 from agent.drivers.state import BridgeNotFound, DriverError, NamespaceNotEmpty
 from agent.process.manager import ProcessError
@@ -136,7 +136,7 @@ class NamespaceCleaner:
         for bridge in self.bridges:
             try:
                 for port in self.ovs.list_ports(bridge):
-                    if is_our_port(port):
+                    if is_agent_device_port(port):
                         ports[port.name] = (bridge, port)
             except BridgeNotFound:
                 LOG.debug('Bridge %s does not exist', bridge)

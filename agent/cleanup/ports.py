@@ -1,30 +1,66 @@
 """Which OVS ports are ours, and removing them from bridges.
 
-A port is ours when its Interface carries the external_ids the agents set when
-plugging (``iface-id`` and ``attached-mac``) AND its name has one of our device
-prefixes (``tap``, ``qr-``, ``qg-``).  Nova's VM ports also carry ``iface-id`` and
-``attached-mac`` but are named ``tap<port>`` too: on a node that also runs
-instances, point the tool at the bridges the agents use only.
+A port is ours (:func:`is_our_port`) when our owner mark gives it to an agent of
+this host (:mod:`agent.dataplane.ownership`), or, unmarked (an older netnode's,
+Neutron's agents'), when it carries the interface driver's external_ids
+(``iface-id`` and ``attached-mac``) and either is named ``qr-``/``qg-`` (router
+devices: Nova never uses those names) or is a ``tap`` a DHCP state directory
+names as its network's device (``<state_path>/dhcp/<network>/interface``).  Nova
+names a VM's port ``tap<port id>`` with the same external_ids: such a port is
+never ours, on any bridge.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from typing import Iterable, List
 
 from agent.common import names
-from agent.drivers.state import ATTACHED_MAC, IFACE_ID, BridgeNotFound, DriverError, OvsPort
+from agent.dataplane import ownership
+from agent.drivers.state import BridgeNotFound, DriverError, OvsPort
 
 LOG = logging.getLogger(__name__)
 
 DEVICE_PREFIXES = (names.TAP_PREFIX, names.INTERNAL_PREFIX, names.GATEWAY_PREFIX)
+ROUTER_PREFIXES = (names.INTERNAL_PREFIX, names.GATEWAY_PREFIX)
 
 
-def is_our_port(port: OvsPort) -> bool:
-    ids = port.external_ids
-    return (bool(ids.get(IFACE_ID)) and bool(ids.get(ATTACHED_MAC))
-            and port.name.startswith(DEVICE_PREFIXES))
+def is_agent_device_port(port: OvsPort) -> bool:
+    """Plugged by an interface driver (ours or Neutron's) under one of our device
+    names: enough for a device found inside a namespace being cleaned."""
+    return ownership.has_agent_ids(port) and port.name.startswith(DEVICE_PREFIXES)
+
+
+def is_our_port(port: OvsPort, host: str, dhcp_taps: frozenset = frozenset()) -> bool:
+    owner = ownership.owner_of(port)
+    if owner is not None:
+        return owner.host == host
+    if ownership.OWNER_KEY in port.external_ids or not ownership.has_agent_ids(port):
+        return False
+    return port.name.startswith(ROUTER_PREFIXES) or port.name in dhcp_taps
+
+
+def dhcp_taps_of(state_path: str) -> frozenset:
+    """The tap names the DHCP state directories under ``state_path`` record."""
+    root = os.path.join(state_path, 'dhcp')
+    try:
+        entries = os.listdir(root)
+    except OSError:
+        return frozenset()
+    found = set()
+    for entry in entries:
+        if not names.is_uuid(entry):
+            continue
+        try:
+            with open(os.path.join(root, entry, 'interface')) as f:
+                name = f.read().strip()
+        except OSError:
+            continue
+        if name.startswith(names.TAP_PREFIX) and len(name) <= names.DEV_NAME_LEN:
+            found.add(name)
+    return frozenset(found)
 
 
 @dataclasses.dataclass
@@ -41,8 +77,10 @@ class PortCleanupReport:
 class OvsPortCleaner:
     """Deletes our ports from the given bridges; every other port is left alone."""
 
-    def __init__(self, ovs) -> None:
+    def __init__(self, ovs, host: str, dhcp_taps: frozenset = frozenset()) -> None:
         self.ovs = ovs
+        self.host = host
+        self.dhcp_taps = dhcp_taps
 
     def clean_bridges(self, bridges: Iterable[str]) -> PortCleanupReport:
         report = PortCleanupReport()
@@ -62,7 +100,7 @@ class OvsPortCleaner:
             return
         for port in ports:
             where = f'{bridge}/{port.name}'
-            if not is_our_port(port):
+            if not is_our_port(port, self.host, self.dhcp_taps):
                 report.kept.append(where)
                 LOG.debug('Keeping port %s: not one of ours', where)
                 continue

@@ -17,8 +17,8 @@ import sys
 from agent.cmd import run
 
 
-def main(argv=None) -> int:
-    return run.run_agent(run.METADATA_AGENT, argv)
+def main(argv=None) -> None:
+    run.main(run.METADATA_AGENT, argv)
 
 
 if __name__ == '__main__':

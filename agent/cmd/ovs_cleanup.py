@@ -2,12 +2,14 @@
 
     netnode-ovs-cleanup [--bridge BR]... --config-file /etc/netnode/netnode.conf ...
 
-Removes the ports whose Interface carries our external_ids (``iface-id`` and
-``attached-mac``) and whose name starts with tap, qr- or qg-, from each ``--bridge``
-(default: ``[ovs] integration_bridge`` and ``external_bridge``).  Every other port
-stays.  Run at boot before the agents (``netnode-ovs-cleanup.service``): they plug
-their ports again.  Idempotent; needs no controller.  Exit status 1 if a port could
-not be deleted or OVSDB is unreachable, 2 on a bad command line.
+Removes our ports from each ``--bridge`` (default: ``[ovs] integration_bridge``
+and ``external_bridge``): those our agents marked for this ``host``, and unmarked
+qr-/qg- ports and DHCP taps (named in ``<state_path>/dhcp/*/interface``) plugged
+by an interface driver (:func:`agent.cleanup.ports.is_our_port`).  Every other
+port stays, a VM's ``tap<port id>`` among them.  Run at boot before the agents
+(``netnode-ovs-cleanup.service``): they plug their ports again.  Idempotent; needs
+no controller.  Exit status 1 if a port could not be deleted or OVSDB is
+unreachable, 2 on a bad command line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from oslo_config import cfg
 
 from agent.cleanup import tool
-from agent.cleanup.ports import OvsPortCleaner
+from agent.cleanup.ports import OvsPortCleaner, dhcp_taps_of
 
 LOG = logging.getLogger(__name__)
 
@@ -43,7 +45,8 @@ def clean(conf) -> int:
     if ovs is None:
         LOG.error('Cannot clean Open vSwitch ports: %s', error)
         return 1
-    return 0 if OvsPortCleaner(ovs).clean_bridges(bridges_of(conf)).ok else 1
+    cleaner = OvsPortCleaner(ovs, conf.host, dhcp_taps_of(conf.state_path))
+    return 0 if cleaner.clean_bridges(bridges_of(conf)).ok else 1
 
 
 def main(argv=None):

@@ -2,7 +2,9 @@
 
 Parse the options, set up logging, take the ``state_path`` lock (two agents of a
 kind on one state_path would fight over the same namespaces and children), build
-and start the agent, then serve until SIGTERM/SIGINT and stop it.  SIGHUP runs
+and start the agent, then serve until SIGTERM/SIGINT and stop it.  The process
+exits within :data:`STOP_DEADLINE` seconds of the signal whatever the agent still
+waits for (see :class:`StopDeadline`); its children keep serving.  SIGHUP runs
 the agent's ``reload()`` on a thread of its own (re-read the mutable options,
 resync).  Each agent is described by an :class:`AgentMain` (below); its
 ``agent.cmd.<agent>.main`` runs it.
@@ -31,6 +33,8 @@ LOG = logging.getLogger(__name__)
 # change as a command themselves); pyroute2 is imported first so its level holds.
 DATAPLANE_QUIET_LOGGERS = ('pyroute2=WARNING', 'ovsdbapp=INFO', 'ovs=INFO', 'asyncio=INFO')
 DATAPLANE_PRELOAD = ('agent.drivers.link',)
+# Seconds from SIGTERM/SIGINT to the exit (systemd's stop and a restart wait on it).
+STOP_DEADLINE = 1.5
 
 
 class Agent(Protocol):
@@ -76,6 +80,56 @@ class _Reloader:
             self.request()
 
 
+class StopDeadline:
+    """Armed by SIGTERM/SIGINT: if the process still runs ``seconds`` later (the
+    agent's stop waiting on an RPC call with a long timeout, a full sync, a
+    listener's poll, oslo.messaging's transport cleanup; or a start-up that has not
+    returned), it exits there and then.  Nothing is lost: state files are written
+    atomically, the children (dnsmasq, haproxy, radvd) run on and the next start
+    adopts them, and a full sync redoes whatever was under way."""
+
+    def __init__(self, label: str, seconds: float = STOP_DEADLINE):
+        self.label = label
+        self.seconds = seconds
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is not None:
+            return
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.name = 'stop-deadline'
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        busy = sorted(t.name for t in threading.enumerate()
+                      if t is not threading.current_thread() and t.is_alive())
+        LOG.warning('%s still stopping %.1f s after the signal (threads: %s): exiting '
+                    'now; its children keep serving', self.label, self.seconds,
+                    ', '.join(busy))
+        exit_now(0)
+
+
+def exit_now(code: int) -> None:
+    """Flush the logs and end the process at once: no thread a library left running
+    (oslo.messaging's executors and connections) holds the exit up."""
+    for handler in logging.getLogger().handlers:
+        try:
+            handler.flush()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
+    os._exit(code)
+
+
+def main(spec: AgentMain, argv=None) -> None:
+    """An agent process's ``main()``: run it, then exit with its status."""
+    exit_now(run_agent(spec, argv))
+
+
 def _fail(spec: AgentMain, message: str, code: int) -> int:
     print(f'{spec.binary}: {message}', file=sys.stderr)
     return code
@@ -108,17 +162,19 @@ def run_agent(spec: AgentMain, argv=None) -> int:
         except (service_lock.AlreadyRunning, OSError) as exc:
             LOG.error('%s', exc)
             return _fail(spec, str(exc), spec.lock_exit)
+    deadline = StopDeadline(spec.label)
     try:
-        code = _serve(spec, conf)
+        code = _serve(spec, conf, deadline)
     finally:
         if lock is not None:
             os.close(lock)
+    deadline.cancel()
     return code
 
 
-def _serve(spec: AgentMain, conf) -> int:
+def _serve(spec: AgentMain, conf, deadline: StopDeadline) -> int:
     stop = threading.Event()
-    signals.stop_on_signals(stop)
+    signals.stop_on_signals(stop, on_signal=deadline.arm)
     reloader = _Reloader()
     LOG.info('%s starting as host %s, state_path %s', spec.label, conf.host,
              conf.state_path)

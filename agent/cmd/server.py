@@ -38,7 +38,8 @@ class LoggingNotifier:
 
 # --- RPC hook ------------------------------------------------------------------
 # The agents' side: agent.controller.rpc_notifier.RpcNotifier tells agents about
-# changes (one per serving process, built after the fork), and
+# changes (one per serving process, built after the fork, each with its delivery
+# queue and worker thread), and
 # agent.controller.rpc_server.start_rpc_servers serves q-plugin, q-l3-plugin and
 # q-reports-plugin (once: beside the API, or with api_workers > 1 in an RPC
 # worker process of its own).  ``[DEFAULT] enable_rpc = false`` runs the REST API
@@ -46,10 +47,13 @@ class LoggingNotifier:
 
 
 def build_notifier(conf):
+    """The bus notifier behind a queue and its worker (agent.controller.delivery):
+    requests never wait on the bus."""
     if not conf.enable_rpc:
         return LoggingNotifier()
+    from agent.controller.delivery import QueuedNotifier
     from agent.controller.rpc_notifier import RpcNotifier
-    return RpcNotifier(conf)
+    return QueuedNotifier(RpcNotifier(conf))
 
 
 def start_rpc(conf, plugin):

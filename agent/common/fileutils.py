@@ -20,7 +20,17 @@ TEMP_MIN_AGE = 5.0      # seconds; any write of ours takes far less
 
 
 def ensure_dir(path, mode=0o755):
+    """``path`` and its missing parents; the directories made here get exactly
+    ``mode`` whatever the umask (dnsmasq and haproxy search them as other users,
+    and the agents' units run with UMask=0027)."""
+    missing = []
+    current = os.path.abspath(path)
+    while not os.path.isdir(current) and os.path.dirname(current) != current:
+        missing.append(current)
+        current = os.path.dirname(current)
     os.makedirs(path, mode=mode, exist_ok=True)
+    for directory in missing:
+        os.chmod(directory, mode)
     return path
 
 

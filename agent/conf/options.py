@@ -3,6 +3,7 @@
 import socket
 
 from oslo_config import cfg
+from oslo_config import types
 
 common_opts = [
     cfg.StrOpt('host', default=socket.gethostname(), sample_default='example.domain',
@@ -112,8 +113,9 @@ ovs_opts = [
     cfg.BoolOpt('local_vlan_tagging', default=True,
                 help='Tag every port we plug with a per-network local VLAN, kept in '
                      'OVSDB so all processes on the host agree. Set to False when an '
-                     'L2 agent manages the tags: new ports then get the dead VLAN '
-                     '4095.'),
+                     'L2 agent (Neutron\'s Open vSwitch agent) binds the ports: new '
+                     'ports then get the dead VLAN 4095, and the tag, vlan_mode, '
+                     'trunks and other_config of an existing port are left to it.'),
 ]
 
 # The L3 agent's own [DEFAULT] options (Neutron's l3_agent.ini names and defaults).
@@ -196,22 +198,48 @@ metadata_proxy_opts = [
     cfg.StrOpt('metadata_proxy_socket', default='$state_path/metadata_proxy',
                help='Unix socket the metadata proxies forward to and the metadata '
                     'agent serves.'),
-    cfg.StrOpt('metadata_proxy_user', default='',
-               help='User (uid or name) the metadata proxies run as; empty means '
-                    'the effective user of the agent.'),
-    cfg.StrOpt('metadata_proxy_group', default='',
-               help='Group (gid or name) the metadata proxies run as; empty means '
-                    'the effective group of the agent.'),
+    cfg.StrOpt('metadata_proxy_user', default='netnode-haproxy',
+               help='User (uid or name) the metadata proxies run as once they bound '
+                    'their port: an unprivileged user of their own by default '
+                    '(etc/sysusers.d/netnode.conf, tools/setup-host.sh and the '
+                    'devstack plugin create it); empty means the effective user of '
+                    'the agent (Neutron\'s default, root).'),
+    cfg.StrOpt('metadata_proxy_group', default='netnode-haproxy',
+               help='Group (gid or name) the metadata proxies run as; the metadata '
+                    'socket is reachable by this group only. Empty means the '
+                    'effective group of the agent.'),
+]
+
+# [metadata_rate_limiting]: read by the agents that run metadata proxies; Neutron's
+# names and defaults.  haproxy counts requests per source address in two windows
+# and answers 429 past either limit.
+METADATA_RATE_LIMITING = 'metadata_rate_limiting'
+metadata_rate_limiting_opts = [
+    cfg.BoolOpt('rate_limit_enabled', default=False,
+                help='Limit the rate of metadata requests per source address.'),
+    cfg.ListOpt('ip_versions', item_type=types.Integer(choices=[4, 6]), default=[4],
+                help='The metadata address family to rate limit: 4 or 6 (haproxy '
+                     'keys one stick table by one family, so not both).'),
+    cfg.IntOpt('base_window_duration', default=10, min=1,
+               help='Seconds of the base window.'),
+    cfg.IntOpt('base_query_rate_limit', default=10, min=1,
+               help='Requests a source may make in the base window.'),
+    cfg.IntOpt('burst_window_duration', default=10, min=1,
+               help='Seconds of the burst window.'),
+    cfg.IntOpt('burst_query_rate_limit', default=10, min=1,
+               help='Requests a source may make in the burst window.'),
 ]
 
 # The metadata agent's own options.
 metadata_agent_opts = [
     cfg.StrOpt('metadata_proxy_socket_mode', default='deduce',
                choices=['deduce', 'user', 'group', 'all'],
-               help='Mode of the metadata socket: user (0644), group (0664), all '
-                    '(0666), or deduce it from metadata_proxy_user/group (user when '
-                    'the proxies run as the agent\'s user, group when they share its '
-                    'group, otherwise all).'),
+               help='Who may connect to the metadata socket: user (0600: the '
+                    'agent\'s user; root always can), group (0660, group '
+                    'metadata_proxy_group), all (0666: any local user, which lets any '
+                    'process forge metadata requests), or deduce: user when the '
+                    'proxies run as root or the agent\'s user, group otherwise (never '
+                    'all).'),
     cfg.IntOpt('metadata_backlog', default=4096, min=1,
                help='Listen backlog of the metadata socket.'),
     cfg.StrOpt('metadata_backend', default='netnode', choices=['netnode', 'nova'],

@@ -18,11 +18,12 @@ AGENT_GROUPS = (
     ('AGENT', options.agent_opts),
     ('ovs', options.ovs_opts),
 )
-# Agents that run metadata proxies read metadata_proxy_opts (the socket to forward to).
-L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),
-                                  (None, options.metadata_proxy_opts))
-DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),
-                                    (None, options.metadata_proxy_opts))
+# Agents that run metadata proxies read metadata_proxy_opts (the socket to forward to,
+# the user the proxies run as) and [metadata_rate_limiting].
+PROXY_GROUPS = ((None, options.metadata_proxy_opts),
+                (options.METADATA_RATE_LIMITING, options.metadata_rate_limiting_opts))
+L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),) + PROXY_GROUPS
+DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),) + PROXY_GROUPS
 METADATA_AGENT_GROUPS = AGENT_GROUPS + ((None, options.metadata_proxy_opts),
                                         (None, options.metadata_agent_opts))
 

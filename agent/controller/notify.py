@@ -81,17 +81,26 @@ class RecordingNotifier:
             self.sent.clear()
 
 
+def dispatch(notifier: Notifier, n: Notification) -> None:
+    """Send ``n`` through ``notifier`` (whatever it raises is the caller's)."""
+    if n.kind == 'cast_dhcp':
+        notifier.cast_dhcp(n.host, n.method, n.kwargs['payload'])
+    elif n.kind == 'network_update':
+        notifier.network_update(n.kwargs['network'])
+    else:
+        getattr(notifier, n.kind)(n.host, n.method, **n.kwargs)
+
+
 class Outbox(RecordingNotifier):
-    """Notifications a transaction wants sent; delivered only after it commits."""
+    """Notifications a transaction wants sent; delivered only after it commits.
+
+    The server's notifier only queues them (agent.controller.delivery): a request
+    thread never waits on the bus.
+    """
 
     def deliver(self, notifier: Notifier) -> None:
         for n in self.sent:
             try:
-                if n.kind == 'cast_dhcp':
-                    notifier.cast_dhcp(n.host, n.method, n.kwargs['payload'])
-                elif n.kind == 'network_update':
-                    notifier.network_update(n.kwargs['network'])
-                else:
-                    getattr(notifier, n.kind)(n.host, n.method, **n.kwargs)
+                dispatch(notifier, n)
             except Exception:   # a notification must never undo a committed change
                 LOG.exception('Notification %s %s to %s failed', n.kind, n.method, n.host)

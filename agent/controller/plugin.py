@@ -39,6 +39,9 @@ class Plugin:
 
     def close(self) -> None:
         self.db.dispose()
+        close = getattr(self.notifier, 'close', None)   # a delivery queue's worker
+        if close is not None:
+            close()
 
     # transactions -----------------------------------------------------------------
     def _write(self, ctx: Context, fn: Callable[[Txn], T]) -> T:

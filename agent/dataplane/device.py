@@ -26,7 +26,8 @@ class DesiredDevice:
     gateways: tuple = ()                   # at most one IPAddress per family
     sysctls: tuple = ()                    # ((key, value), ...) of the namespace
     # False when another agent (an L2 agent) owns the VLAN tags: the port is
-    # plugged with ``port.tag`` (the dead VLAN) but an existing tag is left alone.
+    # plugged with ``port.tag`` (the dead VLAN) but the tag, vlan_mode, trunks and
+    # other_config of an existing port are left alone (agent.dataplane.ownership).
     manage_tag: bool = True
 
     @property

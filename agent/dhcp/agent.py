@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 
+from agent.common import access
 from agent.common.fileutils import read_text
 from agent.common.names import dhcp_port_device_id
 from agent.conf import service
@@ -86,14 +87,16 @@ class DhcpAgent:
         self.cache = NetworkCache()
         bridge = conf.ovs.integration_bridge
         self.ports = BridgePorts(self.drivers.ovs, bridge)
-        user, group = haproxy.effective_user_and_group()
-        user = getattr(conf, 'metadata_proxy_user', '') or user
-        group = getattr(conf, 'metadata_proxy_group', '') or group
+        user, group = haproxy.proxy_user_and_group(conf)
+        access.check_dnsmasq_reach(self.settings.confs_dir)
+        if self.settings.enable_isolated_metadata or self.settings.force_metadata:
+            access.check_proxy_reach(conf.metadata_proxy_socket, user, group, LOG)
         self.reconciler = DhcpReconciler(
             ReconcilerConfig(self.host, bridge, self.settings,
                              conf.ovs.local_vlan_tagging, user, group,
                              getattr(conf, 'metadata_proxy_socket', None),
-                             bool(conf.debug)),
+                             bool(conf.debug),
+                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
             self.cache, self.ready, self.ports, *_host_extras(conf))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
@@ -109,13 +112,13 @@ class DhcpAgent:
                                paused=True, name='dhcp')
         self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
-            self.settings, self.drivers, self.processes, self.vlans, self.ports,
+            self.settings, self.drivers, self.processes, self.ports,
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
                                               'not assigned any more'),
             self.reconciler.assigned.ids,
             lambda: frozenset(s.device for s in
                               (self.cache.get(i) for i in self.cache.ids()) if s),
-            conf.ovs.local_vlan_tagging,
+            self.host, self.reconciler.known_dhcp_ports,
             DhcpSweep(self.settings, self.processes, self.reconciler.metadata_spec,
                       self.reconciler.claim))
         self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,

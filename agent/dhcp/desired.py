@@ -11,6 +11,7 @@ import dataclasses
 import ipaddress
 
 from agent.common import names
+from agent.dataplane import ownership
 from agent.dataplane.device import DesiredDevice
 from agent.dhcp import dnsmasq, render
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
@@ -105,9 +106,12 @@ def metadata_enabled(network: Network, settings: DnsmasqSettings) -> bool:
 
 
 def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
-                   settings: DnsmasqSettings) -> DesiredDevice:
+                   settings: DnsmasqSettings, host: str = '',
+                   local_vlan_tagging: bool = True) -> DesiredDevice:
     """``tap<port>`` in ``qdhcp-<net>``: MAC, MTU, fixed IPs, gateways; with metadata
-    169.254.169.254/16, and fe80::a9fe:a9fe/128 when there are IPv6 subnets."""
+    169.254.169.254/16, and fe80::a9fe:a9fe/128 when there are IPv6 subnets.  The
+    port is marked as this ``host``'s DHCP agent's; its tag is left to the L2
+    agent once plugged unless ``local_vlan_tagging``."""
     subnets = {s.id: s for s in network.subnets if s.enable_dhcp}
     addresses = set()
     for ip in port.fixed_ips:
@@ -124,10 +128,12 @@ def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
             if subnet.ip_version == 6 and not 0 < subnet.cidr.prefixlen <= 126:
                 continue
             gateways.setdefault(subnet.ip_version, subnet.gateway_ip)
-    spec = PortSpec(names.tap_name(port.id), port.id, port.mac_address, tag)
+    owner = ownership.Owner(ownership.DHCP, host, network.id).mark() if host else None
+    spec = PortSpec(names.tap_name(port.id), port.id, port.mac_address, tag, owner)
     return DesiredDevice(names.dhcp_namespace(network.id), bridge, spec,
                          network.mtu or None, frozenset(addresses),
-                         tuple(gateways[v] for v in sorted(gateways)), NAMESPACE_SYSCTLS)
+                         tuple(gateways[v] for v in sorted(gateways)), NAMESPACE_SYSCTLS,
+                         manage_tag=ownership.manages_l2_fields(local_vlan_tagging))
 
 
 def dnsmasq_spec(network: Network, device: str, port_id: str,

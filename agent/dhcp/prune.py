@@ -7,7 +7,8 @@ metadata proxies (haproxy whose config sets ``X-Neutron-Network-ID``; router
 proxies share the pid directory and are left alone) and ``tap`` ports on the
 integration bridge.  Networks among them that are not assigned are handed to
 ``enqueue`` (the queue's handler tears them down, keeping per-network
-exclusivity); taps that belong to no network at all are unplugged here.
+exclusivity); taps positively ours (:mod:`agent.dhcp.taps`: never a VM's) that
+no assigned network accounts for are unplugged here.
 
 :func:`orphans` is pure; :class:`DhcpPruner` gathers the host's view and acts.
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable, Iterable
 
 from agent.common import fileutils, names
 from agent.dataplane.ports import BridgePorts
+from agent.dhcp import taps as dhcp_taps
 from agent.dhcp.settings import DnsmasqSettings
 from agent.drivers.state import OvsPort
 from agent.metadata import haproxy
@@ -35,8 +37,7 @@ class HostView:
     state_dirs: frozenset[str] = frozenset()
     dnsmasq: frozenset[str] = frozenset()
     proxies: frozenset[str] = frozenset()
-    taps: tuple[OvsPort, ...] = ()
-    vlans: tuple[tuple[str, int], ...] = ()        # (network id, tag) in OVSDB
+    taps: tuple[OvsPort, ...] = ()                # every tap port with an iface-id
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -45,19 +46,15 @@ class Orphans:
     taps: tuple[str, ...]
 
 
-def orphans(view: HostView, assigned: frozenset[str], served_taps: frozenset[str]
-            ) -> Orphans:
+def orphans(view: HostView, assigned: frozenset[str], served_taps: frozenset[str],
+            host: str = '', dhcp_ports: dict[str, str] | None = None) -> Orphans:
     """Networks and taps of ours that no assigned network accounts for (pure).
 
-    A tap is an orphan when it is not the device of a served network and its
-    VLAN tag does not belong to an assigned network (that network may be being
-    set up right now).
+    The taps: :func:`agent.dhcp.taps.orphan_taps` (positively ours, never by tag).
     """
     found = view.namespaces | view.state_dirs | view.dnsmasq | view.proxies
-    tag_owner = {tag: net for net, tag in view.vlans}
-    taps = tuple(sorted(
-        p.name for p in view.taps
-        if p.name not in served_taps and tag_owner.get(p.tag) not in assigned))
+    taps = dhcp_taps.orphan_taps(view.taps, host, assigned, served_taps,
+                                 dhcp_ports or {})
     return Orphans(frozenset(found - assigned), taps)
 
 
@@ -70,21 +67,21 @@ def _uuid_dirs(path: str) -> frozenset[str]:
 
 
 class DhcpPruner:
-    def __init__(self, settings: DnsmasqSettings, drivers, processes, vlans,
+    def __init__(self, settings: DnsmasqSettings, drivers, processes,
                  ports: BridgePorts, enqueue: Callable[[str], None],
                  assigned: Callable[[], frozenset[str]],
-                 served_taps: Callable[[], frozenset[str]],
-                 local_vlan_tagging: bool = True,
+                 served_taps: Callable[[], frozenset[str]], host: str = '',
+                 dhcp_ports: Callable[[], dict[str, str]] = dict,
                  sweep: Callable[[frozenset[str]], frozenset[str]] | None = None):
         self.settings = settings
         self.drivers = drivers
         self.processes = processes
-        self.vlans = vlans
         self.ports = ports
         self._enqueue = enqueue
         self._assigned = assigned
         self._served_taps = served_taps
-        self._tagging = local_vlan_tagging
+        self._host = host
+        self._dhcp_ports = dhcp_ports       # our DHCP ports in the server's data
         # agent.dhcp.sweep: settles children; returns the networks whose namespace
         # holds a process of ours (ours even without a state directory or tap)
         self._sweep = sweep
@@ -132,16 +129,15 @@ class DhcpPruner:
                      if p.name.startswith(names.TAP_PREFIX))
         dnsmasq = frozenset(p.uuid for p in self.processes.list_running(
             'dnsmasq', self.settings.confs_dir))
-        vlans = tuple(sorted(self.vlans.allocations().items())) if self._tagging else ()
         return HostView(self._our_namespaces(state_dirs | assigned | by_child, taps),
-                        state_dirs,
-                        dnsmasq, self._network_proxies(), taps, vlans)
+                        state_dirs, dnsmasq, self._network_proxies(), taps)
 
     def __call__(self, known_keys: Iterable = ()) -> Orphans:
         """Sweep; ``known_keys`` (the fetched keys) is implied by ``assigned``."""
         assigned = self._assigned()
         by_child = self._sweep(assigned) if self._sweep is not None else frozenset()
-        found = orphans(self.observe(assigned, by_child), assigned, self._served_taps())
+        found = orphans(self.observe(assigned, by_child), assigned, self._served_taps(),
+                        self._host, self._dhcp_ports())
         for network_id in sorted(found.networks):
             LOG.info('network %s is not assigned to this agent any more: removing it',
                      network_id)

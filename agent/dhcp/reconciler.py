@@ -27,6 +27,7 @@ from agent.dataplane.ports import BridgePorts
 from agent.dhcp import desired as want
 from agent.dhcp import dnsmasq
 from agent.dhcp import steps
+from agent.dhcp import taps
 from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp import leases
@@ -60,6 +61,7 @@ class ReconcilerConfig:
     metadata_group: str = 'root'
     metadata_socket: str | None = None
     debug: bool = False
+    metadata_rate_limit: haproxy.RateLimit | None = None
     # Coalesce reloads: a network reloaded less than this many seconds ago waits
     # out the rest before it is fetched again, so a storm of port changes becomes
     # one SIGHUP per interval (Neutron's bulk_reload_interval; SIGHUP cost grows
@@ -148,6 +150,15 @@ class DhcpReconciler:
         with self._lock:
             return self._fetched.get(network_id)
 
+    def known_dhcp_ports(self) -> dict[str, str]:
+        """port id -> network id of our DHCP ports in the networks last read or
+        served: what recognises taps plugged without our mark (agent.dhcp.taps)."""
+        with self._lock:
+            networks = list(self._fetched.values())
+        served = (self.cache.get(i) for i in self.cache.ids())
+        networks += [s.network for s in served if s is not None]
+        return taps.our_dhcp_ports(networks, self.config.host)
+
     def invalidate(self, network_id: str) -> None:
         """An event about the network arrived: fetch it again before acting."""
         with self._lock:
@@ -233,9 +244,8 @@ class DhcpReconciler:
         network, port = self._dhcp_port(want.dhcp_enabled(network))
         port_done = time.monotonic()
         desired = want.desired_device(network, port, self.config.bridge,
-                                      self._tag(network.id), self.settings)
-        desired = dataclasses.replace(desired,
-                                      manage_tag=self.config.local_vlan_tagging)
+                                      self._tag(network.id), self.settings,
+                                      self.config.host, self.config.local_vlan_tagging)
         observed = executor.observe(self.drivers, desired,
                                     self.ports.snapshot(desired.name))
         plan = dev.diff(desired, observed)
@@ -328,7 +338,7 @@ class DhcpReconciler:
             self.settings.state_path, haproxy.METADATA_V4_IP,
             haproxy.METADATA_PORT_ISOLATED, self.config.metadata_user,
             self.config.metadata_group, self.config.metadata_socket,
-            debug=self.config.debug)
+            debug=self.config.debug, rate_limit=self.config.metadata_rate_limit)
 
     def metadata_proxy(self, network_id: str) -> None:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""

@@ -25,6 +25,7 @@ SCOPE_HOST = 254
 IFACE_ID = 'iface-id'
 IFACE_STATUS = 'iface-status'
 ATTACHED_MAC = 'attached-mac'
+OWNER = 'netnode-owner'       # <kind>:<host>:<resource id>, see agent.dataplane.ownership
 
 
 # -- local VLAN map kept in the integration bridge's external_ids (pure helpers) ----
@@ -152,15 +153,20 @@ class RouteState:
 
 @dataclasses.dataclass(frozen=True)
 class PortSpec:
-    """An OVS internal port we want: name, Neutron port id, MAC and VLAN tag."""
+    """An OVS internal port we want: name, Neutron port id, MAC, VLAN tag and the
+    owner mark that tells our ports from others' (see agent.dataplane.ownership)."""
 
     name: str
     iface_id: str
     mac: str
     tag: Optional[int] = None
+    owner: Optional[str] = None
 
     def external_ids(self) -> dict:
-        return {IFACE_ID: self.iface_id, IFACE_STATUS: 'active', ATTACHED_MAC: self.mac}
+        ids = {IFACE_ID: self.iface_id, IFACE_STATUS: 'active', ATTACHED_MAC: self.mac}
+        if self.owner:
+            ids[OWNER] = self.owner
+        return ids
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,8 +18,9 @@ import os
 import threading
 import time
 
-from agent.common import names
+from agent.common import access, names
 from agent.conf import service
+from agent.dataplane import ownership
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
 from agent.l3 import desired as want
@@ -58,6 +59,9 @@ class L3Agent:
         self.conf = conf
         self.host_name = conf.host
         self.settings = L3Settings.from_conf(conf)
+        if self.settings.enable_metadata_proxy:
+            access.check_proxy_reach(conf.metadata_proxy_socket, self.settings.proxy_user,
+                                     self.settings.proxy_group, LOG)
         if drivers is None:
             drivers = host_drivers(conf)
         self.drivers = drivers
@@ -306,11 +310,12 @@ class L3Agent:
         self._prune_ports(known_keys, ports)
 
     def _prune_ports(self, known_keys: frozenset, ports: list) -> None:
-        """qr-/qg- ports of no wanted router whose device is in no namespace."""
+        """qr-/qg- ports of ours (:func:`prunable_ports`) of no wanted router whose
+        device is in no namespace."""
         with self._lock:
             wanted = set(self._wanted_ports)
         wanted |= {p.id for r in self.reconciler.routers().values() for p in _ports(r)}
-        candidates = [p for p in ports if p.iface_id not in wanted]
+        candidates = prunable_ports(ports, self.settings.host, wanted)
         if not candidates:
             return
         in_namespaces = set()
@@ -367,6 +372,16 @@ def fetch_routers(plugin, hosted) -> dict:
     result: dict = {router_key(r.id): r for r in routers if hosted(r)}
     result.update((router_key(router_id), None) for router_id in bad)
     return result
+
+
+def prunable_ports(ports, host: str, wanted: set) -> list:
+    """The qr-/qg- ports the prune may delete if their device is gone (pure): those
+    our owner mark gives to this host's L3 agent, of no wanted router port.  An
+    unmarked port (an older netnode's, Neutron's L3 agent's) is never deleted here:
+    only its router's teardown, which finds it in the router's namespace, or
+    netnode-ovs-cleanup removes it."""
+    return [p for p in ports if p.iface_id not in wanted
+            and ownership.resource_of(p, ownership.L3, host, {}) is not None]
 
 
 def _ports(router):

@@ -13,6 +13,7 @@ import ipaddress
 from collections.abc import Mapping
 
 from agent.common import names
+from agent.dataplane import ownership
 from agent.dataplane.device import DesiredDevice
 from agent.drivers.iptables_rules import Tables
 from agent.drivers.state import PortSpec
@@ -72,12 +73,28 @@ def _interfaces(port: RouterPort) -> frozenset:
                      for ip, prefixlen, _ in port.fixed_ips)
 
 
+def _owner(router: Router, settings: L3Settings) -> str | None:
+    """The mark of the router's ports (none without a host: unit tests)."""
+    if not settings.host:
+        return None
+    return ownership.Owner(ownership.L3, settings.host, router.id).mark()
+
+
+def _manages_tag(settings: L3Settings) -> bool:
+    return ownership.manages_l2_fields(settings.local_vlan_tagging)
+
+
 def internal_device(router: Router, port: RouterPort, settings: L3Settings,
                     tag: int | None) -> DesiredDevice:
-    """``qr-<port>`` on the integration bridge: MAC, MTU, the subnets' gateway IPs."""
-    spec = PortSpec(names.internal_device_name(port.id), port.id, port.mac_address, tag)
+    """``qr-<port>`` on the integration bridge: MAC, MTU, the subnets' gateway IPs.
+
+    Plugged with ``tag`` (the dead VLAN when an L2 agent tags); with
+    ``local_vlan_tagging`` off an existing port's tag is the L2 agent's."""
+    spec = PortSpec(names.internal_device_name(port.id), port.id, port.mac_address, tag,
+                    _owner(router, settings))
     return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
-                         spec, port.mtu or None, _interfaces(port))
+                         spec, port.mtu or None, _interfaces(port),
+                         manage_tag=_manages_tag(settings))
 
 
 def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> DesiredDevice:
@@ -91,10 +108,12 @@ def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> De
     for subnet in port.subnets:
         if subnet.gateway_ip is not None and subnet.id in own_subnets:
             gateways.setdefault(subnet.gateway_ip.version, subnet.gateway_ip)
-    spec = PortSpec(names.gateway_device_name(port.id), port.id, port.mac_address, None)
+    spec = PortSpec(names.gateway_device_name(port.id), port.id, port.mac_address, None,
+                    _owner(router, settings))
     return DesiredDevice(names.router_namespace(router.id), settings.external_bridge,
                          spec, port.mtu or None, frozenset(addresses),
-                         tuple(gateways[v] for v in sorted(gateways)))
+                         tuple(gateways[v] for v in sorted(gateways)),
+                         manage_tag=_manages_tag(settings))
 
 
 def extra_routes(router: Router) -> tuple[ExtraRoute, ...]:
@@ -111,7 +130,8 @@ def proxy_spec(router_id: str, settings: L3Settings) -> ProcessSpec:
     return haproxy.metadata_proxy_spec(
         router_id, 'router', names.router_namespace(router_id), settings.state_path,
         settings.proxy_bind_address, settings.metadata_port, settings.proxy_user,
-        settings.proxy_group, debug=settings.debug)
+        settings.proxy_group, socket_path=settings.proxy_socket, debug=settings.debug,
+        rate_limit=settings.proxy_rate_limit)
 
 
 def desired_router(router: Router, settings: L3Settings,

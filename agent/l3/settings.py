@@ -20,9 +20,13 @@ class L3Settings:
     ipv6: bool = True
     proxy_user: str = 'root'
     proxy_group: str = 'root'
+    proxy_socket: str | None = None            # None: <state_path>/metadata_proxy
+    proxy_rate_limit: haproxy.RateLimit | None = None
     debug: bool = False
     nat: NatSettings = NatSettings()
     ra: RaSettings | None = None       # None: the defaults under state_path
+    host: str = ''                     # marks our ports (agent.dataplane.ownership)
+    local_vlan_tagging: bool = True    # False: an L2 agent owns the ports' tags
 
     @property
     def metadata_port(self) -> int:
@@ -39,12 +43,15 @@ class L3Settings:
 
     @classmethod
     def from_conf(cls, conf) -> L3Settings:
-        user, group = haproxy.effective_user_and_group()
+        user, group = haproxy.proxy_user_and_group(conf)
         return cls(state_path=conf.state_path,
                    integration_bridge=conf.ovs.integration_bridge,
                    external_bridge=conf.ovs.external_bridge,
                    handle_internal_only_routers=conf.handle_internal_only_routers,
                    ipv6=os.path.exists('/proc/sys/net/ipv6'),
                    proxy_user=user, proxy_group=group,
+                   proxy_socket=getattr(conf, 'metadata_proxy_socket', None),
+                   proxy_rate_limit=haproxy.RateLimit.from_conf(conf),
                    debug=bool(getattr(conf, 'debug', False)),
-                   nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf))
+                   nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf),
+                   host=conf.host, local_vlan_tagging=conf.ovs.local_vlan_tagging)

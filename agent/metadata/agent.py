@@ -20,7 +20,7 @@ import os
 import pwd
 import threading
 
-from agent.metadata import documents, nova
+from agent.metadata import documents, haproxy, nova
 from agent.metadata.documents import Document
 from agent.metadata.lookup import ControllerUnavailable, InstanceLookup, MetadataPluginApi
 from agent.metadata.server import Caller, MetadataServer
@@ -32,7 +32,11 @@ LOG = logging.getLogger(__name__)
 BINARY = 'neutron-metadata-agent'      # what Neutron's server expects in report_state
 AGENT_TYPE = 'Metadata agent'
 TOPIC = 'N/A'
-SOCKET_MODES = {'user': 0o644, 'group': 0o664, 'all': 0o666}
+# Connecting to a unix socket needs write permission on it: 'user' lets only the
+# agent's user (and root) in, 'group' the proxies' group too; only an explicit
+# 'all' lets every local user forge requests (Neutron maps deduce to it when the
+# proxies run as another user: we give the socket their group instead).
+SOCKET_MODES = {'user': 0o600, 'group': 0o660, 'all': 0o666}
 UNAVAILABLE = Document(503, 'text/plain',
                        b'503 Service Unavailable\n\nThe metadata service is not '
                        b'available right now; retry later.\n')
@@ -58,17 +62,23 @@ def _is_self_group(group: str) -> bool:
 
 
 def socket_mode(conf) -> int:
-    """Neutron's ``metadata_proxy_socket_mode``, ``deduce`` included."""
+    """``metadata_proxy_socket_mode``, ``deduce`` resolved: ``user`` when the proxies
+    run as root or as our user, ``group`` otherwise (never ``all``)."""
     mode = conf.metadata_proxy_socket_mode
     if mode == 'deduce':
-        user, group = conf.metadata_proxy_user, conf.metadata_proxy_group
-        if not user or user in ('0', 'root') or _is_self_user(user):
-            mode = 'user'
-        elif not group or _is_self_group(group):
-            mode = 'group'
-        else:
-            mode = 'all'
+        user = conf.metadata_proxy_user
+        mode = 'user' if not user or user in ('0', 'root') or _is_self_user(user) \
+            else 'group'
     return SOCKET_MODES[mode]
+
+
+def socket_group(conf) -> int | None:
+    """The group the socket is given in ``group`` mode: ``metadata_proxy_group``
+    when it is not ours (None: leave it).  ValueError names a missing group."""
+    group = conf.metadata_proxy_group
+    if socket_mode(conf) != SOCKET_MODES['group'] or not group or _is_self_group(group):
+        return None
+    return int(group) if group.isdigit() else haproxy.group_entry(group).gr_gid
 
 
 class MetadataAgent:
@@ -83,7 +93,8 @@ class MetadataAgent:
         self.counts: dict[str, int] = {}
         self._lock = threading.Lock()
         self.server = MetadataServer(conf.metadata_proxy_socket, self.answer,
-                                     socket_mode(conf), conf.metadata_backlog)
+                                     socket_mode(conf), conf.metadata_backlog,
+                                     group=socket_group(conf))
         self.heartbeat = heartbeat.Heartbeat(
             clients.ReportStateApi(self.transport,
                                    timeout=conf.AGENT.report_interval or None),

@@ -10,17 +10,21 @@ headers the proxy wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import grp
+import logging
 import os
 import pwd
 
 from agent.common import names
 from agent.process.spec import ProcessSpec
 
+LOG = logging.getLogger(__name__)
+
 
 def effective_user_and_group() -> tuple[str, str]:
     """The names of this process's effective user and group: what haproxy runs as
-    when ``metadata_proxy_user``/``metadata_proxy_group`` are not set."""
+    when ``metadata_proxy_user``/``metadata_proxy_group`` are empty."""
     try:
         user = pwd.getpwuid(os.geteuid()).pw_name
     except KeyError:
@@ -30,6 +34,74 @@ def effective_user_and_group() -> tuple[str, str]:
     except KeyError:
         group = str(os.getegid())
     return user, group
+
+
+def proxy_user_and_group(conf) -> tuple[str, str]:
+    """The names of the user and group the proxies run as: ``metadata_proxy_user``
+    and ``metadata_proxy_group`` (names or ids), the agent's own where empty.
+    ValueError names the option when the user or group does not exist."""
+    own_user, own_group = effective_user_and_group()
+    user = getattr(conf, 'metadata_proxy_user', '') or own_user
+    group = getattr(conf, 'metadata_proxy_group', '') or own_group
+    return (_entry('metadata_proxy_user', user, pwd.getpwuid, pwd.getpwnam).pw_name,
+            group_entry(group).gr_name)
+
+
+def group_entry(group: str) -> grp.struct_group:
+    """``metadata_proxy_group`` (name or gid); ValueError names a missing one."""
+    return _entry('metadata_proxy_group', group, grp.getgrgid, grp.getgrnam)
+
+
+def _entry(option: str, value: str, by_id, by_name):
+    try:
+        return by_id(int(value)) if value.isdigit() else by_name(value)
+    except KeyError:
+        raise ValueError(f'{option} {value!r} does not exist: create it '
+                         f'(etc/sysusers.d/netnode.conf, tools/setup-host.sh) or set '
+                         f'{option}') from None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RateLimit:
+    """Neutron's ``[metadata_rate_limiting]``: requests per source address allowed
+    in a base and a burst window; haproxy answers 429 past either."""
+    base_window: int = 10
+    base_limit: int = 10
+    burst_window: int = 10
+    burst_limit: int = 10
+    ip_version: int = 4
+
+    @classmethod
+    def from_conf(cls, conf) -> RateLimit | None:
+        """None when rate limiting is off, or ``ip_versions`` is not exactly one
+        family (logged, as Neutron does)."""
+        group = getattr(conf, 'metadata_rate_limiting', None)
+        if group is None or not group.rate_limit_enabled:
+            return None
+        versions = sorted(set(group.ip_versions))
+        if len(versions) != 1:
+            LOG.warning('[metadata_rate_limiting] ip_versions %s: haproxy limits one '
+                        'family, not both; metadata rate limiting is off', versions)
+            return None
+        return cls(group.base_window_duration, group.base_query_rate_limit,
+                   group.burst_window_duration, group.burst_query_rate_limit, versions[0])
+
+    def lines(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(the two stick-table backends, the listener's track and deny rules)."""
+        kind = 'ipv6' if self.ip_version == 6 else 'ip'
+        expire = max(self.base_window, self.burst_window)
+        tables = tuple(
+            f'backend {name}_rate_limiter\n    stick-table type {kind} size 10k '
+            f'expire {expire}s store http_req_rate({window}s)\n'
+            for name, window in (('base', self.base_window), ('burst', self.burst_window)))
+        rules = ('http-request track-sc0 src table base_rate_limiter',
+                 'http-request track-sc1 src table burst_rate_limiter',
+                 'http-request deny deny_status 429 if { src_http_req_rate(base_rate_limiter)'
+                 f' gt {int(self.base_limit)} }}',
+                 'http-request deny deny_status 429 if { src_http_req_rate(burst_rate_limiter)'
+                 f' gt {int(self.burst_limit)} }}')
+        return tables, rules
+
 
 SERVICE = 'haproxy'
 METADATA_V4_IP = '169.254.169.254'
@@ -79,10 +151,10 @@ defaults
     timeout server          {timeout_server}
     timeout http-keep-alive {timeout_http_keep_alive}
 
-listen listener
+{rate_tables}listen listener
     bind {bind_address}:{bind_port}
     {bind_v6_line}
-    server metadata {socket_path}
+{rate_rules}    server metadata {socket_path}
 
 {untrusted}    http-request del-header X-Neutron-{other_header}-ID
     http-request set-header X-Neutron-{header}-ID {uuid}
@@ -100,11 +172,14 @@ def render_haproxy_config(uuid: str, kind: str, bind_address: str, bind_port: in
                           bind_v6_interface: str | None = None, *, debug: bool = False,
                           timeout_http_request='30s', timeout_connect='30s',
                           timeout_client='32s', timeout_server='32s',
-                          timeout_http_keep_alive='30s') -> str:
+                          timeout_http_keep_alive='30s',
+                          rate_limit: RateLimit | None = None) -> str:
     """The metadata proxy config for a network (qdhcp) or router (qrouter) ``uuid``.
 
     ``bind_v6_interface`` adds ``bind [fe80::a9fe:a9fe]:<port> interface <dev>``
-    (isolated metadata over IPv6, once the tap passed DAD).
+    (isolated metadata over IPv6, once the tap passed DAD); ``rate_limit`` adds
+    Neutron's stick tables and 429 rules, keyed by the source address haproxy
+    saw (never a header).
     """
     if kind not in _RESOURCE_HEADER:
         raise ValueError(f'haproxy config for {uuid}: kind {kind!r} is not '
@@ -120,7 +195,10 @@ def render_haproxy_config(uuid: str, kind: str, bind_address: str, bind_port: in
         _check_token(bind_v6_interface, 'IPv6 bind interface')
         bind_v6_line = f'bind [{METADATA_V6_IP}]:{int(bind_port)} interface {bind_v6_interface}'
     other = 'Router' if kind == 'network' else 'Network'
+    tables, rules = rate_limit.lines() if rate_limit is not None else ((), ())
     return _TEMPLATE.format(
+        rate_tables=''.join(t + '\n' for t in tables),
+        rate_rules=''.join(f'    {line}\n' for line in rules),
         log_level='debug' if debug else 'info', uuid=uuid, user=user, group=group,
         pid_file=pid_file, bind_address=bind_address, bind_port=int(bind_port),
         bind_v6_line=bind_v6_line, socket_path=socket_path,
@@ -150,7 +228,8 @@ def metadata_proxy_spec(uuid: str, kind: str, namespace: str | None, state_path:
                         bind_address: str, bind_port: int, user: str, group: str,
                         socket_path: str | None = None,
                         bind_v6_interface: str | None = None,
-                        debug: bool = False) -> ProcessSpec:
+                        debug: bool = False,
+                        rate_limit: RateLimit | None = None) -> ProcessSpec:
     """The ProcessSpec of the metadata proxy of network or router ``uuid``.
 
     Config ``<state_path>/ns-metadata-proxy/<uuid>.conf``, pid file
@@ -160,7 +239,7 @@ def metadata_proxy_spec(uuid: str, kind: str, namespace: str | None, state_path:
     pid_file = pid_file_path(state_path, uuid)
     content = render_haproxy_config(
         uuid, kind, bind_address, bind_port, socket_path or default_socket_path(state_path),
-        pid_file, user, group, bind_v6_interface, debug=debug)
+        pid_file, user, group, bind_v6_interface, debug=debug, rate_limit=rate_limit)
     return ProcessSpec(service=SERVICE, uuid=uuid, namespace=namespace,
                        argv=('haproxy', '-f', cfg), pid_file=pid_file,
                        config_files=((cfg, content),), config_mode=CONFIG_MODE)

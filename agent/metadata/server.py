@@ -165,9 +165,10 @@ class MetadataHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamSer
     block_on_close = False
 
     def __init__(self, path: str, answer: Answer, mode: int, backlog: int,
-                 max_concurrent: int = MAX_CONCURRENT):
+                 max_concurrent: int = MAX_CONCURRENT, group: int | None = None):
         self._answer = answer
         self.mode = mode
+        self.group = group
         self.request_queue_size = backlog
         self.inode: int | None = None
         self._slots = threading.BoundedSemaphore(max_concurrent)
@@ -187,6 +188,10 @@ class MetadataHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamSer
         _remove_stale_socket(self.server_address)
         os.makedirs(os.path.dirname(self.server_address) or '.', exist_ok=True)
         super().server_bind()
+        # bind() made it with the umask's mode (connecting needs write: 0755 lets
+        # no other user in); the group first, then the mode that opens it to them.
+        if self.group is not None:
+            os.chown(self.server_address, -1, self.group)
         os.chmod(self.server_address, self.mode)
         self.inode = os.stat(self.server_address).st_ino
 
@@ -215,9 +220,11 @@ def _remove_stale_socket(path: str) -> None:
 class MetadataServer:
     """``start()`` serves ``path`` in a thread; ``stop()`` closes and removes it."""
 
-    def __init__(self, path: str, answer: Answer, mode: int = 0o644,
-                 backlog: int = 4096, max_concurrent: int = MAX_CONCURRENT):
+    def __init__(self, path: str, answer: Answer, mode: int = 0o600,
+                 backlog: int = 4096, max_concurrent: int = MAX_CONCURRENT,
+                 group: int | None = None):
         self.path = path
+        self._group = group
         self._answer = answer
         self._mode = mode
         self._backlog = backlog
@@ -227,12 +234,13 @@ class MetadataServer:
 
     def start(self) -> None:
         self._httpd = MetadataHTTPServer(self.path, self._answer, self._mode,
-                                         self._backlog, self._max_concurrent)
+                                         self._backlog, self._max_concurrent, self._group)
         self._thread = threading.Thread(target=self._httpd.serve_forever,
                                         kwargs={'poll_interval': 0.5},
                                         name='metadata-http', daemon=True)
         self._thread.start()
-        LOG.info('serving instance metadata on %s (mode %o)', self.path, self._mode)
+        LOG.info('serving instance metadata on %s (mode %o%s)', self.path, self._mode,
+                 '' if self._group is None else f', group {self._group}')
 
     def stop(self, timeout: float = 5.0) -> None:
         httpd, self._httpd = self._httpd, None

@@ -3,7 +3,10 @@ reload on a thread, SIGTERM stop.  The agent is a recording stand-in."""
 
 import os
 import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 
@@ -85,3 +88,46 @@ def test_a_missing_config_file_exits_2_and_says_which(tmp_path, capsys):
     missing = str(tmp_path / 'nowhere.ini')
     assert run.run_agent(spec(lambda conf: Recorder()), ['--config-file', missing]) == 2
     assert missing in capsys.readouterr().err
+
+
+HANGING_AGENT = '''
+import sys, threading
+from agent.cmd import run
+from agent.conf import service
+
+class Hanging:
+    def start(self):
+        open(sys.argv[2], 'w').close()
+        return self
+    def reload(self):
+        pass
+    def stop(self):
+        threading.Event().wait()          # a stop that never returns
+
+# and a non-daemon thread that would hold the interpreter's exit
+hold = threading.Thread(target=threading.Event().wait, name='holder')
+hold.start()
+run.main(run.AgentMain(binary='netnode-test-agent', label='test agent',
+                       groups=service.AGENT_GROUPS, build=lambda conf: Hanging(),
+                       lock_exit=3), ['--config-file', sys.argv[1]])
+'''
+
+
+def test_the_process_exits_by_the_deadline_whatever_the_stop_waits_for(tmp_path):
+    started = tmp_path / 'started'
+    proc = subprocess.Popen([sys.executable, '-c', HANGING_AGENT, argv(tmp_path)[1],
+                             str(started)], stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        took = time.monotonic() - sent
+    finally:
+        proc.kill()
+        proc.wait()
+    assert took < 10, f'{took:.1f} s (deadline {run.STOP_DEADLINE} s)'

@@ -287,6 +287,8 @@ def test_stack_post_config_writes_configs_oslo_config_accepts(devstack):
         assert conf.ovs.external_bridge == 'br-ex'
         assert conf.ovs.datapath_type == 'system'
         assert conf.ovs.local_vlan_tagging is False      # q-agt binds the ports
+        assert (conf.metadata_proxy_user, conf.metadata_proxy_group) == (
+            'netnode-haproxy', 'netnode-haproxy')
         for group in [None, 'AGENT', 'ovs']:   # every value has a valid type
             node = conf if group is None else conf[group]
             for opt_name in list(node):

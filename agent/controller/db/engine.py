@@ -39,14 +39,40 @@ def database_url(conf) -> str:
     url = conf.database.connection
     if url:
         return url
-    os.makedirs(conf.state_path, exist_ok=True)
+    # Searchable (dnsmasq and haproxy reach the agents' files under a shared
+    # state_path) but not listable by other users.
+    os.makedirs(conf.state_path, mode=0o711, exist_ok=True)
     return 'sqlite:///' + os.path.join(conf.state_path, 'netnode.sqlite')
+
+
+SQLITE_FILE_MODE = 0o600
+SQLITE_JOURNALS = ('-wal', '-shm', '-journal')
+
+
+def make_sqlite_file_private(path: str) -> None:
+    """The database (every instance's user data) and its journals readable by its
+    owner only.  SQLite creates the -wal, -shm and -journal files with the
+    database file's mode, so the file is created 0600 before SQLite opens it, and
+    files left by an older version are tightened."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, SQLITE_FILE_MODE)
+    try:
+        os.fchmod(fd, SQLITE_FILE_MODE)
+    finally:
+        os.close(fd)
+    for suffix in SQLITE_JOURNALS:
+        try:
+            os.chmod(path + suffix, SQLITE_FILE_MODE)
+        except FileNotFoundError:
+            pass
 
 
 def make_engine(url: str) -> sa.Engine:
     if url.startswith('postgresql://'):
         url = 'postgresql+psycopg://' + url[len('postgresql://'):]
     if url.startswith('sqlite'):
+        database = sa.engine.make_url(url).database
+        if database and database != ':memory:' and not database.startswith('file:'):
+            make_sqlite_file_private(database)
         # A file needs no liveness ping: there is no server to lose.
         engine = sa.create_engine(url, connect_args={'check_same_thread': False,
                                                 'timeout': SQLITE_BUSY_TIMEOUT_MS / 1000})

@@ -220,7 +220,7 @@ def snat(s: Settings, client, port: dict, router_id: str) -> str:
     return f'{first}; UDP to {scenario.PUBLIC_GATEWAY}:{ECHO_PORT}: {seen} (router gateway)'
 
 
-def metadata(port: dict, timeout: float = TIMEOUT) -> str:
+def metadata(port: dict, timeout: float = TIMEOUT, name: str = scenario.PROBE) -> str:
     url = 'http://169.254.169.254/openstack/latest/meta_data.json'
     got = []
 
@@ -235,7 +235,7 @@ def metadata(port: dict, timeout: float = TIMEOUT) -> str:
             doc = json.loads(body)
         except ValueError:
             return None
-        return doc if doc.get('name') == scenario.PROBE else None
+        return doc if doc.get('name') == name else None
     try:
         doc = host.wait_for(once, timeout, 0.5, 'meta_data.json')
     except host.StepFailed as exc:

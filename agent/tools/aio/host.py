@@ -22,8 +22,9 @@ class Console:
     """One line per step on stdout (``[aio] what ... ok 1.23 s``); every command and
     its output go to the run log."""
 
-    def __init__(self, log_path: str | None = None, stream=sys.stdout):
+    def __init__(self, log_path: str | None = None, stream=sys.stdout, prefix: str = '[aio]'):
         self.stream = stream
+        self.prefix = prefix
         self.log_path = log_path
         self.started = time.monotonic()
         self.timings: list[tuple[str, str, float]] = []
@@ -45,7 +46,7 @@ class Console:
     def step(self, what: str):
         """Prints ``what`` at once, then the outcome, the time taken and the notes
         the body appended to the yielded list."""
-        print(f'[aio] {what:<58} ', end='', file=self.stream, flush=True)
+        print(f'{self.prefix} {what:<58} ', end='', file=self.stream, flush=True)
         self.log(f'--- {what}')
         start, notes = time.monotonic(), []
         try:
@@ -67,7 +68,7 @@ class Console:
 
     def check(self, what: str, fn, *args) -> bool:
         """A check: PASS or FAIL with what it saw; never raises (but ^C)."""
-        print(f'[aio] check: {what:<51} ', end='', file=self.stream, flush=True)
+        print(f'{self.prefix} check: {what:<51} ', end='', file=self.stream, flush=True)
         self.log(f'--- check: {what}')
         start = time.monotonic()
         try:
@@ -94,11 +95,11 @@ CONSOLE = Console()
 
 
 def sh(*argv, check: bool = False, timeout: float = 60, input: str | None = None,
-       log: bool = True) -> subprocess.CompletedProcess:
+       log: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     argv = [str(a) for a in argv]
     try:
         res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                             input=input)
+                             input=input, env=env)
     except subprocess.TimeoutExpired as exc:
         CONSOLE.log(f'$ {" ".join(argv)}\n  (timed out after {timeout} s)')
         if check:

@@ -21,22 +21,29 @@ from agent.tools.aio import host
 from agent.tools.aio.settings import AGENT_BINARIES, SERVICES, Settings
 
 BIN_DIR = os.path.dirname(sys.executable)
+CONFIG_MODE = 0o640
+STATE_DIR_MODE = 0o711
 
 
 def prepare_dirs(s: Settings) -> None:
     for path in (s.state_dir, s.etc_dir, s.log_dir, s.run_dir):
         fileutils.ensure_dir(path)
-    # dnsmasq drops to nobody and re-reads its files: the path must be traversable.
-    os.chmod(s.state_dir, 0o755)
+    # dnsmasq drops to nobody and re-reads its files, haproxy connects to the
+    # metadata socket as netnode-haproxy: the path must be searchable by them, but
+    # nobody else needs to list it (the database is in it).
+    os.chmod(s.state_dir, STATE_DIR_MODE)
 
 
 def write_configs(s: Settings) -> list[str]:
-    """Write the config files whose content differs; the paths written."""
+    """Write the config files whose content differs; the paths written.  They are
+    CONFIG_MODE: netnode.conf holds the RabbitMQ password."""
     changed = []
     for path, content in s.config_files().items():
         if fileutils.read_text(path) != content:
-            fileutils.write_atomic(path, content)
+            fileutils.write_atomic(path, content, mode=CONFIG_MODE)
             changed.append(path)
+        elif os.stat(path).st_mode & 0o777 != CONFIG_MODE:
+            os.chmod(path, CONFIG_MODE)        # written by an older version
     return changed
 
 

@@ -9,6 +9,7 @@ tests.  The tool treats both kinds alike (unit tests cover the prefixes)."""
 
 import ipaddress
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -193,29 +194,51 @@ def test_without_force_only_empty_namespaces_go(ovs, bridge, state_path, config,
     assert 'Keeping namespace' in out
 
 
-def test_ovs_cleanup_removes_our_tagged_ports_only(ovs, bridge, run_id):
-    ours = [names.tap_name(str(uuid.uuid4())), names.internal_device_name(str(uuid.uuid4())),
+def test_ovs_cleanup_removes_our_ports_only(ovs, bridge, run_id, state_path, config):
+    host = socket.gethostname()                 # the tool's [DEFAULT] host
+    marked = names.tap_name(str(uuid.uuid4()))
+    legacy_tap = names.tap_name(str(uuid.uuid4()))     # unmarked, a state dir names it
+    net = str(uuid.uuid4())
+    os.makedirs(os.path.join(state_path, 'dhcp', net))
+    with open(os.path.join(state_path, 'dhcp', net, 'interface'), 'w') as f:
+        f.write(legacy_tap + '\n')
+    ours = [marked, legacy_tap, names.internal_device_name(str(uuid.uuid4())),
             names.gateway_device_name(str(uuid.uuid4()))]
-    ovs.plug_ports(bridge, [PortSpec(n, str(uuid.uuid4()), 'fa:16:3e:00:00:0%d' % i)
-                            for i, n in enumerate(ours)])
+    ovs.plug_ports(bridge, [
+        PortSpec(n, str(uuid.uuid4()), 'fa:16:3e:00:00:0%d' % i,
+                 owner=f'dhcp:{host}:{net}' if n == marked else None)
+        for i, n in enumerate(ours)])
     plain = f'p{run_id}'                                  # no external_ids
     ovs_vsctl('add-port', bridge, plain, '--', 'set', 'Interface', plain, 'type=internal')
     vm_like = f'v{run_id}'                                # our ids, foreign name
     ovs_vsctl('add-port', bridge, vm_like, '--', 'set', 'Interface', vm_like,
               'type=internal', f'external_ids:iface-id={uuid.uuid4()}',
               'external_ids:attached-mac=fa:16:3e:00:00:09')
+    vm_id = str(uuid.uuid4())                             # Nova's: tap + port id
+    vm_tap = names.tap_name(vm_id)
+    ovs_vsctl('add-port', bridge, vm_tap, '--', 'set', 'Interface', vm_tap,
+              'type=internal', f'external_ids:iface-id={vm_id}',
+              'external_ids:attached-mac=fa:16:3e:00:00:0a',
+              'external_ids:iface-status=active')
+    other_host = names.tap_name(str(uuid.uuid4()))        # marked by another host
+    ovs_vsctl('add-port', bridge, other_host, '--', 'set', 'Interface', other_host,
+              'type=internal', f'external_ids:iface-id={uuid.uuid4()}',
+              'external_ids:attached-mac=fa:16:3e:00:00:0b',
+              f'external_ids:netnode-owner="dhcp:{host}-other:{net}"')
     no_mac = names.tap_name(str(uuid.uuid4()))            # our name, no attached-mac
     ovs_vsctl('add-port', bridge, no_mac, '--', 'set', 'Interface', no_mac,
               'type=internal', f'external_ids:iface-id={uuid.uuid4()}')
 
-    code, out = run_tool('agent.cmd.ovs_cleanup', '--bridge', bridge)
+    code, out = run_tool('agent.cmd.ovs_cleanup', '--config-file', config,
+                         '--bridge', bridge)
     assert code == 0, out
     left = set(ovs_vsctl('list-ports', bridge).split())
-    assert left == {plain, vm_like, no_mac}, out
+    assert left == {plain, vm_like, vm_tap, other_host, no_mac}, out
     for name in ours:
         assert f'{bridge}/{name}' in out
 
-    code, out = run_tool('agent.cmd.ovs_cleanup', '--bridge', bridge)
+    code, out = run_tool('agent.cmd.ovs_cleanup', '--config-file', config,
+                         '--bridge', bridge)
     assert code == 0 and set(ovs_vsctl('list-ports', bridge).split()) == left
 
 

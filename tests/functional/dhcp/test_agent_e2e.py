@@ -119,12 +119,14 @@ def test_subnet_create_gives_step1_layout(stack, shared_net):
                     ('169.254.169.254', 16, '169.254.255.255')}
     routes = ip_json(ns, 'route', 'show', 'default')
     assert [(r['gateway'], r['dev']) for r in routes] == [(GATEWAY, tap)]
-    # OVSDB: internal port with Neutron's external_ids and the network's local VLAN
+    # OVSDB: internal port with Neutron's external_ids (plus our owner mark) and the
+    # network's local VLAN
     iface = ovs_row('Interface', tap, ['type', 'external_ids'])
     assert iface['type'] == 'internal'
     assert ovs_map(iface['external_ids']) == {
         'iface-id': port['id'], 'iface-status': 'active',
-        'attached-mac': port['mac_address']}
+        'attached-mac': port['mac_address'],
+        'netnode-owner': f'dhcp:{stack.host}:{net["id"]}'}
     vlans = ovs_map(ovs_row('Bridge', stack.bridge, ['external_ids'])['external_ids'])
     tag = int(vlans[f'netnode-vlan-{net["id"]}'])
     assert ovs_row('Port', tap, ['tag'])['tag'] == tag

@@ -118,6 +118,10 @@ class AgentStack(ControllerStack):
     AGENT_FILES = 'agent'           # <base>/<files>_agent.ini, <base>/<files>-agent.log
     START_TIMEOUT = 30.0
     STOP_TIMEOUT = 20.0
+    # What the agent's command line starts with (e.g. setpriv with a unit's
+    # capability bound) and the umask it starts with (None: ours).
+    AGENT_PREFIX: tuple[str, ...] = ()
+    AGENT_UMASK: int | None = None
 
     def __init__(self, *args, agent_conf: str = '', report_interval: float = 2,
                  resync_interval: int = 3, **kwargs):
@@ -151,8 +155,9 @@ class AgentStack(ControllerStack):
         self._log_mark = os.path.getsize(self.agent_log) if os.path.exists(
             self.agent_log) else 0
         self.agent = subprocess.Popen(
-            [self.AGENT_BIN, '--config-file', self.agent_conf_path],
-            stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'))
+            [*self.AGENT_PREFIX, self.AGENT_BIN, '--config-file', self.agent_conf_path],
+            stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'),
+            umask=-1 if self.AGENT_UMASK is None else self.AGENT_UMASK)
         if wait:
             host.wait_for(self._agent_in_sync,
                           self.START_TIMEOUT if timeout is None else timeout, 0.05,

@@ -48,7 +48,8 @@ def unix_get(path, url, headers=None, method='GET', timeout=10.0):
 class MetadataAgentProcess:
     """A netnode-metadata-agent process: config, log and socket under ``base``."""
 
-    def __init__(self, base, state_path, url, exchange, host, extra_conf=''):
+    def __init__(self, base, state_path, url, exchange, host, extra_conf='', prefix=(),
+                 umask=None):
         self.base = base
         self.state_path = state_path
         self.socket_path = os.path.join(state_path, 'metadata_proxy')
@@ -56,6 +57,8 @@ class MetadataAgentProcess:
         self.conf_path = os.path.join(base, 'metadata_agent.ini')
         self.log = os.path.join(base, 'metadata-agent.log')
         self.extra_conf = extra_conf
+        self.prefix = tuple(prefix)      # e.g. setpriv with the unit's capability bound
+        self.umask = umask               # None: ours
         self.proc: subprocess.Popen | None = None
 
     def write_conf(self):
@@ -82,8 +85,9 @@ class MetadataAgentProcess:
     def start(self, timeout=20.0):
         self.write_conf()
         self.proc = subprocess.Popen(
-            [AGENT_BIN, '--config-file', self.conf_path],
-            stdout=subprocess.DEVNULL, stderr=open(self.log + '.stderr', 'ab'))
+            [*self.prefix, AGENT_BIN, '--config-file', self.conf_path],
+            stdout=subprocess.DEVNULL, stderr=open(self.log + '.stderr', 'ab'),
+            umask=-1 if self.umask is None else self.umask)
         wait_for(self._answers, timeout, 0.05, 'the metadata agent socket')
         return self.proc
 
@@ -109,11 +113,11 @@ class MetadataAgentProcess:
 
 
 @contextlib.contextmanager
-def with_metadata_agent(stack):
+def with_metadata_agent(stack, prefix=(), umask=None):
     """A metadata agent serving the state path of ``stack`` (a started DHCP or L3
     stack) on its vhost; at the end the agent is stopped and the stack closed."""
     md = MetadataAgentProcess(os.path.join(stack.base, 'md'), stack.state_path, stack.url,
-                              stack.exchange, stack.host)
+                              stack.exchange, stack.host, prefix=prefix, umask=umask)
     try:
         os.makedirs(md.base, exist_ok=True)
         md.start()

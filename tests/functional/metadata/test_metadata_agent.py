@@ -2,6 +2,7 @@
 with the headers the proxy adds; instance data set through the CLI."""
 
 import base64
+import grp
 import json
 import os
 import re
@@ -29,8 +30,11 @@ def get(stack, url, ip, network=None, router=None, extra=None, method='GET'):
 
 def test_socket_mode_and_location(stack):
     assert stack.socket_path == os.path.join(stack.state_path, 'metadata_proxy')
-    # deduce: proxies run as the agent's user (root) -> user mode
-    assert oct(os.stat(stack.socket_path).st_mode & 0o777) == '0o644'
+    # deduce: the proxies run as netnode-haproxy (the default) -> group mode, the
+    # socket given their group; never world-writable (Neutron's deduce said 0666)
+    st = os.stat(stack.socket_path)
+    assert oct(st.st_mode & 0o777) == '0o660'
+    assert grp.getgrgid(st.st_gid).gr_name == 'netnode-haproxy'
 
 
 def test_each_instance_gets_its_own_documents(stack, world, tmp_path):

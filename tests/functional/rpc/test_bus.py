@@ -97,7 +97,7 @@ def controller(make_bus_conf, stack, plugin):
 
 def notifier(make_bus_conf, stack):
     conf = make_bus_conf('controller', server=True)
-    n = RpcNotifier(conf, call_timeout=3, call_retries=1)
+    n = RpcNotifier(conf)
     stack.append(n.close)
     return n
 

@@ -34,7 +34,7 @@ class Events:
 def controller(make_bus_conf, tmp_path):
     conf = make_bus_conf('controller', server=True)
     conf.set_override('state_path', str(tmp_path))
-    notifier = RpcNotifier(conf, call_timeout=3, call_retries=1)
+    notifier = RpcNotifier(conf)
     plugin = Plugin(conf, notifier)
     plugin.migrate()
     servers = start_rpc_servers(conf, plugin)

@@ -4,7 +4,7 @@ import pytest
 
 from agent.cleanup import namespaces as ns_cleanup
 from agent.cleanup.namespaces import NamespaceCleaner, namespace_id
-from agent.cleanup.ports import OvsPortCleaner, is_our_port
+from agent.cleanup.ports import OvsPortCleaner, dhcp_taps_of, is_our_port
 from agent.common import names
 from agent.drivers.fake import FakeDrivers
 from agent.drivers.state import OvsPort, PortSpec
@@ -161,29 +161,52 @@ def _port(name, **ids):
                    tag=None, ofport=1, external_ids=ids)
 
 
+IDS = {'iface-id': PORT, 'attached-mac': 'fa:16:3e:00:00:01'}
+VM_IDS = {**IDS, 'vm-uuid': NET}
+OURS = {**IDS, 'netnode-owner': f'dhcp:node-1:{NET}'}
+DHCP_TAP = 'tap1234'
+
+
 @pytest.mark.parametrize('name,ids,ours', [
-    ('tap1234', {'iface-id': PORT, 'attached-mac': 'fa:16:3e:00:00:01'}, True),
-    ('qr-1234', {'iface-id': PORT, 'attached-mac': 'fa:16:3e:00:00:01'}, True),
-    ('qg-1234', {'iface-id': PORT, 'attached-mac': 'fa:16:3e:00:00:01'}, True),
-    ('tap1234', {'iface-id': PORT}, False),
-    ('tap1234', {'attached-mac': 'fa:16:3e:00:00:01'}, False),
-    ('eth0', {'iface-id': PORT, 'attached-mac': 'fa:16:3e:00:00:01'}, False),
-    ('qvo1234', {'iface-id': PORT, 'attached-mac': 'fa:16:3e:00:00:01'}, False),
+    ('tap5678', OURS, True),                                     # our mark, this host
+    ('qr-1234', {**IDS, 'netnode-owner': f'l3:node-1:{NET}'}, True),
+    ('tap5678', {**IDS, 'netnode-owner': f'dhcp:node-2:{NET}'}, False),   # other host
+    ('tap5678', {**IDS, 'netnode-owner': 'garbage'}, False),
+    (DHCP_TAP, IDS, True),                 # unmarked, named by a DHCP state directory
+    ('tap5678', IDS, False),               # unmarked, unknown tap: a VM's (Nova)
+    ('tap5678', VM_IDS, False),
+    ('qr-1234', IDS, True),                # unmarked router devices (older netnode)
+    ('qg-1234', IDS, True),
+    (DHCP_TAP, {'iface-id': PORT}, False),
+    ('qr-1234', {'attached-mac': 'fa:16:3e:00:00:01'}, False),
+    ('eth0', IDS, False),
+    ('qvo1234', IDS, False),
 ])
 def test_is_our_port(name, ids, ours):
-    assert is_our_port(_port(name, **ids)) is ours
+    assert is_our_port(_port(name, **ids), 'node-1', frozenset({DHCP_TAP})) is ours
+
+
+def test_dhcp_taps_of_reads_the_state_directories(tmp_path):
+    for net, content in ((NET, 'tap1234\n'), (PORT, 'eth0'), ('not-a-uuid', 'tap9')):
+        (tmp_path / 'dhcp' / net).mkdir(parents=True)
+        (tmp_path / 'dhcp' / net / 'interface').write_text(content)
+    assert dhcp_taps_of(str(tmp_path)) == {'tap1234'}
+    assert dhcp_taps_of(str(tmp_path / 'missing')) == frozenset()
 
 
 def test_ovs_port_cleaner_deletes_only_ours_and_skips_missing_bridges(host):
-    host.ovs.plug_ports('br-int', [PortSpec('tap' + PORT[:11], PORT, 'fa:16:3e:00:00:01'),
-                                   PortSpec('other0', PORT, 'fa:16:3e:00:00:02')])
+    vm_tap = 'tap' + NET[:11]
+    host.ovs.plug_ports('br-int', [
+        PortSpec('tap' + PORT[:11], PORT, 'fa:16:3e:00:00:01', owner=f'dhcp:node-1:{NET}'),
+        PortSpec(vm_tap, NET, 'fa:16:3e:00:00:04'),
+        PortSpec('other0', PORT, 'fa:16:3e:00:00:02')])
     host.ovs.plug_ports('br-ex', [PortSpec('qg-' + PORT[:11], PORT, 'fa:16:3e:00:00:03')])
-    report = OvsPortCleaner(host.ovs).clean_bridges(['br-int', 'br-ex', 'br-missing',
-                                                     'br-int'])
+    report = OvsPortCleaner(host.ovs, 'node-1').clean_bridges(
+        ['br-int', 'br-ex', 'br-missing', 'br-int'])
     assert sorted(report.deleted) == [f'br-ex/qg-{PORT[:11]}', f'br-int/tap{PORT[:11]}']
-    assert report.kept == ['br-int/other0'] and report.ok
-    assert [p.name for p in host.ovs.list_ports('br-int')] == ['other0']
-    again = OvsPortCleaner(host.ovs).clean_bridges(['br-int', 'br-ex'])
+    assert report.kept == ['br-int/other0', f'br-int/{vm_tap}'] and report.ok
+    assert [p.name for p in host.ovs.list_ports('br-int')] == ['other0', vm_tap]
+    again = OvsPortCleaner(host.ovs, 'node-1').clean_bridges(['br-int', 'br-ex'])
     assert again.deleted == [] and again.ok
 
 

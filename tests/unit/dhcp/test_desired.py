@@ -2,6 +2,8 @@
 
 import ipaddress
 
+import pytest
+
 from agent.common import names
 from agent.dhcp import desired as want
 from agent.dhcp.settings import DnsmasqSettings
@@ -72,6 +74,14 @@ def test_device_as_in_the_golden_state():
     assert dev.mtu == 1450
     assert dev.addresses == {ipaddress.ip_interface('192.168.10.2/24')}
     assert dev.gateways == (ipaddress.ip_address('192.168.10.1'),)
+
+
+@pytest.mark.parametrize('tagging,manage_tag', [(True, True), (False, False)])
+def test_device_marked_ours_and_tag_left_to_an_l2_agent(tagging, manage_tag):
+    dev = want.desired_device(network(dhcp_port()), dhcp_port(), 'br-int', 4095,
+                              DnsmasqSettings(), HOST, tagging)
+    assert dev.port.external_ids()['netnode-owner'] == f'dhcp:{HOST}:{g.NET_ID}'
+    assert dev.manage_tag is manage_tag
 
 
 def test_isolated_metadata_adds_the_metadata_address():

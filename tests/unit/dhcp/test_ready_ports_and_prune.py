@@ -1,5 +1,8 @@
 """Ready-port batching and the pure orphan sweep."""
 
+import dataclasses
+import types
+
 from agent.dhcp.prune import HostView, orphans
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.drivers.state import OvsPort
@@ -57,10 +60,16 @@ def test_everything_of_unassigned_networks_is_an_orphan():
 
 
 def test_taps_of_assigned_networks_and_served_taps_are_kept():
-    view = HostView(taps=(tap('tapserved', 9), tap('tapnew', 1), tap('tapgone', 2),
-                          tap('tapnotag', None)),
-                    vlans=((A, 1), (B, 2)))
-    found = orphans(view, frozenset({A}), frozenset({'tapserved'}))
+    """Whatever their tags: only taps positively ours of no assigned network go
+    (the full table is tests/unit/dhcp/test_taps.py)."""
+    def ours(name, net, tag):
+        return dataclasses.replace(tap(name, tag), external_ids=types.MappingProxyType(
+            {'iface-id': 'iface', 'attached-mac': 'fa:16:3e:00:00:01',
+             'netnode-owner': f'dhcp:h1:{net}'}))
+    view = HostView(taps=(ours('tapserved', B, 9), ours('tapnew', A, 4095),
+                          ours('tapgone', B, 1), ours('tapnotag', C, None),
+                          tap('tapvm', 1)))
+    found = orphans(view, frozenset({A}), frozenset({'tapserved'}), 'h1')
     assert found.taps == ('tapgone', 'tapnotag')
 
 
@@ -86,7 +95,7 @@ def test_another_agents_namespaces_are_left_alone(tmp_path):
     fakes.ovs.ensure_bridge('br-other')                        # C: another agent's
     queued = []
     pruner = DhcpPruner(DnsmasqSettings(state_path=str(tmp_path)), fakes,
-                        ProcessManager(FakeProcessTable()), fakes.vlans,
+                        ProcessManager(FakeProcessTable()),
                         BridgePorts(fakes.ovs, 'br-int'), queued.append,
                         frozenset, frozenset)
     found = pruner()

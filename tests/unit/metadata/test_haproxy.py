@@ -76,3 +76,73 @@ def test_metadata_proxy_spec_layout():
     assert f'pidfile     {spec.pid_file}\n' in content
     assert 'server metadata /var/lib/nn/metadata_proxy\n' in content
     assert spec.config_mode == 0o640
+
+
+# -- [metadata_rate_limiting] (Neutron's options and haproxy rules) ---------------------
+
+def rate_conf(**overrides):
+    from agent.conf import service
+    conf = service.make_conf([], groups=service.DHCP_AGENT_GROUPS)
+    for name, value in overrides.items():
+        conf.set_override(name, value, group='metadata_rate_limiting')
+    return conf
+
+
+def test_rate_limit_is_off_by_default_and_with_both_families():
+    assert haproxy.RateLimit.from_conf(rate_conf()) is None
+    assert haproxy.RateLimit.from_conf(
+        rate_conf(rate_limit_enabled=True, ip_versions=[4, 6])) is None
+    assert 'rate_limiter' not in router_config()
+
+
+def test_rate_limit_renders_neutrons_stick_tables_and_429_rules():
+    limit = haproxy.RateLimit.from_conf(rate_conf(
+        rate_limit_enabled=True, base_window_duration=60, base_query_rate_limit=30,
+        burst_window_duration=5, burst_query_rate_limit=8))
+    assert limit == haproxy.RateLimit(60, 30, 5, 8, 4)
+    text = haproxy.render_haproxy_config(
+        ROUTER, 'router', '::', 9697, f'{STATE}/metadata_proxy',
+        haproxy.pid_file_path(STATE, ROUTER), 'root', 'root', rate_limit=limit)
+    assert ('backend base_rate_limiter\n    stick-table type ip size 10k expire 60s '
+            'store http_req_rate(60s)\n') in text
+    assert ('backend burst_rate_limiter\n    stick-table type ip size 10k expire 60s '
+            'store http_req_rate(5s)\n') in text
+    listener = text[text.index('listen listener'):]
+    rules = [line.strip() for line in listener.splitlines() if 'rate_limiter' in line]
+    # keyed by the address haproxy saw (src), never by a header a VM can send
+    assert rules == [
+        'http-request track-sc0 src table base_rate_limiter',
+        'http-request track-sc1 src table burst_rate_limiter',
+        'http-request deny deny_status 429 if { src_http_req_rate(base_rate_limiter) gt 30 }',
+        'http-request deny deny_status 429 if { src_http_req_rate(burst_rate_limiter) gt 8 }']
+    # the limits apply before the request reaches the metadata socket
+    assert listener.index('deny_status 429') < listener.index('server metadata')
+
+
+def test_rate_limit_ipv6_table():
+    limit = haproxy.RateLimit.from_conf(rate_conf(rate_limit_enabled=True, ip_versions=[6]))
+    assert 'stick-table type ipv6 ' in limit.lines()[0][0]
+
+
+# -- the user the proxies run as ---------------------------------------------------------
+
+class ProxyConf:
+    def __init__(self, user, group):
+        self.metadata_proxy_user, self.metadata_proxy_group = user, group
+
+
+def test_proxy_user_defaults_to_netnode_haproxy_and_empty_means_the_agents():
+    from agent.conf import options
+    defaults = {o.name: o.default for o in options.metadata_proxy_opts}
+    assert defaults['metadata_proxy_user'] == defaults['metadata_proxy_group'] == \
+        'netnode-haproxy'
+    assert haproxy.proxy_user_and_group(ProxyConf('', '')) == \
+        haproxy.effective_user_and_group()
+    assert haproxy.proxy_user_and_group(ProxyConf('0', '0')) == ('root', 'root')
+
+
+def test_a_missing_proxy_user_or_group_is_named():
+    with pytest.raises(ValueError, match="metadata_proxy_user 'no-such-user' does not exist"):
+        haproxy.proxy_user_and_group(ProxyConf('no-such-user', 'root'))
+    with pytest.raises(ValueError, match="metadata_proxy_group 'no-such-grp' does not exist"):
+        haproxy.proxy_user_and_group(ProxyConf('root', 'no-such-grp'))

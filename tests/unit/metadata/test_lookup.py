@@ -165,11 +165,24 @@ class Conf:
 
 
 def test_socket_mode():
+    """Neutron's modes made safe: deduce never opens the socket to every user."""
     assert md_agent.socket_mode(Conf('all')) == 0o666
-    assert md_agent.socket_mode(Conf('group')) == 0o664
-    assert md_agent.socket_mode(Conf('deduce')) == 0o644
-    assert md_agent.socket_mode(Conf('deduce', 'root')) == 0o644
-    assert md_agent.socket_mode(Conf('deduce', '54321', '54321')) == 0o666
+    assert md_agent.socket_mode(Conf('group')) == 0o660
+    assert md_agent.socket_mode(Conf('user')) == 0o600
+    assert md_agent.socket_mode(Conf('deduce')) == 0o600
+    assert md_agent.socket_mode(Conf('deduce', 'root')) == 0o600
+    assert md_agent.socket_mode(Conf('deduce', '54321', '54321')) == 0o660
+    assert md_agent.socket_mode(Conf('deduce', 'nobody', '')) == 0o660
+
+
+def test_socket_group():
+    """In group mode the socket belongs to the proxies' group (when not ours)."""
+    assert md_agent.socket_group(Conf('deduce')) is None
+    assert md_agent.socket_group(Conf('deduce', '54321', '54321')) == 54321
+    assert md_agent.socket_group(Conf('deduce', 'nobody', '')) is None
+    assert md_agent.socket_group(Conf('user', 'nobody', '54321')) is None
+    with pytest.raises(ValueError, match='metadata_proxy_group .no-such-grp. does not exist'):
+        md_agent.socket_group(Conf('group', 'nobody', 'no-such-grp'))
 
 
 def test_nova_backend_asks_only_get_ports(monkeypatch):
