@@ -93,6 +93,10 @@ def _free_vlan(txn: Txn, physnet: str, ranges) -> int | None:
 
 
 def _vlan(txn: Txn, physnet, seg, ranges) -> Segment:
+    # The id's shape first: a malformed request is told what is wrong with it
+    # whatever this controller's ranges are.
+    if seg is not None:
+        seg = v.parse_int(seg, 'provider:segmentation_id', VLAN_MIN, VLAN_MAX)
     if not physnet:
         raise v.invalid('provider:physical_network', 'a vlan network needs one')
     if physnet not in ranges:
@@ -104,9 +108,6 @@ def _vlan(txn: Txn, physnet, seg, ranges) -> Segment:
             raise exc.NoNetworkAvailable(
                 f'Unable to create the network. No free VLAN on physical network '
                 f'{physnet}.')
-    if isinstance(seg, bool) or not isinstance(seg, int) or not VLAN_MIN <= seg <= VLAN_MAX:
-        raise v.invalid('provider:segmentation_id',
-                        f'{seg!r} is not a VLAN id ({VLAN_MIN}..{VLAN_MAX})')
     if seg in _used(txn, 'vlan', physnet):
         raise exc.VlanIdInUse(f'Unable to create the network. The VLAN {seg} on '
                                f'physical network {physnet} is in use.')

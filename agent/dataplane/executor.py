@@ -7,6 +7,7 @@ import logging
 
 from agent.dataplane import device as dev
 from agent.drivers.state import DriverError
+from agent.process import sweep
 
 LOG = logging.getLogger(__name__)
 
@@ -131,6 +132,9 @@ def _refuse(d, a):
 
 
 def _delete_namespace(d, a):
+    # Nothing keeps running in it as an anonymous namespace (dnsmasq, haproxy,
+    # radvd, or anything else started in a namespace of ours).
+    sweep.stop_all_in(a.namespace)
     d.netns.delete(a.namespace, force=True)
 
 

@@ -26,6 +26,7 @@ from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.prune import DhcpPruner
+from agent.dhcp.sweep import DhcpSweep, sweep_temp_files
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
 from agent.dhcp.settings import DnsmasqSettings
@@ -50,7 +51,8 @@ def _host_extras(conf) -> tuple[LeaseReleaser, QdhcpFirewall]:
     from agent.drivers.dhcp_release import DhcpReleaseDriver
     from agent.drivers.iptables import DHCP_WRAP, IptablesManager
     debug = bool(getattr(conf.AGENT, 'debug_iptables_rules', False))
-    return (LeaseReleaser(DhcpReleaseDriver(), lambda path: read_text(path, '') or ''),
+    return (LeaseReleaser(DhcpReleaseDriver(),
+                          lambda path: read_text(path, '', errors='replace') or ''),
             QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug)))
 
 
@@ -118,7 +120,9 @@ class DhcpAgent:
             self.reconciler.assigned.ids,
             lambda: frozenset(s.device for s in
                               (self.cache.get(i) for i in self.cache.ids()) if s),
-            self.host, self.reconciler.known_dhcp_ports)
+            self.host, self.reconciler.known_dhcp_ports,
+            DhcpSweep(self.settings, self.processes, self.reconciler.metadata_spec,
+                      self.reconciler.claim))
         self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
                                  resync_interval=conf.resync_interval,
                                  resync_throttle=conf.resync_throttle,
@@ -214,6 +218,7 @@ class DhcpAgent:
             LOG.error('integration bridge %s: %s', bridge, exc)
         physical_link.ensure_physical_links(self.drivers.ovs, bridge,
                                             self.reconciler.config.bridge_mappings)
+        sweep_temp_files(self.settings)     # and on every full sync (DhcpSweep)
         self.queue.start()
         self.ready.start()
         self.server = agent_server.start_dhcp_agent_server(

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from agent.common import fileutils
 from agent.dhcp import render
 from agent.model.network import Network
 
@@ -62,6 +63,58 @@ def _address(text: str) -> str | None:
         return str(ipaddress.ip_address(text.strip('[]')))
     except ValueError:
         return None
+
+
+def _lease_line(line: bytes) -> str | None:
+    """One line of a lease file as text if it is a lease or the ``duid`` line."""
+    try:
+        text = line.decode('utf-8')
+    except UnicodeDecodeError:
+        return None
+    fields = text.split()
+    if '\0' in text or not fields:
+        return None
+    if len(fields) == 2 and fields[0] == 'duid':
+        return text
+    if len(fields) == 5 and _address(fields[2]) is not None:
+        return text
+    return None
+
+
+def clean_leases(raw: bytes) -> tuple[str, int]:
+    """(the readable lease lines, how many other non-empty lines were dropped).
+
+    dnsmasq owns the file; a crash, a full disk or a hand edit can leave bytes in
+    it that are no lease (``lease\\0\\0\\0\\xfe garbage``): those lines are
+    dropped so the network's reconcile goes on.
+    """
+    kept, dropped = [], 0
+    for line in raw.split(b'\n'):
+        if not line.strip():
+            continue
+        text = _lease_line(line)
+        if text is None:
+            dropped += 1
+        else:
+            kept.append(text + '\n')
+    return ''.join(kept), dropped
+
+
+def read_leases(path: str, what: str) -> str:
+    """The lease file's readable lines ('' if none); a file with lines that are
+    not leases is rewritten with the readable ones, and that is logged."""
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except FileNotFoundError:
+        return ''
+    text, dropped = clean_leases(raw)
+    if dropped:
+        LOG.warning('%s: dropped %d unreadable line(s) of the lease file %s and '
+                    'wrote it again with the %d readable one(s)', what, dropped, path,
+                    text.count('\n'))
+        fileutils.write_atomic(path, text)
+    return text
 
 
 def parse_leases(text: str) -> dict[str, Lease]:

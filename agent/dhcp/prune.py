@@ -71,7 +71,8 @@ class DhcpPruner:
                  ports: BridgePorts, enqueue: Callable[[str], None],
                  assigned: Callable[[], frozenset[str]],
                  served_taps: Callable[[], frozenset[str]], host: str = '',
-                 dhcp_ports: Callable[[], dict[str, str]] = dict):
+                 dhcp_ports: Callable[[], dict[str, str]] = dict,
+                 sweep: Callable[[frozenset[str]], frozenset[str]] | None = None):
         self.settings = settings
         self.drivers = drivers
         self.processes = processes
@@ -81,6 +82,9 @@ class DhcpPruner:
         self._served_taps = served_taps
         self._host = host
         self._dhcp_ports = dhcp_ports       # our DHCP ports in the server's data
+        # agent.dhcp.sweep: settles children; returns the networks whose namespace
+        # holds a process of ours (ours even without a state directory or tap)
+        self._sweep = sweep
 
     def _network_proxies(self) -> frozenset[str]:
         pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
@@ -88,7 +92,8 @@ class DhcpPruner:
         found = set()
         for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
             config = fileutils.read_text(
-                haproxy.config_path(self.settings.state_path, proc.uuid), '') or ''
+                haproxy.config_path(self.settings.state_path, proc.uuid), '',
+                errors='replace') or ''
             if f'X-Neutron-Network-ID {proc.uuid}' in config:
                 found.add(proc.uuid)
         return frozenset(found)
@@ -117,19 +122,21 @@ class DhcpPruner:
                 found.add(network_id)
         return frozenset(found)
 
-    def observe(self, assigned: frozenset[str] = frozenset()) -> HostView:
+    def observe(self, assigned: frozenset[str] = frozenset(),
+                by_child: frozenset[str] = frozenset()) -> HostView:
         state_dirs = _uuid_dirs(self.settings.confs_dir)
         taps = tuple(p for p in self.ports.refresh().values()
                      if p.name.startswith(names.TAP_PREFIX))
         dnsmasq = frozenset(p.uuid for p in self.processes.list_running(
             'dnsmasq', self.settings.confs_dir))
-        return HostView(self._our_namespaces(state_dirs | assigned, taps), state_dirs,
-                        dnsmasq, self._network_proxies(), taps)
+        return HostView(self._our_namespaces(state_dirs | assigned | by_child, taps),
+                        state_dirs, dnsmasq, self._network_proxies(), taps)
 
     def __call__(self, known_keys: Iterable = ()) -> Orphans:
         """Sweep; ``known_keys`` (the fetched keys) is implied by ``assigned``."""
         assigned = self._assigned()
-        found = orphans(self.observe(assigned), assigned, self._served_taps(),
+        by_child = self._sweep(assigned) if self._sweep is not None else frozenset()
+        found = orphans(self.observe(assigned, by_child), assigned, self._served_taps(),
                         self._host, self._dhcp_ports())
         for network_id in sorted(found.networks):
             LOG.info('network %s is not assigned to this agent any more: removing it',

@@ -30,6 +30,7 @@ from agent.dhcp import steps
 from agent.dhcp import taps
 from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import DEAD_VLAN
@@ -109,6 +110,7 @@ class DhcpReconciler:
         self._fetched: dict[str, Network] = {}     # the last state read of each network
         self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
         self._ready_seen: dict[str, frozenset] = {}
+        self._claimed: set[str] = set()   # namespaces ours by a process (agent.dhcp.sweep)
         self._lock = threading.Lock()
         self.enqueue = lambda key, priority, reason: None   # set by the agent
         self.outcomes: dict[str, int] = {}
@@ -170,6 +172,12 @@ class DhcpReconciler:
         with self._lock:
             self._prefetched.pop(network_id, None)
             self._invalidated[network_id] = time.monotonic()
+
+    def claim(self, network_id: str) -> None:
+        """The network's namespace holds a process of ours: its teardown removes it
+        even without a state directory or tap."""
+        with self._lock:
+            self._claimed.add(network_id)
 
     def _hold_down(self, network_id: str) -> None:
         with self._lock:
@@ -329,7 +337,7 @@ class DhcpReconciler:
 
     def _dnsmasq(self, network: Network, device: str, port_id: str) -> None:
         paths = DhcpPaths.of(self.settings, network.id)
-        old_leases = fileutils.read_text(paths.leases, '') or ''
+        old_leases = leases.read_leases(paths.leases, f'network {network.id}')
         spec = want.dnsmasq_spec(network, device, port_id, self.settings, old_leases)
         if self._stop_if_elsewhere(spec) and self.releaser is not None:
             # A reload: free the addresses that went away before dnsmasq re-reads.
@@ -339,13 +347,13 @@ class DhcpReconciler:
         # (dnsmasq.avoid_host_tag_reload_crash): judged on the hosts file it loaded
         # last and the leases from before the release above (a released lease was
         # answered too).
-        loaded_hosts = fileutils.read_text(paths.host, '') or ''
+        loaded_hosts = fileutils.read_text(paths.host, '', errors='replace') or ''
         outcome = self.processes.ensure(
             spec, restart_on_change=dnsmasq.served_tagged_host(loaded_hosts, old_leases))
         self.monitor.register(spec)
         self._count(network.id, outcome)
 
-    def _metadata_spec(self, network_id: str):
+    def metadata_spec(self, network_id: str):
         return haproxy.metadata_proxy_spec(
             network_id, 'network', names.dhcp_namespace(network_id),
             self.settings.state_path, haproxy.METADATA_V4_IP,
@@ -356,7 +364,7 @@ class DhcpReconciler:
     def metadata_proxy(self, network_id: str) -> None:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""
         served = self.cache.get(network_id)
-        spec = self._metadata_spec(network_id)
+        spec = self.metadata_spec(network_id)
         if served is None or not served.metadata:
             self.monitor.unregister(network_id, haproxy.SERVICE)
             if os.path.exists(spec.pid_file):
@@ -383,7 +391,7 @@ class DhcpReconciler:
         if served is not None:
             found.add(served.device)
         paths = DhcpPaths.of(self.settings, network_id)
-        name = fileutils.read_text(paths.interface)
+        name = fileutils.read_text(paths.interface, errors='replace')
         if name and name.startswith(names.TAP_PREFIX) and len(name) <= names.DEV_NAME_LEN:
             found.add(name.strip())
         if ns_exists:
@@ -400,6 +408,8 @@ class DhcpReconciler:
             self._prefetched.pop(network_id, None)
             self._fetched.pop(network_id, None)
             self._tags.pop(network_id, None)
+            claimed = network_id in self._claimed
+            self._claimed.discard(network_id)
         ns = names.dhcp_namespace(network_id)
         if self.firewall is not None:
             self.firewall.forget(ns)
@@ -410,7 +420,7 @@ class DhcpReconciler:
         self.monitor.unregister(network_id, haproxy.SERVICE)
         self.processes.stop(want.stop_spec(network_id, self.settings))
         if os.path.exists(haproxy.pid_file_path(self.settings.state_path, network_id)):
-            self.processes.stop(self._metadata_spec(network_id))
+            self.processes.stop(self.metadata_spec(network_id))
         fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
         # A proxy start in flight on the metadata key is undone after it finishes.
         self.enqueue(metadata_key(network_id), METADATA_PRIORITY, 'network torn down')
@@ -419,7 +429,7 @@ class DhcpReconciler:
         ours = sorted(d for d in devices if d in plugged)
         # Only a namespace of ours is removed: another DHCP agent on this host (own
         # state_path and bridge) may serve the same network id.
-        ns_ours = ns_exists and (served is not None or has_dir or bool(ours))
+        ns_ours = ns_exists and (served is not None or has_dir or bool(ours) or claimed)
         had_state = served is not None or has_dir or ns_ours
         plan = dev.teardown_devices(ns, self.config.bridge, ours, ns_ours)
         if plan:

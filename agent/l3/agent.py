@@ -24,6 +24,7 @@ from agent.dataplane import ownership, physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
 from agent.l3 import desired as want
+from agent.l3 import sweep as l3sweep
 from agent.l3.fip_status import FloatingIpStatusReporter
 from agent.l3.host import RouterHost, router_id_of
 from agent.l3.reconciler import RouterReconciler, Stopping
@@ -90,6 +91,7 @@ class L3Agent:
             transport=transport)
         self.plugin = self.bus.l3
         self.heartbeat = self.bus.heartbeat
+        self.sweep = l3sweep.L3Sweep(self.settings, self.processes)
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
         self._prefetched: dict[str, object] = {}
@@ -100,6 +102,7 @@ class L3Agent:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> L3Agent:
+        l3sweep.sweep_temp_files(self.settings)     # and on every full sync (L3Sweep)
         for bridge in dict.fromkeys(self.host.bridges):
             if not self.drivers.ovs.bridge_exists(bridge):
                 LOG.error('bridge %s does not exist: routers using it will fail until '
@@ -273,16 +276,20 @@ class L3Agent:
                     for spec in chunk:
                         self.host.touched(spec.name)
 
-    def owned_namespaces(self, ports: list) -> dict[str, str]:
+    def owned_namespaces(self, ports: list, by_child=frozenset()) -> dict[str, str]:
         """router id -> namespace, for qrouter- namespaces this agent made: its
-        proxy config is under our state_path, or a device has a port on our bridges."""
+        proxy config or state directory is under our state_path, a process in it
+        names our state_path (``by_child``), or a device has a port on our bridges."""
         port_names = {p.name for p in ports}
         found = {}
-        for namespace in self.drivers.netns.list_namespaces():
+        namespaces = self.drivers.netns.list_namespaces()
+        by_state = l3sweep.owned_by_state(self.settings, namespaces)
+        for namespace in namespaces:
             router_id = router_id_of(namespace)
             if router_id is None:
                 continue
-            if os.path.exists(haproxy.config_path(self.settings.state_path, router_id)):
+            if (router_id in by_child or router_id in by_state or os.path.exists(
+                    haproxy.config_path(self.settings.state_path, router_id))):
                 found[router_id] = namespace
                 continue
             try:
@@ -297,7 +304,8 @@ class L3Agent:
         """Enqueue what is ours but not wanted; its teardown removes it."""
         known = {key[1] for key in known_keys}
         ports = self.host.router_ports(fresh=True)
-        orphans = set(self.owned_namespaces(ports)) - known
+        by_child = self.sweep(frozenset(known))
+        orphans = set(self.owned_namespaces(ports, by_child)) - known
         pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
                                                         names.new_uuid()))
         for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):

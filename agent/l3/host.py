@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -32,6 +33,19 @@ _DNAT_RE = re.compile(r'^-A \S+-PREROUTING -d (\S+)/32 -j DNAT --to-destination 
                       re.MULTILINE)
 
 
+class StateDirs:
+    """Directories of ours on the host: made (``mark``) and removed (``unmark``)."""
+
+    def mark(self, path: str) -> None:
+        fileutils.ensure_dir(path)
+
+    def unmark(self, path: str) -> None:
+        try:
+            os.rmdir(path)
+        except FileNotFoundError:
+            pass
+
+
 class RouterHost:
     """The drivers a router needs, behind observe/apply."""
 
@@ -41,7 +55,8 @@ class RouterHost:
                  iptables_factory: Callable[[str], IptablesManager] | None = None,
                  clear_conntrack: Callable[[str, str], int] = conntrack.delete_entries,
                  read_sysctls: Callable[[str, tuple], tuple] | None = None,
-                 read_file: Callable[[str], str | None] = fileutils.read_text):
+                 read_file: Callable[[str], str | None] = fileutils.read_lenient,
+                 state_dirs: StateDirs | None = None):
         self.drivers = drivers
         self.processes = processes
         self.bridges = bridges
@@ -55,6 +70,7 @@ class RouterHost:
         self._read_sysctls = read_sysctls or (
             lambda ns, keys: tuple(drivers.netns.run_in(ns, _sysctl_values, keys)))
         self._read_file = read_file
+        self.state_dirs = state_dirs or StateDirs()
 
     # -- iptables managers, one per namespace ----------------------------------------
 

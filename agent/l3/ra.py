@@ -67,7 +67,7 @@ class RouterAdvertisements:
 
     def __init__(self, processes: ProcessManager, settings: radvd.RaSettings,
                  monitor: ProcessMonitor | None = None,
-                 read_file: Callable[[str], str | None] = fileutils.read_text,
+                 read_file: Callable[[str], str | None] = fileutils.read_lenient,
                  remove_file: Callable[[str], None] = fileutils.remove):
         self.processes = processes
         self.settings = settings

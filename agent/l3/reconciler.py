@@ -16,6 +16,7 @@ from agent.dataplane import device as dev
 from agent.dataplane import provider_vlan
 from agent.l3 import desired as want
 from agent.l3 import plan as rplan
+from agent.l3 import sweep as l3sweep
 from agent.l3.host import RouterHost
 from agent.l3.ra import RouterAdvertisements
 from agent.l3.radvd import RaSettings
@@ -91,6 +92,11 @@ class RouterReconciler:
         if previous is None:
             previous = dict(observed.nat_fips)
         plan = rplan.diff(desired, observed, previous, self.host.bridges)
+        if any(isinstance(a, dev.CreateNamespace) for a in plan.actions):
+            # Ours before it exists: a crash right after leaves a namespace the
+            # prune still knows as ours (agent.l3.sweep).
+            self.host.state_dirs.mark(l3sweep.marker_path(self.settings.state_path,
+                                                          router.id))
         try:
             execute(plan, self._apply, f'router {router.id}', LOG)
         finally:
@@ -141,6 +147,8 @@ class RouterReconciler:
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
             fileutils.remove(path)
+        self.host.state_dirs.unmark(l3sweep.marker_path(self.settings.state_path,
+                                                        router_id))
         with self._lock:
             self._applied.pop(router_id, None)
             self._fips.pop(router_id, None)

@@ -14,8 +14,10 @@ import tempfile
 import threading
 from typing import Protocol
 
-from agent.common import fileutils
+from agent.common import fileutils, procfs
 from agent.drivers.state import NamespaceNotFound
+from agent.process import scan as proc_scan
+from agent.process.scan import HostScan
 
 LOG = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ class ProcessDriver(Protocol):
     def spawn(self, namespace: str | None, argv: tuple[str, ...],
               env: tuple[tuple[str, str], ...]) -> SpawnResult: ...
     def list_pid_files(self, pid_dir: str, service: str) -> list[tuple[str, str]]: ...
+    def write_pid(self, pid_file: str, pid: int) -> None: ...
+    def scan(self) -> HostScan: ...
+    def in_namespace(self, pid: int, namespace: str | None) -> bool: ...
+    def parent(self, pid: int) -> int | None: ...
 
 
 def launcher_argv(namespace, argv, env):
@@ -71,7 +77,7 @@ class HostProcessDriver:
         return tuple(p.decode('utf-8', errors='surrogateescape') for p in parts)
 
     def read_pid(self, pid_file):
-        text = fileutils.read_text(pid_file)
+        text = fileutils.read_text(pid_file, errors='replace')
         if text is None:
             return None
         try:
@@ -85,6 +91,21 @@ class HostProcessDriver:
             os.unlink(pid_file)
         except FileNotFoundError:
             pass
+
+    def write_pid(self, pid_file, pid):
+        """Point the pid file at ``pid`` (a live child of ours being adopted)."""
+        fileutils.ensure_dir(os.path.dirname(pid_file))
+        fileutils.write_atomic(pid_file, f'{int(pid)}\n')
+
+    def scan(self):
+        return proc_scan.take()
+
+    def parent(self, pid):
+        return procfs.parent(pid)
+
+    def in_namespace(self, pid, namespace):
+        """Whether ``pid`` runs in the named namespace (None: the host's) now."""
+        return proc_scan.in_namespace(pid, namespace)
 
     def prepare_pid_file(self, pid_file):
         """Before a spawn: the directory exists, no stale pid file is left."""

@@ -4,6 +4,11 @@ State lives on the host only (pid file + ``/proc/<pid>/cmdline``), so a restarte
 agent adopts the children the previous one left running just by observing them.
 A pid file whose pid is not running a command line with our uuid is stale: that
 process is never signalled.
+
+The pid file is not trusted alone: when a start fails (the port is held) the
+children of the spec are looked up by command line and namespace and one is
+adopted (:mod:`agent.process.adoption`); :meth:`ProcessManager.settle` applies
+the same decision to what a sync's /proc sweep found (duplicates, strays).
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import time
 from typing import Literal
 
 from agent.common import names
+from agent.process import adoption
+from agent.process import scan as proc_scan
 from agent.process.driver import HostProcessDriver, ProcessDriver
 from agent.process.spec import ProcessSpec
 
@@ -175,6 +182,51 @@ class ProcessManager:
             self._driver.remove_pid_file(found.pid_file)
             return True
 
+    def settle(self, spec: ProcessSpec, procs, scan: proc_scan.HostScan, wanted: bool,
+               match_argv: bool = False) -> adoption.Decision:
+        """Apply :func:`adoption.decide` to ``procs``, the children of ``spec``'s
+        resource a sweep found in ``scan``: adopt one the pid file does not name,
+        stop duplicates and strays (each still the same process when signalled).
+        Nothing is spawned here: the resource's reconcile does that."""
+        with self._lock(spec.key):
+            return self._settle(spec, procs, scan, wanted, match_argv)
+
+    def _settle(self, spec, procs, scan, wanted, match_argv):
+        live = [p for p in procs if self._driver.cmdline(p.pid) == p.argv]
+        # Where each runs, checked again now: the namespace may have been made
+        # (or the child started) after the scan listed the namespaces.
+        home = spec.namespace or ''
+        found = [adoption.Child(p.pid, p.argv, home if self._driver.in_namespace(
+            p.pid, spec.namespace) else scan.namespace_of(p)) for p in live]
+        decision = adoption.decide(found, self._driver.read_pid(spec.pid_file),
+                                   spec.namespace, wanted,
+                                   spec.argv if match_argv else None)
+        where = {c.pid: adoption.where(c.namespace) for c in found}
+        for pid, why in decision.stop:
+            LOG.warning('%s: stopping pid %d in %s: %s', spec.describe(), pid, where[pid],
+                        why)
+            self._terminate(pid, spec.uuid, spec.describe())
+        if decision.adopt:
+            LOG.warning('%s: adopting pid %d in %s, which its pid file %s did not name',
+                        spec.describe(), decision.keep, where[decision.keep],
+                        spec.pid_file)
+            self._driver.write_pid(spec.pid_file, decision.keep)
+        return decision
+
+    def scan(self) -> proc_scan.HostScan:
+        """One walk of the host's processes (a sync's sweep)."""
+        return self._driver.scan()
+
+    def children(self, spec: ProcessSpec, scan: proc_scan.HostScan) -> list:
+        """The live processes of ``scan`` that are ``spec``'s child: its program,
+        and its pid file or a config file of it in their command line."""
+        program = os.path.basename(spec.argv[0])
+        owned = (spec.pid_file, *(path for path, _ in spec.config_files))
+        return list(proc_scan.without_helpers(
+            (p for p in scan.procs
+             if p.program == program and proc_scan.names_path(p, owned)),
+            self._driver.parent))
+
     # -- internals (caller holds the spec's lock) ---------------------------------
 
     def _reload_running(self, spec, pid):
@@ -206,6 +258,27 @@ class ProcessManager:
             time.sleep(self._poll)
 
     def _spawn(self, spec):
+        """Start the child; if that fails and a child of ours already serves the
+        spec (the pid file lost it), adopt that one and make it current."""
+        try:
+            return self._spawn_once(spec)
+        except ProcessError as exc:
+            scan = self._driver.scan()
+            decision = self._settle(spec, self.children(spec, scan), scan, True, True)
+            if decision.keep is None:
+                raise
+            LOG.warning('%s: could not start (%s); pid %d already served it and was '
+                        'adopted', spec.describe(), exc, decision.keep)
+        pid = decision.keep
+        if self._driver.cmdline(pid) != spec.argv:
+            LOG.info('%s: the adopted pid %d runs another command line, restarting',
+                     spec.describe(), pid)
+            self._terminate(pid, spec.uuid, spec.describe())
+            return self._spawn_once(spec)
+        self._reload_running(spec, pid)
+        return self._driver.read_pid(spec.pid_file)
+
+    def _spawn_once(self, spec):
         try:
             self._driver.prepare_pid_file(spec.pid_file)
         except OSError as exc:

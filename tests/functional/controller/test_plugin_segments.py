@@ -46,7 +46,7 @@ def test_tenant_networks_take_the_lowest_free_vlan_until_none_is_left(multi, adm
 @pytest.mark.parametrize('body, error, words', [
     (provider('vlan'), exc.InvalidInput, 'needs one'),
     (provider('vlan', 'physnet9', 5), exc.InvalidInput, 'not in network_vlan_ranges'),
-    (provider('vlan', 'physnet1', 4095), exc.InvalidInput, '4095 is not a VLAN id'),
+    (provider('vlan', 'physnet1', 4095), exc.InvalidInput, '4095 is not an integer between 1 and 4094'),
     (provider('flat', 'physnet1', 3), exc.InvalidInput, 'a flat network has none'),
     (provider('local', 'physnet1'), exc.InvalidInput, 'no physical network'),
     ({'provider:segmentation_id': 3}, exc.InvalidInput, 'required with'),

@@ -41,6 +41,22 @@ def pids_with(marker):
     return list(procfs.pids_with([marker]))
 
 
+def programs(program, predicate):
+    """Pids of the live ``program`` processes whose argv satisfies ``predicate``."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                argv = f.read().decode(errors='replace').split('\0')
+        except OSError:
+            continue
+        if os.path.basename(argv[0]) == program and predicate(argv):
+            found.append(int(entry))
+    return sorted(found)
+
+
 def kill_marked(marker):
     """SIGKILL every process carrying ``marker`` (a path only ours carry)."""
     for pid in pids_with(marker):

@@ -182,3 +182,19 @@ def test_ipv6_subnet_adds_the_ipv6_metadata_address():
     v4_only = dataclasses.replace(network, subnets=(g.subnet(),))
     assert 'fe80::a9fe:a9fe/128' not in {str(a) for a in desired.desired_device(
         v4_only, dhcp, 'br', 1, settings).addresses}
+
+
+def test_clean_leases_drops_what_is_no_lease():
+    from agent.dhcp.leases import clean_leases
+    good = b'1700000000 fa:16:3e:00:00:01 192.168.10.5 host-1 *\nduid 00:01:00:01\n'
+    text, dropped = clean_leases(b'lease\0\0\0\xfe garbage\n' + good + b'\xff\xfe\n\n')
+    assert dropped == 2 and text == good.decode()
+
+
+def test_read_leases_rewrites_a_corrupt_file(tmp_path):
+    from agent.dhcp.leases import read_leases
+    path = tmp_path / 'leases'
+    path.write_bytes(b'lease\0\0\0\xfe garbage\n1 fa:16:3e:00:00:01 10.0.0.5 h *\n')
+    assert read_leases(str(path), 'network x') == '1 fa:16:3e:00:00:01 10.0.0.5 h *\n'
+    assert path.read_bytes() == b'1 fa:16:3e:00:00:01 10.0.0.5 h *\n'
+    assert read_leases(str(tmp_path / 'none'), 'network x') == ''

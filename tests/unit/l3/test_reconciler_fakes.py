@@ -28,6 +28,17 @@ class ProcessTable(FakeProcessTable):
         self.files[f'{STATE}/external/pids/{uuid}.pid.haproxy'] = str(pid)
 
 
+class FakeStateDirs:
+    def __init__(self, files):
+        self.files = files
+
+    def mark(self, path):
+        self.files[path + '/'] = ''
+
+    def unmark(self, path):
+        self.files.pop(path + '/', None)
+
+
 def make():
     fakes = FakeDrivers.create(bridges=('br-int', 'br-ex'))
     table = ProcessTable()
@@ -40,7 +51,7 @@ def make():
         HostDrivers(fakes.netns, fakes.links, fakes.ovs), ProcessManager(table, poll_interval=0),
         ('br-int', 'br-ex'), iptables_factory=manager, clear_conntrack=lambda ns, ip: 0,
         read_sysctls=lambda ns, keys: tuple((k, fakes.netns.sysctl_get(ns, k)) for k in keys),
-        read_file=table.files.get)
+        read_file=table.files.get, state_dirs=FakeStateDirs(table.files))
     settings = L3Settings(state_path=STATE, integration_bridge='br-int',
                           external_bridge='br-ex')
     return fakes, table, iptables, RouterReconciler(host, settings, fakes.vlans)
@@ -133,3 +144,13 @@ def test_a_stopping_agent_applies_no_further_action():
     assert not table.spawned
     rec.stopping.clear()                   # the next start finishes it
     assert len(rec.reconcile(router)) > 10 and rec.reconcile(router).empty
+
+
+def test_state_directory_made_before_the_namespace_and_removed_with_it():
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    marker = f'{STATE}/routers/{router.id}/'
+    rec.reconcile(router)
+    assert marker in table.files
+    rec.teardown(router.id)
+    assert marker not in table.files

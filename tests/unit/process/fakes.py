@@ -3,6 +3,10 @@
 import signal
 
 from agent.process.driver import SpawnResult
+from agent.process.scan import HostScan, Proc
+
+ROOT_NETNS = 1
+GONE = '(gone)'        # the namespace of a process whose namespace was deleted
 
 
 class FakeProcessTable:
@@ -15,12 +19,40 @@ class FakeProcessTable:
         self.ignore_sigterm = set()
         self.spawn_fails = None  # (returncode, stderr) to make the next spawn fail
         self._next_pid = 1000
+        self.netns = {}          # pid -> namespace name ('' the host's, GONE)
+        self.namespaces = []     # the named namespaces that exist
+        self.parents = {}        # pid -> parent pid (default 1)
 
-    def start_foreign(self, argv):
+    def start_foreign(self, argv, namespace=''):
         """A process that is not ours (the pid file may point at it)."""
         self._next_pid += 1
         self.procs[self._next_pid] = tuple(argv)
+        self.netns[self._next_pid] = namespace or ''
+        if namespace and namespace != GONE and namespace not in self.namespaces:
+            self.namespaces.append(namespace)
         return self._next_pid
+
+    def _inode(self, name):
+        if name == '':
+            return ROOT_NETNS
+        if name == GONE:
+            return 99999
+        return 100 + self.namespaces.index(name)
+
+    def scan(self):
+        return HostScan(
+            tuple(Proc(pid, argv, self._inode(self.netns.get(pid, '')))
+                  for pid, argv in sorted(self.procs.items())),
+            {name: self._inode(name) for name in self.namespaces}, ROOT_NETNS)
+
+    def parent(self, pid):
+        return self.parents.get(pid, 1)
+
+    def in_namespace(self, pid, namespace):
+        return pid in self.procs and self.netns.get(pid, '') == (namespace or '')
+
+    def write_pid(self, pid_file, pid):
+        self.files[pid_file] = str(pid)
 
     # ProcessDriver
     def cmdline(self, pid):
@@ -58,7 +90,7 @@ class FakeProcessTable:
         if self.spawn_fails:
             code, err = self.spawn_fails
             return SpawnResult(code, err)
-        pid = self.start_foreign(argv)
+        pid = self.start_foreign(argv, namespace or '')
         # the daemon writes its pid file (dnsmasq --pid-file=..., haproxy pidfile)
         for arg in argv:
             if arg.startswith('--pid-file='):

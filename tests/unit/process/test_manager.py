@@ -207,3 +207,82 @@ def test_spawn_files_are_written_only_when_the_child_starts(table, manager):
     manager.stop(changed)
     assert manager.ensure(changed) == pm.STARTED
     assert table.files[lease] == 'new seed'
+
+
+# -- children the pid file does not name (issue 11 item 2) --------------------------
+
+def test_failed_start_adopts_our_child_that_holds_the_port(table, manager):
+    spec = dnsmasq_spec()
+    old = table.start_foreign(spec.argv, spec.namespace)
+    table.files[spec.pid_file] = 'notapid'
+    table.spawn_fails = (2, 'failed to create listening socket: Address already in use')
+    assert manager.ensure(spec) == pm.STARTED
+    assert table.files[spec.pid_file] == str(old)
+    assert (old, signal.SIGHUP) in table.signals       # it re-reads the new files
+    assert manager.observe(spec).pid == old
+
+
+def test_failed_start_restarts_an_adopted_child_with_another_argv(table, manager):
+    spec = dnsmasq_spec()
+    old = table.start_foreign(spec.argv + ('--old',), spec.namespace)
+    table.spawn_fails = (2, 'Address already in use')
+
+    def fail_once(namespace, argv, env, spawn=table.spawn):
+        result = spawn(namespace, argv, env)
+        table.spawn_fails = None
+        return result
+    table.spawn = fail_once
+    assert manager.ensure(spec) == pm.STARTED
+    assert old not in table.procs and manager.observe(spec).argv_matches
+
+
+def test_failed_start_never_adopts_a_foreign_process(table, manager):
+    spec = dnsmasq_spec()
+    foreign = table.start_foreign(('dnsmasq', '--pid-file=/elsewhere/pid', NET),
+                                  spec.namespace)
+    table.spawn_fails = (2, 'Address already in use')
+    with pytest.raises(pm.ProcessError, match='Address already in use'):
+        manager.ensure(spec)
+    assert foreign in table.procs and not table.signals
+
+
+def test_settle_stops_a_duplicate_and_keeps_the_pid_files_child(table, manager):
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    kept = manager.observe(spec).pid
+    stray = table.start_foreign(spec.argv, spec.namespace)
+    scan = table.scan()
+    decision = manager.settle(spec, manager.children(spec, scan), scan, True)
+    assert decision.keep == kept and [p for p, _ in decision.stop] == [stray]
+    assert stray not in table.procs and kept in table.procs
+
+
+def test_settle_does_not_signal_a_pid_reused_since_the_scan(table, manager):
+    spec = dnsmasq_spec()
+    stray = table.start_foreign(spec.argv, 'qdhcp-elsewhere')
+    scan = table.scan()
+    table.procs[stray] = ('sleep', '100')       # the pid now runs something else
+    decision = manager.settle(spec, manager.children(spec, scan), scan, True)
+    assert decision.spawn and not table.signals
+
+
+def test_settle_keeps_a_child_whose_namespace_was_made_after_the_scan(table, manager):
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    kept = manager.observe(spec).pid
+    scan = table.scan()
+    scan = type(scan)(scan.procs, {}, scan.root_netns)    # listed before it existed
+    decision = manager.settle(spec, manager.children(spec, scan), scan, True)
+    assert decision.keep == kept and not decision.stop and kept in table.procs
+
+
+def test_a_helper_forked_by_our_child_is_not_a_duplicate(table, manager):
+    """radvd's privilege-separation helper has its parent's command line."""
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    main = manager.observe(spec).pid
+    helper = table.start_foreign(spec.argv, spec.namespace)
+    table.parents[helper] = main
+    scan = table.scan()
+    decision = manager.settle(spec, manager.children(spec, scan), scan, True)
+    assert decision.keep == main and not decision.stop and helper in table.procs
