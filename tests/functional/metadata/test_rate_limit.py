@@ -83,12 +83,10 @@ def test_proxy_runs_as_netnode_haproxy_and_socket_is_its_groups_only(stack):
     pids = wait_for(lambda: [int(p) for p in os.listdir('/proc') if p.isdigit()
                              and _cmdline(p).startswith(b'haproxy\0')
                              and marker in _cmdline(p)], 40, 0.2, 'the network\'s proxy')
-    for pid in pids:
-        with open(f'/proc/{pid}/status') as f:
-            ids = {k: v.split() for k, v in (line.split(':\t', 1) for line in f
-                                            if line.startswith(('Uid', 'Gid')))}
-        assert ids['Uid'][:2] == [str(uid)] * 2
-        assert ids['Gid'][:2] == [str(grp.getgrnam('netnode-haproxy').gr_gid)] * 2
+    user = [str(uid)] * 2, [str(grp.getgrnam('netnode-haproxy').gr_gid)] * 2
+    # haproxy reads its config as root and drops to its user a moment later.
+    wait_for(lambda: all(_ids(pid) == user for pid in pids), 20, 0.1,
+             f'proxies {pids} running as netnode-haproxy')
     st = os.stat(os.path.join(s.state_path, 'metadata_proxy'))
     assert stat.S_IMODE(st.st_mode) == 0o660
     assert grp.getgrgid(st.st_gid).gr_name == 'netnode-haproxy'
@@ -96,6 +94,14 @@ def test_proxy_runs_as_netnode_haproxy_and_socket_is_its_groups_only(stack):
     conf_dir = os.path.join(s.state_path, 'ns-metadata-proxy')
     for name in os.listdir(conf_dir):
         assert stat.S_IMODE(os.stat(os.path.join(conf_dir, name)).st_mode) == 0o640
+
+
+def _ids(pid):
+    """Real and effective uid and gid of ``pid``."""
+    with open(f'/proc/{pid}/status') as f:
+        ids = {k: v.split() for k, v in (line.split(':\t', 1) for line in f
+                                        if line.startswith(('Uid', 'Gid')))}
+    return ids['Uid'][:2], ids['Gid'][:2]
 
 
 def _cmdline(pid):
