@@ -24,7 +24,7 @@ import uuid
 import pytest
 
 from tests.functional.dhcp import clients
-from tests.functional.helpers.host import in_ns, wait_for
+from tests.functional.helpers.host import argvs, in_ns, wait_for
 from tests.functional.l3.stack import L3Stack
 from tests.functional.metadata.stack import curl, with_metadata_agent
 from tests.unit.test_systemd_units import UNIT_DIR, parse_unit, words
@@ -59,20 +59,10 @@ def decoded(mask_hex: str) -> set[str]:
 
 
 def children(marker: str, binary: str) -> list[int]:
-    found = []
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f'/proc/{entry}/cmdline', 'rb') as f:
-                argv = f.read().split(b'\0')
-        except OSError:
-            continue
-        # a console script's argv[0] is its interpreter
-        named = any(os.path.basename(a.decode(errors='replace')) == binary for a in argv[:2])
-        if named and marker.encode() in b' '.join(argv):
-            found.append(int(entry))
-    return found
+    # a console script's argv[0] is its interpreter
+    return [pid for pid, argv in argvs()
+            if any(os.path.basename(a) == binary for a in argv[:2])
+            and marker in ' '.join(argv)]
 
 
 class BoundedNode(L3Stack):

@@ -41,9 +41,8 @@ def pids_with(marker):
     return list(procfs.pids_with([marker]))
 
 
-def programs(program, predicate):
-    """Pids of the live ``program`` processes whose argv satisfies ``predicate``."""
-    found = []
+def argvs():
+    """(pid, argv) of every live process."""
     for entry in os.listdir('/proc'):
         if not entry.isdigit():
             continue
@@ -52,9 +51,13 @@ def programs(program, predicate):
                 argv = f.read().decode(errors='replace').split('\0')
         except OSError:
             continue
-        if os.path.basename(argv[0]) == program and predicate(argv):
-            found.append(int(entry))
-    return sorted(found)
+        yield int(entry), argv
+
+
+def programs(program, predicate):
+    """Pids of the live ``program`` processes whose argv satisfies ``predicate``."""
+    return sorted(pid for pid, argv in argvs()
+                  if os.path.basename(argv[0]) == program and predicate(argv))
 
 
 def kill_marked(marker):
