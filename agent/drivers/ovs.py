@@ -6,6 +6,13 @@ stale port of the same name is deleted in its own transaction first (as Neutron'
 ``replace_port`` does: deleting and re-adding one name in a single transaction is
 a no-op for ovs-vswitchd, which then keeps the stale device, Launchpad #1519926);
 all new ports of a batch then go in ONE transaction.
+
+``iface-id`` goes in with the insert, as Neutron's ``replace_port`` and os-vif do,
+never in a later transaction: Neutron's OVS agent (29.0.0) learns of a port only
+from the monitor's *insert* event (an unassigned ofport there is retried as "not
+ready yet"); it drops a *modify* event (it matches modified interface names against
+port ids), so an ``iface-id`` set once ovs-vswitchd has given the ofport is never
+bound (tried: the interop job's DHCP tap stayed on VLAN 4095).
 """
 
 from __future__ import annotations

@@ -7,7 +7,15 @@ which serves it: a probe on the first node's bridge gets its lease, a VM there p
 its gateway.
 
 agent_down_time = 2 and a check every 0.5 s: the move comes ~4 s after the last
-heartbeat (report_interval 0.5)."""
+heartbeat (report_interval 0.5).
+
+The second agent starts only once the first node is forgotten (:func:`fail_over`):
+both "nodes" share this machine's namespace and device names, so a cleanup of the
+first node that ran while the second one takes over (the move can come before the
+cleanup's process has even started, under load) would meet the second agent's
+qdhcp-/qrouter- namespace and its tap/qr- devices moving in, and either keep the
+namespace (a device appeared after it unplugged the first node's) or tear down the
+second agent's.  On two real nodes the two never meet."""
 
 import contextlib
 import json
@@ -48,9 +56,13 @@ def hosts(stack, path):
     return sorted(a['host'] for a in stack.api('GET', path)['agents'])
 
 
-def stop_first_node(stack, ns):
+def fail_over(stack, peer, ns):
+    """The first node dies (its agent stopped, its namespace ``ns`` forgotten), then
+    the second node's agent starts: nothing can move before the first node is gone."""
     assert stack.stop_agent() == 0
     forget_node(stack, [ns])
+    assert ns not in netns_list()
+    peer.start_agent()
 
 
 def moved_to(stack, peer, path, what):
@@ -67,13 +79,12 @@ def test_network_of_a_stopped_dhcp_agent_moves_to_the_live_one(run_id, leaks):
         path = f'/networks/{net["id"]}/dhcp-agents'
         assert hosts(stack, path) == [stack.host]
         first_port = stack.dhcp_port(net['id'])
-        peer.start_agent()
+
+        ns = names.dhcp_namespace(net['id'])
+        fail_over(stack, peer, ns)
         code, out, err = stack.cli('-f', 'json', 'agent-list')
         assert code == 0, err
         assert {a['host']: a['alive'] for a in json.loads(out)}[peer.host] == ':-)'
-
-        ns = names.dhcp_namespace(net['id'])
-        stop_first_node(stack, ns)
         moved_to(stack, peer, path, 'network')
         pid = wait_for(lambda: dnsmasq_pid(peer, net['id']), 30, 0.05, 'the second dnsmasq')
         assert os.stat(f'/proc/{pid}/ns/net').st_ino == os.stat(f'/run/netns/{ns}').st_ino
@@ -101,10 +112,9 @@ def test_router_of_a_stopped_l3_agent_moves_to_the_live_one(run_id, leaks):
         wait_for(lambda: stack.ping(vm_ns, gateway), 30, 0.1, 'the first agent routing')
         path = f'/routers/{router["id"]}/l3-agents'
         assert hosts(stack, path) == [stack.host]
-        peer.start_agent()
 
         ns = names.router_namespace(router['id'])
-        stop_first_node(stack, ns)
+        fail_over(stack, peer, ns)
         moved_to(stack, peer, path, 'router')
         wait_for(lambda: ns in netns_list() and stack.ping(vm_ns, gateway), 30, 0.1,
                  'the second agent routing')

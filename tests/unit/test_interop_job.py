@@ -89,3 +89,50 @@ def test_our_agents_are_drop_ins_under_neutron(s):
     assert f'bridge_mappings = physnet1:{s.ex_bridge}' in ovs
     assert f'ovsdb_connection = tcp:127.0.0.1:{s.ovsdb_port}' in ovs
     assert all(path.startswith(s.etc + '/') for path in config.files(s, 40004))
+
+
+def _retrying_agent(monkeypatch, result):
+    """agent/tools/interop/ovs_agent_retry.py loaded over stand-ins for the two Neutron
+    modules it imports; the OVS agent class whose method it wraps returns ``result``."""
+    import importlib.util
+    import sys
+    import types
+
+    class OVSNeutronAgent:
+        def treat_devices_added_or_updated(self, devices, provisioning, re_added):
+            return result
+
+    agent_mod = types.ModuleType('ovs_neutron_agent')
+    agent_mod.OVSNeutronAgent = OVSNeutronAgent
+    cmd_mod = types.ModuleType('cmd_ovs_neutron_agent')
+    cmd_mod.main = lambda: 0
+    stand_ins = {'neutron.cmd.agents.ovs_neutron_agent': cmd_mod,
+                 'neutron.plugins.ml2.drivers.openvswitch.agent.ovs_neutron_agent': agent_mod}
+    for name, module in stand_ins.items():
+        parts = name.split('.')
+        for i in range(1, len(parts)):
+            package = types.ModuleType('.'.join(parts[:i]))
+            package.__path__ = []
+            monkeypatch.setitem(sys.modules, package.__name__, package)
+    for name, module in stand_ins.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    from agent.tools.interop import services
+    spec = importlib.util.spec_from_file_location('ovs_agent_retry', services.OVS_AGENT_RETRY)
+    spec.loader.exec_module(importlib.util.module_from_spec(spec))
+    return OVSNeutronAgent()
+
+
+@pytest.mark.parametrize('not_in_datapath,skipped,migrating,failed,retried', [
+    ({'p1'}, [], set(), set(), {'p1'}),          # skipped for want of an ofport: retried
+    ({'p1'}, [], set(), {'p2'}, {'p1', 'p2'}),   # with the server's failed devices
+    ({'p1'}, ['p1'], set(), set(), set()),       # gone from the bridge: not retried
+    ({'p1'}, [], {'p1'}, set(), set()),          # migrating elsewhere: not retried
+    (set(), [], set(), {'p2'}, {'p2'}),          # nothing skipped: as Neutron says
+])
+def test_ovs_agent_retries_ports_it_skipped_for_want_of_an_ofport(
+        monkeypatch, not_in_datapath, skipped, migrating, failed, retried):
+    result = (skipped, set(), ['bound'], failed, not_in_datapath, migrating)
+    agent = _retrying_agent(monkeypatch, result)
+    got = agent.treat_devices_added_or_updated(['p1'], True, set())
+    assert got[3] == retried
+    assert got[:3] + got[4:] == result[:3] + result[4:]

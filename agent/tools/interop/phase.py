@@ -98,7 +98,8 @@ class Phase:
 
     def wait(self, predicate, what: str, interval: float = 0.05):
         """host.wait_for, and on a timeout the ports Neutron's OVS agent skipped for
-        want of an ofport (it binds them only when they change again)."""
+        want of an ofport (it retries them only on a port update from the server or a
+        full resync: a later OVSDB change of the port does not retrigger it)."""
         try:
             return host.wait_for(predicate, TIMEOUT, interval, what)
         except host.StepFailed as exc:
