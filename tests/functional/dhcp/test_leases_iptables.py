@@ -69,7 +69,9 @@ def test_qdhcp_iptables_checksum_fill(stack, net):
     rule = '-p udp -m udp --dport {} -j CHECKSUM --checksum-fill'
     v4 = wait_for(lambda: (lambda out: out if rule.format(68) in out else None)(
         sh('ip', 'netns', 'exec', ns, 'iptables-save').stdout), 10, 0.05, 'the v4 rule')
-    v6 = sh('ip', 'netns', 'exec', ns, 'ip6tables-save').stdout
+    # the agent restores the two families one after the other
+    v6 = wait_for(lambda: (lambda out: out if rule.format(546) in out else None)(
+        sh('ip', 'netns', 'exec', ns, 'ip6tables-save').stdout), 10, 0.05, 'the v6 rule')
     assert f'-A {DHCP_WRAP}-POSTROUTING {rule.format(68)}' in v4
     assert f'-A POSTROUTING -j {DHCP_WRAP}-POSTROUTING' in v4
     assert f'-A {DHCP_WRAP}-POSTROUTING {rule.format(546)}' in v6
