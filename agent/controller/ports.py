@@ -30,8 +30,11 @@ DHCP_NOTIFY_FIELDS = ('fixed_ips', 'mac_address', 'extra_dhcp_opts')
 _SUBNETS_OF_NETWORK = (sa.select(models.Subnet)
                        .where(models.Subnet.network_id == sa.bindparam('network_id'))
                        .order_by(models.Subnet.id))
-_USED_IN_SUBNET = (sa.select(models.IPAllocation.ip_address)
-                   .where(models.IPAllocation.subnet_id == sa.bindparam('subnet_id')))
+# A Core select on the session's connection: the ORM's row processing cost ~1 µs
+# per used address, on every create.
+_USED_IN_SUBNET = (sa.select(models.IPAllocation.__table__.c.ip_address)
+                   .where(models.IPAllocation.__table__.c.subnet_id
+                          == sa.bindparam('subnet_id')))
 
 
 def network_subnets(txn: Txn, network_id: str) -> dict[str, models.Subnet]:
@@ -47,10 +50,11 @@ def _lock_subnets(txn: Txn, subnet_ids) -> None:
                             .order_by(models.Subnet.id).with_for_update(key_share=True))
 
 
-def _used(txn: Txn, subnet: models.Subnet) -> list[str]:
-    used = list(txn.session.scalars(_USED_IN_SUBNET, {'subnet_id': subnet.id}))
+def _used(txn: Txn, subnet: models.Subnet) -> set[str]:
+    used = set(txn.session.connection().execute(
+        _USED_IN_SUBNET, {'subnet_id': subnet.id}).scalars().all())
     if subnet.gateway_ip:
-        used.append(subnet.gateway_ip)
+        used.add(subnet.gateway_ip)
     return used
 
 
@@ -118,7 +122,7 @@ def allocate(txn: Txn, port: models.Port, requests: list | None,
             ip = ipam.eui64_address(ipaddress.ip_network(subnet.cidr), port.mac_address)
         if ip is None:
             ip = ipam.choose_address(subnet.id, subnet.ip_version, subnet.allocation_pools,
-                                     _used(txn, subnet) + [i for _, i in seen])
+                                     _used(txn, subnet) | {i for _, i in seen})
         elif (subnet.id, ip) not in keep and (_ip_taken(txn, port.network_id, ip)
                                               or (subnet.id, ip) in seen):
             raise exc.IpAddressInUse(
