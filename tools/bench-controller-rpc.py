@@ -33,7 +33,7 @@ from benchlib import machine  # noqa: I100 - first: puts the repository on sys.p
 
 from agent.common import names  # noqa: E402
 from agent.conf import service  # noqa: E402
-from agent.controller import networks, ports  # noqa: E402
+from agent.controller import floatingips, networks, ports, routers  # noqa: E402
 from agent.controller.context import Context  # noqa: E402
 from agent.controller.notify import RecordingNotifier  # noqa: E402
 from agent.controller.plugin import Plugin  # noqa: E402
@@ -58,6 +58,8 @@ def summary(values_s) -> str:
 def make_conf(state_path: str, url: str | None):
     conf = service.make_conf([], groups=service.SERVER_GROUPS)
     conf.set_override('state_path', state_path)
+    # Seeding 1000 routers outlasts the default 75 s: the bench's agents stay alive.
+    conf.set_override('agent_down_time', 3600)
     if url:
         conf.set_override('connection', url, group='database')
     return conf
@@ -143,25 +145,35 @@ def cold_start_calls(plugin: Plugin, nets, threads: int):
 
 
 def seed_routers(plugin: Plugin, count: int) -> None:
-    """``count`` routers: gateway, one interface, two VM ports with floating IPs."""
+    """``count`` routers: gateway, one interface, two VM ports with floating IPs
+    (``SEED_BATCH`` routers per transaction, through the same calls as the API's)."""
     ext = plugin.create_network(ADMIN, {'name': 'bench-ext', 'router:external': True})
     plugin.create_subnet(ADMIN, {'network_id': ext['id'], 'cidr': '172.16.0.0/16',
                                  'ip_version': 4, 'enable_dhcp': False})
-    for i in range(count):
-        project = uuid.uuid4().hex
-        ctx = Context(project_id=project)
-        router = plugin.create_router(ctx, {'name': f'bench-r{i}', 'external_gateway_info':
-                                            {'network_id': ext['id']}})
-        net = plugin.create_network(ctx, {'name': f'bench-rnet{i}'})
-        sub = plugin.create_subnet(ctx, {'network_id': net['id'], 'cidr': cidr(i, 11),
-                                         'ip_version': 4, 'enable_dhcp': False})
-        plugin.add_router_interface(ctx, router['id'], {'subnet_id': sub['id']})
-        for _ in range(2):
-            vm = plugin.create_port(ctx, {'network_id': net['id'],
-                                          'device_id': uuid.uuid4().hex,
-                                          'device_owner': 'compute:nova'})
-            plugin.create_floatingip(ctx, {'floating_network_id': ext['id'],
-                                           'port_id': vm['id']})
+
+    def batch(start, stop):
+        def fn(t):
+            for i in range(start, stop):
+                project = uuid.uuid4().hex
+                router = routers.create_router(t, {
+                    'name': f'bench-r{i}', 'project_id': project,
+                    'external_gateway_info': {'network_id': ext['id']}})
+                net = networks.create_network(t, {'name': f'bench-rnet{i}',
+                                                  'project_id': project})
+                sub = networks.create_subnet(t, {
+                    'network_id': net['id'], 'cidr': cidr(i, 11), 'ip_version': 4,
+                    'enable_dhcp': False, 'project_id': project})
+                routers.add_router_interface(t, router['id'], {'subnet_id': sub['id']})
+                for _ in range(2):
+                    vm = ports.create_port(t, {'network_id': net['id'], 'project_id': project,
+                                               'device_id': uuid.uuid4().hex,
+                                               'device_owner': 'compute:nova'})
+                    floatingips.create_floatingip(t, {'floating_network_id': ext['id'],
+                                                      'port_id': vm['id'],
+                                                      'project_id': project})
+        return fn
+    for start in range(0, count, SEED_BATCH):
+        plugin._write(ADMIN, batch(start, min(count, start + SEED_BATCH)))
 
 
 def timed(fn, runs: int):
