@@ -177,9 +177,13 @@ def create_port_row(txn: Txn, body: dict, status: str = 'DOWN',
 
 
 def create_port(txn: Txn, body: dict) -> dict:
+    agents, device_id = None, body.get('device_id') or ''
+    if isinstance(body.get('network_id'), str) and isinstance(device_id, str):
+        # Asked before the allocation: not under the subnet's lock (PostgreSQL).
+        agents = events.port_create_targets(txn, body['network_id'], device_id)
     port = create_port_row(txn, body)
     result = wire.port_dict(port)
-    events.port_created(txn, result)
+    events.port_created(txn, result, agents=agents)
     return result
 
 
