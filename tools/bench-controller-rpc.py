@@ -2,7 +2,10 @@
 """Benchmark the controller's agent-facing RPC methods; prints figures, asserts nothing.
 
     .venv/bin/python tools/bench-controller-rpc.py [--db sqlite,postgresql]
-        [--networks 1000] [--calls 160] [--threads 16] [--routers 100] [--runs 5]
+        [--networks 1000] [--calls 160] [--threads 16] [--routers 1000] [--runs 5]
+
+The issue-13 figures: ``--networks 1000 --routers 1000`` (target: each answer
+<= 0.5 s); a ``figures:`` line per database sums them up, with the load average.
 
 The Plugin is called in-process (no bus, no serialisation): the figures are the
 server's own cost of each call, what an agent's RPC adds on top is the broker
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import statistics
 import tempfile
 import threading
@@ -204,9 +208,10 @@ def bench(db: str, url: str | None, state_path: str, args) -> None:
                   f'{len(chunk) / wall:.0f} networks/s (both calls)')
             if errors:
                 print(f'    {len(errors)} calls failed, first: {errors[0]}')
-        lat, result = timed(lambda: plugin.get_active_networks_info(DHCP_HOST), args.runs)
+        load = '/'.join(f'{x:.2f}' for x in os.getloadavg())
+        nets_lat, result = timed(lambda: plugin.get_active_networks_info(DHCP_HOST), args.runs)
         print(f'  get_active_networks_info ({len(result)} networks, '
-              f'{sum(len(n["ports"]) for n in result)} ports): {summary(lat)}')
+              f'{sum(len(n["ports"]) for n in result)} ports): {summary(nets_lat)}')
         t0 = time.perf_counter()
         seed_routers(plugin, args.routers)
         print(f'  seeded {args.routers} routers (gateway, interface, 2 floating IPs each) '
@@ -215,6 +220,12 @@ def bench(db: str, url: str | None, state_path: str, args) -> None:
         lat, result = timed(lambda: plugin.sync_routers(L3_HOST), args.runs)
         fips = sum(len(r['_floatingips']) for r in result)
         print(f'  sync_routers ({len(result)} routers, {fips} floating IPs): {summary(lat)}')
+        if len(result) != args.routers:
+            print(f'    only {len(result)} of {args.routers} routers were scheduled')
+        print(f'  figures ({db}): get_active_networks_info for {args.networks} networks '
+              f'p50 {statistics.median(nets_lat) * 1000:.0f} ms, sync_routers for '
+              f'{len(result)} routers p50 {statistics.median(lat) * 1000:.0f} ms '
+              f'(load average {load} before the first)')
     finally:
         plugin.close()
 
@@ -227,7 +238,7 @@ def main() -> None:
     parser.add_argument('--calls', type=int, default=160,
                         help='networks per cold-start phase (1 caller, then --threads)')
     parser.add_argument('--threads', type=int, default=16)
-    parser.add_argument('--routers', type=int, default=100)
+    parser.add_argument('--routers', type=int, default=1000)
     parser.add_argument('--runs', type=int, default=5,
                         help='repetitions of get_active_networks_info and sync_routers')
     args = parser.parse_args()
