@@ -28,7 +28,7 @@ import threading
 import time
 import uuid
 
-from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import _children, machine  # noqa: I100 - first: puts the repository on sys.path
 
 from tests.functional.controller_api.server_process import (  # noqa: E402
     ServerProcess, create_pg_database, drop_pg_database)
@@ -103,6 +103,19 @@ def parallel(port, net_id, count, threads):
     return lat, time.perf_counter() - started
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server and its workers so far."""
+    total = 0.0
+    for p in [pid] + _children(pid):
+        try:
+            with open(f'/proc/{p}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def run_once(args, base):
     dbname = None
     connection = None
@@ -118,7 +131,11 @@ def run_once(args, base):
         for i in range(20):                      # warm-up (not counted)
             timed_create(api, par_net, f'w{i}')
         seq = sequential(server.port, seq_net, args.ports)
+        cpu = server_cpu(server.proc.pid)
         par = parallel(server.port, par_net, args.ports, args.threads)
+        cpu = server_cpu(server.proc.pid) - cpu
+        print(f'  server CPU per port create ({args.threads} clients): '
+              f'{cpu / args.ports * 1000:.1f} ms (less sensitive to a busy machine than the rate)')
         return seq, par
     finally:
         server.stop()
