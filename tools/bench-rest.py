@@ -10,20 +10,25 @@ database, then:
 Prints figures and the machine; asserts nothing.
 
     .venv/bin/python tools/bench-rest.py [--db sqlite|postgresql] [--ports 1000]
-                                         [--threads 8] [--api-workers 1] [--runs 1]
+                                         [--clients 8] [--workers 1] [--runs 1]
+
+(``--threads`` and ``--api-workers`` are the older names of ``--clients`` and
+``--workers``.)  The issue-13 figure: ``--clients 8 --workers 2 --db postgresql``.
+The load average is printed before and after each run: the machine may be shared.
 """
 
 import argparse
 import concurrent.futures
 import http.client
 import json
+import os
 import statistics
 import tempfile
 import threading
 import time
 import uuid
 
-from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import _children, machine  # noqa: I100 - first: puts the repository on sys.path
 
 from tests.functional.controller_api.server_process import (  # noqa: E402
     ServerProcess, create_pg_database, drop_pg_database)
@@ -98,6 +103,19 @@ def parallel(port, net_id, count, threads):
     return lat, time.perf_counter() - started
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of the server and its workers so far."""
+    total = 0.0
+    for p in [pid] + _children(pid):
+        try:
+            with open(f'/proc/{p}/stat') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def run_once(args, base):
     dbname = None
     connection = None
@@ -113,7 +131,11 @@ def run_once(args, base):
         for i in range(20):                      # warm-up (not counted)
             timed_create(api, par_net, f'w{i}')
         seq = sequential(server.port, seq_net, args.ports)
+        cpu = server_cpu(server.proc.pid)
         par = parallel(server.port, par_net, args.ports, args.threads)
+        cpu = server_cpu(server.proc.pid) - cpu
+        print(f'  server CPU per port create ({args.threads} clients): '
+              f'{cpu / args.ports * 1000:.1f} ms (less sensitive to a busy machine than the rate)')
         return seq, par
     finally:
         server.stop()
@@ -125,8 +147,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--db', choices=('sqlite', 'postgresql'), default='sqlite')
     parser.add_argument('--ports', type=int, default=1000)
-    parser.add_argument('--threads', type=int, default=8)
-    parser.add_argument('--api-workers', type=int, default=1)
+    parser.add_argument('--clients', '--threads', dest='threads', type=int, default=8,
+                        help='concurrent client threads of phase 2')
+    parser.add_argument('--workers', '--api-workers', dest='api_workers', type=int,
+                        default=1, help="the server's api_workers")
     parser.add_argument('--runs', type=int, default=1)
     args = parser.parse_args()
 
@@ -135,9 +159,10 @@ def main():
           f'{args.ports} ports per phase; {args.threads} threads in phase 2')
     medians, rates = [], []
     for run in range(1, args.runs + 1):
+        before = load_average()
         with tempfile.TemporaryDirectory(prefix='netnode-bench-') as base:
             (seq_lat, seq_wall), (par_lat, par_wall) = run_once(args, base)
-        print(f'run {run}:')
+        print(f'run {run} (load average {before} before, {load_average()} after):')
         describe('sequential port-create, 1 thread', seq_lat, seq_wall)
         describe(f'allocation, {args.threads} threads', par_lat, par_wall)
         medians.append(statistics.median(seq_lat) * 1000)
@@ -145,6 +170,13 @@ def main():
     if args.runs > 1:
         print(f'median of runs: port-create median {statistics.median(medians):.1f} ms, '
               f'allocation {statistics.median(rates):.0f} ports/s')
+    print(f'figure: {statistics.median(rates):.0f} port creates/s with {args.threads} '
+          f'clients, db={args.db}, api_workers={args.api_workers} (median of {args.runs} '
+          f'run{"s" if args.runs > 1 else ""})')
+
+
+def load_average() -> str:
+    return '/'.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 if __name__ == '__main__':

@@ -41,19 +41,32 @@ def network_deleted(txn: Txn, network_id: str) -> None:
                          {'network_id': network_id, 'priority': PRIORITY['network_delete_end']})
 
 
-def port_created(txn: Txn, port: dict, creator: str | None = None) -> None:
+def port_create_targets(txn: Txn, network_id: str, device_id: str | None,
+                        creator: str | None = None) -> list:
+    """The DHCP agents to tell about a new port of ``network_id``; an unreserved
+    port schedules its network first (Neutron's rule).
+
+    A port create asks before it allocates (agent.controller.ports.create_port):
+    these reads and the scheduling are then not done under the subnet's lock.
+    """
+    hosting = scheduler.dhcp_agents_of_network(txn.session, network_id, False)
+    if device_id != 'reserved_dhcp_port':
+        new = scheduler.schedule_network(txn.session, network_id, txn.conf, hosting=hosting)
+        network_scheduled(txn, network_id, new)
+        hosting = hosting + new
+    return [a for a in hosting if a.admin_state_up and a.host != creator]
+
+
+def port_created(txn: Txn, port: dict, creator: str | None = None,
+                 agents: list | None = None) -> None:
     """One random hosting agent gets priority 5, the others 6 (Neutron's rule).
 
     ``creator``, the host of the DHCP agent that asked for the port with
-    create_dhcp_port, has it from the reply and is not told again.
+    create_dhcp_port, has it from the reply and is not told again.  ``agents``:
+    :func:`port_create_targets`, if the caller asked already.
     """
-    hosting = scheduler.dhcp_agents_of_network(txn.session, port['network_id'], False)
-    if port.get('device_id') != 'reserved_dhcp_port':
-        new = scheduler.schedule_network(txn.session, port['network_id'], txn.conf,
-                                         hosting=hosting)
-        network_scheduled(txn, port['network_id'], new)
-        hosting = hosting + new
-    agents = [a for a in hosting if a.admin_state_up and a.host != creator]
+    if agents is None:
+        agents = port_create_targets(txn, port['network_id'], port.get('device_id'), creator)
     if not agents:
         return
     first = random.choice(agents)

@@ -33,6 +33,18 @@ _PORTS = (sa.select(*models.Port.__table__.c, _Alloc.subnet_id.label('alloc_subn
           .outerjoin(_Alloc, _Alloc.port_id == models.Port.id)
           .where(models.Port.network_id.in_(_IDS))
           .order_by(models.Port.id, _Alloc.id))
+# A router's ports (interfaces and gateway) with their addresses; its floating IPs.
+_DEVICE_PORTS = (sa.select(*models.Port.__table__.c,
+                           _Alloc.subnet_id.label('alloc_subnet_id'),
+                           _Alloc.ip_address.label('alloc_ip_address'))
+                 .outerjoin(_Alloc, _Alloc.port_id == models.Port.id)
+                 .where(models.Port.device_id.in_(_IDS),
+                        models.Port.device_owner.in_(sa.bindparam('owners', expanding=True)))
+                 .order_by(models.Port.id, _Alloc.id))
+_FLOATINGIPS = (sa.select(*models.FloatingIP.__table__.c)
+                .where(models.FloatingIP.router_id.in_(_IDS),
+                       models.FloatingIP.fixed_port_id.is_not(None))
+                .order_by(models.FloatingIP.id))
 _NETWORK_KEYS = [c.name for c in models.Network.__table__.c]
 _SUBNET_KEYS = [(f'subnet_{c.name}', c.name) for c in models.Subnet.__table__.c]
 _PORT_KEYS = [c.name for c in models.Port.__table__.c]
@@ -63,19 +75,53 @@ def networks(session: orm.Session, ids: Sequence[str]) -> list[types.SimpleNames
     return list(nets.values())
 
 
+def _ports(rows, key: str, into: dict[str, list[types.SimpleNamespace]]) -> None:
+    """Rows of port x allocation (by port, then allocation) -> ports under ``into[row[key]]``."""
+    port = None
+    for row in rows:
+        m = row._mapping
+        if port is None or port.id != m['id']:
+            port = types.SimpleNamespace(**{k: m[k] for k in _PORT_KEYS}, fixed_ips=[])
+            into.setdefault(m[key], []).append(port)
+        if m['alloc_subnet_id'] is not None:
+            port.fixed_ips.append(types.SimpleNamespace(
+                subnet_id=m['alloc_subnet_id'], ip_address=m['alloc_ip_address']))
+
+
 def ports_of_networks(session: orm.Session,
                       network_ids: Sequence[str]) -> dict[str, list[types.SimpleNamespace]]:
     """network id -> its ports sorted by id, each with ``fixed_ips`` (by allocation id)."""
     conn = session.connection()
     by_network: dict[str, list[types.SimpleNamespace]] = {}
     for chunk in _chunks(list(network_ids)):
-        port = None
-        for row in conn.execute(_PORTS, {'ids': chunk}).all():
-            m = row._mapping
-            if port is None or port.id != m['id']:
-                port = types.SimpleNamespace(**{k: m[k] for k in _PORT_KEYS}, fixed_ips=[])
-                by_network.setdefault(port.network_id, []).append(port)
-            if m['alloc_subnet_id'] is not None:
-                port.fixed_ips.append(types.SimpleNamespace(
-                    subnet_id=m['alloc_subnet_id'], ip_address=m['alloc_ip_address']))
+        _ports(conn.execute(_PORTS, {'ids': chunk}).all(), 'network_id', by_network)
     return by_network
+
+
+def ports_of_devices(session: orm.Session, device_ids: Sequence[str],
+                     owners: Sequence[str]) -> dict[str, list[types.SimpleNamespace]]:
+    """device id -> its ports of ``owners`` sorted by id, each with ``fixed_ips``."""
+    conn = session.connection()
+    by_device: dict[str, list[types.SimpleNamespace]] = {}
+    for chunk in _chunks(list(device_ids)):
+        _ports(conn.execute(_DEVICE_PORTS, {'ids': chunk, 'owners': list(owners)}).all(),
+               'device_id', by_device)
+    return by_device
+
+
+def select(session: orm.Session, stmt) -> list[types.SimpleNamespace]:
+    """The rows of a Core select of whole-table columns, as attribute objects."""
+    return [types.SimpleNamespace(**row._mapping)
+            for row in session.connection().execute(stmt).all()]
+
+
+def floatingips_of_routers(session: orm.Session, router_ids: Sequence[str]
+                           ) -> dict[str, list[types.SimpleNamespace]]:
+    """router id -> its floating IPs that have a fixed port, sorted by id."""
+    conn = session.connection()
+    by_router: dict[str, list[types.SimpleNamespace]] = {}
+    for chunk in _chunks(list(router_ids)):
+        for row in conn.execute(_FLOATINGIPS, {'ids': chunk}).all():
+            fip = types.SimpleNamespace(**row._mapping)
+            by_router.setdefault(fip.router_id, []).append(fip)
+    return by_router

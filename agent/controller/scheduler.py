@@ -61,11 +61,14 @@ def l3_agent_of_router(session: orm.Session, router_id: str) -> models.Agent | N
         .where(models.RouterL3AgentBinding.router_id == router_id))
 
 
+_DHCP_SUBNET_OF_NETWORK = (sa.select(models.Subnet.id)
+                           .where(models.Subnet.network_id == sa.bindparam('network_id'),
+                                  models.Subnet.enable_dhcp.is_(True))
+                           .limit(1))
+
+
 def network_needs_dhcp(session: orm.Session, network_id: str) -> bool:
-    return session.scalar(
-        sa.select(sa.func.count()).select_from(models.Subnet)
-        .where(models.Subnet.network_id == network_id,
-               models.Subnet.enable_dhcp.is_(True))) > 0
+    return session.scalar(_DHCP_SUBNET_OF_NETWORK, {'network_id': network_id}) is not None
 
 
 def _load_by_agent(session, column, agent_ids) -> dict[str, int]:

@@ -1,0 +1,69 @@
+"""The agents load none of the controller's libraries, nor eventlet (issue 13, README).
+
+Each agent's entry point runs in a fresh interpreter as far as it goes before it
+touches the host: its ``agent.cmd`` module is imported, the options are parsed
+from a config file with the agent's option groups, the modules of the agent's
+preload are imported, logging is set up, the module holding the agent class is
+imported and an RPC transport is made for an unreachable broker (oslo.messaging
+connects lazily).  Then the interpreter's ``sys.modules`` is read: a module
+there with a value is loaded (``agent/__init__.py`` puts ``None`` under
+``eventlet`` so that oslo cannot import it; ``None`` means "not loaded").
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+# Top-level packages of the controller (REST, SQL, migrations, database drivers)
+# and eventlet: an agent process never needs them.
+FORBIDDEN = ('sqlalchemy', 'alembic', 'flask', 'werkzeug', 'cheroot', 'psycopg',
+             'psycopg2', 'pymysql', 'eventlet')
+
+# entry module, its AgentMain in agent.cmd.run, the module of the agent class
+AGENTS = [
+    ('agent.cmd.dhcp_agent', 'DHCP_AGENT', 'agent.dhcp.agent'),
+    ('agent.cmd.l3_agent', 'L3_AGENT', 'agent.l3.agent'),
+    ('agent.cmd.metadata_agent', 'METADATA_AGENT', 'agent.metadata.agent'),
+]
+
+PROBE = textwrap.dedent('''
+    import importlib, json, sys
+    entry, spec_name, agent_module, config = sys.argv[1:5]
+    importlib.import_module(entry)
+    from agent.cmd import run
+    from agent.conf import service
+    spec = getattr(run, spec_name)
+    conf = service.make_conf(['--config-file', config], groups=spec.groups)
+    for module in spec.preload:
+        importlib.import_module(module)
+    service.setup_logging(conf, spec.binary)
+    importlib.import_module(agent_module)
+    from agent.rpc import transport
+    transport.get_transport(conf)
+    print(json.dumps(sorted({name.split('.')[0] for name, module in sys.modules.items()
+                             if module is not None})))
+''')
+
+
+@pytest.mark.parametrize('entry,spec_name,agent_module', AGENTS,
+                         ids=[a[0].rsplit('.', 1)[1] for a in AGENTS])
+def test_agent_loads_no_controller_library_nor_eventlet(tmp_path, entry, spec_name,
+                                                          agent_module):
+    config = tmp_path / 'agent.conf'
+    config.write_text(textwrap.dedent(f'''
+        [DEFAULT]
+        state_path = {tmp_path / 'state'}
+        transport_url = rabbit://guest:guest@127.0.0.1:9/
+        log_file = {tmp_path / 'agent.log'}
+    '''))
+    result = subprocess.run([sys.executable, '-c', PROBE, entry, spec_name, agent_module,
+                             str(config)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    loaded = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert 'agent' in loaded and 'oslo_messaging' in loaded    # the probe got that far
+    assert sorted(loaded & set(FORBIDDEN)) == [], f'{entry} loads {sorted(loaded & set(FORBIDDEN))}'
