@@ -18,6 +18,7 @@ ROUTER_FIELDS = frozenset({
     'id', 'name', 'project_id', 'tenant_id', 'admin_state_up', 'external_gateway_info',
     'routes', 'description', 'distributed', 'ha', 'availability_zone_hints', 'status',
     'flavor_id'})
+ROUTER_UNSUPPORTED = {'flavor_id': ((None,), 'router flavors are not implemented')}
 GATEWAY_FIELDS = frozenset({'network_id', 'enable_snat', 'external_fixed_ips'})
 
 
@@ -119,6 +120,7 @@ def _set_gateway(txn: Txn, router: models.Router, info) -> None:
 
 def create_router(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, ROUTER_FIELDS, 'router')
+    v.check_unsupported(body, ROUTER_UNSUPPORTED, 'router')
     for flag in ('distributed', 'ha'):
         if body.get(flag):
             raise v.invalid(flag, f'{flag} routers are not supported')
@@ -143,6 +145,7 @@ def create_router(txn: Txn, body: dict) -> dict:
 
 def update_router(txn: Txn, router_id: str, body: dict) -> dict:
     v.check_known_fields(body, ROUTER_FIELDS, 'router')
+    v.check_unsupported(body, ROUTER_UNSUPPORTED, 'router')
     router = txn.load(models.Router, router_id, lock=True)
     for field in ('name', 'description'):
         if field in body:

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from agent.controller import exceptions
+from agent.controller import exceptions, wire
 from agent.controller.api import body as bodies
 from agent.controller.api import query as queries
 from agent.controller.api.http import context_of, json_response
@@ -40,7 +40,7 @@ COLLECTIONS = (
 
 def list_items(plugin, ctx, res: Collection, args):
     """The ``{"<plural>": [...]}`` document of a list request (with links when paged)."""
-    q = queries.parse_list_query(args)
+    q = queries.parse_list_query(args, wire.FILTERS[res.plural])
     reorder = bool(q.sort) or q.paginated
     plugin_fields = list(q.fields) if q.fields and not reorder else None
     items = getattr(plugin, f'get_{res.plural}')(ctx, filters=q.filters or None,
