@@ -249,9 +249,14 @@ def check_unsupported(body: dict, unsupported: dict, resource: str) -> None:
         value = body[field]
         if not any(value == ok and type(value) is type(ok) for ok in accepted):
             shown = ' or '.join(json.dumps(ok) for ok in accepted)
+            try:
+                given = json.dumps(value)           # as the client sent it
+            except (TypeError, ValueError):
+                given = _short(value)
+            if len(given) > 60:
+                given = given[:57] + '...'
             raise invalid(f'{resource} {field}',
-                          f'{_short(value)} is not supported: {why} (only {shown} '
-                          'is accepted)')
+                          f'{given} is not supported: {why} (only {shown} is accepted)')
 
 
 # Why port security is refused: what Neutron's OVS agent enforces with it (security
