@@ -62,7 +62,9 @@ def format_list(items, columns, fmt='table', wanted=(), human=None,
         columns = _select(json_columns or columns, wanted)
         return json.dumps([{c: i.get(c) for c in columns} for i in items], indent=4)
     columns = _select(columns, wanted)
-    rows = [[i.get(c) for c in columns] for i in (_humane(i, human or {}) for i in items)]
+    if fmt == 'table':
+        items = [_humane(i, human or {}) for i in items]
+    rows = [[i.get(c) for c in columns] for i in items]
     if fmt == 'value':
         return '\n'.join(' '.join(cell(v).replace('\n', ' ') for v in row) for row in rows)
     return table(columns, rows)
@@ -72,7 +74,8 @@ def format_item(item, fmt='table', wanted=(), human=None) -> str:
     columns = _select(sorted(item), wanted)
     if fmt == 'json':
         return json.dumps({c: item.get(c) for c in columns}, indent=4)
-    item = _humane(item, human or {})
+    if fmt == 'table':
+        item = _humane(item, human or {})
     if fmt == 'value':
         return '\n'.join(cell(item.get(c)).replace('\n', ' ') for c in columns)
     return table(['Field', 'Value'], [[c, item.get(c)] for c in columns])

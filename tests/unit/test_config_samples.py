@@ -212,3 +212,11 @@ def test_samples_parse_with_oslo_config(samples):
         conf = service.make_conf(['--config-file', str(samples / sample)],
                                  groups=service.SERVER_GROUPS + service.AGENT_GROUPS)
         assert conf.state_path == '/var/lib/netnode'
+
+
+def test_server_sample_shows_the_healthcheck_defaults_the_server_uses(samples):
+    """agent.conf.healthcheck:set_defaults is the generator's defaults hook too."""
+    from agent.conf import healthcheck
+    text = (samples / 'netnode.conf.sample').read_text()
+    assert '#backends = disable_by_file\n' in text
+    assert f'#disable_by_file_path = {healthcheck.DISABLE_BY_FILE_PATH}\n' in text

@@ -14,8 +14,8 @@ def _alive(value):
     return ':-)' if value else 'xxx'
 
 
-# ``alive`` in tables (and -f value) as neutron-client showed it, ``:-)`` or
-# ``xxx``; -f json keeps the boolean, in lists and in agent-show alike.
+# ``alive`` in tables as openstackclient and neutron-client show it, ``:-)`` or
+# ``xxx``; -f json and -f value keep the boolean, in lists and agent-show alike.
 HUMAN = {'alive': _alive}
 
 

@@ -25,8 +25,9 @@ OUTPUT_OPTIONS = output_options(argparse.ArgumentParser(add_help=False))
 class Shown:
     """One resource, printed as a Field/Value table.
 
-    ``human``: column -> function giving the text a table (or ``-f value``) shows
-    for its value; ``-f json`` keeps the value itself (openstackclient's rule).
+    ``human``: column -> function giving the text a table shows for its value;
+    ``-f json`` and ``-f value`` keep the value itself (openstackclient's rule:
+    human-readable in tables, machine-readable otherwise).
     """
     item: dict
     title: str = ''

@@ -148,11 +148,15 @@ def _register_unimplemented(bp):
 
 def healthcheck_app(conf, application):
     """oslo.middleware's Healthcheck application, mounted at /healthcheck as in
-    Neutron's api-paste.ini; ``[healthcheck]`` options (``backends``,
-    ``disable_by_file_path``, ``detailed``, ...) come from ``conf``.  It answers
+    Neutron's api-paste.ini, with its defaults (agent.conf.healthcheck);
+    ``[healthcheck]`` options (``backends``, ``disable_by_file_path``,
+    ``detailed``, ...) come from ``conf``.  It answers
     without the database or the plugin; requests it declines (outside
     ``allowed_source_ranges``) go on to ``application``."""
     from oslo_middleware import healthcheck
+
+    from agent.conf import healthcheck as healthcheck_conf
+    healthcheck_conf.set_defaults()
     return healthcheck.Healthcheck(application, conf)
 
 

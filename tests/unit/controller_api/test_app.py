@@ -193,6 +193,16 @@ def test_unimplemented_extension_resources_are_named(client, path, named):
         assert 'does not implement' in error['message']
 
 
+def test_healthcheck_defaults_are_neutrons_api_paste():
+    from oslo_config import cfg
+    from agent.conf import healthcheck
+    conf = cfg.ConfigOpts()
+    conf([], default_config_files=[])
+    create_app(FakePlugin(), conf)
+    assert conf.healthcheck.backends == ['disable_by_file']
+    assert conf.healthcheck.disable_by_file_path == healthcheck.DISABLE_BY_FILE_PATH
+
+
 def test_extensions_list_only_what_works(client):
     aliases = {e['alias'] for e in client.get('/v2.0/extensions').get_json()['extensions']}
     assert {'filter-validation', 'project-id', 'net-mtu-writable',

@@ -166,7 +166,7 @@ def test_agent_list_json_has_configurations_and_alive_agrees_with_show(run, plug
     assert [line for line in out.splitlines() if '| alive' in line][0].split('|')[2].strip() \
         == 'xxx'
     _, out, _ = run('agent-list', '-f', 'value', '-c', 'alive')
-    assert out.strip() == 'xxx'
+    assert out.strip() == 'False'
 
 
 def test_scheduling_verbs_resolve_names_and_call_the_agent_paths(run, plugin):
