@@ -203,6 +203,20 @@ def test_healthcheck_defaults_are_neutrons_api_paste():
     assert conf.healthcheck.disable_by_file_path == healthcheck.DISABLE_BY_FILE_PATH
 
 
+def test_read_only_attributes_are_refused_in_neutrons_words(client, plugin):
+    resp = client.post('/v2.0/networks', json={'network': {'name': 'n', 'status': 'DOWN'}})
+    assert resp.status_code == 400 and _error(resp) == {
+        'type': 'HTTPBadRequest', 'detail': '',
+        'message': "Attribute 'status' not allowed in POST"}
+    resp = client.post('/v2.0/ports', json={'ports': [{'name': 'a'},
+                                                      {'name': 'b', 'status': 'ACTIVE'}]})
+    assert resp.status_code == 400 and plugin.rows['port'] == {}
+    net = client.post('/v2.0/networks', json={'network': {'name': 'n'}}).get_json()['network']
+    resp = client.put(f"/v2.0/networks/{net['id']}", json={'network': {'subnets': []}})
+    assert resp.status_code == 400
+    assert _error(resp)['message'] == 'Cannot update read-only attribute subnets'
+
+
 def test_extensions_list_only_what_works(client):
     aliases = {e['alias'] for e in client.get('/v2.0/extensions').get_json()['extensions']}
     assert {'filter-validation', 'project-id', 'net-mtu-writable',
