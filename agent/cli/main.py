@@ -37,9 +37,10 @@ def build_parser():
 
 def render(result, fmt, columns) -> str | None:
     if isinstance(result, common.Listed):
-        return output.format_list(result.items, result.columns, fmt, columns)
+        return output.format_list(result.items, result.columns, fmt, columns,
+                                  result.human, result.json_columns)
     if isinstance(result, common.Shown):
-        text = output.format_item(result.item, fmt, columns)
+        text = output.format_item(result.item, fmt, columns, result.human)
         return f'{result.title}\n{text}' if result.title and fmt == 'table' else text
     if isinstance(result, common.Message):
         return result.text if fmt == 'table' else None

@@ -51,20 +51,31 @@ def _select(columns, wanted):
     return list(wanted)
 
 
-def format_list(items, columns, fmt='table', wanted=()) -> str:
-    columns = _select(columns, wanted)
+def _humane(item, human):
+    """``item`` with the columns of ``human`` replaced by their display text."""
+    return {**item, **{c: fn(item.get(c)) for c, fn in human.items() if c in item}}
+
+
+def format_list(items, columns, fmt='table', wanted=(), human=None,
+                json_columns=None) -> str:
     if fmt == 'json':
+        columns = _select(json_columns or columns, wanted)
         return json.dumps([{c: i.get(c) for c in columns} for i in items], indent=4)
+    columns = _select(columns, wanted)
+    if fmt == 'table':
+        items = [_humane(i, human or {}) for i in items]
     rows = [[i.get(c) for c in columns] for i in items]
     if fmt == 'value':
         return '\n'.join(' '.join(cell(v).replace('\n', ' ') for v in row) for row in rows)
     return table(columns, rows)
 
 
-def format_item(item, fmt='table', wanted=()) -> str:
+def format_item(item, fmt='table', wanted=(), human=None) -> str:
     columns = _select(sorted(item), wanted)
     if fmt == 'json':
         return json.dumps({c: item.get(c) for c in columns}, indent=4)
+    if fmt == 'table':
+        item = _humane(item, human or {})
     if fmt == 'value':
         return '\n'.join(cell(item.get(c)).replace('\n', ' ') for c in columns)
     return table(['Field', 'Value'], [[c, item.get(c)] for c in columns])

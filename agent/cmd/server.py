@@ -96,7 +96,7 @@ def main(argv=None):
     close_plugin(migrator)
 
     def build_app():
-        return create_app(make_plugin(conf))
+        return create_app(make_plugin(conf), conf)
 
     def on_serving():
         # The RPC servers: beside the API, or in a worker of their own.

@@ -30,6 +30,11 @@ class BadRequest(NeutronError):
     status = 400
 
 
+class HTTPBadRequest(BadRequest):
+    """What Neutron raises as webob's HTTPBadRequest: unrecognized attributes,
+    filters that are not attributes (``filter-validation``)."""
+
+
 class InvalidInput(BadRequest):
     """Bad value of one field: the message names the object and the field."""
 
@@ -87,6 +92,11 @@ class PortNotUsableByRouter(BadRequest):
 # 404 -----------------------------------------------------------------------
 class NotFound(NeutronError):
     status = 404
+
+
+class ExtensionNotImplemented(NotFound):
+    """A collection of an extension that is not loaded: Neutron answers 404."""
+    type = 'HTTPNotFound'
 
 
 class NetworkNotFound(NotFound):

@@ -19,6 +19,8 @@ FLOATINGIP_FIELDS = frozenset({
     'subnet_id', 'port_id', 'fixed_ip_address', 'description', 'dns_name', 'dns_domain',
     'qos_policy_id'})
 
+FLOATINGIP_UNSUPPORTED = {'qos_policy_id': ((None,), 'QoS is not implemented')}
+
 
 def _router_for(txn: Txn, external_network_id: str, port: models.Port,
                 fixed_ip: str) -> str:
@@ -80,6 +82,7 @@ def _associate(txn: Txn, fip: models.FloatingIP, port_id, fixed_ip) -> None:
 
 def create_floatingip(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, FLOATINGIP_FIELDS, 'floatingip')
+    v.check_unsupported(body, FLOATINGIP_UNSUPPORTED, 'floatingip')
     for field in ('dns_name', 'dns_domain'):
         v.parse_dns_name(body.get(field), field)
     if not body.get('floating_network_id'):
@@ -119,6 +122,7 @@ def create_floatingip(txn: Txn, body: dict) -> dict:
 
 def update_floatingip(txn: Txn, fip_id: str, body: dict) -> dict:
     v.check_known_fields(body, FLOATINGIP_FIELDS, 'floatingip')
+    v.check_unsupported(body, FLOATINGIP_UNSUPPORTED, 'floatingip')
     fip = txn.load(models.FloatingIP, fip_id, lock=True)
     old_router = fip.router_id
     if 'description' in body:

@@ -24,6 +24,12 @@ SUBNET_FIELDS = frozenset({
     'gateway_ip', 'allocation_pools', 'dns_nameservers', 'host_routes', 'enable_dhcp',
     'ipv6_address_mode', 'ipv6_ra_mode', 'subnetpool_id', 'description', 'segment_id',
     'service_types', 'prefixlen', 'use_default_subnetpool'})
+NETWORK_UNSUPPORTED = {'port_security_enabled': ((False,), v.NO_PORT_SECURITY)}
+SUBNET_UNSUPPORTED = {
+    'segment_id': ((None,), 'routed networks (segments) are not implemented'),
+    'service_types': (([],), 'subnet service types are not implemented'),
+    'prefixlen': ((None,), 'subnet pools are not supported'),
+}
 PORTS_ALLOWED_ON_NETWORK_DELETE = (wire.DEVICE_OWNER_DHCP,)
 
 
@@ -48,6 +54,7 @@ def _apply_network_fields(net: models.Network, body: dict, conf) -> None:
 
 def create_network(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, NETWORK_FIELDS, 'network')
+    v.check_unsupported(body, NETWORK_UNSUPPORTED, 'network')
     net = models.Network(id=new_id(body), project_id=owner_project(txn.ctx, body),
                          mtu=txn.conf.global_physnet_mtu, name='', description='',
                          admin_state_up=True, shared=False, external=False,
@@ -73,6 +80,7 @@ def network_has_gateways(txn: Txn, network_id: str) -> bool:
 
 def update_network(txn: Txn, network_id: str, body: dict) -> dict:
     v.check_known_fields(body, NETWORK_FIELDS, 'network')
+    v.check_unsupported(body, NETWORK_UNSUPPORTED, 'network')
     net = txn.load(models.Network, network_id, lock=True)
     was_external = net.external
     for field in ('id', 'project_id', 'tenant_id', 'provider:network_type',
@@ -135,6 +143,7 @@ def _gateway(body: dict, cidr) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 
 def create_subnet(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, SUBNET_FIELDS, 'subnet')
+    v.check_unsupported(body, SUBNET_UNSUPPORTED, 'subnet')
     if body.get('subnetpool_id') or body.get('use_default_subnetpool'):
         raise v.invalid('subnetpool_id', 'subnet pools are not supported')
     if not body.get('network_id'):
@@ -187,6 +196,7 @@ def _router_port_on_gateway(txn: Txn, subnet: models.Subnet) -> bool:
 
 def update_subnet(txn: Txn, subnet_id: str, body: dict) -> dict:
     v.check_known_fields(body, SUBNET_FIELDS, 'subnet')
+    v.check_unsupported(body, SUBNET_UNSUPPORTED, 'subnet')
     subnet = txn.load(models.Subnet, subnet_id, lock=True)
     cidr = ipaddress.ip_network(subnet.cidr)
     for field in ('id', 'network_id', 'cidr', 'ip_version', 'ipv6_address_mode',

@@ -20,6 +20,14 @@ PORT_FIELDS = frozenset({
     'device_id', 'device_owner', 'binding:host_id', 'binding:vnic_type', 'binding:profile',
     'extra_dhcp_opts', 'admin_state_up', 'description', 'status', 'security_groups',
     'port_security_enabled', 'allowed_address_pairs', 'dns_name'})
+# Neutron port attributes this controller shows with the value that is true here.
+PORT_UNSUPPORTED = {
+    'port_security_enabled': ((False,), v.NO_PORT_SECURITY),
+    'security_groups': (([],), v.NO_PORT_SECURITY),
+    'allowed_address_pairs': (([],), v.NO_PORT_SECURITY),
+    'binding:vnic_type': (('normal',), 'only normal (OVS) ports are bound'),
+    'binding:profile': (({},), 'binding profiles are not used'),
+}
 ROUTER_OWNED = (wire.DEVICE_OWNER_ROUTER_INTF, wire.DEVICE_OWNER_ROUTER_GW,
                 wire.DEVICE_OWNER_FLOATINGIP, wire.DEVICE_OWNER_ROUTER_HA_INTF)
 DHCP_NOTIFY_FIELDS = ('fixed_ips', 'mac_address', 'extra_dhcp_opts')
@@ -163,6 +171,7 @@ def create_port_row(txn: Txn, body: dict, status: str = 'DOWN',
                     subnets: dict[str, models.Subnet] | None = None) -> models.Port:
     """Insert a port with its addresses (no notification); ``subnets`` as allocate's."""
     v.check_known_fields(body, PORT_FIELDS, 'port')
+    v.check_unsupported(body, PORT_UNSUPPORTED, 'port')
     if not body.get('network_id'):
         raise v.invalid('network_id', 'network_id is required')
     net = txn.load(models.Network, body['network_id'])
@@ -225,6 +234,7 @@ def _router_of(port: models.Port) -> str | None:
 def update_port_row(txn: Txn, port: models.Port, body: dict) -> tuple[dict, dict]:
     """Apply ``body``; return (before, after) wire dicts."""
     v.check_known_fields(body, PORT_FIELDS, 'port')
+    v.check_unsupported(body, PORT_UNSUPPORTED, 'port')
     before = wire.port_dict(port)
     for field in ('id', 'network_id', 'project_id', 'tenant_id'):
         if field in body and body[field] != before[field]:

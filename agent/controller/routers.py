@@ -18,6 +18,7 @@ ROUTER_FIELDS = frozenset({
     'id', 'name', 'project_id', 'tenant_id', 'admin_state_up', 'external_gateway_info',
     'routes', 'description', 'distributed', 'ha', 'availability_zone_hints', 'status',
     'flavor_id'})
+ROUTER_UNSUPPORTED = {'flavor_id': ((None,), 'router flavors are not implemented')}
 GATEWAY_FIELDS = frozenset({'network_id', 'enable_snat', 'external_fixed_ips'})
 
 
@@ -131,6 +132,7 @@ def _requested_ha(txn: Txn, body: dict, action: str) -> bool | None:
 def create_router(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, ROUTER_FIELDS, 'router')
     ha = _requested_ha(txn, body, 'create')
+    v.check_unsupported(body, ROUTER_UNSUPPORTED, 'router')
     router = models.Router(
         id=new_id(body), project_id=owner_project(txn.ctx, body),
         name=v.parse_string(body.get('name'), 'name'),
@@ -156,6 +158,7 @@ def create_router(txn: Txn, body: dict) -> dict:
 
 def update_router(txn: Txn, router_id: str, body: dict) -> dict:
     v.check_known_fields(body, ROUTER_FIELDS, 'router')
+    v.check_unsupported(body, ROUTER_UNSUPPORTED, 'router')
     router = txn.load(models.Router, router_id, lock=True)
     ha = _requested_ha(txn, body, 'update')
     for field in ('name', 'description'):

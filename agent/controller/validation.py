@@ -7,6 +7,7 @@ other CIDRs of the network, the CIDRs attached to a router, ...).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 
 from agent.common import dhcp_fields
@@ -231,8 +232,38 @@ def check_known_fields(body, allowed: frozenset, resource: str) -> dict:
         raise exc.BadRequest(f'Bad {resource} request: body must be an object')
     unknown = sorted(set(body) - allowed)
     if unknown:
-        raise exc.BadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+        raise exc.HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
     return body
+
+
+def check_unsupported(body: dict, unsupported: dict, resource: str) -> None:
+    """Attributes Neutron has but this controller does not implement.
+
+    ``unsupported`` maps a field to (the values that say "nothing", why): the
+    value the responses show is accepted (clients send it, e.g. ``--no-security-
+    group``), any other is refused rather than stored and ignored.
+    """
+    for field, (accepted, why) in unsupported.items():
+        if field not in body:
+            continue
+        value = body[field]
+        if not any(value == ok and type(value) is type(ok) for ok in accepted):
+            shown = ' or '.join(json.dumps(ok) for ok in accepted)
+            try:
+                given = json.dumps(value)           # as the client sent it
+            except (TypeError, ValueError):
+                given = _short(value)
+            if len(given) > 60:
+                given = given[:57] + '...'
+            raise invalid(f'{resource} {field}',
+                          f'{given} is not supported: {why} (only {shown} is accepted)')
+
+
+# Why port security is refused: what Neutron's OVS agent enforces with it (security
+# groups, anti-spoofing of MACs and addresses) takes an L2 agent's firewall, and
+# netnode's agents are DHCP, L3 and metadata only.
+NO_PORT_SECURITY = ('no agent enforces port security (no L2 firewall: security groups '
+                    'and anti-spoofing need an L2 agent)')
 
 
 def parse_extra_dhcp_opts(values, obj: str = 'port') -> list[dict]:

@@ -26,7 +26,7 @@ def agent_timestamp(value: datetime.datetime | None) -> str | None:
 def _standard(row) -> dict:
     return {'id': row.id, 'name': row.name, 'project_id': row.project_id,
             'tenant_id': row.project_id, 'description': row.description,
-            'revision_number': row.revision_number, 'tags': [],
+            'revision_number': row.revision_number,
             'created_at': timestamp(row.created_at), 'updated_at': timestamp(row.updated_at)}
 
 
@@ -42,7 +42,7 @@ def network_dict(net: models.Network, subnet_ids: list[str] | None = None) -> di
                           else [s.id for s in net.subnets]),
         'availability_zone_hints': list(net.availability_zone_hints or []),
         'availability_zones': [], 'ipv4_address_scope': None,
-        'ipv6_address_scope': None, 'port_security_enabled': True,
+        'ipv6_address_scope': None, 'port_security_enabled': False,
     })
     return d
 
@@ -129,6 +129,40 @@ def agent_dict(agent: models.Agent, alive: bool) -> dict:
 
 
 # Filters and fields --------------------------------------------------------------
+
+_STANDARD = ('id', 'name', 'project_id', 'tenant_id', 'description', 'revision_number',
+             'created_at', 'updated_at')
+
+# The list filters of each collection: its attributes (Neutron's filter-validation
+# refuses anything else).  tests/unit/controller/test_wire_filters.py checks them
+# against the dicts above.
+FILTERS = {
+    'networks': frozenset(_STANDARD + (
+        'admin_state_up', 'status', 'shared', 'mtu', 'router:external',
+        'provider:network_type', 'provider:physical_network', 'provider:segmentation_id',
+        'subnets', 'availability_zone_hints', 'availability_zones', 'ipv4_address_scope',
+        'ipv6_address_scope', 'port_security_enabled')),
+    'subnets': frozenset(_STANDARD + (
+        'network_id', 'ip_version', 'cidr', 'gateway_ip', 'allocation_pools',
+        'dns_nameservers', 'host_routes', 'enable_dhcp', 'ipv6_address_mode',
+        'ipv6_ra_mode', 'subnetpool_id', 'segment_id', 'service_types')),
+    'ports': frozenset(_STANDARD + (
+        'network_id', 'mac_address', 'admin_state_up', 'status', 'device_id',
+        'device_owner', 'fixed_ips', 'binding:host_id', 'binding:vif_type',
+        'binding:vnic_type', 'binding:profile', 'binding:vif_details', 'extra_dhcp_opts',
+        'allowed_address_pairs', 'security_groups', 'port_security_enabled')),
+    'routers': frozenset(_STANDARD + (
+        'admin_state_up', 'status', 'external_gateway_info', 'routes', 'distributed',
+        'ha', 'availability_zone_hints', 'availability_zones', 'flavor_id')),
+    'floatingips': frozenset(tuple(k for k in _STANDARD if k != 'name') + (
+        'floating_ip_address', 'floating_network_id', 'router_id', 'port_id',
+        'fixed_ip_address', 'status', 'port_details')),
+    'agents': frozenset((
+        'id', 'agent_type', 'binary', 'host', 'topic', 'availability_zone',
+        'configurations', 'resource_versions', 'admin_state_up', 'alive',
+        'heartbeat_timestamp', 'started_at', 'created_at', 'description',
+        'resources_synced')),
+}
 
 def _same(actual, wanted) -> bool:
     if isinstance(actual, bool):

@@ -17,7 +17,7 @@ from agent.conf import opts
 TOP = pathlib.Path(__file__).resolve().parents[2]
 GENERATOR_DIR = TOP / 'etc' / 'oslo-config-generator'
 SCRIPT = TOP / 'tools' / 'generate-config-samples.sh'
-LIBRARY_NAMESPACES = {'oslo.log', 'oslo.messaging'}
+LIBRARY_NAMESPACES = {'oslo.log', 'oslo.messaging', 'oslo.middleware.healthcheck'}
 
 # Our namespaces and the functions behind them, as setup.cfg must declare them.
 ENTRY_POINTS = {
@@ -37,7 +37,9 @@ KEY_OPTIONS = {
                             ('database', 'connection'), ('agent', 'report_interval'),
                             ('DEFAULT', 'enable_rpc'), ('DEFAULT', 'rpc_response_max_timeout'),
                             ('ovs', 'integration_bridge'),
-                            ('oslo_messaging_rabbit', 'heartbeat_timeout_threshold')],
+                            ('oslo_messaging_rabbit', 'heartbeat_timeout_threshold'),
+                            ('healthcheck', 'backends'),
+                            ('healthcheck', 'disable_by_file_path')],
     'dhcp_agent.ini.sample': [('DEFAULT', 'host'), ('DEFAULT', 'state_path'),
                               ('DEFAULT', 'rpc_response_max_timeout'),
                               ('DEFAULT', 'log_file'), ('agent', 'report_interval'),
@@ -210,3 +212,11 @@ def test_samples_parse_with_oslo_config(samples):
         conf = service.make_conf(['--config-file', str(samples / sample)],
                                  groups=service.SERVER_GROUPS + service.AGENT_GROUPS)
         assert conf.state_path == '/var/lib/netnode'
+
+
+def test_server_sample_shows_the_healthcheck_defaults_the_server_uses(samples):
+    """agent.conf.healthcheck:set_defaults is the generator's defaults hook too."""
+    from agent.conf import healthcheck
+    text = (samples / 'netnode.conf.sample').read_text()
+    assert '#backends = disable_by_file\n' in text
+    assert f'#disable_by_file_path = {healthcheck.DISABLE_BY_FILE_PATH}\n' in text

@@ -3,13 +3,20 @@
 from agent.cli.commands import common
 
 COLUMNS = ['id', 'agent_type', 'host', 'alive', 'admin_state_up', 'binary']
+# -f json also carries what the agents report of themselves (state, child counts).
+JSON_COLUMNS = COLUMNS + ['availability_zone', 'heartbeat_timestamp', 'configurations']
+HOSTING_COLUMNS = ['id', 'host', 'admin_state_up', 'alive']
 NETWORK_COLUMNS = ['id', 'name', 'subnets']
 ROUTER_COLUMNS = ['id', 'name', 'external_gateway_info']
 
 
-def _agent_rows(agents):
-    """``alive`` shown as neutron-client shows it: ``:-)`` or ``xxx``."""
-    return [{**a, 'alive': ':-)' if a.get('alive') else 'xxx'} for a in agents]
+def _alive(value):
+    return ':-)' if value else 'xxx'
+
+
+# ``alive`` in tables as openstackclient and neutron-client show it, ``:-)`` or
+# ``xxx``; -f json and -f value keep the boolean, in lists and agent-show alike.
+HUMAN = {'alive': _alive}
 
 
 def _agent_id(client, ref):
@@ -19,7 +26,12 @@ def _agent_id(client, ref):
 def list_(client, args):
     agents = client.list('agents', host=args.host, agent_type=args.agent_type,
                          binary=args.binary)
-    return common.Listed(_agent_rows(agents), COLUMNS)
+    return common.Listed(agents, COLUMNS, HUMAN, JSON_COLUMNS)
+
+
+def show(client, args):
+    return common.Shown(client.find('agent', 'agents', args.ref, by_name=False),
+                        human=HUMAN)
 
 
 def update(client, args):
@@ -36,16 +48,16 @@ def update(client, args):
 def hosting_net(client, args):
     net_id = client.find_id('network', 'networks', args.network)
     agents = client.request('GET', f'/networks/{net_id}/dhcp-agents')['agents']
-    return common.Listed(_agent_rows(agents), ['id', 'host', 'admin_state_up', 'alive'])
+    return common.Listed(agents, HOSTING_COLUMNS, HUMAN)
 
 
 def hosting_router(client, args):
     router_id = client.find_id('router', 'routers', args.router)
     agents = client.request('GET', f'/routers/{router_id}/l3-agents')['agents']
-    columns = ['id', 'host', 'admin_state_up', 'alive']
+    columns = list(HOSTING_COLUMNS)
     if any('ha_state' in a for a in agents):      # an HA router (as neutronclient)
         columns.append('ha_state')
-    return common.Listed(_agent_rows(agents), columns)
+    return common.Listed(agents, columns, HUMAN)
 
 
 def nets_on_agent(client, args):
@@ -56,6 +68,35 @@ def nets_on_agent(client, args):
 def routers_on_agent(client, args):
     routers = client.request('GET', f'/agents/{_agent_id(client, args.ref)}/l3-routers')
     return common.Listed(routers['routers'], ROUTER_COLUMNS)
+
+
+# (verb, agent path, resource, body key, what) of neutron-client's scheduling verbs.
+_SCHEDULING = (
+    ('dhcp-agent-network', 'dhcp-networks', 'network', 'network_id', 'DHCP agent'),
+    ('l3-agent-router', 'l3-routers', 'router', 'router_id', 'L3 agent'),
+)
+
+
+def _scheduling_commands(sub):
+    for verb, path, resource, key, what in _SCHEDULING:
+        def add(client, args, _path=path, _res=resource, _key=key, _what=what):
+            agent_id = _agent_id(client, args.agent)
+            item_id = client.find_id(_res, _res + 's', args.item)
+            client.request('POST', f'/agents/{agent_id}/{_path}', {_key: item_id})
+            return common.Message(f'Added {_res} {args.item} to {_what}')
+
+        def remove(client, args, _path=path, _res=resource, _what=what):
+            agent_id = _agent_id(client, args.agent)
+            item_id = client.find_id(_res, _res + 's', args.item)
+            client.request('DELETE', f'/agents/{agent_id}/{_path}/{item_id}')
+            return common.Message(f'Removed {_res} {args.item} from {_what}')
+
+        for action, func, text in (('add', add, f'Add a {resource} to a {what}.'),
+                                   ('remove', remove,
+                                    f'Remove a {resource} from a {what}.')):
+            p = common.command(sub, f'{verb}-{action}', func, text)
+            p.add_argument('agent', metavar='AGENT')
+            p.add_argument('item', metavar=resource.upper())
 
 
 def register(sub):
@@ -87,5 +128,7 @@ def register(sub):
                        'List the routers on an L3 agent.')
     p.add_argument('ref', metavar='AGENT')
 
-    common.show_command(sub, 'agent', 'agents', by_name=False)
+    _scheduling_commands(sub)
+    p = common.command(sub, 'agent-show', show, 'Show an agent.')
+    p.add_argument('ref', metavar='AGENT')
     common.delete_command(sub, 'agent', 'agents', by_name=False)

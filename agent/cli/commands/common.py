@@ -23,15 +23,25 @@ OUTPUT_OPTIONS = output_options(argparse.ArgumentParser(add_help=False))
 
 @dataclasses.dataclass
 class Shown:
-    """One resource, printed as a Field/Value table."""
+    """One resource, printed as a Field/Value table.
+
+    ``human``: column -> function giving the text a table shows for its value;
+    ``-f json`` and ``-f value`` keep the value itself (openstackclient's rule:
+    human-readable in tables, machine-readable otherwise).
+    """
     item: dict
     title: str = ''
+    human: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
 class Listed:
+    """Items as table rows; ``json_columns`` (when given) are the columns of
+    ``-f json``, which may carry more than a table has room for."""
     items: list
     columns: list
+    human: dict = dataclasses.field(default_factory=dict)
+    json_columns: list | None = None
 
 
 @dataclasses.dataclass

@@ -76,7 +76,9 @@ def register_scheduler_views(bp: flask.Blueprint, plugin):
                 if _key not in doc:
                     raise exceptions.BadRequest(f"'{_key}' is required in the body")
                 getattr(plugin, _method)(context_of(flask.request), id, doc[_key])
-                return flask.Response(status=201)
+                # Neutron answers with what its plugin returned, None, as JSON:
+                # openstacksdk and openstackclient parse the body.
+                return json_response(None, 201)
             bp.add_url_rule(url, endpoint, add_view, methods=['POST'])
         else:
             def remove_view(id, item_id, _method=method):

@@ -63,14 +63,20 @@ def parse_list_query(args, known_fields=None) -> ListQuery:
     """Turn request arguments into filters and list options.
 
     ``known_fields``, when given, rejects filters and sort keys that are not
-    attributes of the resource, naming the offending parameter.
+    attributes of the resource, naming the offending parameters (400, as
+    Neutron's ``filter-validation`` does: a filter that would match nothing
+    or everything must not pass for an answer).
     """
     filters = {}
+    invalid = [key for key in args.keys()
+               if key not in CONTROL_PARAMS and known_fields is not None
+               and key not in known_fields]
+    if invalid:
+        # Neutron's words (filter-validation), a Python list included.
+        raise exceptions.HTTPBadRequest(f'{invalid} is invalid attribute for filtering')
     for key in args.keys():
         if key in CONTROL_PARAMS:
             continue
-        if known_fields is not None and key not in known_fields:
-            raise exceptions.BadRequest(f"'{key}' is not a valid filter")
         values = [v for v in args.getlist(key)]
         filters[key] = [convert_value(key, v) for v in values]
     fields = tuple(dict.fromkeys(f for v in args.getlist('fields')

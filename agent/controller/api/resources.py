@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import flask
 
-from agent.controller import exceptions
+from agent.controller import exceptions, wire
 from agent.controller.api import body as bodies
 from agent.controller.api import query as queries
 from agent.controller.api.http import context_of, json_response
@@ -26,13 +26,16 @@ class Collection:
     singular: str
     plural: str
     methods: frozenset = frozenset({'list', 'create', 'show', 'update', 'delete'})
+    # Shown but never set by a request (Neutron: allow_post and allow_put false):
+    # refused, as Neutron does, rather than ignored.
+    read_only: tuple = ()
 
 
 COLLECTIONS = (
-    Collection('network', 'networks'),
+    Collection('network', 'networks', read_only=('status', 'subnets')),
     Collection('subnet', 'subnets'),
-    Collection('port', 'ports'),
-    Collection('router', 'routers'),
+    Collection('port', 'ports', read_only=('status',)),
+    Collection('router', 'routers', read_only=('status',)),
     Collection('floatingip', 'floatingips'),
     Collection('agent', 'agents', frozenset({'list', 'show', 'update', 'delete'})),
 )
@@ -40,7 +43,7 @@ COLLECTIONS = (
 
 def list_items(plugin, ctx, res: Collection, args):
     """The ``{"<plural>": [...]}`` document of a list request (with links when paged)."""
-    q = queries.parse_list_query(args)
+    q = queries.parse_list_query(args, wire.FILTERS[res.plural])
     reorder = bool(q.sort) or q.paginated
     plugin_fields = list(q.fields) if q.fields and not reorder else None
     items = getattr(plugin, f'get_{res.plural}')(ctx, filters=q.filters or None,
@@ -77,8 +80,16 @@ def _page_links(res, args, items, q, more):
     return links
 
 
+def _check_read_only(res: Collection, item: dict, words: str) -> None:
+    for attr in res.read_only:
+        if attr in item:
+            raise exceptions.HTTPBadRequest(words % attr)
+
+
 def create_items(plugin, ctx, res: Collection, doc):
     items, bulk = bodies.unwrap_create(doc, res.singular, res.plural)
+    for item in items:
+        _check_read_only(res, item, "Attribute '%s' not allowed in POST")
     create = getattr(plugin, f'create_{res.singular}')
     created = []
     try:
@@ -127,6 +138,7 @@ def register(bp: flask.Blueprint, plugin, res: Collection):
         def update_view(id):
             doc = bodies.load_json(flask.request.get_data())
             changes = bodies.unwrap_one(doc, res.singular)
+            _check_read_only(res, changes, 'Cannot update read-only attribute %s')
             item = getattr(plugin, f'update_{res.singular}')(
                 context_of(flask.request), id, changes)
             return json_response({res.singular: item})

@@ -110,3 +110,24 @@ def test_mac_and_misc():
     assert v.parse_nameservers(['8.8.8.8', '2001:db8::53']) == ['8.8.8.8', '2001:db8::53']
     with pytest.raises(exc.InvalidInput, match='duplicate'):
         v.parse_nameservers(['8.8.8.8', '8.8.8.8'])
+
+
+def test_unsupported_attributes_accept_only_the_value_shown():
+    table = {'port_security_enabled': ((False,), 'no firewall'),
+             'security_groups': (([],), 'no firewall'),
+             'flavor_id': ((None,), 'no flavors')}
+    v.check_unsupported({'port_security_enabled': False, 'security_groups': [],
+                         'flavor_id': None, 'name': 'x'}, table, 'port')
+    for body, named in (({'port_security_enabled': True}, 'port port_security_enabled'),
+                        ({'port_security_enabled': 0}, 'port port_security_enabled'),
+                        ({'security_groups': ['default']}, 'port security_groups'),
+                        ({'flavor_id': 'f1'}, 'port flavor_id')):
+        with pytest.raises(exc.InvalidInput) as err:
+            v.check_unsupported(body, table, 'port')
+        assert str(err.value).startswith(f'Invalid input for {named}: ')
+        assert 'is not supported' in str(err.value)
+
+
+def test_unrecognized_attributes_are_neutrons_http_bad_request():
+    with pytest.raises(exc.HTTPBadRequest, match="Unrecognized attribute\\(s\\) 'a, b'"):
+        v.check_known_fields({'a': 1, 'b': 2, 'name': 'x'}, frozenset({'name'}), 'network')

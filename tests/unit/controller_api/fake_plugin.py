@@ -15,6 +15,7 @@ class FakePlugin:
     def __init__(self):
         self.rows = {kind: {} for kind in _NOT_FOUND}
         self.calls = []
+        self.scheduled = []
 
     def _create(self, kind, ctx, body):
         if kind == 'network' and 'name' in body and not isinstance(body['name'], str):
@@ -67,6 +68,19 @@ class FakePlugin:
 
     def remove_router_interface(self, ctx, router_id, body):
         return self.add_router_interface(ctx, router_id, body)
+
+    # Manual scheduling: recorded as (method, agent, network or router).
+    def add_network_to_dhcp_agent(self, ctx, agent_id, network_id):
+        self.scheduled.append(('add_network_to_dhcp_agent', agent_id, network_id))
+
+    def remove_network_from_dhcp_agent(self, ctx, agent_id, network_id):
+        self.scheduled.append(('remove_network_from_dhcp_agent', agent_id, network_id))
+
+    def add_router_to_l3_agent(self, ctx, agent_id, router_id):
+        self.scheduled.append(('add_router_to_l3_agent', agent_id, router_id))
+
+    def remove_router_from_l3_agent(self, ctx, agent_id, router_id):
+        self.scheduled.append(('remove_router_from_l3_agent', agent_id, router_id))
 
     def list_networks_on_dhcp_agent(self, ctx, agent_id):
         return list(self.rows['network'].values())

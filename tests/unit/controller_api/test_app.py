@@ -143,10 +143,129 @@ def test_router_interface_and_scheduler_views(client):
     assert client.get('/v2.0/networks/n1/dhcp-agents').get_json() == {'agents': []}
 
 
-def test_requests_are_logged_at_debug(client, caplog):
-    caplog.set_level('DEBUG', logger='agent.controller.api.app')
-    client.get('/v2.0/networks?name=x')
-    assert any('GET /v2.0/networks?name=x 200' in r.getMessage() for r in caplog.records)
+def test_access_log_at_info_with_the_request_id_in_olso_context(client, caplog):
+    from oslo_context import context as oslo_context
+    seen = []
+
+    class Plugin(FakePlugin):
+        def get_networks(self, ctx, filters=None, fields=None):
+            seen.append(oslo_context.get_current().request_id)   # while serving
+            return []
+    client = create_app(Plugin()).test_client()
+    caplog.set_level('INFO', logger='agent.controller.api.app')
+    resp = client.get('/v2.0/networks?name=x')
+    resp.close()                       # what a WSGI server does once it has sent it
+    request_id = resp.headers['X-OpenStack-Request-ID']
+    assert request_id.startswith('req-') and seen == [request_id]
+    lines = [r for r in caplog.records if r.name == 'agent.controller.api.app']
+    assert len(lines) == 1 and lines[0].levelname == 'INFO'
+    message = lines[0].getMessage()
+    assert message.startswith('127.0.0.1 "GET /v2.0/networks?name=x HTTP/1.1" status: 200 ')
+    assert f' len: {len(resp.data)} time: ' in message
+
+
+def test_unknown_filter_is_refused_as_neutron_filter_validation(client):
+    client.post('/v2.0/networks', json={'network': {'name': 'a'}})
+    resp = client.get('/v2.0/networks?name=a&bogus=1&tags=blue')
+    assert resp.status_code == 400
+    assert _error(resp) == {'type': 'HTTPBadRequest', 'detail': '',
+                            'message': "['bogus', 'tags'] is invalid attribute for filtering"}
+    for path in ('/v2.0/networks?router:external=true&fields=id&limit=2&sort_key=name',
+                 '/v2.0/ports?fixed_ips=ip_address%3D10.0.0.5&device_owner=',
+                 '/v2.0/agents?agent_type=L3+agent&alive=true'):
+        assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize('path, named', [
+    ('/v2.0/security-groups', "'security-group'"),
+    ('/v2.0/security-group-rules/abc', "'security-group'"),
+    ('/v2.0/quotas/p1', "'quotas'"),
+    ('/v2.0/subnetpools', "'subnet_allocation'"),
+    ('/v2.0/networks/n1/tags', "'standard-attr-tag'"),
+    ('/v2.0/ports/p1/tags/blue', "'standard-attr-tag'"),
+])
+def test_unimplemented_extension_resources_are_named(client, path, named):
+    for method in ('GET', 'PUT', 'POST', 'DELETE'):
+        resp = client.open(path, method=method, json={})
+        assert resp.status_code == 404, (method, path)
+        error = _error(resp)
+        assert error['type'] == 'HTTPNotFound' and named in error['message']
+        assert 'does not implement' in error['message']
+
+
+def test_healthcheck_defaults_are_neutrons_api_paste():
+    from oslo_config import cfg
+    from agent.conf import healthcheck
+    conf = cfg.ConfigOpts()
+    conf([], default_config_files=[])
+    create_app(FakePlugin(), conf)
+    assert conf.healthcheck.backends == ['disable_by_file']
+    assert conf.healthcheck.disable_by_file_path == healthcheck.DISABLE_BY_FILE_PATH
+
+
+def test_read_only_attributes_are_refused_in_neutrons_words(client, plugin):
+    resp = client.post('/v2.0/networks', json={'network': {'name': 'n', 'status': 'DOWN'}})
+    assert resp.status_code == 400 and _error(resp) == {
+        'type': 'HTTPBadRequest', 'detail': '',
+        'message': "Attribute 'status' not allowed in POST"}
+    resp = client.post('/v2.0/ports', json={'ports': [{'name': 'a'},
+                                                      {'name': 'b', 'status': 'ACTIVE'}]})
+    assert resp.status_code == 400 and plugin.rows['port'] == {}
+    net = client.post('/v2.0/networks', json={'network': {'name': 'n'}}).get_json()['network']
+    resp = client.put(f"/v2.0/networks/{net['id']}", json={'network': {'subnets': []}})
+    assert resp.status_code == 400
+    assert _error(resp)['message'] == 'Cannot update read-only attribute subnets'
+
+
+def test_extensions_list_only_what_works(client):
+    aliases = {e['alias'] for e in client.get('/v2.0/extensions').get_json()['extensions']}
+    assert {'filter-validation', 'project-id', 'net-mtu-writable',
+            'standard-attr-description'} <= aliases
+    assert not aliases & {'port-security', 'security-group', 'allowed-address-pairs',
+                          'quotas', 'subnet_allocation', 'standard-attr-tag', 'tag'}
+    assert 'tags' not in client.post('/v2.0/networks', json={
+        'network': {'name': 'n'}}).get_json()['network']
+
+
+def test_scheduling_answers_json_as_neutron(client, plugin):
+    resp = client.post('/v2.0/agents/a1/dhcp-networks', json={'network_id': 'n1'})
+    assert resp.status_code == 201 and resp.mimetype == 'application/json'
+    assert resp.data == b'null'          # Neutron's plugin returns None, serialized
+    resp = client.post('/v2.0/agents/a1/l3-routers', json={'router_id': 'r1'})
+    assert resp.status_code == 201 and resp.get_json() is None and resp.data == b'null'
+    assert client.delete('/v2.0/agents/a1/dhcp-networks/n1').status_code == 204
+    assert client.delete('/v2.0/agents/a1/l3-routers/r1').status_code == 204
+    assert plugin.scheduled == [('add_network_to_dhcp_agent', 'a1', 'n1'),
+                                ('add_router_to_l3_agent', 'a1', 'r1'),
+                                ('remove_network_from_dhcp_agent', 'a1', 'n1'),
+                                ('remove_router_from_l3_agent', 'a1', 'r1')]
+    resp = client.post('/v2.0/agents/a1/l3-routers', json={'network_id': 'r1'})
+    assert resp.status_code == 400 and "'router_id'" in _error(resp)['message']
+
+
+def test_healthcheck_is_oslo_middleware_and_disabled_by_file(tmp_path):
+    from oslo_config import cfg
+    from oslo_middleware.healthcheck import opts
+    conf = cfg.ConfigOpts()
+    conf([], default_config_files=[])
+    conf.register_opts(opts.HEALTHCHECK_OPTS + opts.DISABLE_BY_FILE_OPTS,
+                       group='healthcheck')
+    flag = tmp_path / 'healthcheck_disable'
+    conf.set_override('backends', ['disable_by_file'], group='healthcheck')
+    conf.set_override('disable_by_file_path', str(flag), group='healthcheck')
+    app = create_app(FakePlugin(), conf)
+    flask_hits = []
+    app.before_request(lambda: flask_hits.append(1))
+    client = app.test_client()
+    resp = client.get('/healthcheck')
+    assert resp.status_code == 200 and resp.data == b'OK'
+    assert resp.headers['X-OpenStack-Request-ID'].startswith('req-')
+    assert client.head('/healthcheck').status_code == 204
+    flag.write_text('')
+    resp = client.get('/healthcheck')
+    assert resp.status_code == 503 and resp.data == b'DISABLED BY FILE'
+    assert flask_hits == []            # answered before the API, its plugin and DB
+    assert client.get('/v2.0/networks').status_code == 200 and flask_hits == [1]
 
 
 def test_unknown_sort_key_is_400(client):

@@ -148,6 +148,49 @@ def test_agent_list_shows_alive_as_smiley(run, plugin):
     assert out.splitlines()[1].split('|')[1].strip() == 'id'
 
 
+AGENT_ID = '5f0b4b8e-2f4c-4a43-9d47-6d1c3c0e8a11'
+
+
+def test_agent_list_json_has_configurations_and_alive_agrees_with_show(run, plugin):
+    plugin.rows['agent'][AGENT_ID] = {'id': AGENT_ID, 'agent_type': 'L3 agent', 'host': 'h1',
+                                  'alive': False, 'admin_state_up': True,
+                                  'binary': 'netnode-l3-agent',
+                                  'configurations': {'routers': 3}}
+    code, out, _ = run('agent-list', '-f', 'json')
+    listed = json.loads(out)[0]
+    assert code == 0 and listed['configurations'] == {'routers': 3}
+    assert listed['alive'] is False
+    _, out, _ = run('agent-show', AGENT_ID, '-f', 'json')
+    assert json.loads(out)['alive'] is False
+    _, out, _ = run('agent-show', AGENT_ID)
+    assert [line for line in out.splitlines() if '| alive' in line][0].split('|')[2].strip() \
+        == 'xxx'
+    _, out, _ = run('agent-list', '-f', 'value', '-c', 'alive')
+    assert out.strip() == 'False'
+
+
+def test_scheduling_verbs_resolve_names_and_call_the_agent_paths(run, plugin):
+    plugin.rows['agent'][AGENT_ID] = {'id': AGENT_ID, 'agent_type': 'DHCP agent'}
+    run('net-create', 'n1')
+    run('router-create', 'r1')
+    net_id = list(plugin.rows['network'])[0]
+    router_id = list(plugin.rows['router'])[0]
+    for argv, message in (
+            (('dhcp-agent-network-add', AGENT_ID, 'n1'), 'Added network n1 to DHCP agent'),
+            (('dhcp-agent-network-remove', AGENT_ID, 'n1'),
+             'Removed network n1 from DHCP agent'),
+            (('l3-agent-router-add', AGENT_ID, 'r1'), 'Added router r1 to L3 agent'),
+            (('l3-agent-router-remove', AGENT_ID, 'r1'), 'Removed router r1 from L3 agent')):
+        code, out, err = run(*argv)
+        assert code == 0 and out.strip() == message, err
+    assert plugin.scheduled == [('add_network_to_dhcp_agent', AGENT_ID, net_id),
+                                ('remove_network_from_dhcp_agent', AGENT_ID, net_id),
+                                ('add_router_to_l3_agent', AGENT_ID, router_id),
+                                ('remove_router_from_l3_agent', AGENT_ID, router_id)]
+    code, _, err = run('l3-agent-router-add', AGENT_ID, 'nope')
+    assert code == 1 and 'nope' in err
+
+
 def test_table_output_is_aligned_with_multiline_cells():
     text = output.format_list([{'id': 'x', 'ips': ['a', 'bbbb']}], ['id', 'ips'])
     lines = text.splitlines()
