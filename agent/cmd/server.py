@@ -16,6 +16,7 @@ import sys
 
 
 from agent.conf import service
+from agent.ops import gmr
 
 LOG = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def main(argv=None):
 
     conf = service.make_conf(argv, groups=service.SERVER_GROUPS)
     service.setup_logging(conf, 'netnode-server')
+    gmr.Reporter('netnode-server', conf).install()     # SIGUSR2: report to the log
 
     if not conf.enable_rpc:
         LOG.warning('enable_rpc is false: agents are neither served nor notified')

@@ -106,6 +106,16 @@ agent_opts = [
     cfg.BoolOpt('debug_iptables_rules', default=False,
                 help='Apply every iptables change twice and fail if the second '
                      'apply is not a no-op.'),
+    # Named after neutron.conf's bind_host/bind_port (Neutron's agents have no
+    # metrics endpoint).  Each agent on a host needs a port of its own: set it in
+    # the agent's file (dhcp_agent.ini, l3_agent.ini, metadata_agent.ini).
+    cfg.PortOpt('metrics_bind_port',
+                help='Serve Prometheus metrics (queue depth, reconcile counts and '
+                     'durations, children by kind and state, seconds since the last '
+                     'full sync, bus state) at http://<metrics_bind_host>:<port>/'
+                     'metrics. Unset: no endpoint.'),
+    cfg.HostAddressOpt('metrics_bind_host', default='127.0.0.1',
+                       help='Address the metrics endpoint binds to (metrics_bind_port).'),
 ]
 
 # Neutron keeps these in [DEFAULT] (dhcp_agent.ini); netnode read them from [AGENT]
