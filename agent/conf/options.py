@@ -5,13 +5,20 @@ import socket
 from oslo_config import cfg
 from oslo_config import types
 
+# netnode-server's state_path unless configured (agent.cmd.server).
+SERVER_STATE_PATH = '/var/lib/netnode-server'
+
 common_opts = [
     cfg.StrOpt('host', default=socket.gethostname(), sample_default='example.domain',
                help='Name of this node. It is the RPC server name of the agents and the '
                     'key of their row in the agents table, so it must be stable.'),
     cfg.StrOpt('state_path', default='/var/lib/netnode',
-               help='Where the services keep their state (database, dnsmasq files, '
-                    'pid files, sockets).'),
+               help='Where the services keep their state (dnsmasq files, pid files, '
+                    'sockets; the server\'s SQLite database). The agents default to '
+                    f'/var/lib/netnode, netnode-server to {SERVER_STATE_PATH} '
+                    '(its own systemd StateDirectory: on a node running both, the '
+                    'server, which runs as the netnode user, does not own the root '
+                    'agents\' files).'),
 ]
 
 server_opts = [
