@@ -9,9 +9,10 @@ network or router, pid, running or dead): :mod:`agent.ops.introspect`.
 
 The signal handler only starts a thread: the report is built beside the agent,
 which neither stops nor waits for it, and a second SIGUSR2 while one is being
-written is logged and dropped.  oslo.reports (with psutil and Jinja2: ~8 MiB of
-RSS) is imported by the first report, never at start-up; if it cannot be
-imported or a section fails, the log says so and the process runs on.
+written is logged and dropped.  oslo.reports (and Jinja2) is imported by the
+first report, never at start-up (+1.7 MiB of RSS in a DHCP agent's interpreter,
+measured with /proc/self/statm); if it cannot be imported or a section fails,
+the log says so and the process runs on.
 """
 
 from __future__ import annotations
