@@ -52,6 +52,7 @@ class AgentView:
                                          # the agent does not report state)
     last_heartbeat: str | None
     taken_at: float                      # time.time()
+    requests: dict[str, int] | None = None   # the metadata agent's answers by result
 
     def seconds_since_full_sync(self) -> float | None:
         """Since the last successful full sync; None before the first."""
@@ -95,4 +96,10 @@ def snapshot(agent) -> AgentView:
         bus_up=(heartbeat.first_report.is_set() and not heartbeat.bus.down)
         if heartbeat is not None else None,
         last_heartbeat=heartbeat.last_result if heartbeat is not None else None,
-        taken_at=time.time())
+        taken_at=time.time(), requests=_requests(agent))
+
+
+def _requests(agent) -> dict[str, int] | None:
+    """The metadata agent's answers so far by result (ok, not_found, ...)."""
+    counts = getattr(agent, 'request_counts', None)
+    return counts() if counts is not None else None

@@ -102,6 +102,11 @@ def render(binary: str, view: introspect.AgentView) -> str:
     if view.bus_up is not None:
         out.one('bus_up', 'gauge', '1 if the last report_state reached the server.',
                 view.bus_up)
+    if view.requests is not None:
+        out.family('metadata_requests_total', 'counter',
+                   'Metadata requests answered, by result.')
+        for result, n in sorted(view.requests.items()):
+            out.sample('metadata_requests_total', n, result=result)
     out.family('children', 'gauge', 'Child processes the agent watches, by kind and state.')
     counts: dict[tuple[str, str], int] = {}
     for child in view.children:

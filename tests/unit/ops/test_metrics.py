@@ -142,3 +142,15 @@ def test_endpoint_serves_metrics_only(tmp_path):
     finally:
         server.stop()
         queue.stop(5)
+
+
+def test_metadata_requests_by_result():
+    class Metadata:
+        def request_counts(self):
+            return {'ok': 5, 'not_found': 2}
+    view = introspect.snapshot(Metadata())
+    assert view.requests == {'ok': 5, 'not_found': 2}
+    text = metrics.render('netnode-metadata-agent', view)
+    a = 'agent="netnode-metadata-agent"'
+    assert f'netnode_metadata_requests_total{{{a},result="not_found"}} 2' in text
+    assert f'netnode_metadata_requests_total{{{a},result="ok"}} 5' in text
