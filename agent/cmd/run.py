@@ -9,7 +9,8 @@ the agent's ``reload()`` on a thread of its own (re-read the mutable options,
 resync); SIGUSR2 logs a Guru Meditation Report (:mod:`agent.ops.gmr`).  Under
 systemd (``Type=notify``) the agent says ``READY=1`` once started and, with
 ``WatchdogSec=``, pings while its own loops live (:mod:`agent.ops.watchdog`);
-``[AGENT] metrics_bind_port`` serves Prometheus metrics (:mod:`agent.ops.metrics`).  Each agent is described by an :class:`AgentMain` (below); its
+``[AGENT] metrics_bind_port`` serves Prometheus metrics (:mod:`agent.ops.metrics`).
+Each agent is described by an :class:`AgentMain` (below); its
 ``agent.cmd.<agent>.main`` runs it.
 """
 
