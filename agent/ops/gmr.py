@@ -10,9 +10,10 @@ network or router, pid, running or dead): :mod:`agent.ops.introspect`.
 The signal handler only starts a thread: the report is built beside the agent,
 which neither stops nor waits for it, and a second SIGUSR2 while one is being
 written is logged and dropped.  oslo.reports (and Jinja2) is imported by the
-first report, never at start-up (+1.7 MiB of RSS in a DHCP agent's interpreter,
-measured with /proc/self/statm); if it cannot be imported or a section fails,
-the log says so and the process runs on.
+first report, never at start-up: the first report adds 1.7 MiB of RSS to a DHCP
+agent's interpreter and 3.2 MiB to a metadata agent, and takes 0.08 CPU s
+(/proc/<pid>/stat, load average 18 on 2 cores).  If it cannot be imported or a
+section fails, the log says so and the process runs on.
 """
 
 from __future__ import annotations
