@@ -21,6 +21,8 @@ import pytest
 from tests.functional.dhcp.stack import DhcpStack, dnsmasq_pid
 from tests.functional.helpers.host import alive, wait_for
 from tests.functional.helpers.private_broker import PrivateBroker, free_port
+from tests.functional.l3.stack import L3Stack
+from tests.functional.metadata.stack import MetadataStack, unix_get
 
 pytestmark = pytest.mark.functional
 
@@ -33,13 +35,16 @@ def log_since(path, mark):
         return f.read()
 
 
-def metric(text, name, **labels):
-    """The value of one sample of the exposition ``text``."""
+def metric(text, name, default=None, **labels):
+    """The value of one sample of the exposition ``text`` (``default`` if given and
+    there is none)."""
     want = ','.join(f'{k}="{v}"' for k, v in labels.items())
     for line in text.splitlines():
         head, _, value = line.rpartition(' ')
         if head.startswith(name + '{') and all(p in head for p in want.split(',') if p):
             return float(value)
+    if default is not None:
+        return default
     raise AssertionError(f'no {name} {labels} in:\n{text}')
 
 
@@ -148,6 +153,58 @@ def test_log_file_renamed_as_logrotate_does(served):
              'the log reopened under its name')
     assert os.path.getsize(rotated) == size      # nothing more went to the old file
     assert stack.agent.poll() is None
+
+
+def report_after(path, mark):
+    """The report logged after ``mark`` (the configuration is its last section)."""
+    wait_for(lambda: ' Configuration ' in log_since(path, mark), REPORT_TIMEOUT, 0.1,
+             f'a Guru Meditation Report in {path}')
+    return log_since(path, mark)
+
+
+def test_l3_agent_report_and_metrics(run_id, leaks):
+    port = free_port()
+    stack = L3Stack(run_id, 'opsl3', leaks, agent_conf=f'\n[AGENT]\nmetrics_bind_port = {port}\n')
+    stack.start()
+    try:
+        _, sub = stack.network('opsl3-int', '10.65.0.0/24', '10.65.0.1')
+        router = stack.router('opsl3-router')
+        stack.add_interface(router['id'], sub['id'])
+        text = wait_for(lambda: settled(port) if metric(scrape(port), 'netnode_children', 0,
+                                                         kind='haproxy', state='running')
+                        else None, 180, 0.5, "the router's haproxy, in the metrics")
+        assert metric(text, 'netnode_children', agent='netnode-l3-agent', kind='haproxy',
+                      state='running') == 1
+        mark = os.path.getsize(stack.agent_log)
+        os.kill(stack.agent.pid, signal.SIGUSR2)
+        report = report_after(stack.agent_log, mark)
+        assert f'haproxy {router["id"]} = pid ' in report and 'l3-worker-0' in report
+        assert stack.agent.poll() is None
+    finally:
+        stack.close()
+
+
+def test_metadata_agent_report_and_metrics(run_id, leaks):
+    port = free_port()
+    stack = MetadataStack(run_id, leaks, agent_conf=f'\n[AGENT]\nmetrics_bind_port = {port}\n')
+    stack.start()
+    try:
+        mark = os.path.getsize(stack.agent.log)
+        os.kill(stack.agent.proc.pid, signal.SIGUSR2)
+        report = report_after(stack.agent.log, mark)
+        assert 'of netnode-metadata-agent' in report and ' Bus ' in report
+        assert 'Work queue' not in report
+        net, _ = stack.network('opsmd', '10.66.0.0/24', '10.66.0.1')
+        status, _ = unix_get(stack.socket_path, '/latest/meta-data/',
+                             {'X-Forwarded-For': '10.66.0.99',
+                              'X-Neutron-Network-ID': net['id']})
+        assert status == 404                 # no instance there
+        text = wait_for(lambda: (lambda t: t if metric(t, 'netnode_bus_up') == 1 else None)(
+            scrape(port)), 60, 0.5, 'the first report_state, in the metrics')
+        assert metric(text, 'netnode_metadata_requests_total', result='not_found') == 1
+        assert stack.agent.proc.poll() is None
+    finally:
+        stack.close()
 
 
 class NotifySocket:
