@@ -52,7 +52,7 @@ def metric(text, name, default=None, **labels):
 def served(run_id, leaks):
     """A DHCP agent with its metrics endpoint on, serving one network."""
     port = free_port()
-    stack = DhcpStack(run_id, 'ops', leaks,
+    stack = DhcpStack(run_id, 'usr2', leaks,
                       agent_conf=f'\n[AGENT]\nmetrics_bind_port = {port}\n')
     stack.start()
     try:
@@ -164,7 +164,7 @@ def report_after(path, mark):
 
 def test_l3_agent_report_and_metrics(run_id, leaks):
     port = free_port()
-    stack = L3Stack(run_id, 'opsl3', leaks, agent_conf=f'\n[AGENT]\nmetrics_bind_port = {port}\n')
+    stack = L3Stack(run_id, 'gmrl3', leaks, agent_conf=f'\n[AGENT]\nmetrics_bind_port = {port}\n')
     stack.start()
     try:
         _, sub = stack.network('opsl3-int', '10.65.0.0/24', '10.65.0.1')
@@ -235,7 +235,7 @@ def test_ready_and_watchdog_through_a_broker_outage(run_id, leaks):
     leaks.process_marker(base)
     broker = PrivateBroker(base, f'netnode-{run_id}-sdn')
     notify = NotifySocket(os.path.join(base, 'notify'))
-    stack = DhcpStack(run_id, 'sdn', leaks)
+    stack = DhcpStack(run_id, 'wdog', leaks)
     stack.START_TIMEOUT = 90.0        # a node of its own and a controller on it, loaded
     stack.agent_env = {'NOTIFY_SOCKET': notify.sock.getsockname(),
                        'WATCHDOG_USEC': '2000000'}           # pings every 1 s
