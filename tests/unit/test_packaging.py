@@ -100,7 +100,7 @@ def test_agents_dependencies_exclude_the_controllers(built):
         return {r.split('[')[0].split('<')[0].split('>')[0].split('=')[0].strip().lower()
                 for r in reqs}
     assert names(plain) & SERVER_ONLY == set()
-    assert names(server) == SERVER_ONLY
+    assert SERVER_ONLY <= names(server)
     assert {'oslo.messaging', 'oslo.reports', 'pyroute2', 'ovsdbapp'} <= names(plain)
     assert 'server' in metadata.get_all('Provides-Extra')
     assert metadata['License'] == 'Apache-2.0'
