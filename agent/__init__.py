@@ -42,5 +42,3 @@ from oslo_service import backend as _service_backend  # noqa: E402
 
 _service_backend.register_backend_default_hook(
     lambda: _service_backend.BackendType.THREADING)
-
-__version__ = "0.1.0"

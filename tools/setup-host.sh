@@ -89,7 +89,8 @@ if ! getent passwd netnode-haproxy >/dev/null; then
         --shell /usr/sbin/nologin netnode-haproxy
 fi
 
-# Python virtualenv with the project and its test requirements.
+# Python virtualenv with the project, the controller's extra ([server]: this host runs
+# netnode-server too) and the test requirements.
 if [ ! -x "$venv/bin/python" ]; then
     log "creating virtualenv $venv"
     python3 -m venv "$venv"
@@ -99,7 +100,7 @@ if [ ! -f "$stamp" ] || [ "$top/setup.cfg" -nt "$stamp" ] || [ "$top/test-requir
     log "installing netnode into $venv"
     piplog=$(mktemp)
     if ! { "$venv/bin/pip" install -q -U pip && \
-           "$venv/bin/pip" install -q -r "$top/test-requirements.txt" -e "$top"; } >"$piplog" 2>&1; then
+           "$venv/bin/pip" install -q -r "$top/test-requirements.txt" -e "$top[server]"; } >"$piplog" 2>&1; then
         cat "$piplog" >&2; rm -f "$piplog"
         echo "setup-host: pip install failed" >&2; exit 1
     fi

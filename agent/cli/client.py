@@ -36,12 +36,13 @@ def _error_from(status, raw: bytes) -> ApiError:
 
 
 class Client:
-    def __init__(self, url=DEFAULT_URL, timeout=60.0, project_id=None):
+    def __init__(self, url=DEFAULT_URL, timeout=60.0, project_id=None, debug=None):
         self.base = url.rstrip('/')
         if not self.base.endswith('/v2.0'):
             self.base += '/v2.0'
         self.timeout = timeout
         self.project_id = project_id
+        self.debug = debug          # a stream for REQ:/RESP: lines (--debug), or None
 
     # --- transport -------------------------------------------------------------
     def request(self, method, path, body=None, params=None):
@@ -55,11 +56,15 @@ class Client:
         if self.project_id:
             headers['X-Project-Id'] = self.project_id
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        self._trace('REQ', f'{method} {url}', headers, data)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 raw = resp.read()
+                self._trace('RESP', f'[{resp.status}]', dict(resp.headers), raw)
         except urllib.error.HTTPError as exc:
-            raise _error_from(exc.code, exc.read()) from None
+            raw = exc.read()
+            self._trace('RESP', f'[{exc.code}]', dict(exc.headers), raw)
+            raise _error_from(exc.code, raw) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             if isinstance(reason, ConnectionRefusedError):
@@ -73,6 +78,13 @@ class Client:
         except ConnectionError as exc:
             raise CommandError(f'Connection to {self.base} failed: {exc}') from None
         return json.loads(raw) if raw else None
+
+    def _trace(self, kind, line, headers, body):
+        if self.debug is None:
+            return
+        shown = ' '.join(f'-H "{k}: {v}"' for k, v in sorted(headers.items()))
+        text = body.decode(errors='replace') if body else ''
+        print(f'{kind}: {line} {shown} {text}'.rstrip(), file=self.debug)
 
     # --- resources ---------------------------------------------------------------
     def list(self, plural, **filters):

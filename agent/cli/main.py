@@ -1,9 +1,12 @@
 """``netnode``: the controller's command line, in neutron-client style.
 
-    netnode [--url URL] [-f table|json|value] [-c COLUMN] COMMAND [ARGS]
+    netnode [--url URL] [--debug] [-f table|json|value] [-c COLUMN] COMMAND [ARGS]
+    netnode --version
 
 ``--url`` defaults to ``$NETNODE_URL`` or http://127.0.0.1:9696.  Resources
-are referenced by name or id.  Exit status: 0 on success, 1 on any failure.
+are referenced by name or id.  ``--debug`` prints each HTTP request and
+response on stderr (openstackclient's ``--debug``: ``REQ:``/``RESP:`` lines).
+Exit status: 0 on success, 1 on any failure.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import os
 import sys
 
+from agent import version
 from agent.cli import client as api
 from agent.cli import output
 from agent.cli.commands import MODULES, common
@@ -26,6 +30,10 @@ def build_parser():
     parser.add_argument('--os-project-id', '--project', dest='os_project_id',
                         default=os.environ.get('NETNODE_PROJECT_ID'),
                         help='Act as this project (X-Project-Id); admin otherwise.')
+    parser.add_argument('--version', action='version',
+                        version=f'%(prog)s {version.version_string()}')
+    parser.add_argument('--debug', action='store_true',
+                        help='Print each HTTP request and response on stderr.')
     parser.add_argument('--timeout', type=float, default=60.0, help=argparse.SUPPRESS)
     common.output_options(parser, default=None)
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
@@ -55,7 +63,8 @@ def run(argv, stdout=sys.stdout, stderr=sys.stderr) -> int:
         print(str(exc), file=stderr)
         return 2
     fmt = args.format or 'table'
-    client = api.Client(args.url, timeout=args.timeout, project_id=args.os_project_id)
+    client = api.Client(args.url, timeout=args.timeout, project_id=args.os_project_id,
+                        debug=stderr if args.debug else None)
     try:
         text = render(args.func(client, args), fmt, args.columns or ())
     except api.ApiError as exc:

@@ -6,7 +6,11 @@ and start the agent, then serve until SIGTERM/SIGINT and stop it.  The process
 exits within :data:`STOP_DEADLINE` seconds of the signal whatever the agent still
 waits for (see :class:`StopDeadline`); its children keep serving.  SIGHUP runs
 the agent's ``reload()`` on a thread of its own (re-read the mutable options,
-resync).  Each agent is described by an :class:`AgentMain` (below); its
+resync); SIGUSR2 logs a Guru Meditation Report (:mod:`agent.ops.gmr`).  Under
+systemd (``Type=notify``) the agent says ``READY=1`` once started and, with
+``WatchdogSec=``, pings while its own loops live (:mod:`agent.ops.watchdog`);
+``[AGENT] metrics_bind_port`` serves Prometheus metrics (:mod:`agent.ops.metrics`).
+Each agent is described by an :class:`AgentMain` (below); its
 ``agent.cmd.<agent>.main`` runs it.
 """
 
@@ -25,6 +29,7 @@ from oslo_config import cfg
 
 from agent.common import service_lock, signals
 from agent.conf import neutron_compat, service
+from agent.ops import gmr, sdnotify, watchdog
 
 LOG = logging.getLogger(__name__)
 
@@ -35,6 +40,9 @@ DATAPLANE_QUIET_LOGGERS = ('pyroute2=WARNING', 'ovsdbapp=INFO', 'ovs=INFO', 'asy
 DATAPLANE_PRELOAD = ('agent.drivers.link',)
 # Seconds from SIGTERM/SIGINT to the exit (systemd's stop and a restart wait on it).
 STOP_DEADLINE = 1.5
+# The main loop turns every second; under a load that starves it of the GIL for
+# this long (or half WatchdogSec=, if longer) it counts as stuck for the watchdog.
+WATCHDOG_MIN_STALE = 10.0
 
 
 class Agent(Protocol):
@@ -193,8 +201,14 @@ def _read_conf(spec: AgentMain, argv):
 
 def _serve(spec: AgentMain, conf, deadline: StopDeadline) -> int:
     stop = threading.Event()
-    signals.stop_on_signals(stop, on_signal=deadline.arm)
+    notifier = sdnotify.Notifier()
+
+    def on_signal():
+        notifier.stopping()
+        deadline.arm()
+    signals.stop_on_signals(stop, on_signal=on_signal)
     reloader = _Reloader()
+    gmr.Reporter(spec.binary, conf, lambda: reloader.agent).install()
     LOG.info('%s starting as host %s, state_path %s', spec.label, conf.host,
              conf.state_path)
     try:
@@ -206,13 +220,52 @@ def _serve(spec: AgentMain, conf, deadline: StopDeadline) -> int:
     reloader.started(agent)
     if spec.serving is not None:
         LOG.info('%s', spec.serving(conf))
+    tick = watchdog.Tick('the main loop')
+    extras = _Extras.start(spec, conf, agent, notifier, tick)
     try:
         while not stop.wait(1.0):
-            pass
+            tick.beat()
     finally:
+        extras.stop()
         agent.stop()
     LOG.info('%s stopped', spec.label)
     return 0
+
+
+@dataclasses.dataclass(slots=True)
+class _Extras:
+    """What runs beside a started agent for its supervisors: the metrics endpoint
+    (``[AGENT] metrics_bind_port``) and systemd's watchdog (``WatchdogSec=``);
+    systemd is told the agent is ready once both are up."""
+    metrics: object | None
+    watchdog: watchdog.Watchdog | None
+
+    @classmethod
+    def start(cls, spec: AgentMain, conf, agent, notifier, tick) -> _Extras:
+        metrics = None
+        port = conf.AGENT.metrics_bind_port
+        if port is not None:
+            from agent.ops.metrics import MetricsServer
+            try:
+                metrics = MetricsServer(spec.binary, agent, conf.AGENT.metrics_bind_host,
+                                        port).start()
+            except OSError as exc:     # the agent serves on without its metrics
+                LOG.error('metrics: cannot listen on %s port %s: %s',
+                          conf.AGENT.metrics_bind_host, port, exc)
+        dog = None
+        interval = sdnotify.watchdog_interval()
+        if notifier.enabled and interval:
+            dog = watchdog.Watchdog(notifier, interval,
+                                    [tick.check(max(interval, WATCHDOG_MIN_STALE)),
+                                     watchdog.queue_workers(agent)]).start()
+        notifier.ready(f'{spec.label} started as host {conf.host}')
+        return cls(metrics, dog)
+
+    def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
 
 
 # The agents -------------------------------------------------------------------------

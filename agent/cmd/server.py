@@ -10,12 +10,13 @@ the agents' RPC and the automatic failover of dead agents
 
 from __future__ import annotations
 
-
 import logging
 import sys
 
+from oslo_config import cfg
 
-from agent.conf import service
+from agent.conf import options, service
+from agent.ops import gmr
 
 LOG = logging.getLogger(__name__)
 
@@ -81,13 +82,23 @@ def make_plugin(conf, notifier=None):
                   else build_notifier(conf))
 
 
+def make_conf(argv):
+    """The server's parsed options: its state_path defaults to its own directory
+    (options.SERVER_STATE_PATH), not the agents'."""
+    conf = cfg.ConfigOpts()
+    service.register(conf, service.SERVER_GROUPS)
+    conf.set_default('state_path', options.SERVER_STATE_PATH)
+    return service.make_conf(argv, groups=service.SERVER_GROUPS, conf=conf)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     from agent.controller import wsgi
     from agent.controller.api import create_app
 
-    conf = service.make_conf(argv, groups=service.SERVER_GROUPS)
+    conf = make_conf(argv)
     service.setup_logging(conf, 'netnode-server')
+    gmr.Reporter('netnode-server', conf).install()     # SIGUSR2: report to the log
 
     if not conf.enable_rpc:
         LOG.warning('enable_rpc is false: agents are neither served nor notified')

@@ -5,13 +5,20 @@ import socket
 from oslo_config import cfg
 from oslo_config import types
 
+# netnode-server's state_path unless configured (agent.cmd.server).
+SERVER_STATE_PATH = '/var/lib/netnode-server'
+
 common_opts = [
     cfg.StrOpt('host', default=socket.gethostname(), sample_default='example.domain',
                help='Name of this node. It is the RPC server name of the agents and the '
                     'key of their row in the agents table, so it must be stable.'),
     cfg.StrOpt('state_path', default='/var/lib/netnode',
-               help='Where the services keep their state (database, dnsmasq files, '
-                    'pid files, sockets).'),
+               help='Where the services keep their state (dnsmasq files, pid files, '
+                    'sockets; the server\'s SQLite database). The agents default to '
+                    f'/var/lib/netnode, netnode-server to {SERVER_STATE_PATH} '
+                    '(its own systemd StateDirectory: on a node running both, the '
+                    'server, which runs as the netnode user, does not own the root '
+                    'agents\' files).'),
 ]
 
 server_opts = [
@@ -125,6 +132,16 @@ agent_opts = [
     cfg.BoolOpt('debug_iptables_rules', default=False,
                 help='Apply every iptables change twice and fail if the second '
                      'apply is not a no-op.'),
+    # Named after neutron.conf's bind_host/bind_port (Neutron's agents have no
+    # metrics endpoint).  Each agent on a host needs a port of its own: set it in
+    # the agent's file (dhcp_agent.ini, l3_agent.ini, metadata_agent.ini).
+    cfg.PortOpt('metrics_bind_port',
+                help='Serve Prometheus metrics (queue depth, reconcile counts and '
+                     'durations, children by kind and state, seconds since the last '
+                     'full sync, bus state) at http://<metrics_bind_host>:<port>/'
+                     'metrics. Unset: no endpoint.'),
+    cfg.HostAddressOpt('metrics_bind_host', default='127.0.0.1',
+                       help='Address the metrics endpoint binds to (metrics_bind_port).'),
 ]
 
 # Neutron keeps these in [DEFAULT] (dhcp_agent.ini); netnode read them from [AGENT]

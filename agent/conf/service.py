@@ -5,7 +5,7 @@ from oslo_log import log as logging
 import oslo_messaging
 from oslo_messaging import opts as messaging_opts
 
-import agent
+from agent import version
 from agent.conf import options
 
 # Each service's option groups, as (group, options) pairs.
@@ -53,7 +53,7 @@ def make_conf(argv, project='netnode', groups=AGENT_GROUPS, extra=(), conf=None,
     # group is only registered on the global CONF by oslo.messaging itself.
     for group, opts in messaging_opts.list_opts():
         register(conf, [(group, opts)])
-    conf(argv, project=project, version=agent.__version__,
+    conf(argv, project=project, version=version.version_string(),
          default_config_files=default_config_files or [])
     return conf
 

@@ -19,6 +19,7 @@ import time
 from cheroot import wsgi as cheroot_wsgi
 
 from agent.common import signals
+from agent.ops import sdnotify
 from agent.conf import service
 
 LOG = logging.getLogger(__name__)
@@ -198,6 +199,12 @@ def _run_extras(on_serving, stop: threading.Event):
             stop_extras()
 
 
+def _ready(host, port):
+    """Tell systemd (Type=notify) the API is served: the socket is bound and
+    listening, the RPC servers are started (or their worker is forked)."""
+    sdnotify.Notifier().ready(f'REST API on http://{host}:{port}/')
+
+
 def run(conf, build_app, on_serving=None):
     """Serve the API as ``conf`` says, until SIGTERM/SIGINT.
 
@@ -218,6 +225,7 @@ def run(conf, build_app, on_serving=None):
             _install_reload_signal(conf)
             app = build_app()
             stop_extras = on_serving() if on_serving else None
+            _ready(host, port)
             try:
                 serve_until(sock, app, stop)
             finally:
@@ -234,6 +242,7 @@ def run(conf, build_app, on_serving=None):
             supervisor = WorkerSupervisor(workers, stop, conf)
             _install_reload_signal(conf, forward_to=lambda: list(supervisor.pids))
             supervisor.start()
+            _ready(host, port)
             supervisor.supervise()
     finally:
         sock.close()

@@ -104,10 +104,14 @@ class MetadataAgent:
             self.configurations, conf.AGENT.report_interval,
             log_heartbeats=conf.AGENT.log_agent_heartbeats)
 
+    def request_counts(self) -> dict[str, int]:
+        """Requests answered so far, by result (report_state, metrics)."""
+        with self._lock:
+            return dict(self.counts)
+
     def configurations(self) -> dict:
         conf = self.conf
-        with self._lock:
-            counts = dict(self.counts)
+        counts = self.request_counts()
         return {'metadata_proxy_socket': conf.metadata_proxy_socket,
                 'metadata_backend': self.backend,
                 'nova_metadata_host': conf.nova_metadata_host,

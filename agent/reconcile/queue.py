@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable
 
+from agent.reconcile import stats
 from agent.reconcile.status import StatusBoard
 
 LOG = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class WorkQueue:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.status = StatusBoard()
+        self.runs = stats.RunStats()
 
     # -- lifecycle -------------------------------------------------------
 
@@ -170,6 +172,16 @@ class WorkQueue:
         with self._cond:
             return set(self._waiting) | set(self._rerun) | set(self._running)
 
+    def running_keys(self):
+        """The keys a worker runs now (in flight)."""
+        with self._cond:
+            return set(self._running)
+
+    def workers_alive(self) -> bool:
+        """Every worker thread runs (started and not stopped): the watchdog's check."""
+        return bool(self._threads) and not self._stop.is_set() and all(
+            t.is_alive() for t in self._threads)
+
     def wait_idle(self, timeout=None):
         """Block until nothing waits or runs (paused work counts as waiting)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -230,7 +242,9 @@ class WorkQueue:
             error = exc
         except BaseException as exc:  # noqa: BLE001 - SystemExit in a handler: a bug
             error, terminal = exc, True     # fail the key, keep the worker
-        self._finish(key, entry, error, terminal, result, time.monotonic() - start)
+        duration = time.monotonic() - start
+        self.runs.record(stats.SUCCESS if error is None else stats.FAILURE, duration)
+        self._finish(key, entry, error, terminal, result, duration)
 
     def _finish(self, key, entry, error, terminal, result, duration):
         with self._cond:

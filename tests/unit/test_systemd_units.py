@@ -86,10 +86,17 @@ def test_every_service_has_a_unit():
     assert set(units()) == set(ALL_SCRIPTS)
 
 
+# Open vSwitch's unit: Debian/Ubuntu's and RHEL/Fedora's names.
+OVS_UNITS = ('openvswitch-switch.service', 'openvswitch.service')
+OVS_USERS = DATAPLANE_AGENTS + CLEANUPS
+
+
 @pytest.mark.parametrize('name', LONG_RUNNING)
 def test_long_running_units(name):
     unit = units()[name]
-    assert one(unit, 'Service', 'Type') == 'simple'
+    # READY=1 from the service itself (agent.ops.sdnotify), not at fork
+    assert one(unit, 'Service', 'Type') == 'notify'
+    assert not unit['Service'].get('NotifyAccess'), 'only the main process notifies'
     assert one(unit, 'Service', 'KillMode') == 'process'
     assert one(unit, 'Service', 'Restart') == 'on-failure'
     assert one(unit, 'Service', 'ExecReload') == '/bin/kill -HUP $MAINPID'
@@ -102,9 +109,10 @@ def test_long_running_units(name):
 def test_agents_start_after_cleanups_and_ovs_with_layered_config(name):
     unit = units()[name]
     after = words(unit, 'Unit', 'After')
-    for dep in ('openvswitch-switch.service', 'netnode-ovs-cleanup.service',
-                'netnode-netns-cleanup.service'):
+    for dep in OVS_UNITS + ('netnode-ovs-cleanup.service', 'netnode-netns-cleanup.service'):
         assert dep in after
+    # the agents ping while their own loops live, whatever the broker does
+    assert one(unit, 'Service', 'WatchdogSec') == '60'
     assert one(unit, 'Service', 'User') == 'root'
     argv = shlex.split(one(unit, 'Service', 'ExecStart'))
     ini = name.removeprefix('netnode-').replace('-', '_') + '.ini'
@@ -115,6 +123,18 @@ def test_agents_start_after_cleanups_and_ovs_with_layered_config(name):
         '--config-dir', '/etc/netnode/conf.d/common',
         '--config-dir', f'/etc/netnode/conf.d/{name}',
         '--log-file', f'/var/log/netnode/{name.removeprefix("netnode-")}.log']
+    assert not unit['Service'].get('StateDirectory') and not unit['Service'].get('LogsDirectory')
+
+
+@pytest.mark.parametrize('name', OVS_USERS)
+def test_ovs_users_want_and_follow_either_ovs_unit(name):
+    """Wants= pulls Open vSwitch in under either distribution's name (a missing
+    unit is no error for Wants=), After= orders the start behind it."""
+    unit = units()[name]
+    for dep in OVS_UNITS:
+        assert dep in words(unit, 'Unit', 'After'), f'{name}: not After={dep}'
+        assert dep in words(unit, 'Unit', 'Wants'), f'{name}: not Wants={dep}'
+        assert dep not in words(unit, 'Unit', 'Requires')
     # systemd creates the --config-dir directories (oslo.config refuses missing ones)
     assert words(unit, 'Service', 'ConfigurationDirectory') == [
         'netnode/conf.d/common', f'netnode/conf.d/{name}']
@@ -164,9 +184,19 @@ def test_metadata_agent_may_write_only_its_state_and_logs():
     assert one(unit, 'Service', 'ExecStartPre').startswith('+/bin/mkdir -p ')
 
 
-def test_server_state_directory_is_searchable_not_listable():
+def test_server_has_state_and_logs_directories_of_its_own():
+    """systemd chowns a StateDirectory=/LogsDirectory= recursively to User=: the
+    server's must not be /var/lib/netnode and /var/log/netnode, where the root
+    agents of a node running both keep their state and logs.  Its state_path
+    default and its log file are in them."""
+    from agent.conf import options
     unit = units()['netnode-server']
-    assert one(unit, 'Service', 'StateDirectoryMode') == '0711'
+    assert one(unit, 'Service', 'StateDirectory') == 'netnode-server'
+    assert one(unit, 'Service', 'LogsDirectory') == 'netnode-server'
+    assert one(unit, 'Service', 'StateDirectoryMode') == '0700'
+    assert options.SERVER_STATE_PATH == '/var/lib/netnode-server'
+    argv = shlex.split(one(unit, 'Service', 'ExecStart'))
+    assert argv[argv.index('--log-file') + 1] == '/var/log/netnode-server/server.log'
 
 
 @pytest.mark.skipif(not shutil.which('systemd-analyze'), reason='no systemd-analyze')
@@ -188,7 +218,6 @@ def test_cleanup_units_are_oneshots_before_the_agents(name):
     assert one(unit, 'Service', 'RemainAfterExit') == 'yes'
     before = words(unit, 'Unit', 'Before')
     assert 'netnode-dhcp-agent.service' in before and 'netnode-l3-agent.service' in before
-    assert 'openvswitch-switch.service' in words(unit, 'Unit', 'After')
     start = shlex.split(one(unit, 'Service', 'ExecStart'))
     assert start[0] == f'/usr/bin/{name}' and '--force' not in start
 
@@ -282,7 +311,21 @@ def test_sysusers_creates_the_servers_and_the_proxies_users(tmp_path):
     groups = {line.split(':')[0] for line in (tmp_path / 'etc' / 'group').read_text().splitlines()}
     user = users[unit['Service']['User']]
     assert unit['Service']['Group'] in groups
-    assert user[5] == '/var/lib/netnode' and user[6].endswith('nologin')
+    assert user[5] == '/var/lib/netnode-server' and user[6].endswith('nologin')
     haproxy = users[proxy['metadata_proxy_user']]
     assert proxy['metadata_proxy_group'] in groups
     assert int(haproxy[2]) < 1000 and haproxy[6].endswith('nologin')
+
+
+def test_server_state_path_defaults_to_its_own_directory(tmp_path):
+    """The server's state_path (its SQLite file) is /var/lib/netnode-server unless
+    configured; the agents' stays /var/lib/netnode."""
+    from agent.cmd import server
+    from agent.conf import service
+    empty = tmp_path / 'netnode.conf'
+    empty.write_text('[DEFAULT]\n')
+    assert server.make_conf(['--config-file', str(empty)]).state_path == \
+        '/var/lib/netnode-server'
+    assert service.make_conf(['--config-file', str(empty)]).state_path == '/var/lib/netnode'
+    empty.write_text('[DEFAULT]\nstate_path = /srv/netnode\n')
+    assert server.make_conf(['--config-file', str(empty)]).state_path == '/srv/netnode'

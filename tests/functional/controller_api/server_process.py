@@ -56,7 +56,7 @@ def json_call(url, method, body=None, headers=None):
 
 class ServerProcess:
     def __init__(self, base_dir, connection=None, api_workers=1, debug=False,
-                 extra_conf='', enable_rpc=False):
+                 extra_conf='', enable_rpc=False, env=None):
         self.base_dir = base_dir
         self.state_path = os.path.join(base_dir, 'state')
         self.conf_path = os.path.join(base_dir, 'netnode.conf')
@@ -68,6 +68,7 @@ class ServerProcess:
         self.enable_rpc = enable_rpc
         self.proc = None
         self.port = None
+        self.env = dict(env or {})      # added to the environment (NOTIFY_SOCKET)
 
     @property
     def marker(self):
@@ -97,7 +98,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [SERVER_BIN, '--config-file', self.conf_path],
             stdout=subprocess.DEVNULL, stderr=open(self.log_path + '.stderr', 'wb'),
-            cwd=REPO)
+            cwd=REPO, env={**os.environ, **self.env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

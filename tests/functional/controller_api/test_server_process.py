@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 
 import pytest
 
@@ -96,4 +97,31 @@ def test_rpc_servers_run_in_their_own_worker(request, tmp_path_factory, run_id, 
     assert _wait(lambda: 'RPC servers started' in server.tail(200), 30)
     assert len(_children(server.proc.pid)) == 3
     assert server.call('GET', '/v2.0/agents')[0] == 200
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize('api_workers', [1, 2])
+def test_ready_notification_and_sigusr2_report(request, tmp_path_factory, run_id, leaks,
+                                               api_workers):
+    """Type=notify: READY=1 once the API listens, from the main process (systemd's
+    NotifyAccess=main), through a stand-in NOTIFY_SOCKET; SIGUSR2 logs a report
+    and kills neither the server nor its workers."""
+    path = tmp_path_factory.mktemp(f'{run_id}-notify{api_workers}') / 'notify'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(path))
+        sock.settimeout(30)
+        server = start_server(request, tmp_path_factory, run_id, leaks, 'sqlite',
+                              api_workers=api_workers, name=f'notify{api_workers}',
+                              env={'NOTIFY_SOCKET': str(path)})
+        message = sock.recv(4096).decode().split('\n')
+    assert message == ['READY=1', f'STATUS=REST API on http://127.0.0.1:{server.port}/']
+    parent = server.proc.pid
+    workers = (_wait(lambda: len(_children(parent)) == 2 and _children(parent))
+               if api_workers > 1 else [])
+    os.kill(parent, signal.SIGUSR2)
+    assert _wait(lambda: ' Configuration ' in server._read(server.log_path), 30)
+    assert 'Guru Meditation Report (SIGUSR2) of netnode-server' in server._read(
+        server.log_path)
+    assert server.proc.poll() is None and server.call('GET', '/v2.0/networks')[0] == 200
+    assert _children(parent) == workers
     assert server.stop() == 0

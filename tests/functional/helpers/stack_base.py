@@ -135,6 +135,8 @@ class AgentStack(ControllerStack):
         self._log_mark = 0
         # files the agent reads before the stack's own (an operator's Neutron ini files)
         self.config_files: tuple[str, ...] = ()
+        # added to the agent's environment (NOTIFY_SOCKET, WATCHDOG_USEC: systemd's)
+        self.agent_env: dict[str, str] = {}
 
     def agent_options(self):
         """(lines for [DEFAULT], for [AGENT], for [ovs]) of this kind of agent."""
@@ -162,7 +164,7 @@ class AgentStack(ControllerStack):
             [*self.AGENT_PREFIX, self.AGENT_BIN, *files, '--config-file',
              self.agent_conf_path],
             stdout=subprocess.DEVNULL, stderr=open(self.agent_log + '.stderr', 'ab'),
-            umask=-1 if self.AGENT_UMASK is None else self.AGENT_UMASK)
+            env={**os.environ, **self.agent_env}, umask=-1 if self.AGENT_UMASK is None else self.AGENT_UMASK)
         if wait:
             host.wait_for(self._agent_in_sync,
                           self.START_TIMEOUT if timeout is None else timeout, 0.05,
