@@ -15,7 +15,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Prot
                     Sequence, Tuple, Union)
 
 from agent.drivers.state import (  # noqa: F401  (re-exported)
-    DEAD_VLAN, BridgeNotFound, DeviceNotFound, DriverError, IPInterface, LinkState,
+    DEAD_VLAN, BridgeNotFound, DeviceNotFound, DeviceView, DriverError, IPInterface, LinkState,
     NamespaceNotEmpty, NamespaceNotFound, NextHop, OvsPort, PortNotReady, PortSpec,
     RouteState)
 
@@ -34,6 +34,8 @@ class Netns(Protocol):
 
 class Links(Protocol):
     def observe_link(self, ns: Optional[str], dev: str) -> Optional[LinkState]: ...
+    def observe_device(self, ns: Optional[str], dev: str,
+                       sysctl_keys: Iterable[str] = ()) -> DeviceView: ...
     def list_links(self, ns: Optional[str]) -> Tuple[LinkState, ...]: ...
     def set_mac(self, ns: Optional[str], dev: str, mac: str) -> None: ...
     def set_mtu(self, ns: Optional[str], dev: str, mtu: int) -> None: ...
