@@ -223,8 +223,8 @@ class DhcpReconciler:
     def _dhcp_port(self, network: Network) -> tuple[Network, Port]:
         port, request = want.dhcp_port_request(network, self.config.host)
         if port is None:
-            LOG.info('network %s: %s %s', network.id, request.method,
-                     request.port_id or '')
+            LOG.debug('network %s: %s %s', network.id, request.method,
+                      request.port_id or '')
             if request.method == 'create_dhcp_port':
                 port = self.plugin.create_dhcp_port(request.body)
             else:
@@ -314,7 +314,9 @@ class DhcpReconciler:
             self.firewall.ensure(desired.namespace, created)
 
     def _execute(self, plan: Plan, resource: str) -> None:
-        execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG)
+        # converge() logs the one INFO line per network (with these steps' time)
+        execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG,
+                summary=logging.DEBUG)
 
     def _count(self, network_id: str, outcome: str) -> None:
         with self._lock:
