@@ -340,6 +340,9 @@ class FakeOvs:
                                types.MappingProxyType(spec.external_ids())))
         return out
 
+    def find_port(self, bridge: str, name: str) -> Optional[OvsPort]:
+        return next((p for p in self.list_ports(bridge) if p.name == name), None)
+
     def delete_port(self, bridge: str, name: str) -> None:
         self.host.log.append(commands.ovs_del_port(bridge, name))
         if self._bridge(bridge)['ports'].pop(name, None) is not None:
