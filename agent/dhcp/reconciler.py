@@ -261,8 +261,10 @@ class DhcpReconciler:
         desired = want.desired_device(network, port, self.config.bridge,
                                       self._tag(network), self.settings,
                                       self.config.host, self.config.local_vlan_tagging)
+        # Our own port only: a listing of the bridge costs ~0.1 ms per port.
+        mine = self.drivers.ovs.find_port(desired.bridge, desired.name)
         observed = executor.observe(self.drivers, desired,
-                                    self.ports.snapshot(desired.name))
+                                    {} if mine is None else {mine.name: mine})
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'
         for refused in dev.refusals(plan):
