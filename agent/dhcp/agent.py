@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from agent.common import access
+from agent.common import access, malloc
 from agent.common.fileutils import read_text
 from agent.common.names import DHCP_NS_PREFIX, dhcp_port_device_id, id_from_namespace
 from agent.conf import service
@@ -76,6 +76,10 @@ def holds_created(network: Network, event: events.DhcpEvent) -> bool:
 class DhcpAgent:
     def __init__(self, conf, *, bus=None, drivers: HostDrivers | None = None,
                  vlans=None, processes: ProcessManager | None = None):
+        # Before the threads: with glibc's 8 arenas per core the agent held
+        # 82 MiB after a 1000-network cold start (agent.common.malloc).
+        malloc.limit_arenas()
+        self.trimmer = malloc.Trimmer()
         self.conf = conf
         self.host = conf.host
         self.settings = DnsmasqSettings.from_conf(conf)
@@ -117,7 +121,7 @@ class DhcpAgent:
         # with 16 or 32, 1.9 s with 64.
         self.queue = WorkQueue(self.reconciler.handle,
                                workers=max(QUEUE_WORKERS, conf.num_sync_threads),
-                               paused=True, name='dhcp')
+                               paused=True, name='dhcp', on_idle=self.trimmer.idle)
         self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
             self.settings, self.drivers, self.processes, self.ports,
