@@ -232,6 +232,11 @@ class DhcpReconciler:
             if port is None:
                 raise DhcpPortError(f'network {network.id}: {request.method} returned '
                                     'no port')
+            # A full fetch under way may hold the network without this port: its
+            # copy must not be used (a second create_dhcp_port would make a second
+            # DHCP port, and dnsmasq --dhcp-authoritative).  Our own port's echo
+            # notification is skipped, so it does not invalidate the network.
+            self.invalidate(network.id)
             network = want.with_port(network, port)
         wanted = {s.id for s in network.subnets if s.enable_dhcp}
         missing = wanted - {ip.subnet_id for ip in port.fixed_ips}
