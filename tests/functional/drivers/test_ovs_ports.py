@@ -85,6 +85,9 @@ def test_find_port_is_the_listing_s_entry_of_that_name_on_that_bridge(ovs, make_
     assert all(ovs.find_port(bridge, s.name) == listed[s.name] for s in specs)
     assert ovs.find_port(other, specs[0].name) is None         # not on that bridge
     assert ovs.find_port(bridge, port_name()) is None          # no such port
+    later = PortSpec(port_name(), str(uuid.uuid4()), 'fa:16:3e:00:02:ff', 9)
+    ovs.plug_ports(other, [later])                 # after other's ports were looked at
+    assert ovs.find_port(other, later.name) == ovs.list_ports(other)[0]
     plain = port_name()
     vsctl('add-port', bridge, plain, '--', 'set', 'Interface', plain, 'type=internal')
     assert ovs.find_port(bridge, plain) is None                # no iface-id: not listed
