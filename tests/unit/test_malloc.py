@@ -1,16 +1,6 @@
-"""agent.common.malloc: the arena cap defers to the environment; trims are spaced."""
+"""agent.common.malloc: trims are spaced."""
 
 from agent.common import malloc
-
-
-def test_an_operator_s_malloc_arena_max_wins(monkeypatch):
-    monkeypatch.setenv('MALLOC_ARENA_MAX', '4')
-    assert malloc.limit_arenas() is False
-
-
-def test_the_cap_is_set_through_glibc(monkeypatch):
-    monkeypatch.delenv('MALLOC_ARENA_MAX', raising=False)
-    assert malloc.limit_arenas(8) is True       # 8 per core is glibc's own default
 
 
 def test_trims_are_at_least_an_interval_apart():
