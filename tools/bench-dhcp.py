@@ -41,7 +41,7 @@ import struct
 import time
 import uuid
 
-from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import machine, memory, rss_mib  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
@@ -158,19 +158,29 @@ def serving(state_path, network_id):
 
 
 def bench_back_to_back(stack, count):
-    """Seconds from the first network-create to every one of ``count`` serving."""
+    """``count`` networks created one after the other: (seconds from the first
+    network-create to every one serving, seconds the REST calls took, the median
+    of each network's seconds from its subnet-create returning to it serving)."""
     t0 = time.monotonic()
-    ids = []
+    created_at = {}
     for i in range(count):
         net = stack.api('POST', '/networks', {'network': {'name': f'b2b{i}'}})['network']
         stack.namespaces.add(f'qdhcp-{net["id"]}')
         stack.api('POST', '/subnets', {'subnet': {
             'network_id': net['id'], 'cidr': f'10.200.{i}.0/24', 'ip_version': 4}})
-        ids.append(net['id'])
+        created_at[net['id']] = time.monotonic()
     created = time.monotonic() - t0
-    wait_for(lambda: all(serving(stack.state_path, n) for n in ids), 120, 0.01,
-             'every network serving')
-    return time.monotonic() - t0, created
+    served_at = {}
+
+    def all_serving():
+        for n in created_at.keys() - served_at.keys():
+            if serving(stack.state_path, n):
+                served_at[n] = time.monotonic()
+        return len(served_at) == len(created_at)
+
+    wait_for(all_serving, 120, 0.01, 'every network serving')
+    return (max(served_at.values()) - t0, created,
+            statistics.median(served_at[n] - created_at[n] for n in created_at))
 
 
 def cpu_seconds(pid):
@@ -217,21 +227,25 @@ def bench_full_sync(stack, count):
 def bench_restart(stack):
     """Restart the converged agent and create a network right away: (seconds from the
     start to that network serving, to every network it had reconciled again; how
-    many of their dnsmasq processes were started again)."""
+    many of their dnsmasq processes were started again; seconds from the SIGTERM
+    to the new network serving)."""
     before = dnsmasq_pids(stack.state_path)
+    sigterm = time.monotonic()
     stack.stop_agent()
     t0 = time.monotonic()
     stack.start_agent(wait=False)
     net, _ = stack.create_network('after-restart', '10.251.0.0/24', '10.251.0.1')
     wait_for(lambda: serving(stack.state_path, net['id']), 120, 0.01,
              'the network created after the restart serving')
-    served = time.monotonic() - t0
+    served_at = time.monotonic()
+    served = served_at - t0
     done = re.compile(r"\('network', '([0-9a-f-]{36})'\) done in")
     wait_for(lambda: set(before) <= set(done.findall(stack.agent_log_text())), 900, 0.2,
              'every network reconciled after the restart')
     synced = time.monotonic() - t0
     after = dnsmasq_pids(stack.state_path)
-    return served, synced, sum(after.get(n) != pid for n, pid in before.items())
+    return (served, synced, sum(after.get(n) != pid for n, pid in before.items()),
+            served_at - sigterm)
 
 
 def bench_reloads(stack, updates, seconds):
@@ -266,13 +280,53 @@ def bench_warm(stack, args):
     print(f'subnet-create returned -> probe\'s first DHCP offer (probe port created '
           f'and plugged after the subnet): median {statistics.median(lat):.3f} s '
           f'over {len(lat)} runs (min {min(lat):.3f}, max {max(lat):.3f})')
-    total, created = bench_back_to_back(stack, args.back_to_back)
+    total, created, median = bench_back_to_back(stack, args.back_to_back)
     print(f'{args.back_to_back} networks+subnets created back to back (REST took '
-          f'{created:.2f} s): all serving {total:.2f} s after the first create')
+          f'{created:.2f} s): all serving {total:.2f} s after the first create; '
+          f'subnet-create returned -> serving: median {median:.3f} s')
     reloads, elapsed, restarted = bench_reloads(stack, args.updates, args.seconds)
     print(f'{args.updates} port updates in {elapsed:.1f} s on one network: '
           f'{reloads} dnsmasq reloads (SIGHUP), restarted: {restarted}')
 
+
+
+def start_stack(isolated_metadata=False):
+    """The private controller and DHCP agent the figures are taken on."""
+    metadata = 'true' if isolated_metadata else 'false'
+    stack = DhcpStack('bn' + uuid.uuid4().hex[:6], 'bench', report_interval=5,
+                      resync_interval=600,
+                      agent_conf=f'enable_isolated_metadata = {metadata}').start()
+    print(f'agent: enable_isolated_metadata = {metadata}, queue workers = {QUEUE_WORKERS}; '
+          f'load average before: {os.getloadavg()[0]:.2f}', flush=True)
+    time.sleep(2.0)
+    print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)
+    return stack
+
+
+def bench_cold(stack, networks):
+    """4. and 5. of the module docstring: printed, and returned as a dict."""
+    elapsed, agent_figure, cpu = bench_full_sync(stack, networks)
+    extra = (f'; agent: full sync of {agent_figure[0]} keys fetched and queued in '
+             f'{float(agent_figure[1]) / 1000:.2f} s') if agent_figure else ''
+    print(f'cold start with {networks} new networks: every dnsmasq serving '
+          f'{elapsed:.2f} s after the agent process started{extra}; CPU meanwhile: '
+          f'agent {cpu[0]:.2f} s, the commands it ran {cpu[1]:.2f} s, controller '
+          f'{cpu[2]:.2f} s, ovs-vswitchd {cpu[3] or 0:.2f} s (shared); load average '
+          f'{os.getloadavg()[0]:.2f}')
+    time.sleep(2.0)
+    rss = rss_mib(stack.agent.pid)
+    print(f'agent after the full sync of {networks} networks: '
+          f'{memory(stack.agent.pid)}', flush=True)
+    served, synced, restarted, from_sigterm = bench_restart(stack)
+    restart_cpu = sum(cpu_seconds(stack.agent.pid))
+    print(f'agent restarted with those networks served: a network created at its '
+          f'start serving {served:.2f} s after it ({from_sigterm:.2f} s after the '
+          f'SIGTERM), every network reconciled {synced:.2f} s after it, dnsmasq '
+          f'started again: {restarted}; restarted agent CPU {restart_cpu:.2f} s; load '
+          f'average {os.getloadavg()[0]:.2f}', flush=True)
+    return {'cold': elapsed, 'cold_cpu': cpu[0], 'rss': rss, 'restart_served': served,
+            'restart_all': synced, 'restart_cpu': restart_cpu,
+            'restart_sigterm': from_sigterm, 'respawned': restarted}
 
 
 def main():
@@ -288,31 +342,11 @@ def main():
                         help='Only the cold start with --networks networks.')
     args = parser.parse_args()
     print(machine())
-    run_id = 'bn' + uuid.uuid4().hex[:6]
-    metadata = 'true' if args.isolated_metadata else 'false'
-    stack = DhcpStack(run_id, 'bench', report_interval=5, resync_interval=600,
-                      agent_conf=f'enable_isolated_metadata = {metadata}').start()
-    print(f'agent: enable_isolated_metadata = {metadata}, queue workers = {QUEUE_WORKERS}; '
-          f'load average before: {os.getloadavg()[0]:.2f}')
-    time.sleep(2.0)
-    print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)
+    stack = start_stack(args.isolated_metadata)
     try:
         if not args.cold_only:
             bench_warm(stack, args)
-        elapsed, agent_figure, cpu = bench_full_sync(stack, args.networks)
-        extra = (f'; agent: full sync of {agent_figure[0]} keys fetched and queued in '
-                 f'{float(agent_figure[1]) / 1000:.2f} s') if agent_figure else ''
-        print(f'cold start with {args.networks} new networks: every dnsmasq serving '
-              f'{elapsed:.2f} s after the agent process started{extra}; CPU meanwhile: '
-              f'agent {cpu[0]:.2f} s, the commands it ran {cpu[1]:.2f} s, controller '
-              f'{cpu[2]:.2f} s, ovs-vswitchd {cpu[3] or 0:.2f} s (shared)')
-        time.sleep(2.0)
-        print(f'agent after the full sync of {args.networks} networks: '
-              f'{memory(stack.agent.pid)}', flush=True)
-        served, synced, restarted = bench_restart(stack)
-        print(f'agent restarted with those networks served: a network created at its '
-              f'start serving {served:.2f} s after it, every network reconciled '
-              f'{synced:.2f} s after it, dnsmasq started again: {restarted}')
+        bench_cold(stack, args.networks)
     finally:
         stack.close()
         sh('true')

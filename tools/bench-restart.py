@@ -9,7 +9,9 @@ it again, and at once ask for new work through REST (a network with a subnet; a
 router with an interface).  Printed, as medians over the runs (and the worst):
 
 - seconds from starting the agent to the new work served (dnsmasq running for the
-  new network; the router's qr- device up with its address);
+  new network; the router's qr- device up with its address), and from the SIGTERM
+  that stopped the old one (its exit and the new start included: what an operator
+  restarting the service waits);
 - after two full syncs of the restarted agent: children respawned (dnsmasq/haproxy
   processes of the existing networks and routers whose pid changed across the
   restart);
@@ -35,6 +37,7 @@ with the controller unreachable while a full sync waits on it
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -96,28 +99,32 @@ def settled(stack, syncs=2, timeout=120):
 
 
 def restart(stack, new_work, served, existing_namespaces, port_names=()):
-    """One restart; returns (seconds to the new work served, children respawned,
-    rules changed, OVS ports changed)."""
+    """One restart; returns (seconds from the start to the new work served, from the
+    SIGTERM to it, children respawned, rules changed, OVS ports changed)."""
     kids, saved, plugged = children(stack), rules(existing_namespaces), ports(port_names)
+    sigterm = time.monotonic()
     stack.stop_agent()
     start = time.monotonic()
     stack.start_agent(wait=False)
     target = new_work()
     polling.wait_for(lambda: served(target), 60, 0.005, 'the new work served')
-    to_served = time.monotonic() - start
+    done = time.monotonic()
     settled(stack)
     after = children(stack)
     respawned = sum(1 for pid in kids if pid not in after)
     now = ports(port_names)
-    return (to_served, respawned, rules_changed(saved, rules(existing_namespaces)),
+    return (done - start, done - sigterm, respawned,
+            rules_changed(saved, rules(existing_namespaces)),
             sum(1 for name in port_names if now[name] != plugged[name]))
 
 
 def report(label, results):
-    served, respawned, changed, ports_changed = zip(*results)
+    served, from_sigterm, respawned, changed, ports_changed = zip(*results)
     print(f'{label}: {len(results)} restarts with nothing changed', flush=True)
     print(f'   start -> new work served: median {statistics.median(served):.2f} s, '
           f'worst {max(served):.2f} s')
+    print(f'   SIGTERM -> new work served: median {statistics.median(from_sigterm):.2f} s, '
+          f'worst {max(from_sigterm):.2f} s; load average {os.getloadavg()[0]:.2f}')
     print(f'   children respawned: {sum(respawned)} in all; iptables rules changed: '
           f'{sum(changed)} in all; OVS ports changed: {sum(ports_changed)} in all',
           flush=True)

@@ -67,6 +67,14 @@ def _mib(fields: dict[str, int]) -> str:
             f'MiB, USS {uss / 1024:.1f} MiB')
 
 
+def rss_mib(pid: int) -> float:
+    """The resident set of process ``pid`` in MiB (0 if it is gone)."""
+    try:
+        return _rollup_kib(pid).get('Rss', 0) / 1024
+    except OSError:
+        return 0.0
+
+
 def memory(pid: int) -> str:
     """``RSS x MiB, PSS y MiB, USS z MiB`` of the process ``pid``, then the same summed
     over the other processes it runs at that moment (its descendants except dnsmasq

@@ -6,7 +6,6 @@ import dataclasses
 import logging
 
 from agent.dataplane import device as dev
-from agent.drivers.state import DriverError
 from agent.process import sweep
 
 LOG = logging.getLogger(__name__)
@@ -46,22 +45,11 @@ def observe(drivers: HostDrivers, desired: dev.DesiredDevice,
     if not drivers.netns.exists(ns):
         in_root = port is not None and drivers.links.observe_link(None, name) is not None
         return dev.ObservedDevice(False, port, None, in_root)
-    link = drivers.links.observe_link(ns, name)
-    in_root = link is None and port is not None and (
+    view = drivers.links.observe_device(ns, name, (k for k, _ in desired.sysctls))
+    in_root = view.link is None and port is not None and (
         drivers.links.observe_link(None, name) is not None)
-    routes = ()
-    if link is not None:
-        routes = tuple(r for family in (4, 6)
-                       for r in drivers.links.observe_routes(ns, family) if r.is_default)
-    sysctls = tuple((k, _read_sysctl(drivers, ns, k)) for k, _ in desired.sysctls)
-    return dev.ObservedDevice(True, port, link, in_root, routes, sysctls)
-
-
-def _read_sysctl(drivers, ns, key):
-    try:
-        return drivers.netns.sysctl_get(ns, key)
-    except (DriverError, OSError):
-        return None
+    return dev.ObservedDevice(True, port, view.link, in_root, view.default_routes,
+                              view.sysctls)
 
 
 def apply(drivers: HostDrivers, action: dev.Action) -> None:

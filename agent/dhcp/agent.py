@@ -14,9 +14,9 @@ import logging
 import threading
 import time
 
-from agent.common import access
+from agent.common import access, malloc
 from agent.common.fileutils import read_text
-from agent.common.names import dhcp_port_device_id
+from agent.common.names import DHCP_NS_PREFIX, dhcp_port_device_id, id_from_namespace
 from agent.conf import service
 from agent.dataplane import physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
@@ -29,7 +29,7 @@ from agent.dhcp.prune import DhcpPruner
 from agent.dhcp.sweep import DhcpSweep, sweep_temp_files
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
-from agent.dhcp.settings import DnsmasqSettings
+from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.metadata import haproxy
 from agent.model.network import Network
 from agent.process import ProcessManager, ProcessMonitor
@@ -46,14 +46,20 @@ STOP_TIMEOUT = 10.0
 QUEUE_WORKERS = 32
 
 
-def _host_extras(conf) -> tuple[LeaseReleaser, QdhcpFirewall]:
+def _iptables_record(settings: DnsmasqSettings, namespace: str) -> str | None:
+    network_id = id_from_namespace(namespace, DHCP_NS_PREFIX)
+    return None if network_id is None else DhcpPaths.of(settings, network_id).iptables
+
+
+def _host_extras(conf, settings: DnsmasqSettings) -> tuple[LeaseReleaser, QdhcpFirewall]:
     """The lease releaser and the qdhcp iptables (real processes in namespaces)."""
     from agent.drivers.dhcp_release import DhcpReleaseDriver
     from agent.drivers.iptables import DHCP_WRAP, IptablesManager
     debug = bool(getattr(conf.AGENT, 'debug_iptables_rules', False))
     return (LeaseReleaser(DhcpReleaseDriver(),
                           lambda path: read_text(path, '', errors='replace') or ''),
-            QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug)))
+            QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug),
+                          record=lambda ns: _iptables_record(settings, ns)))
 
 
 def holds_created(network: Network, event: events.DhcpEvent) -> bool:
@@ -70,6 +76,7 @@ def holds_created(network: Network, event: events.DhcpEvent) -> bool:
 class DhcpAgent:
     def __init__(self, conf, *, bus=None, drivers: HostDrivers | None = None,
                  vlans=None, processes: ProcessManager | None = None):
+        self.trimmer = malloc.Trimmer()      # when the queue goes idle
         self.conf = conf
         self.host = conf.host
         self.settings = DnsmasqSettings.from_conf(conf)
@@ -100,7 +107,7 @@ class DhcpAgent:
                              metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
                              bridge_mappings=physical_link.bridge_mappings(conf)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
-            self.cache, self.ready, self.ports, *_host_extras(conf))
+            self.cache, self.ready, self.ports, *_host_extras(conf, self.settings))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
         # DHCP agent runs 32); num_sync_threads raises it further.  In a full sync
         # the networks waiting for their tap share one OVS transaction (one
@@ -111,7 +118,7 @@ class DhcpAgent:
         # with 16 or 32, 1.9 s with 64.
         self.queue = WorkQueue(self.reconciler.handle,
                                workers=max(QUEUE_WORKERS, conf.num_sync_threads),
-                               paused=True, name='dhcp')
+                               paused=True, name='dhcp', on_idle=self.trimmer.idle)
         self.reconciler.enqueue = self.queue.enqueue
         self.pruner = DhcpPruner(
             self.settings, self.drivers, self.processes, self.ports,

@@ -65,7 +65,7 @@ class DnsmasqSettings:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class DhcpPaths:
-    """``<state_path>/dhcp/<network_id>/{host,addn_hosts,opts,leases,pid,interface}``."""
+    """``<state_path>/dhcp/<network_id>/{host,addn_hosts,opts,leases,pid,interface,iptables}``."""
 
     confs_dir: str
     network_id: str
@@ -90,3 +90,4 @@ class DhcpPaths:
     leases = property(lambda self: self._file('leases'))
     pid = property(lambda self: self._file('pid'))
     interface = property(lambda self: self._file('interface'))
+    iptables = property(lambda self: self._file('iptables'))   # agent.dhcp.firewall's record

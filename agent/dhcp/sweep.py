@@ -30,7 +30,7 @@ from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
 
-DHCP_FILES = ('host', 'addn_hosts', 'opts', 'leases', 'pid', 'interface')
+DHCP_FILES = ('host', 'addn_hosts', 'opts', 'leases', 'pid', 'interface', 'iptables')
 
 
 def temp_dirs(state_path: str) -> tuple[str, ...]:

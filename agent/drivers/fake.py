@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from agent.drivers import commands
 from agent.drivers.state import (
     DEAD_VLAN, MAIN_TABLE, PROTO_KERNEL, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE,
-    BridgeNotFound, DeviceNotFound, DriverError, LinkState, NamespaceNotEmpty,
+    BridgeNotFound, DeviceNotFound, DeviceView, DriverError, LinkState, NamespaceNotEmpty,
     NamespaceNotFound, NextHop, OvsPort, PortSpec, RouteState, default_broadcast,
     interface, key_for, lowest_free, network, tags_in)
 
@@ -144,6 +144,14 @@ class FakeLinks:
 
     def list_links(self, ns: Optional[str]) -> Tuple[LinkState, ...]:
         return tuple(d.state() for _, d in sorted(self.host.ns(ns).devices.items()))
+
+    def observe_device(self, ns: Optional[str], dev: str,
+                       sysctl_keys: Iterable[str] = ()) -> DeviceView:
+        link = self.observe_link(ns, dev)
+        routes = () if link is None else tuple(
+            r for family in (4, 6) for r in self.observe_routes(ns, family) if r.is_default)
+        sysctls = self.host.ns(ns).sysctls
+        return DeviceView(link, routes, tuple((k, sysctls.get(k, '0')) for k in sysctl_keys))
 
     def set_mac(self, ns: Optional[str], dev: str, mac: str) -> None:
         self.host.dev(ns, dev).mac = mac
@@ -331,6 +339,9 @@ class FakeOvs:
             out.append(OvsPort(name, bridge, spec.iface_id, spec.mac, spec.tag, port['ofport'],
                                types.MappingProxyType(spec.external_ids())))
         return out
+
+    def find_port(self, bridge: str, name: str) -> Optional[OvsPort]:
+        return next((p for p in self.list_ports(bridge) if p.name == name), None)
 
     def delete_port(self, bridge: str, name: str) -> None:
         self.host.log.append(commands.ovs_del_port(bridge, name))

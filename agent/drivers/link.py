@@ -20,7 +20,7 @@ from agent.drivers import commands
 from agent.drivers import garp
 from agent.drivers import netns
 from agent.drivers.state import (
-    DeviceNotFound, DriverError, IPAddress, IPInterface, LinkState, NextHop, RouteState,
+    DeviceNotFound, DeviceView, DriverError, IPAddress, IPInterface, LinkState, NextHop, RouteState,
     MAIN_TABLE, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE, default_broadcast, interface,
     network)
 
@@ -245,6 +245,27 @@ def _observe_routes(ipr: Any, family: int, table: int) -> Tuple[RouteState, ...]
                  if r.dst.version == 4 or not (r.dst.is_link_local or r.dst.is_multicast))
 
 
+def _observe_device(ipr: Any, ns: Optional[str], dev: str,
+                    sysctl_keys: Tuple[str, ...]) -> DeviceView:
+    link = _observe_one(ipr, ns, dev)
+    routes: Tuple[RouteState, ...] = ()
+    if link is not None:
+        names = {m['index']: m.get('ifname') for m in ipr.get_links()}
+        routes = tuple(r for af in (socket.AF_INET, socket.AF_INET6)
+                       for r in (_route_state(m, names, af)
+                                 for m in ipr.get_routes(family=af, table=MAIN_TABLE))
+                       if r.is_default)
+    return DeviceView(link, routes, tuple((k, netns.sysctl_here(k)) for k in sysctl_keys))
+
+
+def observe_device(ns: Optional[str], dev: str,
+                   sysctl_keys: Iterable[str] = ()) -> DeviceView:
+    """``dev``, the default routes and ``sysctl_keys`` of ``ns`` in one visit to the
+    namespace's worker (a reconcile's whole observation: 4 netlink requests and
+    no thread, where separate calls cost 6 requests and 3 thread hops)."""
+    return _call(ns, dev, 'observe', _observe_device, ns, dev, tuple(sysctl_keys))
+
+
 def observe_routes(ns: Optional[str], family: int = 4,
                    table: int = MAIN_TABLE) -> Tuple[RouteState, ...]:
     """Unicast routes of ``table`` (IPv6 fe80::/64 and multicast left out)."""
@@ -335,6 +356,7 @@ class LinkDriver:
     """The module's functions as an object, for injection (see ``agent.drivers.Links``)."""
 
     observe_link = staticmethod(observe_link)
+    observe_device = staticmethod(observe_device)
     list_links = staticmethod(list_links)
     set_mac = staticmethod(set_mac)
     set_mtu = staticmethod(set_mtu)

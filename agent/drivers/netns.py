@@ -350,6 +350,15 @@ def _read(key: str) -> str:
         return f.read().strip()
 
 
+def sysctl_here(key: str) -> Optional[str]:
+    """The sysctl as the calling thread's namespace has it (a namespace's worker
+    reads its own there: no thread of its own); None if it cannot be read."""
+    try:
+        return _read(key)
+    except OSError:
+        return None
+
+
 def _write(key: str, value: str) -> None:
     with open(_sysctl_path(key), 'w') as f:
         f.write(value)

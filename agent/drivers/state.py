@@ -151,6 +151,17 @@ class RouteState:
         return self.dst.prefixlen == 0
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class DeviceView:
+    """A device in a namespace, read in one visit (``links.observe_device``): the
+    device (None: not there), the namespace's default routes (IPv4 and IPv6, only
+    when the device is there) and the sysctls asked for (None: unreadable)."""
+
+    link: Optional[LinkState]
+    default_routes: tuple = ()                     # (RouteState, ...)
+    sysctls: tuple = ()                            # ((key, value or None), ...)
+
+
 @dataclasses.dataclass(frozen=True)
 class PortSpec:
     """An OVS internal port we want: name, Neutron port id, MAC, VLAN tag and the

@@ -76,11 +76,12 @@ class ActionFailed(Exception):
 
 
 def execute(plan: Plan, executor: Callable[[Action], None], resource: str,
-            log: logging.Logger = LOG) -> float:
+            log: logging.Logger = LOG, summary: int = logging.INFO) -> float:
     """Apply ``plan``'s actions in order with ``executor``; return the seconds spent.
 
-    Logs each action's shell form at debug and one line per reconcile (info if
-    something was done, debug for an empty plan).  The first failing action
+    Logs each action's shell form at debug and one line per reconcile (at
+    ``summary`` if something was done: a caller that logs its own line per
+    resource passes DEBUG; debug for an empty plan).  The first failing action
     stops the plan and raises :class:`ActionFailed` (the queue retries; the
     next reconcile re-observes, so a partial plan is harmless).
     """
@@ -95,7 +96,7 @@ def execute(plan: Plan, executor: Callable[[Action], None], resource: str,
                         resource, index + 1, len(plan), duration * 1000)
             raise ActionFailed(resource, index, action, exc) from exc
     duration = time.monotonic() - start
-    level = logging.INFO if plan.actions else logging.DEBUG
+    level = summary if plan.actions else logging.DEBUG
     log.log(level, 'reconciled %s: %d actions in %.1f ms', resource, len(plan),
             duration * 1000)
     return duration

@@ -14,7 +14,9 @@ fetches authoritative state itself (controller-runtime's Request, Neutron's
   sync.  :class:`TerminalError` skips the retries.  A handler returning
   :data:`FORGET` (resource deleted) drops the key's status entry.
 * the queue can start paused (the in-sync gate): keys accumulate, nothing runs
-  until :meth:`resume`.
+  until :meth:`resume`;
+* ``on_idle()`` is called (outside the lock, on the worker) when a key finishes
+  and nothing else waits or runs: the end of a burst of work.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class WorkQueue:
     def __init__(self, handler: Callable[[Hashable], None], *, workers=4,
                  max_retries=5, backoff_base=0.5, backoff_max=60.0, jitter=0.2,
                  paused=False, name='work', clock=time.monotonic,
-                 rand=random.random):
+                 rand=random.random, on_idle: Callable[[], object] | None = None):
         if workers < 1:
             raise ValueError('workers must be >= 1')
         self._handler = handler
@@ -84,6 +86,7 @@ class WorkQueue:
         self._running: set[Hashable] = set()
         self._rerun: dict[Hashable, _Entry] = {}       # enqueued while running
         self._paused = paused
+        self._on_idle = on_idle
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.status = StatusBoard()
@@ -244,9 +247,15 @@ class WorkQueue:
             error, terminal = exc, True     # fail the key, keep the worker
         duration = time.monotonic() - start
         self.runs.record(stats.SUCCESS if error is None else stats.FAILURE, duration)
-        self._finish(key, entry, error, terminal, result, duration)
+        idle = self._finish(key, entry, error, terminal, result, duration)
+        if idle and self._on_idle is not None:
+            try:
+                self._on_idle()
+            except Exception:  # noqa: BLE001 - a hook never stops a worker
+                LOG.exception('%s: on_idle failed', self._name)
 
     def _finish(self, key, entry, error, terminal, result, duration):
+        """Records the outcome; returns whether the queue is idle now."""
         with self._cond:
             self._running.discard(key)
             rerun = self._rerun.pop(key, None)
@@ -264,6 +273,7 @@ class WorkQueue:
                 heapq.heappush(self._ready, (rerun.priority, rerun.seq, key))
                 self.status.mark_pending(key, rerun.reasons)
             self._cond.notify_all()
+            return not (self._waiting or self._running or self._rerun)
 
     def _failed(self, key, entry, error, terminal, duration, rerun_follows):
         attempts = entry.attempts + 1

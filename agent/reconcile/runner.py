@@ -11,7 +11,12 @@ is retried with exponential backoff.
 The in-sync gate: the work queue is created paused; the runner resumes it after
 the first successful full sync, so incremental events queue up but the data
 plane is not touched before a consistent snapshot was fetched (felix
-``datastoreInSync``).  ``in_sync`` is set at that moment.
+``datastoreInSync``).  The queue opens as soon as that fetch's keys are queued,
+before the prune: the events that came in meanwhile run first (they have better
+priorities than full-sync keys), while the prune's host walk (/proc, namespaces,
+bridge; 4.5 s for 1000 networks on a loaded 2-core machine) runs beside them.
+The periodic syncs prune beside a running queue anyway.  ``in_sync`` is set
+once the prune is done.
 
 ``prune`` is called on the runner thread.  To keep per-key exclusivity it
 should not tear resources down itself but enqueue the orphan keys, whose
@@ -154,6 +159,7 @@ class SyncRunner:
             self._on_fetched(desired)
         for key in desired:
             self._queue.enqueue(key, priority=self._priority, reason=f'full sync ({reason})')
+        self._queue.resume()
         try:
             self._prune(frozenset(desired))
         except Exception:  # noqa: BLE001 - orphans wait for the next sync
@@ -166,7 +172,6 @@ class SyncRunner:
                                      last_keys=len(desired), last_duration=duration,
                                      last_success_at=time.time())
         if not self.in_sync.is_set():
-            self._queue.resume()
             self.in_sync.set()
             LOG.info('%s: in sync, %d keys, data plane changes enabled',
                      self._name, len(desired))

@@ -192,3 +192,24 @@ def test_many_namespaces_in_parallel(make_namespace):
     with ThreadPoolExecutor(8) as pool:
         assert all(all(r) for r in pool.map(work, names))
     assert all(netns.sysctl_get(ns, 'net.ipv4.ip_forward') == '1' for ns in names)
+
+
+def test_observe_device_reads_link_default_routes_and_sysctls_in_one_visit(
+        ovs, make_bridge, make_namespace):
+    bridge, ns = make_bridge(), make_namespace()
+    dev, _ = plug(ovs, bridge, ns, 'fa:16:3e:73:4a:fa', ['192.168.11.2/24'], '192.168.11.1')
+    netns.set_sysctls(ns, {'net.ipv4.ip_nonlocal_bind': 1})
+    view = link.observe_device(ns, dev, ('net.ipv4.ip_nonlocal_bind',
+                                         'net.ipv4.ip_forward', 'net.ipv4.no.such'))
+    assert view.link == link.observe_link(ns, dev)
+    assert view.default_routes == tuple(r for family in (4, 6)
+                                        for r in link.observe_routes(ns, family)
+                                        if r.is_default)
+    assert [str(r.gateway) for r in view.default_routes] == ['192.168.11.1']
+    # the namespace's own values (the host's ip_nonlocal_bind is not set to 1 here)
+    assert view.sysctls == (('net.ipv4.ip_nonlocal_bind', '1'),
+                            ('net.ipv4.ip_forward', netns.sysctl_get(ns, 'net.ipv4.ip_forward')),
+                            ('net.ipv4.no.such', None))
+    missing = link.observe_device(ns, 'tapnothere', ('net.ipv4.ip_nonlocal_bind',))
+    assert missing.link is None and missing.default_routes == ()
+    assert missing.sysctls == (('net.ipv4.ip_nonlocal_bind', '1'),)

@@ -76,6 +76,25 @@ def test_batch_of_100_ports_is_one_transaction(ovs, make_bridge):
     assert elapsed < 30
 
 
+def test_find_port_is_the_listing_s_entry_of_that_name_on_that_bridge(ovs, make_bridge):
+    bridge, other = make_bridge(), make_bridge()
+    specs = [PortSpec(port_name(), str(uuid.uuid4()), 'fa:16:3e:00:02:%02x' % i, 5 + i)
+             for i in range(3)]
+    ovs.plug_ports(bridge, specs)
+    listed = {p.name: p for p in ovs.list_ports(bridge)}
+    assert all(ovs.find_port(bridge, s.name) == listed[s.name] for s in specs)
+    assert ovs.find_port(other, specs[0].name) is None         # not on that bridge
+    assert ovs.find_port(bridge, port_name()) is None          # no such port
+    later = PortSpec(port_name(), str(uuid.uuid4()), 'fa:16:3e:00:02:ff', 9)
+    ovs.plug_ports(other, [later])                 # after other's ports were looked at
+    assert ovs.find_port(other, later.name) == ovs.list_ports(other)[0]
+    plain = port_name()
+    vsctl('add-port', bridge, plain, '--', 'set', 'Interface', plain, 'type=internal')
+    assert ovs.find_port(bridge, plain) is None                # no iface-id: not listed
+    with pytest.raises(BridgeNotFound):
+        ovs.find_port('br-nothere', specs[0].name)
+
+
 _ALLOCATE = '''
 import json, sys
 from agent.drivers.ovs import OvsDriver

@@ -198,3 +198,40 @@ def test_read_leases_rewrites_a_corrupt_file(tmp_path):
     assert read_leases(str(path), 'network x') == '1 fa:16:3e:00:00:01 10.0.0.5 h *\n'
     assert path.read_bytes() == b'1 fa:16:3e:00:00:01 10.0.0.5 h *\n'
     assert read_leases(str(tmp_path / 'none'), 'network x') == ''
+
+
+class CountingSaves(FakeIptables):
+    saves = 0
+
+    def save(self, version):
+        self.saves += 1
+        return super().save(version)
+
+
+def test_a_restarted_agent_trusts_the_record_of_the_same_namespace(tmp_path):
+    backend, inode = CountingSaves(), {'qdhcp-x': 7}
+    record = str(tmp_path / 'iptables')
+
+    def agent():      # a new firewall object: what a restarted agent builds
+        return firewall.QdhcpFirewall(
+            lambda ns: IptablesManager(ns, DHCP_WRAP, backend=backend),
+            inode=inode.get, record=lambda ns: record)
+
+    assert agent().ensure('qdhcp-x')
+    assert backend.saves == 2 and open(record).read().startswith('7 ')
+    assert not agent().ensure('qdhcp-x')            # restarted: no iptables-save
+    assert backend.saves == 2
+    inode['qdhcp-x'] = 8                            # the namespace was made again
+    assert agent().ensure('qdhcp-x')
+    assert backend.saves == 4
+    assert agent().ensure('qdhcp-x', created=True)  # made just now: record not trusted
+    assert backend.saves == 4                       # (and nothing saved first)
+    open(record, 'w').write('8 0000000000000000\n')  # other rules were applied
+    assert agent().ensure('qdhcp-x')
+    assert backend.saves == 6
+
+
+def test_the_digest_names_the_tables():
+    assert firewall.digest(firewall.dhcp_tables()) == firewall.digest(firewall.dhcp_tables())
+    assert firewall.digest(firewall.dhcp_tables()) != firewall.digest(
+        firewall.dhcp_tables(ipv6=False))

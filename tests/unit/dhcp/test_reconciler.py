@@ -293,3 +293,19 @@ def test_a_tap_name_held_by_another_port_is_refused_not_taken(world):
     assert [(p.name, p.iface_id) for p in fakes.ovs.list_ports('br-int')] == [(TAP, other)]
     assert fakes.links.observe_link('qdhcp-other', TAP) is not None
     assert not fakes.netns.exists(NS) and not dnsmasq_pids(procs)
+
+
+def test_a_full_fetch_begun_before_our_dhcp_port_was_created_is_not_used(world):
+    """Two full syncs back to back at a start (the agent start, then the server's
+    'revived: resync'): the second fetch read the network before the first run
+    created our DHCP port.  The rerun fetches the network again instead of creating
+    a second DHCP port."""
+    _, _, plugin, rec, _, _ = world
+    stale = plugin.network                       # no DHCP port yet
+    started = time.monotonic()
+    rec.handle(network_key(g.NET_ID))            # creates the port
+    rec.prefetched([stale], started)             # that fetch ends now
+    rec.handle(network_key(g.NET_ID))
+    assert [c for c in plugin.calls if c[0] == 'create_dhcp_port'] == [
+        ('create_dhcp_port', OURS)]
+    assert ('get_network_info', g.NET_ID) in plugin.calls

@@ -7,6 +7,15 @@ from agent.reconcile import queue as wq
 from agent.reconcile.status import DONE, ERROR, PENDING
 
 
+def wait_until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
 def make(handler, **kw):
     kw.setdefault('backoff_base', 0.01)
     kw.setdefault('backoff_max', 0.05)
@@ -252,3 +261,31 @@ def test_system_exit_in_a_handler_fails_the_key_and_keeps_the_worker(queues):
     assert q.wait_idle(5)
     assert q.status.get('bad').state == ERROR
     assert q.status.get('good').state == DONE
+
+
+def test_on_idle_once_a_burst_is_over_not_between_its_keys(queues):
+    ran, idle_after = [], []
+    q = make(ran.append, paused=True, workers=2,
+             on_idle=lambda: idle_after.append(len(ran)))
+    queues.append(q)
+    q.start()
+    for key in 'abcdef':
+        q.enqueue(key)
+    q.resume()
+    assert q.wait_idle(5)
+    assert wait_until(lambda: idle_after == [6])       # once, after the sixth key
+
+
+def test_a_failing_on_idle_keeps_the_worker(queues):
+    ran = []
+
+    def broken():
+        raise RuntimeError('trim failed')
+
+    q = make(ran.append, workers=1, on_idle=broken)
+    queues.append(q)
+    q.start()
+    q.enqueue('a')
+    assert q.wait_idle(5)
+    q.enqueue('b')
+    assert q.wait_idle(5) and ran == ['a', 'b']

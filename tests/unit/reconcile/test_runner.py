@@ -150,3 +150,21 @@ def test_stop_joins_runner_and_queue_threads():
     assert q.stop(timeout=5)
     names = [t.name for t in threading.enumerate()]
     assert not [n for n in names if n.startswith(('stopq', 'stoprunner'))]
+
+
+def test_queue_opens_before_the_prune_and_in_sync_after_it(harness):
+    """An event queued before the first fetch runs while that sync's prune still
+    walks the host (an agent restart serves new work at once); ``in_sync`` waits
+    for the prune."""
+    runner, q, rec, handled = harness([{'n1': object()}])
+    during_prune = {}
+
+    def slow_prune(keys):
+        during_prune['event handled'] = wait_for(lambda: 'n2' in handled)
+        during_prune['in sync'] = runner.in_sync.is_set()
+
+    runner._prune = slow_prune
+    q.enqueue('n2', priority=10, reason='network_create_end')
+    runner.start()
+    assert runner.in_sync.wait(5)
+    assert during_prune == {'event handled': True, 'in sync': False}
