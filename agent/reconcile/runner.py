@@ -9,9 +9,10 @@ enqueued and ``prune(known_keys)`` called: a failed fetch prunes nothing and
 is retried with exponential backoff.
 
 The in-sync gate: the work queue is created paused; the runner resumes it after
-the first successful full sync, so incremental events queue up but the data
-plane is not touched before a consistent snapshot was fetched (felix
-``datastoreInSync``).  ``in_sync`` is set at that moment.
+the first successful full fetch, once its keys are enqueued (before the prune),
+so incremental events queue up but the data plane is not touched before a
+consistent snapshot was fetched (felix ``datastoreInSync``).  ``in_sync`` is
+set at that moment.
 
 ``prune`` is called on the runner thread.  To keep per-key exclusivity it
 should not tear resources down itself but enqueue the orphan keys, whose
@@ -154,6 +155,15 @@ class SyncRunner:
             self._on_fetched(desired)
         for key in desired:
             self._queue.enqueue(key, priority=self._priority, reason=f'full sync ({reason})')
+        if not self.in_sync.is_set():
+            # Open the gate before the prune: its /proc walk and namespace
+            # listing take a second or more on a busy host with a thousand
+            # children, and an event queued meanwhile (ahead of every sync
+            # key) is served at once.
+            self._queue.resume()
+            self.in_sync.set()
+            LOG.info('%s: in sync, %d keys, data plane changes enabled',
+                     self._name, len(desired))
         try:
             self._prune(frozenset(desired))
         except Exception:  # noqa: BLE001 - orphans wait for the next sync
@@ -165,11 +175,6 @@ class SyncRunner:
             self.status = SyncStatus(syncs=self.status.syncs + 1, failures=0,
                                      last_keys=len(desired), last_duration=duration,
                                      last_success_at=time.time())
-        if not self.in_sync.is_set():
-            self._queue.resume()
-            self.in_sync.set()
-            LOG.info('%s: in sync, %d keys, data plane changes enabled',
-                     self._name, len(desired))
         LOG.info('%s done: %d keys in %.1f ms', self._name, len(desired),
                  duration * 1000)
         return True
