@@ -50,10 +50,11 @@ def _call(ns: Optional[str], dev: Optional[str], what: str, fn: Any, *args: Any)
 
 # -- observe ---------------------------------------------------------------------------
 
-def _link_state(ipr: Any, msg: Any) -> LinkState:
+def _link_state(ipr: Any, msg: Any, addr_msgs: Any = None) -> LinkState:
+    """``msg`` (RTM_NEWLINK) with its addresses: ``addr_msgs``, or asked for."""
     index = msg['index']
     addresses, link_local, broadcasts = set(), set(), []
-    for amsg in ipr.get_addr(index=index):
+    for amsg in ipr.get_addr(index=index) if addr_msgs is None else addr_msgs:
         addr = ipaddress.ip_interface(f"{amsg.get('address')}/{amsg['prefixlen']}")
         if amsg['scope'] != SCOPE_UNIVERSE:
             link_local.add(addr)
@@ -93,8 +94,13 @@ def observe_link(ns: Optional[str], dev: str) -> Optional[LinkState]:
 
 
 def _observe_all(ipr: Any) -> Tuple[LinkState, ...]:
-    return tuple(sorted((_link_state(ipr, msg) for msg in ipr.get_links()),
-                        key=lambda link: link.name))
+    """Two dumps (links, then every address) whatever the number of devices; one
+    address request per device cost a round trip each."""
+    by_index: dict = {}
+    for amsg in ipr.get_addr():
+        by_index.setdefault(amsg['index'], []).append(amsg)
+    return tuple(sorted((_link_state(ipr, msg, by_index.get(msg['index'], ()))
+                         for msg in ipr.get_links()), key=lambda link: link.name))
 
 
 def list_links(ns: Optional[str]) -> Tuple[LinkState, ...]:
