@@ -73,7 +73,9 @@ class L3Agent:
         self.host = RouterHost(drivers, self.processes,
                                (conf.ovs.integration_bridge, conf.ovs.external_bridge),
                                iptables_debug=conf.AGENT.debug_iptables_rules,
-                               ipv6=self.settings.ipv6)
+                               ipv6=self.settings.ipv6,
+                               stamp_file=lambda ns: l3sweep.iptables_stamp_path(
+                                   self.settings.state_path, ns))
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
         self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,

@@ -108,6 +108,7 @@ class GratuitousArp(Action):
 class ApplyIptables(Action):
     namespace: str
     tables: Tables = dataclasses.field(compare=False, repr=False)
+    empty: bool = False     # the plan creates the namespace: nothing to save first
 
     def describe(self):
         return (f'ip netns exec {self.namespace} iptables-restore -n  '
@@ -223,7 +224,7 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
     actions += _sysctls(ns, dev_sysctls, dict(observed.sysctls), fresh)
     actions += _extra_routes(desired, observed)
     if not observed.iptables_converged:
-        actions.append(ApplyIptables(ns, desired.tables))
+        actions.append(ApplyIptables(ns, desired.tables, fresh))
     stale = {ip for ip in observed.floating_ips if ip not in desired.floating_ips}
     for ip, fixed in (previous_fips or {}).items():
         if desired.floating_ips.get(ip) != fixed:

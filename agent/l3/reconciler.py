@@ -147,8 +147,10 @@ class RouterReconciler:
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
             fileutils.remove(path)
-        self.host.state_dirs.unmark(l3sweep.marker_path(self.settings.state_path,
-                                                        router_id))
+        marker = l3sweep.marker_path(self.settings.state_path, router_id)
+        fileutils.remove(l3sweep.iptables_stamp_path(self.settings.state_path, namespace))
+        fileutils.sweep_temp(marker, min_age=0)     # an interrupted stamp write's
+        self.host.state_dirs.unmark(marker)
         with self._lock:
             self._applied.pop(router_id, None)
             self._fips.pop(router_id, None)
