@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from agent.common import access, names
+from agent.common import access, heap, names
 from agent.conf import service
 from agent.dataplane import ownership, physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
@@ -99,6 +99,7 @@ class L3Agent:
         self._prefetched: dict[str, object] = {}
         self._deleted: set[str] = set()
         self._wanted_ports: frozenset[str] = frozenset()
+        self._trim_due = False      # a full sync's burst is being worked off
         self._starter: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -199,6 +200,18 @@ class L3Agent:
                 raise
             LOG.info('router %s: stopped after %d of its actions; the next start '
                      'finishes it', router_id, exc.index)
+        finally:
+            self._trim_after_burst()
+
+    def _trim_after_burst(self) -> None:
+        """Once a full sync's routers are all handled, give the heap its freed
+        pages back (agent.common.heap): the RPC answers and the plans of a
+        thousand routers otherwise keep the RSS at their peak."""
+        with self._lock:
+            if not self._trim_due or len(self.queue):
+                return
+            self._trim_due = False
+        heap.trim()
 
     def _converge(self, router_id: str, router) -> None:
         if not want.hosted(router, self.settings):
@@ -220,6 +233,7 @@ class L3Agent:
 
     def _prefetch(self, desired) -> None:
         with self._lock:
+            self._trim_due = True
             self._prefetched = {key[1]: router for key, router in desired.items()
                                 if router is not None}
             self._wanted_ports = frozenset(p.id for r in desired.values()
@@ -236,6 +250,7 @@ class L3Agent:
         routers' own plans would plug first; their reconciles then find them and
         move them into place.  A chunk that fails is left to those reconciles.
         """
+        ports = self.host.router_ports(fresh=True)      # what others changed meanwhile
         routers = [r for r in routers
                    if not self.drivers.netns.exists(names.router_namespace(r.id))]
         if not routers:
@@ -248,7 +263,6 @@ class L3Agent:
                                            for p in r.interfaces])
             except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
                 LOG.warning('allocating local VLANs ahead failed: %s', exc)
-        ports = self.host.router_ports(fresh=True)
         by_bridge: dict[str, dict] = {}
         for router in routers:
             try:

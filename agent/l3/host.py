@@ -29,6 +29,7 @@ from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
 
+PORTS_TTL = 10.0    # seconds a bridge listing serves lookups (see RouterHost)
 _DNAT_RE = re.compile(r'^-A \S+-PREROUTING -d (\S+)/32 -j DNAT --to-destination (\S+)$',
                       re.MULTILINE)
 
@@ -65,8 +66,14 @@ class RouterHost:
             lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6,
                                        stamp_file=stamp_file(ns)))
         self._iptables: dict[str, IptablesManager] = {}
-        # One OVS listing per bridge shared by the reconciles of a full sync.
-        self._bridge_ports = {b: BridgePorts(drivers.ovs, b) for b in dict.fromkeys(bridges)}
+        # One OVS listing per bridge shared by the reconciles of a full sync (which
+        # lists afresh first).  A listing of a few thousand ports costs 60-150 ms
+        # of CPU here: listed again every 2 s it was a tenth of a cold start of
+        # a thousand routers.  Our own plugs and unplugs are seen at once
+        # (touched); a port someone else removed is replugged anyway, its device
+        # being gone.
+        self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL)
+                              for b in dict.fromkeys(bridges)}
         self._lock = threading.Lock()
         self.clear_conntrack = clear_conntrack
         # On the namespace's netlink worker, already inside it: no thread per read.
