@@ -230,6 +230,11 @@ class RouterHost:
             self.forget_namespace(action.namespace)
 
 
+def _move_device(host: RouterHost, a: rplan.MoveDevice) -> None:
+    host.drivers.links.move_to_namespace(a.name, a.namespace, mac=a.mac, mtu=a.mtu,
+                                         up=a.up)
+
+
 def _delete_device(host: RouterHost, a: rplan.DeleteDevice) -> None:
     host.drivers.links.delete_device(a.namespace, a.name)
 
@@ -272,6 +277,7 @@ def _stop(host: RouterHost, a: rplan.StopProcess) -> None:
 
 
 _HANDLERS: dict[type, Callable] = {
+    rplan.MoveDevice: _move_device,
     rplan.DeleteDevice: _delete_device,
     rplan.ReplaceRoute: _replace_route,
     rplan.DeleteRoute: _delete_route,

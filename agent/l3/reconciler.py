@@ -98,7 +98,7 @@ class RouterReconciler:
             self.host.state_dirs.mark(l3sweep.marker_path(self.settings.state_path,
                                                           router.id))
         try:
-            execute(plan, self._apply, f'router {router.id}', LOG)
+            execute(rplan.coalesce(plan), self._apply, f'router {router.id}', LOG)
         finally:
             if desired.proxy is not None and self.monitor is not None:
                 self.monitor.register(desired.proxy)
