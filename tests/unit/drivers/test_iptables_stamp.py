@@ -45,6 +45,16 @@ def manager(kernel, backend, stamp_file=None):
                            stamp_file=stamp_file)
 
 
+def applied(stamp_file=None):
+    """(kernel, backend, tables, manager) after the first apply in a created namespace."""
+    kernel = Kernel()
+    backend = CountingBackend(kernel)
+    tables = router_tables(golden_router())
+    ipt = manager(kernel, backend, stamp_file)
+    ipt.apply(tables, empty=True)
+    return kernel, backend, tables, ipt
+
+
 def test_a_created_namespace_is_applied_without_saving_then_rechecked_without_saving():
     kernel = Kernel()
     backend = CountingBackend(kernel)
@@ -56,31 +66,21 @@ def test_a_created_namespace_is_applied_without_saving_then_rechecked_without_sa
 
 
 def test_empty_is_not_trusted_when_something_was_committed_there():
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
-    tables = router_tables(golden_router())
-    manager(kernel, backend).apply(tables, empty=True)
+    kernel, backend, tables, _ = applied()
     again = manager(kernel, backend)       # forgot everything: its caller "created" it
     assert not again.apply(tables, empty=True).changed
     assert backend.saves == 2
 
 
 def test_any_change_by_anyone_makes_the_next_check_save():
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
-    tables = router_tables(golden_router())
-    ipt = manager(kernel, backend)
-    ipt.apply(tables, empty=True)
+    kernel, backend, tables, ipt = applied()
     kernel.generation += 1                 # iptables -A by an operator, say
     assert ipt.verify(tables).converged and backend.saves == 2
     assert ipt.verify(tables).converged and backend.saves == 2     # recorded again
 
 
 def test_other_desired_tables_are_saved_and_compared():
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
-    ipt = manager(kernel, backend)
-    ipt.apply(router_tables(golden_router()), empty=True)
+    kernel, backend, _, ipt = applied()
     moved = router_tables(golden_router(floating_ips=(fip('172.24.4.162',
                                                           '192.168.10.99'),)))
     check = ipt.verify(moved)
@@ -89,33 +89,23 @@ def test_other_desired_tables_are_saved_and_compared():
 
 
 def test_the_stamp_file_lets_the_next_agent_skip_the_save(tmp_path):
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
-    tables = router_tables(golden_router())
     path = str(tmp_path / 'router' / 'iptables.stamp')
-    manager(kernel, backend, path).apply(tables, empty=True)
+    kernel, backend, tables, _ = applied(path)
     assert manager(kernel, backend, path).verify(tables).converged and backend.saves == 0
     kernel.generation += 1
     assert manager(kernel, backend, path).verify(tables).converged and backend.saves == 2
 
 
 def test_a_garbage_stamp_file_only_costs_a_save(tmp_path):
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
-    tables = router_tables(golden_router())
     path = tmp_path / 'iptables.stamp'
-    manager(kernel, backend, str(path)).apply(tables, empty=True)
+    kernel, backend, tables, _ = applied(str(path))
     path.write_text('\0garbage')
     assert manager(kernel, backend, str(path)).verify(tables).converged
     assert backend.saves == 2
 
 
 def test_another_namespace_instance_is_never_taken_for_the_recorded_one():
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
-    tables = router_tables(golden_router())
-    ipt = manager(kernel, backend)
-    ipt.apply(tables, empty=True)
+    kernel, backend, tables, ipt = applied()
     ipt._read_stamp = lambda ns: RulesetStamp('boot', 43, kernel.generation)
     ipt.verify(tables)
     assert backend.saves == 2
