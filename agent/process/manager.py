@@ -91,17 +91,8 @@ class ProcessManager:
     def settled_running(self, spec: ProcessSpec) -> bool:
         """Whether the child runs, once any start, restart or stop of it under way
         is over (a child being restarted is not dead)."""
-        return self.settled_pid(spec) is not None
-
-    def settled_pid(self, spec: ProcessSpec) -> int | None:
-        """The pid of the running child, as :meth:`settled_running` sees it."""
         with self._lock(spec.key):
-            return self.observe(spec).pid
-
-    def still_running(self, spec: ProcessSpec, pid: int) -> bool:
-        """Whether ``pid``, a child of ``spec`` seen before, is alive and still its
-        child (one read of its command line; no pid file, no lock)."""
-        return self._live_cmdline(pid, spec.uuid) is not None
+            return self.observe(spec).running
 
     def list_running(self, service: str, pid_dir: str) -> list[RunningProcess]:
         """Our live ``service`` children with pid files in ``pid_dir``.

@@ -40,9 +40,6 @@ class ProcessMonitor:
         self._manager = manager
         self._on_exit = on_exit
         self._specs: dict[tuple[str, str], ProcessSpec] = {}
-        # The pid each child had at the last check: while it is alive and ours,
-        # one /proc read checks it (a thousand children every interval).
-        self._pids: dict[tuple[str, str], int] = {}
         # Held while one spec is checked and respawned: after unregister() returns,
         # the monitor will not start that child again.
         self._lock = threading.Lock()
@@ -57,7 +54,6 @@ class ProcessMonitor:
     def unregister(self, uuid: str, service: str) -> None:
         with self._lock:
             self._specs.pop((service, uuid), None)
-            self._pids.pop((service, uuid), None)
 
     def registered(self) -> list[ProcessSpec]:
         with self._lock:
@@ -94,7 +90,7 @@ class ProcessMonitor:
                 if spec is None:
                     continue
                 try:
-                    if self._alive(key, spec):
+                    if self._manager.settled_running(spec):
                         continue
                     dead += 1
                     if self.action == EXIT:
@@ -108,15 +104,3 @@ class ProcessMonitor:
                 except Exception:
                     LOG.exception('Checking %s failed', spec.describe())
         return dead
-
-    def _alive(self, key, spec: ProcessSpec) -> bool:
-        """(Caller holds the lock.)"""
-        pid = self._pids.get(key)
-        if pid is not None and self._manager.still_running(spec, pid):
-            return True
-        pid = self._manager.settled_pid(spec)
-        if pid is None:
-            self._pids.pop(key, None)
-            return False
-        self._pids[key] = pid
-        return True
