@@ -45,6 +45,12 @@ DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top 
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
 STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
+# ... of which for the bus to close: its listeners notice the stop only when
+# their poll of the broker ends, which took the whole second every time (the
+# restart's stop was 1.0 s of its 2.6 s).  Leaving earlier loses nothing:
+# RabbitMQ requeues what was delivered and not acknowledged, and the next
+# start resyncs in full.
+BUS_CLOSE_TIMEOUT = 0.2
 PREPLUG_CHUNK = 100          # ports per OVSDB transaction when a full sync plugs ahead
 
 
@@ -147,7 +153,7 @@ class L3Agent:
             self._starter.join(left())
         self.queue.stop(left())
         self.monitor.stop(left())
-        self.bus.join(left())
+        self.bus.join(min(left(), BUS_CLOSE_TIMEOUT))
         LOG.info('L3 agent %s stopped in %.2f s', self.host_name,
                  timeout - left())
 
