@@ -27,6 +27,7 @@ from agent.l3 import desired as want
 from agent.l3 import sweep as l3sweep
 from agent.l3.fip_status import FloatingIpStatusReporter
 from agent.l3.host import RouterHost, router_id_of
+from agent.l3.plug_ahead import PlugAhead
 from agent.l3.reconciler import RouterReconciler, Stopping
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
@@ -51,7 +52,6 @@ STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
 # RabbitMQ requeues what was delivered and not acknowledged, and the next
 # start resyncs in full.
 BUS_CLOSE_TIMEOUT = 0.2
-PREPLUG_CHUNK = 100          # ports per OVSDB transaction when a full sync plugs ahead
 
 
 def router_key(router_id: str) -> tuple[str, str]:
@@ -100,9 +100,11 @@ class L3Agent:
         self.plugin = self.bus.l3
         self.heartbeat = self.bus.heartbeat
         self.sweep = l3sweep.L3Sweep(self.settings, self.processes)
+        self.plug_ahead = PlugAhead(self._stop)
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
         self._prefetched: dict[str, object] = {}
+        self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
         self._deleted: set[str] = set()
         self._wanted_ports: frozenset[str] = frozenset()
         self._trim_due = False      # a full sync's burst is being worked off
@@ -181,26 +183,28 @@ class L3Agent:
     # -- the worker ------------------------------------------------------------------
 
     def _take(self, router_id: str):
-        """(known, router): a deleted one, a full sync's copy, or a fresh fetch."""
+        """(router, local VLANs known for it): a deleted one (None), a full sync's
+        copy with the VLANs that sync read, or a fresh fetch."""
         with self._lock:
             if router_id in self._deleted:
                 self._deleted.discard(router_id)
-                return None
+                return None, None
             if router_id in self._prefetched:
-                return self._prefetched.pop(router_id)
+                return self._prefetched.pop(router_id), self._sync_tags
         routers = self.plugin.sync_routers([router_id])
-        return next((r for r in routers if r.id == router_id), None)
+        return next((r for r in routers if r.id == router_id), None), None
 
     def _handle(self, key) -> None:
         _, router_id = key
+        self.plug_ahead.wait(router_id)         # its ports, if plugged ahead
         try:
-            router = self._take(router_id)
+            router, tags = self._take(router_id)
         except WireError as exc:
             # The server's data is bad: keep what is in place, retry at the next
             # full sync rather than tear anything down.
             raise TerminalError(f'router {router_id}: {exc}') from exc
         try:
-            self._converge(router_id, router)
+            self._converge(router_id, router, tags)
         except ActionFailed as exc:
             if not isinstance(exc.error, Stopping):
                 raise
@@ -219,14 +223,14 @@ class L3Agent:
             self._trim_due = False
         heap.trim()
 
-    def _converge(self, router_id: str, router) -> None:
+    def _converge(self, router_id: str, router, tags=None) -> None:
         if not want.hosted(router, self.settings):
             self.reconciler.teardown(router_id)
             self.fip_status.report(router_id, None, True)
             return
         ok = False
         try:
-            self.reconciler.reconcile(router)
+            self.reconciler.reconcile(router, tags=tags)
             ok = True
         finally:
             if not self._stop.is_set():     # no calls to the server while stopping
@@ -238,41 +242,44 @@ class L3Agent:
         return fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
 
     def _prefetch(self, desired) -> None:
+        routers = [r for r in desired.values() if r is not None]
+        tags = self._local_vlans_of(routers)
         with self._lock:
             self._trim_due = True
-            self._prefetched = {key[1]: router for key, router in desired.items()
-                                if router is not None}
-            self._wanted_ports = frozenset(p.id for r in desired.values()
-                                           if r is not None for p in _ports(r))
-        self._preplug([r for r in desired.values() if r is not None])
+            self._sync_tags = tags
+            self._prefetched = {r.id: r for r in routers}
+            self._wanted_ports = frozenset(p.id for r in routers for p in _ports(r))
+        self._plug_ahead(routers, tags)
 
-    def _preplug(self, routers: list) -> None:
-        """Plug the qr-/qg- ports of the routers that have no namespace yet, up to
-        PREPLUG_CHUNK per OVSDB transaction, before their reconciles run.
+    def _local_vlans_of(self, routers: list) -> dict[str, int]:
+        """The local VLANs of the routers' internal networks: one read of the
+        bridge's map (and one transaction for those still missing, the bridge's
+        external_ids growing with the networks: one each was O(N^2)); empty when
+        an L2 agent or a physical network tags the ports."""
+        if not (self.local_vlans.enabled and not self.bridge_mappings and routers):
+            return {}
+        try:
+            return self.local_vlans.tags_for([p.network_id for r in routers
+                                              for p in r.interfaces])
+        except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
+            LOG.warning('allocating local VLANs ahead failed: %s', exc)
+            return {}
 
-        One transaction per port costs the agent an IDL update of the bridge row
-        (whose port list grows with the bridge) and ovs-vswitchd a reconfiguration
-        each: a cold start of N routers was O(N^2).  The ports are exactly what the
-        routers' own plans would plug first; their reconciles then find them and
-        move them into place.  A chunk that fails is left to those reconciles.
-        """
-        ports = self.host.router_ports(fresh=True)      # what others changed meanwhile
-        routers = [r for r in routers
-                   if not self.drivers.netns.exists(names.router_namespace(r.id))]
-        if not routers:
-            return
-        if self.local_vlans.enabled and not self.bridge_mappings:
-            # Their networks' local VLANs in one transaction (the bridge's
-            # external_ids map grows with the networks: one each was O(N^2)).
-            try:
-                self.local_vlans.tags_for([p.network_id for r in routers
-                                           for p in r.interfaces])
-            except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
-                LOG.warning('allocating local VLANs ahead failed: %s', exc)
+    def _plug_ahead(self, routers: list, tags: dict[str, int]) -> None:
+        """Plug the qr-/qg- ports of the routers that have no namespace yet in
+        batches, on a thread of its own (agent.l3.plug_ahead)."""
+        self.host.router_ports(fresh=True)      # what others changed meanwhile
+        new = [r for r in routers
+               if not self.drivers.netns.exists(names.router_namespace(r.id))]
+        self.plug_ahead.start(new, lambda chunk: self._plug_chunk(chunk, tags))
+
+    def _plug_chunk(self, routers: list, tags: dict[str, int]) -> None:
+        """The ports these routers' plans would plug first, one transaction per
+        bridge."""
         by_bridge: dict[str, dict] = {}
         for router in routers:
             try:
-                for action in self.reconciler.first_plugs(router, ports):
+                for action in self.reconciler.first_plugs(router, tags=tags):
                     specs = by_bridge.setdefault(action.bridge, {})
                     first = specs.setdefault(action.port.name, action.port)
                     if first.iface_id != action.port.iface_id:
@@ -282,21 +289,17 @@ class L3Agent:
             except Exception as exc:  # noqa: BLE001 - its reconcile reports it
                 LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
         for bridge, specs in by_bridge.items():
-            specs = list(specs.values())
-            for i in range(0, len(specs), PREPLUG_CHUNK):
-                if self._stop.is_set():
-                    return
-                chunk = specs[i:i + PREPLUG_CHUNK]
-                try:
-                    self.drivers.ovs.plug_ports(bridge, chunk)
-                    LOG.info('bridge %s: %d router ports plugged ahead of their '
-                             'reconciles', bridge, len(chunk))
-                except Exception as exc:  # noqa: BLE001 - the reconciles plug them
-                    LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
-                                bridge, len(chunk), exc)
-                finally:
-                    for spec in chunk:
-                        self.host.touched(spec.name)
+            chunk = list(specs.values())
+            try:
+                self.drivers.ovs.plug_ports(bridge, chunk)
+                LOG.info('bridge %s: %d router ports plugged ahead of their '
+                         'reconciles', bridge, len(chunk))
+            except Exception as exc:  # noqa: BLE001 - the reconciles plug them
+                LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
+                            bridge, len(chunk), exc)
+            finally:
+                for spec in chunk:
+                    self.host.touched(spec.name)
 
     def owned_namespaces(self, ports: list, by_child=frozenset()) -> dict[str, str]:
         """router id -> namespace, for qrouter- namespaces this agent made: its
