@@ -189,6 +189,9 @@ class IptablesManager:
         self._stamp_file = stamp_file
         self._applied: tuple[str, RulesetStamp] | None = None   # (digest, stamp)
         self._loaded = stamp_file is None
+        # What verify() saved that was not converged, and the stamp then: the
+        # apply that follows compares with it instead of saving again.
+        self._last_save: tuple[RulesetStamp, dict[int, str]] | None = None
         self._lock = threading.Lock()
 
     # -- the ruleset stamp --------------------------------------------------------
@@ -290,7 +293,15 @@ class IptablesManager:
             converged = not self._plan_saved(desired, saved)
             if converged:
                 self._record(digest, stamp)
+            self._last_save = None if converged or stamp is None else (stamp, saved)
             return Verification(converged, saved)
+
+    def _saved_for_apply(self, stamp: RulesetStamp | None) -> dict[int, str]:
+        """verify()'s save if nothing was committed since, else a new one."""
+        last, self._last_save = self._last_save, None
+        if stamp is not None and last is not None and last[0] == stamp:
+            return last[1]
+        return self._save_all()
 
     def apply(self, desired: Tables, empty: bool = False) -> ApplyResult:
         """Make our chains in the namespace equal ``desired``; minimal and idempotent.
@@ -307,7 +318,9 @@ class IptablesManager:
                 empty = False
             if not empty and self._proven(digest, stamp):
                 return ApplyResult(self.namespace or '', (), time.monotonic() - start)
-            texts = self.plan(desired, empty)
+            saved = ({v: '' for v in self._versions()} if empty
+                     else self._saved_for_apply(stamp))
+            texts = self._plan_saved(desired, saved)
             for version, text in texts.items():
                 LOG.debug('%s: ip netns exec %s %s -n <<EOF\n%sEOF', self.namespace,
                           self.namespace, _BINARIES[version][1], text)

@@ -137,3 +137,15 @@ def test_the_generation_is_read_from_the_kernel_answer():
 def test_the_stamp_survives_its_text_form():
     stamp = RulesetStamp('0f0e-boot', 4096, 3)
     assert RulesetStamp.parse(stamp.dump()) == stamp
+
+
+def test_the_apply_after_a_failed_verify_uses_its_save_unless_something_changed():
+    kernel, backend, _, ipt = applied()
+    moved = router_tables(golden_router(floating_ips=(fip('172.24.4.162',
+                                                          '192.168.10.99'),)))
+    assert not ipt.verify(moved).converged and backend.saves == 2
+    assert ipt.apply(moved).restores == 1 and backend.saves == 2       # no second save
+    back = router_tables(golden_router())
+    assert not ipt.verify(back).converged and backend.saves == 4
+    kernel.generation += 1                                            # someone else
+    assert ipt.apply(back).restores == 1 and backend.saves == 6
