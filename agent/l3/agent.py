@@ -239,7 +239,13 @@ class L3Agent:
     # -- full sync -------------------------------------------------------------------
 
     def _fetch_all(self) -> dict:
-        return fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
+        """Every router of this host, those in place first: the routers to build
+        wait for their batch of ports (agent.l3.plug_ahead), and the queue runs
+        the keys in this order, so a re-check never waits behind them."""
+        routers = fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
+        exists = self.drivers.netns.exists
+        return dict(sorted(routers.items(),
+                           key=lambda item: not exists(names.router_namespace(item[0][1]))))
 
     def _prefetch(self, desired) -> None:
         routers = [r for r in desired.values() if r is not None]
