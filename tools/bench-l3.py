@@ -18,17 +18,27 @@ with their own netdev bridges and state directory (all removed at the end), then
   3. floating-IP churn: --changes associate/disassociate calls on one router in
      --window seconds; iptables-restore processes the agent ran for that router
      (counted from its debug log), and per change.
+With ``--back-to-back N`` instead: N routers created back to back, each with
+an internal network, a gateway and a floating IP, without waiting in between
+(the network and its subnet are made before the clock starts); for each, the
+seconds from its router-create call to the router ready (qr- up with its
+address, the floating IP on qg- and its DNAT rule in place): the median, and
+from the first create to the last router ready; the agent's CPU seconds
+meanwhile.
 Prints figures and the machine; asserts nothing.
 
     sudo .venv/bin/python tools/bench-l3.py [--samples 10] [--routers 100]
                                             [--changes 50] [--window 5]
+    sudo .venv/bin/python tools/bench-l3.py --back-to-back 10
 """
 
 import argparse
 import os
 import re
 import statistics
+import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -132,6 +142,10 @@ def timed_stop(stack):
     return time.monotonic() - start
 
 
+def load():
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
+
+
 def cpu_seconds(pid):
     """(own, waited-for children's) CPU seconds of a live process."""
     with open(f'/proc/{pid}/stat') as f:
@@ -174,6 +188,80 @@ def bench_full_sync(stack, count):
     return r
 
 
+def router_ready(ns, qr, qr_address, floating_ip):
+    """qr- up with its address, the floating IP on an up qg- and its DNAT rule."""
+    if not qr_ready(ns, qr, qr_address):
+        return False
+    try:
+        links = LinkDriver.list_links(ns)
+    except Exception:  # noqa: BLE001 - namespace being built
+        return False
+    if not any(link.name.startswith('qg-') and link.up and
+               any(str(a.ip) == floating_ip for a in link.addresses) for link in links):
+        return False
+    nat = subprocess.run(['ip', 'netns', 'exec', ns, 'iptables-save', '-t', 'nat'],
+                         capture_output=True, text=True, check=False).stdout
+    return f'-d {floating_ip}/32 -j DNAT' in nat
+
+
+class ReadyWatcher(threading.Thread):
+    """Polls the routers handed to it and notes when each becomes ready."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.pending = {}        # router id -> (ns, qr, qr address, qg, floating IP)
+        self.ready = {}          # router id -> monotonic time
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+
+    def watch(self, router_id, *what):
+        with self.lock:
+            self.pending[router_id] = what
+
+    def run(self):
+        while not self.stop.is_set():
+            with self.lock:
+                items = list(self.pending.items())
+            for router_id, what in items:
+                if router_ready(*what):
+                    with self.lock:
+                        self.ready[router_id] = time.monotonic()
+                        del self.pending[router_id]
+            time.sleep(0.005)
+
+
+def bench_back_to_back(stack, count):
+    ext, _ = stack.network('b2b-public', '10.252.0.0/16', '10.252.0.1', external=True)
+    nets = [stack.network(f'b2b-{i}', f'10.{150 + i}.0.0/24', f'10.{150 + i}.0.1')
+            for i in range(count)]
+    time.sleep(2)                       # the agent idle again
+    watcher = ReadyWatcher()
+    watcher.start()
+    created = {}
+    cpu_before = cpu_seconds(stack.agent.pid)
+    for i, (net, sub) in enumerate(nets):
+        start = time.monotonic()
+        router = stack.router(f'b2b-{i}')
+        intf = stack.add_interface(router['id'], sub['id'])
+        stack.set_gateway(router['id'], ext['id'])
+        port = stack.port(net['id'], f'b2b-vm-{i}')
+        fip = stack.floatingip(ext['id'], port['id'])
+        created[router['id']] = start
+        watcher.watch(router['id'], names.router_namespace(router['id']),
+                      names.internal_device_name(intf['port_id']), sub['gateway_ip'],
+                      fip['floating_ip_address'])
+    deadline = time.monotonic() + 120
+    while len(watcher.ready) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    watcher.stop.set()
+    cpu = [a - b for a, b in zip(cpu_seconds(stack.agent.pid), cpu_before)]
+    each = [watcher.ready[r] - created[r] for r in created if r in watcher.ready]
+    if not each:
+        raise RuntimeError('no router became ready within 120 s')
+    last = max(watcher.ready.values()) - min(created.values())
+    return each, last, cpu
+
+
 def restore_count(stack, ns):
     text = stack.agent_log_text(since_start=True)
     return (text.count(f'ip netns exec {ns} iptables-restore -n <<EOF')
@@ -210,6 +298,8 @@ def main():
     parser.add_argument('--routers', type=int, default=100)
     parser.add_argument('--changes', type=int, default=50)
     parser.add_argument('--window', type=float, default=5.0)
+    parser.add_argument('--back-to-back', type=int, default=0, metavar='N',
+                        help='only: N routers created back to back, create -> ready')
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
@@ -220,6 +310,15 @@ def main():
         stack.start()
         time.sleep(2.0)
         print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)
+        if args.back_to_back:
+            print(f'{args.back_to_back} routers (interface, gateway, floating IP) created '
+                  f'back to back; load average before: {load()}', flush=True)
+            each, last, cpu = bench_back_to_back(stack, args.back_to_back)
+            print(f'   router-create -> ready: median {statistics.median(each):.2f} s, '
+                  f'max {max(each):.2f} s; all {len(each)} ready {last:.2f} s after the '
+                  f'first create; agent CPU meanwhile {cpu[0]:.2f} s own, {cpu[1]:.2f} s '
+                  f'in the children it waited for; load average after: {load()}')
+            return
         print(f'1. router-interface-add returned -> qr- up with its address '
               f'({args.samples} routers):', flush=True)
         times = bench_interface_latency(stack, args.samples)

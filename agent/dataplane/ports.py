@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
+import types
+from collections.abc import Mapping
 
 from agent.drivers.state import OvsPort
 
@@ -24,27 +26,32 @@ class BridgePorts:
         self._clock = clock
         self._lock = threading.Lock()
         self._ports: dict[str, OvsPort] | None = None
+        self._view: Mapping[str, OvsPort] = types.MappingProxyType({})
         self._listed_at = 0.0
         self._touched: set[str] = set()
         self.listings = 0
 
-    def _refresh(self) -> dict[str, OvsPort]:
+    def _refresh(self) -> Mapping[str, OvsPort]:
         ports = {p.name: p for p in self._ovs.list_ports(self.bridge)}
         self._ports, self._listed_at = ports, self._clock()
+        self._view = types.MappingProxyType(ports)
         self._touched.clear()
         self.listings += 1
-        return ports
+        return self._view
 
-    def snapshot(self, *names: str) -> dict[str, OvsPort]:
-        """name -> OvsPort, fresh for ``names`` (listed again if any was touched)."""
+    def snapshot(self, *names: str) -> Mapping[str, OvsPort]:
+        """name -> OvsPort, fresh for ``names`` (listed again if any was touched).
+
+        Read-only and shared: a listing is never changed once made (a refresh
+        makes a new one), so no caller copies the bridge's thousands of ports."""
         with self._lock:
             stale = (self._ports is None or self._clock() - self._listed_at > self._ttl
                      or any(n in self._touched for n in names))
-            return dict(self._refresh() if stale else self._ports)
+            return self._refresh() if stale else self._view
 
-    def refresh(self) -> dict[str, OvsPort]:
+    def refresh(self) -> Mapping[str, OvsPort]:
         with self._lock:
-            return dict(self._refresh())
+            return self._refresh()
 
     def touched(self, *names: str) -> None:
         with self._lock:

@@ -169,14 +169,19 @@ class FakeLinks:
         self.host.dev(ns, dev).up = False
         self.host.log.append(commands.link_set(ns, dev, up=False))
 
-    def move_to_namespace(self, dev: str, target: str, from_ns: Optional[str] = None) -> None:
+    def move_to_namespace(self, dev: str, target: str, from_ns: Optional[str] = None, *,
+                          mac: Optional[str] = None, mtu: Optional[int] = None,
+                          up: bool = False) -> None:
         moving = self.host.dev(from_ns, dev)
         dest = self.host.ns(target)
         if dev in dest.devices:
             raise DriverError(f'device {dev}: namespace {target} already has one')
-        self.host.log.append(commands.link_set(from_ns, dev, netns=target))
+        self.host.log.append(commands.link_set(from_ns, dev, netns=target, mac=mac,
+                                               mtu=mtu, up=True if up else None))
         del self.host.ns(from_ns).devices[dev]
-        moving.up, moving.addresses = False, {}
+        moving.up, moving.addresses = up, {}
+        moving.mac = mac if mac is not None else moving.mac
+        moving.mtu = mtu if mtu is not None else moving.mtu
         dest.devices[dev] = moving
 
     def delete_device(self, ns: Optional[str], dev: str) -> bool:

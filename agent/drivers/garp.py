@@ -3,8 +3,8 @@
 ``arping -U -I <dev> -c 1 <ip>`` three times 2 s apart (Neutron's way) costs two
 processes per announcement (``ip netns exec``, ``arping``): twelve per router with a
 gateway and two floating IPs.  Here the namespace's netlink worker thread (already
-inside it, see :func:`agent.drivers.netns.call_netlink`) opens an ``AF_PACKET``
-socket bound to the device and sends the frame ``arping -U`` sends: a broadcast ARP
+inside it, see :func:`agent.drivers.netns.call_netlink`) sends, on the ``AF_PACKET``
+socket it keeps, to the device the frame ``arping -U`` sends: a broadcast ARP
 request whose sender and target IP are the announced address and whose target
 hardware address is the broadcast one.  One scheduler thread sends every repeat.
 """
@@ -12,6 +12,7 @@ hardware address is the broadcast one.  One scheduler thread sends every repeat.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import heapq
 import ipaddress
 import itertools
@@ -20,6 +21,7 @@ import socket
 import struct
 import threading
 import time
+import weakref
 from typing import Any, Optional
 
 from agent.drivers import commands
@@ -46,12 +48,31 @@ def frame(mac: bytes, ip: ipaddress.IPv4Address) -> bytes:
             + mac + addr + BROADCAST + addr)
 
 
-def _send(_ipr: Any, dev: str, ip: ipaddress.IPv4Address) -> None:
+SIOCGIFHWADDR = 0x8927
+
+# One AF_PACKET socket per namespace worker (keyed by its IPRoute, dropped with
+# it): closing a packet socket waits for an RCU grace period (synchronize_net(),
+# tens of milliseconds on a busy host), during which the namespace's worker,
+# and the router's reconcile waiting on it, stood still; a thousand routers
+# announce twelve thousand times.
+_sockets: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_sockets_lock = threading.Lock()
+
+
+def _packet_socket(ipr: Any) -> socket.socket:
+    with _sockets_lock:
+        sock = _sockets.get(ipr)
+        if sock is None:
+            sock = _sockets[ipr] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        return sock
+
+
+def _send(ipr: Any, dev: str, ip: ipaddress.IPv4Address) -> None:
     """On a thread inside the namespace: one frame on ``dev`` (its own MAC as source)."""
-    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0) as sock:
-        sock.bind((dev, 0))
-        mac = sock.getsockname()[4]
-        sock.send(frame(mac, ip))
+    sock = _packet_socket(ipr)
+    request = struct.pack('256s', dev.encode())
+    mac = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, request)[18:24]
+    sock.sendto(frame(mac, ip), (dev, 0))
 
 
 def send_once(ns: Optional[str], dev: str, ip: Any) -> None:

@@ -50,10 +50,11 @@ def _call(ns: Optional[str], dev: Optional[str], what: str, fn: Any, *args: Any)
 
 # -- observe ---------------------------------------------------------------------------
 
-def _link_state(ipr: Any, msg: Any) -> LinkState:
+def _link_state(ipr: Any, msg: Any, addr_msgs: Any = None) -> LinkState:
+    """``msg`` (RTM_NEWLINK) with its addresses: ``addr_msgs``, or asked for."""
     index = msg['index']
     addresses, link_local, broadcasts = set(), set(), []
-    for amsg in ipr.get_addr(index=index):
+    for amsg in ipr.get_addr(index=index) if addr_msgs is None else addr_msgs:
         addr = ipaddress.ip_interface(f"{amsg.get('address')}/{amsg['prefixlen']}")
         if amsg['scope'] != SCOPE_UNIVERSE:
             link_local.add(addr)
@@ -93,8 +94,13 @@ def observe_link(ns: Optional[str], dev: str) -> Optional[LinkState]:
 
 
 def _observe_all(ipr: Any) -> Tuple[LinkState, ...]:
-    return tuple(sorted((_link_state(ipr, msg) for msg in ipr.get_links()),
-                        key=lambda link: link.name))
+    """Two dumps (links, then every address) whatever the number of devices; one
+    address request per device cost a round trip each."""
+    by_index: dict = {}
+    for amsg in ipr.get_addr():
+        by_index.setdefault(amsg['index'], []).append(amsg)
+    return tuple(sorted((_link_state(ipr, msg, by_index.get(msg['index'], ()))
+                         for msg in ipr.get_links()), key=lambda link: link.name))
 
 
 def list_links(ns: Optional[str]) -> Tuple[LinkState, ...]:
@@ -127,23 +133,36 @@ def set_down(ns: Optional[str], dev: str) -> None:
     _call(ns, dev, 'set down', _set, ns, dev, {'state': 'down'})
 
 
-def _move(ipr: Any, ns: Optional[str], dev: str, target: str) -> None:
+def _move(ipr: Any, ns: Optional[str], dev: str, target: str, fields: dict) -> None:
     fd = os.open(netns.path_of(target), os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _set(ipr, ns, dev, {'net_ns_fd': fd})
+        _set(ipr, ns, dev, {'net_ns_fd': fd, **fields})
     finally:
         os.close(fd)
 
 
-def move_to_namespace(dev: str, target: str, from_ns: Optional[str] = None) -> None:
-    """Move ``dev`` from ``from_ns`` (root by default) into namespace ``target``."""
+def move_to_namespace(dev: str, target: str, from_ns: Optional[str] = None, *,
+                      mac: Optional[str] = None, mtu: Optional[int] = None,
+                      up: bool = False) -> None:
+    """Move ``dev`` from ``from_ns`` (root by default) into namespace ``target``,
+    and there give it ``mac`` and ``mtu`` and set it up if asked: one request
+    (``ip link set X netns T address M mtu N up``; the kernel moves the device
+    first, then applies the rest in its new namespace)."""
     if not netns.exists(target):
         raise DriverError(f'{_where(from_ns, dev)}: cannot move into missing namespace '
                           f'{target}')
-    LOG.debug('%s', commands.link_set(from_ns, dev, netns=target))
+    fields: dict = {}
+    if mac is not None:
+        fields['address'] = mac
+    if mtu is not None:
+        fields['mtu'] = mtu
+    if up:
+        fields['state'] = 'up'
+    LOG.debug('%s', commands.link_set(from_ns, dev, netns=target, mac=mac, mtu=mtu,
+                                      up=True if up else None))
     for attempt in range(MOVE_ATTEMPTS):
         try:
-            netns.call_netlink(from_ns, _move, from_ns, dev, target)
+            netns.call_netlink(from_ns, _move, from_ns, dev, target, fields)
             return
         except NetlinkError as exc:
             # EEXIST: a replaced port's old device is still being torn down in the target

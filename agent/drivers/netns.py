@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
-from agent.drivers.netlink_api import IPRoute
+from agent.drivers.netlink_api import IPRoute, NetlinkError
 
 from agent.drivers import commands
 from agent.drivers.state import DriverError, NamespaceNotEmpty, NamespaceNotFound
@@ -147,10 +147,13 @@ def exists(name: str) -> bool:
 
 
 def _unshare_and_mount(path: str) -> None:
+    """Move the calling thread into a new namespace and bind it on ``path``."""
     _check(_libc.unshare(CLONE_NEWNET), f'unshare a network namespace for {path}')
     _mount('/proc/thread-self/ns/net', path, MS_BIND, f'bind-mount namespace on {path}')
-    with IPRoute() as ipr:
-        ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
+
+
+def _lo_up(ipr: Any) -> None:
+    ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
 
 
 def create(name: str) -> bool:
@@ -168,12 +171,25 @@ def create(name: str) -> bool:
             if _is_netns_mount(path):
                 return False
             time.sleep(0.01)
+    # The thread that makes the namespace stays in it as its netlink worker: the
+    # router's or network's next calls find it there (no second thread, setns
+    # and IPRoute per namespace).
+    worker = _NamespaceWorker(name, None, create_path=path)
     try:
-        _in_thread(_unshare_and_mount, path)
-    except OSError as exc:
+        worker.created.result()
+    except (OSError, NetlinkError) as exc:
         with contextlib.suppress(OSError):
             os.unlink(path)
         raise DriverError(f'namespace {name}: create failed: {exc}') from exc
+    with _workers_lock:
+        old = _workers.get(name)
+        if old is None or old.stopped or old.identity != worker.identity:
+            if old is not None:      # the worker of a namespace deleted meanwhile
+                old.stopped = True
+                old.stop()
+            _workers[name] = worker
+        else:
+            worker.stop()
     LOG.debug('%s', commands.link_set(name, 'lo', up=True))
     return True
 
@@ -191,23 +207,42 @@ class _NamespaceWorker:
 
     IDLE_SECONDS = 2.0
 
-    def __init__(self, name: str, identity: Tuple[int, int]) -> None:
+    def __init__(self, name: str, identity: Optional[Tuple[int, int]],
+                 create_path: Optional[str] = None) -> None:
         self.name = name
         self.identity = identity
+        self.create_path = create_path       # make the namespace there first
+        self.created: concurrent.futures.Future = concurrent.futures.Future()
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
         self.stopped = False
         self.thread = threading.Thread(target=self._serve, daemon=True,
                                        name=f'netlink-{name}')
         self.thread.start()
 
+    def _start(self) -> Any:
+        """Into the namespace (made first, with ``lo`` up, if asked) with an IPRoute."""
+        if self.create_path is None:
+            _enter(self.name)
+            return IPRoute()
+        _unshare_and_mount(self.create_path)
+        ipr = IPRoute()
+        try:
+            _lo_up(ipr)
+            self.identity = _identity(self.name)
+        except BaseException:
+            ipr.close()
+            raise
+        return ipr
+
     def _serve(self) -> None:
         ipr = None
         try:
-            _enter(self.name)
-            ipr = IPRoute()
+            ipr = self._start()
         except BaseException as exc:
+            self.created.set_exception(exc)
             self._fail_pending(exc)
             return
+        self.created.set_result(True)
         try:
             while True:
                 try:
@@ -364,9 +399,17 @@ def _write(key: str, value: str) -> None:
         f.write(value)
 
 
+def _on_worker(ns: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` inside namespace ``ns`` on its netlink worker thread (already
+    there: no thread started per call, as :func:`run_in` does)."""
+    if ns is None:
+        return fn(*args)
+    return call_netlink(ns, lambda _ipr, *a: fn(*a), *args)
+
+
 def sysctl_get(ns: Optional[str], key: str) -> str:
     try:
-        return run_in(ns, _read, key)
+        return _on_worker(ns, _read, key)
     except FileNotFoundError:
         raise DriverError(f'namespace {ns}: no sysctl {key}') from None
 
@@ -374,7 +417,7 @@ def sysctl_get(ns: Optional[str], key: str) -> str:
 def sysctl_set(ns: Optional[str], key: str, value: Any) -> None:
     LOG.debug('%s', commands.sysctl_set(ns, key, value))
     try:
-        run_in(ns, _write, key, str(value))
+        _on_worker(ns, _write, key, str(value))
     except OSError as exc:
         raise DriverError(f'namespace {ns}: sysctl {key}={value} failed: {exc}') from exc
 
@@ -393,7 +436,7 @@ def _apply_sysctls(ns: Optional[str], wanted: Mapping[str, Any]) -> Dict[str, st
 def set_sysctls(ns: Optional[str], wanted: Mapping[str, Any]) -> Dict[str, str]:
     """Make the sysctls hold ``wanted`` (one thread for all); returns what changed."""
     try:
-        return run_in(ns, _apply_sysctls, ns, wanted)
+        return _on_worker(ns, _apply_sysctls, ns, wanted)
     except OSError as exc:
         raise DriverError(f'namespace {ns}: setting sysctls failed: {exc}') from exc
 

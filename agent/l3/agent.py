@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from agent.common import access, names
+from agent.common import access, heap, names
 from agent.conf import service
 from agent.dataplane import ownership, physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
@@ -27,6 +27,7 @@ from agent.l3 import desired as want
 from agent.l3 import sweep as l3sweep
 from agent.l3.fip_status import FloatingIpStatusReporter
 from agent.l3.host import RouterHost, router_id_of
+from agent.l3.plug_ahead import PlugAhead
 from agent.l3.reconciler import RouterReconciler, Stopping
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
@@ -45,7 +46,12 @@ DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top 
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
 STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
-PREPLUG_CHUNK = 100          # ports per OVSDB transaction when a full sync plugs ahead
+# ... of which for the bus to close: its listeners notice the stop only when
+# their poll of the broker ends, which took the whole second every time (the
+# restart's stop was 1.0 s of its 2.6 s).  Leaving earlier loses nothing:
+# RabbitMQ requeues what was delivered and not acknowledged, and the next
+# start resyncs in full.
+BUS_CLOSE_TIMEOUT = 0.2
 
 
 def router_key(router_id: str) -> tuple[str, str]:
@@ -73,7 +79,9 @@ class L3Agent:
         self.host = RouterHost(drivers, self.processes,
                                (conf.ovs.integration_bridge, conf.ovs.external_bridge),
                                iptables_debug=conf.AGENT.debug_iptables_rules,
-                               ipv6=self.settings.ipv6)
+                               ipv6=self.settings.ipv6,
+                               stamp_file=lambda ns: l3sweep.iptables_stamp_path(
+                                   self.settings.state_path, ns))
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
         self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
@@ -92,11 +100,14 @@ class L3Agent:
         self.plugin = self.bus.l3
         self.heartbeat = self.bus.heartbeat
         self.sweep = l3sweep.L3Sweep(self.settings, self.processes)
+        self.plug_ahead = PlugAhead(self._stop)
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
         self._prefetched: dict[str, object] = {}
+        self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
         self._deleted: set[str] = set()
         self._wanted_ports: frozenset[str] = frozenset()
+        self._trim_due = False      # a full sync's burst is being worked off
         self._starter: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -144,7 +155,7 @@ class L3Agent:
             self._starter.join(left())
         self.queue.stop(left())
         self.monitor.stop(left())
-        self.bus.join(left())
+        self.bus.join(min(left(), BUS_CLOSE_TIMEOUT))
         LOG.info('L3 agent %s stopped in %.2f s', self.host_name,
                  timeout - left())
 
@@ -172,40 +183,54 @@ class L3Agent:
     # -- the worker ------------------------------------------------------------------
 
     def _take(self, router_id: str):
-        """(known, router): a deleted one, a full sync's copy, or a fresh fetch."""
+        """(router, local VLANs known for it): a deleted one (None), a full sync's
+        copy with the VLANs that sync read, or a fresh fetch."""
         with self._lock:
             if router_id in self._deleted:
                 self._deleted.discard(router_id)
-                return None
+                return None, None
             if router_id in self._prefetched:
-                return self._prefetched.pop(router_id)
+                return self._prefetched.pop(router_id), self._sync_tags
         routers = self.plugin.sync_routers([router_id])
-        return next((r for r in routers if r.id == router_id), None)
+        return next((r for r in routers if r.id == router_id), None), None
 
     def _handle(self, key) -> None:
         _, router_id = key
+        self.plug_ahead.wait(router_id)         # its ports, if plugged ahead
         try:
-            router = self._take(router_id)
+            router, tags = self._take(router_id)
         except WireError as exc:
             # The server's data is bad: keep what is in place, retry at the next
             # full sync rather than tear anything down.
             raise TerminalError(f'router {router_id}: {exc}') from exc
         try:
-            self._converge(router_id, router)
+            self._converge(router_id, router, tags)
         except ActionFailed as exc:
             if not isinstance(exc.error, Stopping):
                 raise
             LOG.info('router %s: stopped after %d of its actions; the next start '
                      'finishes it', router_id, exc.index)
+        finally:
+            self._trim_after_burst()
 
-    def _converge(self, router_id: str, router) -> None:
+    def _trim_after_burst(self) -> None:
+        """Once a full sync's routers are all handled, give the heap its freed
+        pages back (agent.common.heap): the RPC answers and the plans of a
+        thousand routers otherwise keep the RSS at their peak."""
+        with self._lock:
+            if not self._trim_due or len(self.queue):
+                return
+            self._trim_due = False
+        heap.trim()
+
+    def _converge(self, router_id: str, router, tags=None) -> None:
         if not want.hosted(router, self.settings):
             self.reconciler.teardown(router_id)
             self.fip_status.report(router_id, None, True)
             return
         ok = False
         try:
-            self.reconciler.reconcile(router)
+            self.reconciler.reconcile(router, tags=tags)
             ok = True
         finally:
             if not self._stop.is_set():     # no calls to the server while stopping
@@ -214,43 +239,53 @@ class L3Agent:
     # -- full sync -------------------------------------------------------------------
 
     def _fetch_all(self) -> dict:
-        return fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
+        """Every router of this host, those in place first: the routers to build
+        wait for their batch of ports (agent.l3.plug_ahead), and the queue runs
+        the keys in this order, so a re-check never waits behind them."""
+        routers = fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
+        exists = self.drivers.netns.exists
+        return dict(sorted(routers.items(),
+                           key=lambda item: not exists(names.router_namespace(item[0][1]))))
 
     def _prefetch(self, desired) -> None:
+        routers = [r for r in desired.values() if r is not None]
+        tags = self._local_vlans_of(routers)
         with self._lock:
-            self._prefetched = {key[1]: router for key, router in desired.items()
-                                if router is not None}
-            self._wanted_ports = frozenset(p.id for r in desired.values()
-                                           if r is not None for p in _ports(r))
-        self._preplug([r for r in desired.values() if r is not None])
+            self._trim_due = True
+            self._sync_tags = tags
+            self._prefetched = {r.id: r for r in routers}
+            self._wanted_ports = frozenset(p.id for r in routers for p in _ports(r))
+        self._plug_ahead(routers, tags)
 
-    def _preplug(self, routers: list) -> None:
-        """Plug the qr-/qg- ports of the routers that have no namespace yet, up to
-        PREPLUG_CHUNK per OVSDB transaction, before their reconciles run.
+    def _local_vlans_of(self, routers: list) -> dict[str, int]:
+        """The local VLANs of the routers' internal networks: one read of the
+        bridge's map (and one transaction for those still missing, the bridge's
+        external_ids growing with the networks: one each was O(N^2)); empty when
+        an L2 agent or a physical network tags the ports."""
+        if not (self.local_vlans.enabled and not self.bridge_mappings and routers):
+            return {}
+        try:
+            return self.local_vlans.tags_for([p.network_id for r in routers
+                                              for p in r.interfaces])
+        except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
+            LOG.warning('allocating local VLANs ahead failed: %s', exc)
+            return {}
 
-        One transaction per port costs the agent an IDL update of the bridge row
-        (whose port list grows with the bridge) and ovs-vswitchd a reconfiguration
-        each: a cold start of N routers was O(N^2).  The ports are exactly what the
-        routers' own plans would plug first; their reconciles then find them and
-        move them into place.  A chunk that fails is left to those reconciles.
-        """
-        routers = [r for r in routers
-                   if not self.drivers.netns.exists(names.router_namespace(r.id))]
-        if not routers:
-            return
-        if self.local_vlans.enabled and not self.bridge_mappings:
-            # Their networks' local VLANs in one transaction (the bridge's
-            # external_ids map grows with the networks: one each was O(N^2)).
-            try:
-                self.local_vlans.tags_for([p.network_id for r in routers
-                                           for p in r.interfaces])
-            except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
-                LOG.warning('allocating local VLANs ahead failed: %s', exc)
-        ports = self.host.router_ports(fresh=True)
+    def _plug_ahead(self, routers: list, tags: dict[str, int]) -> None:
+        """Plug the qr-/qg- ports of the routers that have no namespace yet in
+        batches, on a thread of its own (agent.l3.plug_ahead)."""
+        self.host.router_ports(fresh=True)      # what others changed meanwhile
+        new = [r for r in routers
+               if not self.drivers.netns.exists(names.router_namespace(r.id))]
+        self.plug_ahead.start(new, lambda chunk: self._plug_chunk(chunk, tags))
+
+    def _plug_chunk(self, routers: list, tags: dict[str, int]) -> None:
+        """The ports these routers' plans would plug first, one transaction per
+        bridge."""
         by_bridge: dict[str, dict] = {}
         for router in routers:
             try:
-                for action in self.reconciler.first_plugs(router, ports):
+                for action in self.reconciler.first_plugs(router, tags=tags):
                     specs = by_bridge.setdefault(action.bridge, {})
                     first = specs.setdefault(action.port.name, action.port)
                     if first.iface_id != action.port.iface_id:
@@ -260,21 +295,17 @@ class L3Agent:
             except Exception as exc:  # noqa: BLE001 - its reconcile reports it
                 LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
         for bridge, specs in by_bridge.items():
-            specs = list(specs.values())
-            for i in range(0, len(specs), PREPLUG_CHUNK):
-                if self._stop.is_set():
-                    return
-                chunk = specs[i:i + PREPLUG_CHUNK]
-                try:
-                    self.drivers.ovs.plug_ports(bridge, chunk)
-                    LOG.info('bridge %s: %d router ports plugged ahead of their '
-                             'reconciles', bridge, len(chunk))
-                except Exception as exc:  # noqa: BLE001 - the reconciles plug them
-                    LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
-                                bridge, len(chunk), exc)
-                finally:
-                    for spec in chunk:
-                        self.host.touched(spec.name)
+            chunk = list(specs.values())
+            try:
+                self.drivers.ovs.plug_ports(bridge, chunk)
+                LOG.info('bridge %s: %d router ports plugged ahead of their '
+                         'reconciles', bridge, len(chunk))
+            except Exception as exc:  # noqa: BLE001 - the reconciles plug them
+                LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
+                            bridge, len(chunk), exc)
+            finally:
+                for spec in chunk:
+                    self.host.touched(spec.name)
 
     def owned_namespaces(self, ports: list, by_child=frozenset()) -> dict[str, str]:
         """router id -> namespace, for qrouter- namespaces this agent made: its

@@ -29,6 +29,7 @@ from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
 
+PORTS_TTL = 10.0    # seconds a bridge listing serves lookups (see RouterHost)
 _DNAT_RE = re.compile(r'^-A \S+-PREROUTING -d (\S+)/32 -j DNAT --to-destination (\S+)$',
                       re.MULTILINE)
 
@@ -56,19 +57,28 @@ class RouterHost:
                  clear_conntrack: Callable[[str, str], int] = conntrack.delete_entries,
                  read_sysctls: Callable[[str, tuple], tuple] | None = None,
                  read_file: Callable[[str], str | None] = fileutils.read_lenient,
-                 state_dirs: StateDirs | None = None):
+                 state_dirs: StateDirs | None = None,
+                 stamp_file: Callable[[str], str | None] = lambda ns: None):
         self.drivers = drivers
         self.processes = processes
         self.bridges = bridges
         self._iptables_factory = iptables_factory or (
-            lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6))
+            lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6,
+                                       stamp_file=stamp_file(ns)))
         self._iptables: dict[str, IptablesManager] = {}
-        # One OVS listing per bridge shared by the reconciles of a full sync.
-        self._bridge_ports = {b: BridgePorts(drivers.ovs, b) for b in dict.fromkeys(bridges)}
+        # One OVS listing per bridge shared by the reconciles of a full sync (which
+        # lists afresh first).  A listing of a few thousand ports costs 60-150 ms
+        # of CPU here: listed again every 2 s it was a tenth of a cold start of
+        # a thousand routers.  Our own plugs and unplugs are seen at once
+        # (touched); a port someone else removed is replugged anyway, its device
+        # being gone.
+        self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL)
+                              for b in dict.fromkeys(bridges)}
         self._lock = threading.Lock()
         self.clear_conntrack = clear_conntrack
+        # On the namespace's netlink worker, already inside it: no thread per read.
         self._read_sysctls = read_sysctls or (
-            lambda ns, keys: tuple(drivers.netns.run_in(ns, _sysctl_values, keys)))
+            lambda ns, keys: tuple(drivers.netns.call_netlink(ns, _sysctl_values, keys)))
         self._read_file = read_file
         self.state_dirs = state_dirs or StateDirs()
 
@@ -103,6 +113,19 @@ class RouterHost:
                       if p.name.startswith(rplan.ROUTER_DEVICE_PREFIXES)]
         return found
 
+    def ports_named(self, names) -> list:
+        """The ports of ``names`` on the two bridges, from the same listing as
+        :meth:`router_ports` (a lookup per name: a router's reconcile does not
+        walk the thousands of ports of the others)."""
+        found = []
+        for cache in self._bridge_ports.values():
+            try:
+                ports = cache.snapshot(*names)
+            except BridgeNotFound:
+                continue
+            found += [ports[n] for n in names if n in ports]
+        return found
+
     def touched(self, name: str) -> None:
         for cache in self._bridge_ports.values():
             cache.touched(name)
@@ -122,18 +145,31 @@ class RouterHost:
         except (DriverError, OSError):
             return tuple((k, None) for k in keys)
 
-    def nat_fips(self, namespace: str) -> tuple:
-        """(floating, fixed) of our DNAT rules in the namespace (from iptables-save)."""
-        text = self.iptables(namespace).backend.save(4)
+    def nat_fips(self, namespace: str, saved: str | None = None) -> tuple:
+        """(floating, fixed) of our DNAT rules in the namespace (from ``saved``,
+        else from iptables-save)."""
+        text = self.iptables(namespace).backend.save(4) if saved is None else saved
         return tuple(sorted({(ipaddress.ip_address(m[1]), ipaddress.ip_address(m[2]))
                              for m in _DNAT_RE.finditer(text)}))
+
+    def _iptables_state(self, desired: DesiredRouter, with_nat_fips: bool
+                        ) -> tuple[bool, tuple]:
+        """(converged, DNAT mapping in place if asked for).  When the ruleset stamp
+        proves the desired rules in place, their mapping is the desired one."""
+        ns = desired.namespace
+        verified = self.iptables(ns).verify(desired.tables)
+        if not with_nat_fips:
+            return verified.converged, ()
+        if verified.saved is None:
+            return verified.converged, tuple(sorted(desired.floating_ips.items()))
+        return verified.converged, self.nat_fips(ns, verified.saved.get(4))
 
     def observe(self, desired: DesiredRouter, ports: list | None = None,
                 with_nat_fips: bool = False) -> rplan.ObservedRouter:
         ns = desired.namespace
         names_wanted = desired.device_names
         if not self.drivers.netns.exists(ns):
-            ports = self.router_ports(names_wanted) if ports is None else ports
+            ports = self.ports_named(names_wanted) if ports is None else ports
             in_root = frozenset(p.name for p in ports if p.name in names_wanted
                                 and self.drivers.links.observe_link(None, p.name))
             mine = tuple(p for p in ports if p.name in names_wanted)
@@ -142,17 +178,17 @@ class RouterHost:
         links = self._links(ns)
         here = {link.name for link in links}
         if ports is None:
-            ports = self.router_ports(names_wanted | here)
+            ports = self.ports_named(names_wanted | here)
         mine = tuple(p for p in ports if p.name in here or p.name in names_wanted)
         in_root = frozenset(p.name for p in mine if p.name in names_wanted
                             and p.name not in here
                             and self.drivers.links.observe_link(None, p.name))
         sysctls = self._sysctls(ns, [k for k, _ in desired.sysctls + desired.device_sysctls])
-        converged = not self.iptables(ns).plan(desired.tables)
+        converged, nat_fips = self._iptables_state(desired, with_nat_fips)
         families = (4, 6) if _has_ipv6(desired) else (4,)
         return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns, families),
                                     sysctls, converged, self._proxy_current(desired.proxy),
-                                    self.nat_fips(ns) if with_nat_fips else ())
+                                    nat_fips)
 
     def _proxy_current(self, spec: ProcessSpec | None) -> bool:
         if spec is None:
@@ -170,7 +206,7 @@ class RouterHost:
             return rplan.ObservedRouter(False)
         links = self._links(namespace)
         here = {link.name for link in links}
-        ports = self.router_ports(here) if ports is None else ports
+        ports = self.ports_named(here) if ports is None else ports
         return rplan.ObservedRouter(True, links, tuple(p for p in ports if p.name in here))
 
     def proxy_running(self, spec: ProcessSpec) -> bool:
@@ -194,6 +230,11 @@ class RouterHost:
             self.forget_namespace(action.namespace)
 
 
+def _move_device(host: RouterHost, a: rplan.MoveDevice) -> None:
+    host.drivers.links.move_to_namespace(a.name, a.namespace, mac=a.mac, mtu=a.mtu,
+                                         up=a.up)
+
+
 def _delete_device(host: RouterHost, a: rplan.DeleteDevice) -> None:
     host.drivers.links.delete_device(a.namespace, a.name)
 
@@ -215,7 +256,7 @@ def _garp(host: RouterHost, a: rplan.GratuitousArp) -> None:
 
 
 def _iptables(host: RouterHost, a: rplan.ApplyIptables) -> None:
-    host.iptables(a.namespace).apply(a.tables)
+    host.iptables(a.namespace).apply(a.tables, a.empty)
 
 
 def _conntrack(host: RouterHost, a: rplan.ClearConntrack) -> None:
@@ -236,6 +277,7 @@ def _stop(host: RouterHost, a: rplan.StopProcess) -> None:
 
 
 _HANDLERS: dict[type, Callable] = {
+    rplan.MoveDevice: _move_device,
     rplan.DeleteDevice: _delete_device,
     rplan.ReplaceRoute: _replace_route,
     rplan.DeleteRoute: _delete_route,
@@ -247,8 +289,9 @@ _HANDLERS: dict[type, Callable] = {
 }
 
 
-def _sysctl_values(keys):
-    """Inside a namespace: each key's value, None if the kernel has no such key."""
+def _sysctl_values(_ipr, keys):
+    """Inside a namespace (on its netlink worker): each key's value, None if the
+    kernel has no such key."""
     values = []
     for key in keys:
         try:

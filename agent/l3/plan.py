@@ -108,6 +108,7 @@ class GratuitousArp(Action):
 class ApplyIptables(Action):
     namespace: str
     tables: Tables = dataclasses.field(compare=False, repr=False)
+    empty: bool = False     # the plan creates the namespace: nothing to save first
 
     def describe(self):
         return (f'ip netns exec {self.namespace} iptables-restore -n  '
@@ -140,7 +141,46 @@ class StopProcess(Action):
         return f'kill $(cat {self.spec.pid_file})'
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class MoveDevice(Action):
+    """A device moved into the namespace and given its MAC and MTU and set up
+    there, in one netlink request (see :func:`coalesce`)."""
+    name: str
+    namespace: str
+    mac: str | None = None
+    mtu: int | None = None
+    up: bool = False
+
+    def describe(self):
+        return commands.link_set(None, self.name, netns=self.namespace, mac=self.mac,
+                                 mtu=self.mtu, up=True if self.up else None)
+
+
 # -- planning -----------------------------------------------------------------------
+
+_MOVED_FIELDS = {dev.SetMac: ('mac', lambda a: a.mac), dev.SetMtu: ('mtu', lambda a: a.mtu),
+                 dev.SetUp: ('up', lambda a: True)}
+
+
+def coalesce(plan: Plan) -> Plan:
+    """``plan`` with each MoveToNamespace and the SetMac, SetMtu and SetUp of that
+    device right after it made one :class:`MoveDevice`: one request instead of
+    four (each ~1 ms of the agent's CPU and a trip through the kernel's rtnl
+    lock), the same effect in the same order."""
+    actions, out, i = plan.actions, [], 0
+    while i < len(actions):
+        move, fields, i = actions[i], {}, i + 1
+        if isinstance(move, dev.MoveToNamespace):
+            while i < len(actions) and type(actions[i]) in _MOVED_FIELDS:
+                field, value = _MOVED_FIELDS[type(actions[i])]
+                if (actions[i].namespace, actions[i].name) != (move.namespace, move.name) \
+                        or field in fields:
+                    break
+                fields[field] = value(actions[i])
+                i += 1
+        out.append(MoveDevice(move.name, move.namespace, **fields) if fields else move)
+    return Plan.of(out)
+
 
 def _stale_devices(desired: DesiredRouter, observed: ObservedRouter,
                    bridges: tuple[str, ...]) -> list[Action]:
@@ -223,7 +263,7 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
     actions += _sysctls(ns, dev_sysctls, dict(observed.sysctls), fresh)
     actions += _extra_routes(desired, observed)
     if not observed.iptables_converged:
-        actions.append(ApplyIptables(ns, desired.tables))
+        actions.append(ApplyIptables(ns, desired.tables, fresh))
     stale = {ip for ip in observed.floating_ips if ip not in desired.floating_ips}
     for ip, fixed in (previous_fips or {}).items():
         if desired.floating_ips.get(ip) != fixed:

@@ -72,19 +72,26 @@ class RouterReconciler:
 
     # -- reconcile -------------------------------------------------------------------
 
-    def _tags(self, router: Router) -> dict[str, int]:
+    def _tags(self, router: Router, known: Mapping[str, int] | None = None
+              ) -> dict[str, int]:
+        """network id -> VLAN of the router's interfaces; ``known``: local VLANs a
+        full sync read for all its routers at once (each lookup reads the
+        bridge's whole map of them: a thousand entries at a thousand routers)."""
         tags: dict[str, int] = {}
         for port in router.interfaces:
             if port.network_id not in tags:
                 tag = provider_vlan.provider_tag(port.network_id, port.segment,
                                                  self.bridge_mappings)
+                if tag is None and known is not None:
+                    tag = known.get(port.network_id)
                 tags[port.network_id] = (self.local_vlans.port_tag(port.network_id)
                                          if tag is None else tag)
         return tags
 
-    def reconcile(self, router: Router, ports: list | None = None) -> rplan.Plan:
+    def reconcile(self, router: Router, ports: list | None = None,
+                  tags: Mapping[str, int] | None = None) -> rplan.Plan:
         """Make the host hold ``router``; returns the plan that was executed."""
-        desired = want.desired_router(router, self.settings, self._tags(router))
+        desired = want.desired_router(router, self.settings, self._tags(router, tags))
         with self._lock:
             previous = self._fips.get(router.id)
         # Not known since this agent started: read the mapping from the rules.
@@ -98,7 +105,7 @@ class RouterReconciler:
             self.host.state_dirs.mark(l3sweep.marker_path(self.settings.state_path,
                                                           router.id))
         try:
-            execute(plan, self._apply, f'router {router.id}', LOG)
+            execute(rplan.coalesce(plan), self._apply, f'router {router.id}', LOG)
         finally:
             if desired.proxy is not None and self.monitor is not None:
                 self.monitor.register(desired.proxy)
@@ -110,12 +117,13 @@ class RouterReconciler:
             self._stop_proxy(router.id)
         return plan
 
-    def first_plugs(self, router: Router, ports: list) -> list[dev.PlugPort]:
+    def first_plugs(self, router: Router, ports: list | None = None,
+                    tags: Mapping[str, int] | None = None) -> list[dev.PlugPort]:
         """The ports ``router``'s plan plugs when its namespace does not exist yet
         (a full sync plugs those of every such router together, then reconciles)."""
         if self.host.drivers.netns.exists(names.router_namespace(router.id)):
             return []
-        desired = want.desired_router(router, self.settings, self._tags(router))
+        desired = want.desired_router(router, self.settings, self._tags(router, tags))
         observed = self.host.observe(desired, ports)
         return [a for a in rplan.diff(desired, observed, {}, self.host.bridges).actions
                 if isinstance(a, dev.PlugPort)]
@@ -147,8 +155,10 @@ class RouterReconciler:
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
             fileutils.remove(path)
-        self.host.state_dirs.unmark(l3sweep.marker_path(self.settings.state_path,
-                                                        router_id))
+        marker = l3sweep.marker_path(self.settings.state_path, router_id)
+        fileutils.remove(l3sweep.iptables_stamp_path(self.settings.state_path, namespace))
+        fileutils.sweep_temp(marker, min_age=0)     # an interrupted stamp write's
+        self.host.state_dirs.unmark(marker)
         with self._lock:
             self._applied.pop(router_id, None)
             self._fips.pop(router_id, None)

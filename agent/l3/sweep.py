@@ -33,6 +33,15 @@ def marker_path(state_path: str, router_id: str) -> str:
     return os.path.join(routers_dir(state_path), names.validate_uuid(router_id, 'router id'))
 
 
+def iptables_stamp_path(state_path: str, namespace: str) -> str | None:
+    """Where a router's iptables manager keeps its ruleset stamp (in the router's
+    state directory; see agent.drivers.iptables); None for another namespace."""
+    router_id = names.id_from_namespace(namespace, names.ROUTER_NS_PREFIX)
+    if router_id is None:
+        return None
+    return os.path.join(marker_path(state_path, router_id), 'iptables.stamp')
+
+
 def ra_settings(settings: L3Settings) -> radvd.RaSettings:
     return settings.ra or radvd.RaSettings.default(settings.state_path)
 

@@ -86,8 +86,10 @@ def execute(plan: Plan, executor: Callable[[Action], None], resource: str,
     next reconcile re-observes, so a partial plan is harmless).
     """
     start = time.monotonic()
+    debug = log.isEnabledFor(logging.DEBUG)      # describe() costs a shlex.join
     for index, action in enumerate(plan.actions):
-        log.debug('%s: %s', resource, action.describe())
+        if debug:
+            log.debug('%s: %s', resource, action.describe())
         try:
             executor(action)
         except Exception as exc:

@@ -209,3 +209,23 @@ def test_two_interfaces_of_one_router_sharing_a_device_name(caplog):
     d = desired(dataclasses.replace(router, interfaces=(first, second)))
     assert [x.port.iface_id for x in d.devices if x.name == QR_DEV] == [QR_PORT]
     assert f'port {OTHER} refused' in caplog.text and QR_PORT in caplog.text
+
+
+NS = 'qrouter-x'
+MOVE, MAC, MTU, UP = (dev.MoveToNamespace('qr-a', NS), dev.SetMac(NS, 'qr-a', 'fa:16:3e:00:00:01'),
+                      dev.SetMtu(NS, 'qr-a', 1450), dev.SetUp(NS, 'qr-a'))
+ADDR = dev.AddAddress(NS, 'qr-a', ipaddress.ip_interface('10.0.0.1/24'))
+
+
+@pytest.mark.parametrize('actions, expected', [
+    ((MOVE, MAC, MTU, UP, ADDR),
+     (p.MoveDevice('qr-a', NS, 'fa:16:3e:00:00:01', 1450, True), ADDR)),
+    ((MOVE, MAC, UP), (p.MoveDevice('qr-a', NS, 'fa:16:3e:00:00:01', None, True),)),
+    ((MOVE, ADDR), (MOVE, ADDR)),                                  # nothing to fold
+    ((MAC, MOVE, UP), (MAC, p.MoveDevice('qr-a', NS, up=True))),   # only what follows
+    ((MOVE, dev.SetUp(NS, 'qg-b'), MAC), (MOVE, dev.SetUp(NS, 'qg-b'), MAC)),  # another device
+    ((MOVE, UP, UP), (p.MoveDevice('qr-a', NS, up=True), UP)),     # each field once
+    ((), ()),
+])
+def test_coalesce_folds_a_move_and_the_link_settings_right_after_it(actions, expected):
+    assert p.coalesce(p.Plan.of(actions)).actions == expected

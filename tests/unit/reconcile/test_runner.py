@@ -63,6 +63,7 @@ def test_successful_sync_enqueues_every_key_prunes_and_opens_the_gate(harness):
     runner.start()
     assert runner.in_sync.wait(5)
     assert q.wait_idle(5)
+    assert wait_for(lambda: rec.prunes)          # the gate opens before the prune
     assert rec.prunes == [frozenset({'n1', 'n2'})]
     assert sorted(handled) == ['n1', 'n2', 'n3']
     assert runner.status.syncs == 1 and runner.status.last_keys == 2
@@ -94,6 +95,7 @@ def test_non_mapping_result_counts_as_failure(harness):
     runner, q, rec, handled = harness([None, {'a': 1}])
     runner.start()
     assert runner.in_sync.wait(5)
+    assert wait_for(lambda: rec.prunes)
     assert rec.prunes == [frozenset({'a'})]
 
 
