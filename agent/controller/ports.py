@@ -43,11 +43,15 @@ _PORT_IDS = models.Port.__table__.c.id
 _PORT_IN_RANGE = (sa.select(_PORT_IDS).where(_PORT_IDS >= sa.bindparam('low'),
                                              _PORT_IDS < sa.bindparam('high')).limit(1))
 _PORT_LIKE = sa.select(_PORT_IDS).where(_PORT_IDS.like(sa.bindparam('pattern'))).limit(1)
-# A Core select on the session's connection: the ORM's row processing cost ~1 µs
-# per used address, on every create.
-_USED_IN_SUBNET = (sa.select(models.IPAllocation.__table__.c.ip_address)
-                   .where(models.IPAllocation.__table__.c.subnet_id
-                          == sa.bindparam('subnet_id')))
+# The used addresses of a subnet, read on every create.  One row per address cost
+# ~0.85 µs of CPU each (1 ms at 1200 ports); joined into one string by the
+# database, 0.35 µs (measured on PostgreSQL, the rest is the split and the set).
+_IP_ADDRESS = models.IPAllocation.__table__.c.ip_address
+_OF_SUBNET = models.IPAllocation.__table__.c.subnet_id == sa.bindparam('subnet_id')
+_USED_IN_SUBNET = sa.select(_IP_ADDRESS).where(_OF_SUBNET)
+_USED_IN_SUBNET_JOINED = {
+    'postgresql': sa.select(sa.func.string_agg(_IP_ADDRESS, ',')).where(_OF_SUBNET),
+    'sqlite': sa.select(sa.func.group_concat(_IP_ADDRESS, ',')).where(_OF_SUBNET)}
 
 
 def network_subnets(txn: Txn, network_id: str) -> dict[str, sa.Row]:
@@ -70,8 +74,13 @@ def _lock_subnets(txn: Txn, subnet_ids) -> None:
 
 
 def _used(txn: Txn, subnet: sa.Row) -> set[str]:
-    used = set(txn.session.connection().execute(
-        _USED_IN_SUBNET, {'subnet_id': subnet.id}).scalars().all())
+    conn, params = txn.session.connection(), {'subnet_id': subnet.id}
+    joined = _USED_IN_SUBNET_JOINED.get(_dialect(txn))
+    if joined is not None:            # (MySQL's group_concat truncates at 1 KiB)
+        text = conn.execute(joined, params).scalar()
+        used = set(text.split(',')) if text else set()
+    else:
+        used = set(conn.execute(_USED_IN_SUBNET, params).scalars().all())
     if subnet.gateway_ip:
         used.add(subnet.gateway_ip)
     return used
