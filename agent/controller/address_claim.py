@@ -37,8 +37,11 @@ WINDOW = 8
 # they do not meet small integers other users of the database may lock.
 _KEY_DOMAIN = b'netnode-ip '
 
+# The candidates and their keys go as comma-separated strings: psycopg's dump of
+# a list cost ~0.1 ms of CPU per create (py-spy), 2% of it.
 _CLAIM = sa.text(
-    'SELECT c.ip FROM unnest(CAST(:ips AS text[]), CAST(:keys AS bigint[])) AS c(ip, lock_key) '
+    "SELECT c.ip FROM unnest(string_to_array(:ips, ','), "
+    "CAST(string_to_array(:keys, ',') AS bigint[])) AS c(ip, lock_key) "
     'WHERE NOT EXISTS (SELECT 1 FROM ipallocations a '
     '                  WHERE a.network_id = :network_id AND a.ip_address = c.ip) '
     'AND pg_try_advisory_xact_lock(c.lock_key) '
@@ -66,8 +69,9 @@ def claim(session: orm.Session, subnet_id: str, network_id: str,
         if not window:
             raise exc.IpAddressGenerationFailure(
                 f'No more IP addresses available for subnet {subnet_id}.')
-        ip = session.execute(_CLAIM, {
-            'ips': window, 'keys': [lock_key(network_id, ip) for ip in window],
+        ip = session.connection().execute(_CLAIM, {
+            'ips': ','.join(window),
+            'keys': ','.join(str(lock_key(network_id, ip)) for ip in window),
             'network_id': network_id}).scalar()
         if ip is not None:
             return ip
