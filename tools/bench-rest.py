@@ -29,6 +29,7 @@ import shutil
 import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -130,8 +131,9 @@ def start_py_spy(path, server_pid, gil=False):
     holding the GIL (where the CPU goes)."""
     if not path:
         return None
-    binary = shutil.which('py-spy') or os.path.join(os.path.dirname(os.path.realpath(
-        __file__)), '..', '.venv', 'bin', 'py-spy')
+    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
+    if not os.path.exists(binary):
+        binary = shutil.which('py-spy') or 'py-spy'
     target = (sorted(_children(server_pid)) or [server_pid])[0]
     spy = subprocess.Popen([binary, 'record', '--pid', str(target), '--format', 'raw',
                             '--nonblocking', '--output', path] + (['--gil'] if gil else []),
