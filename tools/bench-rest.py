@@ -11,10 +11,13 @@ Prints figures and the machine; asserts nothing.
 
     .venv/bin/python tools/bench-rest.py [--db sqlite|postgresql] [--ports 1000]
                                          [--clients 8] [--workers 1] [--runs 1]
+                                         [--py-spy FILE]
 
 (``--threads`` and ``--api-workers`` are the older names of ``--clients`` and
 ``--workers``.)  The issue-13 figure: ``--clients 8 --workers 2 --db postgresql``.
 The load average is printed before and after each run: the machine may be shared.
+``--py-spy FILE`` samples one API worker during phase 2 (py-spy from PyPI in the
+venv) and prints where its time went.
 """
 
 import argparse
@@ -22,7 +25,11 @@ import concurrent.futures
 import http.client
 import json
 import os
+import shutil
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -32,6 +39,7 @@ from benchlib import _children, machine  # noqa: I100 - first: puts the reposito
 
 from tests.functional.controller_api.server_process import (  # noqa: E402
     ServerProcess, create_pg_database, drop_pg_database)
+import pyspy_summary  # noqa: E402
 
 
 class Api:
@@ -116,6 +124,34 @@ def server_cpu(pid: int) -> float:
     return total
 
 
+def start_py_spy(path, server_pid, gil=False):
+    """py-spy (``pip install py-spy``) sampling the first API worker (or the
+    server itself with one worker) into ``path`` in its raw format: the threads
+    not idle (waits on the database included), or with ``gil`` only the thread
+    holding the GIL (where the CPU goes)."""
+    if not path:
+        return None
+    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
+    if not os.path.exists(binary):
+        binary = shutil.which('py-spy') or 'py-spy'
+    target = (sorted(_children(server_pid)) or [server_pid])[0]
+    spy = subprocess.Popen([binary, 'record', '--pid', str(target), '--format', 'raw',
+                            '--nonblocking', '--output', path] + (['--gil'] if gil else []),
+                           stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+    time.sleep(0.5)      # attached before the load starts
+    return spy
+
+
+def stop_py_spy(spy, path):
+    if spy is None:
+        return
+    spy.send_signal(signal.SIGINT)      # py-spy writes its file and exits
+    spy.wait(60)
+    print(f'  py-spy profile of one API worker in {path}; its top entries:')
+    print(pyspy_summary.summarise(pyspy_summary.load(path), 20))
+
+
 def run_once(args, base):
     dbname = None
     connection = None
@@ -132,10 +168,12 @@ def run_once(args, base):
             timed_create(api, par_net, f'w{i}')
         seq = sequential(server.port, seq_net, args.ports)
         cpu = server_cpu(server.proc.pid)
+        spy = start_py_spy(args.py_spy, server.proc.pid, args.py_spy_gil)
         par = parallel(server.port, par_net, args.ports, args.threads)
         cpu = server_cpu(server.proc.pid) - cpu
-        print(f'  server CPU per port create ({args.threads} clients): '
-              f'{cpu / args.ports * 1000:.1f} ms (less sensitive to a busy machine than the rate)')
+        stop_py_spy(spy, args.py_spy)
+        print(f'  server CPU per 1000 port creates ({args.threads} clients): {cpu * 1000 / args.ports:.1f} s '
+              f'(less sensitive to a busy machine than the rate)')
         return seq, par
     finally:
         server.stop()
@@ -152,6 +190,11 @@ def main():
     parser.add_argument('--workers', '--api-workers', dest='api_workers', type=int,
                         default=1, help="the server's api_workers")
     parser.add_argument('--runs', type=int, default=1)
+    parser.add_argument('--py-spy', metavar='FILE',
+                        help='sample one API worker with py-spy during phase 2 into FILE '
+                             '(raw format) and print its top entries')
+    parser.add_argument('--py-spy-gil', action='store_true',
+                        help='with --py-spy: sample only the thread holding the GIL (CPU)')
     args = parser.parse_args()
 
     print(machine())

@@ -84,8 +84,6 @@ def _dhcp_body(port: dict, host: str) -> dict:
 
 def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
     body = _dhcp_body(port, host)
-    # Held until the port is created: the session's identity map is weak, and
-    # create_port_row loads the network again (from the map, without a query).
     net = txn.session.get(models.Network, body.get('network_id') or '')
     if net is None:
         return None
@@ -95,7 +93,7 @@ def create_dhcp_port(txn: Txn, port: dict, host: str) -> dict | None:
         body['fixed_ips'] = [ip for ip in body['fixed_ips']
                              if not isinstance(ip, dict) or 'subnet_id' not in ip
                              or ip['subnet_id'] in subnets]
-    row = ports.create_port_row(txn, body, status='ACTIVE', subnets=subnets)
+    row = ports.create_port_row(txn, body, status='ACTIVE', subnets=subnets, network=net)
     result = wire.port_dict(row)
     events.port_created(txn, result, creator=host)
     return result

@@ -42,17 +42,22 @@ def network_deleted(txn: Txn, network_id: str) -> None:
                          {'network_id': network_id, 'priority': PRIORITY['network_delete_end']})
 
 
-def port_create_targets(txn: Txn, network_id: str, device_id: str | None,
-                        creator: str | None = None) -> list:
-    """The DHCP agents to tell about a new port of ``network_id``; an unreserved
-    port schedules its network first (Neutron's rule).
+def port_create_targets(txn: Txn, network, device_id: str | None,
+                        creator: str | None = None, needs_dhcp: bool | None = None) -> list:
+    """The DHCP agents to tell about a new port of ``network`` (its id, or its
+    row if the caller has it); an unreserved port schedules its network first
+    (Neutron's rule).  ``needs_dhcp``: whether the network has a DHCP-enabled
+    subnet, if the caller knows.
 
     A port create asks before it allocates (agent.controller.ports.create_port):
-    these reads and the scheduling are then not done under the subnet's lock.
+    these reads and the scheduling are then not done under a subnet's lock
+    (MySQL-compatible databases).
     """
+    network_id, row = (network, None) if isinstance(network, str) else (network.id, network)
     hosting = scheduler.dhcp_agents_of_network(txn.session, network_id, False)
     if device_id != 'reserved_dhcp_port':
-        new = scheduler.schedule_network(txn.session, network_id, txn.conf, hosting=hosting)
+        new = scheduler.schedule_network(txn.session, network_id, txn.conf, hosting=hosting,
+                                         needs_dhcp=needs_dhcp, network=row)
         network_scheduled(txn, network_id, new)
         hosting = hosting + new
     return [a for a in hosting if a.admin_state_up and a.host != creator]

@@ -9,6 +9,7 @@ race makes the transaction retry.
 from __future__ import annotations
 
 import ipaddress
+import itertools
 import random
 import socket
 from typing import Iterable, Iterator
@@ -17,8 +18,9 @@ from agent.controller import exceptions as exc
 from agent.controller.validation import IPAddress, IPNetwork, usable_range
 
 # The lowest free address is taken (predictable for operators).  Concurrent
-# allocators are serialised per subnet by the caller (row lock / BEGIN IMMEDIATE);
-# a larger window spreads the picks of allocators that are not.
+# allocators skip the addresses others are claiming (agent.controller.address_claim
+# on PostgreSQL) or are serialised (BEGIN IMMEDIATE on SQLite, the subnet row lock
+# elsewhere); a larger window spreads the picks of allocators that are not.
 CANDIDATES = 1
 
 
@@ -83,22 +85,25 @@ def free_v4_addresses(pools: list[dict], used: Iterable[str]) -> Iterator[int]:
                 yield value
 
 
+def first_free(version: int, pools: list[dict], used: Iterable[str], count: int) -> list[str]:
+    """The ``count`` lowest free addresses of a subnet's pools (fewer near the end)."""
+    free = free_v4_addresses if version == 4 else free_addresses
+    return [_text(version, value) for value in itertools.islice(free(pools, used), count)]
+
+
+def _text(version: int, value: int) -> str:
+    return str(ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value))
+
+
 def choose_address(subnet_id: str, version: int, pools: list[dict], used: Iterable[str],
                    rng: random.Random | None = None, window: int = CANDIDATES) -> str:
     """A free address of a subnet's pools (random among the first ``window`` free
     ones), or IpAddressGenerationFailure."""
-    candidates = []
-    free = free_v4_addresses if version == 4 else free_addresses
-    for value in free(pools, used):
-        candidates.append(value)
-        if len(candidates) >= window:
-            break
+    candidates = first_free(version, pools, used, window)
     if not candidates:
         raise exc.IpAddressGenerationFailure(
             f'No more IP addresses available for subnet {subnet_id}.')
-    value = (rng or random).choice(candidates)
-    return str(ipaddress.ip_address(value) if version == 4
-               else ipaddress.IPv6Address(value))
+    return (rng or random).choice(candidates)
 
 
 def eui64_address(cidr: IPNetwork, mac: str) -> str:

@@ -35,12 +35,35 @@ class Txn:
         """The row of ``model`` with ``id`` visible to the caller, or its NotFound."""
         return load(self.session, model, id, self.ctx, lock)
 
+    def load_row(self, model: type, id: str) -> sa.Row:
+        """:meth:`load` as a read-only row: no ORM object, whose load (session.get)
+        cost ~1 ms of CPU, a fifth of a port create's (py-spy)."""
+        row = None
+        if isinstance(id, str):
+            row = self.session.connection().execute(_by_id(model), {'id': id}).first()
+        return _visible(model, id, row, self.ctx, False)
+
+
+_BY_ID: dict[type, sa.Select] = {}
+
+
+def _by_id(model: type) -> sa.Select:
+    stmt = _BY_ID.get(model)
+    if stmt is None:
+        table = model.__table__
+        stmt = _BY_ID[model] = sa.select(table).where(table.c.id == sa.bindparam('id'))
+    return stmt
+
 
 def load(session: orm.Session, model: type[M], id, ctx: Context | None = None,
          lock: bool = False) -> M:
     row = None
     if isinstance(id, str):
         row = session.get(model, id, with_for_update=lock or None)
+    return _visible(model, id, row, ctx, lock)
+
+
+def _visible(model: type, id, row, ctx: Context | None, lock: bool):
     if row is not None and ctx is not None and not ctx.is_admin:
         owner = getattr(row, 'project_id', None)
         shared = getattr(row, 'shared', False) or getattr(row, 'external', False)
