@@ -52,7 +52,7 @@ class DesiredRouter:
     router_id: str
     namespace: str
     sysctls: tuple[tuple[str, int], ...]
-    devices: tuple[DesiredDevice, ...]          # qr- ports first, then qg-
+    devices: tuple[DesiredDevice, ...]          # qr- ports first, qg-, then ha-
     device_sysctls: tuple[tuple[str, int], ...]  # need the devices (qg- accept_ra)
     routes: tuple[ExtraRoute, ...]
     tables: Tables
@@ -182,8 +182,6 @@ def desired_router(router: Router, settings: L3Settings,
     devices = _distinct_names(router, [
         internal_device(router, port, settings, tags.get(port.network_id))
         for port in router.interfaces])
-    if router.ha:
-        devices.append(ha_device(router, settings, tags.get(router.ha_port.network_id)))
     device_sysctls: list[tuple[str, int]] = []
     if router.gw_port is not None:
         gw = gateway_device(router, router.gw_port, settings)
@@ -192,6 +190,8 @@ def desired_router(router: Router, settings: L3Settings,
             has_v6_gw = any(g.version == 6 for g in gw.gateways)
             device_sysctls += [(f'net.ipv6.conf.{gw.name}.accept_ra', 0 if has_v6_gw else 2),
                                (f'net.ipv6.conf.{gw.name}.forwarding', 1)]
+    if router.ha:
+        devices.append(ha_device(router, settings, tags.get(router.ha_port.network_id)))
     sysctls = (NAMESPACE_SYSCTLS + (NAMESPACE_SYSCTLS_V6 if settings.ipv6 else ())
                + (HA_SYSCTLS if router.ha else ()))
     fips = {} if router.gw_port is None else {
