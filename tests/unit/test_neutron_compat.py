@@ -42,7 +42,7 @@ CASES = [
     (L3, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
     (DHCP, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
     (L3, {'l3_ha': False}, [], []),
-    (L3, {'l3_ha': True}, ['l3_ha'], []),
+    (L3, {'l3_ha': True}, [], ['l3_ha']),                       # the server's option
     (L3, {'ha_keepalived_state_change_server_threads': 1}, [], []),   # the default
     (L3, {'ha_keepalived_state_change_server_threads': 4}, [],
      ['ha_keepalived_state_change_server_threads']),
