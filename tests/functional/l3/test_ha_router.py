@@ -17,6 +17,7 @@ import pytest
 
 from agent.common import names
 from agent.l3 import keepalived
+from tests.functional.helpers import host
 from tests.functional.helpers.host import ip_json, wait_for
 from tests.functional.l3.ha_server import HaL3Stack, ha_router
 
@@ -108,9 +109,12 @@ def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
     assert _pid(pid_file) == pid
     assert f'sending SIGHUP to {pid}' in stack.agent_log_text()
 
-    # -- the agent restarted: keepalived adopted (same pid), still primary
+    # -- the agent restarted: keepalived and the watcher adopted (same pids)
+    watcher_pids = host.pids_with(os.path.join(stack.state_path, 'ha-state.sock'))
+    assert len(watcher_pids) == 1
     assert stack.stop_agent() == 0
     assert _pid(pid_file) == pid and _alive(pid)
+    assert host.pids_with(os.path.join(stack.state_path, 'ha-state.sock')) == watcher_pids
     stack.start_agent()
     wait_for(lambda: stack.agent_log_text().count('done:') >= 2, 30, 0.2,
              what='two full syncs after the restart')
@@ -118,6 +122,7 @@ def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
     assert 'Started keepalived' not in log and f'sending SIGHUP to {pid}' not in log
     assert _pid(pid_file) == pid
     assert '169.254.0.7/24' in _addresses(ns, ha_dev)
+    assert host.pids_with(os.path.join(stack.state_path, 'ha-state.sock')) == watcher_pids
 
     # -- keepalived killed: respawned by the process monitor, primary again
     os.kill(pid, signal.SIGKILL)
