@@ -65,16 +65,22 @@ def stack(run_id, leaks):
     st.close()
 
 
-def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
+def serve(stack, vr_id):
+    """An HA router with VRID ``vr_id`` given to a started agent: (router id,
+    router dict, HA settings, namespace, ha- device)."""
     rid = str(uuid.uuid4())
-    router = ha_router(rid, 7, '169.254.192.7', 'fa:16:3e:aa:00:07')
+    router = ha_router(rid, vr_id, f'169.254.192.{vr_id}', f'fa:16:3e:aa:00:{vr_id:02x}')
     stack.add_router(router)
     stack.start_agent()
     ha = keepalived.HaSettings(os.path.join(stack.state_path, 'ha_confs'))
-    ns = names.router_namespace(rid)
+    return (rid, router, ha, names.router_namespace(rid),
+            names.ha_device_name(router['_ha_interface']['id']))
+
+
+def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
+    rid, router, ha, ns, ha_dev = serve(stack, 7)
     qr = names.internal_device_name(router['_interfaces'][0]['id'])
     qg = names.gateway_device_name(router['gw_port']['id'])
-    ha_dev = names.ha_device_name(router['_ha_interface']['id'])
     pid_file = keepalived.pid_file_path(ha, rid)
 
     # -- alone, it becomes primary and holds the VIPs; the state reaches the server
@@ -146,13 +152,7 @@ def test_state_file_and_report_follow_the_vip(stack):
     """The watcher's meaning of primary is Neutron's: holding the primary VIP.
     Taking it off by hand (keepalived re-adds it within an advert) is seen as
     backup then primary again, and the server ends with 'active'."""
-    rid = str(uuid.uuid4())
-    router = ha_router(rid, 9, '169.254.192.9', 'fa:16:3e:aa:00:09')
-    stack.add_router(router)
-    stack.start_agent()
-    ha = keepalived.HaSettings(os.path.join(stack.state_path, 'ha_confs'))
-    ns = names.router_namespace(rid)
-    ha_dev = names.ha_device_name(router['_ha_interface']['id'])
+    rid, _, ha, ns, ha_dev = serve(stack, 9)
     wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', TAKEOVER, 0.2,
              what='the router reported active')
     watcher_log = os.path.join(ha.confs_path, 'watcher.log')
