@@ -38,7 +38,12 @@ def _pid(path):
 
 
 def _alive(pid):
-    return pid is not None and os.path.exists(f'/proc/{pid}')
+    """Running (a zombie, empty command line, is not)."""
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            return bool(f.read())
+    except (OSError, TypeError):
+        return False
 
 
 def _addresses(ns, dev):
