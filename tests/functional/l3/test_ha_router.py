@@ -169,3 +169,24 @@ def test_state_file_and_report_follow_the_vip(stack):
     assert ipaddress.ip_interface('169.254.0.9/24') == keepalived.primary_vip(9)
     wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', 20, 0.2,
              what='active reported again')
+
+
+def test_ha_router_under_the_units_capability_bound(run_id, leaks):
+    """keepalived (VRRP: raw sockets, addresses) and the watcher (setns) need no
+    capability beyond netnode-l3-agent.service's bounding set."""
+    from tests.functional.test_capability_bounds import setpriv
+
+    class Bounded(HaL3Stack):
+        AGENT_PREFIX = setpriv('netnode-l3-agent')
+
+    stack = Bounded(run_id, 'halcap', leaks, resync_interval=2,
+                    agent_conf=f'ha_vrrp_advert_int = {ADVERT}')
+    stack.start(agent=False)
+    try:
+        rid, router, _, ns, _ = serve(stack, 5)
+        wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', TAKEOVER,
+                 0.2, what='the router primary and reported under the bound')
+        qr = names.internal_device_name(router['_interfaces'][0]['id'])
+        assert '10.70.0.1/24' in _addresses(ns, qr)
+    finally:
+        stack.close()
