@@ -16,7 +16,7 @@ import pytest
 
 from agent.common import names
 from tests.functional.helpers.host import wait_for
-from tests.functional.helpers.testbed import ha_faults, ha_primary
+from tests.functional.helpers.testbed import ha_faults, ha_primary, ha_trial
 from tests.functional.helpers.testbed import router_scenario as rs
 
 pytestmark = pytest.mark.functional
@@ -84,3 +84,53 @@ def test_l3_agent_restart_loses_no_ping_of_a_legacy_router(bed, legacy, tmp_path
     for pinger, log in zip(pingers.both(), logs):
         assert log.lost() == [], (pinger.name, log.summary())
     assert ha_primary.l3_agent_pids(bed.nodes[name])
+
+
+# -- HA router ---------------------------------------------------------------------------
+
+LOST_BOUND = 30.0       # seconds of pings lost per direction: generous, the machine is shared
+
+
+@pytest.fixture(scope='module')
+def ha(bed):
+    scenario = rs.build(bed, 'vmha', ha=True, cidr='10.68.0.0/24', gateway='10.68.0.1')
+    assert scenario.ha
+    rs.wait_reachable(bed, scenario)
+    return scenario
+
+
+def check_one_primary(bed, ha, trial):
+    """Exactly one node holds the router, the controller agrees, and the pings lost
+    each way stay under LOST_BOUND."""
+    found = ha_primary.primaries(bed, ha.router_id, ha.gateway_ip)
+    assert found == [trial.primary], (found, trial.summary())
+    assert ha_primary.holders(bed, ha.router_id, ha.gateway_ip) == found
+    ha_primary.wait_controller_states(bed, ha.router_id, trial.primary, 60)
+    for seconds, log in zip(trial.lost_seconds(), trial.logs):
+        assert log.received
+        assert seconds <= LOST_BOUND, trial.summary()
+    print(f'\n{trial.summary()}')
+
+
+@pytest.mark.parametrize('fault', ['ha-link-down', 'keepalived-kill',
+                                   'agent-keepalived-kill', 'graceful-stop'])
+def test_ha_router_fails_over_to_the_other_node(bed, ha, fault, tmp_path):
+    trial = ha_trial.run(bed, ha, fault, str(tmp_path))
+    assert trial.failover is not None and trial.failover <= ha_trial.FAILOVER_TIMEOUT
+    # nopreempt: the node back in service stays a backup.
+    assert trial.primary != trial.hurt, trial.summary()
+    check_one_primary(bed, ha, trial)
+
+
+def test_ha_router_l3_agent_restart_changes_nothing(bed, ha, tmp_path):
+    trial = ha_trial.run(bed, ha, 'agent-restart', str(tmp_path))
+    assert trial.failover is None and trial.primary == trial.hurt, trial.summary()
+    assert trial.keepalived_after == trial.keepalived_before != ()
+    check_one_primary(bed, ha, trial)
+    assert max(trial.lost_seconds()) <= 1.0, trial.summary()
+
+
+def test_ha_router_vrrp_partition_heals_to_one_primary(bed, ha, tmp_path):
+    trial = ha_trial.run(bed, ha, 'vrrp-partition', str(tmp_path))
+    assert trial.both_claimed and trial.vrrp_dropped > 0, trial
+    check_one_primary(bed, ha, trial)

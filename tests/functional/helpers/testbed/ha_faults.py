@@ -46,6 +46,7 @@ NFT_TABLE = 'netnode_vrrp_drop'
 class Injected:
     fault: str
     node: str                   # the node the fault hit
+    began: float                # time.time() just before the fault
     at: float                   # time.time() of the fault (for a partition: its end)
     recover: Callable[[], None]
     keepalived_before: tuple    # the node's keepalived pids before the fault
@@ -203,5 +204,6 @@ def inject(bed, fault: str, node_name: str, router_id: str, **kwargs) -> Injecte
     ``vrrp-partition``, ``during`` (called once VRRP is dropped) and ``seconds``."""
     node = bed.nodes[node_name]
     before = tuple(keepalived_pids(node, router_id))
+    began = time.time()
     at, recover = INJECTORS[fault](bed, node, router_id, **kwargs)
-    return Injected(fault, node_name, at, recover, before)
+    return Injected(fault, node_name, began, at, recover, before)
