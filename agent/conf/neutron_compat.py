@@ -158,7 +158,8 @@ _NO_HA = 'HA routers (keepalived) are not built in netnode'
 L3 = COMMON + INTERFACE + (
     _refused('DEFAULT', cfg.StrOpt('agent_mode', default='legacy'),
              'netnode runs centralised (legacy) routers only: no DVR', 'legacy'),
-    _refused('DEFAULT', cfg.BoolOpt('l3_ha', default=False), _NO_HA, False),
+    _ignored('DEFAULT', cfg.BoolOpt('l3_ha', default=False),
+             'a server option: the controller (or neutron-server) makes routers HA'),
     _refused('DEFAULT', cfg.StrOpt('ipv6_gateway', default=''),
              'an IPv6 default route without a gateway subnet is not built', ''),
     _refused('DEFAULT', cfg.BoolOpt('cleanup_on_shutdown', default=False),

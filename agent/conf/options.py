@@ -62,6 +62,25 @@ server_opts = [
                      'be on the node that serves it) or vlan (from '
                      'network_vlan_ranges: the network reaches every node whose '
                      'agents map the physical network).'),
+    cfg.BoolOpt('l3_ha', default=False,
+                help='Create routers highly available by default (ha = true): each one '
+                     'on max_l3_agents_per_router L3 agents at once, keepalived (VRRP) '
+                     'choosing the one that forwards. A router\'s own ha attribute '
+                     'overrides it (admins only, as in Neutron).'),
+    cfg.IntOpt('max_l3_agents_per_router', default=3, min=0,
+               help='Number of L3 agents an HA router is scheduled to; fewer when '
+                    'fewer are alive (the others are added when they come). 0 means '
+                    'every live L3 agent.'),
+    cfg.StrOpt('l3_ha_net_cidr', default='169.254.192.0/18',
+               help='Subnet of the HA network of each project, over which the L3 '
+                    'agents of an HA router exchange VRRP advertisements.'),
+    cfg.StrOpt('l3_ha_network_type', default='',
+               help='Network type of the HA networks (vlan, flat, local); empty: the '
+                    'first of tenant_network_types, as for other tenant networks. On '
+                    'several nodes it must reach them all: vlan.'),
+    cfg.StrOpt('l3_ha_network_physical_name', default='',
+               help='Physical network of the HA networks (of network_vlan_ranges for '
+                    'vlan, of flat_networks for flat); empty: any with a free VLAN.'),
     cfg.StrOpt('base_mac', default='fa:16:3e:00:00:00',
                help='Base MAC address; the first three octets are kept and the '
                     'rest are random.'),

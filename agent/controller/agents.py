@@ -12,6 +12,7 @@ from agent.common import names
 from agent.controller import events
 from agent.controller import exceptions as exc
 from agent.controller import failover
+from agent.controller import l3_ha
 from agent.controller import scheduler
 from agent.controller import validation as v
 from agent.controller import wire
@@ -142,8 +143,7 @@ def routers_of_agent(txn: Txn, agent_id: str) -> list[str]:
 
 
 def agent_on_host(txn: Txn, agent_type: str, host: str) -> models.Agent | None:
-    return txn.session.scalar(sa.select(models.Agent).where(
-        models.Agent.agent_type == agent_type, models.Agent.host == host))
+    return scheduler.agent_of_host(txn.session, agent_type, host)
 
 
 # Manual scheduling (the agent scheduler extension) -----------------------------------------
@@ -195,24 +195,38 @@ def _reserve_dhcp_ports(txn: Txn, network_id: str, host: str) -> None:
 
 
 def add_router(txn: Txn, agent_id: str, router_id: str) -> None:
+    """Bind a router to an L3 agent.  An HA router takes any number of agents (an HA
+    port for each; adding one that hosts it already does nothing, as in Neutron); a
+    legacy router one."""
     agent = _load_agent(txn, agent_id, scheduler.L3_AGENT, lock=True)
-    txn.load(models.Router, router_id)
-    current = scheduler.l3_agent_of_router(txn.session, router_id)
-    if current is not None:
-        raise exc.AgentAlreadyHosting(
-            f'The router {router_id} has been already hosted by the L3 Agent {current.id}.')
-    txn.session.add(models.RouterL3AgentBinding(router_id=router_id, l3_agent_id=agent_id))
-    txn.session.flush()
+    router = txn.load(models.Router, router_id)
+    if router.ha:
+        if txn.session.get(models.RouterL3AgentBinding, (router_id, agent_id)) is not None:
+            return
+        l3_ha.add_agent(txn, router, agent)
+    else:
+        current = scheduler.l3_agent_of_router(txn.session, router_id)
+        if current is not None:
+            raise exc.AgentAlreadyHosting(f'The router {router_id} has been already hosted '
+                                          f'by the L3 Agent {current.id}.')
+        txn.session.add(models.RouterL3AgentBinding(router_id=router_id,
+                                                    l3_agent_id=agent_id))
+        txn.session.flush()
     txn.outbox.call_l3(agent.host, 'router_added_to_agent', payload=[router_id])
 
 
 def remove_router(txn: Txn, agent_id: str, router_id: str) -> None:
+    """Unbind a router from an L3 agent (an HA router's HA port there goes too)."""
     agent = txn.load(models.Agent, agent_id, lock=True)
-    binding = txn.session.get(models.RouterL3AgentBinding, router_id)
-    if binding is None or binding.l3_agent_id != agent_id:
+    binding = txn.session.get(models.RouterL3AgentBinding, (router_id, agent_id))
+    if binding is None:
         raise exc.NotFound(f'The router {router_id} is not hosted by L3 agent {agent_id}.')
-    txn.session.delete(binding)
-    txn.session.flush()
+    router = txn.session.get(models.Router, router_id)
+    if router is not None and router.ha:
+        l3_ha.remove_agent(txn, router_id, agent)
+    else:
+        txn.session.delete(binding)
+        txn.session.flush()
     txn.outbox.cast_l3(agent.host, 'router_removed_from_agent',
                        payload={'router_id': router_id})
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import random
 
-from agent.controller import scheduler
+from agent.controller import l3_ha, scheduler
+from agent.controller.db import models
 from agent.controller.txn import Txn
 
 PRIORITY = {
@@ -82,22 +83,30 @@ def port_deleted(txn: Txn, port: dict) -> None:
                     'fixed_ips': port['fixed_ips']})
 
 
-def routers_updated(txn: Txn, router_id: str | None) -> None:
-    """Tell the router's L3 agent; schedule the router first if it has none."""
+def routers_updated(txn: Txn, router_id: str | None, but=()) -> None:
+    """Tell the router's L3 agents (several for an HA router), except those in ``but``."""
     if router_id is None:
         return
-    agent = scheduler.l3_agent_of_router(txn.session, router_id)
-    if agent is not None:
-        txn.outbox.cast_l3(agent.host, 'routers_updated', routers=[router_id])
+    for agent in scheduler.l3_agents_of_router(txn.session, router_id):
+        if agent not in but:
+            txn.outbox.cast_l3(agent.host, 'routers_updated', routers=[router_id])
+
+
+def router_added(txn: Txn, router_id: str, agents) -> None:
+    for agent in agents:
+        txn.outbox.call_l3(agent.host, 'router_added_to_agent', payload=[router_id])
 
 
 def router_needs_agent(txn: Txn, router_id: str) -> None:
-    """A router got an interface or gateway: schedule it, or tell its agent."""
-    agent = scheduler.schedule_router(txn.session, router_id, txn.conf)
-    if agent is not None:
-        txn.outbox.call_l3(agent.host, 'router_added_to_agent', payload=[router_id])
+    """A router got an interface or gateway (or is HA): schedule it, tell its agents."""
+    router = txn.session.get(models.Router, router_id)
+    if router is not None and router.ha:
+        new = l3_ha.schedule(txn, router)
     else:
-        routers_updated(txn, router_id)
+        new = [a for a in [scheduler.schedule_router(txn.session, router_id, txn.conf)]
+               if a is not None]
+    router_added(txn, router_id, new)
+    routers_updated(txn, router_id, but=new)
 
 
 def router_deleted(txn: Txn, router_id: str) -> None:

@@ -206,6 +206,10 @@ class NetworkIsNodeLocal(Conflict):
     """A network without a physical network asked on a second node."""
 
 
+class NoVRIDAvailable(Conflict):
+    pass
+
+
 class AgentAlreadyHosting(Conflict):
     type = 'Conflict'
 

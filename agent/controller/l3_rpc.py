@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from agent.controller import rowviews, scheduler, wire
+from agent.controller import l3_ha, rowviews, scheduler, wire
 from agent.controller.agents import agent_on_host
 from agent.controller.db import models
 from agent.controller.txn import Txn
 
-ROUTER_PORT_OWNERS = (wire.DEVICE_OWNER_ROUTER_INTF, wire.DEVICE_OWNER_ROUTER_GW)
+ROUTER_PORT_OWNERS = wire.ROUTER_PORT_OWNERS
+SYNC_PORT_OWNERS = ROUTER_PORT_OWNERS + (wire.DEVICE_OWNER_ROUTER_HA_INTF,)
 
 
 def _subnet_summary(subnet) -> dict:
@@ -72,11 +73,19 @@ def _floatingip_summary(fip) -> dict:
 
 
 def router_sync_dict(router, gw, interfaces: list, floatingips: list,
-                     networks: _Networks) -> dict:
-    """The §4.3 dict of ``router`` (rows of agent.controller.rowviews or models)."""
+                     networks: _Networks, ha_port=None, ha_state: str | None = None) -> dict:
+    """The §4.3 dict of ``router`` (rows of agent.controller.rowviews or models).
+
+    An HA router also has ``_ha_interface``, this host's HA port enriched as one
+    of ``_interfaces`` (with the HA network's provider attributes), and
+    ``_ha_state``, what this host's agent last reported (``standby`` before).
+    """
     d = wire.router_dict(router, gw)
-    d.update({'gw_port_id': router.gw_port_id, 'ha_vr_id': 0,
+    d.update({'gw_port_id': router.gw_port_id, 'ha_vr_id': router.ha_vr_id or 0,
               'enable_default_route_ecmp': False, 'enable_default_route_bfd': False})
+    if router.ha:
+        d['_ha_interface'] = enriched_port(ha_port, networks)
+        d['_ha_state'] = ha_state
     if gw is not None:
         d['gw_port'] = enriched_port(gw, networks)
         d['enable_snat'] = router.enable_snat
@@ -93,17 +102,27 @@ def router_ids(txn: Txn, host: str) -> list[str]:
         return []
     if agent.admin_state_up and scheduler.is_alive(agent, txn.conf.agent_down_time):
         for router_id in scheduler.unhosted_routers(txn.session):
-            scheduler.schedule_router(txn.session, router_id, txn.conf, [agent])
+            router = txn.session.get(models.Router, router_id)
+            if not router.ha:
+                scheduler.schedule_router(txn.session, router_id, txn.conf, [agent])
+        # HA routers with fewer agents than they want (this one may be new or back).
+        for router_id in l3_ha.under_scheduled(txn):
+            l3_ha.schedule(txn, txn.session.get(models.Router, router_id), [agent])
     return list(txn.session.scalars(
         sa.select(models.RouterL3AgentBinding.router_id)
         .where(models.RouterL3AgentBinding.l3_agent_id == agent.id)
         .order_by(models.RouterL3AgentBinding.router_id)))
 
 
+def _admin_up_agent(txn: Txn, host: str):
+    agent = agent_on_host(txn, scheduler.L3_AGENT, host)
+    return agent if agent is not None and agent.admin_state_up else None
+
+
 def _routers_of(txn: Txn, host: str, ids=None):
     """The admin-up routers bound to this host's admin-up L3 agent (a select)."""
-    agent = agent_on_host(txn, scheduler.L3_AGENT, host)
-    if agent is None or not agent.admin_state_up:
+    agent = _admin_up_agent(txn, host)
+    if agent is None:
         return None
     stmt = (sa.select(models.Router)
             .join(models.RouterL3AgentBinding,
@@ -121,7 +140,9 @@ def _unbound_ports(txn: Txn, host: str, ids=None):
     stmt = _routers_of(txn, host, ids)
     if stmt is None:
         return None
-    router_ids = stmt.with_only_columns(models.Router.id).order_by(None)
+    # An HA router's ports follow its active agent (update_ha_routers_states).
+    router_ids = (stmt.with_only_columns(models.Router.id).order_by(None)
+                  .where(models.Router.ha.is_(False)))
     return (models.Port.device_id.in_(router_ids),
             models.Port.device_owner.in_([wire.DEVICE_OWNER_ROUTER_INTF,
                                           wire.DEVICE_OWNER_ROUTER_GW]),
@@ -154,7 +175,7 @@ def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
         return []
     rows = rowviews.select(txn.session, stmt.with_only_columns(*models.Router.__table__.c))
     ids = [r.id for r in rows]
-    ports = rowviews.ports_of_devices(txn.session, ids, ROUTER_PORT_OWNERS)
+    ports = rowviews.ports_of_devices(txn.session, ids, SYNC_PORT_OWNERS)
     by_id = {p.id: p for device_ports in ports.values() for p in device_ports}
     for r in rows:     # a gateway port is the router's device; if not, read it alone
         if r.gw_port_id and r.gw_port_id not in by_id:
@@ -164,10 +185,27 @@ def sync_routers(txn: Txn, host: str, ids=None) -> list[dict]:
     networks = _Networks(rowviews.networks(txn.session, sorted({p.network_id
                                                                 for p in by_id.values()})))
     floatingips = rowviews.floatingips_of_routers(txn.session, ids)
-    return [router_sync_dict(
-        r, by_id.get(r.gw_port_id) if r.gw_port_id else None,
-        [p for p in ports.get(r.id, []) if p.device_owner == wire.DEVICE_OWNER_ROUTER_INTF],
-        floatingips.get(r.id, []), networks) for r in rows]
+    ha = _ha_bindings(txn, host, [r.id for r in rows if r.ha])
+    result = []
+    for r in rows:
+        binding = ha.get(r.id)
+        ha_port = by_id.get(binding.port_id) if binding is not None else None
+        if r.ha and (ha_port is None or not ha_port.fixed_ips):
+            continue     # no HA port on this host: nothing to run (Neutron drops it too)
+        result.append(router_sync_dict(
+            r, by_id.get(r.gw_port_id) if r.gw_port_id else None,
+            [p for p in ports.get(r.id, []) if p.device_owner == wire.DEVICE_OWNER_ROUTER_INTF],
+            floatingips.get(r.id, []), networks, ha_port,
+            binding.state if binding is not None else None))
+    return result
+
+
+def _ha_bindings(txn: Txn, host: str, router_ids: list[str]) -> dict:
+    """router id -> the HA binding of this host's agent, for these HA routers."""
+    agent = _admin_up_agent(txn, host)
+    if agent is None or not router_ids:
+        return {}
+    return {b.router_id: b for b in l3_ha.bindings_of(txn, router_ids, agent.id)}
 
 
 def update_floatingip_statuses(txn: Txn, router_id: str, statuses: dict) -> None:

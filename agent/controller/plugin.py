@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Callable, TypeVar
 
-from agent.controller import (agents, dhcp_rpc, floatingips, instances, l3_rpc, migrations,
-                              networks, ports, queries, routers, scheduler, segments, wire)
+from agent.controller import (agents, dhcp_rpc, floatingips, instances, l3_ha, l3_rpc,
+                              migrations, networks, ports, queries, routers, scheduler,
+                              segments, wire)
 from agent.controller.context import Context
 from agent.controller.db import engine, models
 from agent.controller.db.models import utcnow
@@ -29,6 +30,7 @@ class Plugin:
     def __init__(self, conf, notifier: Notifier | None = None):
         self.conf = conf
         segments.parse_vlan_ranges(conf.network_vlan_ranges)   # a bad one stops the start
+        l3_ha.check_net_cidr(conf.l3_ha_net_cidr)                # so does a bad HA CIDR
         # Without a bus, remember the last notifications (for tests and debugging).
         self.notifier = notifier if notifier is not None else RecordingNotifier(keep=1000)
         self.db = engine.Database(engine.database_url(conf), conf.database.max_retries)
@@ -184,11 +186,16 @@ class Plugin:
         return self._read(ctx, fn)
 
     def list_l3_agents_hosting_router(self, ctx: Context, router_id: str) -> list[dict]:
+        """Its agents; an HA router's with ``ha_state`` each (Neutron's view of dead
+        agents' states is recorded, hence a write when the router is HA)."""
         def fn(t):
-            t.load(models.Router, router_id)
-            agent = scheduler.l3_agent_of_router(t.session, router_id)
-            return [] if agent is None else [self._agent(t, agent)]
-        return self._read(ctx, fn)
+            router = t.load(models.Router, router_id)
+            hosting = scheduler.l3_agents_of_router(t.session, router_id)
+            if not router.ha:
+                return [self._agent(t, a) for a in hosting]
+            states = l3_ha.states_with_dead_agents(t, router_id)
+            return [dict(self._agent(t, a), ha_state=states.get(a.id)) for a in hosting]
+        return self._write(ctx, fn)
 
     def add_network_to_dhcp_agent(self, ctx: Context, agent_id: str, network_id: str) -> None:
         self._write(ctx, lambda t: agents.add_network(t, agent_id, network_id))
@@ -254,6 +261,23 @@ class Plugin:
     def update_floatingip_statuses(self, router_id: str, fip_statuses: dict) -> None:
         self._write(ADMIN, lambda t: l3_rpc.update_floatingip_statuses(
             t, router_id, fip_statuses))
+
+    def update_ha_routers_states(self, host: str, states: dict) -> None:
+        """Record the HA states an L3 agent reports; routers it does not host as HA
+        routers (deleted meanwhile, or never its) are logged and skipped."""
+        result = self._write(ADMIN, lambda t: l3_ha.update_states(t, host, states))
+        if result.unknown:
+            LOG.warning('update_ha_routers_states from %s: no HA router %s on its L3 '
+                        'agent; ignored', host, ', '.join(result.unknown))
+        if result.recorded:
+            LOG.info('HA states from %s: %s', host, ', '.join(
+                f'{r} {states[r]}' for r in result.recorded))
+
+    def get_host_ha_router_count(self, host: str) -> int:
+        return self._read(ADMIN, lambda t: l3_ha.host_ha_router_count(t, host))
+
+    def update_all_ha_network_port_statuses(self, host: str) -> None:
+        self._write(ADMIN, lambda t: l3_ha.set_host_ha_ports_down(t, host))
 
     # instance metadata (agent/controller/instances.py) ---------------------------------------
     def set_instance(self, ctx: Context, device_id: str, body: dict) -> tuple[dict, bool]:

@@ -21,7 +21,7 @@ PORT_FIELDS = frozenset({
     'extra_dhcp_opts', 'admin_state_up', 'description', 'status', 'security_groups',
     'port_security_enabled', 'allowed_address_pairs', 'dns_name'})
 ROUTER_OWNED = (wire.DEVICE_OWNER_ROUTER_INTF, wire.DEVICE_OWNER_ROUTER_GW,
-                wire.DEVICE_OWNER_FLOATINGIP)
+                wire.DEVICE_OWNER_FLOATINGIP, wire.DEVICE_OWNER_ROUTER_HA_INTF)
 DHCP_NOTIFY_FIELDS = ('fixed_ips', 'mac_address', 'extra_dhcp_opts')
 
 

@@ -6,7 +6,7 @@ import ipaddress
 
 import sqlalchemy as sa
 
-from agent.controller import events, ports
+from agent.controller import agents, events, l3_ha, ports, scheduler
 from agent.controller import exceptions as exc
 from agent.controller import validation as v
 from agent.controller import wire
@@ -117,20 +117,33 @@ def _set_gateway(txn: Txn, router: models.Router, info) -> None:
 
 # Create / update / delete ------------------------------------------------------------------
 
+def _requested_ha(txn: Txn, body: dict, action: str) -> bool | None:
+    """The ``ha`` of the body (None: not given).  Neutron's policy: admins only."""
+    if body.get('distributed'):
+        raise v.invalid('distributed', 'distributed routers are not supported')
+    if body.get('ha') is None:
+        return None
+    if not txn.ctx.is_admin:
+        raise exc.NotAuthorized(f'(rule:{action}_router:ha) is disallowed by policy')
+    return v.parse_bool(body['ha'], 'ha')
+
+
 def create_router(txn: Txn, body: dict) -> dict:
     v.check_known_fields(body, ROUTER_FIELDS, 'router')
-    for flag in ('distributed', 'ha'):
-        if body.get(flag):
-            raise v.invalid(flag, f'{flag} routers are not supported')
+    ha = _requested_ha(txn, body, 'create')
     router = models.Router(
         id=new_id(body), project_id=owner_project(txn.ctx, body),
         name=v.parse_string(body.get('name'), 'name'),
         description=v.parse_string(body.get('description'), 'description'),
         admin_state_up=v.parse_bool(body.get('admin_state_up', True), 'admin_state_up'),
         availability_zone_hints=v.parse_zone_hints(body.get('availability_zone_hints')),
-        enable_snat=True, routes=[], status='ACTIVE', revision_number=0)
+        enable_snat=True, routes=[], status='ACTIVE', revision_number=0, ha=False,
+        ha_vr_id=0)
     txn.session.add(router)
     txn.session.flush()
+    if txn.conf.l3_ha if ha is None else ha:
+        l3_ha.setup_router(txn, router)
+        events.router_needs_agent(txn, router.id)    # HA routers at once, as Neutron
     if body.get('external_gateway_info'):
         _set_gateway(txn, router, body['external_gateway_info'])
         events.router_needs_agent(txn, router.id)
@@ -144,11 +157,14 @@ def create_router(txn: Txn, body: dict) -> dict:
 def update_router(txn: Txn, router_id: str, body: dict) -> dict:
     v.check_known_fields(body, ROUTER_FIELDS, 'router')
     router = txn.load(models.Router, router_id, lock=True)
+    ha = _requested_ha(txn, body, 'update')
     for field in ('name', 'description'):
         if field in body:
             setattr(router, field, v.parse_string(body[field], field))
     if 'admin_state_up' in body:
         router.admin_state_up = v.parse_bool(body['admin_state_up'], 'admin_state_up')
+    if ha is not None and ha != router.ha:
+        _change_ha(txn, router, ha)
     gateway_changed = 'external_gateway_info' in body
     if gateway_changed:
         _set_gateway(txn, router, body['external_gateway_info'])
@@ -157,7 +173,7 @@ def update_router(txn: Txn, router_id: str, body: dict) -> dict:
     v.check_router_routes(router.routes, _connected_cidrs(txn, router), router.id)
     bump(router)
     txn.session.flush()
-    if gateway_changed and router.gw_port_id:
+    if (gateway_changed and router.gw_port_id) or (ha is not None and router.ha):
         events.router_needs_agent(txn, router.id)
     else:
         events.routers_updated(txn, router.id)
@@ -177,9 +193,27 @@ def delete_router(txn: Txn, router_id: str) -> None:
     txn.session.flush()
     if gw is not None:
         ports.delete_port_row(txn, gw)
+    if router.ha:
+        l3_ha.teardown_router(txn, router)
     txn.session.delete(router)
     txn.session.flush()
     events.router_deleted(txn, router_id)
+
+
+def _change_ha(txn: Txn, router: models.Router, ha: bool) -> None:
+    """Neutron's migration: only an admin-down router changes; it leaves its agents
+    (their HA ports go), gets or gives back its VRID (and the HA network), and is
+    scheduled again by the caller."""
+    if router.admin_state_up:
+        raise exc.BadRequest('Bad router request: Cannot change HA attribute of active '
+                             'routers. Please set router admin_state_up to False prior '
+                             'to upgrade')
+    for agent in scheduler.l3_agents_of_router(txn.session, router.id):
+        agents.remove_router(txn, agent.id, router.id)
+    if ha:
+        l3_ha.setup_router(txn, router)
+    else:
+        l3_ha.teardown_router(txn, router)
 
 
 # Interfaces ------------------------------------------------------------------------------

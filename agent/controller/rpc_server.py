@@ -149,30 +149,28 @@ class L3RpcCallback:
     @_rpc_method
     def update_floatingip_statuses(self, context, **kwargs):
         f = _args('update_floatingip_statuses', kwargs)
-        statuses = f.raw('fip_statuses')
-        if not isinstance(statuses, dict):
-            raise f.error('fip_statuses', f'{statuses!r} is not an object')
-        for fip_id, status in statuses.items():
-            if not is_uuid(fip_id):
-                raise f.error('fip_statuses', f'key {fip_id!r} is not a UUID')
-            if status not in ('ACTIVE', 'DOWN', 'ERROR'):
-                raise f.error(f'fip_statuses.{fip_id}',
-                              f'{status!r} is not ACTIVE, DOWN or ERROR')
+        statuses = _status_map(f, 'fip_statuses', ('ACTIVE', 'DOWN', 'ERROR'))
         return self.plugin.update_floatingip_statuses(f.uuid('router_id'), statuses)
 
     @_rpc_method
     def get_host_ha_router_count(self, context, **kwargs):
-        """The first call of Neutron's L3 agent; we have no HA routers."""
-        _args('get_host_ha_router_count', kwargs).str('host')
-        return 0
+        """The first call of Neutron's L3 agent: how many HA routers it hosts."""
+        return self.plugin.get_host_ha_router_count(
+            _args('get_host_ha_router_count', kwargs).str('host'))
 
     @_rpc_method
     def update_all_ha_network_port_statuses(self, context, **kwargs):
-        return None
+        """The agent restarted without its namespaces: its HA ports go DOWN."""
+        return self.plugin.update_all_ha_network_port_statuses(
+            _args('update_all_ha_network_port_statuses', kwargs).str('host'))
 
     @_rpc_method
     def update_ha_routers_states(self, context, **kwargs):
-        return None
+        """``host``, ``states={router_id: 'active'|'standby'|'unknown'}`` (a cast
+        since version 1.5); a malformed payload is refused whole."""
+        f = _args('update_ha_routers_states', kwargs)
+        states = _status_map(f, 'states', ('active', 'standby', 'unknown'))
+        return self.plugin.update_ha_routers_states(f.str('host'), states)
 
     @_rpc_method
     def get_service_plugin_list(self, context, **kwargs):
@@ -183,6 +181,20 @@ class L3RpcCallback:
         f = _args('get_networks', kwargs)
         return self.plugin.get_networks(Context.admin(), filters=rpc_bounds.filters(f),
                                         fields=rpc_bounds.fields(f))
+
+
+def _status_map(f: Fields, field: str, allowed: tuple[str, ...]) -> dict:
+    """``{uuid: one of allowed}``, or an error naming the field (and the key)."""
+    value = f.raw(field)
+    if not isinstance(value, dict):
+        raise f.error(field, f'{value!r} is not an object')
+    for key, status in value.items():
+        if not is_uuid(key):
+            raise f.error(field, f'key {key!r} is not a UUID')
+        if status not in allowed:
+            raise f.error(f'{field}.{key}',
+                          f'{status!r} is not {", ".join(allowed[:-1])} or {allowed[-1]}')
+    return value
 
 
 class AgentExtRpcCallback:

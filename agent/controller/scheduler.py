@@ -53,12 +53,25 @@ def dhcp_agents_of_network(session: orm.Session, network_id: str,
     return list(session.scalars(stmt, {'network_id': network_id}))
 
 
-def l3_agent_of_router(session: orm.Session, router_id: str) -> models.Agent | None:
-    return session.scalar(
+def agent_of_host(session: orm.Session, agent_type: str, host: str) -> models.Agent | None:
+    return session.scalar(sa.select(models.Agent).where(
+        models.Agent.agent_type == agent_type, models.Agent.host == host))
+
+
+def l3_agents_of_router(session: orm.Session, router_id: str) -> list[models.Agent]:
+    """The L3 agents hosting a router (several for an HA router), by host."""
+    return list(session.scalars(
         sa.select(models.Agent)
         .join(models.RouterL3AgentBinding,
               models.RouterL3AgentBinding.l3_agent_id == models.Agent.id)
-        .where(models.RouterL3AgentBinding.router_id == router_id))
+        .where(models.RouterL3AgentBinding.router_id == router_id)
+        .order_by(models.Agent.host)))
+
+
+def l3_agent_of_router(session: orm.Session, router_id: str) -> models.Agent | None:
+    """The L3 agent of a legacy router (the first by host of an HA router's)."""
+    agents = l3_agents_of_router(session, router_id)
+    return agents[0] if agents else None
 
 
 _DHCP_SUBNET_OF_NETWORK = (sa.select(models.Subnet.id)
@@ -75,6 +88,11 @@ def _load_by_agent(session, column, agent_ids) -> dict[str, int]:
     rows = session.execute(sa.select(column, sa.func.count()).where(column.in_(agent_ids))
                            .group_by(column))
     return {agent_id: n for agent_id, n in rows}
+
+
+def l3_load(session: orm.Session, agent_ids) -> dict[str, int]:
+    """Routers per L3 agent (agents hosting none are missing)."""
+    return _load_by_agent(session, models.RouterL3AgentBinding.l3_agent_id, agent_ids)
 
 
 def dhcp_agents_wanted(session: orm.Session, network_id: str, conf) -> int:
@@ -124,8 +142,7 @@ def schedule_router(session: orm.Session, router_id: str, conf,
         candidates = live_agents(session, L3_AGENT, conf.agent_down_time)
     if not candidates:
         return None
-    load = _load_by_agent(session, models.RouterL3AgentBinding.l3_agent_id,
-                          [a.id for a in candidates])
+    load = l3_load(session, [a.id for a in candidates])
     agent = min(candidates, key=lambda a: (load.get(a.id, 0), a.host))
     session.add(models.RouterL3AgentBinding(router_id=router_id, l3_agent_id=agent.id))
     session.flush()

@@ -166,3 +166,30 @@ def assign(txn: Txn, body: dict, external: bool) -> Segment:
         low, high = SEGMENTATION_RANGES.get(kind, (0, 2 ** 32 - 1))
         seg = v.parse_int(seg, 'provider:segmentation_id', low, high)
     return Segment(kind, physnet, seg)
+
+
+def for_ha_network(txn: Txn) -> Segment:
+    """The segment of a new HA network: ``l3_ha_network_type`` and
+    ``l3_ha_network_physical_name``, or a tenant network's when unset (Neutron's
+    rule).  It must reach every node: a node-local one is refused on a controller
+    that knows physical networks."""
+    conf = txn.conf
+    kind, physnet = conf.l3_ha_network_type or None, conf.l3_ha_network_physical_name or None
+    ranges = parse_vlan_ranges(conf.network_vlan_ranges)
+    if kind is None:
+        segment = _tenant(txn, conf, ranges)
+    elif kind == 'vlan' and physnet is None:
+        segment = next((Segment('vlan', p, vlan) for p, r in ranges.items()
+                        if (vlan := _free_vlan(txn, p, r)) is not None), None)
+        if segment is None:
+            raise exc.NoNetworkAvailable('Unable to create the HA network. No free VLAN '
+                                         'in network_vlan_ranges.')
+    else:
+        segment = assign(txn, {'provider:network_type': kind,
+                               'provider:physical_network': physnet}, False)
+    if is_node_local(conf, segment.network_type, segment.physical_network):
+        raise exc.NoNetworkAvailable(
+            f'Unable to create the HA network: type {segment.network_type} without a '
+            f'physical network reaches one node only; set l3_ha_network_type = vlan '
+            f'(or flat with l3_ha_network_physical_name).')
+    return segment

@@ -11,6 +11,8 @@ DEVICE_OWNER_DHCP = 'network:dhcp'
 DEVICE_OWNER_ROUTER_INTF = 'network:router_interface'
 DEVICE_OWNER_ROUTER_GW = 'network:router_gateway'
 DEVICE_OWNER_FLOATINGIP = 'network:floatingip'
+DEVICE_OWNER_ROUTER_HA_INTF = 'network:router_ha_interface'
+ROUTER_PORT_OWNERS = (DEVICE_OWNER_ROUTER_INTF, DEVICE_OWNER_ROUTER_GW)
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
@@ -92,7 +94,7 @@ def router_dict(router: models.Router, gw_port: models.Port | None) -> dict:
     d.update({
         'admin_state_up': router.admin_state_up, 'status': router.status,
         'external_gateway_info': gateway_info(router, gw_port),
-        'routes': [dict(r) for r in router.routes], 'distributed': False, 'ha': False,
+        'routes': [dict(r) for r in router.routes], 'distributed': False, 'ha': bool(router.ha),
         'availability_zone_hints': list(router.availability_zone_hints or []),
         'availability_zones': [], 'flavor_id': None,
     })

@@ -42,7 +42,7 @@ CASES = [
     (L3, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
     (DHCP, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
     (L3, {'l3_ha': False}, [], []),
-    (L3, {'l3_ha': True}, ['l3_ha'], []),
+    (L3, {'l3_ha': True}, [], ['l3_ha']),                       # the server's option
     (L3, {'ha_vrrp_auth_type': 'PASS'}, [], []),                 # Neutron's default
     (L3, {'ha_vrrp_auth_type': 'AH', 'ha_vrrp_advert_int': 5}, [],
      ['ha_vrrp_auth_type', 'ha_vrrp_advert_int']),

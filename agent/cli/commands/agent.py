@@ -42,7 +42,10 @@ def hosting_net(client, args):
 def hosting_router(client, args):
     router_id = client.find_id('router', 'routers', args.router)
     agents = client.request('GET', f'/routers/{router_id}/l3-agents')['agents']
-    return common.Listed(_agent_rows(agents), ['id', 'host', 'admin_state_up', 'alive'])
+    columns = ['id', 'host', 'admin_state_up', 'alive']
+    if any('ha_state' in a for a in agents):      # an HA router (as neutronclient)
+        columns.append('ha_state')
+    return common.Listed(_agent_rows(agents), columns)
 
 
 def nets_on_agent(client, args):

@@ -17,6 +17,7 @@ def create(client, args):
     body = {'name': args.name}
     common.set_if(body, 'admin_state_up', args.admin_state_up)
     common.set_if(body, 'project_id', args.project_id)
+    common.set_if(body, 'ha', args.ha)
     return common.Shown(client.create('router', 'routers', body), 'Created a new router:')
 
 
@@ -25,11 +26,13 @@ def update(client, args):
     body = {}
     common.set_if(body, 'name', args.name)
     common.set_if(body, 'admin_state_up', args.admin_state_up)
+    common.set_if(body, 'ha', args.ha)
     if args.route or args.no_routes:
         body['routes'] = [_route(r) for r in args.route or []]
     if not body:
         raise common.CommandError('router-update: nothing to update (give --name, '
-                                  '--route or --no-routes)')
+                                  '--admin-state-up, --ha/--no-ha, --route or '
+                                  '--no-routes)')
     client.update('router', 'routers', router_id, body)
     return common.Message(f'Updated router: {args.ref}')
 
@@ -74,12 +77,22 @@ def list_(client, args):
     return common.Listed(client.list('routers', name=args.name), COLUMNS)
 
 
+def _add_ha(parser, note: str) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--ha', dest='ha', action='store_const', const=True, default=None,
+                       help=f'A highly available router (VRRP across L3 agents; '
+                            f'admins only; {note}).')
+    group.add_argument('--no-ha', dest='ha', action='store_const', const=False,
+                       help='A legacy router on one L3 agent.')
+
+
 def register(sub):
     p = common.command(sub, 'router-create', create, 'Create a router.')
     p.add_argument('name', metavar='NAME')
     p.add_argument('--admin-state-down', dest='admin_state_up', action='store_const',
                    const=False, default=None)
     common.add_project(p)
+    _add_ha(p, 'default: the server\'s l3_ha')
 
     p = common.command(sub, 'router-update', update, 'Update a router.')
     p.add_argument('ref', metavar='ROUTER')
@@ -88,6 +101,7 @@ def register(sub):
                    type=lambda v: common.parse_bool(v, '--admin-state-up'))
     p.add_argument('--route', action='append', metavar='destination=CIDR,nexthop=IP')
     p.add_argument('--no-routes', action='store_true', help='Remove all extra routes.')
+    _add_ha(p, 'the router must be admin-state-down first')
 
     for name, add in (('router-interface-add', True), ('router-interface-delete', False),
                       ('router-interface-remove', False)):

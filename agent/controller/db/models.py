@@ -2,13 +2,17 @@
 
 * one address per network: unique (network_id, ip_address) on ``ipallocations``;
 * one MAC per network: unique (network_id, mac_address) on ``ports``;
-* one agent per (agent_type, host); one L3 agent per router.
+* one agent per (agent_type, host); one binding per (router, L3 agent) (an HA
+  router has several, a legacy one has one: the scheduler's rule);
+* one HA network per project, one VRID per (HA network, router), one HA port
+  per (router, L3 agent).
 """
 
 from __future__ import annotations
 
 import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import (JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         String, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -113,6 +117,9 @@ class Router(StandardAttrs, Base):
     enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
     routes: Mapped[list] = mapped_column(JSON, default=list)
     availability_zone_hints: Mapped[list] = mapped_column(JSON, default=list)
+    # Neutron keeps these two in router_extra_attributes.
+    ha: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa.false())
+    ha_vr_id: Mapped[int] = mapped_column(Integer, default=0, server_default='0')
 
 
 class FloatingIP(StandardAttrs, Base):
@@ -166,7 +173,40 @@ class RouterL3AgentBinding(Base):
     router_id: Mapped[str] = mapped_column(
         ID, ForeignKey('routers.id', ondelete='CASCADE'), primary_key=True)
     l3_agent_id: Mapped[str] = mapped_column(
+        ID, ForeignKey('agents.id', ondelete='CASCADE'), primary_key=True, index=True)
+
+
+class HARouterNetwork(Base):
+    """The HA network of a project (Neutron's ``ha_router_networks``)."""
+    __tablename__ = 'ha_router_networks'
+    project_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    network_id: Mapped[str] = mapped_column(
+        ID, ForeignKey('networks.id', ondelete='CASCADE'), unique=True)
+
+
+class HARouterVRIdAllocation(Base):
+    """A VRRP router id taken on an HA network (``ha_router_vrid_allocations``)."""
+    __tablename__ = 'ha_router_vrid_allocations'
+    network_id: Mapped[str] = mapped_column(
+        ID, ForeignKey('networks.id', ondelete='CASCADE'), primary_key=True)
+    vr_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
+class HARouterAgentPortBinding(Base):
+    """An HA router's port on one L3 agent and the state that agent reports
+    (``ha_router_agent_port_bindings``)."""
+    __tablename__ = 'ha_router_agent_port_bindings'
+    __table_args__ = (UniqueConstraint('router_id', 'l3_agent_id',
+                                       name='uniq_ha_router_agent_port_bindings0'
+                                            'router_id0l3_agent_id'),)
+    port_id: Mapped[str] = mapped_column(
+        ID, ForeignKey('ports.id', ondelete='CASCADE'), primary_key=True)
+    router_id: Mapped[str] = mapped_column(
+        ID, ForeignKey('routers.id', ondelete='CASCADE'), index=True)
+    l3_agent_id: Mapped[str | None] = mapped_column(
         ID, ForeignKey('agents.id', ondelete='CASCADE'), index=True)
+    state: Mapped[str] = mapped_column(String(16), default='standby',
+                                       server_default='standby')
 
 
 class InstanceMetadata(Base):

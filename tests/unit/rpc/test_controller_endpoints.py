@@ -66,15 +66,34 @@ def test_l3_callback():
     cb.sync_routers({}, host='h', router_ids=[P.ROUTER])
     cb.update_floatingip_statuses({}, router_id=P.ROUTER,
                                   fip_statuses={P.FIP: 'ACTIVE'})
-    assert cb.get_host_ha_router_count({}, host='h') == 0
+    cb.get_host_ha_router_count({}, host='h')
+    cb.update_ha_routers_states({}, host='h', states={P.ROUTER: 'active'})
+    cb.update_all_ha_network_port_statuses({}, host='h')
     assert [c[:2] for c in plugin.calls] == [
         ('get_router_ids', ('h',)), ('sync_routers', ('h',)),
         ('sync_routers', ('h',)), ('update_floatingip_statuses',
-                                   (P.ROUTER, {P.FIP: 'ACTIVE'}))]
+                                   (P.ROUTER, {P.FIP: 'ACTIVE'})),
+        ('get_host_ha_router_count', ('h',)),
+        ('update_ha_routers_states', ('h', {P.ROUTER: 'active'})),
+        ('update_all_ha_network_port_statuses', ('h',))]
     assert plugin.calls[2][2] == {'router_ids': [P.ROUTER]}
     err = raises_wire_error(cb.update_floatingip_statuses, router_id=P.ROUTER,
                             fip_statuses={P.FIP: 'UP'})
     assert err.field == f'fip_statuses.{P.FIP}'
+
+
+@pytest.mark.parametrize('kwargs,field', [
+    ({'states': {P.ROUTER: 'active'}}, 'host'),
+    ({'host': 'h'}, 'states'),
+    ({'host': 'h', 'states': [P.ROUTER]}, 'states'),
+    ({'host': 'h', 'states': {'r1': 'active'}}, 'states'),
+    ({'host': 'h', 'states': {P.ROUTER: 'primary'}}, f'states.{P.ROUTER}'),
+    ({'host': 'h', 'states': {P.ROUTER: 'ACTIVE'}}, f'states.{P.ROUTER}'),
+])
+def test_update_ha_routers_states_refuses_malformed_payloads(kwargs, field):
+    plugin = FakePlugin()
+    err = raises_wire_error(L3RpcCallback(plugin).update_ha_routers_states, **kwargs)
+    assert err.field == field and plugin.calls == []
 
 
 def test_report_state_unwraps_nested_agent_state():
