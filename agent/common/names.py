@@ -15,6 +15,7 @@ ROUTER_NS_PREFIX = 'qrouter-'
 TAP_PREFIX = 'tap'
 INTERNAL_PREFIX = 'qr-'
 GATEWAY_PREFIX = 'qg-'
+HA_PREFIX = 'ha-'
 
 _UUID_RE = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
 
@@ -58,6 +59,11 @@ def internal_device_name(port_id):
 
 def gateway_device_name(port_id):
     return device_name(GATEWAY_PREFIX, port_id)
+
+
+def ha_device_name(port_id):
+    """``ha-<port id prefix>``: an HA router's VRRP device."""
+    return device_name(HA_PREFIX, port_id)
 
 
 def dhcp_namespace(network_id):

@@ -153,8 +153,6 @@ INTERFACE = (
                           ('timeout_http_keep_alive', 30))
 )
 
-_NO_HA = 'HA routers (keepalived) are not built in netnode'
-
 L3 = COMMON + INTERFACE + (
     _refused('DEFAULT', cfg.StrOpt('agent_mode', default='legacy'),
              'netnode runs centralised (legacy) routers only: no DVR', 'legacy'),
@@ -170,23 +168,18 @@ L3 = COMMON + INTERFACE + (
              []),
     _ignored('DEFAULT', cfg.BoolOpt('per_router_log_files', default=False),
              'the L3 agent logs to one file'),
-    _ignored('DEFAULT', cfg.BoolOpt('router_log_files_in_ha_confs', default=True), _NO_HA),
+    _ignored('DEFAULT', cfg.BoolOpt('router_log_files_in_ha_confs', default=True),
+             'keepalived logs to syslog; the HA state watcher logs to '
+             '<ha_confs_path>/watcher.log'),
     _ignored('DEFAULT', cfg.StrOpt('router_id', default=''),
              'the L3 agent hosts the routers neutron-server schedules to it'),
     _ignored('DEFAULT', cfg.IntOpt('periodic_interval', default=40),
              'the L3 agent resyncs every resync_interval seconds'),
     _ignored('DEFAULT', cfg.IntOpt('periodic_fuzzy_delay', default=5),
              'the L3 agent resyncs every resync_interval seconds'),
-) + tuple(
-    _ignored('DEFAULT', opt, _NO_HA) for opt in (
-        cfg.StrOpt('ha_confs_path', default='$state_path/ha_confs'),
-        cfg.StrOpt('ha_vrrp_auth_type', default='PASS'),
-        cfg.StrOpt('ha_vrrp_auth_password', secret=True),
-        cfg.IntOpt('ha_vrrp_advert_int', default=2),
-        cfg.IntOpt('ha_vrrp_health_check_interval', default=0),
-        cfg.BoolOpt('ha_conntrackd_enabled', default=False),
-        cfg.IntOpt('ha_keepalived_state_change_server_threads', default=1),
-    )
+) + (
+    _ignored('DEFAULT', cfg.IntOpt('ha_keepalived_state_change_server_threads', default=1),
+             'one HA state watcher per agent reports every HA router\'s state'),
 )
 
 DHCP = COMMON + INTERFACE + (

@@ -203,6 +203,27 @@ l3_agent_opts = [
     cfg.StrOpt('radvd_user', default='',
                help='User radvd drops its privileges to (radvd -u); empty: '
                     'radvd keeps running as the agent\'s user.'),
+    # HA routers: one keepalived (VRRP) per HA router (agent.l3.keepalived).
+    cfg.StrOpt('ha_confs_path', default='$state_path/ha_confs',
+               help='Directory of the HA routers\' keepalived files: '
+                    '<ha_confs_path>/<router id>/keepalived.conf and state, '
+                    '<ha_confs_path>/<router id>.pid.keepalived.'),
+    cfg.StrOpt('ha_vrrp_auth_type', default='PASS', choices=('AH', 'PASS'),
+               help='VRRP authentication type of the HA routers (with '
+                    'ha_vrrp_auth_password).'),
+    cfg.StrOpt('ha_vrrp_auth_password', secret=True,
+               help='VRRP authentication password; unset: no authentication. '
+                    'keepalived.conf is written with mode 0600.'),
+    cfg.IntOpt('ha_vrrp_advert_int', default=2, min=1, max=255,
+               help='Seconds between two VRRP advertisements; a backup takes over '
+                    'after about three missed ones.'),
+    cfg.IntOpt('ha_vrrp_health_check_interval', default=0, min=0,
+               help='Seconds between two keepalived health checks of the gateway; '
+                    '0 disables them (only 0 is supported: a non-zero value stops '
+                    'the agent).'),
+    cfg.BoolOpt('ha_conntrackd_enabled', default=False,
+                help='Synchronise connection tracking between the nodes of an HA '
+                     'router with conntrackd (not supported: true stops the agent).'),
 ]
 
 # ---------------------------------------------------------------------------

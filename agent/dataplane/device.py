@@ -29,6 +29,12 @@ class DesiredDevice:
     # plugged with ``port.tag`` (the dead VLAN) but the tag, vlan_mode, trunks and
     # other_config of an existing port are left alone (agent.dataplane.ownership).
     manage_tag: bool = True
+    # False when keepalived owns the addresses and default routes (an HA router's
+    # qr-/qg- devices): they are neither added nor removed here.
+    manage_addresses: bool = True
+    # Networks whose addresses on the device are someone else's (keepalived's
+    # primary VIP on an HA router's ha- device): never removed here.
+    foreign: tuple = ()
 
     @property
     def name(self):
@@ -217,10 +223,20 @@ def _configure(desired, link):
         actions.append(SetMtu(ns, name, desired.mtu))
     if link is None or not link.up:
         actions.append(SetUp(ns, name))
+    if desired.manage_addresses:
+        actions += _addresses(desired, link)
+    return actions
+
+
+def _addresses(desired, link):
+    ns, name = desired.namespace, desired.name
+    actions = []
     # Link-scoped addresses count only when wanted (fe80::a9fe:a9fe): the kernel's
     # own IPv6 link-local address is never ours to remove.
     have = (link.addresses | (link.link_local & desired.addresses)
             if link is not None else frozenset())
+    have = frozenset(a for a in have
+                     if not any(a.version == n.version and a.ip in n for n in desired.foreign))
     stale_brd = frozenset(
         a for a in have & desired.addresses
         if a.version == 4 and link.broadcast(a) != default_broadcast(a))
@@ -233,6 +249,8 @@ def _configure(desired, link):
 
 def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool):
     actions = []
+    if not desired.manage_addresses:
+        return actions
     wanted = {gw.version: gw for gw in desired.gateways}
     have = {}
     for route in observed.default_routes:

@@ -24,10 +24,11 @@ from agent.dataplane import ownership, physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
 from agent.l3 import desired as want
+from agent.l3 import ha_state, keepalived
 from agent.l3 import sweep as l3sweep
 from agent.l3.fip_status import FloatingIpStatusReporter
 from agent.l3.host import RouterHost, router_id_of
-from agent.l3.reconciler import RouterReconciler, Stopping
+from agent.l3.reconciler import RouterReconciler, Stopping, router_ports
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
 from agent.process.manager import ProcessManager
@@ -76,11 +77,21 @@ class L3Agent:
                                ipv6=self.settings.ipv6)
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
-        self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
-                                           self.monitor, stopping=self._stop,
-                                           bridge_mappings=self.bridge_mappings)
         self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads,
                                paused=True, name='l3')
+        self.ha_states = ha_state.HaStates(
+            self.settings.state_path, self.settings.ha.advert_int,
+            report=lambda states: self.plugin.update_ha_routers_states(states),
+            changed=lambda rid: self.queue.enqueue(router_key(rid), priority=RPC_PRIORITY,
+                                                   reason='HA state changed'),
+            hosted=lambda rid: rid in self.reconciler.routers(),
+            watcher=ha_state.watcher_spec(self.settings.state_path, self.host_name,
+                                          self.settings.ha, self.settings.debug),
+            processes=self.processes, monitor=self.monitor)
+        self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
+                                           self.monitor, stopping=self._stop,
+                                           bridge_mappings=self.bridge_mappings,
+                                           ha_states=self.ha_states)
         self.runner = SyncRunner(self._fetch_all, self.queue, self._prune,
                                  resync_interval=conf.resync_interval,
                                  resync_throttle=conf.resync_throttle,
@@ -109,6 +120,7 @@ class L3Agent:
                           'it is created', bridge)
         physical_link.ensure_physical_links(self.drivers.ovs, self.conf.ovs.integration_bridge,
                                             self.bridge_mappings)
+        self.ha_states.start()
         self.bus.start()
         self.queue.start()
         self.monitor.start()
@@ -144,6 +156,7 @@ class L3Agent:
             self._starter.join(left())
         self.queue.stop(left())
         self.monitor.stop(left())
+        self.ha_states.stop(left())
         self.bus.join(left())
         LOG.info('L3 agent %s stopped in %.2f s', self.host_name,
                  timeout - left())
@@ -221,7 +234,7 @@ class L3Agent:
             self._prefetched = {key[1]: router for key, router in desired.items()
                                 if router is not None}
             self._wanted_ports = frozenset(p.id for r in desired.values()
-                                           if r is not None for p in _ports(r))
+                                           if r is not None for p in router_ports(r))
         self._preplug([r for r in desired.values() if r is not None])
 
     def _preplug(self, routers: list) -> None:
@@ -289,7 +302,8 @@ class L3Agent:
             if router_id is None:
                 continue
             if (router_id in by_child or router_id in by_state or os.path.exists(
-                    haproxy.config_path(self.settings.state_path, router_id))):
+                    haproxy.config_path(self.settings.state_path, router_id))
+                    or os.path.isdir(keepalived.conf_dir(self.settings.ha, router_id))):
                 found[router_id] = namespace
                 continue
             try:
@@ -312,6 +326,8 @@ class L3Agent:
             if proc.uuid not in known and _is_router_proxy(self.settings, proc.uuid):
                 orphans.add(proc.uuid)
         orphans |= self.reconciler.ra.orphans(known)
+        orphans |= {p.uuid for p in self.processes.list_running(
+            keepalived.SERVICE, self.settings.ha.confs_path) if p.uuid not in known}
         for router_id in sorted(orphans):
             LOG.info('router %s is not hosted here any more: removing it', router_id)
             self.queue.enqueue(router_key(router_id), priority=ORPHAN_PRIORITY,
@@ -323,7 +339,7 @@ class L3Agent:
         device is in no namespace."""
         with self._lock:
             wanted = set(self._wanted_ports)
-        wanted |= {p.id for r in self.reconciler.routers().values() for p in _ports(r)}
+        wanted |= {p.id for r in self.reconciler.routers().values() for p in router_ports(r)}
         candidates = prunable_ports(ports, self.settings.host, wanted)
         if not candidates:
             return
@@ -393,8 +409,6 @@ def prunable_ports(ports, host: str, wanted: set) -> list:
             and ownership.resource_of(p, ownership.L3, host, {}) is not None]
 
 
-def _ports(router):
-    return (*router.interfaces, *((router.gw_port,) if router.gw_port else ()))
 
 
 def _is_router_proxy(settings: L3Settings, router_id: str) -> bool:

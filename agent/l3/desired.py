@@ -18,7 +18,7 @@ from agent.dataplane import ownership
 from agent.dataplane.device import DesiredDevice
 from agent.drivers.iptables_rules import Tables
 from agent.drivers.state import PortSpec
-from agent.l3 import nat
+from agent.l3 import keepalived, nat
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
 from agent.model.network import IPAddress, IPNetwork
@@ -35,6 +35,9 @@ NAMESPACE_SYSCTLS = (
     ('net.netfilter.nf_conntrack_tcp_be_liberal', 1),
 )
 NAMESPACE_SYSCTLS_V6 = (('net.ipv6.conf.all.forwarding', 1),)
+# HA routers too: a backup's services may bind the VIPs it does not hold yet
+# (Neutron's HA namespaces; GARPs come from keepalived, not from the agent).
+HA_SYSCTLS = (('net.ipv4.ip_nonlocal_bind', 1),)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -49,12 +52,15 @@ class DesiredRouter:
     router_id: str
     namespace: str
     sysctls: tuple[tuple[str, int], ...]
-    devices: tuple[DesiredDevice, ...]          # qr- ports first, then qg-
+    devices: tuple[DesiredDevice, ...]          # qr- ports first, qg-, then ha-
     device_sysctls: tuple[tuple[str, int], ...]  # need the devices (qg- accept_ra)
     routes: tuple[ExtraRoute, ...]
     tables: Tables
     floating_ips: Mapping[IPAddress, IPAddress]  # floating -> fixed (active ones)
     proxy: ProcessSpec | None
+    # HA routers: keepalived owns the qr-/qg- addresses, the default and extra
+    # routes (``routes`` is then empty and no device manages its addresses).
+    keepalived: ProcessSpec | None = None
 
     def device(self, name: str) -> DesiredDevice | None:
         return next((d for d in self.devices if d.name == name), None)
@@ -89,7 +95,8 @@ def _manages_tag(settings: L3Settings) -> bool:
 
 def internal_device(router: Router, port: RouterPort, settings: L3Settings,
                     tag: int | None) -> DesiredDevice:
-    """``qr-<port>`` on the integration bridge: MAC, MTU, the subnets' gateway IPs.
+    """``qr-<port>`` on the integration bridge: MAC, MTU, the subnets' gateway IPs
+    (keepalived's VIPs on an HA router).
 
     Plugged with ``tag`` (the dead VLAN when an L2 agent tags); with
     ``local_vlan_tagging`` off an existing port's tag is the L2 agent's."""
@@ -97,7 +104,20 @@ def internal_device(router: Router, port: RouterPort, settings: L3Settings,
                     _owner(router, settings))
     return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
                          spec, port.mtu or None, _interfaces(port),
-                         manage_tag=_manages_tag(settings))
+                         manage_tag=_manages_tag(settings), manage_addresses=not router.ha)
+
+
+def ha_device(router: Router, settings: L3Settings, tag: int | None) -> DesiredDevice:
+    """``ha-<port>`` of an HA router on the integration bridge, tagged like a qr-
+    port, with its HA network address always configured (VRRP runs over it);
+    keepalived's primary VIP on it is left to keepalived."""
+    port = router.ha_port
+    spec = PortSpec(names.ha_device_name(port.id), port.id, port.mac_address, tag,
+                    _owner(router, settings))
+    return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
+                         spec, port.mtu or None, _interfaces(port),
+                         manage_tag=_manages_tag(settings),
+                         foreign=(keepalived.PRIMARY_VIP_RANGE,))
 
 
 def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> DesiredDevice:
@@ -116,7 +136,7 @@ def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> De
     return DesiredDevice(names.router_namespace(router.id), settings.external_bridge,
                          spec, port.mtu or None, frozenset(addresses),
                          tuple(gateways[v] for v in sorted(gateways)),
-                         manage_tag=_manages_tag(settings))
+                         manage_tag=_manages_tag(settings), manage_addresses=not router.ha)
 
 
 def extra_routes(router: Router) -> tuple[ExtraRoute, ...]:
@@ -154,8 +174,11 @@ def _distinct_names(router: Router, devices: list[DesiredDevice]) -> list[Desire
 
 
 def desired_router(router: Router, settings: L3Settings,
-                   tags: Mapping[str, int]) -> DesiredRouter:
-    """Everything ``router`` needs; ``tags`` maps internal network ids to local VLANs."""
+                   tags: Mapping[str, int], primary: bool = True) -> DesiredRouter:
+    """Everything ``router`` needs; ``tags`` maps internal network ids to local VLANs.
+
+    An HA router (``router.ha``) runs its metadata proxy only where it is
+    ``primary``; its rules are the same on every node."""
     devices = _distinct_names(router, [
         internal_device(router, port, settings, tags.get(port.network_id))
         for port in router.interfaces])
@@ -167,12 +190,19 @@ def desired_router(router: Router, settings: L3Settings,
             has_v6_gw = any(g.version == 6 for g in gw.gateways)
             device_sysctls += [(f'net.ipv6.conf.{gw.name}.accept_ra', 0 if has_v6_gw else 2),
                                (f'net.ipv6.conf.{gw.name}.forwarding', 1)]
-    sysctls = NAMESPACE_SYSCTLS + (NAMESPACE_SYSCTLS_V6 if settings.ipv6 else ())
+    if router.ha:
+        devices.append(ha_device(router, settings, tags.get(router.ha_port.network_id)))
+    sysctls = (NAMESPACE_SYSCTLS + (NAMESPACE_SYSCTLS_V6 if settings.ipv6 else ())
+               + (HA_SYSCTLS if router.ha else ()))
     fips = {} if router.gw_port is None else {
         f.floating_ip_address: f.fixed_ip_address for f in nat.active_floating_ips(router)}
-    proxy = proxy_spec(router.id, settings) if settings.enable_metadata_proxy else None
+    proxy = (proxy_spec(router.id, settings)
+             if settings.enable_metadata_proxy and (primary or not router.ha) else None)
+    vrrp = (keepalived.desired_spec(router, settings.ha, sorted(fips))
+            if router.ha else None)
     return DesiredRouter(
         router_id=router.id, namespace=names.router_namespace(router.id),
         sysctls=sysctls, devices=tuple(devices), device_sysctls=tuple(device_sysctls),
-        routes=extra_routes(router), tables=nat.router_tables(router, settings.nat),
-        floating_ips=fips, proxy=proxy)
+        routes=() if router.ha else extra_routes(router),
+        tables=nat.router_tables(router, settings.nat),
+        floating_ips=fips, proxy=proxy, keepalived=vrrp)

@@ -137,8 +137,10 @@ class RouterHost:
             in_root = frozenset(p.name for p in ports if p.name in names_wanted
                                 and self.drivers.links.observe_link(None, p.name))
             mine = tuple(p for p in ports if p.name in names_wanted)
-            return rplan.ObservedRouter(False, ovs_ports=mine, links_in_root=in_root,
-                                        proxy_current=self._proxy_current(desired.proxy))
+            return rplan.ObservedRouter(
+                False, ovs_ports=mine, links_in_root=in_root,
+                proxy_current=self._child_current(desired.proxy),
+                keepalived_current=self._child_current(desired.keepalived))
         links = self._links(ns)
         here = {link.name for link in links}
         if ports is None:
@@ -151,10 +153,12 @@ class RouterHost:
         converged = not self.iptables(ns).plan(desired.tables)
         families = (4, 6) if _has_ipv6(desired) else (4,)
         return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns, families),
-                                    sysctls, converged, self._proxy_current(desired.proxy),
-                                    self.nat_fips(ns) if with_nat_fips else ())
+                                    sysctls, converged, self._child_current(desired.proxy),
+                                    self.nat_fips(ns) if with_nat_fips else (),
+                                    self._child_current(desired.keepalived))
 
-    def _proxy_current(self, spec: ProcessSpec | None) -> bool:
+    def _child_current(self, spec: ProcessSpec | None) -> bool:
+        """The child runs ``spec``'s command line with its config files' content."""
         if spec is None:
             return False
         state = self.processes.observe(spec)

@@ -21,7 +21,7 @@ from agent.l3.desired import DesiredRouter, ExtraRoute
 from agent.process.spec import ProcessSpec
 from agent.reconcile.plan import Action, Plan
 
-ROUTER_DEVICE_PREFIXES = (names.INTERNAL_PREFIX, names.GATEWAY_PREFIX)
+ROUTER_DEVICE_PREFIXES = (names.INTERNAL_PREFIX, names.GATEWAY_PREFIX, names.HA_PREFIX)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class ObservedRouter:
     # (floating, fixed) of the DNAT rules in place, when asked for (after a restart
     # the agent does not know which mapping it applied last).
     nat_fips: tuple[tuple[IPAddress, IPAddress], ...] = ()
+    keepalived_current: bool = False               # HA: running, same argv and config
 
     def link(self, name: str) -> LinkState | None:
         return next((link for link in self.links if link.name == name), None)
@@ -221,7 +222,8 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
     dev_sysctls = [(k, v) for k, v in desired.device_sysctls
                    if k.split('.')[3] in present]
     actions += _sysctls(ns, dev_sysctls, dict(observed.sysctls), fresh)
-    actions += _extra_routes(desired, observed)
+    if desired.keepalived is None:       # an HA router's routes are keepalived's
+        actions += _extra_routes(desired, observed)
     if not observed.iptables_converged:
         actions.append(ApplyIptables(ns, desired.tables))
     stale = {ip for ip in observed.floating_ips if ip not in desired.floating_ips}
@@ -229,15 +231,21 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
         if desired.floating_ips.get(ip) != fixed:
             stale.add(ip)
     actions += [ClearConntrack(ns, ip) for ip in sorted(stale)]
+    if desired.keepalived is not None and not observed.keepalived_current:
+        actions.append(EnsureProcess(desired.keepalived))
     if desired.proxy is not None and not observed.proxy_current:
         actions.append(EnsureProcess(desired.proxy))
     return Plan.of(actions)
 
 
 def teardown(namespace: str, observed: ObservedRouter, proxy: ProcessSpec | None,
-             proxy_running: bool) -> Plan:
-    """Remove everything of a router: its proxy, its ports, its namespace."""
+             proxy_running: bool, keepalived: ProcessSpec | None = None,
+             keepalived_running: bool = False) -> Plan:
+    """Remove everything of a router: its keepalived (first: a backup takes over
+    while the ports are still up), its proxy, its ports, its namespace."""
     actions: list[Action] = []
+    if keepalived is not None and keepalived_running:
+        actions.append(StopProcess(keepalived))
     if proxy is not None and proxy_running:
         actions.append(StopProcess(proxy))
     for port in observed.ovs_ports:

@@ -8,6 +8,8 @@ router last applied (report_state counts, network_update lookups).
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import threading
 from collections.abc import Mapping
 
@@ -15,6 +17,8 @@ from agent.common import fileutils, names
 from agent.dataplane import device as dev
 from agent.dataplane import provider_vlan
 from agent.l3 import desired as want
+from agent.l3 import ha_state
+from agent.l3 import keepalived
 from agent.l3 import plan as rplan
 from agent.l3 import sweep as l3sweep
 from agent.l3.host import RouterHost
@@ -37,8 +41,10 @@ class RouterReconciler:
     def __init__(self, host: RouterHost, settings: L3Settings, local_vlans,
                  monitor: ProcessMonitor | None = None,
                  stopping: threading.Event | None = None,
-                 bridge_mappings: Mapping[str, str] | None = None):
+                 bridge_mappings: Mapping[str, str] | None = None,
+                 ha_states: ha_state.HaStates | None = None):
         self.host = host
+        self.ha_states = ha_states
         self.bridge_mappings = bridge_mappings or {}
         self.settings = settings
         self.local_vlans = local_vlans
@@ -59,8 +65,7 @@ class RouterReconciler:
     def routers_on_network(self, network_id: str) -> list[str]:
         with self._lock:
             return [r.id for r in self._applied.values()
-                    if any(p.network_id == network_id for p in
-                           (*r.interfaces, *((r.gw_port,) if r.gw_port else ())))]
+                    if any(p.network_id == network_id for p in router_ports(r))]
 
     def counts(self) -> dict[str, int]:
         routers = self.routers().values()
@@ -74,7 +79,7 @@ class RouterReconciler:
 
     def _tags(self, router: Router) -> dict[str, int]:
         tags: dict[str, int] = {}
-        for port in router.interfaces:
+        for port in (*router.interfaces, *((router.ha_port,) if router.ha else ())):
             if port.network_id not in tags:
                 tag = provider_vlan.provider_tag(port.network_id, port.segment,
                                                  self.bridge_mappings)
@@ -84,7 +89,8 @@ class RouterReconciler:
 
     def reconcile(self, router: Router, ports: list | None = None) -> rplan.Plan:
         """Make the host hold ``router``; returns the plan that was executed."""
-        desired = want.desired_router(router, self.settings, self._tags(router))
+        primary = router.ha and ha_state.read(self.settings.ha, router.id) == ha_state.PRIMARY
+        desired = want.desired_router(router, self.settings, self._tags(router), primary)
         with self._lock:
             previous = self._fips.get(router.id)
         # Not known since this agent started: read the mapping from the rules.
@@ -100,8 +106,14 @@ class RouterReconciler:
         try:
             execute(plan, self._apply, f'router {router.id}', LOG)
         finally:
-            if desired.proxy is not None and self.monitor is not None:
-                self.monitor.register(desired.proxy)
+            if self.monitor is not None:
+                for spec in (desired.proxy, desired.keepalived):
+                    if spec is not None:
+                        self.monitor.register(spec)
+        if router.ha:
+            self._observed_ha(router)
+        else:
+            self._remove_keepalived(router.id)
         self.ra.reconcile(router)
         with self._lock:
             self._applied[router.id] = router
@@ -134,19 +146,52 @@ class RouterReconciler:
         self.host.processes.stop(spec)
         return True
 
+    def _observed_ha(self, router: Router) -> None:
+        if self.ha_states is None:
+            return
+        self.ha_states.ensure_watcher()
+        self.ha_states.observed(router.id, ha_state.read(self.settings.ha, router.id),
+                                router.ha_state)
+
+    def _remove_keepalived(self, router_id: str) -> None:
+        """Stop a keepalived of ``router_id`` and remove its files (it is not, or
+        no longer, an HA router here)."""
+        spec = keepalived.process_spec(router_id, self.settings.ha)
+        if not (os.path.isdir(keepalived.conf_dir(self.settings.ha, router_id))
+                or os.path.exists(spec.pid_file)):
+            return          # a legacy router, as always: two stat calls
+        if self.monitor is not None:
+            self.monitor.unregister(spec.uuid, spec.service)
+        if self.host.proxy_running(spec):
+            self.host.processes.stop(spec)
+        self._remove_ha_files(router_id)
+
+    def _remove_ha_files(self, router_id: str) -> None:
+        ha = self.settings.ha
+        shutil.rmtree(keepalived.conf_dir(ha, router_id), ignore_errors=True)
+        for path in (keepalived.pid_file_path(ha, router_id),
+                     keepalived.vrrp_pid_file_path(ha, router_id)):
+            fileutils.remove(path)
+
     def teardown(self, router_id: str, ports: list | None = None) -> rplan.Plan:
         """Remove everything of ``router_id`` from the host (nothing else)."""
         names.validate_uuid(router_id, 'router id')
         namespace = names.router_namespace(router_id)
         spec = want.proxy_spec(router_id, self.settings)
+        vrrp = keepalived.process_spec(router_id, self.settings.ha)
         if self.monitor is not None:
             self.monitor.unregister(spec.uuid, spec.service)
+            self.monitor.unregister(vrrp.uuid, vrrp.service)
         self.ra.remove(router_id)
         observed = self.host.observe_existing(namespace, ports)
-        plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec))
+        plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec),
+                              vrrp, self.host.proxy_running(vrrp))
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
             fileutils.remove(path)
+        self._remove_ha_files(router_id)
+        if self.ha_states is not None:
+            self.ha_states.forget(router_id)
         self.host.state_dirs.unmark(l3sweep.marker_path(self.settings.state_path,
                                                         router_id))
         with self._lock:
@@ -158,3 +203,9 @@ class RouterReconciler:
         with self._lock:
             self._applied.pop(router_id, None)
             self._fips.pop(router_id, None)
+
+
+def router_ports(router: Router) -> tuple:
+    """Every port of ``router`` on this host: qr-, qg- and (HA) ha-."""
+    return (*router.interfaces, *((router.gw_port,) if router.gw_port else ()),
+            *((router.ha_port,) if router.ha_port else ()))

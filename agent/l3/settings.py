@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from agent.l3.keepalived import HaSettings
 from agent.l3.nat import NatSettings
 from agent.l3.radvd import RaSettings
 from agent.metadata import haproxy
@@ -27,6 +28,11 @@ class L3Settings:
     ra: RaSettings | None = None       # None: the defaults under state_path
     host: str = ''                     # marks our ports (agent.dataplane.ownership)
     local_vlan_tagging: bool = True    # False: an L2 agent owns the ports' tags
+    ha_settings: HaSettings | None = None   # None: the defaults under state_path
+
+    @property
+    def ha(self) -> HaSettings:
+        return self.ha_settings or HaSettings(os.path.join(self.state_path, 'ha_confs'))
 
     @property
     def metadata_port(self) -> int:
@@ -54,4 +60,5 @@ class L3Settings:
                    proxy_rate_limit=haproxy.RateLimit.from_conf(conf),
                    debug=bool(getattr(conf, 'debug', False)),
                    nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf),
-                   host=conf.host, local_vlan_tagging=conf.ovs.local_vlan_tagging)
+                   host=conf.host, local_vlan_tagging=conf.ovs.local_vlan_tagging,
+                   ha_settings=HaSettings.from_conf(conf))

@@ -3,7 +3,7 @@
 
 - temp files of killed writes go from the directories the agent writes in
   (``ra``, ``external/pids``, ``ns-metadata-proxy``, ``routers``);
-- every radvd, and every haproxy in a ``qrouter-`` namespace (or of a known
+- every radvd and keepalived, and every haproxy in a ``qrouter-`` namespace (or of a known
   router), whose command line names a file of OUR state_path is settled: adopted
   when its pid file lost it, stopped when a duplicate, elsewhere or unwanted;
 - a ``qrouter-<uuid>`` is ours when it holds such a process, or when
@@ -17,7 +17,7 @@ import os
 
 from agent.common import names
 from agent.l3 import desired as want
-from agent.l3 import radvd
+from agent.l3 import keepalived, radvd
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
 from agent.process import scan as proc_scan
@@ -41,7 +41,8 @@ def sweep_temp_files(settings: L3Settings) -> list[str]:
     ra = ra_settings(settings)
     return sweep.sweep_temp_files(
         (ra.ra_confs, ra.pid_dir, os.path.dirname(haproxy.config_path(
-            settings.state_path, names.new_uuid())), routers_dir(settings.state_path)))
+            settings.state_path, names.new_uuid())), routers_dir(settings.state_path),
+         settings.ha.confs_path))
 
 
 def resolve(scan: proc_scan.HostScan, settings: L3Settings, known: frozenset[str]
@@ -49,10 +50,12 @@ def resolve(scan: proc_scan.HostScan, settings: L3Settings, known: frozenset[str
     """The L3 agent's children in ``scan``, each with its router (pure)."""
     found = []
     groups = proc_scan.children_of(scan, settings.state_path,
-                                   (radvd.SERVICE, haproxy.SERVICE))
+                                   (radvd.SERVICE, haproxy.SERVICE, keepalived.SERVICE))
     for (service, uuid), procs in sorted(groups.items()):
         if service == radvd.SERVICE:
             spec = radvd.process_spec(uuid, ra_settings(settings))
+        elif service == keepalived.SERVICE:
+            spec = keepalived.process_spec(uuid, settings.ha)
         else:
             home = names.router_namespace(uuid)
             if uuid not in known and all(scan.namespace_of(p) != home for p in procs):

@@ -60,3 +60,9 @@ class Router:
     interfaces: tuple[RouterPort, ...] = ()
     routes: tuple[Route, ...] = ()
     floating_ips: tuple[FloatingIP, ...] = ()
+    # HA (keepalived VRRP): ``ha_vr_id``, this host's HA port (``_ha_interface``)
+    # and the state the server holds for this host (``_ha_state``).
+    ha: bool = False
+    ha_vr_id: int = 0
+    ha_port: RouterPort | None = None
+    ha_state: str = 'unknown'

@@ -15,6 +15,7 @@ RELOAD_SIGNALS: dict[str, int | None] = {
     'dnsmasq': signal.SIGHUP,
     'haproxy': None,
     'radvd': signal.SIGHUP,
+    'keepalived': signal.SIGHUP,
 }
 
 _SERVICE_RE = re.compile(r'^[a-z][a-z0-9_-]{0,31}$')

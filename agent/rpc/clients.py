@@ -174,6 +174,11 @@ class L3PluginApi:
         self._rpc.call('update_floatingip_statuses', '1.1', router_id=router_id,
                        fip_statuses=dict(fip_statuses))
 
+    def update_ha_routers_states(self, states: dict[str, str]) -> None:
+        """Cast ``{router id: active|standby}`` of this host's HA routers."""
+        self._rpc.cast('update_ha_routers_states', '1.5', host=self.host,
+                       states=dict(states))
+
     def get_host_ha_router_count(self) -> int:
         return self._rpc.call('get_host_ha_router_count', '1.11', host=self.host)
 

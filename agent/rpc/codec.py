@@ -380,6 +380,7 @@ def router_from_wire(data) -> Router:
         gw_port = _one(router_port_from_wire, f, 'gw_port')
     routes = tuple(Route(r.cidr('destination'), r.ip('nexthop'))
                    for r in f.items('routes', ()))
+    ha, vr_id, ha_port, ha_state = _ha_fields(f)
     return Router(
         id=router_id,
         name=f.str('name', ''),
@@ -389,7 +390,31 @@ def router_from_wire(data) -> Router:
         gw_port=gw_port,
         interfaces=tuple(_nested(router_port_from_wire, f, '_interfaces')),
         routes=routes,
-        floating_ips=tuple(_nested(floatingip_from_wire, f, '_floatingips')))
+        floating_ips=tuple(_nested(floatingip_from_wire, f, '_floatingips')),
+        ha=ha, ha_vr_id=vr_id, ha_port=ha_port, ha_state=ha_state)
+
+
+HA_STATES = ('active', 'standby', 'unknown')
+VRID_RANGE = range(1, 256)          # VRRP's virtual_router_id
+
+
+def _ha_fields(f: Fields):
+    """(ha, ha_vr_id, HA port, _ha_state) of a router dict; an HA router without
+    its VRID or this host's HA port is refused (keepalived cannot run without them)."""
+    if not f.bool('ha', False):
+        return False, 0, None, 'unknown'
+    vr_id = f.int('ha_vr_id')
+    if vr_id not in VRID_RANGE:
+        raise f.error('ha_vr_id', f'{vr_id} is not a VRRP router id (1..255)')
+    if f.raw('_ha_interface', None) is None:
+        raise f.error('_ha_interface', 'missing: an HA router needs this host\'s HA port')
+    ha_port = _one(router_port_from_wire, f, '_ha_interface')
+    if not any(ip.version == 4 for ip, _, _ in ha_port.fixed_ips):
+        raise f.error('_ha_interface.fixed_ips', 'the HA port has no IPv4 address')
+    state = f.str('_ha_state', 'unknown') or 'unknown'
+    if state not in HA_STATES:
+        raise f.error('_ha_state', f'{state!r} is not one of {", ".join(HA_STATES)}')
+    return True, vr_id, ha_port, state
 
 
 def _one(decode, parent: Fields, name: str):

@@ -43,9 +43,9 @@ CASES = [
     (DHCP, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
     (L3, {'l3_ha': False}, [], []),
     (L3, {'l3_ha': True}, [], ['l3_ha']),                       # the server's option
-    (L3, {'ha_vrrp_auth_type': 'PASS'}, [], []),                 # Neutron's default
-    (L3, {'ha_vrrp_auth_type': 'AH', 'ha_vrrp_advert_int': 5}, [],
-     ['ha_vrrp_auth_type', 'ha_vrrp_advert_int']),
+    (L3, {'ha_keepalived_state_change_server_threads': 1}, [], []),   # the default
+    (L3, {'ha_keepalived_state_change_server_threads': 4}, [],
+     ['ha_keepalived_state_change_server_threads']),
     (L3, {'AGENT__extensions': []}, [], []),
     (L3, {'AGENT__extensions': ['port_forwarding']}, ['extensions'], []),
     (L3, {'cleanup_on_shutdown': True}, ['cleanup_on_shutdown'], []),
@@ -86,9 +86,10 @@ def test_errors_name_group_option_value_and_why():
 
 
 def test_secret_values_are_not_shown():
-    found = verdict(L3, ha_vrrp_auth_password='hunter2')
-    assert found.ignored and 'hunter2' not in found.ignored[0]
-    assert found.ignored[0].startswith('[DEFAULT] ha_vrrp_auth_password = ****: ')
+    option = nc.NeutronOption('DEFAULT', cfg.StrOpt('some_password', secret=True),
+                              'not used here')
+    found = nc.decide({('DEFAULT', 'some_password'): 'hunter2'}, [option])
+    assert found.ignored == ('[DEFAULT] some_password = ****: not used here',)
 
 
 def test_option_netnode_implements_is_left_to_it():
@@ -138,10 +139,11 @@ def test_l3_agent_ini_carries_over(tmp_path):
     conf, found = parse(run.L3_AGENT, tmp_path, files=[FIXTURES / 'l3_agent.ini'])
     assert found.errors == ()
     assert conf.metadata_port == 9697 and conf.handle_internal_only_routers is True
+    # the keepalived settings are the HA routers' own (agent.l3.keepalived)
+    assert conf.ha_vrrp_auth_password == 'not-a-real-password'
     ignored = ' '.join(found.ignored)
-    assert '[DEFAULT] ha_vrrp_auth_password = ****' in ignored
     assert 'not-a-real-password' not in ignored
-    assert 'agent_mode' not in ignored and 'ha_vrrp_auth_type' not in ignored
+    assert 'agent_mode' not in ignored and 'ha_vrrp_auth' not in ignored
 
 
 def test_metadata_agent_ini_carries_over(tmp_path):
