@@ -132,5 +132,5 @@ def test_ha_router_l3_agent_restart_changes_nothing(bed, ha, tmp_path):
 
 def test_ha_router_vrrp_partition_heals_to_one_primary(bed, ha, tmp_path):
     trial = ha_trial.run(bed, ha, 'vrrp-partition', str(tmp_path))
-    assert trial.both_claimed and trial.vrrp_dropped > 0, trial
+    assert trial.both_claimed and trial.vrrp_dropped > 0 and trial.warnings, trial
     check_one_primary(bed, ha, trial)

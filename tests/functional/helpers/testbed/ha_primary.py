@@ -105,3 +105,14 @@ def wait_controller_states(bed, router_id: str, primary: str, timeout: float) ->
         raise AssertionError(f'router {router_id}: the controller says '
                              f'{controller_states(bed, router_id)}, the primary is '
                              f'{primary}') from None
+
+
+def split_brain_warnings(bed, router_id: str) -> list[str]:
+    """The controller's WARNING lines saying the router is active on two agents."""
+    path = os.path.join(bed.controller.base, 'server', 'server.log')
+    try:
+        with open(path, errors='replace') as f:
+            return [line for line in f if ' WARNING ' in line
+                    and f'HA router {router_id} is active on' in line]
+    except FileNotFoundError:
+        return []

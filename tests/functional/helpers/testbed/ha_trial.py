@@ -35,6 +35,7 @@ class Trial:
     keepalived_after: tuple
     both_claimed: bool = False  # vrrp-partition: both nodes were primary meanwhile
     vrrp_dropped: int = 0       # vrrp-partition: VRRP packets the fabric dropped
+    warnings: int = 0           # vrrp-partition: the controller's split-brain warnings
 
     def lost_seconds(self) -> tuple:
         return tuple(log.lost_seconds(self.since) for log in self.logs)
@@ -78,12 +79,17 @@ def run(bed, scenario, fault: str, directory: str) -> Trial:
     rid, vip = scenario.router_id, scenario.gateway_ip
     hurt = settle(bed, scenario)
     claimed: list = []
+    warned = len(ha_primary.split_brain_warnings(bed, rid))
 
     def both_claim():
         claimed.append(bool(wait_for(lambda: len(ha_primary.primaries(bed, rid, vip)) == 2,
                                      ha_faults.PARTITION - 2, 0.2,
                                      'both nodes claiming the router')))
         claimed.append(ha_faults.dropped_vrrp(bed))
+        # Both agents report active: the controller warns of the split brain.
+        claimed.append(len(wait_for(lambda: ha_primary.split_brain_warnings(bed, rid)[
+            warned:], ha_faults.PARTITION - 2, 0.2, 'the controller\'s split-brain '
+            'warning')))
     pingers = _pingers(bed, scenario, directory)
     try:
         extra = {'during': both_claim} if fault == 'vrrp-partition' else {}
@@ -106,4 +112,4 @@ def run(bed, scenario, fault: str, directory: str) -> Trial:
     return Trial(fault, hurt, primary, failover, logs, injected.began - 1.0,
                  injected.keepalived_before,
                  tuple(ha_primary.keepalived_pids(bed.nodes[hurt], rid)),
-                 *(claimed[:2] if claimed else ()))
+                 *claimed)
