@@ -58,6 +58,10 @@ def _wait_gone(pids, timeout=30.0, what='processes') -> None:
 
 
 def _kill(pids, signum) -> None:
+    """Children before their parents: keepalived's VRRP process gets SIGTERM when
+    its parent dies (PR_SET_PDEATHSIG) and would say goodbye (a priority-0
+    advertisement) before our SIGKILL, turning a crash into a handover."""
+    pids = sorted(pids, key=lambda p: procfs.parent(p) not in pids)
     for pid in pids:
         try:
             os.kill(pid, signum)
@@ -123,20 +127,22 @@ def _keepalived_kill(bed, node, router_id):
     return at, recover
 
 
-def _agent_keepalived_kill(bed, node, router_id):
+def _stop_node_services(node, router_id, signum):
+    """The L3 agent and the router's keepalived, signalled together; the agent is
+    started again (and respawns keepalived) on recovery."""
     pids = l3_agent_pids(node) + keepalived_pids(node, router_id)
-    _kill(pids, signal.SIGKILL)
+    _kill(pids, signum)
     at = time.time()
-    _wait_gone(pids, what='L3 agent and keepalived')
+    _wait_gone(pids, what=f'L3 agent and keepalived ({signal.Signals(signum).name})')
     return at, lambda: _restart(node, router_id)
+
+
+def _agent_keepalived_kill(bed, node, router_id):
+    return _stop_node_services(node, router_id, signal.SIGKILL)
 
 
 def _graceful_stop(bed, node, router_id):
-    pids = l3_agent_pids(node) + keepalived_pids(node, router_id)
-    _kill(pids, signal.SIGTERM)
-    at = time.time()
-    _wait_gone(pids, what='L3 agent and keepalived (SIGTERM)')
-    return at, lambda: _restart(node, router_id)
+    return _stop_node_services(node, router_id, signal.SIGTERM)
 
 
 def _agent_restart(bed, node, router_id):

@@ -31,6 +31,7 @@ class Trial:
     failover: float | None      # fault (partition: its end) -> one new primary, seconds
     logs: tuple                 # PingLog: VM -> outside (SNAT), outside -> floating IP
     since: float                # time.time() the pings are judged from
+    healed: float               # time.time() of the fault (a partition: its end)
     keepalived_before: tuple    # the hurt node's keepalived pids before and after
     keepalived_after: tuple
     both_claimed: bool = False  # vrrp-partition: both nodes were primary meanwhile
@@ -40,12 +41,21 @@ class Trial:
     def lost_seconds(self) -> tuple:
         return tuple(log.lost_seconds(self.since) for log in self.logs)
 
+    def lost_after_heal(self) -> tuple:
+        """vrrp-partition: seconds of pings lost once VRRP was allowed again (the
+        rest were lost during the split brain)."""
+        return tuple(log.lost_seconds(self.healed) for log in self.logs)
+
     def summary(self) -> str:
         took = 'no failover' if self.failover is None else \
             f'{self.primary} primary {self.failover:.1f} s later'
-        return (f'{self.fault} on {self.hurt}: {took}; SNAT '
+        text = (f'{self.fault} on {self.hurt}: {took}; SNAT '
                 f'{self.logs[0].summary(self.since)}; floating IP '
                 f'{self.logs[1].summary(self.since)}')
+        if self.fault == 'vrrp-partition':
+            text += ('; lost once VRRP was allowed again: '
+                     + ', '.join(f'{s:.1f} s' for s in self.lost_after_heal()))
+        return text
 
 
 def settle(bed, scenario, timeout: float = 60.0) -> str:
@@ -109,7 +119,7 @@ def run(bed, scenario, fault: str, directory: str) -> Trial:
         ha_faults.allow_vrrp(bed)
         logs: tuple[PingLog, ...] = pingers.stop()
     primary = ha_primary.wait_single_primary(bed, rid, vip, FAILOVER_TIMEOUT).node
-    return Trial(fault, hurt, primary, failover, logs, injected.began - 1.0,
+    return Trial(fault, hurt, primary, failover, logs, injected.began - 1.0, injected.at,
                  injected.keepalived_before,
                  tuple(ha_primary.keepalived_pids(bed.nodes[hurt], rid)),
                  *claimed)
