@@ -11,7 +11,7 @@ log() { printf '[setup-host] %s\n' "$*"; }
 [ "$(id -u)" = 0 ] || { echo "setup-host: run as root (namespaces, OVS and iptables need it)" >&2; exit 1; }
 
 packages=(openvswitch-switch dnsmasq-base haproxy iptables isc-dhcp-client udhcpc
-          dnsmasq-utils radvd iproute2 iputils-ping iputils-arping curl conntrack procps psmisc
+          dnsmasq-utils radvd keepalived iproute2 iputils-ping iputils-arping curl conntrack procps psmisc
           rabbitmq-server postgresql python3-venv python3-dev gcc nftables)
 missing=()
 for p in "${packages[@]}"; do

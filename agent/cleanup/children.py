@@ -1,10 +1,12 @@
-"""Finding and stopping the dnsmasq/haproxy/radvd children of one network or router.
+"""Finding and stopping the dnsmasq/haproxy/radvd/keepalived children of one network
+or router.
 
 A process counts as ours only if ALL of these hold: its program is dnsmasq,
 haproxy or radvd, its command line carries the resource's uuid, and it carries our
 ``state_path`` (dnsmasq's ``--pid-file=<state>/dhcp/<uuid>/pid``, haproxy's ``-f
 <state>/ns-metadata-proxy/<uuid>.conf``, radvd's ``-p
-<state>/external/pids/<uuid>.pid.radvd``).  They are found through their pid files
+<state>/external/pids/<uuid>.pid.radvd``, keepalived's ``-f
+<state>/ha_confs/<uuid>/keepalived.conf``).  They are found through their pid files
 (``<state>/dhcp/<uuid>/pid``, ``<state>/external/pids/<uuid>.pid.<service>``) and,
 for children whose pid file was lost, through ``/proc``.  No other process is ever
 signalled.
@@ -22,7 +24,7 @@ from agent.process.manager import ProcessManager, RunningProcess
 
 LOG = logging.getLogger(__name__)
 
-SERVICES = ('dnsmasq', 'haproxy', 'radvd')
+SERVICES = ('dnsmasq', 'haproxy', 'radvd', 'keepalived')
 _UUID_IN_TEXT = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
@@ -46,6 +48,8 @@ class ChildProcesses:
     def pid_dir(self, service: str) -> str:
         if service == 'dnsmasq':
             return os.path.join(self.state_path, 'dhcp')
+        if service == 'keepalived':         # ha_confs_path's default
+            return os.path.join(self.state_path, 'ha_confs')
         return os.path.join(self.state_path, 'external', 'pids')
 
     def pid_file(self, service: str, uuid: str) -> str:

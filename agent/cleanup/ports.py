@@ -23,8 +23,9 @@ from agent.drivers.state import BridgeNotFound, DriverError, OvsPort
 
 LOG = logging.getLogger(__name__)
 
-DEVICE_PREFIXES = (names.TAP_PREFIX, names.INTERNAL_PREFIX, names.GATEWAY_PREFIX)
-ROUTER_PREFIXES = (names.INTERNAL_PREFIX, names.GATEWAY_PREFIX)
+DEVICE_PREFIXES = (names.TAP_PREFIX, names.INTERNAL_PREFIX, names.GATEWAY_PREFIX,
+                   names.HA_PREFIX)
+ROUTER_PREFIXES = (names.INTERNAL_PREFIX, names.GATEWAY_PREFIX, names.HA_PREFIX)
 
 
 def is_agent_device_port(port: OvsPort) -> bool:

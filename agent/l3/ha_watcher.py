@@ -93,6 +93,13 @@ def dump_request(seq: int = 1) -> bytes:
 _libc = None
 
 
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
 def _setns(fd: int) -> None:
     global _libc
     if _libc is None:
@@ -134,9 +141,10 @@ def netlink_in(namespace: str) -> socket.socket:
 # -- one router -----------------------------------------------------------------------
 
 class RouterWatch:
-    def __init__(self, router_id: str, sock: socket.socket):
+    def __init__(self, router_id: str, sock: socket.socket, inode: int | None):
         self.router_id = router_id
         self.sock = sock
+        self.inode = inode          # of /run/netns/qrouter-<id> when the socket was made
         self.vips: set[tuple[int, ipaddress.IPv4Address]] = set()
         self.state: str | None = None
 
@@ -166,28 +174,35 @@ class Watcher:
         self.out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.out.setblocking(False)
 
-    def wanted(self) -> set[str]:
+    def wanted(self) -> dict[str, int]:
+        """Router id -> namespace inode of the routers to watch."""
         try:
             entries = os.listdir(self.ha.confs_path)
         except FileNotFoundError:
-            return set()
-        return {e for e in entries if names.is_uuid(e)
-                and os.path.exists(keepalived.config_path(self.ha, e))
-                and os.path.exists(os.path.join(NETNS_DIR, names.router_namespace(e)))}
+            return {}
+        found = {}
+        for entry in entries:
+            if names.is_uuid(entry) and os.path.exists(keepalived.config_path(self.ha, entry)):
+                inode = _inode(os.path.join(NETNS_DIR, names.router_namespace(entry)))
+                if inode is not None:
+                    found[entry] = inode
+        return found
 
     def rescan(self) -> None:
         wanted = self.wanted()
-        for router_id in set(self.routers) - wanted:
-            LOG.info('router %s: no longer watched', router_id)
-            self.routers.pop(router_id).sock.close()
-        for router_id in sorted(wanted - set(self.routers)):
+        for router_id, watch in list(self.routers.items()):
+            # gone, or its namespace deleted and made again (a new inode)
+            if wanted.get(router_id) != watch.inode:
+                LOG.info('router %s: no longer watched in that namespace', router_id)
+                self.routers.pop(router_id).sock.close()
+        for router_id in sorted(set(wanted) - set(self.routers)):
             try:
                 sock = netlink_in(names.router_namespace(router_id))
             except OSError as exc:
                 LOG.warning('router %s: cannot watch its namespace: %s', router_id, exc)
                 continue
             LOG.info('router %s: watching its namespace', router_id)
-            self.routers[router_id] = RouterWatch(router_id, sock)
+            self.routers[router_id] = RouterWatch(router_id, sock, wanted[router_id])
 
     def update(self, watch: RouterWatch) -> None:
         try:

@@ -220,7 +220,8 @@ def process_spec(router_id: str, ha: HaSettings, config: str = '') -> ProcessSpe
                        namespace=names.router_namespace(router_id),
                        argv=argv(ha, router_id), pid_file=pid_file_path(ha, router_id),
                        config_files=((config_path(ha, router_id), config),),
-                       config_mode=0o600)
+                       config_mode=0o600,
+                       companion_pid_files=(vrrp_pid_file_path(ha, router_id),))
 
 
 def desired_spec(router: Router, ha: HaSettings, floating_ips=()) -> ProcessSpec:

@@ -114,7 +114,10 @@ class RouterReconciler:
             self._observed_ha(router)
         else:
             self._remove_keepalived(router.id)
-        self.ra.reconcile(router)
+        if router.ha and not primary:
+            self.ra.remove(router.id)    # router advertisements from the primary only
+        else:
+            self.ra.reconcile(router)
         with self._lock:
             self._applied[router.id] = router
             self._fips[router.id] = dict(desired.floating_ips)

@@ -2,7 +2,8 @@
 /proc walk), run by its prune after each successful full fetch.
 
 - temp files of killed writes go from the directories the agent writes in
-  (``ra``, ``external/pids``, ``ns-metadata-proxy``, ``routers``);
+  (``ra``, ``external/pids``, ``ns-metadata-proxy``, ``routers``, ``ha_confs``
+  and its router directories);
 - every radvd and keepalived, and every haproxy in a ``qrouter-`` namespace (or of a known
   router), whose command line names a file of OUR state_path is settled: adopted
   when its pid file lost it, stopped when a duplicate, elsewhere or unwanted;
@@ -42,7 +43,8 @@ def sweep_temp_files(settings: L3Settings) -> list[str]:
     return sweep.sweep_temp_files(
         (ra.ra_confs, ra.pid_dir, os.path.dirname(haproxy.config_path(
             settings.state_path, names.new_uuid())), routers_dir(settings.state_path),
-         settings.ha.confs_path))
+         settings.ha.confs_path),
+        legacy_under=(settings.ha.confs_path,))    # keepalived.conf and state per router
 
 
 def resolve(scan: proc_scan.HostScan, settings: L3Settings, known: frozenset[str]

@@ -281,6 +281,8 @@ class ProcessManager:
     def _spawn_once(self, spec):
         try:
             self._driver.prepare_pid_file(spec.pid_file)
+            for path in spec.companion_pid_files:
+                self._stop_companion(spec, path)
         except OSError as exc:
             raise ProcessError(f'{spec.describe()}: cannot prepare pid file '
                                f'{spec.pid_file}: {exc}') from exc
@@ -312,6 +314,16 @@ class ProcessManager:
                                f'{spec.pid_file} {self._spawn_timeout:g}s after start{detail}')
         LOG.info('Started %s (pid %d)', spec.describe(), pid_box[0])
         return pid_box[0]
+
+    def _stop_companion(self, spec, pid_file):
+        """A child of a dead child (keepalived's VRRP process) still running is
+        stopped before a new start; its pid file goes either way."""
+        pid = self._driver.read_pid(pid_file)
+        if self._live_cmdline(pid, spec.uuid) is not None:
+            LOG.warning('%s: pid %d of %s outlived its parent, stopping it',
+                        spec.describe(), pid, pid_file)
+            self._terminate(pid, spec.uuid, spec.describe())
+        self._driver.remove_pid_file(pid_file)
 
     def _terminate(self, pid, uuid, what):
         def gone():

@@ -37,6 +37,10 @@ class ProcessSpec:
     ``config_mode`` before the process is started or reloaded; a change of their
     content triggers a reload. ``spawn_files`` are written only when the process is
     (re)started, never compared (dnsmasq's lease seed file, as in Neutron).
+    ``companion_pid_files`` are the pid files of the child's own children
+    (keepalived's VRRP process): before a start, a live one of ours is stopped and
+    the file removed (keepalived refuses to start while the file names a pid that
+    answers signal 0, even a zombie).
     """
     service: str
     uuid: str
@@ -47,6 +51,7 @@ class ProcessSpec:
     config_files: tuple[tuple[str, str], ...] = ()
     config_mode: int = 0o644
     spawn_files: tuple[tuple[str, str], ...] = ()
+    companion_pid_files: tuple[str, ...] = ()
 
     def __post_init__(self):
         what = f'{self.service} process spec'

@@ -17,6 +17,7 @@ import pytest
 
 from agent.common import names
 from agent.l3 import keepalived
+from tests.functional.helpers import host
 from tests.functional.helpers.host import ip_json, wait_for
 from tests.functional.l3.ha_server import HaL3Stack, ha_router
 
@@ -37,7 +38,12 @@ def _pid(path):
 
 
 def _alive(pid):
-    return pid is not None and os.path.exists(f'/proc/{pid}')
+    """Running (a zombie, empty command line, is not)."""
+    try:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
+            return bool(f.read())
+    except (OSError, TypeError):
+        return False
 
 
 def _addresses(ns, dev):
@@ -64,16 +70,22 @@ def stack(run_id, leaks):
     st.close()
 
 
-def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
+def serve(stack, vr_id):
+    """An HA router with VRID ``vr_id`` given to a started agent: (router id,
+    router dict, HA settings, namespace, ha- device)."""
     rid = str(uuid.uuid4())
-    router = ha_router(rid, 7, '169.254.192.7', 'fa:16:3e:aa:00:07')
+    router = ha_router(rid, vr_id, f'169.254.192.{vr_id}', f'fa:16:3e:aa:00:{vr_id:02x}')
     stack.add_router(router)
     stack.start_agent()
     ha = keepalived.HaSettings(os.path.join(stack.state_path, 'ha_confs'))
-    ns = names.router_namespace(rid)
+    return (rid, router, ha, names.router_namespace(rid),
+            names.ha_device_name(router['_ha_interface']['id']))
+
+
+def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
+    rid, router, ha, ns, ha_dev = serve(stack, 7)
     qr = names.internal_device_name(router['_interfaces'][0]['id'])
     qg = names.gateway_device_name(router['gw_port']['id'])
-    ha_dev = names.ha_device_name(router['_ha_interface']['id'])
     pid_file = keepalived.pid_file_path(ha, rid)
 
     # -- alone, it becomes primary and holds the VIPs; the state reaches the server
@@ -108,9 +120,12 @@ def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
     assert _pid(pid_file) == pid
     assert f'sending SIGHUP to {pid}' in stack.agent_log_text()
 
-    # -- the agent restarted: keepalived adopted (same pid), still primary
+    # -- the agent restarted: keepalived and the watcher adopted (same pids)
+    watcher_pids = host.pids_with(os.path.join(stack.state_path, 'ha-state.sock'))
+    assert len(watcher_pids) == 1
     assert stack.stop_agent() == 0
     assert _pid(pid_file) == pid and _alive(pid)
+    assert host.pids_with(os.path.join(stack.state_path, 'ha-state.sock')) == watcher_pids
     stack.start_agent()
     wait_for(lambda: stack.agent_log_text().count('done:') >= 2, 30, 0.2,
              what='two full syncs after the restart')
@@ -118,6 +133,7 @@ def test_ha_router_alone_becomes_primary_reloads_adopts_and_goes(stack):
     assert 'Started keepalived' not in log and f'sending SIGHUP to {pid}' not in log
     assert _pid(pid_file) == pid
     assert '169.254.0.7/24' in _addresses(ns, ha_dev)
+    assert host.pids_with(os.path.join(stack.state_path, 'ha-state.sock')) == watcher_pids
 
     # -- keepalived killed: respawned by the process monitor, primary again
     os.kill(pid, signal.SIGKILL)
@@ -141,13 +157,7 @@ def test_state_file_and_report_follow_the_vip(stack):
     """The watcher's meaning of primary is Neutron's: holding the primary VIP.
     Taking it off by hand (keepalived re-adds it within an advert) is seen as
     backup then primary again, and the server ends with 'active'."""
-    rid = str(uuid.uuid4())
-    router = ha_router(rid, 9, '169.254.192.9', 'fa:16:3e:aa:00:09')
-    stack.add_router(router)
-    stack.start_agent()
-    ha = keepalived.HaSettings(os.path.join(stack.state_path, 'ha_confs'))
-    ns = names.router_namespace(rid)
-    ha_dev = names.ha_device_name(router['_ha_interface']['id'])
+    rid, _, ha, ns, ha_dev = serve(stack, 9)
     wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', TAKEOVER, 0.2,
              what='the router reported active')
     watcher_log = os.path.join(ha.confs_path, 'watcher.log')
@@ -159,3 +169,24 @@ def test_state_file_and_report_follow_the_vip(stack):
     assert ipaddress.ip_interface('169.254.0.9/24') == keepalived.primary_vip(9)
     wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', 20, 0.2,
              what='active reported again')
+
+
+def test_ha_router_under_the_units_capability_bound(run_id, leaks):
+    """keepalived (VRRP: raw sockets, addresses) and the watcher (setns) need no
+    capability beyond netnode-l3-agent.service's bounding set."""
+    from tests.functional.test_capability_bounds import setpriv
+
+    class Bounded(HaL3Stack):
+        AGENT_PREFIX = setpriv('netnode-l3-agent')
+
+    stack = Bounded(run_id, 'halcap', leaks, resync_interval=2,
+                    agent_conf=f'ha_vrrp_advert_int = {ADVERT}')
+    stack.start(agent=False)
+    try:
+        rid, router, _, ns, _ = serve(stack, 5)
+        wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', TAKEOVER,
+                 0.2, what='the router primary and reported under the bound')
+        qr = names.internal_device_name(router['_interfaces'][0]['id'])
+        assert '10.70.0.1/24' in _addresses(ns, qr)
+    finally:
+        stack.close()

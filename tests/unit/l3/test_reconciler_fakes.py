@@ -23,6 +23,9 @@ STATE = '/var/lib/netnode-test'
 
 class ProcessTable(FakeProcessTable):
     def pid_file_hook(self, argv, pid):
+        if argv[0] == 'keepalived':                 # -p <pid file>
+            self.files[argv[argv.index('-p') + 1]] = str(pid)
+            return
         # haproxy writes <state>/external/pids/<uuid>.pid.haproxy (named in its config)
         uuid = os.path.basename(argv[-1])[:-len('.conf')]
         self.files[f'{STATE}/external/pids/{uuid}.pid.haproxy'] = str(pid)
@@ -154,3 +157,22 @@ def test_state_directory_made_before_the_namespace_and_removed_with_it():
     assert marker in table.files
     rec.teardown(router.id)
     assert marker not in table.files
+
+
+def test_ha_router_backup_runs_keepalived_without_proxy_or_addresses():
+    """A backup (no state file yet): ha- with its address, keepalived started, no
+    metadata proxy, no qr-/qg- addresses or default route (keepalived's); a second
+    reconcile plans nothing."""
+    from tests.unit.l3.test_ha_router import HA_DEV, ha_router
+    fakes, table, iptables, rec = make()
+    router = ha_router()
+    rec.reconcile(router)
+    ns = 'qrouter-' + router.id
+    assert sorted(fakes.netns.devices_in(ns)) == sorted([QG_DEV, QR_DEV, HA_DEV])
+    assert [argv[0] for _, argv, _ in table.spawned] == ['keepalived']
+    assert {str(a) for a in fakes.links.observe_link(ns, HA_DEV).addresses} == {
+        '169.254.192.12/18'}
+    assert not fakes.links.observe_link(ns, QR_DEV).addresses
+    assert rec.reconcile(router).empty
+    rec.teardown(router.id)
+    assert not fakes.netns.exists(ns) and not table.procs

@@ -1,3 +1,4 @@
+import dataclasses
 import signal
 
 import pytest
@@ -286,3 +287,18 @@ def test_a_helper_forked_by_our_child_is_not_a_duplicate(table, manager):
     scan = table.scan()
     decision = manager.settle(spec, manager.children(spec, scan), scan, True)
     assert decision.keep == main and not decision.stop and helper in table.procs
+
+
+def test_start_stops_a_live_companion_and_removes_its_pid_file(table, manager):
+    """keepalived's VRRP process left by a parent killed -9: stopped before the new
+    start (keepalived refuses to start while its -vrrp pid file names a live pid),
+    and a stale companion pid file naming nothing of ours is just removed."""
+    vrrp = f'/state/ha_confs/{NET}.pid.keepalived-vrrp'
+    spec = dataclasses.replace(haproxy_spec(), companion_pid_files=(vrrp,))
+    orphan = table.start_foreign(('keepalived', '-P', '-f', f'/state/ha_confs/{NET}/x'))
+    table.files[vrrp] = str(orphan)
+    assert manager.ensure(spec) == pm.STARTED
+    assert orphan not in table.procs and vrrp not in table.files
+    manager.stop(spec)
+    table.files[vrrp] = '99999'
+    assert manager.ensure(spec) == pm.STARTED and vrrp not in table.files
