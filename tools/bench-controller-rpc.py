@@ -3,6 +3,7 @@
 
     .venv/bin/python tools/bench-controller-rpc.py [--db sqlite,postgresql]
         [--networks 1000] [--calls 160] [--threads 16] [--routers 1000] [--runs 5]
+        [--ha]
 
 The issue-13 figures: ``--networks 1000 --routers 1000`` (target: each answer
 <= 0.5 s); a ``figures:`` line per database sums them up, with the load average.
@@ -19,7 +20,8 @@ one live L3 agent:
 2. ``get_active_networks_info`` for ``--networks`` networks (each with a subnet,
    two VM ports and, for the networks of step 1, a DHCP port);
 3. ``sync_routers`` for ``--routers`` routers, each with a gateway, an interface
-   and two floating IPs.
+   and two floating IPs (``--ha``: HA routers, each of its own project, so each
+   with its HA network, VRID and HA port, ``_ha_interface`` and ``_ha_state``).
 """
 
 from __future__ import annotations
@@ -59,9 +61,10 @@ def summary(values_s) -> str:
             f'max {max(ms):7.2f} ms  (n={len(ms)})')
 
 
-def make_conf(state_path: str, url: str | None):
+def make_conf(state_path: str, url: str | None, ha: bool = False):
     conf = service.make_conf([], groups=service.SERVER_GROUPS)
     conf.set_override('state_path', state_path)
+    conf.set_override('l3_ha', ha)
     # Seeding 1000 routers outlasts the default 75 s: the bench's agents stay alive.
     conf.set_override('agent_down_time', 3600)
     if url:
@@ -181,16 +184,20 @@ def seed_routers(plugin: Plugin, count: int) -> None:
 
 
 def timed(fn, runs: int):
-    lat, result = [], None
+    """Wall latencies and the result; the CPU seconds of this process per run (the
+    Plugin's, plus SQLite's, which runs in it) go to ``timed.cpu``."""
+    lat, cpu, result = [], [], None
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         lat.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    timed.cpu = cpu
     return lat, result
 
 
 def bench(db: str, url: str | None, state_path: str, args) -> None:
-    plugin = Plugin(make_conf(state_path, url), RecordingNotifier(keep=1000))
+    plugin = Plugin(make_conf(state_path, url, args.ha), RecordingNotifier(keep=1000))
     try:
         plugin.migrate()
         report(plugin, 'DHCP agent', 'neutron-dhcp-agent', 'dhcp_agent', DHCP_HOST)
@@ -219,7 +226,9 @@ def bench(db: str, url: str | None, state_path: str, args) -> None:
         plugin.get_router_ids(L3_HOST)
         lat, result = timed(lambda: plugin.sync_routers(L3_HOST), args.runs)
         fips = sum(len(r['_floatingips']) for r in result)
-        print(f'  sync_routers ({len(result)} routers, {fips} floating IPs): {summary(lat)}')
+        kind = 'HA routers' if args.ha else 'routers'
+        print(f'  sync_routers ({len(result)} {kind}, {fips} floating IPs): {summary(lat)}'
+              f'  CPU p50 {statistics.median(timed.cpu) * 1000:.0f} ms')
         if len(result) != args.routers:
             print(f'    only {len(result)} of {args.routers} routers were scheduled')
         print(f'  figures ({db}): get_active_networks_info for {args.networks} networks '
@@ -239,6 +248,8 @@ def main() -> None:
                         help='networks per cold-start phase (1 caller, then --threads)')
     parser.add_argument('--threads', type=int, default=16)
     parser.add_argument('--routers', type=int, default=1000)
+    parser.add_argument('--ha', action='store_true',
+                        help='HA routers (l3_ha = true), one project each')
     parser.add_argument('--runs', type=int, default=5,
                         help='repetitions of get_active_networks_info and sync_routers')
     args = parser.parse_args()

@@ -12,6 +12,10 @@ notifications are in :func:`agent.controller.agents.fail_over`.  As Neutron's
   type that does not host that resource yet (so a network keeps its
   ``dhcp_agents_per_network`` agents); when there is none the binding stays
   (nothing is unscheduled to no one);
+* an HA router is a resource hosted by several agents like a network of
+  ``dhcp_agents_per_network``: only the failed agent's binding moves (with its
+  HA port, :func:`agent.controller.agents.add_router`), and its live agents keep
+  it, so the move interrupts nothing (Neutron unbinds and reschedules all);
 * nothing moves while more than half of the agents that count look dead at
   once: a broker, network or controller outage silences every agent together,
   and moving everything then would only make the agents flap when it ends.  The

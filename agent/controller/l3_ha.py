@@ -190,15 +190,18 @@ def schedule(txn: Txn, router: models.Router,
 
 
 def under_scheduled(txn: Txn) -> list[str]:
-    """Ids of the HA routers with fewer agents than max_l3_agents_per_router (0:
-    every HA router: the caller's agent may be new)."""
+    """Ids of the HA routers with fewer agents than they want now
+    (min(max_l3_agents_per_router, live agents)): one query, so that an agent's
+    full sync costs nothing more while every HA router has its agents."""
+    live = len(scheduler.live_agents(txn.session, scheduler.L3_AGENT,
+                                     txn.conf.agent_down_time))
+    wanted = ha_plan.agents_wanted(txn.conf.max_l3_agents_per_router, live)
     count = (sa.select(sa.func.count()).select_from(models.RouterL3AgentBinding)
              .where(models.RouterL3AgentBinding.router_id == models.Router.id)
              .scalar_subquery())
-    stmt = sa.select(models.Router.id).where(models.Router.ha.is_(True))
-    if txn.conf.max_l3_agents_per_router:
-        stmt = stmt.where(count < txn.conf.max_l3_agents_per_router)
-    return list(txn.session.scalars(stmt.order_by(models.Router.id)))
+    return list(txn.session.scalars(
+        sa.select(models.Router.id).where(models.Router.ha.is_(True), count < wanted)
+        .order_by(models.Router.id)))
 
 
 # States ------------------------------------------------------------------------------

@@ -163,7 +163,8 @@ def update_router(txn: Txn, router_id: str, body: dict) -> dict:
             setattr(router, field, v.parse_string(body[field], field))
     if 'admin_state_up' in body:
         router.admin_state_up = v.parse_bool(body['admin_state_up'], 'admin_state_up')
-    if ha is not None and ha != router.ha:
+    ha_changed = ha is not None and ha != router.ha
+    if ha_changed:
         _change_ha(txn, router, ha)
     gateway_changed = 'external_gateway_info' in body
     if gateway_changed:
@@ -173,7 +174,7 @@ def update_router(txn: Txn, router_id: str, body: dict) -> dict:
     v.check_router_routes(router.routes, _connected_cidrs(txn, router), router.id)
     bump(router)
     txn.session.flush()
-    if (gateway_changed and router.gw_port_id) or (ha is not None and router.ha):
+    if (gateway_changed and router.gw_port_id) or ha_changed:
         events.router_needs_agent(txn, router.id)
     else:
         events.routers_updated(txn, router.id)

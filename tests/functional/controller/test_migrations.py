@@ -3,6 +3,8 @@
 import multiprocessing
 
 import pytest
+import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -38,5 +40,41 @@ def test_schema_matches_models(fresh_db_url):
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), models.Base.metadata)
         assert diff == []
+    finally:
+        engine.dispose()
+
+
+def test_l3_ha_upgrade_and_downgrade_keep_router_bindings(fresh_db_url):
+    """0003_l3_ha rekeys routerl3agentbindings and adds routers' columns without a
+    copy of routers (on SQLite its drop would cascade to the bindings)."""
+    engine = db_engine.make_engine(fresh_db_url)
+    try:
+        migrations.upgrade(engine, '0002_instance_metadata')
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO agents (id, agent_type, \"binary\", topic, host, "
+                "admin_state_up, configurations, load, created_at, started_at, "
+                "heartbeat_timestamp) VALUES ('agent-1', 'L3 agent', 'b', 't', 'h', "
+                "true, '{}', 0, '2026-01-01', '2026-01-01', '2026-01-01')"))
+            conn.execute(sa.text(
+                "INSERT INTO routers (id, admin_state_up, status, enable_snat, routes, "
+                "availability_zone_hints, name, description, revision_number, "
+                "created_at, updated_at) VALUES ('router-1', true, 'ACTIVE', true, '[]', "
+                "'[]', 'r', '', 0, '2026-01-01', '2026-01-01')"))
+            conn.execute(sa.text(
+                "INSERT INTO routerl3agentbindings VALUES ('router-1', 'agent-1')"))
+        bindings = sa.text('SELECT router_id, l3_agent_id FROM routerl3agentbindings')
+        migrations.upgrade(engine)
+        with engine.begin() as conn:
+            assert conn.execute(bindings).all() == [('router-1', 'agent-1')]
+            assert [tuple(r) for r in conn.execute(sa.text(
+                'SELECT ha, ha_vr_id FROM routers')).all()] == [(False, 0)]
+        with engine.connect() as conn:
+            command.downgrade(migrations.alembic_config(conn), '0002_instance_metadata')
+            conn.commit()
+        with engine.begin() as conn:
+            assert conn.execute(bindings).all() == [('router-1', 'agent-1')]
+        migrations.upgrade(engine)
+        assert migrations.current_revision(engine) == '0003_l3_ha'
     finally:
         engine.dispose()

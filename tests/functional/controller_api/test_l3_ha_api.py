@@ -5,7 +5,6 @@ import json
 
 import pytest
 
-from agent.controller.db import engine
 from agent.controller.notify import RecordingNotifier
 from agent.controller.plugin import Plugin
 from tests.functional.controller.conftest import make_conf

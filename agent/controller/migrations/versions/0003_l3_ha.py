@@ -42,12 +42,14 @@ def _rebuild_bindings(primary_key: tuple) -> None:
                     ['l3_agent_id'], unique=False)
 
 
+# Plain ALTER TABLE, never a batch copy: on SQLite (foreign keys on) a batch
+# alter drops and recreates ``routers``, and the drop would cascade to every
+# binding and floating IP of the routers.
 def upgrade():
-    with op.batch_alter_table('routers', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('ha', sa.Boolean(), nullable=False,
-                                      server_default=sa.false()))
-        batch_op.add_column(sa.Column('ha_vr_id', sa.Integer(), nullable=False,
-                                      server_default='0'))
+    op.add_column('routers', sa.Column('ha', sa.Boolean(), nullable=False,
+                                       server_default=sa.false()))
+    op.add_column('routers', sa.Column('ha_vr_id', sa.Integer(), nullable=False,
+                                       server_default='0'))
     _rebuild_bindings(('router_id', 'l3_agent_id'))
     op.create_table(
         'ha_router_networks',
@@ -93,6 +95,6 @@ def downgrade():
                '(SELECT MIN(b.l3_agent_id) FROM routerl3agentbindings b '
                'WHERE b.router_id = routerl3agentbindings.router_id)')
     _rebuild_bindings(('router_id',))
-    with op.batch_alter_table('routers', schema=None) as batch_op:
-        batch_op.drop_column('ha_vr_id')
-        batch_op.drop_column('ha')
+    # ALTER TABLE ... DROP COLUMN (SQLite >= 3.35): no copy of routers (see upgrade).
+    op.execute('ALTER TABLE routers DROP COLUMN ha_vr_id')
+    op.execute('ALTER TABLE routers DROP COLUMN ha')
