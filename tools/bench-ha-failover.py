@@ -61,7 +61,7 @@ def spread(values) -> str:
 
 def report(trials, advert_int) -> None:
     target = 3 * advert_int + 1
-    print(f'\nper fault over {len(trials[ha_faults.FAULTS[0]] if trials else 0)} runs '
+    print(f'\nper fault over {max((len(r) for r in trials.values()), default=0)} runs '
           f'(min / median / max); target: one primary within {target} s, at most '
           f'{MAX_LOST:.0f} s of pings lost each way')
     print(f'{"fault":24} {"failover s":>18} {"lost s (SNAT)":>18} '
