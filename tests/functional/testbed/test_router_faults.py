@@ -116,7 +116,8 @@ def check_one_primary(bed, ha, trial):
                                    'agent-keepalived-kill', 'graceful-stop'])
 def test_ha_router_fails_over_to_the_other_node(bed, ha, fault, tmp_path):
     trial = ha_trial.run(bed, ha, fault, str(tmp_path))
-    assert trial.failover is not None and trial.failover <= ha_trial.FAILOVER_TIMEOUT
+    # (ha_trial waits at most FAILOVER_TIMEOUT s for the one new primary)
+    assert trial.failover is not None, trial.summary()
     # nopreempt: the node back in service stays a backup.
     assert trial.primary != trial.hurt, trial.summary()
     check_one_primary(bed, ha, trial)
