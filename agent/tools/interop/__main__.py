@@ -66,7 +66,8 @@ def footing(s: Settings, record: host.Record) -> None:
             return any(a['agent_type'] == 'Open vSwitch agent' and a.get('alive')
                        for a in phase.client.list('agents', host=s.host)) \
                 and s.int_bridge in host.bridges()
-        host.wait_for(ovs_alive, 120, 0.5, 'the Open vSwitch agent alive')
+        # 240 s: at a load of 26 it was still programming its bridges after 120 s
+        host.wait_for(ovs_alive, 240, 0.5, 'the Open vSwitch agent alive')
         notes.append(f'manager {s.manager_target}')
     with c.step('Nova metadata API stand-in (checks the signature)') as notes:
         instances = s.path('nova-instances.json')
