@@ -86,11 +86,6 @@ def wait_single_primary(bed, router_id: str, vip: str, timeout: float,
     return wait_for(alone, timeout, interval, what)
 
 
-def expected_states(bed, router_id: str, primary: str) -> dict[str, str]:
-    return {name: 'active' if name == primary else 'standby'
-            for name in controller_states(bed, router_id)}
-
-
 def wait_controller_states(bed, router_id: str, primary: str, timeout: float) -> dict:
     """Waits until the controller says ``active`` for ``primary`` and ``standby`` for
     every other agent hosting the router; returns the states."""
