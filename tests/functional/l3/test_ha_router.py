@@ -170,6 +170,15 @@ def test_state_file_and_report_follow_the_vip(stack):
     wait_for(lambda: stack.fake.last_state(stack.host, rid) == 'active', 20, 0.2,
              what='active reported again')
 
+    # -- the watcher killed: respawned by the process monitor, it reads the state again
+    sock = os.path.join(stack.state_path, 'ha-state.sock')
+    (watcher,) = host.pids_with(sock)
+    os.kill(watcher, signal.SIGKILL)
+    wait_for(lambda: [p for p in host.pids_with(sock) if p != watcher and _alive(p)], 30,
+             0.2, what='the watcher respawned')
+    wait_for(lambda: open(watcher_log).read().count(f'router {rid}: primary') >= 3, 20,
+             0.2, what='the new watcher reading the router primary')
+
 
 def test_ha_router_under_the_units_capability_bound(run_id, leaks):
     """keepalived (VRRP: raw sockets, addresses) and the watcher (setns) need no

@@ -4,8 +4,10 @@ the watcher's messages and netlink parsing, the codec's HA fields."""
 
 import dataclasses
 import ipaddress
+import os
 import socket
 import struct
+import time
 
 import pytest
 
@@ -341,3 +343,38 @@ def test_codec_refuses_a_broken_ha_router_naming_the_field(changes, field):
     with pytest.raises(codec.WireError) as error:
         codec.router_from_wire(_wire(**changes))
     assert error.value.field == field
+
+
+def test_ha_states_over_its_socket(tmp_path):
+    """The agent's end: a watcher's datagram is batched, reported once with
+    Neutron's names, its router reconciled; a failed report is retried; routers
+    not hosted are neither reported nor reconciled."""
+    reports, changed, fail = [], [], []
+
+    def report(states):
+        if fail:
+            raise RuntimeError('bus down')
+        reports.append(states)
+
+    states = ha_state.HaStates(str(tmp_path), 0.05, report, changed.append,
+                               hosted=lambda rid: rid != R2)
+    states.start()
+    try:
+        out = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for data in (ha_state.message(R1, 'primary'), ha_state.message(R2, 'primary'),
+                     b'garbage'):
+            out.sendto(data, str(tmp_path / 'ha-state.sock'))
+        out.close()
+        deadline = time.monotonic() + 10
+        while not reports and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        states.stop()
+    assert reports == [{R1: 'active'}] and changed == [R1]
+    assert oct(os.stat(tmp_path / 'ha-state.sock').st_mode & 0o777) == '0o600'
+    fail.append(True)
+    states.observed(R1, 'backup', 'active')
+    assert states.flush() == {R1: 'standby'} and reports == [{R1: 'active'}]
+    fail.clear()
+    assert states.flush() == {R1: 'standby'} and reports[-1] == {R1: 'standby'}
+    assert states.flush() == {}
