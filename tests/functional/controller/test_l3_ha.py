@@ -1,12 +1,17 @@
 """HA routers on the database (SQLite and PostgreSQL): the HA network, VRIDs, HA
 ports, scheduling, the agents' RPC answers and states, and what the API shows."""
 
+import threading
+
 import pytest
 import sqlalchemy as sa
 
 from agent.controller import exceptions as exc
 from agent.controller.context import Context
 from agent.controller.db import models
+from agent.controller.notify import RecordingNotifier
+from agent.controller.plugin import Plugin
+from tests.functional.controller.conftest import make_conf
 from tests.functional.controller.test_failover import silence
 from tests.functional.controller.test_plugin_l3_and_agents import l3_state, now_str
 
@@ -312,3 +317,34 @@ def test_ha_network_on_vlan_ranges(plugin, admin):
     plugin.create_router(Context(project_id='p2'), {'name': 'r2'})
     with pytest.raises(exc.NoNetworkAvailable, match='HA network of project p3.*VLAN'):
         plugin.create_router(Context(project_id='p3'), {'name': 'r3'})
+
+
+def test_concurrent_first_ha_routers_share_one_network(ha, admin, conf, tmp_path):
+    """Two servers (Plugins) create a new project's first HA routers at once: one HA
+    network, distinct VRIDs, an HA port per agent each (lost races are retried)."""
+    other = Plugin(make_conf(tmp_path / 'other', conf.database.connection, l3_ha=True,
+                             max_l3_agents_per_router=2, agent_down_time=10),
+                   RecordingNotifier())
+    project = Context(project_id='proj-race')
+    outcome = []
+
+    def create(plugin, n):
+        for i in range(n):
+            try:
+                outcome.append(plugin.create_router(project, {'name': f'race-{i}'})['id'])
+            except Exception as error:      # reported below: the test fails on it
+                outcome.append(error)
+    threads = [threading.Thread(target=create, args=(p, 3)) for p in (ha, other, ha, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    other.close()
+    assert [o for o in outcome if not isinstance(o, str)] == []
+    assert len(outcome) == 12
+    [net] = ha.get_networks(admin)
+    assert net['name'] == 'HA network tenant proj-race'
+    vrids = sorted(a.vr_id for a in rows(ha, models.HARouterVRIdAllocation))
+    assert vrids == list(range(1, 13))
+    for router_id in outcome:
+        assert len(ha_ports(ha, router_id)) == 2

@@ -1,8 +1,9 @@
-"""VRID allocation and the choice of agents for HA routers, as literal tables."""
+"""HA routers as literal tables: VRID allocation, the choice of agents, the CIDR check."""
 
 import pytest
 
 from agent.controller.ha_plan import Candidate, agents_to_add, agents_wanted, free_vrid
+from agent.controller.l3_ha import check_net_cidr
 
 
 @pytest.mark.parametrize('taken,expected', [
@@ -53,3 +54,19 @@ A, B, C, D = (Candidate('a', 'host-a', 0), Candidate('b', 'host-b', 0),
 ])
 def test_agents_to_add(wanted, candidates, hosting, expected):
     assert agents_to_add(wanted, candidates, hosting) == expected
+
+
+@pytest.mark.parametrize('cidr,error', [
+    ('169.254.192.0/18', None),
+    ('10.0.0.0/29', None),
+    ('10.0.0.0/30', 'at least 8 addresses'),
+    ('fd00::/64', 'IPv4'),
+    ('169.254.192.1/18', 'not a network'),        # host bits set
+    ('nonsense', 'not a network'),
+])
+def test_l3_ha_net_cidr_is_checked(cidr, error):
+    if error is None:
+        check_net_cidr(cidr)
+    else:
+        with pytest.raises(ValueError, match=error):
+            check_net_cidr(cidr)
