@@ -12,7 +12,7 @@ log() { printf '[setup-host] %s\n' "$*"; }
 
 packages=(openvswitch-switch dnsmasq-base haproxy iptables isc-dhcp-client udhcpc
           dnsmasq-utils radvd keepalived iproute2 iputils-ping iputils-arping curl conntrack procps psmisc
-          rabbitmq-server postgresql python3-venv python3-dev gcc)
+          rabbitmq-server postgresql python3-venv python3-dev gcc nftables)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

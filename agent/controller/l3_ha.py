@@ -239,6 +239,26 @@ def states_with_dead_agents(txn: Txn, router_id: str) -> dict[str, str]:
 class StatesUpdate:
     recorded: tuple[str, ...] = ()     # router ids whose state was recorded
     unknown: tuple[str, ...] = ()      # router ids not HA on this host's agent
+    # (router id, hosts) of routers now active on this host AND on other live agents:
+    # VRRP does not get through between them (a split brain)
+    contested: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def _also_active(txn: Txn, router_ids, agent_id: str) -> tuple:
+    """(router id, hosts of the other live agents that have it active)."""
+    found = []
+    down_time = txn.conf.agent_down_time
+    for router_id in sorted(router_ids):
+        hosts = []
+        for b in bindings_of(txn, [router_id]):
+            if b.l3_agent_id in (None, agent_id) or b.state != ACTIVE:
+                continue
+            agent = txn.session.get(models.Agent, b.l3_agent_id)
+            if agent is not None and scheduler.is_alive(agent, down_time):
+                hosts.append(agent.host)
+        if hosts:
+            found.append((router_id, tuple(sorted(hosts))))
+    return tuple(found)
 
 
 def update_states(txn: Txn, host: str, states: dict[str, str]) -> StatesUpdate:
@@ -264,7 +284,8 @@ def update_states(txn: Txn, host: str, states: dict[str, str]) -> StatesUpdate:
             .execution_options(synchronize_session=False))
     txn.session.flush()
     return StatesUpdate(tuple(sorted(bindings)),
-                        tuple(sorted(set(states) - set(bindings))))
+                        tuple(sorted(set(states) - set(bindings))),
+                        _also_active(txn, active, agent.id))
 
 
 def host_ha_router_count(txn: Txn, host: str) -> int:

@@ -272,6 +272,10 @@ class Plugin:
         if result.recorded:
             LOG.info('HA states from %s: %s', host, ', '.join(
                 f'{r} {states[r]}' for r in result.recorded))
+        for router_id, others in result.contested:
+            LOG.warning('HA router %s is active on %s and on %s at once: their VRRP '
+                        'advertisements do not reach each other (check the HA network '
+                        'between the nodes)', router_id, host, ', '.join(others))
 
     def get_host_ha_router_count(self, host: str) -> int:
         return self._read(ADMIN, lambda t: l3_ha.host_ha_router_count(t, host))

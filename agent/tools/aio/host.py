@@ -135,7 +135,9 @@ def netns_list() -> set[str]:
 # -- OVS --------------------------------------------------------------------------------
 
 def ovs(*args, check=False) -> subprocess.CompletedProcess:
-    return sh('ovs-vsctl', '--timeout=10', *args, check=check)
+    # 30 s: a shared ovs-vswitchd under a load of 19 took 5.6 s to add a netdev
+    # bridge, and 10 s failed an interop run.
+    return sh('ovs-vsctl', '--timeout=30', *args, check=check)
 
 
 def bridges() -> set[str]:

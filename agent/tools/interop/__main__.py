@@ -4,7 +4,8 @@ tools/neutron-interop.sh).
 neutron 29 (API under uwsgi, RPC server, periodic workers, Open vSwitch agent, a
 private MariaDB, a vhost of its own) with netnode's DHCP, L3 and metadata agents as
 drop-ins: the reference scenario built with the openstack CLI and checked from the
-"VMs" and the outside, then restarts, resyncs and churn under pingers.  With
+"VMs" and the outside, then restarts, resyncs and churn under pingers, then an HA
+router (keepalived primary, ha_state active, SNAT and a floating IP).  With
 ``--compare``: the scenario's timings and the agents' memory first with Neutron's
 own agents, then with netnode's.  Everything is removed at the end.
 """
@@ -21,7 +22,7 @@ import time
 from agent.tools.aio import host
 from agent.tools.aio import scenario as aio_scenario
 from agent.tools.aio.settings import Settings as AioSettings
-from agent.tools.interop import cleanup, report, services
+from agent.tools.interop import cleanup, ha_router, report, services
 from agent.tools.interop.endure import Endurance
 from agent.tools.interop.phase import Phase
 from agent.tools.interop.settings import SHARED_SECRET, Settings, free_port
@@ -65,7 +66,8 @@ def footing(s: Settings, record: host.Record) -> None:
             return any(a['agent_type'] == 'Open vSwitch agent' and a.get('alive')
                        for a in phase.client.list('agents', host=s.host)) \
                 and s.int_bridge in host.bridges()
-        host.wait_for(ovs_alive, 120, 0.5, 'the Open vSwitch agent alive')
+        # 240 s: at a load of 26 it was still programming its bridges after 120 s
+        host.wait_for(ovs_alive, 240, 0.5, 'the Open vSwitch agent alive')
         notes.append(f'manager {s.manager_target}')
     with c.step('Nova metadata API stand-in (checks the signature)') as notes:
         instances = s.path('nova-instances.json')
@@ -97,6 +99,8 @@ def run_phase(s: Settings, record: host.Record, who: str, endure: bool) -> Phase
     else:
         c.check(f'{phase.agent("dhcp")} restart -> a new network served',
                 phase.restart_dhcp_timed)
+    if who == 'netnode':
+        ha_router.run(phase)
     return phase
 
 

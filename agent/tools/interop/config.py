@@ -95,6 +95,8 @@ local_ip = 127.0.0.1
 of_listen_address = 127.0.0.1
 of_listen_port = {of_port}
 ovsdb_connection = tcp:127.0.0.1:{s.ovsdb_port}
+# Neutron's 10 s timed out adding a bridge on a shared machine at a load of 19
+ovsdb_timeout = 30
 
 [agent]
 tunnel_types = vxlan

@@ -176,6 +176,28 @@ def test_dead_agents_states_as_neutron_shows_them(ha, admin):
     assert hosts_states(ha, router['id']) == [('ha1', 'unknown'), ('ha2', 'standby')]
 
 
+def test_two_live_agents_active_at_once_is_a_warning(ha, admin, caplog):
+    router = ha.create_router(PROJECT, {'name': 'r'})
+    ha.update_ha_routers_states('ha1', {router['id']: 'active'})
+    ha.update_ha_routers_states('ha2', {router['id']: 'standby'})
+    assert 'active on' not in caplog.text
+    # VRRP cut between the nodes: ha2 takes the router while ha1 still holds it.
+    ha.update_ha_routers_states('ha2', {router['id']: 'active'})
+    assert (f'HA router {router["id"]} is active on ha2 and on ha1 at once'
+            in caplog.text)
+    assert hosts_states(ha, router['id']) == [('ha1', 'active'), ('ha2', 'active')]
+    caplog.clear()
+    ha.update_ha_routers_states('ha1', {router['id']: 'standby'})
+    assert 'at once' not in caplog.text
+    # An active left by a dead agent is no split brain.
+    ha.update_ha_routers_states('ha1', {router['id']: 'active'})
+    ha.update_ha_routers_states('ha2', {router['id']: 'standby'})
+    silence(ha, 'ha1', L3, 30)
+    caplog.clear()
+    ha.update_ha_routers_states('ha2', {router['id']: 'active'})
+    assert 'at once' not in caplog.text
+
+
 def test_late_agent_gets_under_scheduled_routers(plugin, admin):
     plugin.conf.set_override('l3_ha', True)
     plugin.conf.set_override('max_l3_agents_per_router', 3)

@@ -47,6 +47,7 @@ KEEPALIVED_CONF = f"""\
 global_defs {{
     notification_email_from neutron@openstack.local
     router_id neutron
+    vrrp_higher_prio_send_advert true
 }}
 vrrp_instance VR_3 {{
     state BACKUP
@@ -54,6 +55,7 @@ vrrp_instance VR_3 {{
     virtual_router_id 3
     priority 50
     garp_master_delay 60
+    garp_lower_prio_delay 2
     nopreempt
     advert_int 2
     authentication {{

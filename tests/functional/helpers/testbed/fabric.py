@@ -53,7 +53,7 @@ class Fabric:
     def delete(self) -> None:
         ip('netns', 'del', self.ns, check=False)
 
-    def _cable(self, bridge: str, fabric_end: str, peer: str, peer_ns: str) -> None:
+    def cable(self, bridge: str, fabric_end: str, peer: str, peer_ns: str) -> None:
         """A veth pair: ``fabric_end`` on ``bridge``, ``peer`` in ``peer_ns`` (a
         namespace name or a holder pid), both up."""
         ip('-n', self.ns, 'link', 'add', fabric_end, 'type', 'veth', 'peer', 'name', peer,
@@ -64,8 +64,8 @@ class Fabric:
         """eth0 (management, addressed) and eth1 (physical, for the node's OVS) of a
         node; returns its management address."""
         address = f'{MGMT_PREFIX}{10 + index}'
-        self._cable('mgmt', f'm-{node.name}', 'eth0', str(node.holder))
-        self._cable('phys', f'p-{node.name}', 'eth1', str(node.holder))
+        self.cable('mgmt', f'm-{node.name}', 'eth0', str(node.holder))
+        self.cable('phys', f'p-{node.name}', 'eth1', str(node.holder))
         node.run('ip', 'addr', 'add', f'{address}/{MGMT_LEN}', 'dev', 'eth0')
         node.run('ip', 'link', 'set', 'eth0', 'up')
         node.run('ip', 'link', 'set', 'eth1', 'up')
@@ -74,7 +74,7 @@ class Fabric:
     def attach_namespace(self, ns: str, short: str, vlan: int | None = None) -> str:
         """A namespace (the outside world, a probe) on the physical network: its
         eth0, or eth0.<vlan> on top of it; returns the device to use."""
-        self._cable('phys', f'x-{short}', 'eth0', ns)
+        self.cable('phys', f'x-{short}', 'eth0', ns)
         ip('-n', ns, 'link', 'set', 'eth0', 'up')
         if vlan is None:
             return 'eth0'
