@@ -242,8 +242,8 @@ def add_router_interface(txn: Txn, router_id: str, body: dict) -> dict:
                                 f'network {port.network_id}. Port already has an attached '
                                 f'device {port.device_id}.')
         if not port.fixed_ips:
-            raise exc.BadRequest(f'Bad router request: Router port must have at least '
-                                 f'one fixed IP')
+            raise exc.BadRequest('Bad router request: Router port must have at least '
+                                 'one fixed IP')
         for alloc in port.fixed_ips:
             cidr = txn.session.get(models.Subnet, alloc.subnet_id).cidr
             v.check_router_interface_overlap(cidr, alloc.subnet_id, attached, router.id)

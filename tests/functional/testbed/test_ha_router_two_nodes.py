@@ -3,7 +3,7 @@ controller schedules it to both L3 agents, each runs keepalived in its own
 qrouter- namespace over the HA network (a VLAN on the fabric); one is primary
 and holds the router's address, the other is backup, and the controller shows
 that.  Killing the primary's keepalived makes the other one primary.
-(The fault matrix with a pinger is tests/functional/testbed/test_ha_faults*.)
+(The fault matrix with a pinger is tests/functional/testbed/test_router_faults.py.)
 """
 
 import json

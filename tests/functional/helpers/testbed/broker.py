@@ -19,7 +19,7 @@ class PrivateRabbit:
         self.node = node
         self.address = address
         self.dir = os.path.join(node.base, 'rabbitmq')
-        self.nodename = f'netnode-testbed@localhost'
+        self.nodename = 'netnode-testbed@localhost'
         self.url = f'rabbit://guest:guest@{address}:{AMQP_PORT}/'
         self.proc = None
 

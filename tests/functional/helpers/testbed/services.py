@@ -42,13 +42,13 @@ def agent_conf(node: Node, kind: str, transport_url: str, ovsdb: str, extra: str
     os.makedirs(state, mode=0o755, exist_ok=True)
     default = [f'host = {node.host}', f'state_path = {state}',
                f'transport_url = {transport_url}', 'rpc_response_timeout = 10',
-               'debug = true', f'log_file = {node.base}/{kind}-agent.log']
+               'debug = true', f'log_file = {node.base}/{kind}-agent.log',
+               'resync_interval = 10', 'resync_throttle = 0.5']
     if kind == 'l3':
         default.append(f'metadata_proxy_socket = {state}/metadata_proxy')
     return _write(os.path.join(node.base, f'{kind}_agent.ini'), [
         '[DEFAULT]', *default, extra,
         '[AGENT]', 'report_interval = 2', 'check_child_processes_interval = 1',
-        'resync_interval = 10', 'resync_throttle = 0.5',
         '[ovs]', f'integration_bridge = {INT_BRIDGE}', f'external_bridge = {EX_BRIDGE}',
         'datapath_type = netdev', f'ovsdb_connection = {ovsdb}',
         f'bridge_mappings = {PHYSNET}:{PHYS_BRIDGE}'])
