@@ -20,7 +20,8 @@ def _agents(stack):
 
 
 def _alive(stack):
-    """The Alive column of ``netnode agent-list`` for the stack's agent."""
+    """``alive`` of ``netnode -f json agent-list`` for the stack's agent: a boolean
+    (the table shows ``:-)``/``xxx``, as openstackclient)."""
     return (_agents(stack).get(stack.host) or {}).get('alive')
 
 
@@ -38,7 +39,7 @@ def stack(run_id, leaks):
 
 
 def test_agent_alive_then_dead_after_agent_down_time(stack):
-    wait_for(lambda: _alive(stack) == ':-)', 10,
+    wait_for(lambda: _alive(stack) is True, 10,
              what='the DHCP agent alive in agent-list')
     row = _agent_row(stack)
     assert row['agent_type'] == 'DHCP agent' and row['binary'] == 'neutron-dhcp-agent'
@@ -49,11 +50,11 @@ def test_agent_alive_then_dead_after_agent_down_time(stack):
     # Reported dead only once agent_down_time has passed since its last heartbeat,
     # which came at most report_interval (1 s) before it was told to stop.  (How
     # soon the CLI shows it is up to the load: only the lower bound is firm.)
-    wait_for(lambda: _alive(stack) == 'xxx', DOWN_TIME + 10, 0.2,
+    wait_for(lambda: _alive(stack) is False, DOWN_TIME + 10, 0.2,
              what='the stopped agent reported dead')
     assert time.monotonic() - stopping >= DOWN_TIME - 1.5
     assert _agent_row(stack)['alive'] is False
     # Alive again once it reports after a restart (a 'revived' agent).
     stack.start_agent()
-    wait_for(lambda: _alive(stack) == ':-)', 10,
+    wait_for(lambda: _alive(stack) is True, 10,
              what='the restarted agent alive again')
