@@ -9,7 +9,8 @@ One keepalived per HA router runs in the router's namespace with Neutron's layou
 
 and one ``vrrp_instance VR_<vrid>`` on the router's ``ha-`` device, as Neutron's
 ``ha_router.py`` writes it: state BACKUP with ``nopreempt`` (a node that comes
-back never takes the router from a live primary), priority 50, the primary VIP
+back never takes the router from a live primary), priority 200 (see
+DEFAULT_PRIORITY), the primary VIP
 ``169.254.0.<vrid>/24`` on ``ha-`` (never changed by a reload, so keepalived
 never drops the router's other addresses on SIGHUP), the router's qr-/qg-
 addresses and floating IPs as ``virtual_ipaddress_excluded`` and the gateway's
@@ -29,7 +30,14 @@ from agent.model.router import Router, RouterPort
 from agent.process.spec import ProcessSpec
 
 SERVICE = 'keepalived'
-DEFAULT_PRIORITY = 50
+# Every node of a router has the same priority, so it elects nobody; it sets the
+# backup's skew: keepalived declares the primary gone 3 * advert_int +
+# (256 - priority) * advert_int / 256 s after its last advertisement.  Neutron's
+# 50 makes that 7.6 s with advert_int 2, over issue 12's 3 * advert_int + 1 s
+# target (the test bed's failover medians were 5.6-6.5 s, maxima 7.1 s); 200
+# makes it 6.4 s.  A node of ours beside one of Neutron's agents on the same
+# router would win elections they enter together (nopreempt keeps a live one).
+DEFAULT_PRIORITY = 200
 GARP_MASTER_DELAY = 60          # seconds: a second burst of GARPs after a takeover
 # After a split brain (VRRP lost between the nodes, both primary) the switches
 # may have learned the router's MACs (the same on every node) at the node that
@@ -39,6 +47,13 @@ GARP_MASTER_DELAY = 60          # seconds: a second burst of GARPs after a takeo
 # GARPs, again GARP_LOWER_PRIO_DELAY s later once the other has surely let go:
 # without them the test bed lost 8 to 14 s of pings after 2 partitions in 5.
 GARP_LOWER_PRIO_DELAY = 2
+# A primary re-sends one GARP per address every GARP_MASTER_REFRESH s: a node
+# killed with its keepalived keeps the router's addresses (nothing is left to
+# remove them) and may still answer ARP with the router's MAC, teaching the
+# switches the wrong port until the next GARP.  Without it the test bed lost 17 s
+# of pings once in 15 agent-and-keepalived kills.  Cost: one frame per address
+# per router every 10 s.
+GARP_MASTER_REFRESH = 10
 # The primary VIP: 169.254.0.<vrid>/24, the first /24 of 169.254.0.0/16 outside
 # the metadata address and the HA networks' default 169.254.192.0/18 (Neutron's
 # get_free_range with the default l3_ha_net_cidr).
@@ -199,6 +214,7 @@ def render_config(router: Router, ha: HaSettings, floating_ips=()) -> str:
              f'    priority {DEFAULT_PRIORITY}',
              f'    garp_master_delay {GARP_MASTER_DELAY}',
              f'    garp_lower_prio_delay {GARP_LOWER_PRIO_DELAY}',
+             f'    garp_master_refresh {GARP_MASTER_REFRESH}',
              '    nopreempt',
              f'    advert_int {ha.advert_int}']
     if ha.auth_password:

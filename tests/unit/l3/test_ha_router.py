@@ -53,9 +53,10 @@ vrrp_instance VR_3 {{
     state BACKUP
     interface {HA_DEV}
     virtual_router_id 3
-    priority 50
+    priority 200
     garp_master_delay 60
     garp_lower_prio_delay 2
+    garp_master_refresh 10
     nopreempt
     advert_int 2
     authentication {{
