@@ -30,7 +30,7 @@ from agent.dhcp.sweep import DhcpSweep, sweep_temp_files
 from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import DhcpReconciler, ReconcilerConfig, network_key
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
-from agent.metadata import haproxy
+from agent.metadata import haproxy, node_proxy
 from agent.model.network import Network
 from agent.process import ProcessManager, ProcessMonitor
 from agent.reconcile.queue import WorkQueue
@@ -105,6 +105,8 @@ class DhcpAgent:
                              getattr(conf, 'metadata_proxy_socket', None),
                              bool(conf.debug),
                              metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
+                             metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode',
+                                                         'haproxy'),
                              bridge_mappings=physical_link.bridge_mappings(conf)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
             self.cache, self.ready, self.ports, *_host_extras(conf, self.settings))
@@ -120,6 +122,9 @@ class DhcpAgent:
                                workers=max(QUEUE_WORKERS, conf.num_sync_threads),
                                paused=True, name='dhcp', on_idle=self.trimmer.idle)
         self.reconciler.enqueue = self.queue.enqueue
+        self.node_proxy = node_proxy.from_conf(conf, self.processes, 'dhcp', user, group,
+                                               haproxy.RateLimit.from_conf(conf))
+        self.reconciler.node_proxy = self.node_proxy
         self.pruner = DhcpPruner(
             self.settings, self.drivers, self.processes, self.ports,
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
@@ -129,7 +134,8 @@ class DhcpAgent:
                               (self.cache.get(i) for i in self.cache.ids()) if s),
             self.host, self.reconciler.known_dhcp_ports,
             DhcpSweep(self.settings, self.processes, self.reconciler.metadata_spec,
-                      self.reconciler.claim))
+                      self.reconciler.claim, self.node_proxy, node_proxy.shared(conf)),
+            node_proxy=self.node_proxy)
         self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
                                  resync_interval=conf.resync_interval,
                                  resync_throttle=conf.resync_throttle,
@@ -233,6 +239,8 @@ class DhcpAgent:
             on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
         self.heartbeat.start()
         self.monitor.start()
+        if node_proxy.shared(self.conf):
+            self.node_proxy.start()
         self._starter = threading.Thread(
             target=self.runner.start_when, args=(self.heartbeat.first_report, self.stopped),
             name='dhcp-start', daemon=True)
@@ -255,6 +263,7 @@ class DhcpAgent:
         self.heartbeat.stop()
         self.runner.stop(STOP_TIMEOUT)
         self.monitor.stop(STOP_TIMEOUT)
+        self.node_proxy.stop()
         self.queue.stop(STOP_TIMEOUT)
         self.ready.send_once()
         self.ready.stop(STOP_TIMEOUT)

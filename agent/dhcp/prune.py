@@ -72,7 +72,8 @@ class DhcpPruner:
                  assigned: Callable[[], frozenset[str]],
                  served_taps: Callable[[], frozenset[str]], host: str = '',
                  dhcp_ports: Callable[[], dict[str, str]] = dict,
-                 sweep: Callable[[frozenset[str]], frozenset[str]] | None = None):
+                 sweep: Callable[[frozenset[str]], frozenset[str]] | None = None,
+                 node_proxy=None):
         self.settings = settings
         self.drivers = drivers
         self.processes = processes
@@ -85,6 +86,7 @@ class DhcpPruner:
         # agent.dhcp.sweep: settles children; returns the networks whose namespace
         # holds a process of ours (ours even without a state directory or tap)
         self._sweep = sweep
+        self.node_proxy = node_proxy        # the shared metadata proxy's listeners
 
     def _network_proxies(self) -> frozenset[str]:
         pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
@@ -96,6 +98,8 @@ class DhcpPruner:
                 errors='replace') or ''
             if f'X-Neutron-Network-ID {proc.uuid}' in config:
                 found.add(proc.uuid)
+        if self.node_proxy is not None:
+            found.update(self.node_proxy.served())
         return frozenset(found)
 
     def _our_namespaces(self, state_dirs: frozenset[str], taps) -> frozenset[str]:

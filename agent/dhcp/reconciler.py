@@ -35,6 +35,7 @@ from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
+from agent.metadata.node_proxy import ListenerSpec
 from agent.model.network import Network, Port
 from agent.reconcile.plan import Plan, execute
 from agent.reconcile.queue import FORGET, TerminalError
@@ -67,6 +68,7 @@ class ReconcilerConfig:
     metadata_socket: str | None = None
     debug: bool = False
     metadata_rate_limit: haproxy.RateLimit | None = None
+    metadata_proxy_mode: str = 'haproxy'        # or 'shared' (agent.metadata.node_proxy)
     # Coalesce reloads: a network reloaded less than this many seconds ago waits
     # out the rest before it is fetched again, so a storm of port changes becomes
     # one SIGHUP per interval (Neutron's bulk_reload_interval; SIGHUP cost grows
@@ -105,6 +107,7 @@ class DhcpReconciler:
         self.releaser = releaser      # dhcp_release of stale leases before a reload
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
+        self.node_proxy = None      # agent.metadata.node_proxy.NodeProxy, set by the agent
         self._prefetched: dict[str, Network] = {}
         self._invalidated: dict[str, float] = {}   # network id -> when an event came
         self._fetched: dict[str, Network] = {}     # the last state read of each network
@@ -311,7 +314,8 @@ class DhcpReconciler:
         metadata = want.metadata_enabled(network, self.settings)
         self.cache.put(Served(network, port.id, desired.name, metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
-                                                            network.id)):
+                                                            network.id)) \
+                or self._shared() and self.node_proxy.serves(network.id):
             # On its own key: a slow haproxy start does not hold up dnsmasq reloads.
             self.enqueue(metadata_key(network.id), METADATA_PRIORITY, 'network converged')
         self._report_ready(network)
@@ -377,16 +381,39 @@ class DhcpReconciler:
             self.config.metadata_group, self.config.metadata_socket,
             debug=self.config.debug, rate_limit=self.config.metadata_rate_limit)
 
+    def _shared(self) -> bool:
+        return self.node_proxy is not None and self.config.metadata_proxy_mode == 'shared'
+
+    def metadata_listener(self, network_id: str) -> ListenerSpec:
+        """The network's socket of the shared metadata proxy: where its haproxy
+        would listen."""
+        return ListenerSpec(network_id, 'network', names.dhcp_namespace(network_id),
+                            haproxy.METADATA_V4_IP, haproxy.METADATA_PORT_ISOLATED)
+
     def metadata_proxy(self, network_id: str) -> None:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""
         served = self.cache.get(network_id)
         spec = self.metadata_spec(network_id)
-        if served is None or not served.metadata:
+        if served is None or not served.metadata or self._shared():
             self.monitor.unregister(network_id, haproxy.SERVICE)
             if os.path.exists(spec.pid_file):
                 self.processes.stop(spec)
             fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
+        if served is None or not served.metadata:
+            if self.node_proxy is not None:
+                self.node_proxy.remove(network_id)
             return FORGET
+        if self._shared():
+            listener = self.metadata_listener(network_id)
+            if self.node_proxy.current(listener):
+                self.node_proxy.register(listener)
+                self._count(network_id, 'metadata-unchanged')
+            else:
+                self.node_proxy.ensure(listener)
+                self._count(network_id, 'metadata-started')
+            return None
+        if self.node_proxy is not None:
+            self.node_proxy.remove(network_id)  # left by shared mode: its port first
         self._stop_if_elsewhere(spec)
         self._count(network_id, 'metadata-' + self.processes.ensure(spec))
         self._watch(spec)
@@ -437,6 +464,8 @@ class DhcpReconciler:
         self.processes.stop(want.stop_spec(network_id, self.settings))
         if os.path.exists(haproxy.pid_file_path(self.settings.state_path, network_id)):
             self.processes.stop(self.metadata_spec(network_id))
+        if self.node_proxy is not None:     # before the namespace: its socket holds it
+            self.node_proxy.remove(network_id)
         fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
         # A proxy start in flight on the metadata key is undone after it finishes.
         self.enqueue(metadata_key(network_id), METADATA_PRIORITY, 'network torn down')

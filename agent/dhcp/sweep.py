@@ -45,8 +45,8 @@ def sweep_temp_files(settings: DnsmasqSettings) -> list[str]:
 
 
 def resolve(scan: proc_scan.HostScan, settings: DnsmasqSettings,
-            assigned: frozenset[str], metadata_spec: Callable[[str], ProcessSpec]
-            ) -> list[sweep.Resolved]:
+            assigned: frozenset[str], metadata_spec: Callable[[str], ProcessSpec],
+            haproxy_wanted: bool = True) -> list[sweep.Resolved]:
     """The DHCP agent's children in ``scan``, each with its resource (pure)."""
     found = []
     groups = proc_scan.children_of(scan, settings.state_path, ('dnsmasq', haproxy.SERVICE))
@@ -58,6 +58,9 @@ def resolve(scan: proc_scan.HostScan, settings: DnsmasqSettings,
             if uuid not in assigned and all(scan.namespace_of(p) != home for p in procs):
                 continue      # a router's proxy (the L3 agent's)
             spec = metadata_spec(uuid)
+            if not haproxy_wanted:      # the shared proxy serves the networks
+                found.append(sweep.Resolved(spec, False, procs))
+                continue
         found.append(sweep.Resolved(spec, uuid in assigned, procs))
     return found
 
@@ -67,9 +70,11 @@ class DhcpSweep:
 
     def __init__(self, settings: DnsmasqSettings, processes,
                  metadata_spec: Callable[[str], ProcessSpec],
-                 claim: Callable[[str], None]):
+                 claim: Callable[[str], None], node_proxy=None, shared: bool = False):
         self.settings = settings
         self.processes = processes
+        self.node_proxy = node_proxy        # agent.metadata.node_proxy
+        self.shared = shared
         self._metadata_spec = metadata_spec
         self._claim = claim
         self.sweeps = 0
@@ -79,7 +84,10 @@ class DhcpSweep:
         scan = self.processes.scan()
         self.sweeps += 1
         sweep.settle_all(self.processes, scan,
-                         resolve(scan, self.settings, assigned, self._metadata_spec))
+                         resolve(scan, self.settings, assigned, self._metadata_spec,
+                                 not self.shared))
+        if self.node_proxy is not None:     # duplicates; all of them in haproxy mode
+            self.node_proxy.sweep(scan, self.shared)
         owned = sweep.namespaces_with_children(scan, self.settings.state_path,
                                                names.DHCP_NS_PREFIX)
         found = set()

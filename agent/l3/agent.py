@@ -31,7 +31,7 @@ from agent.l3.host import RouterHost, router_id_of
 from agent.l3.plug_ahead import PlugAhead
 from agent.l3.reconciler import RouterReconciler, Stopping, router_ports
 from agent.l3.settings import L3Settings
-from agent.metadata import haproxy
+from agent.metadata import haproxy, node_proxy
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from agent.reconcile.plan import ActionFailed
@@ -74,6 +74,10 @@ class L3Agent:
         self.drivers = drivers
         self.local_vlans = LocalVlans.from_conf(conf, drivers.ovs)
         self.processes = ProcessManager()
+        self.node_proxy = node_proxy.from_conf(conf, self.processes, 'l3',
+                                               self.settings.proxy_user,
+                                               self.settings.proxy_group,
+                                               self.settings.proxy_rate_limit)
         self.monitor = ProcessMonitor(conf.AGENT.check_child_processes_interval,
                                       conf.AGENT.check_child_processes_action,
                                       self.processes)
@@ -82,7 +86,8 @@ class L3Agent:
                                iptables_debug=conf.AGENT.debug_iptables_rules,
                                ipv6=self.settings.ipv6,
                                stamp_file=lambda ns: l3sweep.iptables_stamp_path(
-                                   self.settings.state_path, ns))
+                                   self.settings.state_path, ns),
+                               node_proxy=self.node_proxy)
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
         self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads,
@@ -110,7 +115,7 @@ class L3Agent:
             transport=transport)
         self.plugin = self.bus.l3
         self.heartbeat = self.bus.heartbeat
-        self.sweep = l3sweep.L3Sweep(self.settings, self.processes)
+        self.sweep = l3sweep.L3Sweep(self.settings, self.processes, self.node_proxy)
         self.plug_ahead = PlugAhead(self._stop)
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
@@ -132,6 +137,8 @@ class L3Agent:
         physical_link.ensure_physical_links(self.drivers.ovs, self.conf.ovs.integration_bridge,
                                             self.bridge_mappings)
         self.ha_states.start()
+        if self.settings.metadata_proxy_mode == 'shared':
+            self.node_proxy.start()
         self.bus.start()
         self.queue.start()
         self.monitor.start()
@@ -167,6 +174,7 @@ class L3Agent:
             self._starter.join(left())
         self.queue.stop(left())
         self.monitor.stop(left())
+        self.node_proxy.stop(left())
         self.ha_states.stop(left())
         self.bus.join(min(left(), BUS_CLOSE_TIMEOUT))
         LOG.info('L3 agent %s stopped in %.2f s', self.host_name,
@@ -356,6 +364,7 @@ class L3Agent:
         for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
             if proc.uuid not in known and _is_router_proxy(self.settings, proc.uuid):
                 orphans.add(proc.uuid)
+        orphans |= set(self.node_proxy.served()) - known
         orphans |= self.reconciler.ra.orphans(known)
         orphans |= {p.uuid for p in self.processes.list_running(
             keepalived.SERVICE, self.settings.ha.confs_path) if p.uuid not in known}

@@ -21,6 +21,7 @@ from agent.drivers.state import PortSpec
 from agent.l3 import keepalived, nat
 from agent.l3.settings import L3Settings
 from agent.metadata import haproxy
+from agent.metadata.node_proxy import ListenerSpec
 from agent.model.network import IPAddress, IPNetwork
 from agent.model.router import Router, RouterPort
 from agent.process.spec import ProcessSpec
@@ -57,7 +58,7 @@ class DesiredRouter:
     routes: tuple[ExtraRoute, ...]
     tables: Tables
     floating_ips: Mapping[IPAddress, IPAddress]  # floating -> fixed (active ones)
-    proxy: ProcessSpec | None
+    proxy: ProcessSpec | ListenerSpec | None     # haproxy, or the shared proxy's
     # HA routers: keepalived owns the qr-/qg- addresses, the default and extra
     # routes (``routes`` is then empty and no device manages its addresses).
     keepalived: ProcessSpec | None = None
@@ -157,6 +158,13 @@ def proxy_spec(router_id: str, settings: L3Settings) -> ProcessSpec:
         rate_limit=settings.proxy_rate_limit)
 
 
+def listener_spec(router_id: str, settings: L3Settings) -> ListenerSpec:
+    """The router's socket of the shared metadata proxy (metadata_proxy_mode =
+    shared): where its haproxy would listen."""
+    return ListenerSpec(router_id, 'router', names.router_namespace(router_id),
+                        settings.proxy_bind_address, settings.metadata_port)
+
+
 def _distinct_names(router: Router, devices: list[DesiredDevice]) -> list[DesiredDevice]:
     """Two interfaces whose ids share 11 characters would share a qr- device:
     the second is refused (with an ERROR naming both), the first keeps it."""
@@ -196,8 +204,10 @@ def desired_router(router: Router, settings: L3Settings,
                + (HA_SYSCTLS if router.ha else ()))
     fips = {} if router.gw_port is None else {
         f.floating_ip_address: f.fixed_ip_address for f in nat.active_floating_ips(router)}
-    proxy = (proxy_spec(router.id, settings)
-             if settings.enable_metadata_proxy and (primary or not router.ha) else None)
+    proxy = None
+    if settings.enable_metadata_proxy and (primary or not router.ha):
+        proxy = (listener_spec(router.id, settings)
+                 if settings.metadata_proxy_mode == 'shared' else proxy_spec(router.id, settings))
     vrrp = (keepalived.desired_spec(router, settings.ha, sorted(fips))
             if router.ha else None)
     return DesiredRouter(

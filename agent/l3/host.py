@@ -24,6 +24,7 @@ from agent.drivers.iptables_rules import L3_WRAP
 from agent.drivers.state import BridgeNotFound, DriverError
 from agent.l3 import plan as rplan
 from agent.l3.desired import DesiredRouter
+from agent.metadata.node_proxy import ListenerSpec
 from agent.process.manager import ProcessManager
 from agent.process.spec import ProcessSpec
 
@@ -58,9 +59,11 @@ class RouterHost:
                  read_sysctls: Callable[[str, tuple], tuple] | None = None,
                  read_file: Callable[[str], str | None] = fileutils.read_lenient,
                  state_dirs: StateDirs | None = None,
-                 stamp_file: Callable[[str], str | None] = lambda ns: None):
+                 stamp_file: Callable[[str], str | None] = lambda ns: None,
+                 node_proxy=None):
         self.drivers = drivers
         self.processes = processes
+        self.node_proxy = node_proxy        # agent.metadata.node_proxy (shared mode)
         self.bridges = bridges
         self._iptables_factory = iptables_factory or (
             lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6,
@@ -192,10 +195,13 @@ class RouterHost:
                                     sysctls, converged, self._child_current(desired.proxy),
                                     nat_fips, self._child_current(desired.keepalived))
 
-    def _child_current(self, spec: ProcessSpec | None) -> bool:
-        """The child runs ``spec``'s command line with its config files' content."""
+    def _child_current(self, spec: ProcessSpec | ListenerSpec | None) -> bool:
+        """The child runs ``spec``'s command line with its config files' content
+        (a listener: the shared proxy serves it, in today's namespace)."""
         if spec is None:
             return False
+        if isinstance(spec, ListenerSpec):
+            return self.node_proxy is not None and self.node_proxy.current(spec)
         state = self.processes.observe(spec)
         if not (state.running and state.argv_matches):
             return False
@@ -279,6 +285,15 @@ def _stop(host: RouterHost, a: rplan.StopProcess) -> None:
     host.processes.stop(a.spec)
 
 
+def _listen(host: RouterHost, a: rplan.EnsureListener) -> None:
+    host.node_proxy.ensure(a.spec)
+
+
+def _unlisten(host: RouterHost, a: rplan.RemoveListener) -> None:
+    if host.node_proxy is not None:
+        host.node_proxy.remove(a.spec.resource_id)
+
+
 _HANDLERS: dict[type, Callable] = {
     rplan.MoveDevice: _move_device,
     rplan.DeleteDevice: _delete_device,
@@ -289,6 +304,8 @@ _HANDLERS: dict[type, Callable] = {
     rplan.ClearConntrack: _conntrack,
     rplan.EnsureProcess: _ensure,
     rplan.StopProcess: _stop,
+    rplan.EnsureListener: _listen,
+    rplan.RemoveListener: _unlisten,
 }
 
 

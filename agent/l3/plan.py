@@ -18,6 +18,7 @@ from agent.drivers import commands
 from agent.drivers.iptables_rules import Tables
 from agent.drivers.state import IPAddress, LinkState, NextHop, OvsPort, RouteState
 from agent.l3.desired import DesiredRouter, ExtraRoute
+from agent.metadata.node_proxy import ListenerSpec
 from agent.process.spec import ProcessSpec
 from agent.reconcile.plan import Action, Plan
 
@@ -140,6 +141,23 @@ class StopProcess(Action):
 
     def describe(self):
         return f'kill $(cat {self.spec.pid_file})'
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class EnsureListener(Action):
+    """The shared metadata proxy serves the router (metadata_proxy_mode = shared)."""
+    spec: ListenerSpec
+
+    def describe(self):
+        return self.spec.describe()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RemoveListener(Action):
+    spec: ListenerSpec
+
+    def describe(self):
+        return f'no more {self.spec.describe()}'
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -274,20 +292,26 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
     if desired.keepalived is not None and not observed.keepalived_current:
         actions.append(EnsureProcess(desired.keepalived))
     if desired.proxy is not None and not observed.proxy_current:
-        actions.append(EnsureProcess(desired.proxy))
+        actions.append(EnsureListener(desired.proxy)
+                       if isinstance(desired.proxy, ListenerSpec)
+                       else EnsureProcess(desired.proxy))
     return Plan.of(actions)
 
 
 def teardown(namespace: str, observed: ObservedRouter, proxy: ProcessSpec | None,
              proxy_running: bool, keepalived: ProcessSpec | None = None,
-             keepalived_running: bool = False) -> Plan:
+             keepalived_running: bool = False, listener: ListenerSpec | None = None
+             ) -> Plan:
     """Remove everything of a router: its keepalived (first: a backup takes over
-    while the ports are still up), its proxy, its ports, its namespace."""
+    while the ports are still up), its proxy (and its shared proxy's ``listener``,
+    whose socket would keep the deleted namespace alive), its ports, its namespace."""
     actions: list[Action] = []
     if keepalived is not None and keepalived_running:
         actions.append(StopProcess(keepalived))
     if proxy is not None and proxy_running:
         actions.append(StopProcess(proxy))
+    if listener is not None:
+        actions.append(RemoveListener(listener))
     for port in observed.ovs_ports:
         actions.append(dev.UnplugPort(port.bridge, port.name))
     if observed.namespace_exists:

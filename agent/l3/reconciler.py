@@ -25,6 +25,7 @@ from agent.l3.host import RouterHost
 from agent.l3.ra import RouterAdvertisements
 from agent.l3.radvd import RaSettings
 from agent.l3.settings import L3Settings
+from agent.metadata.node_proxy import ListenerSpec
 from agent.model.router import Router
 from agent.process.monitor import ProcessMonitor
 from agent.reconcile.plan import execute
@@ -110,13 +111,16 @@ class RouterReconciler:
             # prune still knows as ours (agent.l3.sweep).
             self.host.state_dirs.mark(l3sweep.marker_path(self.settings.state_path,
                                                           router.id))
+        if any(isinstance(a, rplan.EnsureListener) for a in plan.actions):
+            self._stop_haproxy(router.id)       # its port, before the shared proxy's
         try:
             execute(rplan.coalesce(plan), self._apply, f'router {router.id}', LOG)
         finally:
-            if self.monitor is not None:
-                for spec in (desired.proxy, desired.keepalived):
-                    if spec is not None:
-                        self.monitor.register(spec)
+            for spec in (desired.proxy, desired.keepalived):
+                if isinstance(spec, ListenerSpec):
+                    self.host.node_proxy.register(spec)
+                elif spec is not None and self.monitor is not None:
+                    self.monitor.register(spec)
         if router.ha:
             self._observed_ha(router)
         else:
@@ -149,6 +153,13 @@ class RouterReconciler:
         self.host.apply(action)
 
     def _stop_proxy(self, router_id: str) -> bool:
+        """No metadata proxy for the router (an HA backup, or none wanted)."""
+        stopped = self._stop_haproxy(router_id)
+        if self.host.node_proxy is not None and self.settings.metadata_proxy_mode == 'shared':
+            stopped |= self.host.node_proxy.remove(router_id)
+        return stopped
+
+    def _stop_haproxy(self, router_id: str) -> bool:
         spec = want.proxy_spec(router_id, self.settings)
         if self.monitor is not None:
             self.monitor.unregister(spec.uuid, spec.service)
@@ -195,8 +206,11 @@ class RouterReconciler:
             self.monitor.unregister(vrrp.uuid, vrrp.service)
         self.ra.remove(router_id)
         observed = self.host.observe_existing(namespace, ports)
+        listener = (want.listener_spec(router_id, self.settings)
+                    if self.host.node_proxy is not None
+                    and self.host.node_proxy.serves(router_id) else None)
         plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec),
-                              vrrp, self.host.proxy_running(vrrp))
+                              vrrp, self.host.proxy_running(vrrp), listener)
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
         for path, _ in spec.config_files:
             fileutils.remove(path)

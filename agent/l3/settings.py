@@ -29,6 +29,7 @@ class L3Settings:
     host: str = ''                     # marks our ports (agent.dataplane.ownership)
     local_vlan_tagging: bool = True    # False: an L2 agent owns the ports' tags
     ha_settings: HaSettings | None = None   # None: the defaults under state_path
+    metadata_proxy_mode: str = 'haproxy'    # or 'shared' (agent.metadata.node_proxy)
 
     @property
     def ha(self) -> HaSettings:
@@ -61,4 +62,5 @@ class L3Settings:
                    debug=bool(getattr(conf, 'debug', False)),
                    nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf),
                    host=conf.host, local_vlan_tagging=conf.ovs.local_vlan_tagging,
-                   ha_settings=HaSettings.from_conf(conf))
+                   ha_settings=HaSettings.from_conf(conf),
+                   metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode', 'haproxy'))

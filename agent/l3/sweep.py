@@ -72,6 +72,9 @@ def resolve(scan: proc_scan.HostScan, settings: L3Settings, known: frozenset[str
             if uuid not in known and all(scan.namespace_of(p) != home for p in procs):
                 continue      # a network's proxy (the DHCP agent's)
             spec = want.proxy_spec(uuid, settings)
+            if settings.metadata_proxy_mode == 'shared':   # the shared proxy serves it
+                found.append(sweep.Resolved(spec, False, procs))
+                continue
         found.append(sweep.Resolved(spec, uuid in known, procs))
     return found
 
@@ -90,9 +93,10 @@ def owned_by_state(settings: L3Settings, namespaces) -> set[str]:
 class L3Sweep:
     """``sweep(known)`` -> ids of the qrouter- namespaces ours by a process."""
 
-    def __init__(self, settings: L3Settings, processes):
+    def __init__(self, settings: L3Settings, processes, node_proxy=None):
         self.settings = settings
         self.processes = processes
+        self.node_proxy = node_proxy
         self.sweeps = 0
 
     def __call__(self, known: frozenset[str]) -> set[str]:
@@ -100,6 +104,8 @@ class L3Sweep:
         scan = self.processes.scan()
         self.sweeps += 1
         sweep.settle_all(self.processes, scan, resolve(scan, self.settings, known))
+        if self.node_proxy is not None:     # duplicates; all of them in haproxy mode
+            self.node_proxy.sweep(scan, self.settings.metadata_proxy_mode == 'shared')
         owned = sweep.namespaces_with_children(scan, self.settings.state_path,
                                                names.ROUTER_NS_PREFIX)
         return {rid for rid in (names.id_from_namespace(ns, names.ROUTER_NS_PREFIX)
