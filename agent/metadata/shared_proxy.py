@@ -448,13 +448,17 @@ class Proxy:
         conn.to_up += new_head + body
         conn.body_left = length - len(body)
         conn.deadline = time.monotonic() + IDLE_TIMEOUT
+        self._up_writable(conn)     # at once: a unix socket's buffer is nearly always free
         if self.debug:
             LOG.debug('%s %s from %s via %s %s', head.split(b' ', 1)[0].decode(
                 'ascii', 'replace'), head.split(b' ', 2)[1][:200].decode(
                 'ascii', 'replace'), conn.peer, listener.kind, listener.id)
 
     def _up_writable(self, conn: Conn) -> None:
-        sent = conn.up.send(conn.to_up)
+        try:
+            sent = conn.up.send(conn.to_up)
+        except (BlockingIOError, InterruptedError):
+            return
         del conn.to_up[:sent]
         conn.deadline = time.monotonic() + IDLE_TIMEOUT
 
@@ -467,9 +471,13 @@ class Proxy:
                 self._close(conn)
             return
         conn.to_client += data
+        self._client_writable(conn)     # at once, without waiting for EVENT_WRITE
 
     def _client_writable(self, conn: Conn) -> None:
-        sent = conn.client.send(conn.to_client)
+        try:
+            sent = conn.client.send(conn.to_client)
+        except (BlockingIOError, InterruptedError):
+            return
         del conn.to_client[:sent]
         conn.deadline = time.monotonic() + IDLE_TIMEOUT
         if not conn.to_client and conn.up_done:

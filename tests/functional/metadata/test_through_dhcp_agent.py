@@ -25,10 +25,19 @@ pytestmark = pytest.mark.functional
 CIDR, GATEWAY, SAME_IP = '10.88.0.0/24', '10.88.0.1', '10.88.0.50'
 
 
-@pytest.fixture(scope='module')
-def dhcp_stack(run_id, leaks):
-    with with_metadata_agent(DhcpStack(run_id, 'mdd', leaks).start()) as s:
+@pytest.fixture(scope='module', params=['haproxy', 'shared'])
+def dhcp_stack(request, run_id, leaks):
+    """With a haproxy per network, then with the agent's one shared proxy."""
+    mode = request.param
+    with with_metadata_agent(DhcpStack(run_id, 'mdd' if mode == 'haproxy' else 'mdds',
+                                       leaks, agent_conf=f'metadata_proxy_mode = {mode}')
+                             .start()) as s:
+        s.metadata_proxy_mode = mode
         yield s
+
+
+def conf_path(s, net):
+    return os.path.join(s.state_path, 'ns-metadata-proxy', f'{net["id"]}.conf')
 
 
 def diagnose(s, net, probe):
@@ -39,7 +48,7 @@ def diagnose(s, net, probe):
                 ['ip', 'netns', 'exec', f'qdhcp-{net["id"]}', 'ss', '-ltnp']):
         res = subprocess.run(cmd, capture_output=True, text=True)
         out.append(' '.join(cmd) + ':\n' + res.stdout + res.stderr)
-    conf = os.path.join(s.state_path, 'ns-metadata-proxy', f'{net["id"]}.conf')
+    conf = conf_path(s, net)
     out.append(f'{conf} exists: {os.path.exists(conf)}')
     return '\n'.join(out)
 
@@ -79,6 +88,7 @@ def test_probes_get_their_own_metadata_through_qdhcp(dhcp_stack, tmp_path):
             raise AssertionError(diagnose(s, net, probe)) from None
         md = json.loads(body)
         assert md['uuid'] == device and md['hostname'] == f'probe-{name}'
+        assert os.path.exists(conf_path(s, net)) == (s.metadata_proxy_mode == 'haproxy')
         assert curl(probe['namespace'], '/latest/meta-data/local-ipv4') == (
             200, SAME_IP.encode())
         other = found[0][0] if net is not found[0][0] else found[1][0]

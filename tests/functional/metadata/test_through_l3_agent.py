@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from tests.functional.helpers.host import in_ns, wait_for
+from tests.functional.helpers.host import in_ns, programs, wait_for
 from tests.functional.l3.stack import L3Stack
 from tests.functional.metadata.stack import curl, with_metadata_agent
 
@@ -23,10 +23,20 @@ pytestmark = pytest.mark.functional
 CIDR, GATEWAY, SAME_IP = '10.89.0.0/24', '10.89.0.1', '10.89.0.50'
 
 
-@pytest.fixture(scope='module')
-def l3_stack(run_id, leaks):
-    with with_metadata_agent(L3Stack(run_id, 'mdl', leaks).start()) as s:
+@pytest.fixture(scope='module', params=['haproxy', 'shared'])
+def l3_stack(request, run_id, leaks):
+    """With a haproxy per router, then with the agent's one shared proxy."""
+    mode = request.param
+    with with_metadata_agent(L3Stack(run_id, 'mdl' if mode == 'haproxy' else 'mdls', leaks,
+                                     agent_conf=f'metadata_proxy_mode = {mode}')
+                             .start()) as s:
+        s.metadata_proxy_mode = mode
         yield s
+
+
+def haproxies(s, router):
+    return programs('haproxy', lambda argv: any(s.state_path in a and router['id'] in a
+                                                for a in argv))
 
 
 def diagnose(s, ns, router):
@@ -71,6 +81,7 @@ def test_probes_behind_routers_get_their_own_metadata(l3_stack):
             raise AssertionError(diagnose(s, ns, router)) from None
         md = json.loads(body)
         assert md['uuid'] == device and md['hostname'] == f'vm-{name}'
+        assert bool(haproxies(s, router)) == (s.metadata_proxy_mode == 'haproxy')
         assert curl(ns, '/latest/meta-data/local-ipv4') == (200, SAME_IP.encode())
         other = found[1][3] if router is found[0][3] else found[0][3]
         status, body = curl(ns, '/openstack/latest/meta_data.json',

@@ -229,3 +229,23 @@ ADDR = dev.AddAddress(NS, 'qr-a', ipaddress.ip_interface('10.0.0.1/24'))
 ])
 def test_coalesce_folds_a_move_and_the_link_settings_right_after_it(actions, expected):
     assert p.coalesce(p.Plan.of(actions)).actions == expected
+
+
+SHARED = dataclasses.replace(SETTINGS, metadata_proxy_mode='shared')
+
+
+def test_shared_mode_wants_a_listener_where_haproxy_would_listen():
+    d = want.desired_router(golden_router(), SHARED, {NET: 5})
+    assert d.proxy == want.listener_spec(d.router_id, SHARED)
+    assert (d.proxy.kind, d.proxy.namespace, d.proxy.address, d.proxy.port) == (
+        'router', d.namespace, '::', 9697)
+    assert p.diff(d, converged(d), d.floating_ips, BRIDGES).empty
+    assert kinds(p.diff(d, converged(d, proxy_current=False), d.floating_ips,
+                        BRIDGES)) == ['EnsureListener']
+
+
+def test_shared_mode_teardown_removes_the_listener_before_the_namespace():
+    d = want.desired_router(golden_router(), SHARED, {NET: 5})
+    plan = p.teardown(d.namespace, converged(d), None, False, listener=d.proxy)
+    assert kinds(plan) == ['RemoveListener', 'UnplugPort', 'UnplugPort',
+                           'DeleteNamespace']
