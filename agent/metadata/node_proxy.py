@@ -33,8 +33,9 @@ import threading
 import uuid
 from collections.abc import Callable
 
-from agent.common import names
+from agent.common import fileutils, names, procfs
 from agent.metadata import http_rewrite
+from agent.process import scan as proc_scan
 from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
@@ -45,7 +46,19 @@ _NAMESPACE = uuid.UUID('6c1e9d8a-3f0b-5d2e-9a41-7b3c2f1e0d55')
 _LEN = struct.Struct('>I')
 CONTROL_TIMEOUT = 5.0
 IP_FREEBIND = 15
+STOP_GRACE = 5.0
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shared_proxy.py')
+
+
+def _is_ours(pid: int, spec: ProcessSpec) -> bool:
+    """``pid`` runs ``spec``'s program with its pid file in its command line."""
+    try:
+        with open(f'/proc/{int(pid)}/cmdline', 'rb') as f:
+            argv = tuple(a.decode(errors='surrogateescape')
+                         for a in f.read().rstrip(b'\0').split(b'\0'))
+    except OSError:
+        return False
+    return proc_scan.names_path(proc_scan.Proc(pid, argv, None), (spec.pid_file,))
 
 
 class ProxyError(RuntimeError):
@@ -309,6 +322,8 @@ class NodeProxy:
         """Start the proxy if it is not running; a proxy this agent has not talked
         to yet (started now, respawned, or left by the previous agent) gets every
         registered listener it does not serve yet."""
+        if not self.running():
+            self._adopt()
         outcome = self.processes.ensure(self.spec)
         pid = self.processes.observe(self.spec).pid
         if pid is None:
@@ -406,14 +421,41 @@ class NodeProxy:
             self._watch_sock = None
             sock.close()
 
+    def _adopt(self) -> int | None:
+        """The pid of the proxy answering on the control socket; written to the pid
+        file when that names another (a lost pid file: the proxy is adopted, not
+        started beside it)."""
+        if not os.path.exists(self.control):
+            return None
+        try:
+            live = int(request(self.control, {'op': 'hello'}, timeout=1.0)['pid'])
+        except (OSError, ProxyError, ValueError, KeyError):
+            return None
+        if self.processes.observe(self.spec).pid != live and _is_ours(live, self.spec):
+            LOG.warning('%s: adopting pid %d, which its pid file %s did not name',
+                        self.spec.describe(), live, self.spec.pid_file)
+            fileutils.write_atomic(self.spec.pid_file, f'{live}\n')
+        return live
+
     def sweep(self, scan, wanted: bool) -> int:
-        """Settle the proxies of ours a /proc walk found: keep the one the pid file
-        names, stop duplicates, stop all when not ``wanted``."""
+        """Settle the proxies of ours a /proc walk found: keep (and adopt) the one
+        that answers on the control socket, stop the others (they serve nothing,
+        but may hold ports); stop all when not ``wanted`` (haproxy mode).
+
+        Not ProcessManager.settle: a proxy runs in the host's namespace, which
+        a containerised agent may not be able to compare (/proc/1/ns/net)."""
         procs = self.processes.children(self.spec, scan)
         if not procs:
             return 0
-        decision = self.processes.settle(self.spec, procs, scan, wanted)
-        if not wanted:
-            with self._lock:
+        with self._lock:
+            keep = self._adopt() if wanted else None
+            if not wanted:
+                LOG.info('%s: not wanted (metadata_proxy_mode = haproxy), stopping it',
+                         self.spec.describe())
+                self.processes.stop(self.spec)
                 self._served_pid = None
-        return decision.changes
+            stray = [p.pid for p in procs if p.pid != keep and proc_scan.still(p)]
+            for pid in stray:
+                LOG.warning('%s: stopping pid %d: a duplicate', self.spec.describe(), pid)
+            procfs.terminate(stray, STOP_GRACE)
+        return len(stray)

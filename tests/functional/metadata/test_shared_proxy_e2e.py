@@ -184,6 +184,18 @@ def test_a_restarted_agent_verifies_and_does_not_redo(shared):
     assert manager.observe(old.spec).pid == pid
 
 
+def test_a_lost_pid_file_is_rewritten_not_a_second_proxy_started(shared):
+    proxy, manager = shared['proxy'], shared['manager']
+    pid = manager.observe(proxy.spec).pid
+    os.unlink(proxy.spec.pid_file)
+    again = node_proxy.NodeProxy(manager, proxy.spec)
+    assert again.sweep(manager.scan(), True) == 0
+    assert manager.observe(proxy.spec).pid == pid
+    os.unlink(proxy.spec.pid_file)
+    again.ensure(shared['a'][1])        # no start beside it: adopted first
+    assert manager.observe(proxy.spec).pid == pid and proxy.current(shared['a'][1])
+
+
 def test_a_namespace_made_again_gets_a_new_listener(leaks, shared):
     proxy = shared['proxy']
     ns = _make_ns(leaks, 'md-sproxy-', shared['created'])
