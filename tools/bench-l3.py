@@ -300,12 +300,16 @@ def main():
     parser.add_argument('--window', type=float, default=5.0)
     parser.add_argument('--back-to-back', type=int, default=0, metavar='N',
                         help='only: N routers created back to back, create -> ready')
+    parser.add_argument('--metadata-proxy-mode', choices=('haproxy', 'shared'),
+                        default='haproxy', help="the agent's metadata_proxy_mode")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
     print(machine())
     run_id = 'nb' + uuid.uuid4().hex[:6]
-    stack = L3Stack(run_id, 'bench', resync_interval=600, report_interval=10)
+    stack = L3Stack(run_id, 'bench', resync_interval=600, report_interval=10,
+                    agent_conf=f'metadata_proxy_mode = {args.metadata_proxy_mode}')
+    print(f'metadata_proxy_mode = {args.metadata_proxy_mode}')
     try:
         stack.start()
         time.sleep(2.0)

@@ -193,10 +193,9 @@ def run(mode, routers, probes, requests, threads):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--routers', type=int, default=150)
-    parser.add_argument('--probe', type=int, default=20)
-    parser.add_argument('--requests', type=int, default=400)
-    parser.add_argument('--threads', type=int, default=8)
+    for name, default in (('routers', 150), ('probe', 20), ('requests', 400),
+                          ('threads', 8)):
+        parser.add_argument(f'--{name}', type=int, default=default)
     parser.add_argument('--modes', default='haproxy,shared')
     args = parser.parse_args()
     print(machine())

@@ -85,7 +85,8 @@ def dhcp_figures(networks: int, back_to_back: int) -> dict:
 def l3_figures(routers: int) -> dict:
     bench = load('bench-l3.py')
     stack = bench.L3Stack('nb' + uuid.uuid4().hex[:6], 'bench', resync_interval=600,
-                          report_interval=10)
+                          report_interval=10, agent_conf='metadata_proxy_mode = '
+                          + os.environ.get('NETNODE_METADATA_PROXY_MODE', 'haproxy'))
     try:
         stack.start()
         load_before = os.getloadavg()[0]

@@ -20,15 +20,14 @@ import http.server
 import ipaddress
 import logging
 import os
-import socket
 import socketserver
-import stat
 import threading
 import time
 from collections.abc import Callable
 
 from agent.common import names
 from agent.metadata.documents import Document
+from agent.metadata.unix_socket import remove_stale_socket
 
 LOG = logging.getLogger(__name__)
 MAX_BODY = 65536
@@ -185,7 +184,8 @@ class MetadataHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamSer
             self._slots.release()
 
     def server_bind(self):
-        _remove_stale_socket(self.server_address)
+        remove_stale_socket(self.server_address, 'another metadata agent with the same '
+                            'metadata_proxy_socket?')
         os.makedirs(os.path.dirname(self.server_address) or '.', exist_ok=True)
         super().server_bind()
         # bind() made it with the umask's mode (connecting needs write: 0755 lets
@@ -194,27 +194,6 @@ class MetadataHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamSer
             os.chown(self.server_address, -1, self.group)
         os.chmod(self.server_address, self.mode)
         self.inode = os.stat(self.server_address).st_ino
-
-
-def _remove_stale_socket(path: str) -> None:
-    """Remove a socket left by a dead agent; refuse to steal a live one."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(st.st_mode):
-        raise RuntimeError(f'{path} exists and is not a socket: not removing it')
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(1.0)
-    try:
-        probe.connect(path)
-    except OSError:
-        os.unlink(path)
-        return
-    finally:
-        probe.close()
-    raise RuntimeError(f'{path} is served by another process (another metadata agent '
-                       f'with the same metadata_proxy_socket?)')
 
 
 class MetadataServer:

@@ -44,19 +44,25 @@ import re
 import selectors
 import signal
 import socket
-import stat
 import struct
 import sys
 import time
 
+
+def _sibling(name: str):
+    """Run as a script: a sibling module by path, not through the heavy package."""
+    spec = importlib.util.spec_from_file_location(
+        f'netnode_{name}', os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                        f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 if __package__:
-    from agent.metadata import http_rewrite
-else:       # run as a script: the sibling module by path, not the heavy package
-    _spec = importlib.util.spec_from_file_location(
-        'netnode_http_rewrite', os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                             'http_rewrite.py'))
-    http_rewrite = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(http_rewrite)
+    from agent.metadata import http_rewrite, unix_socket
+else:
+    http_rewrite, unix_socket = _sibling('http_rewrite'), _sibling('unix_socket')
 
 LOG = logging.getLogger('netnode-metadata-proxy')
 
@@ -454,13 +460,17 @@ class Proxy:
                 'ascii', 'replace'), head.split(b' ', 2)[1][:200].decode(
                 'ascii', 'replace'), conn.peer, listener.kind, listener.id)
 
-    def _up_writable(self, conn: Conn) -> None:
+    @staticmethod
+    def _flush(conn: Conn, sock: socket.socket, buf: bytearray) -> None:
         try:
-            sent = conn.up.send(conn.to_up)
+            sent = sock.send(buf)
         except (BlockingIOError, InterruptedError):
             return
-        del conn.to_up[:sent]
+        del buf[:sent]
         conn.deadline = time.monotonic() + IDLE_TIMEOUT
+
+    def _up_writable(self, conn: Conn) -> None:
+        self._flush(conn, conn.up, conn.to_up)
 
     def _up_readable(self, conn: Conn) -> None:
         data = conn.up.recv(CHUNK)
@@ -474,12 +484,7 @@ class Proxy:
         self._client_writable(conn)     # at once, without waiting for EVENT_WRITE
 
     def _client_writable(self, conn: Conn) -> None:
-        try:
-            sent = conn.client.send(conn.to_client)
-        except (BlockingIOError, InterruptedError):
-            return
-        del conn.to_client[:sent]
-        conn.deadline = time.monotonic() + IDLE_TIMEOUT
+        self._flush(conn, conn.client, conn.to_client)
         if not conn.to_client and conn.up_done:
             self._close(conn)
 
@@ -517,24 +522,6 @@ class Proxy:
 
 
 # -- the process ------------------------------------------------------------------
-
-def _remove_stale(path: str) -> None:
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(st.st_mode):
-        raise SystemExit(f'{path} exists and is not a socket')
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        probe.connect(path)
-    except OSError:
-        os.unlink(path)
-        return
-    finally:
-        probe.close()
-    raise SystemExit(f'{path} is served by another metadata proxy')
-
 
 def _write_pid(path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -582,7 +569,10 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     rate_limit = RateLimiter.parse(args.rate_limit)
     os.makedirs(os.path.dirname(args.control), mode=0o750, exist_ok=True)
-    _remove_stale(args.control)
+    try:
+        unix_socket.remove_stale_socket(args.control, 'another metadata proxy')
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
     control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old = os.umask(0o177)
     try:

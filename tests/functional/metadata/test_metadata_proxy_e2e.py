@@ -46,17 +46,24 @@ def _make_ns(leaks, prefix, created):
     return add_namespace(name)
 
 
+def proxy_and_vm_namespaces(world, leaks, created, prefix='md-'):
+    """(name, kind, id, proxy namespace, VM namespace) of VM a behind router a and
+    VM b behind network b, each pair joined by a veth (metadata_veth)."""
+    for name, kind, rid in (('a', 'router', world['router']['id']),
+                            ('b', 'network', world['b']['net']['id'])):
+        proxy = _make_ns(leaks, f'{prefix}proxy-', created)
+        vm = _make_ns(leaks, f'{prefix}vm-', created)
+        metadata_veth(proxy, vm, 'mdp0', PROXY_IP, VM_IP)
+        yield name, kind, rid, proxy, vm
+
+
 @pytest.fixture(scope='module')
 def proxies(stack, world, leaks):
     """{'a': (vm ns, spec), 'b': (vm ns, spec)}, haproxies running."""
     created, specs, manager = [], [], pm.ProcessManager()
     found = {}
     try:
-        for name, kind, rid in (('a', 'router', world['router']['id']),
-                                ('b', 'network', world['b']['net']['id'])):
-            proxy = _make_ns(leaks, 'md-proxy-', created)
-            vm = _make_ns(leaks, 'md-vm-', created)
-            metadata_veth(proxy, vm, 'mdp0', PROXY_IP, VM_IP)
+        for name, kind, rid, proxy, vm in proxy_and_vm_namespaces(world, leaks, created):
             spec = haproxy.metadata_proxy_spec(rid, kind, proxy, stack.state_path,
                                                haproxy.METADATA_V4_IP, 80, 'root', 'root')
             specs.append(spec)
@@ -76,35 +83,43 @@ def test_proxy_socket_is_the_agents(stack, proxies):
     assert f'server metadata {stack.socket_path}\n' in spec.config_files[0][1]
 
 
-def test_each_vm_gets_its_own_metadata_through_its_proxy(world, proxies):
-    for name in ('a', 'b'):
-        vm, _ = proxies[name]
+def check_each_vm_gets_its_own(world, vms):
+    """``vms``: {'a': VM namespace behind router a, 'b': behind network b}."""
+    for name, vm in vms.items():
         status, body = curl(vm, '/openstack/latest/meta_data.json')
         assert status == 200, body
         md = json.loads(body)
         assert md['uuid'] == world[name]['device']
         assert md['hostname'] == f'vm-{name}'
         assert curl(vm, '/latest/meta-data/local-ipv4') == (200, VM_IP.encode())
+    assert curl(vms['a'], '/latest/user-data') == (200, world['a']['user_data'])
+    assert curl(vms['b'], '/latest/user-data')[0] == 404
+
+
+def test_each_vm_gets_its_own_metadata_through_its_proxy(world, proxies):
+    check_each_vm_gets_its_own(world, {n: proxies[n][0] for n in 'ab'})
     vm_a, _ = proxies['a']
     assert curl(vm_a, '/latest/meta-data/public-ipv4') == (
         200, world['fip']['floating_ip_address'].encode())
-    assert curl(vm_a, '/latest/user-data') == (200, world['a']['user_data'])
-    assert curl(proxies['b'][0], '/latest/user-data')[0] == 404
 
 
-def test_spoofed_headers_change_nothing(world, proxies):
-    vm_a, _ = proxies['a']
+def check_spoofing_changes_nothing(world, vm_a, vm_b):
+    """VM a behind router a, VM b behind network b: each claims the other's ids."""
     spoof = (f'X-Neutron-Network-ID: {world["b"]["net"]["id"]}',
              f'X-Neutron-Router-ID: {uuid.uuid4()}', 'X-Forwarded-For: 10.77.0.99',
              'Forwarded: for=10.77.0.99', f'X-Instance-ID: {world["b"]["device"]}',
-             'X-Instance-ID-Signature: 00', 'X-Tenant-ID: evil')
+             'X-Instance-ID-Signature: 00', 'X-Tenant-ID: evil',
+             'x-neutron-ROUTER-id: 00000000-0000-0000-0000-000000000000')
     status, body = curl(vm_a, '/openstack/latest/meta_data.json', *spoof)
     assert status == 200 and json.loads(body)['uuid'] == world['a']['device']
-    vm_b, _ = proxies['b']
     status, body = curl(vm_b, '/openstack/latest/meta_data.json',
                         f'x-neutron-router-id: {world["router"]["id"]}',
                         f'x-neutron-network-id: {world["a"]["net"]["id"]}')
     assert status == 200 and json.loads(body)['uuid'] == world['b']['device']
+
+
+def test_spoofed_headers_change_nothing(world, proxies):
+    check_spoofing_changes_nothing(world, proxies['a'][0], proxies['b'][0])
 
 
 def test_agent_down_is_a_quick_5xx_and_back_is_ok(stack, world, proxies):

@@ -20,19 +20,11 @@ import pytest
 from agent.metadata import haproxy, node_proxy
 from agent.process import manager as pm
 from tests.functional.helpers.host import add_namespace, metadata_veth, sh, wait_for
-from tests.functional.metadata.test_metadata_proxy_e2e import curl
+from tests.functional.metadata.test_metadata_proxy_e2e import (
+    PROXY_IP, VM_IP, _make_ns, check_each_vm_gets_its_own, check_spoofing_changes_nothing,
+    curl, proxy_and_vm_namespaces)
 
 pytestmark = pytest.mark.functional
-
-VM_IP = '10.77.0.10'
-PROXY_IP = '10.77.0.2'
-
-
-def _make_ns(leaks, prefix, created):
-    name = leaks.namespace(f'{prefix}{uuid.uuid4()}')
-    created.append(name)
-    return add_namespace(name)
-
 
 def _listener(rid, kind, namespace):
     return node_proxy.ListenerSpec(rid, kind, namespace, haproxy.METADATA_V4_IP, 80)
@@ -47,11 +39,8 @@ def shared(stack, world, leaks):
     proxy = node_proxy.NodeProxy(manager, spec)
     found = {'proxy': proxy, 'manager': manager, 'created': created}
     try:
-        for name, kind, rid in (('a', 'router', world['router']['id']),
-                                ('b', 'network', world['b']['net']['id'])):
-            ns = _make_ns(leaks, 'md-sproxy-', created)
-            vm = _make_ns(leaks, 'md-svm-', created)
-            metadata_veth(ns, vm, 'mdp0', PROXY_IP, VM_IP)
+        for name, kind, rid, ns, vm in proxy_and_vm_namespaces(world, leaks, created,
+                                                               'md-s'):
             listener = _listener(rid, kind, ns)
             assert not proxy.current(listener)
             proxy.ensure(listener)
@@ -79,31 +68,11 @@ def test_one_process_in_the_host_namespace_serves_both(shared):
 
 
 def test_each_vm_gets_its_own_metadata(world, shared):
-    for name in ('a', 'b'):
-        vm, _ = shared[name]
-        status, body = curl(vm, '/openstack/latest/meta_data.json')
-        assert status == 200, body
-        md = json.loads(body)
-        assert md['uuid'] == world[name]['device'] and md['hostname'] == f'vm-{name}'
-        assert curl(vm, '/latest/meta-data/local-ipv4') == (200, VM_IP.encode())
-    assert curl(shared['a'][0], '/latest/user-data') == (200, world['a']['user_data'])
-    assert curl(shared['b'][0], '/latest/user-data')[0] == 404
+    check_each_vm_gets_its_own(world, {n: shared[n][0] for n in 'ab'})
 
 
 def test_spoofed_headers_change_nothing(world, shared):
-    vm_a, _ = shared['a']
-    spoof = (f'X-Neutron-Network-ID: {world["b"]["net"]["id"]}',
-             f'X-Neutron-Router-ID: {uuid.uuid4()}', 'X-Forwarded-For: 10.77.0.99',
-             'Forwarded: for=10.77.0.99', f'X-Instance-ID: {world["b"]["device"]}',
-             'X-Instance-ID-Signature: 00', 'X-Tenant-ID: evil',
-             'x-neutron-ROUTER-id: 00000000-0000-0000-0000-000000000000')
-    status, body = curl(vm_a, '/openstack/latest/meta_data.json', *spoof)
-    assert status == 200 and json.loads(body)['uuid'] == world['a']['device']
-    vm_b, _ = shared['b']
-    status, body = curl(vm_b, '/openstack/latest/meta_data.json',
-                        f'x-neutron-router-id: {world["router"]["id"]}',
-                        f'x-neutron-network-id: {world["a"]["net"]["id"]}')
-    assert status == 200 and json.loads(body)['uuid'] == world['b']['device']
+    check_spoofing_changes_nothing(world, shared['a'][0], shared['b'][0])
 
 
 def _raw(vm, payload: bytes, timeout=5) -> bytes:
