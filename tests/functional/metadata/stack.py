@@ -195,3 +195,28 @@ class MetadataStack(ControllerStack):
             'network_id': net['id'], 'device_id': device_id,
             'device_owner': 'compute:nova', 'binding:host_id': 'compute1',
             'fixed_ips': [{'subnet_id': subnet['id'], 'ip_address': ip}]}})['port']
+
+
+def check_shared_proxy_outlives_a_restart(s, agent, resource_id, delete):
+    """metadata_proxy_mode = shared: ``s``'s agent (``agent``: 'l3' or 'dhcp') serves
+    ``resource_id`` through its shared proxy; the agent's SIGTERM leaves the proxy
+    serving, the next agent adopts it and hands nothing over again, and once
+    ``delete()`` removed the resource its listener goes (its socket would keep
+    the namespace alive), the proxy staying the same process."""
+    from agent.metadata import node_proxy
+    from agent.process.manager import ProcessManager
+    spec = node_proxy.process_spec(s.state_path, agent, s.host, '/unused', 'x', 'x')
+    proxy, manager = node_proxy.NodeProxy(ProcessManager(), spec), ProcessManager()
+    wait_for(lambda: resource_id in proxy.served(), 30, 0.1, f'{resource_id} served')
+    pid = manager.observe(spec).pid
+    s.stop_agent()
+    assert manager.observe(spec).pid == pid and resource_id in proxy.served()
+    s.start_agent()
+    assert manager.observe(spec).pid == pid
+    assert not [line for line in s.agent_log_text().splitlines()
+                if 'metadata listener' in line and 'serving' in line]
+    assert 'listeners handed over' not in s.agent_log_text()
+    delete()
+    wait_for(lambda: resource_id not in proxy.served(), 30, 0.1,
+             f'the listener of {resource_id} removed')
+    assert manager.observe(spec).pid == pid

@@ -18,7 +18,8 @@ import pytest
 from tests.functional.dhcp import clients
 from tests.functional.dhcp.stack import DhcpStack
 from tests.functional.helpers.host import sh, wait_for
-from tests.functional.metadata.stack import curl, with_metadata_agent
+from tests.functional.metadata.stack import (
+    check_shared_proxy_outlives_a_restart, curl, with_metadata_agent)
 
 pytestmark = pytest.mark.functional
 
@@ -101,26 +102,9 @@ def test_probes_get_their_own_metadata_through_qdhcp(dhcp_stack, tmp_path):
 
 
 def test_shared_proxy_outlives_a_restart_and_leaves_with_the_network(dhcp_stack):
-    """shared: the agent's SIGTERM leaves the proxy serving the network, the next
-    agent adopts it and hands nothing over, and a deleted network's listener goes
-    (its socket would keep the namespace alive)."""
-    from agent.metadata import node_proxy
-    from agent.process.manager import ProcessManager
     s = dhcp_stack
     if s.metadata_proxy_mode != 'shared':
         pytest.skip('the shared proxy only')
-    spec = node_proxy.process_spec(s.state_path, 'dhcp', s.host, '/unused', 'x', 'x')
-    proxy, manager = node_proxy.NodeProxy(ProcessManager(), spec), ProcessManager()
     net, _ = s.create_network('md-z', '10.88.7.0/24', '10.88.7.1')
-    wait_for(lambda: net['id'] in proxy.served(), 30, 0.1, 'the network served')
-    pid = manager.observe(spec).pid
-    s.stop_agent()
-    assert manager.observe(spec).pid == pid and net['id'] in proxy.served()
-    s.start_agent()
-    assert manager.observe(spec).pid == pid
-    assert not [line for line in s.agent_log_text().splitlines()
-                if 'metadata listener' in line and 'serving' in line]
-    s.api('DELETE', f'/networks/{net["id"]}')
-    wait_for(lambda: net['id'] not in proxy.served(), 30, 0.1,
-             'the listener of the deleted network removed')
-    assert manager.observe(spec).pid == pid
+    check_shared_proxy_outlives_a_restart(
+        s, 'dhcp', net['id'], lambda: s.api('DELETE', f'/networks/{net["id"]}'))

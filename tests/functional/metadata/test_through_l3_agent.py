@@ -16,7 +16,8 @@ import pytest
 
 from tests.functional.helpers.host import in_ns, programs, wait_for
 from tests.functional.l3.stack import L3Stack
-from tests.functional.metadata.stack import curl, with_metadata_agent
+from tests.functional.metadata.stack import (
+    check_shared_proxy_outlives_a_restart, curl, with_metadata_agent)
 
 pytestmark = pytest.mark.functional
 
@@ -90,38 +91,18 @@ def test_probes_behind_routers_get_their_own_metadata(l3_stack):
         assert status == 200 and json.loads(body)['uuid'] == device
 
 
-def shared_proxy(s):
-    """(pid, NodeProxy) of the L3 agent's shared proxy (as the agent builds it)."""
-    from agent.metadata import node_proxy
-    from agent.process.manager import ProcessManager
-    spec = node_proxy.process_spec(s.state_path, 'l3', s.host, '/unused', 'x', 'x')
-    proxy = node_proxy.NodeProxy(ProcessManager(), spec)
-    return ProcessManager().observe(spec).pid, proxy
-
-
 def test_shared_proxy_outlives_a_restart_and_leaves_with_the_router(l3_stack):
-    """shared: the agent's SIGTERM leaves the proxy serving, the next agent adopts
-    it without handing a socket over again, and a deleted router's listener goes
-    (its socket would keep the namespace alive)."""
     s = l3_stack
     if s.metadata_proxy_mode != 'shared':
         pytest.skip('the shared proxy only')
     net, subnet = s.network('md-z', '10.89.7.0/24', '10.89.7.1')
     router = s.router('md-router-z')
     s.add_interface(router['id'], subnet['id'])
-    pid = wait_for(lambda: (lambda p: p[0] and router['id'] in p[1].served() and p[0])(
-        shared_proxy(s)), 30, 0.1, 'the shared proxy serving the router')
-    s.stop_agent()
-    assert shared_proxy(s)[0] == pid and router['id'] in shared_proxy(s)[1].served()
-    s.start_agent()
-    assert shared_proxy(s)[0] == pid
-    assert 'listeners handed over' not in s.agent_log_text()
-    assert 'serving' not in ''.join(line for line in s.agent_log_text().splitlines()
-                                    if 'metadata listener' in line)
-    s.api('PUT', f'/routers/{router["id"]}/remove_router_interface',
-          {'subnet_id': subnet['id']})
-    s.api('DELETE', f'/routers/{router["id"]}')
-    s.routers.discard(router['id'])
-    wait_for(lambda: router['id'] not in shared_proxy(s)[1].served(), 30, 0.1,
-             'the listener of the deleted router removed')
-    assert shared_proxy(s)[0] == pid
+
+    def delete():
+        s.api('PUT', f'/routers/{router["id"]}/remove_router_interface',
+              {'subnet_id': subnet['id']})
+        s.api('DELETE', f'/routers/{router["id"]}')
+        s.routers.discard(router['id'])
+
+    check_shared_proxy_outlives_a_restart(s, 'l3', router['id'], delete)
