@@ -10,6 +10,11 @@ haproxy or radvd, its command line carries the resource's uuid, and it carries o
 (``<state>/dhcp/<uuid>/pid``, ``<state>/external/pids/<uuid>.pid.<service>``) and,
 for children whose pid file was lost, through ``/proc``.  No other process is ever
 signalled.
+
+A shared metadata proxy's listener in the namespace (``metadata_proxy_mode =
+shared``) counts as a child of the resource too (its socket keeps the namespace
+alive): stopping it asks the proxy to close that socket, the proxy keeps serving
+the others.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ import re
 from typing import Dict, Iterator, List, Optional
 
 from agent.process.driver import HostProcessDriver
-from agent.process.manager import ProcessManager, RunningProcess
+from agent.metadata import node_proxy
+from agent.process.manager import ProcessError, ProcessManager, RunningProcess
 
 LOG = logging.getLogger(__name__)
 
 SERVICES = ('dnsmasq', 'haproxy', 'radvd', 'keepalived')
+LISTENER = 'metadata-listener'     # a shared metadata proxy's socket in the namespace
 _UUID_IN_TEXT = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
@@ -84,6 +91,10 @@ class ChildProcesses:
             for uuid in set(_UUID_IN_TEXT.findall(' '.join(argv))):
                 by_uuid.setdefault(uuid, {}).setdefault(pid, RunningProcess(
                     service, uuid, pid, self.pid_file(service, uuid), tuple(argv)))
+        for control, pid, listeners in node_proxy.proxies_under(self.state_path):
+            for uuid in listeners:
+                by_uuid.setdefault(uuid, {}).setdefault(pid, RunningProcess(
+                    LISTENER, uuid, pid, control, ('metadata listener',)))
         self._by_uuid = {uuid: sorted(procs.values(), key=lambda p: p.pid)
                          for uuid, procs in by_uuid.items()}
 
@@ -94,8 +105,16 @@ class ChildProcesses:
         return list(self._by_uuid.get(uuid, ()))
 
     def stop(self, proc: RunningProcess) -> bool:
-        """SIGTERM (then SIGKILL) ``proc`` if it is still ours; True if it was stopped."""
-        stopped = self.manager.stop_running(proc)
+        """SIGTERM (then SIGKILL) ``proc`` if it is still ours; True if it was stopped.
+        A shared proxy's listener is closed by the proxy instead."""
+        if proc.service == LISTENER:
+            try:
+                stopped = bool(node_proxy.request(proc.pid_file, {
+                    'op': 'remove', 'id': proc.uuid})['removed'])
+            except (OSError, node_proxy.ProxyError, ValueError) as exc:
+                raise ProcessError(f'{proc.service} for {proc.uuid}: {exc}') from exc
+        else:
+            stopped = self.manager.stop_running(proc)
         if stopped:
             LOG.info('Stopped %s for %s (pid %d)', proc.service, proc.uuid, proc.pid)
         return stopped

@@ -194,6 +194,25 @@ def shared(conf) -> bool:
     return getattr(conf, 'metadata_proxy_mode', 'haproxy') == 'shared'
 
 
+def proxies_under(state_path: str) -> list[tuple[str, int, dict[str, str]]]:
+    """(control socket, pid, {resource id: key}) of every shared proxy answering
+    under ``state_path`` (for netnode-netns-cleanup)."""
+    base = os.path.join(state_path, 'metadata-proxy')
+    try:
+        entries = sorted(e for e in os.listdir(base) if e.endswith('.ctl'))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        path = os.path.join(base, entry)
+        try:
+            reply = request(path, {'op': 'list'}, timeout=1.0)
+        except (OSError, ProxyError, ValueError):
+            continue                    # left by a dead proxy
+        found.append((path, int(reply['pid']), dict(reply['listeners'])))
+    return found
+
+
 class NodeProxy:
     """The shared proxy of one agent: ``ensure``/``current``/``remove`` listeners,
     ``served()`` for the prune, ``start()``/``stop()`` of its watcher."""

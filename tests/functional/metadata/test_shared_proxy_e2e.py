@@ -181,6 +181,23 @@ def test_a_namespace_made_again_gets_a_new_listener(leaks, shared):
     assert listener.resource_id not in proxy.served()
 
 
+def test_netns_cleanup_closes_a_listener_and_leaves_the_proxy(stack, leaks, shared):
+    """netnode-netns-cleanup's children of a namespace include the shared proxy's
+    listener in it (its socket holds the namespace): stopping it closes that one."""
+    from agent.cleanup.children import LISTENER, ChildProcesses
+    proxy, manager = shared['proxy'], shared['manager']
+    ns = _make_ns(leaks, 'md-sproxy-', shared['created'])
+    listener = _listener(str(uuid.uuid4()), 'router', ns)
+    proxy.ensure(listener)
+    pid = manager.observe(proxy.spec).pid
+    children = ChildProcesses(stack.state_path)
+    found = children.find(listener.resource_id)
+    assert [(p.service, p.pid) for p in found] == [(LISTENER, pid)]
+    assert children.stop(found[0])
+    assert listener.resource_id not in proxy.served()
+    assert manager.observe(proxy.spec).pid == pid and proxy.current(shared['a'][1])
+
+
 def test_killed_proxy_is_respawned_with_its_listeners(world, shared):
     proxy, manager = shared['proxy'], shared['manager']
     old = manager.observe(proxy.spec).pid
