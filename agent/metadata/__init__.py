@@ -13,6 +13,14 @@ An agent that runs proxies needs only (``metadata_proxy_opts`` are registered by
         bind_address, bind_port, user, group, socket_path=conf.metadata_proxy_socket)
     processes.ensure(spec); monitor.register(spec)      # agent.process
 
-The proxy strips every identity header a VM can send and adds its network or
+With ``metadata_proxy_mode = shared`` one proxy per agent holds a listening socket
+in every namespace instead (agent.metadata.node_proxy, the agent's side;
+agent.metadata.shared_proxy, the process; agent.metadata.http_rewrite, what it
+does to a request)::
+
+    listener = node_proxy.ListenerSpec(uuid, 'router', namespace, '::', 9697)
+    proxy.current(listener) or proxy.ensure(listener); proxy.remove(uuid)
+
+Either proxy strips every identity header a VM can send and adds its network or
 router id; the agent trusts nothing else (agent.metadata.server).
 """
