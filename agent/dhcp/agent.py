@@ -239,8 +239,7 @@ class DhcpAgent:
             on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
         self.heartbeat.start()
         self.monitor.start()
-        if node_proxy.shared(self.conf):
-            self.node_proxy.start()
+        self.node_proxy.start_for(node_proxy.shared(self.conf))
         self._starter = threading.Thread(
             target=self.runner.start_when, args=(self.heartbeat.first_report, self.stopped),
             name='dhcp-start', daemon=True)

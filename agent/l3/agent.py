@@ -137,8 +137,7 @@ class L3Agent:
         physical_link.ensure_physical_links(self.drivers.ovs, self.conf.ovs.integration_bridge,
                                             self.bridge_mappings)
         self.ha_states.start()
-        if self.settings.metadata_proxy_mode == 'shared':
-            self.node_proxy.start()
+        self.node_proxy.start_for(self.settings.metadata_proxy_mode == 'shared')
         self.bus.start()
         self.queue.start()
         self.monitor.start()

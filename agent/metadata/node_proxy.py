@@ -318,6 +318,16 @@ class NodeProxy:
             self._served_pid = None
             return self.processes.stop(self.spec)
 
+    def start_for(self, shared: bool) -> None:
+        """At the agent's start: watch the proxy (shared mode), or stop one left by
+        shared mode at once, before the haproxies that need its ports start."""
+        if shared:
+            self.start()
+        elif self.running():
+            LOG.warning('%s: left by metadata_proxy_mode = shared, stopping it',
+                        self.spec.describe())
+            self.stop_process()
+
     def _add(self, listener: ListenerSpec) -> None:
         inode = netns_inode(listener.namespace, self._netns_dir)
         if inode is None:

@@ -9,6 +9,7 @@ address: each probe gets its own instance's documents.
 """
 
 import json
+import re
 import subprocess
 import uuid
 
@@ -106,3 +107,47 @@ def test_shared_proxy_outlives_a_restart_and_leaves_with_the_router(l3_stack):
         s.routers.discard(router['id'])
 
     check_shared_proxy_outlives_a_restart(s, 'l3', router['id'], delete)
+
+
+def listening_pid(router):
+    out = in_ns(f'qrouter-{router["id"]}', 'ss', '-ltnpH', 'sport = :9697',
+                check=False).stdout
+    pids = [int(p) for p in re.findall(r'pid=(\d+)', out)]
+    return pids[0] if len(set(pids)) == 1 else None
+
+
+def shared_pid(s):
+    from agent.metadata import node_proxy
+    from agent.process.manager import ProcessManager
+    spec = node_proxy.process_spec(s.state_path, 'l3', s.host, '/unused', 'x', 'x')
+    return ProcessManager().observe(spec).pid
+
+
+def restart_in_mode(s, mode):
+    s.stop_agent()
+    s.extra_agent_conf = f'metadata_proxy_mode = {mode}'
+    s.write_agent_conf()
+    s.start_agent()
+
+
+def test_switching_modes_hands_the_port_over(l3_stack):
+    """haproxy -> shared -> haproxy across agent restarts: each time the other
+    mode's proxy goes and the new one holds the router's port 9697 (the INPUT
+    guard drops a local test request: the probes' test covers serving)."""
+    s = l3_stack
+    if s.metadata_proxy_mode != 'haproxy':
+        pytest.skip('starts from haproxy mode')
+    _, subnet = s.network('md-w', '10.89.8.0/24', '10.89.8.1')
+    router = s.router('md-router-w')
+    s.add_interface(router['id'], subnet['id'])
+    wait_for(lambda: haproxies(s, router) and listening_pid(router) in haproxies(s, router),
+             30, 0.1, 'haproxy on 9697')
+    try:
+        restart_in_mode(s, 'shared')
+        wait_for(lambda: not haproxies(s, router) and listening_pid(router) is not None
+                 and listening_pid(router) == shared_pid(s), 30, 0.1,
+                 'the shared proxy on 9697 instead')
+    finally:
+        restart_in_mode(s, 'haproxy')
+    wait_for(lambda: shared_pid(s) is None and listening_pid(router) in haproxies(s, router),
+             30, 0.1, 'haproxy on 9697 again, the shared proxy stopped')
