@@ -92,13 +92,19 @@ def test_probes_behind_routers_get_their_own_metadata(l3_stack):
         assert status == 200 and json.loads(body)['uuid'] == device
 
 
+def router_in_mode(s, mode, name, cidr):
+    """A router with an interface on a new network, for a test of ``mode`` only."""
+    if s.metadata_proxy_mode != mode:
+        pytest.skip(f'metadata_proxy_mode = {mode} only')
+    _, subnet = s.network(f'md-{name}', cidr, cidr.replace('0/24', '1'))
+    router = s.router(f'md-router-{name}')
+    s.add_interface(router['id'], subnet['id'])
+    return router, subnet
+
+
 def test_shared_proxy_outlives_a_restart_and_leaves_with_the_router(l3_stack):
     s = l3_stack
-    if s.metadata_proxy_mode != 'shared':
-        pytest.skip('the shared proxy only')
-    net, subnet = s.network('md-z', '10.89.7.0/24', '10.89.7.1')
-    router = s.router('md-router-z')
-    s.add_interface(router['id'], subnet['id'])
+    router, subnet = router_in_mode(s, 'shared', 'z', '10.89.7.0/24')
 
     def delete():
         s.api('PUT', f'/routers/{router["id"]}/remove_router_interface',
@@ -135,11 +141,7 @@ def test_switching_modes_hands_the_port_over(l3_stack):
     mode's proxy goes and the new one holds the router's port 9697 (the INPUT
     guard drops a local test request: the probes' test covers serving)."""
     s = l3_stack
-    if s.metadata_proxy_mode != 'haproxy':
-        pytest.skip('starts from haproxy mode')
-    _, subnet = s.network('md-w', '10.89.8.0/24', '10.89.8.1')
-    router = s.router('md-router-w')
-    s.add_interface(router['id'], subnet['id'])
+    router, _ = router_in_mode(s, 'haproxy', 'w', '10.89.8.0/24')
     wait_for(lambda: haproxies(s, router) and listening_pid(router) in haproxies(s, router),
              30, 0.1, 'haproxy on 9697')
     try:
