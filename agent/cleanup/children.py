@@ -25,7 +25,7 @@ import re
 from typing import Dict, Iterator, List, Optional
 
 from agent.process.driver import HostProcessDriver
-from agent.metadata import node_proxy
+from agent.metadata import proxy_control
 from agent.process.manager import ProcessError, ProcessManager, RunningProcess
 
 LOG = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class ChildProcesses:
             for uuid in set(_UUID_IN_TEXT.findall(' '.join(argv))):
                 by_uuid.setdefault(uuid, {}).setdefault(pid, RunningProcess(
                     service, uuid, pid, self.pid_file(service, uuid), tuple(argv)))
-        for control, pid, listeners in node_proxy.proxies_under(self.state_path):
+        for control, pid, listeners in proxy_control.proxies_under(self.state_path):
             for uuid in listeners:
                 by_uuid.setdefault(uuid, {}).setdefault(pid, RunningProcess(
                     LISTENER, uuid, pid, control, ('metadata listener',)))
@@ -109,9 +109,9 @@ class ChildProcesses:
         A shared proxy's listener is closed by the proxy instead."""
         if proc.service == LISTENER:
             try:
-                stopped = bool(node_proxy.request(proc.pid_file, {
+                stopped = bool(proxy_control.request(proc.pid_file, {
                     'op': 'remove', 'id': proc.uuid})['removed'])
-            except (OSError, node_proxy.ProxyError, ValueError) as exc:
+            except (OSError, proxy_control.ProxyError, ValueError) as exc:
                 raise ProcessError(f'{proc.service} for {proc.uuid}: {exc}') from exc
         else:
             stopped = self.manager.stop_running(proc)

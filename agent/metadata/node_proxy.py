@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import json
 import logging
 import os
 import socket
-import struct
 import sys
 import threading
 import uuid
 from collections.abc import Callable
 
 from agent.common import fileutils, names, procfs
-from agent.metadata import http_rewrite
+from agent.metadata import http_rewrite, proxy_control
+from agent.metadata.proxy_control import ProxyError, request
 from agent.process import scan as proc_scan
 from agent.process.spec import ProcessSpec
 
@@ -46,8 +45,6 @@ LOG = logging.getLogger(__name__)
 SERVICE = 'metadata-proxy'
 MODES = ('haproxy', 'shared')
 _NAMESPACE = uuid.UUID('6c1e9d8a-3f0b-5d2e-9a41-7b3c2f1e0d55')
-_LEN = struct.Struct('>I')
-CONTROL_TIMEOUT = 5.0
 IP_FREEBIND = 15
 STOP_GRACE = 5.0
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'shared_proxy.py')
@@ -62,10 +59,6 @@ def _is_ours(pid: int, spec: ProcessSpec) -> bool:
     except OSError:
         return False
     return proc_scan.names_path(proc_scan.Proc(pid, argv, None), (spec.pid_file,))
-
-
-class ProxyError(RuntimeError):
-    """The shared proxy refused a request or could not be reached."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -154,32 +147,6 @@ def control_path(spec: ProcessSpec) -> str:
     return spec.argv[spec.argv.index('--control') + 1]
 
 
-def request(path: str, message: dict, fd: int | None = None,
-            timeout: float = CONTROL_TIMEOUT) -> dict:
-    """One control exchange (a connection of its own: ~0.1 ms)."""
-    data = json.dumps(message, separators=(',', ':')).encode()
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        payload = _LEN.pack(len(data)) + data
-        if fd is None:
-            sock.sendall(payload)
-        else:
-            sock.sendmsg([payload], [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
-                                      struct.pack('i', fd))])
-        buf = b''
-        while len(buf) < 4 or len(buf) < 4 + _LEN.unpack_from(buf)[0]:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ProxyError(f'metadata proxy {path}: closed before answering')
-            buf += chunk
-    reply = json.loads(buf[4:4 + _LEN.unpack_from(buf)[0]])
-    if not reply.get('ok'):
-        raise ProxyError(f'metadata proxy: {message.get("op")} '
-                         f'{message.get("id", "")}: {reply.get("error")}')
-    return reply
-
-
 def from_conf(conf, processes, agent: str, user: str, group: str, rate_limit=None
               ) -> NodeProxy:
     """The shared proxy of this agent (``agent``: 'l3' or 'dhcp'), whatever the
@@ -195,25 +162,6 @@ def from_conf(conf, processes, agent: str, user: str, group: str, rate_limit=Non
 
 def shared(conf) -> bool:
     return getattr(conf, 'metadata_proxy_mode', 'haproxy') == 'shared'
-
-
-def proxies_under(state_path: str) -> list[tuple[str, int, dict[str, str]]]:
-    """(control socket, pid, {resource id: key}) of every shared proxy answering
-    under ``state_path`` (for netnode-netns-cleanup)."""
-    base = os.path.join(state_path, 'metadata-proxy')
-    try:
-        entries = sorted(e for e in os.listdir(base) if e.endswith('.ctl'))
-    except FileNotFoundError:
-        return []
-    found = []
-    for entry in entries:
-        path = os.path.join(base, entry)
-        try:
-            reply = request(path, {'op': 'list'}, timeout=1.0)
-        except (OSError, ProxyError, ValueError):
-            continue                    # left by a dead proxy
-        found.append((path, int(reply['pid']), dict(reply['listeners'])))
-    return found
 
 
 class NodeProxy:
@@ -437,10 +385,9 @@ class NodeProxy:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._watch_sock = sock
         try:
-            sock.settimeout(CONTROL_TIMEOUT)
+            sock.settimeout(proxy_control.TIMEOUT)
             sock.connect(self.control)
-            data = json.dumps({'op': 'watch'}).encode()
-            sock.sendall(_LEN.pack(len(data)) + data)
+            sock.sendall(proxy_control.frame({'op': 'watch'}))
             sock.settimeout(None)
             while not self._stop.is_set():
                 try:

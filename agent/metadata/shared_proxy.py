@@ -20,10 +20,10 @@ listener (``MAX_CONNS_PER_LISTENER``) so one network cannot starve the others.
 
 Run by the agents as ``python3 -I <this file> --control <sock> --pid-file <file>
 --upstream <sock> ...`` (agent.metadata.node_proxy): it imports nothing of the
-project (no oslo, no pyroute2; ~15 MiB less than an agent), daemonizes once the
-control socket listens and its pid file is written, then drops to ``--user``
-and ``--group``.  Control messages: a 4-byte big-endian length, then JSON:
-``add`` (id, kind, key; one fd attached), ``remove`` (id), ``get`` (id),
+project but its standard-library siblings (no oslo, no pyroute2: 13.7 MiB RSS),
+daemonizes once the control socket listens and its pid file is written, then
+drops to ``--user`` and ``--group``.  Control messages
+(:mod:`agent.metadata.proxy_control`): ``add`` (id, kind, key; one fd attached), ``remove`` (id), ``get`` (id),
 ``list``, ``hello`` and ``watch`` (held open: its end tells the agent this
 process died).  SIGTERM ends it; an agent stop leaves it serving.
 """
@@ -60,9 +60,11 @@ def _sibling(name: str):
 
 
 if __package__:
-    from agent.metadata import http_rewrite, unix_socket
+    from agent.metadata import http_rewrite, proxy_control, unix_socket
 else:
-    http_rewrite, unix_socket = _sibling('http_rewrite'), _sibling('unix_socket')
+    http_rewrite, proxy_control, unix_socket = (
+        _sibling('http_rewrite'), _sibling('proxy_control'), _sibling('unix_socket'))
+frame = proxy_control.frame
 
 LOG = logging.getLogger('netnode-metadata-proxy')
 
@@ -74,14 +76,6 @@ MAX_BUFFERED = 262144            # response bytes held for a slow client
 REQUEST_TIMEOUT = 30.0           # haproxy: timeout http-request 30s
 IDLE_TIMEOUT = 32.0              # timeout client / server 32s
 _UUID = re.compile(r'^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$')
-_LEN = struct.Struct('>I')
-MAX_MESSAGE = 1 << 20
-
-
-def frame(message: dict) -> bytes:
-    data = json.dumps(message, separators=(',', ':')).encode()
-    return _LEN.pack(len(data)) + data
-
 
 class RateLimiter:
     """Neutron's ``[metadata_rate_limiting]`` for one listener: requests per source
@@ -248,8 +242,8 @@ class Proxy:
 
     def _control_messages(self, ctl: Control) -> None:
         while len(ctl.inbuf) >= 4:
-            (size,) = _LEN.unpack_from(ctl.inbuf)
-            if size > MAX_MESSAGE:
+            (size,) = proxy_control.LENGTH.unpack_from(ctl.inbuf)
+            if size > proxy_control.MAX_MESSAGE:
                 ctl.outbuf += frame({'ok': False, 'error': 'message too long'})
                 ctl.inbuf.clear()
                 return
