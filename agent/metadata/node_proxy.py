@@ -421,8 +421,8 @@ class NodeProxy:
         that answers on the control socket, stop the others (they serve nothing,
         but may hold ports); stop all when not ``wanted`` (haproxy mode).
 
-        Not ProcessManager.settle: a proxy runs in the host's namespace, which
-        a containerised agent may not be able to compare (/proc/1/ns/net)."""
+        Not ProcessManager.settle: the proxy to keep is the one that answers on
+        the control socket, which its pid file may not name."""
         procs = self.processes.children(self.spec, scan)
         if not procs:
             return 0

@@ -26,6 +26,12 @@ from agent.common import procfs
 
 SERVICES = ('dnsmasq', 'haproxy', 'radvd')
 NETNS_DIR = '/run/netns'
+# "The host's namespace" for a child is the one the agent runs in: children the
+# agent starts without a namespace inherit it.  Not /proc/1/ns/net: in a container
+# (this CI's firecracker init, a test bed node) pid 1's namespace is another one or
+# cannot be read at all, and a host child compared with it looked like one whose
+# namespace was gone, so it was stopped.
+OWN_NETNS = '/proc/self/ns/net'
 _UUID = re.compile(r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}')
 
 
@@ -119,7 +125,7 @@ def take(netns_dir: str = NETNS_DIR) -> HostScan:
             continue
         procs.append(Proc(pid, argv, _inode(f'/proc/{pid}/ns/net')))
     procs.sort(key=lambda p: p.pid)
-    return HostScan(tuple(procs), namespaces, _inode('/proc/1/ns/net'))
+    return HostScan(tuple(procs), namespaces, _inode(OWN_NETNS))
 
 
 def pids_in_namespace(name: str, netns_dir: str = NETNS_DIR) -> tuple[Proc, ...]:
@@ -139,7 +145,7 @@ def pids_in_namespace(name: str, netns_dir: str = NETNS_DIR) -> tuple[Proc, ...]
 def in_namespace(pid: int, namespace: str | None, netns_dir: str = NETNS_DIR) -> bool:
     """Whether ``pid`` runs in the named namespace (None: the host's) now."""
     have = _inode(f'/proc/{pid}/ns/net')
-    want = _inode(os.path.join(netns_dir, namespace) if namespace else '/proc/1/ns/net')
+    want = _inode(os.path.join(netns_dir, namespace) if namespace else OWN_NETNS)
     return have is not None and have == want
 
 
