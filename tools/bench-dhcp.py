@@ -3,7 +3,7 @@
 
     sudo .venv/bin/python tools/bench-dhcp.py [--runs 10] [--back-to-back 20]
         [--updates 500] [--seconds 10] [--networks 100] [--isolated-metadata]
-        [--cold-only]
+        [--cold-only] [--py-spy FILE [--gil]]
 
 A private controller + DHCP agent (processes, own vhost and bridge, see
 tests/functional/dhcp/stack.py), then:
@@ -25,6 +25,10 @@ tests/functional/dhcp/stack.py), then:
    from its start until a network created then serves and until every network
    was reconciled again, and how many dnsmasq processes were started again.
 
+``--py-spy FILE`` samples the agent during the cold start (py-spy from PyPI in
+the venv) into FILE in py-spy's raw format and prints its top entries
+(``tools/pyspy_summary.py``); with ``--gil`` only the thread holding the GIL.
+
 The agent's memory (RSS, PSS, USS; dnsmasq and haproxy not included) is printed
 idle after its start and after the full sync.
 """
@@ -35,13 +39,18 @@ import argparse
 import os
 import random
 import re
+import shutil
+import signal
 import socket
 import statistics
 import struct
+import subprocess
+import sys
 import time
 import uuid
 
 from benchlib import machine, memory, rss_mib  # noqa: I100 - first: puts the repository on sys.path
+import pyspy_summary  # noqa: E402
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
@@ -200,7 +209,28 @@ def vswitchd_cpu():
         return None
 
 
-def bench_full_sync(stack, count):
+def start_py_spy(path, pid, gil=False):
+    """py-spy sampling ``pid`` into ``path`` (raw format), or None without a path."""
+    if not path:
+        return None
+    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
+    if not os.path.exists(binary):
+        binary = shutil.which('py-spy') or 'py-spy'
+    return subprocess.Popen([binary, 'record', '--pid', str(pid), '--format', 'raw',
+                             '--nonblocking', '--rate', '250', '--output', path] + (['--gil'] if gil else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_py_spy(spy, path):
+    if spy is None:
+        return
+    spy.send_signal(signal.SIGINT)      # py-spy writes its file and exits
+    spy.wait(60)
+    print(f'py-spy profile of the agent\'s cold start in {path}; its top entries:')
+    print(pyspy_summary.summarise(pyspy_summary.load(path), 25), flush=True)
+
+
+def bench_full_sync(stack, count, py_spy=None, gil=False):
     stack.stop_agent()
     ids = []
     for i in range(count):
@@ -213,15 +243,24 @@ def bench_full_sync(stack, count):
     server_cpu, switch_cpu = sum(cpu_seconds(stack.server.proc.pid)), vswitchd_cpu()
     t0 = time.monotonic()
     stack.start_agent(wait=False)
-    wait_for(lambda: set(ids) <= set(dnsmasq_pids(stack.state_path)), 900, 0.05,
-             'every dnsmasq')
+    spy = start_py_spy(py_spy, stack.agent.pid, gil)
+    first = []      # the agent's CPU seconds when its first dnsmasq was seen
+
+    def every_dnsmasq():
+        running = set(dnsmasq_pids(stack.state_path))
+        if running and not first:
+            first.append(cpu_seconds(stack.agent.pid)[0])
+        return set(ids) <= running
+
+    wait_for(every_dnsmasq, 900, 0.05, 'every dnsmasq')
     elapsed = time.monotonic() - t0
+    stop_py_spy(spy, py_spy)
     cpu = (*cpu_seconds(stack.agent.pid),
            sum(cpu_seconds(stack.server.proc.pid)) - server_cpu,
            None if switch_cpu is None else vswitchd_cpu() - switch_cpu)
     match = re.findall(r'dhcp-full-sync done: (\d+) keys in ([\d.]+) ms',
                        stack.agent_log_text())
-    return elapsed, match[0] if match else None, cpu
+    return elapsed, match[0] if match else None, cpu, first[0]
 
 
 def bench_restart(stack):
@@ -303,9 +342,9 @@ def start_stack(isolated_metadata=False):
     return stack
 
 
-def bench_cold(stack, networks):
+def bench_cold(stack, networks, py_spy=None, gil=False):
     """4. and 5. of the module docstring: printed, and returned as a dict."""
-    elapsed, agent_figure, cpu = bench_full_sync(stack, networks)
+    elapsed, agent_figure, cpu, first = bench_full_sync(stack, networks, py_spy, gil)
     extra = (f'; agent: full sync of {agent_figure[0]} keys fetched and queued in '
              f'{float(agent_figure[1]) / 1000:.2f} s') if agent_figure else ''
     print(f'cold start with {networks} new networks: every dnsmasq serving '
@@ -313,6 +352,9 @@ def bench_cold(stack, networks):
           f'agent {cpu[0]:.2f} s, the commands it ran {cpu[1]:.2f} s, controller '
           f'{cpu[2]:.2f} s, ovs-vswitchd {cpu[3] or 0:.2f} s (shared); load average '
           f'{os.getloadavg()[0]:.2f}')
+    print(f'agent CPU until its first dnsmasq ran (start-up, full fetch): {first:.2f} s; '
+          f'after it: {(cpu[0] - first) * 1000 / max(networks - 1, 1):.1f} ms per network',
+          flush=True)
     time.sleep(2.0)
     rss = rss_mib(stack.agent.pid)
     print(f'agent after the full sync of {networks} networks: '
@@ -340,13 +382,17 @@ def main():
                         help='Run a metadata proxy per network (Neutron default: off).')
     parser.add_argument('--cold-only', action='store_true',
                         help='Only the cold start with --networks networks.')
+    parser.add_argument('--py-spy', metavar='FILE',
+                        help='Sample the agent with py-spy during the cold start.')
+    parser.add_argument('--gil', action='store_true',
+                        help='With --py-spy: only the thread holding the GIL.')
     args = parser.parse_args()
     print(machine())
     stack = start_stack(args.isolated_metadata)
     try:
         if not args.cold_only:
             bench_warm(stack, args)
-        bench_cold(stack, args.networks)
+        bench_cold(stack, args.networks, args.py_spy, args.gil)
     finally:
         stack.close()
         sh('true')
