@@ -321,8 +321,11 @@ class DhcpReconciler:
             self.firewall.ensure(desired.namespace, created)
 
     def _execute(self, plan: Plan, resource: str) -> None:
-        # converge() logs the one INFO line per network (with these steps' time)
-        execute(plan, lambda a: executor.apply(self.drivers, a), resource, LOG,
+        # converge() logs the one INFO line per network (with these steps' time);
+        # a new tap's move, MAC, MTU and up are one request (dev.coalesce), its
+        # addresses and default route one visit to the namespace
+        execute(dev.coalesce_addresses(dev.coalesce(plan)),
+                lambda a: executor.apply(self.drivers, a), resource, LOG,
                 summary=logging.DEBUG)
 
     def _count(self, network_id: str, outcome: str) -> None:

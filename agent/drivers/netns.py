@@ -152,8 +152,13 @@ def _unshare_and_mount(path: str) -> None:
     _mount('/proc/thread-self/ns/net', path, MS_BIND, f'bind-mount namespace on {path}')
 
 
+LOOPBACK_IFINDEX = 1    # the kernel registers a new namespace's lo with this index
+
+
 def _lo_up(ipr: Any) -> None:
-    ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
+    """``lo`` up in a namespace made just now: one request (a lookup by name first
+    cost a second round trip per namespace)."""
+    ipr.link('set', index=LOOPBACK_IFINDEX, state='up')
 
 
 def create(name: str) -> bool:
