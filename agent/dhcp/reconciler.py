@@ -11,6 +11,7 @@ fetch, a few reads and no change at all.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -259,33 +260,61 @@ class DhcpReconciler:
             tag = self._tags.pop(network.id, None)
         return self.vlans.tag_for(network.id) if tag is None else tag
 
+    def _namespace_ahead(self, network: Network) -> steps.Background | None:
+        """A network whose DHCP port is still to be made (a server round trip) gets
+        its namespace meanwhile, on a thread: namespace creation (~5 ms on a quiet
+        host, ~100 ms at a load of 15) leaves the path to serving.  None when the
+        port exists or the namespace does."""
+        port, _ = want.dhcp_port_request(network, self.config.host)
+        namespace = names.dhcp_namespace(network.id)
+        if port is not None or self.drivers.netns.exists(namespace):
+            return None
+        # Ours before it exists: a crash before the tap is plugged leaves a
+        # namespace the pruner knows by this directory (see prune.py).
+        fileutils.ensure_dir(DhcpPaths.of(self.settings, network.id).directory)
+        return steps.Background(self.drivers.netns.create, namespace, name='netns-ahead')
+
+    def _observe(self, desired: dev.DesiredDevice, fresh: bool) -> dev.ObservedDevice:
+        # Our own port only: a listing of the bridge costs ~0.1 ms per port.
+        mine = self.drivers.ovs.find_port(desired.bridge, desired.name)
+        if fresh:       # a namespace made just now holds nothing: no visit to it
+            return dev.ObservedDevice(True, mine, None, mine is not None and (
+                self.drivers.links.observe_link(None, desired.name) is not None))
+        return executor.observe(self.drivers, desired, {} if mine is None else {mine.name: mine})
+
     def converge(self, network: Network) -> None:
         started = time.monotonic()
-        network, port = self._dhcp_port(want.dhcp_enabled(network))
+        network = want.dhcp_enabled(network)
+        ahead = self._namespace_ahead(network)
+        try:
+            network, port = self._dhcp_port(network)
+        finally:
+            made = ahead is not None and bool(ahead.join())
         port_done = time.monotonic()
         desired = want.desired_device(network, port, self.config.bridge,
                                       self._tag(network), self.settings,
                                       self.config.host, self.config.local_vlan_tagging)
-        # Our own port only: a listing of the bridge costs ~0.1 ms per port.
-        mine = self.drivers.ovs.find_port(desired.bridge, desired.name)
-        observed = executor.observe(self.drivers, desired,
-                                    {} if mine is None else {mine.name: mine})
+        observed = self._observe(desired, made)
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'
         for refused in dev.refusals(plan):
+            if made:      # nothing of the network's goes on the host after all
+                self.drivers.netns.delete(desired.namespace)
+                with contextlib.suppress(OSError):
+                    os.rmdir(DhcpPaths.of(self.settings, network.id).directory)
             raise DeviceConflict(
                 f'{resource}: DHCP port {refused.port_id} refused: its device '
                 f'{refused.name} is port {refused.holder_id}\'s, which exists (device '
                 f'names are a prefix and the first 11 characters of the port id); '
                 f'that device is left where it is')
         starter = None
-        created = bool(plan) and isinstance(plan.actions[0], dev.CreateNamespace)
+        created = made or (bool(plan) and isinstance(plan.actions[0], dev.CreateNamespace))
         if plan:
-            if created:
+            if created and not made:
                 # Ours before it exists: a crash before the tap is plugged leaves a
                 # namespace the pruner knows by this directory (see prune.py).
                 fileutils.ensure_dir(DhcpPaths.of(self.settings, network.id).directory)
-            setup, rest = steps.split_at_plug(plan)
+            setup, rest = steps.split_at_plug(plan, made)
             try:
                 if setup and rest:
                     # A fresh namespace: start dnsmasq while the tap is plugged and

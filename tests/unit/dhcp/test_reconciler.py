@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.common import names
+from agent.common import names, polling
 from agent.dataplane.executor import HostDrivers
 from agent.dhcp.reconciler import (
     DeviceConflict, DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
@@ -242,6 +242,27 @@ def test_reloads_are_held_down_to_one_per_interval(world):
                                              ports=plugin.network.ports + (new,))
         rec.handle(network_key(g.NET_ID))
     assert len(slept) == 1 and 0 < slept[0] <= rec.config.reload_interval
+
+
+def test_the_namespace_is_made_while_the_dhcp_port_is(world, tmp_path):
+    """Namespace creation leaves the path to serving: it runs during the server's
+    create_dhcp_port, and the network converges as usual after both."""
+    fakes, procs, plugin, rec, _, _ = world
+    create = plugin.create_dhcp_port
+    seen = []
+
+    def slow_create(body):
+        seen.append(os.path.isdir(tmp_path / 'dhcp' / g.NET_ID))
+        seen.append(polling.poll(lambda: fakes.netns.exists(NS), 5, 0.001))
+        return create(body)
+    plugin.create_dhcp_port = slow_create
+    rec.handle(network_key(g.NET_ID))
+    assert seen == [True, True]
+    link = fakes.links.observe_link(NS, TAP)
+    assert link.up and {str(a) for a in link.addresses} == {'192.168.10.2/24'}
+    assert len(dnsmasq_pids(procs)) == 1
+    rec.handle(network_key(g.NET_ID))                 # converged: no second namespace
+    assert fakes.netns.list_namespaces() == [NS]
 
 
 def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
