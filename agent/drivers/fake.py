@@ -92,11 +92,13 @@ class FakeNetns:
     def exists(self, name: str) -> bool:
         return name in self.host.namespaces
 
-    def create(self, name: str) -> bool:
+    def create(self, name: str, sysctls: Mapping[str, Any] | None = None) -> bool:
         if name in self.host.namespaces:
             return False
         self.host.log.append(commands.netns_add(name))
         self.host.namespaces[name] = _Ns()
+        if sysctls:
+            self.set_sysctls(name, sysctls)
         return True
 
     def devices_in(self, name: str) -> List[str]:

@@ -12,6 +12,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import typing
 from typing import Protocol
 
 from agent.common import fileutils, procfs
@@ -135,12 +136,16 @@ class HostProcessDriver:
         """
         LOG.debug('Running %s', ' '.join(launcher_argv(namespace, argv, env)))
         if namespace is None:
-            return _spawn_here(argv, env)
+            return _wait_detached(*_start_here(argv, env))
         from agent.drivers import netns   # only agents with namespaces load pyroute2
         try:
-            return netns.run_in(namespace, _spawn_here, argv, env)
+            # Only the fork in the namespace (on its worker thread if one is
+            # alive, see netns.run_in): the wait for the daemon to detach
+            # (5-40 ms) holds up nothing of the namespace's.
+            started = netns.run_in(namespace, _start_here, argv, env)
         except NamespaceNotFound as exc:     # as the launcher would have failed
             return SpawnResult(1, str(exc))
+        return _wait_detached(*started)
 
     def list_pid_files(self, pid_dir, service):
         """(id, pid file) for ``<dir>/<id>.pid.<service>`` and ``<dir>/<id>/pid``."""
@@ -159,12 +164,22 @@ class HostProcessDriver:
         return found
 
 
-def _spawn_here(argv, env) -> SpawnResult:
-    """Start ``argv`` with ``env`` added to ours; wait for it to daemonize."""
-    with tempfile.TemporaryFile() as err:
+def _start_here(argv, env) -> tuple[subprocess.Popen, typing.IO[bytes]]:
+    """Start ``argv`` with ``env`` added to ours (in the calling thread's namespace)."""
+    err = tempfile.TemporaryFile()
+    try:
         proc = subprocess.Popen(list(argv), env={**os.environ, **dict(env)},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, close_fds=True, start_new_session=True)
+    except BaseException:
+        err.close()
+        raise
+    return proc, err
+
+
+def _wait_detached(proc: subprocess.Popen, err: typing.IO[bytes]) -> SpawnResult:
+    """Wait for a started ``proc`` to daemonize; its stderr is in ``err``."""
+    with err:
         try:
             returncode = proc.wait(timeout=SPAWN_PARENT_TIMEOUT)
         except subprocess.TimeoutExpired:

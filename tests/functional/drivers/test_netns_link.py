@@ -1,7 +1,9 @@
 """Namespaces, devices, addresses, routes and sysctls against the real kernel and OVS."""
 
 import ipaddress
+import socket
 import subprocess
+import threading
 import uuid
 
 import pytest
@@ -33,6 +35,22 @@ def test_namespace_lifecycle(leaks):
     assert not netns.exists(name) and netns.delete(name) is False
     with pytest.raises(NamespaceNotFound, match=name):
         link.list_links(name)
+
+
+def test_a_namespace_made_with_its_sysctls_runs_work_on_its_worker(leaks):
+    name = leaks.namespace(f'qdhcp-{uuid.uuid4()}')
+    assert netns.create(name, {'net.ipv4.ip_nonlocal_bind': 1}) is True
+    try:
+        assert netns.sysctl_get(name, 'net.ipv4.ip_nonlocal_bind') == '1'
+        assert link.observe_link(name, 'lo').up
+        # a live worker runs run_in's calls (inside the namespace: its lo only)
+        assert netns.run_in(name, lambda: threading.current_thread().name) == \
+            f'netlink-{name}'
+        assert netns.run_in(name, lambda: socket.if_nameindex()) == [(1, 'lo')]
+        assert netns.create(name, {'net.ipv4.ip_nonlocal_bind': 0}) is False
+        assert netns.sysctl_get(name, 'net.ipv4.ip_nonlocal_bind') == '1'
+    finally:
+        assert netns.delete(name) is True
 
 
 def test_sysctls_are_per_namespace_and_idempotent(make_namespace):
