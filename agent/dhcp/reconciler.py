@@ -262,9 +262,10 @@ class DhcpReconciler:
 
     def _namespace_ahead(self, network: Network) -> steps.Background | None:
         """A network whose DHCP port is still to be made (a server round trip) gets
-        its namespace meanwhile, on a thread: namespace creation (~5 ms on a quiet
-        host, ~100 ms at a load of 15) leaves the path to serving.  None when the
-        port exists or the namespace does."""
+        its namespace (with its sysctls) and its local VLAN meanwhile, on a thread:
+        namespace creation (~5 ms on a quiet host, ~100 ms at a load of 15) and the
+        VLAN's OVSDB transaction leave the path to serving.  None when the port
+        exists or the namespace does; else join() gives (namespace made, tag)."""
         port, _ = want.dhcp_port_request(network, self.config.host)
         namespace = names.dhcp_namespace(network.id)
         if port is not None or self.drivers.netns.exists(namespace):
@@ -272,14 +273,19 @@ class DhcpReconciler:
         # Ours before it exists: a crash before the tap is plugged leaves a
         # namespace the pruner knows by this directory (see prune.py).
         fileutils.ensure_dir(DhcpPaths.of(self.settings, network.id).directory)
-        return steps.Background(self.drivers.netns.create, namespace, name='netns-ahead')
+
+        def ahead() -> tuple[bool, int]:
+            tag = self._tag(network)     # first: a network refused makes nothing
+            return self.drivers.netns.create(namespace, dict(want.NAMESPACE_SYSCTLS)), tag
+        return steps.Background(ahead, name='netns-ahead')
 
     def _observe(self, desired: dev.DesiredDevice, fresh: bool) -> dev.ObservedDevice:
         # Our own port only: a listing of the bridge costs ~0.1 ms per port.
         mine = self.drivers.ovs.find_port(desired.bridge, desired.name)
-        if fresh:       # a namespace made just now holds nothing: no visit to it
+        if fresh:       # made just now, with its sysctls: no visit to it
             return dev.ObservedDevice(True, mine, None, mine is not None and (
-                self.drivers.links.observe_link(None, desired.name) is not None))
+                self.drivers.links.observe_link(None, desired.name) is not None),
+                sysctls=tuple((k, str(v)) for k, v in desired.sysctls))
         return executor.observe(self.drivers, desired, {} if mine is None else {mine.name: mine})
 
     def converge(self, network: Network) -> None:
@@ -289,11 +295,12 @@ class DhcpReconciler:
         try:
             network, port = self._dhcp_port(network)
         finally:
-            made = ahead is not None and bool(ahead.join())
+            made, tag = ahead.join() if ahead is not None else (False, None)
         port_done = time.monotonic()
         desired = want.desired_device(network, port, self.config.bridge,
-                                      self._tag(network), self.settings,
-                                      self.config.host, self.config.local_vlan_tagging)
+                                      self._tag(network) if tag is None else tag,
+                                      self.settings, self.config.host,
+                                      self.config.local_vlan_tagging)
         observed = self._observe(desired, made)
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'

@@ -272,9 +272,9 @@ def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
     seen = []
     create = fakes.netns.create
 
-    def spy(name):
+    def spy(name, *args):
         seen.append(os.path.isdir(tmp_path / 'dhcp' / g.NET_ID))
-        return create(name)
+        return create(name, *args)
     fakes.netns.create = spy
     rec.handle(network_key(g.NET_ID))
     assert seen == [True]
