@@ -39,6 +39,8 @@ class SpawnResult:
 class ProcessDriver(Protocol):
     def cmdline(self, pid: int) -> tuple[str, ...] | None: ...
     def read_pid(self, pid_file: str) -> int | None: ...
+    def pid_file_stamp(self, pid_file: str) -> object | None: ...
+    def alive(self, pid: int) -> bool: ...
     def remove_pid_file(self, pid_file: str) -> None: ...
     def prepare_pid_file(self, pid_file: str) -> None: ...
     def write_config(self, path: str, content: str, mode: int) -> bool: ...
@@ -86,6 +88,24 @@ class HostProcessDriver:
         except (ValueError, IndexError):
             return None
         return pid if pid > 1 else None
+
+    def pid_file_stamp(self, pid_file):
+        """What changes whenever the pid file is written again (None: no file)."""
+        try:
+            st = os.stat(pid_file)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def alive(self, pid):
+        """Whether a process ``pid`` exists (signal 0: no file opened)."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def remove_pid_file(self, pid_file):
         try:
