@@ -321,13 +321,15 @@ class DhcpReconciler:
                 # Ours before it exists: a crash before the tap is plugged leaves a
                 # namespace the pruner knows by this directory (see prune.py).
                 fileutils.ensure_dir(DhcpPaths.of(self.settings, network.id).directory)
-            setup, rest = steps.split_at_plug(plan, made)
+            split = steps.split_at_plug(plan, made)
             try:
-                if setup and rest:
+                if split is not None:
                     # A fresh namespace: start dnsmasq while the tap is plugged and
                     # configured (--bind-dynamic picks the device up when it is
                     # ready), which takes its start out of the critical path.
-                    self._execute(setup, resource)
+                    setup, rest = split
+                    if setup:
+                        self._execute(setup, resource)
                     starter = steps.Background(self._dnsmasq, network, desired.name, port.id)
                     self._execute(rest, resource)
                 else:

@@ -17,15 +17,16 @@ def netns_inode(path: str) -> int | None:
         return None
 
 
-def split_at_plug(plan: Plan, fresh: bool = False) -> tuple[Plan, Plan]:
-    """(namespace setup, the rest) when the plan creates the namespace (or it was
-    made just now: ``fresh``) and plugs."""
+def split_at_plug(plan: Plan, fresh: bool = False) -> tuple[Plan, Plan] | None:
+    """(namespace setup, the rest from the plug on) when the plan creates the
+    namespace (or it was made just now: ``fresh``; the setup may then be empty)
+    and plugs; else None."""
     actions = plan.actions
     if not actions or not (fresh or isinstance(actions[0], dev.CreateNamespace)):
-        return Plan(), plan
+        return None
     cut = next((i for i, a in enumerate(actions) if isinstance(a, dev.PlugPort)), None)
     if cut is None:
-        return Plan(), plan
+        return None
     return Plan(actions[:cut]), Plan(actions[cut:])
 
 

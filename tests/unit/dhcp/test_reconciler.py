@@ -265,6 +265,19 @@ def test_the_namespace_is_made_while_the_dhcp_port_is(world, tmp_path):
     assert fakes.netns.list_namespaces() == [NS]
 
 
+def test_dnsmasq_starts_beside_the_plug_in_a_namespace_made_ahead(world):
+    fakes, procs, plugin, rec, _, _ = world
+    move = fakes.links.move_to_namespace
+    seen = []
+
+    def waiting_move(*args, **kwargs):
+        seen.append(polling.poll(lambda: dnsmasq_pids(procs), 5, 0.001))
+        return move(*args, **kwargs)
+    fakes.links.move_to_namespace = waiting_move
+    rec.handle(network_key(g.NET_ID))
+    assert len(seen) == 1 and seen[0]
+
+
 def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
     """A crash between creating the namespace and plugging leaves a namespace that
     the pruner can tell is ours (by the state directory)."""
