@@ -36,6 +36,7 @@ idle after its start and after the full sync.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import random
 import re
@@ -165,13 +166,30 @@ def serving(state_path, network_id):
         device = open(os.path.join(state_path, 'dhcp', network_id, 'interface')).read()
     except OSError:
         return False
-    ns = f'qdhcp-{network_id}'
     try:
-        link = LinkDriver.observe_link(ns, device)
-        routes = LinkDriver.observe_routes(ns, 4)
+        return netns.run_in(f'qdhcp-{network_id}', _addressed_with_default_route, device)
     except Exception:  # noqa: BLE001 - not there yet
         return False
-    return bool(link and link.addresses and any(r.is_default for r in routes))
+
+
+SIOCGIFADDR = 0x8915
+
+
+def _addressed_with_default_route(device):
+    """In the calling thread's namespace: ``device`` has an IPv4 address and the
+    IPv4 default route leaves by it.  An ioctl and /proc/thread-self/net/route
+    instead of pyroute2: the first netlink call in a namespace made this process
+    a worker and an IPRoute (~10-30 ms at a load of 10), and the back-to-back wait,
+    which checks the networks one after the other, then saw a network serving
+    ~0.3 s (median) after the agent had logged it converged."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            fcntl.ioctl(s.fileno(), SIOCGIFADDR, struct.pack('256s', device.encode()))
+        except OSError:              # no such device here yet, or no IPv4 address
+            return False
+    with open('/proc/thread-self/net/route') as f:
+        next(f, None)
+        return any(fields[:2] == [device, '00000000'] for fields in map(str.split, f))
 
 
 def bench_back_to_back(stack, count):
