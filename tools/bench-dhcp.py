@@ -40,18 +40,14 @@ import fcntl
 import os
 import random
 import re
-import shutil
-import signal
 import socket
 import statistics
 import struct
-import subprocess
-import sys
 import time
 import uuid
 
-from benchlib import machine, memory, rss_mib  # noqa: I100 - first: puts the repository on sys.path
-import pyspy_summary  # noqa: E402
+from benchlib import (  # noqa: I100 - first: puts the repository on sys.path
+    machine, memory, rss_mib, start_py_spy, stop_py_spy)
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
@@ -235,27 +231,6 @@ def vswitchd_cpu():
         return None
 
 
-def start_py_spy(path, pid, gil=False):
-    """py-spy sampling ``pid`` into ``path`` (raw format), or None without a path."""
-    if not path:
-        return None
-    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
-    if not os.path.exists(binary):
-        binary = shutil.which('py-spy') or 'py-spy'
-    return subprocess.Popen([binary, 'record', '--pid', str(pid), '--format', 'raw',
-                             '--nonblocking', '--rate', '250', '--output', path] + (['--gil'] if gil else []),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_py_spy(spy, path):
-    if spy is None:
-        return
-    spy.send_signal(signal.SIGINT)      # py-spy writes its file and exits
-    spy.wait(60)
-    print(f'py-spy profile of the agent\'s cold start in {path}; its top entries:')
-    print(pyspy_summary.summarise(pyspy_summary.load(path), 25), flush=True)
-
-
 def bench_full_sync(stack, count, py_spy=None, gil=False):
     stack.stop_agent()
     ids = []
@@ -269,7 +244,7 @@ def bench_full_sync(stack, count, py_spy=None, gil=False):
     server_cpu, switch_cpu = sum(cpu_seconds(stack.server.proc.pid)), vswitchd_cpu()
     t0 = time.monotonic()
     stack.start_agent(wait=False)
-    spy = start_py_spy(py_spy, stack.agent.pid, gil)
+    spy = start_py_spy(py_spy, stack.agent.pid, gil, rate=250)
     first = []      # the agent's CPU seconds when its first dnsmasq was seen
 
     def every_dnsmasq():
@@ -280,7 +255,7 @@ def bench_full_sync(stack, count, py_spy=None, gil=False):
 
     wait_for(every_dnsmasq, 900, 0.05, 'every dnsmasq')
     elapsed = time.monotonic() - t0
-    stop_py_spy(spy, py_spy)
+    stop_py_spy(spy, py_spy, "the agent's cold start", 25)
     cpu = (*cpu_seconds(stack.agent.pid),
            sum(cpu_seconds(stack.server.proc.pid)) - server_cpu,
            None if switch_cpu is None else vswitchd_cpu() - switch_cpu)
