@@ -203,6 +203,38 @@ class DeleteNamespace(Action):
         return commands.netns_delete(self.namespace)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class MoveDevice(Action):
+    """A device moved into the namespace and given its MAC and MTU and set up
+    there, in one netlink request (see :func:`coalesce`)."""
+    name: str
+    namespace: str
+    mac: str | None = None
+    mtu: int | None = None
+    up: bool = False
+
+    def describe(self):
+        return commands.link_set(None, self.name, netns=self.namespace, mac=self.mac,
+                                 mtu=self.mtu, up=True if self.up else None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class AddAddresses(Action):
+    """A device's new addresses and the default routes set right after them, in
+    one visit to the namespace with one device lookup (see
+    :func:`coalesce_addresses`)."""
+    namespace: str
+    name: str
+    addresses: tuple = ()      # IPInterface, IPv4 with the subnet broadcast
+    gateways: tuple = ()       # IPAddress of each default route
+
+    def describe(self):
+        return '; '.join(
+            [AddAddress(self.namespace, self.name, a).describe() for a in self.addresses]
+            + [SetDefaultGateway(self.namespace, self.name, g).describe()
+               for g in self.gateways])
+
+
 # -- planning -----------------------------------------------------------------------
 
 def _port_replug_needed(desired: DesiredDevice, observed: ObservedDevice) -> bool:
@@ -330,3 +362,55 @@ def interfaces(addresses) -> frozenset:
 
 def default_routes_of(routes) -> tuple:
     return tuple(r for r in routes if isinstance(r, RouteState) and r.is_default)
+
+
+_MOVED_FIELDS = {SetMac: ('mac', lambda a: a.mac), SetMtu: ('mtu', lambda a: a.mtu),
+                 SetUp: ('up', lambda a: True)}
+
+
+def coalesce(plan: Plan) -> Plan:
+    """``plan`` with each MoveToNamespace and the SetMac, SetMtu and SetUp of that
+    device right after it made one :class:`MoveDevice`: one request instead of
+    four (each ~1 ms of the agent's CPU and a trip through the kernel's rtnl
+    lock), the same effect in the same order."""
+    actions, out, i = plan.actions, [], 0
+    while i < len(actions):
+        move, fields, i = actions[i], {}, i + 1
+        if isinstance(move, MoveToNamespace):
+            while i < len(actions) and type(actions[i]) in _MOVED_FIELDS:
+                field, value = _MOVED_FIELDS[type(actions[i])]
+                if (actions[i].namespace, actions[i].name) != (move.namespace, move.name) \
+                        or field in fields:
+                    break
+                fields[field] = value(actions[i])
+                i += 1
+        out.append(MoveDevice(move.name, move.namespace, **fields) if fields else move)
+    return Plan.of(out)
+
+
+def coalesce_addresses(plan: Plan) -> Plan:
+    """``plan`` with each run of AddAddress of one device, and the SetDefaultGateway
+    of that device right after them, made one :class:`AddAddresses`: a new tap's
+    address and default route cost 3 netlink requests and one trip to the
+    namespace's worker instead of 5 and two (each request ~1 ms of the agent's
+    CPU under pyroute2).  The same effect in the same order."""
+    actions, out, i = plan.actions, [], 0
+    while i < len(actions):
+        first = actions[i]
+        if not isinstance(first, AddAddress):
+            out.append(first)
+            i += 1
+            continue
+        where = (first.namespace, first.name)
+        addresses, gateways = [], []
+        while i < len(actions) and isinstance(actions[i], AddAddress) and not gateways \
+                and (actions[i].namespace, actions[i].name) == where:
+            addresses.append(actions[i].address)
+            i += 1
+        while i < len(actions) and isinstance(actions[i], SetDefaultGateway) \
+                and (actions[i].namespace, actions[i].name) == where:
+            gateways.append(actions[i].gateway)
+            i += 1
+        out.append(AddAddresses(*where, tuple(addresses), tuple(gateways))
+                   if len(addresses) + len(gateways) > 1 else first)
+    return Plan.of(out)

@@ -79,6 +79,10 @@ def _move(d, a):
     d.links.move_to_namespace(a.name, a.namespace)
 
 
+def _move_device(d, a):
+    d.links.move_to_namespace(a.name, a.namespace, mac=a.mac, mtu=a.mtu, up=a.up)
+
+
 def _set_mac(d, a):
     d.links.set_mac(a.namespace, a.name, a.mac)
 
@@ -93,6 +97,10 @@ def _set_up(d, a):
 
 def _add_address(d, a):
     d.links.add_address(a.namespace, a.name, a.address)
+
+
+def _add_addresses(d, a):
+    d.links.add_addresses(a.namespace, a.name, a.addresses, a.gateways)
 
 
 def _delete_address(d, a):
@@ -132,10 +140,12 @@ _HANDLERS = {
     dev.PlugPort: _plug,
     dev.SetTag: _set_tag,
     dev.MoveToNamespace: _move,
+    dev.MoveDevice: _move_device,
     dev.SetMac: _set_mac,
     dev.SetMtu: _set_mtu,
     dev.SetUp: _set_up,
     dev.AddAddress: _add_address,
+    dev.AddAddresses: _add_addresses,
     dev.DeleteAddress: _delete_address,
     dev.SetDefaultGateway: _set_gateway,
     dev.DeleteDefaultRoute: _delete_default,

@@ -176,6 +176,7 @@ class DhcpAgent:
             return
         if self._own_port_echo(event) or self._known_create(event):
             return
+        LOG.debug('%s for network %s: queued', event.method, network_id)
         self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
         self.reconciler.invalidate(network_id)
         self.queue.enqueue(network_key(network_id), event.priority, event.method)

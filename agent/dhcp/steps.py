@@ -17,36 +17,41 @@ def netns_inode(path: str) -> int | None:
         return None
 
 
-def split_at_plug(plan: Plan) -> tuple[Plan, Plan]:
-    """(namespace setup, the rest) when the plan creates the namespace and plugs."""
+def split_at_plug(plan: Plan, fresh: bool = False) -> tuple[Plan, Plan] | None:
+    """(namespace setup, the rest from the plug on) when the plan creates the
+    namespace (or it was made just now: ``fresh``; the setup may then be empty)
+    and plugs; else None."""
     actions = plan.actions
-    if not actions or not isinstance(actions[0], dev.CreateNamespace):
-        return Plan(), plan
+    if not actions or not (fresh or isinstance(actions[0], dev.CreateNamespace)):
+        return None
     cut = next((i for i, a in enumerate(actions) if isinstance(a, dev.PlugPort)), None)
     if cut is None:
-        return Plan(), plan
+        return None
     return Plan(actions[:cut]), Plan(actions[cut:])
 
 
 class Background:
-    """Run ``fn(*args)`` on a thread; ``join()`` re-raises what it raised."""
+    """Run ``fn(*args)`` on a thread; ``join()`` returns its result or re-raises
+    what it raised."""
 
-    def __init__(self, fn, *args):
+    def __init__(self, fn, *args, name='dnsmasq-start'):
         self._error: BaseException | None = None
+        self._result = None
         self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True,
-                                        name='dnsmasq-start')
+                                        name=name)
         self._thread.start()
 
     def _run(self, fn, args):
         try:
-            fn(*args)
+            self._result = fn(*args)
         except BaseException as exc:  # noqa: BLE001 - handed to join()
             self._error = exc
 
-    def join(self) -> None:
+    def join(self):
         self._thread.join()
         if self._error is not None:
             raise self._error
+        return self._result
 
 
 def runs_elsewhere(pid: int | None, namespace: str) -> bool:

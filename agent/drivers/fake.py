@@ -92,11 +92,13 @@ class FakeNetns:
     def exists(self, name: str) -> bool:
         return name in self.host.namespaces
 
-    def create(self, name: str) -> bool:
+    def create(self, name: str, sysctls: Mapping[str, Any] | None = None) -> bool:
         if name in self.host.namespaces:
             return False
         self.host.log.append(commands.netns_add(name))
         self.host.namespaces[name] = _Ns()
+        if sysctls:
+            self.set_sysctls(name, sysctls)
         return True
 
     def devices_in(self, name: str) -> List[str]:
@@ -265,6 +267,13 @@ class FakeLinks:
         self.host.log.append(commands.route_delete(ns, dst, gateway=gateway, dev=dev,
                                                    table=table))
         routes[:] = keep
+
+    def add_addresses(self, ns: Optional[str], dev: str, addresses: Any,
+                      gateways: Any = ()) -> None:
+        for addr in addresses:
+            self.add_address(ns, dev, addr)
+        for gw in gateways:
+            self.set_default_gateway(ns, dev, gw)
 
     def set_default_gateway(self, ns: Optional[str], dev: str, gateway: Any) -> None:
         gw = ipaddress.ip_address(gateway)

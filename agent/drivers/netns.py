@@ -116,9 +116,24 @@ def _enter(name: str) -> None:
 
 
 def run_in(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
-    """Call ``fn(*args)`` in a thread inside namespace ``name`` (None: the root namespace)."""
+    """Call ``fn(*args)`` in a thread inside namespace ``name`` (None: the root namespace).
+
+    The namespace's netlink worker runs it if one is alive (a namespace just
+    made or configured: the children a reconcile forks there, dnsmasq and two
+    iptables-restore for a new network), else a fresh thread: a thread start,
+    an open and a setns() less per call.  Calls for one namespace wait for each
+    other on its worker, so only short ones come here (a fork, a wait for a
+    daemon to detach, a restore).
+    """
     if name is None:
         return fn(*args)
+    with _workers_lock:
+        worker = _workers.get(name)
+    if worker is not None and worker.thread is threading.current_thread():
+        return fn(*args)                    # on the namespace's worker already
+    future = _submit(name, _without_ipr, (fn, *args), start=False)
+    if future is not None:
+        return future.result()
 
     def inside() -> Any:
         _enter(name)
@@ -152,12 +167,19 @@ def _unshare_and_mount(path: str) -> None:
     _mount('/proc/thread-self/ns/net', path, MS_BIND, f'bind-mount namespace on {path}')
 
 
+LOOPBACK_IFINDEX = 1    # the kernel registers a new namespace's lo with this index
+
+
 def _lo_up(ipr: Any) -> None:
-    ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
+    """``lo`` up in a namespace made just now: one request (a lookup by name first
+    cost a second round trip per namespace)."""
+    ipr.link('set', index=LOOPBACK_IFINDEX, state='up')
 
 
-def create(name: str) -> bool:
-    """Create namespace ``name`` with ``lo`` up. Returns False if it already existed."""
+def create(name: str, sysctls: Optional[Mapping[str, Any]] = None) -> bool:
+    """Create namespace ``name`` with ``lo`` up and ``sysctls`` set (by the thread
+    that makes it: no second trip to the namespace).  Returns False if it already
+    existed (``sysctls`` then untouched)."""
     path = path_of(name)
     if _is_netns_mount(path):
         return False
@@ -174,7 +196,7 @@ def create(name: str) -> bool:
     # The thread that makes the namespace stays in it as its netlink worker: the
     # router's or network's next calls find it there (no second thread, setns
     # and IPRoute per namespace).
-    worker = _NamespaceWorker(name, None, create_path=path)
+    worker = _NamespaceWorker(name, None, create_path=path, sysctls=sysctls)
     try:
         worker.created.result()
     except (OSError, NetlinkError) as exc:
@@ -208,10 +230,12 @@ class _NamespaceWorker:
     IDLE_SECONDS = 2.0
 
     def __init__(self, name: str, identity: Optional[Tuple[int, int]],
-                 create_path: Optional[str] = None) -> None:
+                 create_path: Optional[str] = None,
+                 sysctls: Optional[Mapping[str, Any]] = None) -> None:
         self.name = name
         self.identity = identity
         self.create_path = create_path       # make the namespace there first
+        self.sysctls = sysctls               # and set these there
         self.created: concurrent.futures.Future = concurrent.futures.Future()
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
         self.stopped = False
@@ -228,6 +252,8 @@ class _NamespaceWorker:
         ipr = IPRoute()
         try:
             _lo_up(ipr)
+            if self.sysctls:
+                _apply_sysctls(self.name, self.sysctls)
             self.identity = _identity(self.name)
         except BaseException:
             ipr.close()
@@ -313,13 +339,14 @@ def _stop_worker(name: str) -> None:
             worker.thread.join(5)
 
 
-def call_netlink(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
-    """``fn(ipr, *args)`` with an ``IPRoute`` bound to namespace ``name`` (None: root).
+def _without_ipr(_ipr: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
 
-    Calls for one namespace run one at a time on its worker thread.
-    """
-    if name is None:
-        return fn(_root, *args)
+
+def _submit(name: str, fn: Callable[..., Any], args: tuple,
+            start: bool = True) -> Optional[concurrent.futures.Future]:
+    """Queue ``fn(ipr, *args)`` on namespace ``name``'s worker (started if need be,
+    or, without ``start``, None when no live one is there)."""
     identity = _identity(name)
     future: concurrent.futures.Future = concurrent.futures.Future()
     with _workers_lock:
@@ -330,9 +357,21 @@ def call_netlink(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any
             worker.stop()
             worker = None
         if worker is None or worker.stopped:
+            if not start:
+                return None
             worker = _workers[name] = _NamespaceWorker(name, identity)
         worker.calls.put((fn, args, future))
-    return future.result()
+    return future
+
+
+def call_netlink(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(ipr, *args)`` with an ``IPRoute`` bound to namespace ``name`` (None: root).
+
+    Calls for one namespace run one at a time on its worker thread.
+    """
+    if name is None:
+        return fn(_root, *args)
+    return _submit(name, fn, args).result()
 
 
 def _device_names(ipr: Any) -> list:

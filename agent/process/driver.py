@@ -12,6 +12,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import typing
 from typing import Protocol
 
 from agent.common import fileutils, procfs
@@ -38,6 +39,8 @@ class SpawnResult:
 class ProcessDriver(Protocol):
     def cmdline(self, pid: int) -> tuple[str, ...] | None: ...
     def read_pid(self, pid_file: str) -> int | None: ...
+    def pid_file_stamp(self, pid_file: str) -> object | None: ...
+    def alive(self, pid: int) -> bool: ...
     def remove_pid_file(self, pid_file: str) -> None: ...
     def prepare_pid_file(self, pid_file: str) -> None: ...
     def write_config(self, path: str, content: str, mode: int) -> bool: ...
@@ -85,6 +88,24 @@ class HostProcessDriver:
         except (ValueError, IndexError):
             return None
         return pid if pid > 1 else None
+
+    def pid_file_stamp(self, pid_file):
+        """What changes whenever the pid file is written again (None: no file)."""
+        try:
+            st = os.stat(pid_file)
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def alive(self, pid):
+        """Whether a process ``pid`` exists (signal 0: no file opened)."""
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def remove_pid_file(self, pid_file):
         try:
@@ -135,12 +156,16 @@ class HostProcessDriver:
         """
         LOG.debug('Running %s', ' '.join(launcher_argv(namespace, argv, env)))
         if namespace is None:
-            return _spawn_here(argv, env)
+            return _wait_detached(*_start_here(argv, env))
         from agent.drivers import netns   # only agents with namespaces load pyroute2
         try:
-            return netns.run_in(namespace, _spawn_here, argv, env)
+            # Only the fork in the namespace (on its worker thread if one is
+            # alive, see netns.run_in): the wait for the daemon to detach
+            # (5-40 ms) holds up nothing of the namespace's.
+            started = netns.run_in(namespace, _start_here, argv, env)
         except NamespaceNotFound as exc:     # as the launcher would have failed
             return SpawnResult(1, str(exc))
+        return _wait_detached(*started)
 
     def list_pid_files(self, pid_dir, service):
         """(id, pid file) for ``<dir>/<id>.pid.<service>`` and ``<dir>/<id>/pid``."""
@@ -159,12 +184,22 @@ class HostProcessDriver:
         return found
 
 
-def _spawn_here(argv, env) -> SpawnResult:
-    """Start ``argv`` with ``env`` added to ours; wait for it to daemonize."""
-    with tempfile.TemporaryFile() as err:
+def _start_here(argv, env) -> tuple[subprocess.Popen, typing.IO[bytes]]:
+    """Start ``argv`` with ``env`` added to ours (in the calling thread's namespace)."""
+    err = tempfile.TemporaryFile()
+    try:
         proc = subprocess.Popen(list(argv), env={**os.environ, **dict(env)},
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err, close_fds=True, start_new_session=True)
+    except BaseException:
+        err.close()
+        raise
+    return proc, err
+
+
+def _wait_detached(proc: subprocess.Popen, err: typing.IO[bytes]) -> SpawnResult:
+    """Wait for a started ``proc`` to daemonize; its stderr is in ``err``."""
+    with err:
         try:
             returncode = proc.wait(timeout=SPAWN_PARENT_TIMEOUT)
         except subprocess.TimeoutExpired:

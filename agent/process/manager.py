@@ -91,8 +91,20 @@ class ProcessManager:
     def settled_running(self, spec: ProcessSpec) -> bool:
         """Whether the child runs, once any start, restart or stop of it under way
         is over (a child being restarted is not dead)."""
+        return self.settled_state(spec).running
+
+    def settled_state(self, spec: ProcessSpec) -> ProcessState:
+        """:meth:`observe`, once any start, restart or stop under way is over."""
         with self._lock(spec.key):
-            return self.observe(spec).running
+            return self.observe(spec)
+
+    def pid_file_stamp(self, spec: ProcessSpec) -> object | None:
+        """Changes whenever the spec's pid file is written again (None: none)."""
+        return self._driver.pid_file_stamp(spec.pid_file)
+
+    def alive(self, pid: int) -> bool:
+        """Whether process ``pid`` exists (not whether it is ours: see observe)."""
+        return self._driver.alive(pid)
 
     def list_running(self, service: str, pid_dir: str) -> list[RunningProcess]:
         """Our live ``service`` children with pid files in ``pid_dir``.

@@ -3,6 +3,13 @@
 Like Neutron's ProcessMonitor: every ``[AGENT] check_child_processes_interval``
 seconds each registered ``(service, uuid)`` is observed; a dead one is started again
 (``respawn``) or the agent is told to exit (``exit``). Interval 0 disables checks.
+
+A child seen running is checked again by the stamp of its pid file (inode, mtime,
+size: one stat) and signal 0 to its pid; only when either changed, and every
+``REVALIDATE_SECONDS`` anyway, is it observed in full (pid file and command line
+read under its lock).  A pid file written again (another pid, garbage) is thus
+seen at the next check as before.  With 1000 networks and the tests' interval of
+1 s the full checks were 4-7 % of the DHCP agent's CPU in a cold start.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from typing import Callable
 
 from agent.process.manager import ProcessManager
@@ -20,6 +28,7 @@ LOG = logging.getLogger(__name__)
 
 RESPAWN = 'respawn'
 EXIT = 'exit'
+REVALIDATE_SECONDS = 30.0
 
 
 def terminate_agent(spec: ProcessSpec) -> None:
@@ -29,7 +38,8 @@ def terminate_agent(spec: ProcessSpec) -> None:
 
 class ProcessMonitor:
     def __init__(self, interval: float, action: str, manager: ProcessManager,
-                 on_exit: Callable[[ProcessSpec], None] = terminate_agent):
+                 on_exit: Callable[[ProcessSpec], None] = terminate_agent,
+                 clock: Callable[[], float] = time.monotonic):
         if action not in (RESPAWN, EXIT):
             raise ValueError(f'check_child_processes_action: {action!r} is not '
                              f'{RESPAWN!r} or {EXIT!r}')
@@ -40,6 +50,9 @@ class ProcessMonitor:
         self._manager = manager
         self._on_exit = on_exit
         self._specs: dict[tuple[str, str], ProcessSpec] = {}
+        self._clock = clock
+        # key -> (pid file stamp, pid, when observed in full): children seen running
+        self._seen: dict[tuple[str, str], tuple[object, int, float]] = {}
         # Held while one spec is checked and respawned: after unregister() returns,
         # the monitor will not start that child again.
         self._lock = threading.Lock()
@@ -54,6 +67,7 @@ class ProcessMonitor:
     def unregister(self, uuid: str, service: str) -> None:
         with self._lock:
             self._specs.pop((service, uuid), None)
+            self._seen.pop((service, uuid), None)
 
     def registered(self) -> list[ProcessSpec]:
         with self._lock:
@@ -90,7 +104,7 @@ class ProcessMonitor:
                 if spec is None:
                     continue
                 try:
-                    if self._manager.settled_running(spec):
+                    if self._still_running(spec):
                         continue
                     dead += 1
                     if self.action == EXIT:
@@ -104,3 +118,19 @@ class ProcessMonitor:
                 except Exception:
                     LOG.exception('Checking %s failed', spec.describe())
         return dead
+
+    def _still_running(self, spec: ProcessSpec) -> bool:
+        """Whether the child runs (caller holds ``_lock``); see the module docstring."""
+        now = self._clock()
+        seen = self._seen.get(spec.key)
+        if seen is not None and now - seen[2] < REVALIDATE_SECONDS \
+                and self._manager.pid_file_stamp(spec) == seen[0] \
+                and self._manager.alive(seen[1]):
+            return True
+        stamp = self._manager.pid_file_stamp(spec)     # before the read it stands for
+        state = self._manager.settled_state(spec)
+        if state.running and stamp is not None and state.pid is not None:
+            self._seen[spec.key] = (stamp, state.pid, now)
+        else:
+            self._seen.pop(spec.key, None)
+        return state.running

@@ -1,7 +1,9 @@
 """Namespaces, devices, addresses, routes and sysctls against the real kernel and OVS."""
 
 import ipaddress
+import socket
 import subprocess
+import threading
 import uuid
 
 import pytest
@@ -33,6 +35,22 @@ def test_namespace_lifecycle(leaks):
     assert not netns.exists(name) and netns.delete(name) is False
     with pytest.raises(NamespaceNotFound, match=name):
         link.list_links(name)
+
+
+def test_a_namespace_made_with_its_sysctls_runs_work_on_its_worker(leaks):
+    name = leaks.namespace(f'qdhcp-{uuid.uuid4()}')
+    assert netns.create(name, {'net.ipv4.ip_nonlocal_bind': 1}) is True
+    try:
+        assert netns.sysctl_get(name, 'net.ipv4.ip_nonlocal_bind') == '1'
+        assert link.observe_link(name, 'lo').up
+        # a live worker runs run_in's calls (inside the namespace: its lo only)
+        assert netns.run_in(name, lambda: threading.current_thread().name) == \
+            f'netlink-{name}'
+        assert netns.run_in(name, lambda: socket.if_nameindex()) == [(1, 'lo')]
+        assert netns.create(name, {'net.ipv4.ip_nonlocal_bind': 0}) is False
+        assert netns.sysctl_get(name, 'net.ipv4.ip_nonlocal_bind') == '1'
+    finally:
+        assert netns.delete(name) is True
 
 
 def test_sysctls_are_per_namespace_and_idempotent(make_namespace):
@@ -94,6 +112,28 @@ def test_reference_dhcp_port(ovs, make_bridge, make_namespace):
     assert [str(a) for a in added] == ['192.168.10.3/24']
     assert {str(a) for a in removed} == {'192.168.10.2/24', '169.254.169.254/16'}
     assert link.observe_link(ns, dev).link_local == state.link_local
+
+
+def test_addresses_and_default_routes_in_one_call(ovs, make_bridge, make_namespace):
+    bridge, ns = make_bridge(), make_namespace()
+    dev = port_name()
+    ovs.replace_internal_port(bridge, dev, str(uuid.uuid4()), 'fa:16:3e:73:4a:fa', tag=5)
+    link.move_to_namespace(dev, ns, up=True)
+    link.add_addresses(ns, dev, [ipaddress.ip_interface('192.168.11.2/24'),
+                                 ipaddress.ip_interface('169.254.169.254/16')],
+                       [ipaddress.ip_address('192.168.11.1')])
+    assert f'inet 192.168.11.2/24 brd 192.168.11.255 scope global {dev}' in \
+        ip('-n', ns, 'addr', 'show', dev)
+    assert 'inet 169.254.169.254/16 brd 169.254.255.255' in ip('-n', ns, 'addr', 'show', dev)
+    routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
+    assert str(routes['0.0.0.0/0'].gateway) == '192.168.11.1'
+    assert '192.168.11.1/32' not in routes              # on-link through the new address
+    link.add_addresses(ns, dev, [], [ipaddress.ip_address('203.0.113.1')])
+    routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
+    assert routes['203.0.113.1/32'].scope == SCOPE_LINK
+    assert str(routes['0.0.0.0/0'].gateway) == '203.0.113.1'
+    with pytest.raises(DeviceNotFound):
+        link.add_addresses(ns, 'tapmissing-00', [ipaddress.ip_interface('192.168.12.2/24')])
 
 
 def test_router_routes(ovs, make_bridge, make_namespace):

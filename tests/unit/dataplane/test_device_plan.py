@@ -114,3 +114,30 @@ def test_teardown_unplugs_then_deletes_namespace():
     plan = d.teardown(NS, 'br-int', PORT.name, True, True)
     assert kinds(plan) == ['UnplugPort', 'DeleteNamespace']
     assert kinds(d.teardown(NS, 'br-int', PORT.name, False, False)) == []
+
+
+MOVE = d.MoveToNamespace(PORT.name, NS)
+META = ipaddress.ip_interface('169.254.169.254/16')
+ADD, ADD_META = d.AddAddress(NS, PORT.name, ADDR), d.AddAddress(NS, PORT.name, META)
+ROUTE = d.SetDefaultGateway(NS, PORT.name, GW)
+OTHER_ADD = d.AddAddress(NS, 'tap-other', META)
+
+
+def test_coalesce_addresses_folds_a_devices_addresses_and_its_default_route():
+    cases = [
+        ((MOVE, ADD, ADD_META, ROUTE),
+         (MOVE, d.AddAddresses(NS, PORT.name, (ADDR, META), (GW,)))),
+        ((ADD, ROUTE), (d.AddAddresses(NS, PORT.name, (ADDR,), (GW,)),)),
+        ((ADD,), (ADD,)),                                   # one action: as it is
+        ((ROUTE,), (ROUTE,)),                               # a route alone: as it is
+        ((ADD, OTHER_ADD, ROUTE), (ADD, OTHER_ADD, ROUTE)),  # another device between
+        ((ADD, ROUTE, ADD_META), (d.AddAddresses(NS, PORT.name, (ADDR,), (GW,)), ADD_META)),
+        ((), ()),
+    ]
+    for actions, expected in cases:
+        assert d.coalesce_addresses(d.Plan.of(actions)).actions == expected, actions
+
+
+def test_added_addresses_describe_themselves_as_the_commands_they_replace():
+    folded = d.AddAddresses(NS, PORT.name, (ADDR,), (GW,))
+    assert folded.describe() == f'{ADD.describe()}; {ROUTE.describe()}'

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from agent.common import names
+from agent.common import names, polling
 from agent.dataplane.executor import HostDrivers
 from agent.dhcp.reconciler import (
     DeviceConflict, DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
@@ -244,6 +244,40 @@ def test_reloads_are_held_down_to_one_per_interval(world):
     assert len(slept) == 1 and 0 < slept[0] <= rec.config.reload_interval
 
 
+def test_the_namespace_is_made_while_the_dhcp_port_is(world, tmp_path):
+    """Namespace creation leaves the path to serving: it runs during the server's
+    create_dhcp_port, and the network converges as usual after both."""
+    fakes, procs, plugin, rec, _, _ = world
+    create = plugin.create_dhcp_port
+    seen = []
+
+    def slow_create(body):
+        seen.append(os.path.isdir(tmp_path / 'dhcp' / g.NET_ID))
+        seen.append(polling.poll(lambda: fakes.netns.exists(NS), 5, 0.001))
+        return create(body)
+    plugin.create_dhcp_port = slow_create
+    rec.handle(network_key(g.NET_ID))
+    assert seen == [True, True]
+    link = fakes.links.observe_link(NS, TAP)
+    assert link.up and {str(a) for a in link.addresses} == {'192.168.10.2/24'}
+    assert len(dnsmasq_pids(procs)) == 1
+    rec.handle(network_key(g.NET_ID))                 # converged: no second namespace
+    assert fakes.netns.list_namespaces() == [NS]
+
+
+def test_dnsmasq_starts_beside_the_plug_in_a_namespace_made_ahead(world):
+    fakes, procs, plugin, rec, _, _ = world
+    move = fakes.links.move_to_namespace
+    seen = []
+
+    def waiting_move(*args, **kwargs):
+        seen.append(polling.poll(lambda: dnsmasq_pids(procs), 5, 0.001))
+        return move(*args, **kwargs)
+    fakes.links.move_to_namespace = waiting_move
+    rec.handle(network_key(g.NET_ID))
+    assert len(seen) == 1 and seen[0]
+
+
 def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
     """A crash between creating the namespace and plugging leaves a namespace that
     the pruner can tell is ours (by the state directory)."""
@@ -251,9 +285,9 @@ def test_the_state_dir_exists_before_the_namespace(world, tmp_path):
     seen = []
     create = fakes.netns.create
 
-    def spy(name):
+    def spy(name, *args):
         seen.append(os.path.isdir(tmp_path / 'dhcp' / g.NET_ID))
-        return create(name)
+        return create(name, *args)
     fakes.netns.create = spy
     rec.handle(network_key(g.NET_ID))
     assert seen == [True]

@@ -65,6 +65,13 @@ class FakeProcessTable:
         except ValueError:
             return None
 
+    def pid_file_stamp(self, pid_file):
+        text = self.files.get(pid_file)
+        return text          # the fake's pids are never reused: the content will do
+
+    def alive(self, pid):
+        return pid in self.procs
+
     def remove_pid_file(self, pid_file):
         self.files.pop(pid_file, None)
 

@@ -121,3 +121,40 @@ def test_interval_zero_disables_thread(manager):
 def test_bad_action_rejected(manager):
     with pytest.raises(ValueError, match='check_child_processes_action'):
         ProcessMonitor(1, 'reboot', manager)
+
+
+class CountingTable(FakeProcessTable):
+    def __init__(self):
+        super().__init__()
+        self.cmdline_reads = 0
+
+    def cmdline(self, pid):
+        self.cmdline_reads += 1
+        return super().cmdline(pid)
+
+
+def test_a_running_child_is_checked_by_its_pid_file_stamp_and_pid():
+    """Seen running, a child costs a stat and a signal 0 per check; a pid file
+    written again, a pid gone, or REVALIDATE_SECONDS passed: a full observe."""
+    table, now = CountingTable(), [0.0]
+    manager = pm.ProcessManager(table, spawn_timeout=0.05, stop_timeout=0.05,
+                                poll_interval=0.001)
+    mon = ProcessMonitor(1, 'respawn', manager, clock=lambda: now[0])
+    spec = dnsmasq_spec()
+    manager.ensure(spec)
+    mon.register(spec)
+    assert mon.check_once() == 0
+    reads = table.cmdline_reads
+    for _ in range(5):
+        now[0] += 1
+        assert mon.check_once() == 0
+    assert table.cmdline_reads == reads                  # stamp and pid only
+    now[0] += 30                                         # REVALIDATE_SECONDS
+    assert mon.check_once() == 0 and table.cmdline_reads == reads + 1
+    # the pid file now names a process that is not ours: respawned at once
+    table.files[spec.pid_file] = str(table.start_foreign(['sleep', '100']))
+    assert mon.check_once() == 1 and mon.respawn_count == 1
+    assert table.cmdline(manager.observe(spec).pid)[0] == 'dnsmasq'
+    # the pid file unchanged but its process gone: respawned at once
+    kill(table, manager)
+    assert mon.check_once() == 1 and mon.respawn_count == 2
