@@ -61,6 +61,10 @@ class Links(Protocol):
     def set_default_gateway(self, ns: Optional[str], dev: str, gateway: Any) -> None: ...
     def send_gratuitous_arp(self, ns: str, dev: str, ip: Any,
                             count: int = 3) -> Any: ...   # None, or joinable
+    def configure_device(self, ns: Optional[str], dev: str, addresses: Iterable[Any] = (),
+                         gateways: Iterable[Any] = (), announce: Iterable[Any] = (),
+                         count: int = 3) -> None: ...
+    def has_device(self, ns: Optional[str], dev: str) -> bool: ...
 
 
 class Ovs(Protocol):

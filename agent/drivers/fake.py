@@ -278,6 +278,19 @@ class FakeLinks:
         self.garps.append((ns, dev, str(ip)))
         return None
 
+    def configure_device(self, ns: Optional[str], dev: str, addresses: Iterable[Any] = (),
+                         gateways: Iterable[Any] = (), announce: Iterable[Any] = (),
+                         count: int = 3) -> None:
+        for addr in addresses:
+            self.add_address(ns, dev, addr)
+        for gw in gateways:
+            self.set_default_gateway(ns, dev, gw)
+        for ip in announce:
+            self.send_gratuitous_arp(ns, dev, ip, count)
+
+    def has_device(self, ns: Optional[str], dev: str) -> bool:
+        return dev in self.host.ns(ns).devices
+
 
 class FakeOvs:
     def __init__(self, host: FakeHost) -> None:

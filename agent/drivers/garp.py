@@ -67,8 +67,9 @@ def _packet_socket(ipr: Any) -> socket.socket:
         return sock
 
 
-def _send(ipr: Any, dev: str, ip: ipaddress.IPv4Address) -> None:
-    """On a thread inside the namespace: one frame on ``dev`` (its own MAC as source)."""
+def send_here(ipr: Any, dev: str, ip: ipaddress.IPv4Address) -> None:
+    """On a thread inside the namespace (its netlink worker, ``ipr`` its
+    IPRoute): one frame on ``dev`` (its own MAC as source)."""
     sock = _packet_socket(ipr)
     request = struct.pack('256s', dev.encode())
     mac = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, request)[18:24]
@@ -81,7 +82,7 @@ def send_once(ns: Optional[str], dev: str, ip: Any) -> None:
     LOG.debug('%s', ' '.join(commands.arping(ns, dev, addr)) if ns else
               f'arping -U -I {dev} -c 1 {addr}')
     try:
-        netns.call_netlink(ns, _send, dev, addr)
+        netns.call_netlink(ns, send_here, dev, addr)
     except OSError as exc:
         raise DriverError(f'device {dev} in {ns or "the root namespace"}: gratuitous ARP '
                           f'for {addr} failed: {exc}') from exc
@@ -114,14 +115,15 @@ class Announcer:
         self._order = itertools.count()
         self._thread: Optional[threading.Thread] = None
 
-    def announce(self, ns: Optional[str], dev: str, ip: Any, count: int = 3
-                 ) -> Optional[Announcement]:
+    def announce(self, ns: Optional[str], dev: str, ip: Any, count: int = 3,
+                 delay: float = 0.0) -> Optional[Announcement]:
+        """``count`` frames ``interval`` seconds apart, the first after ``delay``."""
         addr = ipaddress.ip_interface(ip).ip if '/' in str(ip) else ipaddress.ip_address(ip)
         if addr.version != 4 or count <= 0:
             return None
         item = Announcement(ns, dev, addr, count)
         with self._cond:
-            heapq.heappush(self._due, (time.monotonic(), next(self._order), item))
+            heapq.heappush(self._due, (time.monotonic() + delay, next(self._order), item))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name='garp',
                                                 daemon=True)

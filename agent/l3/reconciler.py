@@ -111,7 +111,8 @@ class RouterReconciler:
             self.host.state_dirs.mark(l3sweep.marker_path(self.settings.state_path,
                                                           router.id))
         try:
-            execute(rplan.coalesce(plan), self._apply, f'router {router.id}', LOG)
+            execute(rplan.fold_device_config(rplan.coalesce(plan)), self._apply,
+                    f'router {router.id}', LOG)
         finally:
             if self.monitor is not None:
                 for spec in (desired.proxy, desired.keepalived):
