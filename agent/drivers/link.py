@@ -35,10 +35,13 @@ def _where(ns: Optional[str], dev: Optional[str] = None) -> str:
 
 
 def _index(ipr: Any, ns: Optional[str], dev: str) -> int:
-    found = ipr.link_lookup(ifname=dev)
-    if not found:
-        raise DeviceNotFound(f'{_where(ns, dev)}: not found')
-    return found[0]
+    """The device's index, looked up on the calling thread, which is inside ``ns``
+    (its worker, or the root namespace's callers): the kernel's SIOCGIFINDEX,
+    ~2 us of CPU where pyroute2's link_lookup decoded the whole device, ~0.4 ms."""
+    try:
+        return socket.if_nametoindex(dev)
+    except OSError:
+        raise DeviceNotFound(f'{_where(ns, dev)}: not found') from None
 
 
 def _call(ns: Optional[str], dev: Optional[str], what: str, fn: Any, *args: Any) -> Any:

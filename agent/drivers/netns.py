@@ -152,8 +152,13 @@ def _unshare_and_mount(path: str) -> None:
     _mount('/proc/thread-self/ns/net', path, MS_BIND, f'bind-mount namespace on {path}')
 
 
+LOOPBACK_INDEX = 1     # lo's in every network namespace (the kernel's LOOPBACK_IFINDEX)
+
+
 def _lo_up(ipr: Any) -> None:
-    ipr.link('set', index=ipr.link_lookup(ifname='lo')[0], state='up')
+    # By its fixed index: a lookup by name decoded all of lo's attributes, 2.4 ms
+    # of CPU per namespace in a cold start of 200 routers (py-spy), 5 % of it.
+    ipr.link('set', index=LOOPBACK_INDEX, state='up')
 
 
 def create(name: str) -> bool:
