@@ -361,6 +361,9 @@ class FakeOvs:
     def find_port(self, bridge: str, name: str) -> Optional[OvsPort]:
         return next((p for p in self.list_ports(bridge) if p.name == name), None)
 
+    def find_ports(self, bridge: str, names: Sequence[str]) -> Dict[str, OvsPort]:
+        return {p.name: p for p in self.list_ports(bridge) if p.name in set(names)}
+
     def delete_port(self, bridge: str, name: str) -> None:
         self.host.log.append(commands.ovs_del_port(bridge, name))
         if self._bridge(bridge)['ports'].pop(name, None) is not None:

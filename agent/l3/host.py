@@ -72,7 +72,8 @@ class RouterHost:
         # a thousand routers.  Our own plugs and unplugs are seen at once
         # (touched); a port someone else removed is replugged anyway, its device
         # being gone.
-        self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL)
+        self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL,
+                                             reread_touched=True)
                               for b in dict.fromkeys(bridges)}
         self._lock = threading.Lock()
         self.clear_conntrack = clear_conntrack

@@ -1,12 +1,17 @@
 """link.configure_device (addresses, default route and the first ARP in one visit to
 the namespace's worker) and link.has_device, on real namespaces."""
 
+import errno
 import ipaddress
 import subprocess
 import threading
 import time
 
-from agent.drivers import garp, link, netns
+import pytest
+
+from agent.drivers import garp, link, netns, rtnl_requests
+from agent.drivers.netlink_api import NetlinkError
+from agent.drivers.state import DeviceNotFound
 from tests.functional.drivers.test_garp import _receive_arp
 
 
@@ -61,3 +66,31 @@ def test_a_failed_first_announcement_is_logged_not_raised(make_namespace, caplog
     link.configure_device(ns, 'qg-noarp', ['198.51.100.9/24'], (), ['198.51.100.9'])
     assert 'gratuitous ARP for 198.51.100.9 failed' in caplog.text
     assert garp.ANNOUNCER is not None
+
+
+def test_a_hand_packed_move_sets_mac_mtu_and_up_in_the_namespace(make_namespace, run_id):
+    ns = make_namespace('qrouter-')
+    dev, peer = f'qr-{run_id}'[:14], f'pe-{run_id}'[:14]
+    subprocess.run(['ip', 'link', 'add', dev, 'type', 'veth', 'peer', 'name', peer],
+                   check=True)
+    try:
+        link.move_to_namespace(dev, ns, mac='fa:16:3e:12:34:56', mtu=1450, up=True)
+        state = link.observe_link(ns, dev)
+        assert (state.mac, state.mtu, state.up) == ('fa:16:3e:12:34:56', 1450, True)
+        assert not link.has_device(None, dev)
+        with pytest.raises(DeviceNotFound):
+            link.move_to_namespace(dev, ns)         # not in the root namespace any more
+    finally:
+        subprocess.run(['ip', 'link', 'del', peer], check=False)
+
+
+def test_hand_packed_requests_raise_the_kernels_errno(make_namespace):
+    ns = make_namespace('qrouter-')
+
+    def twice(_ipr):
+        addr = ipaddress.ip_interface('198.51.100.3/24')
+        rtnl_requests.add_address(1, addr)
+        with pytest.raises(NetlinkError) as exc:
+            rtnl_requests.add_address(1, addr)
+        return exc.value.code
+    assert netns.call_netlink(ns, twice) == errno.EEXIST
