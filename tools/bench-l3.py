@@ -349,6 +349,8 @@ def main():
     parser.add_argument('--py-spy', metavar='FILE',
                         help='sample the agent with py-spy during the cold sync (or the '
                         'back-to-back creates) into FILE')
+    parser.add_argument('--keep-log', metavar='FILE',
+                        help='copy the agent\'s (debug) log to FILE before cleaning up')
     parser.add_argument('--py-spy-gil', action='store_true',
                         help='with --py-spy: sample only the thread holding the GIL (CPU)')
     args = parser.parse_args()
@@ -399,6 +401,8 @@ def main():
         print(f'   {args.changes} changes sent in {spent:.2f} s; iptables-restore calls '
               f'for the router: {restores} ({restores / args.changes:.2f} per change)')
     finally:
+        if args.keep_log and os.path.exists(stack.agent_log):
+            shutil.copyfile(stack.agent_log, args.keep_log)
         stack.close()
 
 

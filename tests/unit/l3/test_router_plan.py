@@ -267,3 +267,12 @@ def test_a_fresh_routers_folded_plan_configures_each_device_once():
     assert len(qg.addresses) == 2 and len(qg.gateways) == 1      # gateway IP and the FIP
     assert qg.announce == tuple(a.ip for a in qg.addresses)
     assert qg.describe().count('arping') == 2
+
+
+def test_early_plugs_are_those_no_earlier_action_touches_by_name():
+    spec = lambda name: dev.PortSpec(name, 'id-' + name, 'fa:16:3e:00:00:01', 1)  # noqa: E731
+    fresh, replug = dev.PlugPort('br-int', spec('qr-a')), dev.PlugPort('br-ex', spec('qg-b'))
+    plan = p.Plan.of([dev.CreateNamespace(NS), dev.UnplugPort('br-ex', 'qg-b'), fresh,
+                      dev.MoveToNamespace('qr-a', NS), replug])
+    assert p.early_plugs(plan) == [fresh]
+    assert p.early_plugs(p.Plan.of([p.DeleteDevice(NS, 'qr-a'), fresh])) == []
