@@ -42,7 +42,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -51,15 +50,13 @@ import time
 import uuid
 
 from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
-
-import pyspy_summary  # noqa: E402
+from benchlib import start_py_spy, stop_py_spy
 
 from agent.common import names  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
 from tests.functional.helpers.host import netns_list  # noqa: E402
 from tests.functional.l3.stack import L3Stack  # noqa: E402
 
-PY_SPY_GIL = False          # --py-spy-gil
 RECONCILED = re.compile(r'reconciled router ([0-9a-f-]{36}): (\d+) actions')
 
 
@@ -166,31 +163,7 @@ def cpu_seconds(pid):
             (int(fields[13]) + int(fields[14])) / tick)
 
 
-def start_py_spy(path, pid, gil=False):
-    """py-spy sampling ``pid`` into ``path``, raw format: its threads not idle
-    (waits in the kernel included), or with ``gil`` only the thread holding the
-    GIL (where the agent's own CPU goes)."""
-    if not path:
-        return None
-    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
-    if not os.path.exists(binary):
-        binary = shutil.which('py-spy') or 'py-spy'
-    return subprocess.Popen([binary, 'record', '--pid', str(pid), '--format', 'raw',
-                             '--nonblocking', '--rate', '200', '--output', path]
-                            + (['--gil'] if gil else []),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_py_spy(spy, path):
-    if spy is None:
-        return
-    spy.send_signal(signal.SIGINT)      # py-spy writes its file and exits
-    spy.wait(60)
-    print(f'   py-spy profile of the agent in {path}; its top entries:')
-    print(pyspy_summary.summarise(pyspy_summary.load(path), 25), flush=True)
-
-
-def bench_full_sync(stack, count, cold_only=False, py_spy=None):
+def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False):
     ext, _ = stack.network('bench-public', '10.255.0.0/16', '10.255.0.1', external=True)
     stack.stop_agent()
     before = set(stack.routers)
@@ -199,12 +172,12 @@ def bench_full_sync(stack, count, cold_only=False, py_spy=None):
     print(f'   load average before the cold start: {load()}', flush=True)
     start = time.monotonic()
     stack.start_agent(wait=False)
-    spy = start_py_spy(py_spy, stack.agent.pid, PY_SPY_GIL)
+    spy = start_py_spy(py_spy, stack.agent.pid, gil)
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
     r = {'cold': time.monotonic() - start, 'cpu': cpu_seconds(stack.agent.pid)}
     print(f'   load average after: {load()}', flush=True)
-    stop_py_spy(spy, py_spy)
+    stop_py_spy(spy, py_spy, 'the agent', 25)
     print(f'   agent after the cold sync: {memory(stack.agent.pid)}', flush=True)
     if cold_only:
         return r
@@ -271,7 +244,7 @@ class ReadyWatcher(threading.Thread):
             time.sleep(0.005)
 
 
-def bench_back_to_back(stack, count, py_spy=None):
+def bench_back_to_back(stack, count, py_spy=None, gil=False):
     ext, _ = stack.network('b2b-public', '10.252.0.0/16', '10.252.0.1', external=True)
     nets = [stack.network(f'b2b-{i}', f'10.{150 + i}.0.0/24', f'10.{150 + i}.0.1')
             for i in range(count)]
@@ -279,7 +252,7 @@ def bench_back_to_back(stack, count, py_spy=None):
     watcher = ReadyWatcher()
     watcher.start()
     created = {}
-    spy = start_py_spy(py_spy, stack.agent.pid, PY_SPY_GIL)
+    spy = start_py_spy(py_spy, stack.agent.pid, gil)
     time.sleep(0.5 if spy else 0)       # attached before the first create
     cpu_before = cpu_seconds(stack.agent.pid)
     for i, (net, sub) in enumerate(nets):
@@ -298,7 +271,7 @@ def bench_back_to_back(stack, count, py_spy=None):
         time.sleep(0.05)
     watcher.stop.set()
     cpu = [a - b for a, b in zip(cpu_seconds(stack.agent.pid), cpu_before)]
-    stop_py_spy(spy, py_spy)
+    stop_py_spy(spy, py_spy, 'the agent', 25)
     each = [watcher.ready[r] - created[r] for r in created if r in watcher.ready]
     if not each:
         raise RuntimeError('no router became ready within 120 s')
@@ -354,8 +327,6 @@ def main():
     parser.add_argument('--py-spy-gil', action='store_true',
                         help='with --py-spy: sample only the thread holding the GIL (CPU)')
     args = parser.parse_args()
-    global PY_SPY_GIL
-    PY_SPY_GIL = args.py_spy_gil
     if os.geteuid() != 0:
         sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
     print(machine())
@@ -368,7 +339,8 @@ def main():
         if args.back_to_back:
             print(f'{args.back_to_back} routers (interface, gateway, floating IP) created '
                   f'back to back; load average before: {load()}', flush=True)
-            each, last, cpu = bench_back_to_back(stack, args.back_to_back, args.py_spy)
+            each, last, cpu = bench_back_to_back(stack, args.back_to_back, args.py_spy,
+                                                args.py_spy_gil)
             print(f'   router-create -> ready: median {statistics.median(each):.2f} s, '
                   f'max {max(each):.2f} s; all {len(each)} ready {last:.2f} s after the '
                   f'first create; agent CPU meanwhile {cpu[0]:.2f} s own, {cpu[1]:.2f} s '
@@ -382,7 +354,8 @@ def main():
                   f'max {max(times):.3f} s')
         print(f'2. full sync from cold, {args.routers} routers with a gateway and 2 '
               f'floating IPs each:', flush=True)
-        r = bench_full_sync(stack, args.routers, args.cold_only, args.py_spy)
+        r = bench_full_sync(stack, args.routers, args.cold_only, args.py_spy,
+                            args.py_spy_gil)
         print(f'   cold start -> all {args.routers} converged: {r["cold"]:.2f} s '
               f'({args.routers / r["cold"]:.1f} routers/s)')
         print(f'   agent CPU in the cold start: {r["cpu"][0]:.2f} s own, '

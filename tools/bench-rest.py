@@ -25,21 +25,17 @@ import concurrent.futures
 import http.client
 import json
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
 
-from benchlib import _children, machine  # noqa: I100 - first: puts the repository on sys.path
+import benchlib  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import _children, machine
 
 from tests.functional.controller_api.server_process import (  # noqa: E402
     ServerProcess, create_pg_database, drop_pg_database)
-import pyspy_summary  # noqa: E402
 
 
 class Api:
@@ -125,31 +121,18 @@ def server_cpu(pid: int) -> float:
 
 
 def start_py_spy(path, server_pid, gil=False):
-    """py-spy (``pip install py-spy``) sampling the first API worker (or the
-    server itself with one worker) into ``path`` in its raw format: the threads
-    not idle (waits on the database included), or with ``gil`` only the thread
-    holding the GIL (where the CPU goes)."""
+    """py-spy sampling the first API worker (or the server itself with one
+    worker) into ``path`` (:func:`benchlib.start_py_spy`)."""
     if not path:
         return None
-    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
-    if not os.path.exists(binary):
-        binary = shutil.which('py-spy') or 'py-spy'
     target = (sorted(_children(server_pid)) or [server_pid])[0]
-    spy = subprocess.Popen([binary, 'record', '--pid', str(target), '--format', 'raw',
-                            '--nonblocking', '--output', path] + (['--gil'] if gil else []),
-                           stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    spy = benchlib.start_py_spy(path, target, gil)
     time.sleep(0.5)      # attached before the load starts
     return spy
 
 
 def stop_py_spy(spy, path):
-    if spy is None:
-        return
-    spy.send_signal(signal.SIGINT)      # py-spy writes its file and exits
-    spy.wait(60)
-    print(f'  py-spy profile of one API worker in {path}; its top entries:')
-    print(pyspy_summary.summarise(pyspy_summary.load(path), 20))
+    benchlib.stop_py_spy(spy, path, 'one API worker')
 
 
 def run_once(args, base):

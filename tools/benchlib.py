@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import signal
+import subprocess
 import sys
 from collections import Counter
 
@@ -104,3 +107,28 @@ def memory(pid: int) -> str:
         listed = ', '.join(f'{n} {comm}' for comm, n in names.most_common())
         text += f'; its other children at that moment ({listed}): {_mib(helpers)}'
     return text
+
+
+def start_py_spy(path, pid, gil=False):
+    """py-spy (``pip install py-spy`` into the venv) sampling ``pid`` into ``path``
+    in its raw format: the threads not idle (waits in the kernel included), or
+    with ``gil`` only the thread holding the GIL (where the CPU goes)."""
+    if not path:
+        return None
+    binary = os.path.join(os.path.dirname(sys.executable), 'py-spy')   # the venv's
+    if not os.path.exists(binary):
+        binary = shutil.which('py-spy') or 'py-spy'
+    return subprocess.Popen([binary, 'record', '--pid', str(pid), '--format', 'raw',
+                             '--nonblocking', '--output', path] + (['--gil'] if gil else []),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_py_spy(spy, path, what, top=20):
+    """Stop ``spy`` (it writes its file) and print the profile's top entries."""
+    if spy is None:
+        return
+    import pyspy_summary    # beside this file
+    spy.send_signal(signal.SIGINT)
+    spy.wait(60)
+    print(f'  py-spy profile of {what} in {path}; its top entries:')
+    print(pyspy_summary.summarise(pyspy_summary.load(path), top), flush=True)

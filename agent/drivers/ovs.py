@@ -217,6 +217,14 @@ class _FindPort(ovs_command.ReadOnlyCommand):
             self.result = _ovs_port(self.bridge, port)
 
 
+def bridge_row(api: Any, bridge: str) -> Any:
+    """The Bridge row named ``bridge`` (BridgeNotFound if there is none)."""
+    row = idlutils.row_by_value(api.idl, 'Bridge', 'name', bridge, None)
+    if row is None:
+        raise BridgeNotFound(f'bridge {bridge}: does not exist')
+    return row
+
+
 class _FindPorts(ovs_command.ReadOnlyCommand):
     """The ports of ``names`` on a bridge (name -> OvsPort; absent or foreign ones
     left out), each through the IDL's name index."""
@@ -229,10 +237,7 @@ class _FindPorts(ovs_command.ReadOnlyCommand):
         self.members = members
 
     def run_idl(self, txn: Any) -> None:
-        br = idlutils.row_by_value(self.api.idl, 'Bridge', 'name', self.bridge, None)
-        if br is None:
-            raise BridgeNotFound(f'bridge {self.bridge}: does not exist')
-        members = self.members.of(self.api.idl, br)
+        members = self.members.of(self.api.idl, bridge_row(self.api, self.bridge))
         found = {}
         for name in self.names:
             row = idlutils.row_by_value(self.api.idl, 'Port', 'name', name, None)
