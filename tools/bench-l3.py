@@ -30,11 +30,18 @@ Prints figures and the machine; asserts nothing.
     sudo .venv/bin/python tools/bench-l3.py [--samples 10] [--routers 100]
                                             [--changes 50] [--window 5]
     sudo .venv/bin/python tools/bench-l3.py --back-to-back 10
+    sudo .venv/bin/python tools/bench-l3.py --routers 200 --cold-only [--py-spy FILE]
+
+``--cold-only`` stops after the cold full sync (step 2's first figure and the
+agent's CPU); ``--py-spy FILE`` samples the agent with py-spy (``pip install
+py-spy`` into the venv) during the cold sync, or during the back-to-back
+creates, into FILE in py-spy's raw format, and prints its top entries.
 """
 
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -43,6 +50,7 @@ import time
 import uuid
 
 from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import start_py_spy, stop_py_spy
 
 from agent.common import names  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
@@ -155,18 +163,24 @@ def cpu_seconds(pid):
             (int(fields[13]) + int(fields[14])) / tick)
 
 
-def bench_full_sync(stack, count):
+def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False):
     ext, _ = stack.network('bench-public', '10.255.0.0/16', '10.255.0.1', external=True)
     stack.stop_agent()
     before = set(stack.routers)
     build_routers(stack, count, ext['id'])
     routers = stack.routers - before
+    print(f'   load average before the cold start: {load()}', flush=True)
     start = time.monotonic()
     stack.start_agent(wait=False)
+    spy = start_py_spy(py_spy, stack.agent.pid, gil)
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
     r = {'cold': time.monotonic() - start, 'cpu': cpu_seconds(stack.agent.pid)}
+    print(f'   load average after: {load()}', flush=True)
+    stop_py_spy(spy, py_spy, 'the agent', 25)
     print(f'   agent after the cold sync: {memory(stack.agent.pid)}', flush=True)
+    if cold_only:
+        return r
     sample = names.router_namespace(sorted(routers)[0])
     r['qg_addrs'] = sum(1 for line in os.popen(f'ip netns exec {sample} ip -o -4 addr show')
                         if ' qg-' in line)
@@ -230,7 +244,7 @@ class ReadyWatcher(threading.Thread):
             time.sleep(0.005)
 
 
-def bench_back_to_back(stack, count):
+def bench_back_to_back(stack, count, py_spy=None, gil=False):
     ext, _ = stack.network('b2b-public', '10.252.0.0/16', '10.252.0.1', external=True)
     nets = [stack.network(f'b2b-{i}', f'10.{150 + i}.0.0/24', f'10.{150 + i}.0.1')
             for i in range(count)]
@@ -238,6 +252,8 @@ def bench_back_to_back(stack, count):
     watcher = ReadyWatcher()
     watcher.start()
     created = {}
+    spy = start_py_spy(py_spy, stack.agent.pid, gil)
+    time.sleep(0.5 if spy else 0)       # attached before the first create
     cpu_before = cpu_seconds(stack.agent.pid)
     for i, (net, sub) in enumerate(nets):
         start = time.monotonic()
@@ -255,6 +271,7 @@ def bench_back_to_back(stack, count):
         time.sleep(0.05)
     watcher.stop.set()
     cpu = [a - b for a, b in zip(cpu_seconds(stack.agent.pid), cpu_before)]
+    stop_py_spy(spy, py_spy, 'the agent', 25)
     each = [watcher.ready[r] - created[r] for r in created if r in watcher.ready]
     if not each:
         raise RuntimeError('no router became ready within 120 s')
@@ -302,6 +319,15 @@ def main():
                         help='only: N routers created back to back, create -> ready')
     parser.add_argument('--metadata-proxy-mode', choices=('haproxy', 'shared'),
                         default='haproxy', help="the agent's metadata_proxy_mode")
+    parser.add_argument('--cold-only', action='store_true',
+                        help='only the cold full sync of --routers routers')
+    parser.add_argument('--py-spy', metavar='FILE',
+                        help='sample the agent with py-spy during the cold sync (or the '
+                        'back-to-back creates) into FILE')
+    parser.add_argument('--keep-log', metavar='FILE',
+                        help='copy the agent\'s (debug) log to FILE before cleaning up')
+    parser.add_argument('--py-spy-gil', action='store_true',
+                        help='with --py-spy: sample only the thread holding the GIL (CPU)')
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
@@ -317,25 +343,30 @@ def main():
         if args.back_to_back:
             print(f'{args.back_to_back} routers (interface, gateway, floating IP) created '
                   f'back to back; load average before: {load()}', flush=True)
-            each, last, cpu = bench_back_to_back(stack, args.back_to_back)
+            each, last, cpu = bench_back_to_back(stack, args.back_to_back, args.py_spy,
+                                                args.py_spy_gil)
             print(f'   router-create -> ready: median {statistics.median(each):.2f} s, '
                   f'max {max(each):.2f} s; all {len(each)} ready {last:.2f} s after the '
                   f'first create; agent CPU meanwhile {cpu[0]:.2f} s own, {cpu[1]:.2f} s '
                   f'in the children it waited for; load average after: {load()}')
             return
-        print(f'1. router-interface-add returned -> qr- up with its address '
-              f'({args.samples} routers):', flush=True)
-        times = bench_interface_latency(stack, args.samples)
-        print(f'   median {statistics.median(times):.3f} s, min {min(times):.3f} s, '
-              f'max {max(times):.3f} s')
+        if not args.cold_only:
+            print(f'1. router-interface-add returned -> qr- up with its address '
+                  f'({args.samples} routers):', flush=True)
+            times = bench_interface_latency(stack, args.samples)
+            print(f'   median {statistics.median(times):.3f} s, min {min(times):.3f} s, '
+                  f'max {max(times):.3f} s')
         print(f'2. full sync from cold, {args.routers} routers with a gateway and 2 '
               f'floating IPs each:', flush=True)
-        r = bench_full_sync(stack, args.routers)
+        r = bench_full_sync(stack, args.routers, args.cold_only, args.py_spy,
+                            args.py_spy_gil)
         print(f'   cold start -> all {args.routers} converged: {r["cold"]:.2f} s '
-              f'({args.routers / r["cold"]:.1f} routers/s); a sample router has '
-              f'{r["qg_addrs"]} IPv4 addresses on qg-')
+              f'({args.routers / r["cold"]:.1f} routers/s)')
         print(f'   agent CPU in the cold start: {r["cpu"][0]:.2f} s own, '
               f'{r["cpu"][1]:.2f} s in the children it waited for')
+        if args.cold_only:
+            return
+        print(f'   a sample router has {r["qg_addrs"]} IPv4 addresses on qg-')
         print(f'   restart with nothing changed -> all reconciled: {r["warm"]:.2f} s, '
               f'{r["actions"]} actions in total; agent {r["memory"]}')
         print(f'   SIGTERM -> agent exited: {r["stop_converged"]:.2f} s right after the '
@@ -347,6 +378,8 @@ def main():
         print(f'   {args.changes} changes sent in {spent:.2f} s; iptables-restore calls '
               f'for the router: {restores} ({restores / args.changes:.2f} per change)')
     finally:
+        if args.keep_log and os.path.exists(stack.agent_log):
+            shutil.copyfile(stack.agent_log, args.keep_log)
         stack.close()
 
 

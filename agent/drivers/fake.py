@@ -287,6 +287,19 @@ class FakeLinks:
         self.garps.append((ns, dev, str(ip)))
         return None
 
+    def configure_device(self, ns: Optional[str], dev: str, addresses: Iterable[Any] = (),
+                         gateways: Iterable[Any] = (), announce: Iterable[Any] = (),
+                         count: int = 3) -> None:
+        for addr in addresses:
+            self.add_address(ns, dev, addr)
+        for gw in gateways:
+            self.set_default_gateway(ns, dev, gw)
+        for ip in announce:
+            self.send_gratuitous_arp(ns, dev, ip, count)
+
+    def has_device(self, ns: Optional[str], dev: str) -> bool:
+        return dev in self.host.ns(ns).devices
+
 
 class FakeOvs:
     def __init__(self, host: FakeHost) -> None:
@@ -356,6 +369,9 @@ class FakeOvs:
 
     def find_port(self, bridge: str, name: str) -> Optional[OvsPort]:
         return next((p for p in self.list_ports(bridge) if p.name == name), None)
+
+    def find_ports(self, bridge: str, names: Sequence[str]) -> Dict[str, OvsPort]:
+        return {p.name: p for p in self.list_ports(bridge) if p.name in set(names)}
 
     def delete_port(self, bridge: str, name: str) -> None:
         self.host.log.append(commands.ovs_del_port(bridge, name))

@@ -20,11 +20,11 @@ import threading
 from typing import Any, Dict, List, Sequence
 
 from ovsdbapp.backend.ovs_idl import command as ovs_command
-from ovsdbapp.backend.ovs_idl import idlutils
 from ovsdbapp.backend.ovs_idl import transaction as ovs_transaction
 
 from agent.drivers import commands
 from agent.drivers.ovs import OvsDriver
+from agent.drivers.ovs import bridge_row as _bridge
 from agent.drivers.state import (
     DEAD_VLAN, BridgeNotFound, DriverError, key_for, lowest_free, tags_in)
 
@@ -42,13 +42,6 @@ def _commit(api: Any, *cmds: Any) -> None:
     for cmd in cmds:
         txn.add(cmd)
     txn.commit()
-
-
-def _bridge(api: Any, name: str) -> Any:
-    br = idlutils.row_by_value(api.idl, 'Bridge', 'name', name, None)
-    if br is None:
-        raise BridgeNotFound(f'bridge {name}: does not exist')
-    return br
 
 
 class _Allocate(ovs_command.BaseCommand):

@@ -390,8 +390,8 @@ class L3Agent:
                 except Exception:  # noqa: BLE001
                     continue
         for port in candidates:
-            if port.name in in_namespaces or self.drivers.links.observe_link(None,
-                                                                             port.name):
+            if port.name in in_namespaces or self.drivers.links.has_device(None,
+                                                                           port.name):
                 continue
             LOG.info('deleting orphan port %s from %s', port.name, port.bridge)
             self.drivers.ovs.delete_port(port.bridge, port.name)

@@ -75,7 +75,8 @@ class RouterHost:
         # a thousand routers.  Our own plugs and unplugs are seen at once
         # (touched); a port someone else removed is replugged anyway, its device
         # being gone.
-        self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL)
+        self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL,
+                                             reread_touched=True)
                               for b in dict.fromkeys(bridges)}
         self._lock = threading.Lock()
         self.clear_conntrack = clear_conntrack
@@ -174,7 +175,7 @@ class RouterHost:
         if not self.drivers.netns.exists(ns):
             ports = self.ports_named(names_wanted) if ports is None else ports
             in_root = frozenset(p.name for p in ports if p.name in names_wanted
-                                and self.drivers.links.observe_link(None, p.name))
+                                and self.drivers.links.has_device(None, p.name))
             mine = tuple(p for p in ports if p.name in names_wanted)
             return rplan.ObservedRouter(
                 False, ovs_ports=mine, links_in_root=in_root,
@@ -187,7 +188,7 @@ class RouterHost:
         mine = tuple(p for p in ports if p.name in here or p.name in names_wanted)
         in_root = frozenset(p.name for p in mine if p.name in names_wanted
                             and p.name not in here
-                            and self.drivers.links.observe_link(None, p.name))
+                            and self.drivers.links.has_device(None, p.name))
         sysctls = self._sysctls(ns, [k for k, _ in desired.sysctls + desired.device_sysctls])
         converged, nat_fips = self._iptables_state(desired, with_nat_fips)
         families = (4, 6) if _has_ipv6(desired) else (4,)
@@ -244,6 +245,11 @@ def _move_device(host: RouterHost, a: rplan.MoveDevice) -> None:
                                          up=a.up)
 
 
+def _configure_device(host: RouterHost, a: rplan.ConfigureDevice) -> None:
+    host.drivers.links.configure_device(a.namespace, a.name, a.addresses, a.gateways,
+                                        a.announce)
+
+
 def _delete_device(host: RouterHost, a: rplan.DeleteDevice) -> None:
     host.drivers.links.delete_device(a.namespace, a.name)
 
@@ -296,6 +302,7 @@ def _unlisten(host: RouterHost, a: rplan.RemoveListener) -> None:
 
 _HANDLERS: dict[type, Callable] = {
     rplan.MoveDevice: _move_device,
+    rplan.ConfigureDevice: _configure_device,
     rplan.DeleteDevice: _delete_device,
     rplan.ReplaceRoute: _replace_route,
     rplan.DeleteRoute: _delete_route,

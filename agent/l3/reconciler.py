@@ -12,6 +12,7 @@ import os
 import shutil
 import threading
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from agent.common import fileutils, names
 from agent.dataplane import device as dev
@@ -56,6 +57,7 @@ class RouterReconciler:
         self._lock = threading.Lock()
         self._applied: dict[str, Router] = {}
         self._fips: dict[str, dict] = {}
+        self._plugs: ThreadPoolExecutor | None = None
 
     # -- what is served (for report_state and network_update) ------------------------
 
@@ -114,7 +116,8 @@ class RouterReconciler:
         if any(isinstance(a, rplan.EnsureListener) for a in plan.actions):
             self._stop_haproxy(router.id)       # its port, before the shared proxy's
         try:
-            execute(rplan.coalesce(plan), self._apply, f'router {router.id}', LOG)
+            self._execute(rplan.fold_device_config(rplan.coalesce(plan)),
+                          f'router {router.id}')
         finally:
             for spec in (desired.proxy, desired.keepalived):
                 if isinstance(spec, ListenerSpec):
@@ -146,6 +149,32 @@ class RouterReconciler:
         observed = self.host.observe(desired, ports)
         return [a for a in rplan.diff(desired, observed, {}, self.host.bridges).actions
                 if isinstance(a, dev.PlugPort)]
+
+    def _execute(self, plan: rplan.Plan, resource: str) -> None:
+        """``plan``, its early plugs (:func:`agent.l3.plan.early_plugs`) started
+        first on threads of their own and each waited for at its turn."""
+        early = rplan.early_plugs(plan)
+        if not early:
+            execute(plan, self._apply, resource, LOG)
+            return
+        with self._lock:
+            if self._plugs is None:
+                self._plugs = ThreadPoolExecutor(max_workers=4, thread_name_prefix='l3-plug')
+        started = {id(a): self._plugs.submit(self.host.apply, a) for a in early}
+
+        def apply(action) -> None:
+            future = started.pop(id(action), None)
+            if future is None:
+                self._apply(action)
+                return
+            if self.stopping.is_set():
+                raise Stopping('the agent is stopping')
+            future.result()
+        try:
+            execute(plan, apply, resource, LOG)
+        finally:
+            for future in started.values():     # the plan stopped before their turn:
+                future.exception()              # done before the router's next reconcile
 
     def _apply(self, action) -> None:
         if self.stopping.is_set():

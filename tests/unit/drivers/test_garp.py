@@ -2,6 +2,7 @@
 
 import ipaddress
 import threading
+import time
 
 from agent.drivers import garp
 from agent.drivers.state import DriverError
@@ -59,3 +60,24 @@ def test_a_failed_send_ends_that_announcement_only():
     kept = announcer.announce('ns', 'qg-1', '198.51.100.10', count=2)
     assert gone.join(5) and kept.join(5)
     assert sent == [('ns', 'qg-1', '198.51.100.10')] * 2
+
+
+def test_a_namespaces_frames_due_together_go_in_one_visit(monkeypatch):
+    visits, lock = [], threading.Lock()
+
+    def send_all(ns, items):
+        with lock:
+            visits.append((ns, sorted(str(ip) for _, ip in items)))
+        return [None] * len(items)
+    monkeypatch.setattr(garp, 'send_all', send_all)
+    announcer = garp.Announcer(interval=0.05)
+    with announcer._cond:       # queued together before the thread sends any
+        announcer._push('qrouter-a', [garp.Announcement('qrouter-a', 'qr-1', '10.0.0.1', 2),
+                                      garp.Announcement('qrouter-a', 'qg-1', '10.9.0.1', 2)],
+                        time.monotonic())
+    last = announcer.announce('qrouter-a', 'qg-1', '10.9.0.2', count=2)
+    other = announcer.announce('qrouter-b', 'qg-2', '10.9.0.3', count=2)
+    assert last.join(5) and other.join(5)
+    a = [ips for ns, ips in visits if ns == 'qrouter-a']
+    assert a == [['10.0.0.1', '10.9.0.1', '10.9.0.2']] * 2         # 2 visits, not 6
+    assert [ips for ns, ips in visits if ns == 'qrouter-b'] == [['10.9.0.3']] * 2

@@ -249,3 +249,50 @@ def test_shared_mode_teardown_removes_the_listener_before_the_namespace():
     plan = p.teardown(d.namespace, converged(d), None, False, listener=d.proxy)
     assert kinds(plan) == ['RemoveListener', 'UnplugPort', 'UnplugPort',
                            'DeleteNamespace']
+
+
+GW = ipaddress.ip_address('10.0.0.254')
+ADDR2 = dev.AddAddress(NS, 'qr-a', ipaddress.ip_interface('10.0.0.2/32'))
+SETGW = dev.SetDefaultGateway(NS, 'qr-a', GW)
+ARP = p.GratuitousArp(NS, 'qr-a', ADDR.address.ip)
+ARP2 = p.GratuitousArp(NS, 'qr-a', ADDR2.address.ip)
+
+
+@pytest.mark.parametrize('actions, expected', [
+    ((MOVE, ADDR, ADDR2, SETGW, ARP, ARP2),
+     (MOVE, p.ConfigureDevice(NS, 'qr-a', (ADDR.address, ADDR2.address), (GW,),
+                              (ADDR.address.ip, ADDR2.address.ip)))),
+    ((ADDR, ARP), (p.ConfigureDevice(NS, 'qr-a', (ADDR.address,), (),
+                                     (ADDR.address.ip,)),)),
+    ((ADDR,), (ADDR,)),                                            # one: left as it is
+    ((ARP, ADDR), (ARP, ADDR)),                                    # not the planner's order
+    ((ADDR, dev.AddAddress(NS, 'qg-b', ADDR2.address)),           # another device
+     (ADDR, dev.AddAddress(NS, 'qg-b', ADDR2.address))),
+    ((ADDR, dev.DeleteDefaultRoute(NS, 6), ARP), (ADDR, dev.DeleteDefaultRoute(NS, 6), ARP)),
+    ((), ()),
+])
+def test_fold_device_config_makes_one_visit_of_a_devices_addresses_routes_and_arps(
+        actions, expected):
+    assert p.fold_device_config(p.Plan.of(actions)).actions == expected
+
+
+def test_a_fresh_routers_folded_plan_configures_each_device_once():
+    plan = p.diff(desired(golden_router()), p.ObservedRouter(False), {}, ('br-int', 'br-ex'))
+    folded = p.fold_device_config(p.coalesce(plan))
+    configured = {a.name: a for a in folded if isinstance(a, p.ConfigureDevice)}
+    assert list(configured) == [QR_DEV, QG_DEV]
+    assert not [a for a in folded if isinstance(a, (dev.AddAddress, p.GratuitousArp,
+                                                    dev.SetDefaultGateway))]
+    qg = configured[QG_DEV]
+    assert len(qg.addresses) == 2 and len(qg.gateways) == 1      # gateway IP and the FIP
+    assert qg.announce == tuple(a.ip for a in qg.addresses)
+    assert qg.describe().count('arping') == 2
+
+
+def test_early_plugs_are_those_no_earlier_action_touches_by_name():
+    spec = lambda name: dev.PortSpec(name, 'id-' + name, 'fa:16:3e:00:00:01', 1)  # noqa: E731
+    fresh, replug = dev.PlugPort('br-int', spec('qr-a')), dev.PlugPort('br-ex', spec('qg-b'))
+    plan = p.Plan.of([dev.CreateNamespace(NS), dev.UnplugPort('br-ex', 'qg-b'), fresh,
+                      dev.MoveToNamespace('qr-a', NS), replug])
+    assert p.early_plugs(plan) == [fresh]
+    assert p.early_plugs(p.Plan.of([p.DeleteDevice(NS, 'qr-a'), fresh])) == []
