@@ -18,7 +18,7 @@ import os
 import threading
 import time
 
-from agent.common import access, heap, names
+from agent.common import access, malloc, names
 from agent.conf import service
 from agent.dataplane import ownership, physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
@@ -235,13 +235,13 @@ class L3Agent:
 
     def _trim_after_burst(self) -> None:
         """Once a full sync's routers are all handled, give the heap its freed
-        pages back (agent.common.heap): the RPC answers and the plans of a
+        pages back (agent.common.malloc): the RPC answers and the plans of a
         thousand routers otherwise keep the RSS at their peak."""
         with self._lock:
             if not self._trim_due or len(self.queue):
                 return
             self._trim_due = False
-        heap.trim()
+        malloc.trim()
 
     def _converge(self, router_id: str, router, tags=None) -> None:
         if not want.hosted(router, self.settings):

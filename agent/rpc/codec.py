@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import sys
 from collections.abc import Mapping
 
 from agent.common import dhcp_fields
@@ -68,7 +69,7 @@ class Fields:
             return value
         if not is_uuid(value):
             raise self.error(name, f'{_short(value)} is not a UUID')
-        return value
+        return sys.intern(value)
 
     def optional_uuid(self, name: str) -> str | None:
         value = self.raw(name, None)
@@ -80,7 +81,7 @@ class Fields:
             return default
         if not isinstance(value, str):
             raise self.error(name, f'{_short(value)} is not a string')
-        return value
+        return sys.intern(value)
 
     def bool(self, name: str, default=_MISSING) -> bool:
         value = self.raw(name, default)

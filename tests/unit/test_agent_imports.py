@@ -7,7 +7,11 @@ preload are imported, logging is set up, the module holding the agent class is
 imported and an RPC transport is made for an unreachable broker (oslo.messaging
 connects lazily).  Then the interpreter's ``sys.modules`` is read: a module
 there with a value is loaded (``agent/__init__.py`` puts ``None`` under
-``eventlet`` so that oslo cannot import it; ``None`` means "not loaded").
+``eventlet`` and ``yaml`` so that oslo and kombu cannot import them; ``None``
+means "not loaded").  An agent imports its drivers and children's renderers
+later, when it is built and as it works: a second test imports every module of
+the agent side (all of ``agent`` but the controller, its CLI and the tools) in
+one interpreter and checks the same.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ import pytest
 # (with jinja2) is loaded by the first SIGUSR2 only (agent.ops.gmr);
 # http.server by the metrics endpoint only when it is on (agent.ops.metrics).
 FORBIDDEN = ('sqlalchemy', 'alembic', 'flask', 'werkzeug', 'cheroot', 'psycopg',
-             'psycopg2', 'pymysql', 'oslo_middleware', 'eventlet')
+             'psycopg2', 'pymysql', 'oslo_middleware', 'eventlet',
+             'yaml')                # kombu's optional serializer: ~0.9 MiB of RSS
 ON_DEMAND = ('oslo_reports', 'jinja2')     # psutil: oslo.messaging loads it anyway
 ON_DEMAND_MODULES = ('http.server',)
 
@@ -77,3 +82,36 @@ def test_agent_loads_no_controller_library_nor_eventlet(tmp_path, entry, spec_na
     on_demand = ON_DEMAND + (() if entry.endswith('metadata_agent') else ON_DEMAND_MODULES)
     early = sorted(loaded & set(on_demand))
     assert early == [], f'{entry} loads {early} before they are asked for'
+
+
+# The controller's packages and entry points, the CLI that talks to its API, and the
+# tools (test bed, interop job, all-in-one) that drive a whole node: not agent code.
+NOT_AGENT_SIDE = ('agent.controller', 'agent.cli', 'agent.tools', 'agent.cmd.server')
+
+WALK = textwrap.dedent('''
+    import importlib, json, pkgutil, sys
+    skip = tuple(sys.argv[1].split(','))
+    names, pending = [], ['agent']
+    while pending:               # not pkgutil.walk_packages: it imports every package
+        package = importlib.import_module(pending.pop())
+        names.append(package.__name__)
+        for info in pkgutil.iter_modules(package.__path__, package.__name__ + '.'):
+            if info.name.startswith(skip):
+                continue
+            if info.ispkg:
+                pending.append(info.name)
+            else:
+                importlib.import_module(info.name)
+                names.append(info.name)
+    print(json.dumps([len(names), sorted({name.split('.')[0] for name, module
+                                          in sys.modules.items() if module is not None})]))
+''')
+
+
+def test_no_agent_side_module_loads_controller_library_nor_eventlet():
+    result = subprocess.run([sys.executable, '-c', WALK, ','.join(NOT_AGENT_SIDE)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    count, loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert count > 100 and 'ovsdbapp' in loaded and 'pyroute2' in loaded   # it walked
+    assert sorted(set(loaded) & set(FORBIDDEN)) == []
