@@ -305,17 +305,6 @@ def diff(desired: DesiredDevice, observed: ObservedDevice) -> Plan:
     return Plan.of(actions)
 
 
-def teardown(namespace: str, bridge: str, device: str | None, namespace_exists: bool,
-             port_plugged: bool) -> Plan:
-    """Remove a plugged device and then its namespace."""
-    actions: list[Action] = []
-    if device and port_plugged:
-        actions.append(UnplugPort(bridge, device))
-    if namespace_exists:
-        actions.append(DeleteNamespace(namespace))
-    return Plan.of(actions)
-
-
 def teardown_devices(namespace: str, bridge: str, devices, namespace_exists: bool) -> Plan:
     """Unplug every one of ``devices`` (OVS ports that exist), then the namespace."""
     actions: list[Action] = [UnplugPort(bridge, d) for d in devices]
