@@ -25,7 +25,7 @@ import warnings
 M_ARENA_MAX = -8    # mallopt() parameter, glibc's malloc.h
 MALLOC_ARENAS = 2
 
-sys.modules.setdefault('eventlet', None)
+sys.modules.setdefault('eventlet', None)  # type: ignore[arg-type]  # None: its import fails
 
 if 'MALLOC_ARENA_MAX' not in os.environ:
     try:

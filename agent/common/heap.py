@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import ctypes
 import logging
+from typing import Any
 
 LOG = logging.getLogger(__name__)
 
+_malloc_trim: Any
 try:
     _malloc_trim = ctypes.CDLL(None).malloc_trim
     _malloc_trim.argtypes = [ctypes.c_size_t]

@@ -49,7 +49,7 @@ class Plugin:
     # transactions -----------------------------------------------------------------
     def _write(self, ctx: Context, fn: Callable[[Txn], T]) -> T:
         """Run ``fn`` in a retried write transaction; deliver its outbox after commit."""
-        last = []
+        last: list[Outbox] = []
 
         def attempt(session):
             txn = Txn(session, Outbox(), self.conf, ctx)

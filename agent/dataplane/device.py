@@ -247,12 +247,12 @@ def _addresses(desired, link):
     return actions
 
 
-def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool):
-    actions = []
+def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool) -> list[Action]:
+    actions: list[Action] = []
     if not desired.manage_addresses:
         return actions
     wanted = {gw.version: gw for gw in desired.gateways}
-    have = {}
+    have: dict[int, RouteState] = {}
     for route in observed.default_routes:
         have.setdefault(route.dst.version, route)
     for version in (4, 6):
