@@ -5,7 +5,7 @@ import pytest
 from agent.drivers.iptables_diff import plan_restore
 from agent.drivers.iptables_rules import normalize_table, parse_save
 from agent.l3.nat import NatSettings, router_tables
-from tests.unit.iptables_golden import (
+from tests.unit.l3.golden import (
     QG_DEV, QR_DEV, fip, golden_router, golden_rule_sets, golden_sections, rule_sets)
 
 W = 'neutron-l3-agent'
