@@ -216,7 +216,7 @@ def _port_replug_needed(desired: DesiredDevice, observed: ObservedDevice) -> boo
 def _configure(desired, link):
     """Actions that make an existing device in the namespace look as desired."""
     ns, name = desired.namespace, desired.name
-    actions = []
+    actions: list[Action] = []
     if link is None or (link.mac or '').lower() != desired.port.mac.lower():
         actions.append(SetMac(ns, name, desired.port.mac))
     if desired.mtu and (link is None or link.mtu != desired.mtu):
@@ -230,7 +230,7 @@ def _configure(desired, link):
 
 def _addresses(desired, link):
     ns, name = desired.namespace, desired.name
-    actions = []
+    actions: list[Action] = []
     # Link-scoped addresses count only when wanted (fe80::a9fe:a9fe): the kernel's
     # own IPv6 link-local address is never ours to remove.
     have = (link.addresses | (link.link_local & desired.addresses)
