@@ -29,8 +29,8 @@ import warnings
 M_ARENA_MAX = -8    # mallopt() parameter, glibc's malloc.h
 MALLOC_ARENAS = 2
 
-sys.modules.setdefault('eventlet', None)
-sys.modules.setdefault('yaml', None)
+sys.modules.setdefault('eventlet', None)  # type: ignore[arg-type]  # None: its import fails
+sys.modules.setdefault('yaml', None)  # type: ignore[arg-type]
 
 if 'MALLOC_ARENA_MAX' not in os.environ:
     try:

@@ -130,7 +130,7 @@ class NamespaceCleaner:
 
     def _our_ports(self) -> Dict[str, tuple]:
         """{port name: (bridge, port)} of our ports on the configured bridges."""
-        ports = {}
+        ports: Dict[str, tuple] = {}
         if self.ovs is None:
             return ports
         for bridge in self.bridges:

@@ -11,8 +11,6 @@ keeps a second agent with the same state_path from running (exit status 1).
 
 from __future__ import annotations
 
-import sys
-
 from agent.cmd import run
 
 
@@ -21,4 +19,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

@@ -10,8 +10,6 @@ re-reads the mutable options (log level) and resyncs in full.
 
 from __future__ import annotations
 
-import sys
-
 from agent.cmd import run
 
 
@@ -20,4 +18,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

@@ -12,8 +12,6 @@ the same socket refuses to start (its socket, not a state_path lock, decides).
 
 from __future__ import annotations
 
-import sys
-
 from agent.cmd import run
 
 
@@ -22,4 +20,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    main()

@@ -23,13 +23,16 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from oslo_config import cfg
 
 from agent.common import service_lock, signals
 from agent.conf import neutron_compat, service
 from agent.ops import gmr, sdnotify, watchdog
+
+if TYPE_CHECKING:
+    from agent.ops.metrics import MetricsServer
 
 LOG = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class AgentMain:
     lock_exit: int | None = 1                    # exit status when the lock is held; None: no lock
     quiet_loggers: tuple[str, ...] = ()          # 'logger=LEVEL' added to default_log_levels
     preload: tuple[str, ...] = ()                # modules imported before logging is set up
-    serving: Callable[[object], str] | None = None   # a line logged once started
+    serving: Callable[[cfg.ConfigOpts], str] | None = None   # a line logged once started
     neutron_options: tuple = ()                  # Neutron's options it recognises (neutron_compat)
 
 
@@ -237,7 +240,7 @@ class _Extras:
     """What runs beside a started agent for its supervisors: the metrics endpoint
     (``[AGENT] metrics_bind_port``) and systemd's watchdog (``WatchdogSec=``);
     systemd is told the agent is ready once both are up."""
-    metrics: object | None
+    metrics: MetricsServer | None
     watchdog: watchdog.Watchdog | None
 
     @classmethod

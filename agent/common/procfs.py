@@ -29,7 +29,8 @@ def parent(pid: int) -> int | None:
 
 def ancestors() -> set[int]:
     """This process and every process above it."""
-    pids, pid = set(), os.getpid()
+    pids: set[int] = set()
+    pid: int | None = os.getpid()
     while pid is not None and pid > 1:
         pids.add(pid)
         pid = parent(pid)

@@ -67,7 +67,8 @@ def _label(option: NeutronOption, value) -> str:
 def decide(given: Mapping[tuple[str, str], object], options) -> Verdict:
     """Sort the values the operator set (``{(group, name): value}``, only options
     read from a file or the command line) of ``options``."""
-    errors, ignored = [], []
+    errors: list[str] = []
+    ignored: list[str] = []
     for option in options:
         if option.key not in given:
             continue

@@ -29,7 +29,7 @@ def _beyond_agent_groups(groups):
     reads; original option objects, each once, merged per group.
     """
     shared = {id(opt) for _group, opts in service.AGENT_GROUPS for opt in opts}
-    merged = {}
+    merged: dict = {}
     for group, opts in groups:
         for opt in opts:
             if id(opt) not in shared:

@@ -5,7 +5,12 @@ The REST layer and the RPC endpoints both call :class:`agent.controller.plugin.P
 * ``plugin``: the facade; one retried transaction per call, notifications after commit.
 * ``networks``, ``ports``, ``routers``, ``floatingips``, ``agents``: what each call
   does inside its transaction (a :class:`agent.controller.txn.Txn`).
-* ``dhcp_rpc``, ``l3_rpc``: the answers to the agents' RPC calls.
+* ``dhcp_queries``, ``l3_queries``: what the agents' RPC calls read and write, as
+  ``queries`` is for the API's list and show calls (a ``*queries`` module runs in a
+  transaction).
+* ``rpc_server``: Neutron's RPC endpoints and their servers; ``metadata_rpc``: the
+  metadata agent's endpoint (a ``*_rpc`` module is an endpoint); ``rpc_endpoint``:
+  what every endpoint shares (argument checks, error logging).
 * ``scheduler``: which agent hosts which network and router; ``events``: the
   notifications of Neutron's agent protocol, put into the transaction's outbox.
 * ``validation``, ``ipam``, ``wire``: pure validators, address choice, wire dicts.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 import oslo_messaging
 
-from agent.controller.rpc_server import _args, _rpc_method
+from agent.controller.rpc_endpoint import call_args, rpc_method
 
 
 class MetadataRpcCallback:
@@ -26,7 +26,7 @@ class MetadataRpcCallback:
     def __init__(self, plugin):
         self.plugin = plugin
 
-    @_rpc_method
+    @rpc_method
     def get_instance_metadata(self, context, **kwargs):
-        f = _args('get_instance_metadata', kwargs)
+        f = call_args('get_instance_metadata', kwargs)
         return self.plugin.get_instance_metadata(f.str('device_id'))

@@ -25,7 +25,7 @@ SUBNET_FIELDS = frozenset({
     'ipv6_address_mode', 'ipv6_ra_mode', 'subnetpool_id', 'description', 'segment_id',
     'service_types', 'prefixlen', 'use_default_subnetpool'})
 NETWORK_UNSUPPORTED = {'port_security_enabled': ((False,), v.NO_PORT_SECURITY)}
-SUBNET_UNSUPPORTED = {
+SUBNET_UNSUPPORTED: dict[str, tuple[tuple, str]] = {
     'segment_id': ((None,), 'routed networks (segments) are not implemented'),
     'service_types': (([],), 'subnet service types are not implemented'),
     'prefixlen': ((None,), 'subnet pools are not supported'),

@@ -12,9 +12,9 @@ from __future__ import annotations
 import logging
 from typing import Callable, TypeVar
 
-from agent.controller import (agents, dhcp_rpc, floatingips, instances, l3_ha, l3_rpc,
-                              migrations, networks, ports, queries, routers, scheduler,
-                              segments, wire)
+from agent.controller import (agents, dhcp_queries, floatingips, instances, l3_ha,
+                              l3_queries, migrations, networks, ports, queries, routers,
+                              scheduler, segments, wire)
 from agent.controller.context import Context
 from agent.controller.db import engine, models
 from agent.controller.db.models import utcnow
@@ -49,7 +49,7 @@ class Plugin:
     # transactions -----------------------------------------------------------------
     def _write(self, ctx: Context, fn: Callable[[Txn], T]) -> T:
         """Run ``fn`` in a retried write transaction; deliver its outbox after commit."""
-        last = []
+        last: list[Outbox] = []
 
         def attempt(session):
             txn = Txn(session, Outbox(), self.conf, ctx)
@@ -224,42 +224,42 @@ class Plugin:
     # RPC: DHCP agent --------------------------------------------------------------------------
     def get_active_networks_info(self, host: str, enable_dhcp_filter: bool = True) -> list[dict]:
         # Write only when there is something to schedule; answer from a read.
-        if self._read(ADMIN, dhcp_rpc.has_unhosted_networks):
-            self._write(ADMIN, lambda t: dhcp_rpc.schedule_unhosted_networks(t, host))
-        return self._read(ADMIN, lambda t: dhcp_rpc.active_networks_info(
+        if self._read(ADMIN, dhcp_queries.has_unhosted_networks):
+            self._write(ADMIN, lambda t: dhcp_queries.schedule_unhosted_networks(t, host))
+        return self._read(ADMIN, lambda t: dhcp_queries.active_networks_info(
             t, host, enable_dhcp_filter))
 
     def get_network_info(self, network_id: str, host: str) -> dict | None:
-        return self._read(ADMIN, lambda t: dhcp_rpc.one_network_info(t, network_id or ''))
+        return self._read(ADMIN, lambda t: dhcp_queries.one_network_info(t, network_id or ''))
 
     def create_dhcp_port(self, port: dict, host: str) -> dict | None:
-        return self._write(ADMIN, lambda t: dhcp_rpc.create_dhcp_port(t, port, host))
+        return self._write(ADMIN, lambda t: dhcp_queries.create_dhcp_port(t, port, host))
 
     def update_dhcp_port(self, port_id: str, port: dict, host: str) -> dict | None:
-        return self._write(ADMIN, lambda t: dhcp_rpc.update_dhcp_port(t, port_id, port, host))
+        return self._write(ADMIN, lambda t: dhcp_queries.update_dhcp_port(t, port_id, port, host))
 
     def release_dhcp_port(self, network_id: str, device_id: str, host: str) -> None:
-        self._write(ADMIN, lambda t: dhcp_rpc.release_dhcp_port(t, network_id, device_id))
+        self._write(ADMIN, lambda t: dhcp_queries.release_dhcp_port(t, network_id, device_id))
 
     def get_dhcp_port(self, port_id: str) -> dict:
         return self.get_port(ADMIN, port_id)
 
     def dhcp_ready_on_ports(self, port_ids) -> None:
-        self._write(ADMIN, lambda t: dhcp_rpc.dhcp_ready_on_ports(t, port_ids))
+        self._write(ADMIN, lambda t: dhcp_queries.dhcp_ready_on_ports(t, port_ids))
 
     # RPC: L3 agent -----------------------------------------------------------------------------
     def get_router_ids(self, host: str) -> list[str]:
-        return self._write(ADMIN, lambda t: l3_rpc.router_ids(t, host))
+        return self._write(ADMIN, lambda t: l3_queries.router_ids(t, host))
 
     def sync_routers(self, host: str, router_ids=None) -> list[dict]:
         # Neutron binds the routers' ports to the asking host first (a write, only
         # when needed), then answers (a read).
-        if self._read(ADMIN, lambda t: l3_rpc.ports_need_binding(t, host, router_ids)):
-            self._write(ADMIN, lambda t: l3_rpc.bind_router_ports(t, host, router_ids))
-        return self._read(ADMIN, lambda t: l3_rpc.sync_routers(t, host, router_ids))
+        if self._read(ADMIN, lambda t: l3_queries.ports_need_binding(t, host, router_ids)):
+            self._write(ADMIN, lambda t: l3_queries.bind_router_ports(t, host, router_ids))
+        return self._read(ADMIN, lambda t: l3_queries.sync_routers(t, host, router_ids))
 
     def update_floatingip_statuses(self, router_id: str, fip_statuses: dict) -> None:
-        self._write(ADMIN, lambda t: l3_rpc.update_floatingip_statuses(
+        self._write(ADMIN, lambda t: l3_queries.update_floatingip_statuses(
             t, router_id, fip_statuses))
 
     def update_ha_routers_states(self, host: str, states: dict) -> None:

@@ -170,7 +170,8 @@ def allocate(txn: Txn, port: models.Port, requests: list | None,
                                  f'port {port.id}: fixed_ips[{i}]')
                 for i, item in enumerate(requests)]
     _lock_subnets(txn, {s.id for s, ip in resolved if ip is None})
-    rows, seen = [], set()
+    rows: list = []
+    seen: set = set()
     for subnet, ip in resolved:
         if ip is None and ipam.is_auto_address_subnet(subnet.ip_version,
                                                       subnet.ipv6_address_mode):

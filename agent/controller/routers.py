@@ -40,7 +40,7 @@ def router_dict(txn: Txn, router: models.Router) -> dict:
 def router_dicts(txn: Txn, rows: list[models.Router]) -> list[dict]:
     """Many routers' dicts, their gateway ports loaded in one query per 500."""
     ids = [r.gw_port_id for r in rows if r.gw_port_id]
-    ports = {}
+    ports: dict = {}
     for chunk in range(0, len(ids), 500):
         ports.update((p.id, p) for p in txn.session.scalars(
             sa.select(models.Port).where(models.Port.id.in_(ids[chunk:chunk + 500]))))

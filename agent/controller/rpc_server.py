@@ -8,47 +8,21 @@ with the offending field and answered with an error; the server keeps serving.
 
 from __future__ import annotations
 
-import functools
-import logging
-
 import agent.rpc  # noqa: F401  (first: silences oslo's eventlet warning)
 import oslo_messaging
 
 from agent.common.names import is_uuid
 from agent.controller import rpc_bounds
 from agent.controller.context import Context
-from agent.controller.exceptions import NeutronError
-from agent.rpc.codec import Fields, WireError
+from agent.controller.metadata_rpc import MetadataRpcCallback
+from agent.controller.rpc_endpoint import call_args, rpc_method
+from agent.rpc.codec import Fields
 from agent.rpc import transport as rpc_transport
 from agent.rpc.transport import get_transport, start_rpc_server
-
-LOG = logging.getLogger(__name__)
 
 PLUGIN_TOPIC = 'q-plugin'
 L3PLUGIN_TOPIC = 'q-l3-plugin'
 REPORTS_TOPIC = 'q-reports-plugin'
-
-
-def _rpc_method(func):
-    """Log malformed calls naming the field; send errors back without tracebacks."""
-    expected = oslo_messaging.expected_exceptions(WireError, NeutronError)(func)
-
-    @functools.wraps(func)
-    def wrapper(self, context, **kwargs):
-        try:
-            return expected(self, context, **kwargs)
-        except oslo_messaging.ExpectedException as e:
-            error = e.exc_info[1]
-            if isinstance(error, WireError):
-                LOG.error('rejected %s call: %s', func.__name__, error)
-            else:
-                LOG.info('%s failed: %s', func.__name__, error)
-            raise
-    return wrapper
-
-
-def _args(method: str, kwargs: dict) -> Fields:
-    return Fields(f'{method} call', kwargs)
 
 
 class DhcpRpcCallback:
@@ -63,55 +37,55 @@ class DhcpRpcCallback:
     def __init__(self, plugin):
         self.plugin = plugin
 
-    @_rpc_method
+    @rpc_method
     def get_active_networks_info(self, context, **kwargs):
-        f = _args('get_active_networks_info', kwargs)
+        f = call_args('get_active_networks_info', kwargs)
         return self.plugin.get_active_networks_info(
             f.str('host'), enable_dhcp_filter=f.bool('enable_dhcp_filter', True))
 
-    @_rpc_method
+    @rpc_method
     def get_network_info(self, context, **kwargs):
-        f = _args('get_network_info', kwargs)
+        f = call_args('get_network_info', kwargs)
         return self.plugin.get_network_info(f.uuid('network_id'), f.str('host'))
 
-    @_rpc_method
+    @rpc_method
     def create_dhcp_port(self, context, **kwargs):
-        f = _args('create_dhcp_port', kwargs)
+        f = call_args('create_dhcp_port', kwargs)
         port = _port_body(f)
         return self.plugin.create_dhcp_port(port, f.str('host'))
 
-    @_rpc_method
+    @rpc_method
     def update_dhcp_port(self, context, **kwargs):
-        f = _args('update_dhcp_port', kwargs)
+        f = call_args('update_dhcp_port', kwargs)
         port = _port_body(f)
         return self.plugin.update_dhcp_port(f.uuid('port_id'), port, f.str('host'))
 
-    @_rpc_method
+    @rpc_method
     def release_dhcp_port(self, context, **kwargs):
-        f = _args('release_dhcp_port', kwargs)
+        f = call_args('release_dhcp_port', kwargs)
         return self.plugin.release_dhcp_port(f.uuid('network_id'),
                                              f.str('device_id'), f.str('host'))
 
-    @_rpc_method
+    @rpc_method
     def get_dhcp_port(self, context, **kwargs):
-        f = _args('get_dhcp_port', kwargs)
+        f = call_args('get_dhcp_port', kwargs)
         return self.plugin.get_dhcp_port(f.uuid('port_id'))
 
-    @_rpc_method
+    @rpc_method
     def dhcp_ready_on_ports(self, context, **kwargs):
-        f = _args('dhcp_ready_on_ports', kwargs)
+        f = call_args('dhcp_ready_on_ports', kwargs)
         return self.plugin.dhcp_ready_on_ports(list(f.uuids('port_ids')))
 
-    @_rpc_method
+    @rpc_method
     def get_networks(self, context, **kwargs):
-        f = _args('get_networks', kwargs)
+        f = call_args('get_networks', kwargs)
         return self.plugin.get_networks(Context.admin(), filters=rpc_bounds.filters(f),
                                         fields=rpc_bounds.fields(f))
 
-    @_rpc_method
+    @rpc_method
     def get_ports(self, context, **kwargs):
         """MetadataRpcCallback's method; Neutron's DHCP driver asks it often."""
-        f = _args('get_ports', kwargs)
+        f = call_args('get_ports', kwargs)
         return self.plugin.get_ports(Context.admin(), filters=rpc_bounds.filters(f))
 
 
@@ -135,50 +109,50 @@ class L3RpcCallback:
     def __init__(self, plugin):
         self.plugin = plugin
 
-    @_rpc_method
+    @rpc_method
     def get_router_ids(self, context, **kwargs):
-        return self.plugin.get_router_ids(_args('get_router_ids', kwargs).str('host'))
+        return self.plugin.get_router_ids(call_args('get_router_ids', kwargs).str('host'))
 
-    @_rpc_method
+    @rpc_method
     def sync_routers(self, context, **kwargs):
-        f = _args('sync_routers', kwargs)
+        f = call_args('sync_routers', kwargs)
         ids = kwargs.get('router_ids')
         router_ids = None if ids is None else list(f.uuids('router_ids'))
         return self.plugin.sync_routers(f.str('host'), router_ids=router_ids)
 
-    @_rpc_method
+    @rpc_method
     def update_floatingip_statuses(self, context, **kwargs):
-        f = _args('update_floatingip_statuses', kwargs)
+        f = call_args('update_floatingip_statuses', kwargs)
         statuses = _status_map(f, 'fip_statuses', ('ACTIVE', 'DOWN', 'ERROR'))
         return self.plugin.update_floatingip_statuses(f.uuid('router_id'), statuses)
 
-    @_rpc_method
+    @rpc_method
     def get_host_ha_router_count(self, context, **kwargs):
         """The first call of Neutron's L3 agent: how many HA routers it hosts."""
         return self.plugin.get_host_ha_router_count(
-            _args('get_host_ha_router_count', kwargs).str('host'))
+            call_args('get_host_ha_router_count', kwargs).str('host'))
 
-    @_rpc_method
+    @rpc_method
     def update_all_ha_network_port_statuses(self, context, **kwargs):
         """The agent restarted without its namespaces: its HA ports go DOWN."""
         return self.plugin.update_all_ha_network_port_statuses(
-            _args('update_all_ha_network_port_statuses', kwargs).str('host'))
+            call_args('update_all_ha_network_port_statuses', kwargs).str('host'))
 
-    @_rpc_method
+    @rpc_method
     def update_ha_routers_states(self, context, **kwargs):
         """``host``, ``states={router_id: 'active'|'standby'|'unknown'}`` (a cast
         since version 1.5); a malformed payload is refused whole."""
-        f = _args('update_ha_routers_states', kwargs)
+        f = call_args('update_ha_routers_states', kwargs)
         states = _status_map(f, 'states', ('active', 'standby', 'unknown'))
         return self.plugin.update_ha_routers_states(f.str('host'), states)
 
-    @_rpc_method
+    @rpc_method
     def get_service_plugin_list(self, context, **kwargs):
         return ['router']
 
-    @_rpc_method
+    @rpc_method
     def get_networks(self, context, **kwargs):
-        f = _args('get_networks', kwargs)
+        f = call_args('get_networks', kwargs)
         return self.plugin.get_networks(Context.admin(), filters=rpc_bounds.filters(f),
                                         fields=rpc_bounds.fields(f))
 
@@ -206,15 +180,15 @@ class AgentExtRpcCallback:
     def __init__(self, plugin):
         self.plugin = plugin
 
-    @_rpc_method
+    @rpc_method
     def report_state(self, context, **kwargs):
-        f = _args('report_state', kwargs)
+        f = call_args('report_state', kwargs)
         outer = Fields(f.obj, f.raw('agent_state'), 'agent_state.')
         state = Fields(f.obj, outer.raw('agent_state'), 'agent_state.agent_state.')
         rpc_bounds.check_agent_state(state)
         return self.plugin.report_state(dict(state.data), f.str('time'))
 
-    @_rpc_method
+    @rpc_method
     def has_alive_neutron_server(self, context, **kwargs):
         return True
 
@@ -239,7 +213,6 @@ def start_rpc_servers(conf, plugin, transport=None) -> RpcServers:
                          AgentExtRpcCallback(plugin))
     servers = RpcServers(transport)
     try:
-        from agent.controller.metadata_rpc import MetadataRpcCallback
         servers.append(start_rpc_server(transport, PLUGIN_TOPIC, conf.host,
                                         [dhcp, reports, MetadataRpcCallback(plugin)]))
         servers.append(start_rpc_server(transport, L3PLUGIN_TOPIC, conf.host, [l3]))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -28,7 +28,7 @@ _NOT_FOUND = {
 class Txn:
     session: orm.Session
     outbox: Outbox
-    conf: object
+    conf: Any                 # the server's options (a ConfigOpts)
     ctx: Context = dataclasses.field(default_factory=Context.admin)
 
     def load(self, model: type[M], id: str, lock: bool = False) -> M:

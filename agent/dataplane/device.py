@@ -248,7 +248,7 @@ def _port_replug_needed(desired: DesiredDevice, observed: ObservedDevice) -> boo
 def _configure(desired, link):
     """Actions that make an existing device in the namespace look as desired."""
     ns, name = desired.namespace, desired.name
-    actions = []
+    actions: list[Action] = []
     if link is None or (link.mac or '').lower() != desired.port.mac.lower():
         actions.append(SetMac(ns, name, desired.port.mac))
     if desired.mtu and (link is None or link.mtu != desired.mtu):
@@ -262,7 +262,7 @@ def _configure(desired, link):
 
 def _addresses(desired, link):
     ns, name = desired.namespace, desired.name
-    actions = []
+    actions: list[Action] = []
     # Link-scoped addresses count only when wanted (fe80::a9fe:a9fe): the kernel's
     # own IPv6 link-local address is never ours to remove.
     have = (link.addresses | (link.link_local & desired.addresses)
@@ -279,12 +279,12 @@ def _addresses(desired, link):
     return actions
 
 
-def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool):
-    actions = []
+def _routes(desired: DesiredDevice, observed: ObservedDevice, fresh: bool) -> list[Action]:
+    actions: list[Action] = []
     if not desired.manage_addresses:
         return actions
     wanted = {gw.version: gw for gw in desired.gateways}
-    have = {}
+    have: dict[int, RouteState] = {}
     for route in observed.default_routes:
         have.setdefault(route.dst.version, route)
     for version in (4, 6):
@@ -334,17 +334,6 @@ def diff(desired: DesiredDevice, observed: ObservedDevice) -> Plan:
         link = observed.link
     actions += _configure(desired, link)
     actions += _routes(desired, observed, fresh or link is None)
-    return Plan.of(actions)
-
-
-def teardown(namespace: str, bridge: str, device: str | None, namespace_exists: bool,
-             port_plugged: bool) -> Plan:
-    """Remove a plugged device and then its namespace."""
-    actions: list[Action] = []
-    if device and port_plugged:
-        actions.append(UnplugPort(bridge, device))
-    if namespace_exists:
-        actions.append(DeleteNamespace(namespace))
     return Plan.of(actions)
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any, Callable
 
 from agent.dataplane import device as dev
+from agent.drivers import Links, Netns, Ovs
 from agent.process import sweep
 
 LOG = logging.getLogger(__name__)
@@ -14,9 +16,9 @@ LOG = logging.getLogger(__name__)
 @dataclasses.dataclass(frozen=True)
 class HostDrivers:
     """The drivers the dataplane needs, injected (real ones or fakes)."""
-    netns: object
-    links: object
-    ovs: object
+    netns: Netns
+    links: Links
+    ovs: Ovs
 
 
 def host_drivers(conf) -> HostDrivers:
@@ -59,82 +61,82 @@ def apply(drivers: HostDrivers, action: dev.Action) -> None:
     handler(drivers, action)
 
 
-def _create_namespace(d, a):
+def _create_namespace(d: HostDrivers, a: dev.CreateNamespace) -> None:
     d.netns.create(a.namespace)
 
 
-def _set_sysctls(d, a):
+def _set_sysctls(d: HostDrivers, a: dev.SetSysctls) -> None:
     d.netns.set_sysctls(a.namespace, dict(a.values))
 
 
-def _plug(d, a):
+def _plug(d: HostDrivers, a: dev.PlugPort) -> None:
     d.ovs.plug_ports(a.bridge, [a.port])
 
 
-def _set_tag(d, a):
+def _set_tag(d: HostDrivers, a: dev.SetTag) -> None:
     d.ovs.set_port_tag(a.name, a.tag)
 
 
-def _move(d, a):
+def _move(d: HostDrivers, a: dev.MoveToNamespace) -> None:
     d.links.move_to_namespace(a.name, a.namespace)
 
 
-def _move_device(d, a):
+def _move_device(d: HostDrivers, a: dev.MoveDevice) -> None:
     d.links.move_to_namespace(a.name, a.namespace, mac=a.mac, mtu=a.mtu, up=a.up)
 
 
-def _set_mac(d, a):
+def _set_mac(d: HostDrivers, a: dev.SetMac) -> None:
     d.links.set_mac(a.namespace, a.name, a.mac)
 
 
-def _set_mtu(d, a):
+def _set_mtu(d: HostDrivers, a: dev.SetMtu) -> None:
     d.links.set_mtu(a.namespace, a.name, a.mtu)
 
 
-def _set_up(d, a):
+def _set_up(d: HostDrivers, a: dev.SetUp) -> None:
     d.links.set_up(a.namespace, a.name)
 
 
-def _add_address(d, a):
+def _add_address(d: HostDrivers, a: dev.AddAddress) -> None:
     d.links.add_address(a.namespace, a.name, a.address)
 
 
-def _add_addresses(d, a):
+def _add_addresses(d: HostDrivers, a: dev.AddAddresses) -> None:
     d.links.add_addresses(a.namespace, a.name, a.addresses, a.gateways)
 
 
-def _delete_address(d, a):
+def _delete_address(d: HostDrivers, a: dev.DeleteAddress) -> None:
     d.links.delete_address(a.namespace, a.name, a.address)
 
 
-def _set_gateway(d, a):
+def _set_gateway(d: HostDrivers, a: dev.SetDefaultGateway) -> None:
     d.links.set_default_gateway(a.namespace, a.name, a.gateway)
 
 
-def _delete_default(d, a):
+def _delete_default(d: HostDrivers, a: dev.DeleteDefaultRoute) -> None:
     dst = '0.0.0.0/0' if a.version == 4 else '::/0'
     d.links.delete_route(a.namespace, dst)
 
 
-def _unplug(d, a):
+def _unplug(d: HostDrivers, a: dev.UnplugPort) -> None:
     d.ovs.delete_port(a.bridge, a.name)
 
 
-def _refuse(d, a):
+def _refuse(d: HostDrivers, a: dev.RefuseDevice) -> None:
     LOG.error('%s: port %s refused: its device %s would be port %s\'s, which exists '
               '(device names are a prefix and the first 11 characters of the port id); '
               'that device is left where it is', a.namespace, a.port_id, a.name,
               a.holder_id)
 
 
-def _delete_namespace(d, a):
+def _delete_namespace(d: HostDrivers, a: dev.DeleteNamespace) -> None:
     # Nothing keeps running in it as an anonymous namespace (dnsmasq, haproxy,
     # radvd, or anything else started in a namespace of ours).
     sweep.stop_all_in(a.namespace)
     d.netns.delete(a.namespace, force=True)
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[HostDrivers, Any], None]] = {
     dev.CreateNamespace: _create_namespace,
     dev.SetSysctls: _set_sysctls,
     dev.PlugPort: _plug,

@@ -94,15 +94,15 @@ def with_port(network: Network, port: Port) -> Network:
 
 def metadata_enabled(network: Network, settings: DnsmasqSettings) -> bool:
     """Neutron's ``should_enable_metadata`` (without OVN metadata ports)."""
-    if not any(s.enable_dhcp for s in network.subnets):
+    subnets = network.dhcp_subnets
+    if not subnets:
         return False
     if settings.force_metadata:
-        return True
+        return True                 # Neutron's: with IPv6 subnets only too
     if not settings.enable_isolated_metadata:
         return False
     isolated = render.isolated_subnets(network)
-    return any(isolated.get(s.id) for s in network.subnets
-               if s.enable_dhcp and s.ip_version == 4)
+    return any(render.serves_metadata(s, isolated[s.id], settings) for s in subnets)
 
 
 def desired_device(network: Network, port: Port, bridge: str, tag: int | None,

@@ -209,6 +209,15 @@ def isolated_subnets(network: Network) -> dict[str, bool]:
     return result
 
 
+def serves_metadata(subnet: Subnet, isolated: bool, settings: DnsmasqSettings) -> bool:
+    """Whether the DHCP port answers metadata for ``subnet`` (the subnet's route to
+    169.254.169.254 points at it): IPv4, and forced, or isolated with
+    enable_isolated_metadata.  The one place this is decided (the proxy runs when
+    a subnet is served so: :func:`agent.dhcp.desired.metadata_enabled`)."""
+    return subnet.ip_version == 4 and (settings.force_metadata or
+                                       (isolated and settings.enable_isolated_metadata))
+
+
 def _dhcp_port_ip(network: Network, subnet: Subnet, dhcp_port_id: str | None):
     """The DHCP port's address on ``subnet`` (our port's if ``dhcp_port_id``)."""
     for port in network.ports:
@@ -231,8 +240,7 @@ def _subnet_routes(network: Network, subnet: Subnet, isolated: bool,
             gateway = gateway or route.nexthop
         else:
             routes.append(f'{route.destination},{route.nexthop}')
-    if subnet.ip_version == 4 and (settings.force_metadata or
-                                   (isolated and settings.enable_isolated_metadata)):
+    if serves_metadata(subnet, isolated, settings):
         dhcp_ip = _dhcp_port_ip(network, subnet, dhcp_port_id)
         if dhcp_ip:
             routes.append(f'{METADATA_CIDR},{dhcp_ip}')

@@ -16,7 +16,7 @@ import itertools
 import types
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from agent.drivers import commands
+from agent.drivers import Links, LocalVlanAllocator, Netns, Ovs, commands
 from agent.drivers.state import (
     DEAD_VLAN, MAIN_TABLE, PROTO_KERNEL, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE,
     BridgeNotFound, DeviceNotFound, DeviceView, DriverError, LinkState, NamespaceNotEmpty,
@@ -117,6 +117,11 @@ class FakeNetns:
     def run_in(self, name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
         self.host.ns(name)
         return fn(*args)
+
+    def call_netlink(self, name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(None, *args)``: the fake has no netlink socket to give ``fn``."""
+        self.host.ns(name)
+        return fn(None, *args)
 
     def sysctl_get(self, ns: Optional[str], key: str) -> str:
         try:
@@ -438,6 +443,10 @@ class FakeDrivers:
     links: FakeLinks
     ovs: FakeOvs
     vlans: FakeLocalVlans
+
+    def protocols(self) -> Tuple[Netns, Links, Ovs, LocalVlanAllocator]:
+        """The fakes as the seams type them (mypy checks that each fits its Protocol)."""
+        return self.netns, self.links, self.ovs, self.vlans
 
     @classmethod
     def create(cls, integration_bridge: str = 'br-int', local_vlan_tagging: bool = True,

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, cast
 
 from ovsdbapp.backend.ovs_idl import command as ovs_command
 from ovsdbapp.backend.ovs_idl import transaction as ovs_transaction
 
-from agent.drivers import commands
+from agent.drivers import Ovs, commands
 from agent.drivers.ovs import OvsDriver
 from agent.drivers.ovs import bridge_row as _bridge
 from agent.drivers.state import (
@@ -98,8 +98,11 @@ class LocalVlans:
         self.commits = 0                    # allocation transactions made
 
     @classmethod
-    def from_conf(cls, conf: Any, ovs: OvsDriver) -> 'LocalVlans':
-        return cls(ovs, conf.ovs.integration_bridge, conf.ovs.local_vlan_tagging)
+    def from_conf(cls, conf: Any, ovs: Ovs) -> 'LocalVlans':
+        """``ovs``: an agent's OVS driver, a real one (an :class:`OvsDriver` or a
+        PlugBatcher over one): tags are kept in OVSDB through its ``api``."""
+        return cls(cast(OvsDriver, ovs), conf.ovs.integration_bridge,
+                   conf.ovs.local_vlan_tagging)
 
     def allocations(self) -> Dict[str, int]:
         """network id -> tag, as kept in OVSDB (read from the local IDL copy)."""
@@ -119,7 +122,7 @@ class LocalVlans:
             return known
         # Group commit: the first caller commits what is queued; callers arriving
         # meanwhile wait and go together in the next transaction.
-        request = [network_id, None, None]
+        request: List[Any] = [network_id, None, None]
         with self._cond:
             self._pending.append(request)
             while request[1] is None and request[2] is None and self._busy:

@@ -24,7 +24,7 @@ def _register_bare_package() -> None:
     if spec is None or spec.loader is None:
         return                       # the plain import below then says what is missing
     package = importlib.util.module_from_spec(spec)
-    loaded = []
+    loaded: list[bool] = []
 
     def load_everything(name: str) -> Any:
         # A submodule not imported yet (``from pyroute2 import netns``) is not

@@ -204,14 +204,3 @@ def router_tables(router: Router, settings: NatSettings = NatSettings()) -> Tabl
     return Tables(ipv4=_version_tables(router, settings, 4),
                   ipv6=_version_tables(router, settings, 6))
 
-
-def stale_floating_ips(old: Router | None, new: Router | None) -> list[IPAddress]:
-    """Floating IPs whose DNAT/SNAT mapping went away or changed between two
-    versions of a router: their conntrack entries must be deleted."""
-    def mapping(router: Router | None) -> dict[IPAddress, IPAddress | None]:
-        if router is None or router.gw_port is None:
-            return {}
-        return {f.floating_ip_address: f.fixed_ip_address for f in active_floating_ips(router)}
-
-    before, after = mapping(old), mapping(new)
-    return sorted(ip for ip, fixed in before.items() if after.get(ip) != fixed)

@@ -8,6 +8,7 @@ import logging
 from agent.common import names
 from agent.dataplane import device as dev
 from agent.dataplane import executor
+from agent.drivers import LocalVlanAllocator
 from agent.drivers.state import DEAD_VLAN, PortSpec
 from agent.reconcile.plan import execute
 
@@ -56,7 +57,7 @@ def desired_probe(port: dict, mtu: int | None, where: ProbeHost, tag: int
                              manage_tag=where.local_vlan_tagging)
 
 
-def plug(drivers: executor.HostDrivers, vlans, where: ProbeHost, port: dict,
+def plug(drivers: executor.HostDrivers, vlans: LocalVlanAllocator, where: ProbeHost, port: dict,
          mtu: int | None) -> dev.DesiredDevice:
     tag = vlans.tag_for(port['network_id']) if where.local_vlan_tagging else DEAD_VLAN
     desired = desired_probe(port, mtu, where, tag)
@@ -73,7 +74,8 @@ def unplug(drivers: executor.HostDrivers, where: ProbeHost, port_id: str) -> Non
     execute(plan, lambda a: executor.apply(drivers, a), f'probe {port_id}', LOG)
 
 
-def create_probe(client, drivers, vlans, where: ProbeHost, network_ref: str,
+def create_probe(client, drivers: executor.HostDrivers, vlans: LocalVlanAllocator,
+                 where: ProbeHost, network_ref: str,
                  name: str | None = None) -> dict:
     """A REST port on the network, plugged into its own namespace; returns the port
     with ``namespace`` and ``device`` added."""
@@ -96,7 +98,8 @@ def create_probe(client, drivers, vlans, where: ProbeHost, network_ref: str,
     return dict(port, namespace=desired.namespace, device=desired.name)
 
 
-def delete_probe(client, drivers, where: ProbeHost, probe_ref: str) -> str:
+def delete_probe(client, drivers: executor.HostDrivers, where: ProbeHost,
+                 probe_ref: str) -> str:
     """Unplug the probe, remove its namespace and delete its port; returns the id."""
     port = client.find('port', 'ports', probe_ref)
     if port.get('device_owner') != DEVICE_OWNER:

@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 import time
-from typing import Literal
+from typing import Final, Literal
 
 from agent.common import names
 from agent.process import adoption
@@ -29,10 +29,10 @@ from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
 
-STARTED = 'started'
-RELOADED = 'reloaded'
-RESTARTED = 'restarted'
-UNCHANGED = 'unchanged'
+STARTED: Final = 'started'
+RELOADED: Final = 'reloaded'
+RESTARTED: Final = 'restarted'
+UNCHANGED: Final = 'unchanged'
 Outcome = Literal['started', 'reloaded', 'restarted', 'unchanged']
 
 

@@ -9,6 +9,7 @@ message can be logged precisely and dropped.  Event payloads are decoded in
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import logging
 import sys
@@ -83,7 +84,7 @@ class Fields:
             raise self.error(name, f'{_short(value)} is not a string')
         return sys.intern(value)
 
-    def bool(self, name: str, default=_MISSING) -> bool:
+    def bool(self, name: builtins.str, default=_MISSING) -> builtins.bool:
         value = self.raw(name, default)
         if value is None and default is not _MISSING:
             return default
@@ -91,7 +92,7 @@ class Fields:
             raise self.error(name, f'{_short(value)} is not a boolean')
         return value
 
-    def int(self, name: str, default=_MISSING) -> int:
+    def int(self, name: builtins.str, default=_MISSING) -> builtins.int:
         value = self.raw(name, default)
         if value is None and default is not _MISSING:
             return default
@@ -99,7 +100,7 @@ class Fields:
             raise self.error(name, f'{_short(value)} is not an integer')
         return value
 
-    def ip(self, name: str, default=_MISSING):
+    def ip(self, name: builtins.str, default=_MISSING):
         value = self.raw(name, default)
         if value is None and default is not _MISSING:
             return default
@@ -108,14 +109,14 @@ class Fields:
         except (ValueError, TypeError):
             raise self.error(name, f'{_short(value)} is not an IP address') from None
 
-    def cidr(self, name: str):
+    def cidr(self, name: builtins.str):
         value = self.raw(name)
         try:
             return ipaddress.ip_network(value, strict=False)
         except (ValueError, TypeError):
             raise self.error(name, f'{_short(value)} is not a CIDR') from None
 
-    def items(self, name: str, default=_MISSING) -> list[Fields]:
+    def items(self, name: builtins.str, default=_MISSING) -> list[Fields]:
         """A list of objects, each as Fields with the path ``name[i].``."""
         value = self.raw(name, default)
         if value is None and default is not _MISSING:
@@ -125,7 +126,7 @@ class Fields:
         return [Fields(self.obj, item, f'{self.prefix}{name}[{i}].')
                 for i, item in enumerate(value)]
 
-    def strings(self, name: str, default=()) -> tuple[str, ...]:
+    def strings(self, name: builtins.str, default=()) -> tuple[builtins.str, ...]:
         value = self.raw(name, default)
         if value is None:
             return tuple(default)
@@ -134,7 +135,7 @@ class Fields:
             raise self.error(name, f'{_short(value)} is not a list of strings')
         return tuple(value)
 
-    def uuids(self, name: str) -> tuple[str, ...]:
+    def uuids(self, name: builtins.str) -> tuple[builtins.str, ...]:
         value = self.raw(name)
         if not isinstance(value, (list, tuple, set, frozenset)):
             raise self.error(name, f'{_short(value)} is not a list')

@@ -40,7 +40,7 @@ class AgentIdentity:
 
 def build_agent_state(identity: AgentIdentity, configurations: dict,
                       start_flag: bool) -> dict:
-    state = {
+    state: dict[str, object] = {
         'binary': identity.binary,
         'host': identity.host,
         'availability_zone': identity.availability_zone,

@@ -39,7 +39,7 @@ def register_rpc_opts(conf: cfg.ConfigOpts) -> None:
     with NoSuchOptError.  Register those groups here too (tracing exists from
     oslo.messaging 18.3 on; 18.2, in OpenStack's upper constraints, has none).
     """
-    groups = [(None, rpc_opts)]
+    groups: list[tuple[str | None, list]] = [(None, rpc_opts)]
     for group in ('oslo_messaging_tracing', 'oslo_messaging_metrics'):
         module = group.removeprefix('oslo_messaging')
         try:

@@ -27,7 +27,7 @@ from tests.functional.dhcp import clients
 from tests.functional.helpers.host import argvs, in_ns, wait_for
 from tests.functional.l3.stack import L3Stack
 from tests.functional.metadata.stack import curl, with_metadata_agent
-from tests.unit.test_systemd_units import UNIT_DIR, parse_unit, words
+from tests.unit.packaging.test_systemd_units import UNIT_DIR, parse_unit, words
 
 pytestmark = pytest.mark.functional
 

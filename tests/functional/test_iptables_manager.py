@@ -11,7 +11,7 @@ from agent.drivers import conntrack
 from agent.drivers.iptables import IptablesManager, restore_calls
 from agent.drivers.iptables_rules import L3_WRAP, Tables, TableSpec, parse_save
 from agent.l3.nat import NatSettings, router_tables
-from tests.unit.iptables_golden import (
+from tests.unit.l3.golden import (
     QG_DEV, QR_DEV, fip, golden_router, golden_sections)
 
 pytestmark = pytest.mark.functional

@@ -35,7 +35,7 @@ def show(client, args):
 
 
 def update(client, args):
-    body = {}
+    body: dict = {}
     common.set_if(body, 'admin_state_up', args.admin_state_up)
     common.set_if(body, 'description', args.description)
     if not body:

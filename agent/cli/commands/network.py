@@ -16,7 +16,7 @@ def _provider_options(p):
 
 
 def _attrs(args):
-    body = {}
+    body: dict = {}
     common.set_if(body, 'name', getattr(args, 'name', None))
     common.set_if(body, 'provider:network_type', getattr(args, 'network_type', None))
     common.set_if(body, 'provider:physical_network',

@@ -40,7 +40,7 @@ def _dhcp_opts(values):
 
 
 def _attrs(client, args):
-    body = {}
+    body: dict = {}
     common.set_if(body, 'name', args.name)
     if args.fixed_ip:
         body['fixed_ips'] = fixed_ips(client, args.fixed_ip)

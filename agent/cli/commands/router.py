@@ -23,7 +23,7 @@ def create(client, args):
 
 def update(client, args):
     router_id = client.find_id('router', 'routers', args.ref)
-    body = {}
+    body: dict = {}
     common.set_if(body, 'name', args.name)
     common.set_if(body, 'admin_state_up', args.admin_state_up)
     common.set_if(body, 'ha', args.ha)

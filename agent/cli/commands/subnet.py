@@ -31,7 +31,7 @@ def _nameservers(args):
 
 
 def _common_attrs(args):
-    body = {}
+    body: dict = {}
     common.set_if(body, 'name', args.name)
     if args.no_gateway:
         body['gateway_ip'] = None

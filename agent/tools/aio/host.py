@@ -48,7 +48,8 @@ class Console:
         the body appended to the yielded list."""
         print(f'{self.prefix} {what:<58} ', end='', file=self.stream, flush=True)
         self.log(f'--- {what}')
-        start, notes = time.monotonic(), []
+        notes: list[str] = []
+        start = time.monotonic()
         try:
             yield notes
         except BaseException as exc:

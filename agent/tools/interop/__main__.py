@@ -94,8 +94,8 @@ def run_phase(s: Settings, record: host.Record, who: str, endure: bool) -> Phase
         notes.append(', '.join(f'{n}: {a // 1024}+{h // 1024} MiB'
                                for n, (a, h) in phase.rss.items()))
     if endure:
-        phase.endurance = Endurance(phase)
-        phase.endurance.run()
+        phase.endurance = endurance = Endurance(phase)
+        endurance.run()
     else:
         c.check(f'{phase.agent("dhcp")} restart -> a new network served',
                 phase.restart_dhcp_timed)

@@ -87,7 +87,7 @@ def primary(phase, made: dict) -> str:
 
 def ha_state_active(phase, made: dict) -> str:
     rid = made['router']
-    seen = []
+    seen: list = []
 
     def active():
         agents = phase.client.request('GET', f'/routers/{rid}/l3-agents')['agents']

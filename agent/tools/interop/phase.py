@@ -9,6 +9,7 @@ import json
 import os
 import re
 import time
+from typing import TYPE_CHECKING
 
 from agent.cli import client as api
 from agent.tools.aio import checks, host
@@ -16,6 +17,9 @@ from agent.tools.aio import scenario as aio_scenario
 from agent.tools.interop import observe, scenario, services
 from agent.tools.interop.scenario import Cli
 from agent.tools.interop.settings import Settings
+
+if TYPE_CHECKING:
+    from agent.tools.interop.endure import Endurance
 
 TIMEOUT = 90.0
 AGENT_TYPES = {'dhcp': 'DHCP agent', 'l3': 'L3 agent', 'metadata': 'Metadata agent'}
@@ -49,6 +53,7 @@ class Phase:
         self.rss: dict[str, tuple[int, int]] = {}
         self.suffix = '' if who == 'netnode' else '-neutron'
         self.ids: dict = {}
+        self.endurance: Endurance | None = None    # set by an endurance run
 
     @property
     def state_path(self) -> str:

@@ -14,6 +14,7 @@ import json
 import os
 import shlex
 import uuid
+from typing import Any
 
 from agent.common import names
 from agent.tools.aio import host
@@ -35,7 +36,8 @@ class Cli:
                     'OS_AUTH_TYPE': 'none', 'OS_ENDPOINT': s.api_url,
                     'OS_NETWORK_ENDPOINT_OVERRIDE': s.api_url}
 
-    def __call__(self, *args) -> dict | list | None:
+    def __call__(self, *args) -> Any:
+        """The command's JSON output (an object or a list; None when it prints none)."""
         argv = [self.s.venv_bin('openstack'), *[str(a) for a in args], '-f', 'json']
         line = 'openstack ' + shlex.join([str(a) for a in args])
         res = host.sh(*argv, timeout=120, env=self.env)

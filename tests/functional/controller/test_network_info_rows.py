@@ -5,7 +5,7 @@ subnets by id, ports by id, each port's addresses in allocation order."""
 import pytest
 import sqlalchemy as sa
 
-from agent.controller import dhcp_rpc
+from agent.controller import dhcp_queries
 from agent.controller.db import models
 from agent.controller.plugin import ADMIN
 from tests.functional.controller.test_plugin_l3_and_agents import dhcp_state, now_str
@@ -18,7 +18,7 @@ def _from_orm(plugin, network_id, enable_dhcp_filter=True):
         net = t.session.get(models.Network, network_id)
         ports = t.session.scalars(sa.select(models.Port).where(
             models.Port.network_id == network_id).order_by(models.Port.id)).all()
-        return dhcp_rpc.network_info(net, ports, enable_dhcp_filter)
+        return dhcp_queries.network_info(net, ports, enable_dhcp_filter)
     return plugin._read(ADMIN, fn)
 
 

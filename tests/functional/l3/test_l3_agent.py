@@ -23,7 +23,7 @@ from agent.metadata import haproxy
 from tests.functional.helpers.host import (in_ns, iptables_rules, netns_list, pids_with,
                                           save_rules, wait_for)
 from tests.functional.l3.stack import L3Stack
-from tests.unit.iptables_golden import QG_DEV, QR_DEV, golden_sections
+from tests.unit.l3.golden import QG_DEV, QR_DEV, golden_sections
 
 pytestmark = pytest.mark.functional
 

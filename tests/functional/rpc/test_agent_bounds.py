@@ -59,7 +59,7 @@ def _now():
 def test_oversized_report_state_is_refused_with_a_clear_log(controller, client, caplog,
                                                             changes, field):
     reports = client('q-reports-plugin', '1.4')
-    with caplog.at_level(logging.ERROR, logger='agent.controller.rpc_server'):
+    with caplog.at_level(logging.ERROR, logger='agent.controller.rpc_endpoint'):
         with pytest.raises(oslo_messaging.RemoteError) as info:
             reports.call(transport.admin_context(), 'report_state',
                          agent_state=_state(**changes), time=_now())

@@ -11,6 +11,7 @@ from agent.controller.rpc_notifier import RpcNotifier
 from agent.controller.rpc_server import start_rpc_servers
 from agent.rpc import agent_server, clients, transport
 from agent.rpc.heartbeat import AgentIdentity, Heartbeat
+from tests.unit.controller.fakes import RecordingPlugin
 from tests.unit.rpc import payloads as P
 
 pytestmark = pytest.mark.functional
@@ -36,22 +37,9 @@ class QueueHandler:
         raise AssertionError(f'unexpected event {event}')
 
 
-class FakePlugin:
-    def __init__(self):
-        self.calls = queue.Queue()
-        self.answers = {'get_network_info': P.NETWORK_INFO,
-                        'sync_routers': [P.ROUTER_DICT],
-                        'get_router_ids': [P.ROUTER],
-                        'report_state': 'new'}
-
-    def __getattr__(self, name):
-        def method(*args, **kwargs):
-            self.calls.put((name, args, kwargs))
-            answer = self.answers.get(name)
-            if isinstance(answer, list) and name == 'report_state':
-                return answer.pop(0)
-            return answer
-        return method
+def recording_plugin():
+    return RecordingPlugin({'get_network_info': P.NETWORK_INFO, 'sync_routers': [P.ROUTER_DICT],
+                            'get_router_ids': [P.ROUTER], 'report_state': 'new'})
 
 
 class Stack(list):
@@ -143,7 +131,7 @@ def test_l3_call_and_network_update_fanout(make_bus_conf, stack):
 
 
 def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
-    plugin = FakePlugin()
+    plugin = recording_plugin()
     controller(make_bus_conf, stack, plugin)
     conf = make_bus_conf('hostA')
     trans = transport.get_transport(conf)
@@ -151,9 +139,9 @@ def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
     dhcp = clients.DhcpPluginApi(conf, trans, conf.host)
     network = dhcp.get_network_info(P.NET)
     assert network.id == P.NET and network.port(P.PORT) is not None
-    assert plugin.calls.get(timeout=WAIT) == ('get_network_info', (P.NET, conf.host), {})
+    assert plugin.next_call(WAIT) == ('get_network_info', (P.NET, conf.host), {})
     dhcp.dhcp_ready_on_ports([P.PORT])
-    assert plugin.calls.get(timeout=WAIT)[1] == ([P.PORT],)
+    assert plugin.next_call(WAIT)[1] == ([P.PORT],)
     l3 = clients.L3PluginApi(conf, trans, conf.host)
     assert [r.id for r in l3.sync_routers_chunked(l3.get_router_ids())] == [P.ROUTER]
     # a malformed call is answered with an error naming the field; still serving
@@ -167,8 +155,9 @@ def test_agent_calls_round_trip_to_controller_endpoints(make_bus_conf, stack):
 
 
 def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
-    plugin = FakePlugin()
-    plugin.answers['report_state'] = ['new', 'revived', 'alive']
+    plugin = recording_plugin()
+    plugin.in_turn['report_state'] = ['new', 'revived']
+    plugin.answers['report_state'] = 'alive'        # from then on
     controller(make_bus_conf, stack, plugin)
     conf = make_bus_conf('hostA')
     trans = transport.get_transport(conf)
@@ -181,7 +170,7 @@ def test_heartbeat_reaches_controller_and_revived_resyncs(make_bus_conf, stack):
     stack.threads.append(lambda: (hb.stop(), hb.join(5)))
     assert hb.first_report.wait(WAIT)
     assert resynced.wait(WAIT)
-    name, (state, time), _ = plugin.calls.get(timeout=WAIT)
+    name, (state, time), _ = plugin.next_call(WAIT)
     assert name == 'report_state' and state['start_flag'] is True
     assert state['host'] == conf.host and state['configurations'] == {'networks': 2}
     assert state['topic'] == 'dhcp_agent' and len(state['uuid']) == 36
@@ -212,7 +201,7 @@ def close_connections(vhost):
 
 def test_agent_bus_for_dhcp(make_bus_conf, stack):
     from agent.rpc.agent_bus import AgentBus
-    plugin = FakePlugin()
+    plugin = recording_plugin()
     controller(make_bus_conf, stack, plugin)
     conf = make_bus_conf('hostD')
     conf.set_override('report_interval', 0.5, group='AGENT')
@@ -221,7 +210,7 @@ def test_agent_bus_for_dhcp(make_bus_conf, stack):
     bus.start()
     stack.threads.append(lambda: (bus.stop(), bus.join(5)))
     assert bus.heartbeat.first_report.wait(WAIT)
-    name, (state, _), _ = plugin.calls.get(timeout=WAIT)
+    name, (state, _), _ = plugin.next_call(WAIT)
     assert (name, state['binary'], state['agent_type']) == (
         'report_state', 'neutron-dhcp-agent', 'DHCP agent')
     n = notifier(make_bus_conf, stack)

@@ -68,7 +68,7 @@ def test_malformed_states_are_refused_naming_the_field(controller, client, ha_ro
         states = {(rid if k == 'ROUTER' else k): v for k, v in states.items()}
     field = field.replace('ROUTER', rid)
     l3 = client('q-l3-plugin', '1.5')
-    with caplog.at_level(logging.ERROR, logger='agent.controller.rpc_server'):
+    with caplog.at_level(logging.ERROR, logger='agent.controller.rpc_endpoint'):
         with pytest.raises(oslo_messaging.RemoteError) as info:
             l3.call(transport.admin_context(), 'update_ha_routers_states',
                     host='node-a', states=states)

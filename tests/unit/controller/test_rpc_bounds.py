@@ -4,7 +4,8 @@ through the RPC endpoints (the fake plugin sees only what passed)."""
 import pytest
 
 from agent.controller.rpc_server import AgentExtRpcCallback, DhcpRpcCallback, L3RpcCallback
-from tests.unit.rpc.test_controller_endpoints import FakePlugin, raises_wire_error
+from tests.unit.controller.fakes import RecordingPlugin
+from tests.unit.rpc.test_controller_endpoints import raises_wire_error
 
 TIME = '2026-01-01T00:00:00.000000'
 
@@ -22,7 +23,7 @@ def state(**changes):
     {'resource_versions': {'Port': '1.4'}}, {'availability_zone': 'nova'},
 ])
 def test_report_state_accepted(changes):
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     assert AgentExtRpcCallback(plugin).report_state({}, agent_state=state(**changes),
                                                     time=TIME) == 'new'
     assert len(plugin.calls) == 1
@@ -41,7 +42,7 @@ def test_report_state_accepted(changes):
     ({'availability_zone': 'z' * 300}, 'availability_zone', 'more than 255'),
 ])
 def test_report_state_refused(changes, field, problem):
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     err = raises_wire_error(AgentExtRpcCallback(plugin).report_state,
                             agent_state=state(**changes), time=TIME)
     assert err.field == f'agent_state.agent_state.{field}' and problem in err.problem
@@ -54,7 +55,7 @@ def test_report_state_refused(changes, field, problem):
     {'fixed_ips': ['ip_address=10.0.0.5']},
 ])
 def test_filters_accepted(filters):
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     DhcpRpcCallback(plugin).get_ports({}, filters=filters)
     assert plugin.calls[0][2] == {'filters': filters or {}}
 
@@ -72,7 +73,7 @@ def test_filters_accepted(filters):
     ({'fixed_ips': {'mac': ['x']}}, 'filters.fixed_ips'),
 ])
 def test_filters_refused(filters, field):
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     for call in (DhcpRpcCallback(plugin).get_ports, DhcpRpcCallback(plugin).get_networks,
                  L3RpcCallback(plugin).get_networks):
         assert raises_wire_error(call, filters=filters).field == field
@@ -80,7 +81,7 @@ def test_filters_refused(filters, field):
 
 
 def test_fields_must_be_names():
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     assert raises_wire_error(DhcpRpcCallback(plugin).get_networks,
                              fields=[{'a': 1}]).field == 'fields'
     DhcpRpcCallback(plugin).get_networks({}, fields=['id'])

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from agent.controller.api import create_app
-from tests.unit.controller_api.fake_plugin import FakePlugin
+from tests.unit.controller.fakes import FakePlugin
 
 
 @pytest.fixture

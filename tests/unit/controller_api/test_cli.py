@@ -10,7 +10,7 @@ from agent.cli import main as cli
 from agent.cli import output
 from agent.cli.commands import common
 from agent.controller.api import create_app
-from tests.unit.controller_api.fake_plugin import FakePlugin
+from tests.unit.controller.fakes import FakePlugin
 
 
 class InProcessClient(api.Client):

@@ -111,9 +111,9 @@ def test_default_route_removed_when_no_gateway_wanted():
 
 
 def test_teardown_unplugs_then_deletes_namespace():
-    plan = d.teardown(NS, 'br-int', PORT.name, True, True)
+    plan = d.teardown_devices(NS, 'br-int', [PORT.name], True)
     assert kinds(plan) == ['UnplugPort', 'DeleteNamespace']
-    assert kinds(d.teardown(NS, 'br-int', PORT.name, False, False)) == []
+    assert kinds(d.teardown_devices(NS, 'br-int', [], False)) == []
 
 
 MOVE = d.MoveToNamespace(PORT.name, NS)

@@ -1,11 +1,16 @@
 """The in-memory fakes behave like the real drivers where planners can tell."""
 
+import inspect
 import ipaddress
 
 import pytest
 
 from agent.drivers import Links, LocalVlanAllocator, Netns, Ovs
-from agent.drivers.fake import FakeDrivers
+from agent.drivers.fake import FakeDrivers, FakeLinks, FakeLocalVlans, FakeNetns, FakeOvs
+from agent.drivers.link import LinkDriver
+from agent.drivers.local_vlan import LocalVlans
+from agent.drivers.netns import NetnsDriver
+from agent.drivers.ovs import OvsDriver
 from agent.drivers.state import (
     DEAD_VLAN, SCOPE_LINK, BridgeNotFound, DeviceNotFound, NamespaceNotEmpty, PortSpec)
 
@@ -31,12 +36,32 @@ def plug_dhcp_port(fake, tag=5):
     fake.links.set_default_gateway(NS, TAP, '192.168.10.1')
 
 
-def test_fakes_satisfy_the_protocols(fake):
-    netns: Netns = fake.netns
-    links: Links = fake.links
-    ovs: Ovs = fake.ovs
-    vlans: LocalVlanAllocator = fake.vlans
-    assert all((netns, links, ovs, vlans))
+def _members(protocol):
+    return sorted(n for n, v in vars(protocol).items() if callable(v) and not n.startswith('_'))
+
+
+def _parameters(fn):
+    return [(p.name, p.kind) for p in inspect.signature(fn).parameters.values()
+            if p.name != 'self']
+
+
+@pytest.mark.parametrize('protocol, impl', [
+    (Netns, FakeNetns), (Links, FakeLinks), (Ovs, FakeOvs),
+    (LocalVlanAllocator, FakeLocalVlans),
+    (Netns, NetnsDriver), (Links, LinkDriver), (Ovs, OvsDriver),
+    (LocalVlanAllocator, LocalVlans),
+], ids=lambda x: x.__name__)
+def test_drivers_and_fakes_have_the_protocols_methods(protocol, impl):
+    """Every method of the Protocol, with its parameters (names, kinds) in order;
+    mypy checks the types where the seams use them (tools/check-types.sh)."""
+    assert _members(protocol)
+    for name in _members(protocol):
+        assert hasattr(impl, name), f'{impl.__name__} has no {name}'
+        assert _parameters(getattr(impl, name)) == _parameters(getattr(protocol, name)), name
+
+
+def test_fake_drivers_as_the_seams_type_them(fake):
+    assert fake.protocols() == (fake.netns, fake.links, fake.ovs, fake.vlans)
 
 
 def test_reference_dhcp_port_sequence(fake):

@@ -8,7 +8,7 @@ from agent.drivers.iptables import IptablesManager
 from agent.drivers.iptables_fake import FakeIptables
 from agent.drivers.nft_generation import RulesetStamp
 from agent.l3.nat import router_tables
-from tests.unit.iptables_golden import fip, golden_router
+from tests.unit.l3.golden import fip, golden_router
 
 NS = 'qrouter-3b7b9a5e-2a4c-4e1c-9a0e-6f1f3c2d4b5a'
 

@@ -2,7 +2,7 @@
 
 from agent.l3.agent import fetch_routers, router_key
 from agent.rpc.codec import WireError
-from tests.unit.iptables_golden import golden_router
+from tests.unit.l3.golden import golden_router
 
 GOOD = golden_router()
 BAD_ID = '0e0e0e0e-0000-4000-8000-000000000001'

@@ -3,7 +3,7 @@
 import dataclasses
 
 from agent.l3.fip_status import FloatingIpStatusReporter, status_changes
-from tests.unit.iptables_golden import fip, golden_router
+from tests.unit.l3.golden import fip, golden_router
 
 FIP = fip('172.24.4.162', '192.168.10.93')
 OTHER = dataclasses.replace(fip('172.24.4.170', '192.168.10.94',

@@ -19,7 +19,7 @@ from agent.l3 import plan as p
 from agent.l3.settings import L3Settings
 from agent.model.router import Route, RouterPort, RouterSubnet
 from agent.rpc import codec
-from tests.unit.iptables_golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, golden_router
+from tests.unit.l3.golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, golden_router
 
 IP = ipaddress.ip_address
 IF = ipaddress.ip_interface

@@ -11,7 +11,7 @@ from agent.drivers.state import DEAD_VLAN
 from agent.l3 import agent as l3_agent
 from agent.l3 import desired as want
 from agent.l3 import plan as p
-from tests.unit.iptables_golden import QG_DEV, QR_DEV, golden_router
+from tests.unit.l3.golden import QG_DEV, QR_DEV, golden_router
 from tests.unit.l3.test_router_plan import BRIDGES, NET, PORTS, SETTINGS, converged, kinds
 
 HOST = 'node-1'

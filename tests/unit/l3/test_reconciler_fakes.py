@@ -15,7 +15,7 @@ from agent.l3.reconciler import RouterReconciler, Stopping
 from agent.l3.settings import L3Settings
 from agent.process.manager import ProcessManager
 from agent.reconcile.plan import ActionFailed
-from tests.unit.iptables_golden import QG_DEV, QR_DEV, fip, golden_router
+from tests.unit.l3.golden import QG_DEV, QR_DEV, fip, golden_router
 from tests.unit.process.fakes import FakeProcessTable
 
 STATE = '/var/lib/netnode-test'

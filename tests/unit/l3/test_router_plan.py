@@ -11,7 +11,7 @@ from agent.l3 import desired as want
 from agent.l3 import plan as p
 from agent.l3.settings import L3Settings
 from agent.model.router import Route
-from tests.unit.iptables_golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, fip, golden_router
+from tests.unit.l3.golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, fip, golden_router
 
 SETTINGS = L3Settings(state_path='/var/lib/netnode', integration_bridge='br-int',
                       external_bridge='br-ex')

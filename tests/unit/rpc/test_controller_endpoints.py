@@ -4,18 +4,8 @@ import pytest
 from agent.controller.rpc_server import (AgentExtRpcCallback, DhcpRpcCallback,
                                          L3RpcCallback)
 from agent.rpc.codec import WireError
+from tests.unit.controller.fakes import RecordingPlugin
 from tests.unit.rpc import payloads as P
-
-
-class FakePlugin:
-    def __init__(self):
-        self.calls = []
-
-    def __getattr__(self, name):
-        def method(*args, **kwargs):
-            self.calls.append((name, args, kwargs))
-            return {'report_state': 'new'}.get(name, [])
-        return method
 
 
 def raises_wire_error(func, **kwargs):
@@ -27,7 +17,7 @@ def raises_wire_error(func, **kwargs):
 
 
 def test_dhcp_callback_passes_neutron_kwargs():
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     cb = DhcpRpcCallback(plugin)
     cb.get_active_networks_info({}, host='h', enable_dhcp_filter=False)
     cb.get_network_info({}, network_id=P.NET, host='h')
@@ -48,7 +38,7 @@ def test_dhcp_callback_passes_neutron_kwargs():
 
 
 def test_dhcp_callback_rejects_bad_calls_naming_field():
-    cb = DhcpRpcCallback(FakePlugin())
+    cb = DhcpRpcCallback(RecordingPlugin({'report_state': 'new'}))
     assert raises_wire_error(cb.get_network_info, network_id='x', host='h').field \
         == 'network_id'
     assert raises_wire_error(cb.dhcp_ready_on_ports, port_ids=[P.PORT, 3]).field \
@@ -59,7 +49,7 @@ def test_dhcp_callback_rejects_bad_calls_naming_field():
 
 
 def test_l3_callback():
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     cb = L3RpcCallback(plugin)
     cb.get_router_ids({}, host='h')
     cb.sync_routers({}, host='h', router_ids=None)
@@ -91,13 +81,13 @@ def test_l3_callback():
     ({'host': 'h', 'states': {P.ROUTER: 'ACTIVE'}}, f'states.{P.ROUTER}'),
 ])
 def test_update_ha_routers_states_refuses_malformed_payloads(kwargs, field):
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     err = raises_wire_error(L3RpcCallback(plugin).update_ha_routers_states, **kwargs)
     assert err.field == field and plugin.calls == []
 
 
 def test_report_state_unwraps_nested_agent_state():
-    plugin = FakePlugin()
+    plugin = RecordingPlugin({'report_state': 'new'})
     cb = AgentExtRpcCallback(plugin)
     state = {'binary': 'neutron-l3-agent', 'host': 'h', 'topic': 'l3_agent',
              'agent_type': 'L3 agent', 'configurations': {}, 'start_flag': True}

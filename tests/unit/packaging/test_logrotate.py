@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 CONFIG = TOP / 'etc' / 'logrotate.d' / 'netnode'
 UNITS = TOP / 'etc' / 'systemd'
 

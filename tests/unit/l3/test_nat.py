@@ -5,7 +5,7 @@ import pytest
 from agent.drivers.iptables_diff import plan_restore
 from agent.drivers.iptables_rules import normalize_table, parse_save
 from agent.l3.nat import NatSettings, router_tables
-from tests.unit.iptables_golden import (
+from tests.unit.l3.golden import (
     QG_DEV, QR_DEV, fip, golden_router, golden_rule_sets, golden_sections, rule_sets)
 
 W = 'neutron-l3-agent'
@@ -134,29 +134,3 @@ def test_settings_from_conf():
     conf.set_override('comment_iptables_rules', False, group='AGENT')
     assert NatSettings.from_conf(conf) == NatSettings(
         metadata_port=8775, external_ingress_mark=0x4, comment_rules=False)
-
-
-FIP_A = fip('172.24.4.162', '192.168.10.93')
-FIP_A_MOVED = fip('172.24.4.162', '192.168.10.99')
-FIP_B = fip('172.24.4.170', '192.168.10.94', fid='11111111-1111-4111-8111-111111111111')
-
-
-@pytest.mark.parametrize('old, new, stale', [
-    ((FIP_A,), (FIP_A,), []),
-    ((FIP_A,), (), ['172.24.4.162']),
-    ((FIP_A,), (FIP_A_MOVED,), ['172.24.4.162']),
-    ((FIP_A,), (FIP_A, FIP_B), []),
-    ((FIP_A, FIP_B), (FIP_B,), ['172.24.4.162']),
-])
-def test_stale_floating_ips(old, new, stale):
-    from agent.l3.nat import stale_floating_ips
-    result = stale_floating_ips(golden_router(floating_ips=old), golden_router(floating_ips=new))
-    assert [str(ip) for ip in result] == stale
-
-
-def test_stale_floating_ips_when_router_or_gateway_goes():
-    from agent.l3.nat import stale_floating_ips
-    assert [str(ip) for ip in stale_floating_ips(golden_router(), None)] == ['172.24.4.162']
-    assert [str(ip) for ip in stale_floating_ips(golden_router(), golden_router(gw_port=None))] \
-        == ['172.24.4.162']
-    assert stale_floating_ips(None, golden_router()) == []

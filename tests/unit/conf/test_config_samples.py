@@ -14,7 +14,7 @@ import pytest
 
 from agent.conf import opts
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 GENERATOR_DIR = TOP / 'etc' / 'oslo-config-generator'
 SCRIPT = TOP / 'tools' / 'generate-config-samples.sh'
 LIBRARY_NAMESPACES = {'oslo.log', 'oslo.messaging', 'oslo.middleware.healthcheck'}

@@ -13,7 +13,7 @@ import zipfile
 
 import pytest
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 BIN = pathlib.Path(sys.executable).parent
 SERVER_ONLY = {'sqlalchemy', 'alembic', 'flask', 'cheroot', 'psycopg', 'pymysql',
                'oslo.middleware'}
@@ -62,7 +62,7 @@ def test_sdist_ships_units_configs_devstack_tools_tests_and_license(built):
         'devstack/plugin.sh', 'devstack/settings', 'devstack/local.conf.sample',
         'tools/setup-host.sh', 'tools/run-tests.sh', 'tools/generate-config-samples.sh',
         'tools/openstack-upper-constraints.txt',
-        'tests/unit/test_packaging.py', 'tests/functional/test_ops_signals.py',
+        'tests/unit/packaging/test_packaging.py', 'tests/functional/test_ops_signals.py',
         'agent/controller/migrations/versions/0001_initial.py',
     ]
     assert [f for f in shipped if f not in in_sdist] == []

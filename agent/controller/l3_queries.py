@@ -1,4 +1,5 @@
-"""What the server answers the L3 agent (neutron-agent-rpc.md §4.2, §4.3)."""
+"""The queries behind the L3 agent's calls (neutron-agent-rpc.md §4.2, §4.3), in the
+Plugin's transaction; the endpoint is :class:`agent.controller.rpc_server.L3RpcCallback`."""
 
 from __future__ import annotations
 

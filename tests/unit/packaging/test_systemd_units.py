@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 UNIT_DIR = TOP / 'etc' / 'systemd'
 AGENTS = ('netnode-dhcp-agent', 'netnode-l3-agent', 'netnode-metadata-agent')
 LONG_RUNNING = ('netnode-server',) + AGENTS

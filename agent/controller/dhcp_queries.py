@@ -1,4 +1,5 @@
-"""What the server answers the DHCP agent (neutron-agent-rpc.md §3)."""
+"""The queries behind the DHCP agent's calls (neutron-agent-rpc.md §3), in the
+Plugin's transaction; the endpoint is :class:`agent.controller.rpc_server.DhcpRpcCallback`."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from agent.cmd import run
 from agent.conf import neutron_compat as nc
 from agent.conf import service
 
-FIXTURES = pathlib.Path(__file__).resolve().parents[1] / 'fixtures' / 'neutron'
+FIXTURES = pathlib.Path(__file__).resolve().parents[2] / 'fixtures' / 'neutron'
 
 L3 = {o.key: o for o in nc.L3}
 DHCP = {o.key: o for o in nc.DHCP}

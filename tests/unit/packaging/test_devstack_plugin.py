@@ -16,9 +16,9 @@ import textwrap
 import pytest
 
 from agent.conf import opts, service
-from tests.unit import test_config_samples as samples_test
+from tests.unit.conf import test_config_samples as samples_test
 
-TOP = pathlib.Path(__file__).resolve().parents[2]
+TOP = pathlib.Path(__file__).resolve().parents[3]
 SETTINGS = TOP / 'devstack' / 'settings'
 PLUGIN = TOP / 'devstack' / 'plugin.sh'
 BIN_DIR = pathlib.Path(sys.executable).parent

@@ -8,7 +8,7 @@ from agent.drivers.iptables import IptablesManager, IptablesNotConverged
 from agent.drivers.iptables_fake import FakeIptables, RestoreError, apply_restore, render
 from agent.drivers.iptables_rules import L3_WRAP, Tables, TableSpec, normalize_table, parse_save
 from agent.l3.nat import router_tables
-from tests.unit.iptables_golden import fip, golden_router, golden_sections
+from tests.unit.l3.golden import fip, golden_router, golden_sections
 
 W = L3_WRAP
 

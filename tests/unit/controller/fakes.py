@@ -1,5 +1,7 @@
-"""An in-memory stand-in for the Plugin, for the API unit tests only."""
+"""Stand-ins for the controller's Plugin: in memory for the API's unit tests
+(:class:`FakePlugin`), recording for the RPC endpoints' tests (:class:`RecordingPlugin`)."""
 
+import threading
 import uuid
 
 from agent.controller import exceptions
@@ -93,3 +95,40 @@ class FakePlugin:
 
     def list_l3_agents_hosting_router(self, ctx, router_id):
         return list(self.rows['agent'].values())
+
+
+class RecordingPlugin:
+    """Stands in for the Plugin behind the RPC endpoints: records every call as
+    ``(name, args, kwargs)`` in ``calls``; answers the next of ``in_turn[name]``
+    while there is one (e.g. ``report_state``: 'new', 'revived', 'alive'), else
+    ``answers[name]``, else ``default``.  Thread-safe: RPC servers call it from
+    their threads; :meth:`next_call` waits for the next call."""
+
+    def __init__(self, answers=None, default=None):
+        self.calls = []
+        self.answers = dict(answers or {})
+        self.in_turn = {}
+        self.default = default
+        self._cond = threading.Condition()
+        self._taken = 0
+
+    def next_call(self, timeout):
+        """The oldest call not returned yet, waiting up to ``timeout`` seconds for it."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: len(self.calls) > self._taken, timeout):
+                raise AssertionError(f'no plugin call within {timeout} s')
+            self._taken += 1
+            return self.calls[self._taken - 1]
+
+    def __getattr__(self, name):
+        if name.startswith('_'):
+            raise AttributeError(name)
+
+        def method(*args, **kwargs):
+            with self._cond:
+                self.calls.append((name, args, kwargs))
+                self._cond.notify_all()
+                if self.in_turn.get(name):
+                    return self.in_turn[name].pop(0)
+                return self.answers.get(name, self.default)
+        return method
