@@ -101,8 +101,8 @@ def _add_address(d: HostDrivers, a: dev.AddAddress) -> None:
     d.links.add_address(a.namespace, a.name, a.address)
 
 
-def _add_addresses(d: HostDrivers, a: dev.AddAddresses) -> None:
-    d.links.add_addresses(a.namespace, a.name, a.addresses, a.gateways)
+def _configure_device(d: HostDrivers, a: dev.ConfigureDevice) -> None:
+    d.links.configure_device(a.namespace, a.name, a.addresses, a.gateways, a.announce)
 
 
 def _delete_address(d: HostDrivers, a: dev.DeleteAddress) -> None:
@@ -147,7 +147,7 @@ _HANDLERS: dict[type, Callable[[HostDrivers, Any], None]] = {
     dev.SetMtu: _set_mtu,
     dev.SetUp: _set_up,
     dev.AddAddress: _add_address,
-    dev.AddAddresses: _add_addresses,
+    dev.ConfigureDevice: _configure_device,
     dev.DeleteAddress: _delete_address,
     dev.SetDefaultGateway: _set_gateway,
     dev.DeleteDefaultRoute: _delete_default,

@@ -366,7 +366,7 @@ class DhcpReconciler:
         # converge() logs the one INFO line per network (with these steps' time);
         # a new tap's move, MAC, MTU and up are one request (dev.coalesce), its
         # addresses and default route one visit to the namespace
-        execute(dev.coalesce_addresses(dev.coalesce(plan)),
+        execute(dev.fold_device_config(dev.coalesce(plan)),
                 lambda a: executor.apply(self.drivers, a), resource, LOG,
                 summary=logging.DEBUG)
 

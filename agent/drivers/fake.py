@@ -273,13 +273,6 @@ class FakeLinks:
                                                    table=table))
         routes[:] = keep
 
-    def add_addresses(self, ns: Optional[str], dev: str, addresses: Any,
-                      gateways: Any = ()) -> None:
-        for addr in addresses:
-            self.add_address(ns, dev, addr)
-        for gw in gateways:
-            self.set_default_gateway(ns, dev, gw)
-
     def set_default_gateway(self, ns: Optional[str], dev: str, gateway: Any) -> None:
         gw = ipaddress.ip_address(gateway)
         state = self.host.dev(ns, dev).state()

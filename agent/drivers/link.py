@@ -358,55 +358,7 @@ def set_default_gateway(ns: Optional[str], dev: str, gateway: Any) -> None:
 
     A gateway outside every subnet on ``dev`` first gets an on-link host route.
     """
-    gw = ipaddress.ip_address(gateway)
-    _call(ns, dev, 'replace the default route', _add_addresses, ns, dev, (), (gw,))
-
-
-def add_addresses(ns: Optional[str], dev: str, addresses: Iterable[IPInterface],
-                  gateways: Iterable[IPAddress] = ()) -> None:
-    """Add ``addresses`` (IPv4 with the subnet broadcast), then replace the default
-    route via each of ``gateways`` (as :func:`set_default_gateway`): one visit to
-    the namespace's worker and one device lookup for all (separate calls cost a
-    lookup per address, an address dump per gateway and a trip each)."""
-    addresses = tuple(interface(a) for a in addresses)
-    gateways = tuple(ipaddress.ip_address(g) for g in gateways)
-    for addr in addresses:
-        LOG.debug('%s', commands.addr_add(ns, dev, addr, default_broadcast(addr)))
-    _call(ns, dev, 'add addresses', _add_addresses, ns, dev, addresses, gateways)
-
-
-def _add_addresses(ipr: Any, ns: Optional[str], dev: str, addresses: Tuple[IPInterface, ...],
-                   gateways: Tuple[IPAddress, ...]) -> None:
-    msg = _by_name(ns, dev, lambda: ipr.link('get', ifname=dev))[0]
-    index = msg['index']
-    for addr in addresses:
-        fields: dict = {'address': str(addr.ip), 'prefixlen': addr.network.prefixlen}
-        brd = default_broadcast(addr)
-        if brd is not None:
-            fields['broadcast'] = str(brd)
-        ipr.addr('add', index=index, **fields)
-    for gw in gateways:
-        _default_via(ipr, ns, dev, msg, gw, addresses)
-
-
-def _default_via(ipr: Any, ns: Optional[str], dev: str, msg: Any, gw: IPAddress,
-                 added: Tuple[IPInterface, ...]) -> None:
-    """The default route via ``gw`` on the device of ``msg`` (RTM_NEWLINK), after
-    an on-link host route if no address of the device (``added`` just now, or
-    dumped) holds ``gw``."""
-    default = ipaddress.ip_network('0.0.0.0/0' if gw.version == 4 else '::/0')
-    family = socket.AF_INET if gw.version == 4 else socket.AF_INET6
-    fields = {'table': MAIN_TABLE, 'family': family, 'proto': PROTO_STATIC,
-              'oif': msg['index']}
-    on_link = any(gw in addr.network for addr in added if addr.version == gw.version) \
-        or any(gw in addr.network for addr in _link_state(ipr, msg).addresses
-               if addr.version == gw.version)
-    if not on_link:
-        host = ipaddress.ip_network(f'{gw}/{gw.max_prefixlen}')
-        LOG.debug('%s', commands.route_replace(ns, host, dev=dev, scope='link'))
-        ipr.route('replace', dst=str(host), scope=SCOPE_LINK, **fields)
-    LOG.debug('%s', commands.route_replace(ns, default, gateway=gw, dev=dev))
-    ipr.route('replace', dst=str(default), gateway=str(gw), **fields)
+    configure_device(ns, dev, gateways=(gateway,))
 
 
 def _configure(ipr: Any, ns: Optional[str], dev: str, addresses: Tuple[IPInterface, ...],
@@ -498,7 +450,6 @@ class LinkDriver:
 
     observe_link = staticmethod(observe_link)
     observe_device = staticmethod(observe_device)
-    add_addresses = staticmethod(add_addresses)
     list_links = staticmethod(list_links)
     set_mac = staticmethod(set_mac)
     set_mtu = staticmethod(set_mtu)

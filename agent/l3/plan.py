@@ -14,11 +14,11 @@ from collections.abc import Mapping
 
 from agent.common import names
 from agent.dataplane import device as dev
-from agent.dataplane.device import MoveDevice, coalesce  # noqa: F401 - the router plan's
+from agent.dataplane.device import (  # noqa: F401 - the router plan's
+    ConfigureDevice, GratuitousArp, MoveDevice, coalesce, fold_device_config)
 from agent.drivers import commands
 from agent.drivers.iptables_rules import Tables
 from agent.drivers.state import IPAddress, LinkState, NextHop, OvsPort, RouteState
-from agent.drivers.state import default_broadcast
 from agent.l3.desired import DesiredRouter, ExtraRoute
 from agent.metadata.node_proxy import ListenerSpec
 from agent.process.spec import ProcessSpec
@@ -99,16 +99,6 @@ class DeleteRoute(Action):
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class GratuitousArp(Action):
-    namespace: str
-    name: str
-    address: IPAddress
-
-    def describe(self):
-        return ' '.join(commands.arping(self.namespace, self.name, self.address))
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class ApplyIptables(Action):
     namespace: str
     tables: Tables = dataclasses.field(compare=False, repr=False)
@@ -162,27 +152,6 @@ class RemoveListener(Action):
         return f'no more {self.spec.describe()}'
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ConfigureDevice(Action):
-    """A device's new addresses, then its default routes, then the first
-    gratuitous ARP of each announced address, in one visit to the namespace's
-    netlink worker (see :func:`fold_device_config`)."""
-    namespace: str
-    name: str
-    addresses: tuple = ()                  # IPInterfaces to add, in order
-    gateways: tuple = ()                   # default routes via these (one per family)
-    announce: tuple = ()                   # IPv4 addresses to announce
-
-    def describe(self):
-        lines = [commands.addr_add(self.namespace, self.name, a, default_broadcast(a))
-                 for a in self.addresses]
-        lines += [dev.SetDefaultGateway(self.namespace, self.name, g).describe()
-                  for g in self.gateways]
-        lines += [' '.join(commands.arping(self.namespace, self.name, a))
-                  for a in self.announce]
-        return '; '.join(lines)
-
-
 # -- planning -----------------------------------------------------------------------
 
 def early_plugs(plan: Plan) -> list[dev.PlugPort]:
@@ -201,45 +170,6 @@ def early_plugs(plan: Plan) -> list[dev.PlugPort]:
         elif isinstance(getattr(action, 'name', None), str):
             seen.add(action.name)
     return early
-
-
-# AddAddress, then SetDefaultGateway, then GratuitousArp: the planner's order
-# within one device, the only one folded.
-_CONFIG_STAGE = {dev.AddAddress: 0, dev.SetDefaultGateway: 1, GratuitousArp: 2}
-
-
-def fold_device_config(plan: Plan) -> Plan:
-    """``plan`` with each run of two or more AddAddress, SetDefaultGateway and
-    GratuitousArp of one device (in that order) made one :class:`ConfigureDevice`.
-
-    Each of them was a visit to the namespace's netlink worker (a thread hop,
-    ~0.3-0.5 ms of the agent's CPU under the GIL) and a device lookup (one
-    more request, ~1 ms): a router with a gateway and two floating IPs made 13
-    visits for its qr- and qg- devices, now 2 (plus the later ARP repeats).
-    Same effect in the same order."""
-    actions, out, i = plan.actions, [], 0
-    while i < len(actions):
-        first = actions[i]
-        stage = _CONFIG_STAGE.get(type(first))
-        j = i + 1
-        if stage is not None:
-            while (j < len(actions) and _CONFIG_STAGE.get(type(actions[j]), -1) >= stage
-                   and (actions[j].namespace, actions[j].name)
-                   == (first.namespace, first.name)):
-                stage = _CONFIG_STAGE[type(actions[j])]
-                j += 1
-        if j - i < 2:
-            out.append(first)
-            i += 1
-            continue
-        run = actions[i:j]
-        out.append(ConfigureDevice(
-            first.namespace, first.name,
-            tuple(a.address for a in run if isinstance(a, dev.AddAddress)),
-            tuple(a.gateway for a in run if isinstance(a, dev.SetDefaultGateway)),
-            tuple(a.address for a in run if isinstance(a, GratuitousArp))))
-        i = j
-    return Plan.of(out)
 
 
 def _stale_devices(desired: DesiredRouter, observed: ObservedRouter,

@@ -119,21 +119,21 @@ def test_addresses_and_default_routes_in_one_call(ovs, make_bridge, make_namespa
     dev = port_name()
     ovs.replace_internal_port(bridge, dev, str(uuid.uuid4()), 'fa:16:3e:73:4a:fa', tag=5)
     link.move_to_namespace(dev, ns, up=True)
-    link.add_addresses(ns, dev, [ipaddress.ip_interface('192.168.11.2/24'),
-                                 ipaddress.ip_interface('169.254.169.254/16')],
-                       [ipaddress.ip_address('192.168.11.1')])
+    link.configure_device(ns, dev, [ipaddress.ip_interface('192.168.11.2/24'),
+                                    ipaddress.ip_interface('169.254.169.254/16')],
+                          [ipaddress.ip_address('192.168.11.1')])
     assert f'inet 192.168.11.2/24 brd 192.168.11.255 scope global {dev}' in \
         ip('-n', ns, 'addr', 'show', dev)
     assert 'inet 169.254.169.254/16 brd 169.254.255.255' in ip('-n', ns, 'addr', 'show', dev)
     routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
     assert str(routes['0.0.0.0/0'].gateway) == '192.168.11.1'
     assert '192.168.11.1/32' not in routes              # on-link through the new address
-    link.add_addresses(ns, dev, [], [ipaddress.ip_address('203.0.113.1')])
+    link.configure_device(ns, dev, [], [ipaddress.ip_address('203.0.113.1')])
     routes = {str(r.dst): r for r in link.observe_routes(ns, 4)}
     assert routes['203.0.113.1/32'].scope == SCOPE_LINK
     assert str(routes['0.0.0.0/0'].gateway) == '203.0.113.1'
     with pytest.raises(DeviceNotFound):
-        link.add_addresses(ns, 'tapmissing-00', [ipaddress.ip_interface('192.168.12.2/24')])
+        link.configure_device(ns, 'tapmissing-00', [ipaddress.ip_interface('192.168.12.2/24')])
 
 
 def test_router_routes(ovs, make_bridge, make_namespace):

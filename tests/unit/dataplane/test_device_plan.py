@@ -123,21 +123,21 @@ ROUTE = d.SetDefaultGateway(NS, PORT.name, GW)
 OTHER_ADD = d.AddAddress(NS, 'tap-other', META)
 
 
-def test_coalesce_addresses_folds_a_devices_addresses_and_its_default_route():
+def test_fold_device_config_folds_a_taps_addresses_and_its_default_route():
     cases = [
         ((MOVE, ADD, ADD_META, ROUTE),
-         (MOVE, d.AddAddresses(NS, PORT.name, (ADDR, META), (GW,)))),
-        ((ADD, ROUTE), (d.AddAddresses(NS, PORT.name, (ADDR,), (GW,)),)),
+         (MOVE, d.ConfigureDevice(NS, PORT.name, (ADDR, META), (GW,)))),
+        ((ADD, ROUTE), (d.ConfigureDevice(NS, PORT.name, (ADDR,), (GW,)),)),
         ((ADD,), (ADD,)),                                   # one action: as it is
         ((ROUTE,), (ROUTE,)),                               # a route alone: as it is
         ((ADD, OTHER_ADD, ROUTE), (ADD, OTHER_ADD, ROUTE)),  # another device between
-        ((ADD, ROUTE, ADD_META), (d.AddAddresses(NS, PORT.name, (ADDR,), (GW,)), ADD_META)),
+        ((ADD, ROUTE, ADD_META), (d.ConfigureDevice(NS, PORT.name, (ADDR,), (GW,)), ADD_META)),
         ((), ()),
     ]
     for actions, expected in cases:
-        assert d.coalesce_addresses(d.Plan.of(actions)).actions == expected, actions
+        assert d.fold_device_config(d.Plan.of(actions)).actions == expected, actions
 
 
-def test_added_addresses_describe_themselves_as_the_commands_they_replace():
-    folded = d.AddAddresses(NS, PORT.name, (ADDR,), (GW,))
+def test_a_configured_device_describes_itself_as_the_commands_it_replaces():
+    folded = d.ConfigureDevice(NS, PORT.name, (ADDR,), (GW,))
     assert folded.describe() == f'{ADD.describe()}; {ROUTE.describe()}'
