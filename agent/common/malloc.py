@@ -26,7 +26,9 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
+from typing import Any
 
+_malloc_trim: Any
 try:
     _malloc_trim = ctypes.CDLL(None).malloc_trim
     _malloc_trim.argtypes = [ctypes.c_size_t]

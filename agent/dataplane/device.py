@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+from typing import Any
 
 from agent.drivers import commands
 from agent.drivers.state import IPAddress, IPInterface, LinkState, OvsPort, PortSpec
@@ -378,7 +379,8 @@ def coalesce(plan: Plan) -> Plan:
     device right after it made one :class:`MoveDevice`: one request instead of
     four (each ~1 ms of the agent's CPU and a trip through the kernel's rtnl
     lock), the same effect in the same order."""
-    actions, out, i = plan.actions, [], 0
+    actions: tuple[Any, ...] = plan.actions   # each run's type checked before use
+    out, i = [], 0
     while i < len(actions):
         move, fields, i = actions[i], {}, i + 1
         if isinstance(move, MoveToNamespace):
@@ -408,7 +410,8 @@ def fold_device_config(plan: Plan) -> Plan:
     visits for its qr- and qg- devices, now 2 (plus the later ARP repeats); a
     DHCP tap's addresses and default route one instead of two.  Same effect in
     the same order."""
-    actions, out, i = plan.actions, [], 0
+    actions: tuple[Any, ...] = plan.actions   # each run's type checked before use
+    out, i = [], 0
     while i < len(actions):
         first = actions[i]
         stage = _CONFIG_STAGE.get(type(first))
