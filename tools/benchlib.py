@@ -18,6 +18,16 @@ if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
 
+def compile_sources() -> None:
+    """Byte-compile the repository's ``agent`` package, as an installed wheel is:
+    with ``PYTHONDONTWRITEBYTECODE`` set (as in this project's shells) a checkout
+    has no ``__pycache__``, and every agent start compiled its ~150 modules from
+    source (0.2-0.3 s of CPU, a fifth of a restart's budget).  Up-to-date files
+    are skipped."""
+    import compileall
+    compileall.compile_dir(os.path.join(REPO, 'agent'), quiet=2)
+
+
 def cpu_model() -> str:
     try:
         with open('/proc/cpuinfo') as f:

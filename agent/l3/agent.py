@@ -5,10 +5,10 @@ copy a full sync just fetched), reconciles it (:mod:`agent.l3.reconciler`) or
 tears it down when the server no longer gives it to this host, then reports
 changed floating-IP statuses.  The full-sync runner fetches every router of
 the host (``get_router_ids`` + chunked ``sync_routers``), enqueues them, and
-only then prunes what this agent left and nobody wants any more.  Nothing on
-the data plane is touched before the first full fetch (the in-sync gate), and
-the first full fetch waits for the first heartbeat (the server only knows the
-host's routers once it knows the agent).
+only then prunes what this agent left and nobody wants any more.  Events are
+served from the start, each router fetched on its own; the first full fetch
+waits for the first heartbeat (the server only knows the host's routers once it
+knows the agent), and its re-checks run behind the events.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from agent.reconcile.plan import ActionFailed
 from agent.reconcile.queue import TerminalError, WorkQueue
-from agent.reconcile.runner import SyncRunner
+from agent.reconcile.runner import FULL_SYNC_PRIORITY, SyncRunner
 from agent.rpc.agent_bus import AgentBus
 from agent.rpc.codec import WireError
 from agent.rpc.events import L3Event
@@ -46,6 +46,7 @@ LOG = logging.getLogger(__name__)
 DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top action)
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
+BACKGROUND_WORKERS = 1       # full-sync keys in flight while an event's key runs
 STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
 # ... of which for the bus to close: its listeners notice the stop only when
 # their poll of the broker ends, which took the whole second every time (the
@@ -85,8 +86,12 @@ class L3Agent:
                                    self.settings.state_path, ns))
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
-        self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads,
-                               paused=True, name='l3')
+        # Open from the start: an event's router is served at once (its handler
+        # fetches it), ahead of the full sync's re-checks, which take at most
+        # BACKGROUND_WORKERS workers while it runs (agent.reconcile.queue).
+        self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads, name='l3',
+                               background=FULL_SYNC_PRIORITY,
+                               background_workers=BACKGROUND_WORKERS)
         self.ha_states = ha_state.HaStates(
             self.settings.state_path, self.settings.ha.advert_int,
             report=lambda states: self.plugin.update_ha_routers_states(states),
