@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import signal
 import statistics
@@ -130,16 +131,30 @@ def log_time(line: str) -> float | None:
         return None
 
 
-def phases(log: str, started: float) -> dict[str, float]:
+RECHECKED = 'every one re-checked'
+DONE = re.compile(r"\('(\w+)', '([0-9a-f-]{36})'\) done in ")
+
+
+def phases(log: str, started: float, keys=()) -> dict[str, float]:
     """label -> seconds from ``started`` (a wall-clock time) to the first log line
-    of that phase in ``log`` (the new agent's)."""
+    of that phase in ``log`` (the new agent's); with ``keys`` (the queue's keys of
+    the existing networks or routers), also to the last of their "done in" lines
+    (the queue logs them at DEBUG) under :data:`RECHECKED`."""
     found = {}
+    waiting = set(keys)
+    last = None
     for line in log.splitlines():
         for label, marker in PHASES:
             if label not in found and marker in line:
                 at = log_time(line)
                 if at is not None:
                     found[label] = at - started
+        done = DONE.search(line) if waiting else None
+        if done is not None and done.groups() in waiting:
+            waiting.discard(done.groups())
+            last = log_time(line)
+    if keys and not waiting and last is not None:
+        found[RECHECKED] = last - started
     return found
 
 
@@ -166,7 +181,8 @@ def stop_py_spy(spy: subprocess.Popen, path: str) -> None:
         '\n', '\n   '), flush=True)
 
 
-def restart(stack, new_work, served, existing_namespaces, port_names=(), spy=None):
+def restart(stack, new_work, served, existing_namespaces, port_names=(), spy=None,
+            keys=()):
     """One restart; returns (seconds from the start to the new work served, from the
     SIGTERM to it, children respawned, rules changed, OVS ports changed, the phases:
     label -> seconds from the start, the agent's CPU seconds until served)."""
@@ -184,7 +200,7 @@ def restart(stack, new_work, served, existing_namespaces, port_names=(), spy=Non
     if profiler is not None:
         stop_py_spy(profiler, spy)
     steps = {'old agent exited (SIGTERM)': sigterm - start,
-             **phases(stack.agent_log_text(), wall_start)}
+             **phases(stack.agent_log_text(), wall_start, keys)}
     after = children(stack)
     respawned = sum(1 for pid in kids if pid not in after)
     now = ports(port_names)
@@ -203,7 +219,7 @@ def report(label, results):
           f'worst {max(from_sigterm):.2f} s; load average {os.getloadavg()[0]:.2f}')
     print('   phases, seconds from the start (medians):', ', '.join(
         f'{name} {statistics.median(s[name] for s in steps if name in s):+.2f}'
-        for name in ['old agent exited (SIGTERM)'] + [p for p, _ in PHASES]
+        for name in ['old agent exited (SIGTERM)'] + [p for p, _ in PHASES] + [RECHECKED]
         if any(name in s for s in steps)))
     print(f'   children respawned: {sum(respawned)} in all; iptables rules changed: '
           f'{sum(changed)} in all; OVS ports changed: {sum(ports_changed)} in all',
@@ -252,7 +268,8 @@ def bench_dhcp(run_id, runs, count, stack_class=DhcpStack, spy=None):
             return stack.create_network(f'new{i}', f'10.250.{i}.0/24', f'10.250.{i}.1')[0]['id']
 
         results = [restart(stack, new_network, lambda n: network_serving(stack, n), existing,
-                           taps, spy=f'{spy}.dhcp.raw' if spy and i == 0 else None)
+                           taps, spy=f'{spy}.dhcp.raw' if spy and i == 0 else None,
+                           keys=[('network', n) for n in nets])
                    for i in range(runs)]
         report(f'DHCP agent, {count} networks served', results)
     finally:
@@ -304,7 +321,8 @@ def bench_l3(run_id, runs, count, stack_class=L3Stack, spy=None):
                     names.internal_device_name(intf['port_id']), sub['gateway_ip'])
 
         results = [restart(stack, new_router, lambda t: qr_up(*t), existing, qrs,
-                           spy=f'{spy}.l3.raw' if spy and i == 0 else None)
+                           spy=f'{spy}.l3.raw' if spy and i == 0 else None,
+                           keys=[('router', r) for r, _, _, _ in routers])
                    for i in range(runs)]
         report(f'L3 agent, {count} routers with a gateway and a floating IP', results)
     finally:

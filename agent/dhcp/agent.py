@@ -50,8 +50,9 @@ STOP_TIMEOUT = 1.0
 # its poll of the broker ends, and waiting for that made every stop run into the
 # 1.5 s deadline (the restart's SIGTERM -> exit was 1.53 s of its 3.17 s, 200
 # networks, load 21).  Leaving earlier loses nothing: RabbitMQ requeues what was
-# delivered and not acknowledged, and the next start resyncs in full.
-BUS_CLOSE_TIMEOUT = 0.2
+# delivered and not acknowledged, and the next start resyncs in full.  It never
+# stops within 0.2 s either: the stop only gives it a moment to start.
+BUS_CLOSE_TIMEOUT = 0.02
 QUEUE_WORKERS = 32
 BACKGROUND_WORKERS = 2      # full-sync keys in flight while an event's key runs
 
