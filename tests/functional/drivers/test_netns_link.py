@@ -210,6 +210,14 @@ def test_observe_device_reads_link_default_routes_and_sysctls_in_one_visit(
     assert view.sysctls == (('net.ipv4.ip_nonlocal_bind', '1'),
                             ('net.ipv4.ip_forward', netns.sysctl_get(ns, 'net.ipv4.ip_forward')),
                             ('net.ipv4.no.such', None))
+    # a second default route through another device: its name comes from a dump
+    subprocess.run(['ip', '-n', ns, 'route', 'add', 'default', 'dev', 'lo', 'metric', '500'],
+                   check=True)
+    view = link.observe_device(ns, dev, ())
+    assert sorted(r.dev for r in view.default_routes) == sorted([dev, 'lo'])
+    assert view.default_routes == tuple(r for family in (4, 6)
+                                        for r in link.observe_routes(ns, family)
+                                        if r.is_default)
     missing = link.observe_device(ns, 'tapnothere', ('net.ipv4.ip_nonlocal_bind',))
     assert missing.link is None and missing.default_routes == ()
     assert missing.sysctls == (('net.ipv4.ip_nonlocal_bind', '1'),)
