@@ -59,7 +59,7 @@ import sys
 import time
 import uuid
 
-from benchlib import compile_sources, machine  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import machine  # noqa: I100 - first: puts the repository on sys.path
 
 from agent.common import names, polling, procfs  # noqa: E402
 from agent.drivers.link import LinkDriver  # noqa: E402
@@ -396,7 +396,6 @@ def main(argv=None) -> int:
                              'for Neutron\'s OVS agent')
     args = parser.parse_args(argv)
     run_id = 'nb' + uuid.uuid4().hex[:6]
-    compile_sources()
     print(machine())
     if args.stop_only:
         bench_stops(run_id, args.runs, args.only, args.networks)
