@@ -243,7 +243,6 @@ class DhcpAgent:
             LOG.error('integration bridge %s: %s', bridge, exc)
         physical_link.ensure_physical_links(self.drivers.ovs, bridge,
                                             self.reconciler.config.bridge_mappings)
-        sweep_temp_files(self.settings)     # and on every full sync (DhcpSweep)
         self.queue.start()
         self.ready.start()
         self.server = agent_server.start_dhcp_agent_server(
@@ -251,11 +250,17 @@ class DhcpAgent:
             on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
         self.heartbeat.start()
         self.monitor.start()
-        self._starter = threading.Thread(
-            target=self.runner.start_when, args=(self.heartbeat.first_report, self.stopped),
-            name='dhcp-start', daemon=True)
+        self._starter = threading.Thread(target=self._start_syncs, name='dhcp-start',
+                                         daemon=True)
         self._starter.start()
         return self
+
+    def _start_syncs(self) -> None:
+        """Off the start-up path (new work is served meanwhile): the temp files of
+        killed writes swept (one walk of every state directory; again on every
+        full sync, DhcpSweep), then the full syncs, from the first heartbeat."""
+        sweep_temp_files(self.settings)
+        self.runner.start_when(self.heartbeat.first_report, self.stopped)
 
     def reload(self) -> None:
         """SIGHUP: re-read the mutable options (log level), then resync in full."""

@@ -130,7 +130,6 @@ class L3Agent:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> L3Agent:
-        l3sweep.sweep_temp_files(self.settings)     # and on every full sync (L3Sweep)
         for bridge in dict.fromkeys(self.host.bridges):
             if not self.drivers.ovs.bridge_exists(bridge):
                 LOG.error('bridge %s does not exist: routers using it will fail until '
@@ -141,13 +140,19 @@ class L3Agent:
         self.bus.start()
         self.queue.start()
         self.monitor.start()
-        self._starter = threading.Thread(
-            target=self.runner.start_when, args=(self.heartbeat.first_report, self._stop),
-            name='l3-start', daemon=True)
+        self._starter = threading.Thread(target=self._start_syncs, name='l3-start',
+                                         daemon=True)
         self._starter.start()
         LOG.info('L3 agent %s started (bridges %s, %s)', self.host_name,
                  *self.host.bridges)
         return self
+
+    def _start_syncs(self) -> None:
+        """Off the start-up path (new work is served meanwhile): the temp files of
+        killed writes swept (again on every full sync, L3Sweep), then the full
+        syncs, from the first heartbeat."""
+        l3sweep.sweep_temp_files(self.settings)
+        self.runner.start_when(self.heartbeat.first_report, self._stop)
 
     def reload(self) -> None:
         """SIGHUP: re-read the mutable options (log level), then resync in full."""
