@@ -234,6 +234,15 @@ class DhcpAgent:
     # -- lifecycle ------------------------------------------------------------------
 
     def start(self) -> DhcpAgent:
+        # The bus first: an event's network is fetched and its DHCP port made
+        # while the OVSDB connection (agent.drivers.ovs.connect_soon, started when
+        # the drivers were made) still copies the host's ports.
+        self.queue.start()
+        self.ready.start()
+        self.server = agent_server.start_dhcp_agent_server(
+            self.transport, self.host, self,
+            on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
+        self.heartbeat.start()
         bridge = self.conf.ovs.integration_bridge
         try:
             if self.drivers.ovs.ensure_bridge(bridge, self.conf.ovs.datapath_type):
@@ -243,12 +252,6 @@ class DhcpAgent:
             LOG.error('integration bridge %s: %s', bridge, exc)
         physical_link.ensure_physical_links(self.drivers.ovs, bridge,
                                             self.reconciler.config.bridge_mappings)
-        self.queue.start()
-        self.ready.start()
-        self.server = agent_server.start_dhcp_agent_server(
-            self.transport, self.host, self,
-            on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
-        self.heartbeat.start()
         self.monitor.start()
         self._starter = threading.Thread(target=self._start_syncs, name='dhcp-start',
                                          daemon=True)

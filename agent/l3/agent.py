@@ -130,15 +130,18 @@ class L3Agent:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> L3Agent:
+        # The bus first: an event's router is fetched while the OVSDB connection
+        # (agent.drivers.ovs.connect_soon, started when the drivers were made)
+        # still copies the host's ports.
+        self.ha_states.start()
+        self.queue.start()
+        self.bus.start()
         for bridge in dict.fromkeys(self.host.bridges):
             if not self.drivers.ovs.bridge_exists(bridge):
                 LOG.error('bridge %s does not exist: routers using it will fail until '
                           'it is created', bridge)
         physical_link.ensure_physical_links(self.drivers.ovs, self.conf.ovs.integration_bridge,
                                             self.bridge_mappings)
-        self.ha_states.start()
-        self.bus.start()
-        self.queue.start()
         self.monitor.start()
         self._starter = threading.Thread(target=self._start_syncs, name='l3-start',
                                          daemon=True)
