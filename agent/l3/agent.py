@@ -5,10 +5,11 @@ copy a full sync just fetched), reconciles it (:mod:`agent.l3.reconciler`) or
 tears it down when the server no longer gives it to this host, then reports
 changed floating-IP statuses.  The full-sync runner fetches every router of
 the host (``get_router_ids`` + chunked ``sync_routers``), enqueues them, and
-only then prunes what this agent left and nobody wants any more.  Events are
-served from the start, each router fetched on its own; the first full fetch
-waits for the first heartbeat (the server only knows the host's routers once it
-knows the agent), and its re-checks run behind the events.
+only then prunes what this agent left and nobody wants any more.  Nothing on
+the data plane is touched before the first full fetch (the in-sync gate: see
+the queue below), and the first full fetch waits for the first heartbeat (the
+server only knows the host's routers once it knows the agent); then the events
+run ahead of its re-checks.
 """
 
 from __future__ import annotations
@@ -87,11 +88,15 @@ class L3Agent:
                                    self.settings.state_path, ns))
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
-        # Open from the start: an event's router is served at once (its handler
-        # fetches it), ahead of the full sync's re-checks, which take at most
-        # BACKGROUND_WORKERS workers while it runs (agent.reconcile.queue).
+        # Paused until the first full fetch (unlike the DHCP agent's): that fetch
+        # plugs the ports of the routers without a namespace ahead of their
+        # reconciles, which must not have begun already (each waits for its batch
+        # in plug_ahead.wait; one that began before would race the batch for its
+        # ports: a restart with 100 routers at a load of 16 served the new router
+        # after 23 and 44 s of retries).  Then the events run ahead of the
+        # re-checks, which take at most BACKGROUND_WORKERS workers while one runs.
         self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads, name='l3',
-                               background=FULL_SYNC_PRIORITY,
+                               paused=True, background=FULL_SYNC_PRIORITY,
                                background_workers=BACKGROUND_WORKERS)
         self.ha_states = ha_state.HaStates(
             self.settings.state_path, self.settings.ha.advert_int,

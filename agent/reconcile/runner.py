@@ -11,12 +11,13 @@ is retried with exponential backoff.
 The in-sync gate (optional): a work queue created paused is resumed by the
 runner after the first successful full sync, so incremental events queue up but
 the data plane is not touched before a consistent snapshot was fetched (felix
-``datastoreInSync``).  The agents do not pause theirs: every key's handler
-fetches the authoritative state of its resource before acting, so an event's
-key is safe to run before the snapshot, and at a restart it serves the new work
-without waiting for the heartbeat and the full fetch (0.2-1 s at 1000
-networks); the full sync's keys then come behind the events (a worse priority,
-and few workers while better work runs: agent.reconcile.queue).  The queue
+``datastoreInSync``).  The DHCP agent does not pause its queue: every key's
+handler fetches the authoritative state of its network before acting, so an
+event's key is safe to run before the snapshot, and at a restart it serves the
+new work without waiting for the heartbeat and the full fetch (0.2-1 s at 1000
+networks); the L3 agent does (its full sync plugs new routers' ports ahead of
+their reconciles).  Either way the full sync's keys come behind the events (a
+worse priority, and few workers while better work runs: agent.reconcile.queue).  The queue
 opens as soon as that fetch's keys are queued, before the prune: the events
 that came in meanwhile run first, while the prune's host walk (/proc,
 namespaces, bridge; 4.5 s for 1000 networks on a loaded 2-core machine) runs
