@@ -2,7 +2,8 @@
 
 Importing it puts the repository on ``sys.path``, so that a script run as
 ``python tools/bench-<x>.py`` can import ``agent`` and ``tests`` (the stacks of
-the functional tests); :func:`machine` is the one line describing the machine
+the functional tests), and byte-compiles ``agent`` (:func:`compile_sources`);
+:func:`machine` is the one line describing the machine
 every benchmark prints before its figures.
 """
 
@@ -19,6 +20,19 @@ from collections import Counter
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
+
+
+def compile_sources() -> None:
+    """Byte-compile the repository's ``agent`` package, as an installed wheel is:
+    with ``PYTHONDONTWRITEBYTECODE`` set (as in this project's shells) a checkout
+    has no ``__pycache__``, and every agent start compiled its ~150 modules from
+    source (0.2-0.3 s of CPU, a fifth of a restart's budget).  Up-to-date files
+    are skipped."""
+    import compileall
+    compileall.compile_dir(os.path.join(REPO, 'agent'), quiet=2)
+
+
+compile_sources()      # every benchmark imports this module first
 
 
 def cpu_model() -> str:

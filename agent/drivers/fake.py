@@ -20,7 +20,7 @@ from agent.drivers import Links, LocalVlanAllocator, Netns, Ovs, commands
 from agent.drivers.state import (
     DEAD_VLAN, MAIN_TABLE, PROTO_KERNEL, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE,
     BridgeNotFound, DeviceNotFound, DeviceView, DriverError, LinkState, NamespaceNotEmpty,
-    NamespaceNotFound, NextHop, OvsPort, PortSpec, RouteState, default_broadcast,
+    NamespaceNotFound, NamespaceView, NextHop, OvsPort, PortSpec, RouteState, default_broadcast,
     interface, key_for, lowest_free, network, tags_in)
 
 
@@ -151,6 +151,14 @@ class FakeLinks:
 
     def list_links(self, ns: Optional[str]) -> Tuple[LinkState, ...]:
         return tuple(d.state() for _, d in sorted(self.host.ns(ns).devices.items()))
+
+    def observe_namespace(self, ns: Optional[str], families: Iterable[int] = (4, 6),
+                          sysctl_keys: Iterable[str] = ()) -> NamespaceView:
+        sysctls = self.host.ns(ns).sysctls
+        return NamespaceView(self.list_links(ns),
+                             tuple(r for family in families
+                                   for r in self.observe_routes(ns, family)),
+                             tuple((k, sysctls.get(k, '0')) for k in sysctl_keys))
 
     def observe_device(self, ns: Optional[str], dev: str,
                        sysctl_keys: Iterable[str] = ()) -> DeviceView:

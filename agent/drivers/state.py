@@ -162,6 +162,17 @@ class DeviceView:
     sysctls: tuple = ()                            # ((key, value or None), ...)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class NamespaceView:
+    """A namespace read in one visit (``links.observe_namespace``): its devices
+    with their addresses, the main table's unicast routes of the families asked
+    for (as ``observe_routes``) and the sysctls asked for (None: unreadable)."""
+
+    links: tuple = ()                              # (LinkState, ...) by name
+    routes: tuple = ()                             # (RouteState, ...)
+    sysctls: tuple = ()                            # ((key, value or None), ...)
+
+
 @dataclasses.dataclass(frozen=True)
 class PortSpec:
     """An OVS internal port we want: name, Neutron port id, MAC, VLAN tag and the

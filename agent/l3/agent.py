@@ -6,9 +6,10 @@ tears it down when the server no longer gives it to this host, then reports
 changed floating-IP statuses.  The full-sync runner fetches every router of
 the host (``get_router_ids`` + chunked ``sync_routers``), enqueues them, and
 only then prunes what this agent left and nobody wants any more.  Nothing on
-the data plane is touched before the first full fetch (the in-sync gate), and
-the first full fetch waits for the first heartbeat (the server only knows the
-host's routers once it knows the agent).
+the data plane is touched before the first full fetch (the in-sync gate: see
+the queue below), and the first full fetch waits for the first heartbeat (the
+server only knows the host's routers once it knows the agent); then the events
+run ahead of its re-checks.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from agent.reconcile.plan import ActionFailed
 from agent.reconcile.queue import TerminalError, WorkQueue
-from agent.reconcile.runner import SyncRunner
+from agent.reconcile.runner import FULL_SYNC_PRIORITY, SyncRunner
 from agent.rpc.agent_bus import AgentBus
 from agent.rpc.codec import WireError
 from agent.rpc.events import L3Event
@@ -46,13 +47,15 @@ LOG = logging.getLogger(__name__)
 DELETE_PRIORITY = 50         # deletes first (Neutron: DELETE_ROUTER is its top action)
 RPC_PRIORITY = 100           # then RPC updates, then the full sync (200)
 ORPHAN_PRIORITY = 150
+BACKGROUND_WORKERS = 1       # full-sync keys in flight while an event's key runs
 STOP_TIMEOUT = 1.0           # seconds for stop() to wait for its threads
 # ... of which for the bus to close: its listeners notice the stop only when
 # their poll of the broker ends, which took the whole second every time (the
 # restart's stop was 1.0 s of its 2.6 s).  Leaving earlier loses nothing:
 # RabbitMQ requeues what was delivered and not acknowledged, and the next
-# start resyncs in full.
-BUS_CLOSE_TIMEOUT = 0.2
+# start resyncs in full.  It never closed within 0.2 s either (0.2 s of the
+# 0.22 s idle stop), so the stop only gives the closing a moment to start.
+BUS_CLOSE_TIMEOUT = 0.02
 
 
 def router_key(router_id: str) -> tuple[str, str]:
@@ -90,8 +93,16 @@ class L3Agent:
                                node_proxy=self.node_proxy)
         self._stop = threading.Event()
         self.bridge_mappings = physical_link.bridge_mappings(conf)
-        self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads,
-                               paused=True, name='l3')
+        # Paused until the first full fetch (unlike the DHCP agent's): that fetch
+        # plugs the ports of the routers without a namespace ahead of their
+        # reconciles, which must not have begun already (each waits for its batch
+        # in plug_ahead.wait; one that began before would race the batch for its
+        # ports: a restart with 100 routers at a load of 16 served the new router
+        # after 23 and 44 s of retries).  Then the events run ahead of the
+        # re-checks, which take at most BACKGROUND_WORKERS workers while one runs.
+        self.queue = WorkQueue(self._handle, workers=conf.num_sync_threads, name='l3',
+                               paused=True, background=FULL_SYNC_PRIORITY,
+                               background_workers=BACKGROUND_WORKERS)
         self.ha_states = ha_state.HaStates(
             self.settings.state_path, self.settings.ha.advert_int,
             report=lambda states: self.plugin.update_ha_routers_states(states),
@@ -129,25 +140,33 @@ class L3Agent:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> L3Agent:
-        l3sweep.sweep_temp_files(self.settings)     # and on every full sync (L3Sweep)
+        # The bus first: an event's router is fetched while the OVSDB connection
+        # (agent.drivers.ovs.connect_soon, started when the drivers were made)
+        # still copies the host's ports.
+        self.ha_states.start()
+        self.node_proxy.start_for(self.settings.metadata_proxy_mode == 'shared')
+        self.queue.start()
+        self.bus.start()
         for bridge in dict.fromkeys(self.host.bridges):
             if not self.drivers.ovs.bridge_exists(bridge):
                 LOG.error('bridge %s does not exist: routers using it will fail until '
                           'it is created', bridge)
         physical_link.ensure_physical_links(self.drivers.ovs, self.conf.ovs.integration_bridge,
                                             self.bridge_mappings)
-        self.ha_states.start()
-        self.node_proxy.start_for(self.settings.metadata_proxy_mode == 'shared')
-        self.bus.start()
-        self.queue.start()
         self.monitor.start()
-        self._starter = threading.Thread(
-            target=self.runner.start_when, args=(self.heartbeat.first_report, self._stop),
-            name='l3-start', daemon=True)
+        self._starter = threading.Thread(target=self._start_syncs, name='l3-start',
+                                         daemon=True)
         self._starter.start()
         LOG.info('L3 agent %s started (bridges %s, %s)', self.host_name,
                  *self.host.bridges)
         return self
+
+    def _start_syncs(self) -> None:
+        """Off the start-up path (new work is served meanwhile): the temp files of
+        killed writes swept (again on every full sync, L3Sweep), then the full
+        syncs, from the first heartbeat."""
+        l3sweep.sweep_temp_files(self.settings)
+        self.runner.start_when(self.heartbeat.first_report, self._stop)
 
     def reload(self) -> None:
         """SIGHUP: re-read the mutable options (log level), then resync in full."""

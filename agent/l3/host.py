@@ -83,6 +83,9 @@ class RouterHost:
         # On the namespace's netlink worker, already inside it: no thread per read.
         self._read_sysctls = read_sysctls or (
             lambda ns, keys: tuple(drivers.netns.call_netlink(ns, _sysctl_values, keys)))
+        # A router's observation reads its sysctls in the same visit to the
+        # namespace's worker as its devices and routes (unless given a reader).
+        self._sysctls_in_visit = read_sysctls is None
         self._read_file = read_file
         self.state_dirs = state_dirs or StateDirs()
 
@@ -138,10 +141,6 @@ class RouterHost:
         return tuple(link for link in self.drivers.links.list_links(namespace)
                      if link.name != 'lo')
 
-    def _routes(self, namespace: str, families=(4, 6)) -> tuple:
-        return tuple(r for family in families
-                     for r in self.drivers.links.observe_routes(namespace, family))
-
     def _sysctls(self, namespace: str, keys) -> tuple:
         """``((key, value or None), ...)`` read on one thread inside the namespace."""
         try:
@@ -181,7 +180,11 @@ class RouterHost:
                 False, ovs_ports=mine, links_in_root=in_root,
                 proxy_current=self._child_current(desired.proxy),
                 keepalived_current=self._child_current(desired.keepalived))
-        links = self._links(ns)
+        keys = [k for k, _ in desired.sysctls + desired.device_sysctls]
+        families = (4, 6) if _has_ipv6(desired) else (4,)
+        view = self.drivers.links.observe_namespace(
+            ns, families, keys if self._sysctls_in_visit else ())
+        links = tuple(link for link in view.links if link.name != 'lo')
         here = {link.name for link in links}
         if ports is None:
             ports = self.ports_named(names_wanted | here)
@@ -189,10 +192,9 @@ class RouterHost:
         in_root = frozenset(p.name for p in mine if p.name in names_wanted
                             and p.name not in here
                             and self.drivers.links.has_device(None, p.name))
-        sysctls = self._sysctls(ns, [k for k, _ in desired.sysctls + desired.device_sysctls])
+        sysctls = view.sysctls if self._sysctls_in_visit else self._sysctls(ns, keys)
         converged, nat_fips = self._iptables_state(desired, with_nat_fips)
-        families = (4, 6) if _has_ipv6(desired) else (4,)
-        return rplan.ObservedRouter(True, links, mine, in_root, self._routes(ns, families),
+        return rplan.ObservedRouter(True, links, mine, in_root, view.routes,
                                     sysctls, converged, self._child_current(desired.proxy),
                                     nat_fips, self._child_current(desired.keepalived))
 

@@ -8,15 +8,21 @@ mapping key -> object (or raises).  Only after a successful fetch are the keys
 enqueued and ``prune(known_keys)`` called: a failed fetch prunes nothing and
 is retried with exponential backoff.
 
-The in-sync gate: the work queue is created paused; the runner resumes it after
-the first successful full sync, so incremental events queue up but the data
-plane is not touched before a consistent snapshot was fetched (felix
-``datastoreInSync``).  The queue opens as soon as that fetch's keys are queued,
-before the prune: the events that came in meanwhile run first (they have better
-priorities than full-sync keys), while the prune's host walk (/proc, namespaces,
-bridge; 4.5 s for 1000 networks on a loaded 2-core machine) runs beside them.
-The periodic syncs prune beside a running queue anyway.  ``in_sync`` is set
-once the prune is done.
+The in-sync gate (optional): a work queue created paused is resumed by the
+runner after the first successful full sync, so incremental events queue up but
+the data plane is not touched before a consistent snapshot was fetched (felix
+``datastoreInSync``).  The DHCP agent does not pause its queue: every key's
+handler fetches the authoritative state of its network before acting, so an
+event's key is safe to run before the snapshot, and at a restart it serves the
+new work without waiting for the heartbeat and the full fetch (0.2-1 s at 1000
+networks); the L3 agent does (its full sync plugs new routers' ports ahead of
+their reconciles).  Either way the full sync's keys come behind the events (a
+worse priority, and few workers while better work runs: agent.reconcile.queue).  The queue
+opens as soon as that fetch's keys are queued, before the prune: the events
+that came in meanwhile run first, while the prune's host walk (/proc,
+namespaces, bridge; 4.5 s for 1000 networks on a loaded 2-core machine) runs
+beside them.  The periodic syncs prune beside a running queue anyway.
+``in_sync`` is set once the prune is done.
 
 ``prune`` is called on the runner thread.  To keep per-key exclusivity it
 should not tear resources down itself but enqueue the orphan keys, whose

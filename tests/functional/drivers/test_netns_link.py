@@ -250,6 +250,28 @@ def test_observe_device_reads_link_default_routes_and_sysctls_in_one_visit(
     assert view.sysctls == (('net.ipv4.ip_nonlocal_bind', '1'),
                             ('net.ipv4.ip_forward', netns.sysctl_get(ns, 'net.ipv4.ip_forward')),
                             ('net.ipv4.no.such', None))
+    # a second default route through another device: its name comes from a dump
+    subprocess.run(['ip', '-n', ns, 'route', 'add', 'default', 'dev', 'lo', 'metric', '500'],
+                   check=True)
+    view = link.observe_device(ns, dev, ())
+    assert sorted(r.dev for r in view.default_routes) == sorted([dev, 'lo'])
+    assert view.default_routes == tuple(r for family in (4, 6)
+                                        for r in link.observe_routes(ns, family)
+                                        if r.is_default)
     missing = link.observe_device(ns, 'tapnothere', ('net.ipv4.ip_nonlocal_bind',))
     assert missing.link is None and missing.default_routes == ()
     assert missing.sysctls == (('net.ipv4.ip_nonlocal_bind', '1'),)
+
+
+def test_observe_namespace_reads_devices_routes_and_sysctls_in_one_visit(
+        ovs, make_bridge, make_namespace):
+    bridge, ns = make_bridge(), make_namespace()
+    dev, _ = plug(ovs, bridge, ns, 'fa:16:3e:73:4a:fb', ['192.168.12.2/24'], '192.168.12.1')
+    netns.set_sysctls(ns, {'net.ipv4.ip_forward': 1})
+    view = link.observe_namespace(ns, (4, 6), ('net.ipv4.ip_forward', 'net.ipv4.no.such'))
+    assert view.links == link.list_links(ns)
+    assert {d.name for d in view.links} == {'lo', dev}
+    assert view.routes == link.observe_routes(ns, 4) + link.observe_routes(ns, 6)
+    assert any(r.is_default and r.dev == dev for r in view.routes)
+    assert view.sysctls == (('net.ipv4.ip_forward', '1'), ('net.ipv4.no.such', None))
+    assert link.observe_namespace(ns, (4,)).routes == link.observe_routes(ns, 4)

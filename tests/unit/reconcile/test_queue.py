@@ -289,3 +289,82 @@ def test_a_failing_on_idle_keeps_the_worker(queues):
     assert q.wait_idle(5)
     q.enqueue('b')
     assert q.wait_idle(5) and ran == ['a', 'b']
+
+
+def _concurrency_recorder(release: threading.Event):
+    """A handler that blocks until ``release`` and records, for each key it starts,
+    the keys running at that moment."""
+    lock = threading.Lock()
+    running, started = set(), {}
+
+    def handler(key):
+        with lock:
+            running.add(key)
+            started[key] = frozenset(running)
+        try:
+            release.wait(5)
+        finally:
+            with lock:
+                running.discard(key)
+    return handler, started
+
+
+def test_background_keys_take_few_workers_while_better_work_runs(queues):
+    """A full sync's re-checks (background) start on at most background_workers
+    workers while an event's key runs; the rest wait for it, then use them all."""
+    release = threading.Event()
+    handler, started = _concurrency_recorder(release)
+    q = make(handler, paused=True, workers=6, background=200, background_workers=2)
+    queues.append(q.start())
+    q.enqueue('new', priority=100)
+    for i in range(8):
+        q.enqueue(f'recheck{i}', priority=200)
+    q.resume()
+    assert wait_until(lambda: len(started) == 3)
+    time.sleep(0.05)                          # no other worker takes a re-check
+    assert set(started) == {'new', 'recheck0', 'recheck1'}
+    release.set()
+    assert q.wait_idle(5)
+    assert len(started) == 9
+
+
+def test_background_keys_use_every_worker_when_nothing_better_runs(queues):
+    release = threading.Event()
+    handler, started = _concurrency_recorder(release)
+    q = make(handler, paused=True, workers=4, background=200, background_workers=1)
+    queues.append(q.start())
+    for i in range(6):
+        q.enqueue(f'cold{i}', priority=200)
+    q.resume()
+    assert wait_until(lambda: len(started) == 4)     # a cold start keeps its batching
+    release.set()
+    assert q.wait_idle(5)
+
+
+def test_better_work_arriving_holds_new_background_keys_back(queues):
+    """An event during a full sync: the re-checks in flight finish, no new one
+    starts beyond background_workers until the event's key is done."""
+    first, second = threading.Event(), threading.Event()
+    lock = threading.Lock()
+    order = []
+
+    def handler(key):
+        with lock:
+            order.append(key)
+            early = len(order) <= 3
+        (first if early else second).wait(5)
+
+    q = make(handler, workers=3, background=200, background_workers=1)
+    queues.append(q.start())
+    for i in range(5):
+        q.enqueue(f'sync{i}', priority=200)
+    assert wait_until(lambda: len(order) == 3)          # every worker busy
+    q.enqueue('event', priority=100)
+    first.set()                                          # the three re-checks end
+    assert wait_until(lambda: 'event' in order)
+    time.sleep(0.05)
+    # the event plus one more re-check, not two
+    assert order[:3] == ['sync0', 'sync1', 'sync2'] and len(order) == 5, order
+    second.set()
+    assert q.wait_idle(5)
+    assert len(order) == 6
