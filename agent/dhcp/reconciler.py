@@ -36,7 +36,7 @@ from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
-from agent.metadata.node_proxy import ListenerSpec
+from agent.metadata.node_proxy import ListenerSpec, NodeProxy
 from agent.model.network import Network, Port
 from agent.reconcile.plan import Plan, execute
 from agent.reconcile.queue import FORGET, TerminalError
@@ -108,7 +108,7 @@ class DhcpReconciler:
         self.releaser = releaser      # dhcp_release of stale leases before a reload
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
-        self.node_proxy = None      # agent.metadata.node_proxy.NodeProxy, set by the agent
+        self.node_proxy: NodeProxy | None = None     # set by the agent
         self._prefetched: dict[str, Network] = {}
         self._invalidated: dict[str, float] = {}   # network id -> when an event came
         self._fetched: dict[str, Network] = {}     # the last state read of each network
@@ -353,7 +353,7 @@ class DhcpReconciler:
         self.cache.put(Served(network, port.id, desired.name, metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
                                                             network.id)) \
-                or self._shared() and self.node_proxy.serves(network.id):
+                or (shared := self._shared()) is not None and shared.serves(network.id):
             # On its own key: a slow haproxy start does not hold up dnsmasq reloads.
             self.enqueue(metadata_key(network.id), METADATA_PRIORITY, 'network converged')
         self._report_ready(network)
@@ -422,8 +422,9 @@ class DhcpReconciler:
             self.config.metadata_group, self.config.metadata_socket,
             debug=self.config.debug, rate_limit=self.config.metadata_rate_limit)
 
-    def _shared(self) -> bool:
-        return self.node_proxy is not None and self.config.metadata_proxy_mode == 'shared'
+    def _shared(self) -> NodeProxy | None:
+        """The shared metadata proxy, in that mode (else None)."""
+        return self.node_proxy if self.config.metadata_proxy_mode == 'shared' else None
 
     def metadata_listener(self, network_id: str) -> ListenerSpec:
         """The network's socket of the shared metadata proxy: where its haproxy
@@ -435,7 +436,8 @@ class DhcpReconciler:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""
         served = self.cache.get(network_id)
         spec = self.metadata_spec(network_id)
-        if served is None or not served.metadata or self._shared():
+        shared = self._shared()
+        if served is None or not served.metadata or shared is not None:
             self.monitor.unregister(network_id, haproxy.SERVICE)
             if os.path.exists(spec.pid_file):
                 self.processes.stop(spec)
@@ -444,13 +446,13 @@ class DhcpReconciler:
             if self.node_proxy is not None:
                 self.node_proxy.remove(network_id)
             return FORGET
-        if self._shared():
+        if shared is not None:
             listener = self.metadata_listener(network_id)
-            if self.node_proxy.current(listener):
-                self.node_proxy.register(listener)
+            if shared.current(listener):
+                shared.register(listener)
                 self._count(network_id, 'metadata-unchanged')
             else:
-                self.node_proxy.ensure(listener)
+                shared.ensure(listener)
                 self._count(network_id, 'metadata-started')
             return None
         if self.node_proxy is not None:

@@ -16,7 +16,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Mapping, Optional, Prot
 
 from agent.drivers.state import (  # noqa: F401  (re-exported)
     DEAD_VLAN, BridgeNotFound, DeviceNotFound, DeviceView, DriverError, IPInterface, LinkState,
-    NamespaceNotEmpty, NamespaceNotFound, NextHop, OvsPort, PortNotReady, PortSpec,
+    NamespaceNotEmpty, NamespaceNotFound, NamespaceView, NextHop, OvsPort, PortNotReady, PortSpec,
     RouteState)
 
 
@@ -66,6 +66,8 @@ class Links(Protocol):
                          gateways: Iterable[Any] = (), announce: Iterable[Any] = (),
                          count: int = 3) -> None: ...
     def has_device(self, ns: Optional[str], dev: str) -> bool: ...
+    def observe_namespace(self, ns: Optional[str], families: Iterable[int] = (4, 6),
+                          sysctl_keys: Iterable[str] = ()) -> NamespaceView: ...
 
 
 class Ovs(Protocol):
