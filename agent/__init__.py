@@ -9,10 +9,9 @@ eventlet is installed (oslo.messaging requires it), and futurist, oslo.utils and
 oslo.messaging import it, with dnspython, merely because it is there: about 20 MiB
 of RSS in every process.  ``None`` in ``sys.modules`` makes those optional imports
 fail with ImportError, and each library then takes its threading path.
-PyYAML is kept out the same way: kombu registers a YAML serializer whenever it
-can import ``yaml`` (oslo.messaging speaks JSON only) and nothing here reads
-YAML; unloaded, a process's RSS is ~0.9 MiB lower (the L3 agent's imports:
-49.1 against 50.0 MiB, 3 runs each, load 14).
+PyYAML is kept out of the agent processes only, by their entry points
+(:mod:`agent.cmd.lean_imports`): the controller's tests and tools import this
+package beside libraries that read YAML (openstacksdk, cloud-init).
 
 glibc gives every thread that allocates while another holds the main arena an
 arena of its own, up to 8 per core; an agent's RPC executor, queue and netlink
@@ -30,7 +29,6 @@ M_ARENA_MAX = -8    # mallopt() parameter, glibc's malloc.h
 MALLOC_ARENAS = 2
 
 sys.modules.setdefault('eventlet', None)  # type: ignore[arg-type]  # None: its import fails
-sys.modules.setdefault('yaml', None)  # type: ignore[arg-type]
 
 if 'MALLOC_ARENA_MAX' not in os.environ:
     try:

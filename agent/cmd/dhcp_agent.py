@@ -11,6 +11,7 @@ keeps a second agent with the same state_path from running (exit status 1).
 
 from __future__ import annotations
 
+from agent.cmd import lean_imports  # noqa: F401  (first: before kombu is imported)
 from agent.cmd import run
 
 

@@ -10,6 +10,7 @@ re-reads the mutable options (log level) and resyncs in full.
 
 from __future__ import annotations
 
+from agent.cmd import lean_imports  # noqa: F401  (first: before kombu is imported)
 from agent.cmd import run
 
 

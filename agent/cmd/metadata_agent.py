@@ -12,6 +12,7 @@ the same socket refuses to start (its socket, not a state_path lock, decides).
 
 from __future__ import annotations
 
+from agent.cmd import lean_imports  # noqa: F401  (first: before kombu is imported)
 from agent.cmd import run
 
 
