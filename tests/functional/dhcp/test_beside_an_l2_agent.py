@@ -96,6 +96,10 @@ def test_a_new_network_gets_its_tap_on_the_dead_vlan_and_the_vm_tap_stays(stack,
     wait_for(lambda: dnsmasq_pid(stack, net['id']), 30, 0.02, 'dnsmasq serving')
     port = stack.dhcp_port(net['id'])
     tap = 'tap' + port['id'][:11]
+    # ovs-vswitchd numbers the port after the agent's transaction, on its own time
+    # (seconds under load): the fields the agent owns are compared once it has
+    wait_for(lambda: isinstance(l2_agent.snapshot([tap])[tap]['iface.ofport'], int),
+             30, 0.05, 'ofport assigned')
     row = l2_agent.snapshot([tap])[tap]
     assert row['port.tag'] == 4095 and row['port.vlan_mode'] == 'trunk'
     assert row['iface.external_ids'][1].count(
