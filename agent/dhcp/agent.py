@@ -57,7 +57,7 @@ QUEUE_WORKERS = 32
 BACKGROUND_WORKERS = 2      # full-sync keys in flight while an event's key runs
 
 
-def _iptables_record(settings: DnsmasqSettings, namespace: str) -> str | None:
+def _iptables_stamp(settings: DnsmasqSettings, namespace: str) -> str | None:
     network_id = id_from_namespace(namespace, DHCP_NS_PREFIX)
     return None if network_id is None else DhcpPaths.of(settings, network_id).iptables
 
@@ -65,12 +65,12 @@ def _iptables_record(settings: DnsmasqSettings, namespace: str) -> str | None:
 def _host_extras(conf, settings: DnsmasqSettings) -> tuple[LeaseReleaser, QdhcpFirewall]:
     """The lease releaser and the qdhcp iptables (real processes in namespaces)."""
     from agent.drivers.dhcp_release import DhcpReleaseDriver
-    from agent.drivers.iptables import DHCP_WRAP, IptablesManager
+    from agent.drivers.iptables import DHCP_WRAP, IptablesManager, IptablesManagers
     debug = bool(getattr(conf.AGENT, 'debug_iptables_rules', False))
     return (LeaseReleaser(DhcpReleaseDriver(),
                           lambda path: read_text(path, '', errors='replace') or ''),
-            QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug),
-                          record=lambda ns: _iptables_record(settings, ns)))
+            QdhcpFirewall(IptablesManagers(lambda ns: IptablesManager(
+                ns, DHCP_WRAP, debug=debug, stamp_file=_iptables_stamp(settings, ns)))))
 
 
 def holds_created(network: Network, event: events.DhcpEvent) -> bool:

@@ -90,4 +90,4 @@ class DhcpPaths:
     leases = property(lambda self: self._file('leases'))
     pid = property(lambda self: self._file('pid'))
     interface = property(lambda self: self._file('interface'))
-    iptables = property(lambda self: self._file('iptables'))   # agent.dhcp.firewall's record
+    iptables = property(lambda self: self._file('iptables'))   # agent.drivers.iptables' stamp

@@ -90,6 +90,13 @@ def route_delete(ns: Optional[str], dst: Any, **kw: Any) -> str:
     return _ip(ns, 'route', 'delete', *_route_args(dst, **kw))
 
 
+def iptables_restore(ns: Optional[str], version: int, text: str) -> str:
+    """``iptables-restore -n`` (``ip6tables-`` for IPv6) fed ``text``, as a heredoc."""
+    binary = 'iptables-restore' if version == 4 else 'ip6tables-restore'
+    prefix = f'ip netns exec {shlex.quote(ns)} ' if ns else ''
+    return f'{prefix}{binary} -n <<EOF\n{text}EOF'
+
+
 def arping(ns: str, dev: str, ip: Any) -> list:
     """argv (not a string): the driver runs it."""
     return ['ip', 'netns', 'exec', ns, 'arping', '-U', '-I', dev, '-c', '1', '-w', '2',

@@ -1,23 +1,26 @@
 """iptables in one namespace: observe with iptables-save, apply a minimal restore.
 
-One :class:`IptablesManager` per namespace and wrap name.  ``apply(desired)``
-runs ``iptables-save`` (and ``ip6tables-save``) in the namespace without
-counters, diffs our chains against the desired :class:`Tables`
-(:mod:`agent.drivers.iptables_diff`) and feeds only the differences to
-``iptables-restore -n``.  When nothing differs no restore process is spawned.
+One :class:`IptablesManager` per namespace and wrap name (:class:`IptablesManagers`
+keeps them).  ``observe(desired)`` runs ``iptables-save`` (and
+``ip6tables-save``) in the namespace without counters and diffs our chains
+against the desired :class:`Tables` (:mod:`agent.drivers.iptables_diff`): the
+result is the input for ``iptables-restore -n`` per IP version, empty when
+nothing differs.  ``restore(texts)`` feeds exactly that (a plan carries it, so
+its debug log shows the rules); ``apply(desired)`` is the two in a row.  One
+diff per change: the restore does not save and diff again unless the namespace
+changed in between.
 
-Re-checks without a process: after each apply (or a save that found nothing to
-do) the manager records the namespace's ruleset stamp
+Re-checks without a process: after each restore (or a save that found nothing
+to do) the manager records the namespace's ruleset stamp
 (:mod:`agent.drivers.nft_generation`: the nf_tables generation, which any
 change by anyone bumps) with a digest of the desired tables, in memory and in
 ``stamp_file`` for the next agent.  While the stamp and the digest are the
-same, the namespace provably holds what was applied and :meth:`verify` and
-:meth:`apply` return without saving: one netlink round trip instead of two
-save processes.  A namespace the caller just created is known empty by its
-generation (1: nothing was ever committed there), so its first apply saves
-nothing either.
-
-The shell equivalent of an apply is logged at debug level.
+same, the namespace provably holds what was applied and :meth:`observe` finds
+nothing without saving: one netlink round trip instead of two save processes.
+The same stamp tells :meth:`restore` whether anything was committed since the
+observation.  A namespace the caller creates is known empty (its generation is
+1 where the kernel tells: nothing was ever committed there), so its first
+observation saves nothing either.
 """
 
 from __future__ import annotations
@@ -30,20 +33,20 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from agent.common import fileutils
-from agent.drivers import netns, nft_generation
+from agent.drivers import commands, netns, nft_generation
+from agent.drivers.iptables_diff import RestoreTexts, restore_texts
+from agent.drivers.iptables_rules import DHCP_WRAP, L3_WRAP, Tables
 from agent.drivers.nft_generation import RulesetStamp
-from agent.drivers.iptables_diff import plan_restore
-from agent.drivers.iptables_rules import (
-    DHCP_WRAP, L3_WRAP, Tables, normalize_table, parse_save)
 
 LOG = logging.getLogger(__name__)
 
-__all__ = ['ApplyResult', 'CommandBackend', 'IptablesBackend', 'DHCP_WRAP', 'IptablesError', 'IptablesManager',
-           'IptablesNotConverged', 'L3_WRAP', 'Verification', 'restore_calls']
+__all__ = ['ApplyResult', 'CommandBackend', 'IptablesBackend', 'DHCP_WRAP', 'IptablesError',
+           'IptablesManager', 'IptablesManagers', 'IptablesNotConverged', 'L3_WRAP',
+           'Observation', 'RestoreTexts', 'restore_calls']
 
 XTABLES_LOCK_EXIT = 4
 FRESH_GENERATION = 1        # nf_tables generation of a namespace nothing committed in
@@ -96,11 +99,27 @@ class ApplyResult:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class Verification:
-    """Whether our chains hold the desired tables; ``saved`` is what
-    iptables-save printed per IP version, None when the stamp proved it."""
-    converged: bool
-    saved: dict[int, str] | None = None
+class Observation:
+    """What an apply of the desired tables would feed ``iptables-restore -n``
+    (``texts``: per IP version, none when our chains hold them already) and what
+    ``iptables-save`` printed per IP version (None when nothing was saved: the
+    ruleset stamp proved the rules, or the namespace is new)."""
+    texts: RestoreTexts
+    saved: Mapping[int, str] | None = None
+
+    @property
+    def converged(self) -> bool:
+        return not self.texts
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Pending:
+    """An observation that found work, until its texts are restored."""
+    texts: RestoreTexts
+    digest: str
+    desired: Tables
+    stamp: RulesetStamp | None      # when it saved
+    empty: bool                     # planned against a namespace taken for empty
 
 
 class IptablesBackend(Protocol):
@@ -189,9 +208,9 @@ class IptablesManager:
         self._stamp_file = stamp_file
         self._applied: tuple[str, RulesetStamp] | None = None   # (digest, stamp)
         self._loaded = stamp_file is None
-        # What verify() saved that was not converged, and the stamp then: the
-        # apply that follows compares with it instead of saving again.
-        self._last_save: tuple[RulesetStamp, dict[int, str]] | None = None
+        # The last observation that found work: restore() feeds its texts
+        # unless the namespace changed since.
+        self._pending: _Pending | None = None
         self._lock = threading.Lock()
 
     # -- the ruleset stamp --------------------------------------------------------
@@ -228,11 +247,6 @@ class IptablesManager:
         if self._stamp_file is not None:
             _write_stamp(self._stamp_file, f'{digest} {stamp.dump()}\n')
 
-    def forget(self) -> None:
-        """Nothing recorded is trusted any more (the next check saves)."""
-        with self._lock:
-            self._applied, self._loaded = None, True
-
     def _proven(self, digest: str, stamp: RulesetStamp | None) -> bool:
         return stamp is not None and self._recorded() == (digest, stamp)
 
@@ -263,80 +277,108 @@ class IptablesManager:
             raise errors[0]
         return saved
 
-    def _plan_saved(self, desired: Tables, saved_all: dict[int, str]) -> dict[int, str]:
-        texts = {}
-        for version, saved in sorted(saved_all.items()):
-            specs = tuple(normalize_table(s, version) for s in desired.by_version(version))
-            text = plan_restore(self.wrap, specs, parse_save(saved))
-            if text:
-                texts[version] = text
-        return texts
+    def _texts(self, desired: Tables, saved: dict[int, str]) -> RestoreTexts:
+        return restore_texts(self.wrap, desired, saved)
 
-    def plan(self, desired: Tables, empty: bool = False) -> dict[int, str]:
-        """Restore texts needed per IP version (empty dict when converged).
+    def observe(self, desired: Tables, empty: bool = False) -> Observation:
+        """What :meth:`restore` must be fed for our chains to hold ``desired``.
 
-        ``empty``: the namespace was created just now by the caller and has no
-        rules yet, so there is nothing to save.
+        Nothing when the ruleset stamp is still the one recorded for
+        ``desired``; else the difference to what iptables-save prints now.
+        ``empty``: the caller creates (or just created) the namespace, so it holds
+        no rules and nothing is saved (``restore`` checks that it still holds none).
         """
-        saved_all = {v: '' for v in self._versions()} if empty else self._save_all()
-        return self._plan_saved(desired, saved_all)
-
-    def verify(self, desired: Tables) -> Verification:
-        """Whether our chains hold ``desired``: by the stamp when it still is the
-        one recorded for ``desired``, else by saving and comparing."""
         with self._lock:
             digest = self.digest(desired)
+            if empty:
+                # Observed again (the L3 agent's plug-ahead, then its reconcile):
+                # the same texts (a diff of a router's tables costs ~0.5 ms).
+                if self._pending is None or not self._pending.empty \
+                        or self._pending.digest != digest:
+                    texts = self._texts(desired, {v: '' for v in self._versions()})
+                    self._pending = _Pending(texts, digest, desired, None, True)
+                return Observation(self._pending.texts)
             stamp = self._stamp()
             if self._proven(digest, stamp):
-                return Verification(True)
+                self._pending = None
+                return Observation(())
             saved = self._save_all()
-            converged = not self._plan_saved(desired, saved)
-            if converged:
+            texts = self._texts(desired, saved)
+            if texts:
+                self._pending = _Pending(texts, digest, desired, stamp, False)
+            else:
+                self._pending = None
                 self._record(digest, stamp)
-            self._last_save = None if converged or stamp is None else (stamp, saved)
-            return Verification(converged, saved)
+            return Observation(texts, saved)
 
-    def _saved_for_apply(self, stamp: RulesetStamp | None) -> dict[int, str]:
-        """verify()'s save if nothing was committed since, else a new one."""
-        last, self._last_save = self._last_save, None
-        if stamp is not None and last is not None and last[0] == stamp:
-            return last[1]
-        return self._save_all()
+    def _still_valid(self, pending: _Pending, stamp: RulesetStamp | None) -> bool:
+        """Whether the namespace holds what ``pending`` was planned against."""
+        if pending.empty:
+            return stamp is None or stamp.generation == FRESH_GENERATION
+        return stamp == pending.stamp
 
-    def apply(self, desired: Tables, empty: bool = False) -> ApplyResult:
-        """Make our chains in the namespace equal ``desired``; minimal and idempotent.
+    def restore(self, texts: RestoreTexts) -> ApplyResult:
+        """Feed ``texts`` (from :meth:`observe`) to ``iptables-restore -n``.
 
-        ``empty`` as in :meth:`plan`, trusted only if the namespace's generation
-        agrees where the kernel tells it (the debug check of a second apply
-        still saves).
+        When the ruleset stamp shows a commit in the namespace since that
+        observation (or a namespace taken for empty is not), the texts may no
+        longer fit: the desired tables are diffed again with a new save.
+        Texts of another observation are fed as they are, and recorded as
+        nothing (the next check saves).
         """
         with self._lock:
             start = time.monotonic()
-            digest = self.digest(desired)
+            pending, self._pending = self._pending, None
+            if pending is not None and pending.texts != texts:
+                pending = None
             stamp = self._stamp()
-            if stamp is not None and stamp.generation != FRESH_GENERATION:
-                empty = False
-            if not empty and self._proven(digest, stamp):
-                return ApplyResult(self.namespace or '', (), time.monotonic() - start)
-            saved = ({v: '' for v in self._versions()} if empty
-                     else self._saved_for_apply(stamp))
-            texts = self._plan_saved(desired, saved)
-            for version, text in texts.items():
-                LOG.debug('%s: ip netns exec %s %s -n <<EOF\n%sEOF', self.namespace,
-                          self.namespace, _BINARIES[version][1], text)
+            if pending is not None and not self._still_valid(pending, stamp):
+                texts = (() if self._proven(pending.digest, stamp)
+                         else self._texts(pending.desired, self._save_all()))
+                LOG.debug('%s: the ruleset changed since it was observed; restoring:\n%s',
+                          self.namespace, '\n'.join(
+                              commands.iptables_restore(self.namespace, v, t)
+                              for v, t in texts) or 'nothing')
+            for version, text in texts:
                 self.backend.restore(version, text)
-            # Read right after the restores: a change by someone else between
-            # them and this read is the only one the stamp would not show.
-            self._record(digest, self._stamp() if texts else stamp)
-            result = ApplyResult(self.namespace or '', tuple(texts.items()),
-                                 time.monotonic() - start)
-            if self.debug and texts:
-                again = self.plan(desired)
+            if pending is not None:
+                # Read right after the restores: a change by someone else between
+                # them and this read is the only one the stamp would not show.
+                self._record(pending.digest, self._stamp() if texts else stamp)
+            result = ApplyResult(self.namespace or '', tuple(texts), time.monotonic() - start)
+            if self.debug and texts and pending is not None:
+                again = self._texts(pending.desired, self._save_all())
                 if again:
                     raise IptablesNotConverged(
                         f'{self.namespace}: second apply is not a no-op:\n'
-                        + '\n'.join(again.values()))
+                        + '\n'.join(text for _, text in again))
             return result
+
+    def apply(self, desired: Tables, empty: bool = False) -> ApplyResult:
+        """Make our chains in the namespace equal ``desired``: :meth:`observe`,
+        then :meth:`restore` what it found (minimal and idempotent)."""
+        return self.restore(self.observe(desired, empty).texts)
+
+
+class IptablesManagers:
+    """The manager of each namespace, made by ``factory`` at its first use."""
+
+    def __init__(self, factory: Callable[[str], IptablesManager]):
+        self._factory = factory
+        self._managers: dict[str, IptablesManager] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, namespace: str) -> IptablesManager:
+        with self._lock:
+            manager = self._managers.get(namespace)
+            if manager is None:
+                manager = self._managers[namespace] = self._factory(namespace)
+            return manager
+
+    def forget(self, namespace: str) -> None:
+        """The namespace is gone (a new one of that name gets a new manager)."""
+        with self._lock:
+            self._managers.pop(namespace, None)
 
 
 def _write_stamp(path: str, content: str) -> None:

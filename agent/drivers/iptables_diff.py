@@ -2,7 +2,8 @@
 
 ``plan_restore(wrap, desired, observed)`` returns the text for
 ``iptables-restore -n`` (no flush) that brings our chains and rules to the
-desired state and touches nothing else, or ``''`` when nothing differs.
+desired state and touches nothing else, or ``''`` when nothing differs;
+``restore_texts(wrap, desired, saved)`` does it for each IP version saved.
 
 * Chains named ``<wrap>-*`` are wholly ours: new ones are declared
   (``:chain - [0:0]``), changed ones get index-based ``-D``/``-I`` from a
@@ -21,7 +22,10 @@ import difflib
 from collections.abc import Mapping, Sequence
 
 from agent.drivers.iptables_rules import (
-    BUILTIN_CHAINS, SHARED_CHAINS, TABLE_ORDER, ObservedTable, TableSpec)
+    BUILTIN_CHAINS, SHARED_CHAINS, TABLE_ORDER, ObservedTable, Tables, TableSpec,
+    normalize_table, parse_save)
+
+RestoreTexts = tuple[tuple[int, str], ...]    # (IP version, iptables-restore -n input)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -185,3 +189,16 @@ def _holds_ours(own: Ownership, table: ObservedTable | None) -> bool:
     return any(own.owns_chain(chain) or chain in SHARED_CHAINS or
                any(own.owns_rule(rule) for rule in rules)
                for chain, rules in table.chains.items())
+
+
+def restore_texts(wrap: str, desired: Tables, saved: Mapping[int, str]) -> RestoreTexts:
+    """The restore input per IP version in ``saved`` (version -> iptables-save
+    output, '' for a namespace known empty) that makes our chains hold
+    ``desired``; versions already there are left out (all: ``()``)."""
+    texts = []
+    for version, text in sorted(saved.items()):
+        specs = tuple(normalize_table(s, version) for s in desired.by_version(version))
+        restore = plan_restore(wrap, specs, parse_save(text))
+        if restore:
+            texts.append((version, restore))
+    return tuple(texts)

@@ -7,13 +7,21 @@ does), ``-A``, ``-I [n]``, ``-D n``/``-D <rule>``, ``-F`` and ``-X`` with the
 real tool's errors (bad index, missing rule or chain, deleting a chain that is
 not empty or still jumped to).  A table referenced for the first time gets all
 its built-in chains, like iptables-nft.  Each ``COMMIT`` is atomic.
+
+:class:`FakeIptables` also counts its saves and keeps a ruleset generation that
+each restore bumps, as nf_tables does (:meth:`FakeIptables.stamp` is a
+manager's ``read_stamp``).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 from agent.drivers.iptables_rules import BUILTIN_CHAINS, TABLE_ORDER
+from agent.drivers.nft_generation import RulesetStamp
+
+_cookies = itertools.count(1)
 
 State = dict[str, dict[str, list[str]]]    # table -> chain -> rules
 
@@ -120,13 +128,21 @@ class FakeIptables:
     def __init__(self, ipv4: State | None = None, ipv6: State | None = None):
         self.state: dict[int, State] = {4: ipv4 or {}, 6: ipv6 or {}}
         self.restores: list[tuple[int, str]] = []
+        self.saves = 0
+        self.generation = 1         # bumped by each restore (a test: by "someone else")
+        self.cookie = next(_cookies)    # this namespace instance
         self._lock = threading.Lock()
 
     def save(self, version: int) -> str:
         with self._lock:
+            self.saves += 1
             return render(self.state[version])
 
     def restore(self, version: int, text: str) -> None:
         with self._lock:
             self.state[version] = apply_restore(self.state[version], text)
             self.restores.append((version, text))
+            self.generation += 1
+
+    def stamp(self, namespace: str | None = None) -> RulesetStamp:
+        return RulesetStamp('fake-boot', self.cookie, self.generation)

@@ -15,8 +15,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import ipaddress
+import re
 import shlex
 from collections.abc import Mapping
+
+from agent.drivers.state import IPAddress
 
 # Neutron's wrap names (basename(argv[0])[:16]), so a takeover from a real Neutron
 # agent reconciles the chains it left behind, and a rollback finds ours.
@@ -103,6 +106,18 @@ def parse_save(text: str) -> dict[str, ObservedTable]:
             _, chain, *rest = line.split(' ', 2)
             chains.setdefault(chain, []).append(rest[0] if rest else '')
     return tables
+
+
+# A floating IP's DNAT rule (agent.l3.nat) as iptables-save prints it.
+_FLOATING_DNAT = re.compile(
+    r'^-A \S+-PREROUTING -d (\S+)/32 -j DNAT --to-destination (\S+)$', re.MULTILINE)
+
+
+def floating_dnat(saved: str) -> tuple[tuple[IPAddress, IPAddress], ...]:
+    """(floating, fixed) of the floating-IP DNAT rules in ``iptables-save`` output,
+    sorted (after a restart, the mapping the agent applied last)."""
+    return tuple(sorted({(ipaddress.ip_address(m[1]), ipaddress.ip_address(m[2]))
+                         for m in _FLOATING_DNAT.finditer(saved)}))
 
 
 # --- normalization -----------------------------------------------------------

@@ -7,11 +7,8 @@ namespace, the process manager, conntrack) and offers ``observe(desired)``,
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import re
-import threading
 from collections.abc import Callable
 
 from agent.common import fileutils, names
@@ -19,8 +16,8 @@ from agent.dataplane import device as dev
 from agent.dataplane import executor as dataplane
 from agent.dataplane.ports import BridgePorts
 from agent.drivers import conntrack
-from agent.drivers.iptables import IptablesManager
-from agent.drivers.iptables_rules import L3_WRAP
+from agent.drivers.iptables import IptablesManager, IptablesManagers, RestoreTexts
+from agent.drivers.iptables_rules import L3_WRAP, floating_dnat
 from agent.drivers.state import BridgeNotFound, DriverError
 from agent.l3 import plan as rplan
 from agent.l3.desired import DesiredRouter
@@ -31,8 +28,6 @@ from agent.process.spec import ProcessSpec
 LOG = logging.getLogger(__name__)
 
 PORTS_TTL = 10.0    # seconds a bridge listing serves lookups (see RouterHost)
-_DNAT_RE = re.compile(r'^-A \S+-PREROUTING -d (\S+)/32 -j DNAT --to-destination (\S+)$',
-                      re.MULTILINE)
 
 
 class StateDirs:
@@ -65,10 +60,9 @@ class RouterHost:
         self.processes = processes
         self.node_proxy = node_proxy        # agent.metadata.node_proxy (shared mode)
         self.bridges = bridges
-        self._iptables_factory = iptables_factory or (
+        self.iptables = IptablesManagers(iptables_factory or (
             lambda ns: IptablesManager(ns, L3_WRAP, debug=iptables_debug, ipv6=ipv6,
-                                       stamp_file=stamp_file(ns)))
-        self._iptables: dict[str, IptablesManager] = {}
+                                       stamp_file=stamp_file(ns))))
         # One OVS listing per bridge shared by the reconciles of a full sync (which
         # lists afresh first).  A listing of a few thousand ports costs 60-150 ms
         # of CPU here: listed again every 2 s it was a tenth of a cold start of
@@ -78,7 +72,6 @@ class RouterHost:
         self._bridge_ports = {b: BridgePorts(drivers.ovs, b, ttl=PORTS_TTL,
                                              reread_touched=True)
                               for b in dict.fromkeys(bridges)}
-        self._lock = threading.Lock()
         self.clear_conntrack = clear_conntrack
         # On the namespace's netlink worker, already inside it: no thread per read.
         self._read_sysctls = read_sysctls or (
@@ -88,19 +81,6 @@ class RouterHost:
         self._sysctls_in_visit = read_sysctls is None
         self._read_file = read_file
         self.state_dirs = state_dirs or StateDirs()
-
-    # -- iptables managers, one per namespace ----------------------------------------
-
-    def iptables(self, namespace: str) -> IptablesManager:
-        with self._lock:
-            manager = self._iptables.get(namespace)
-            if manager is None:
-                manager = self._iptables[namespace] = self._iptables_factory(namespace)
-            return manager
-
-    def forget_namespace(self, namespace: str) -> None:
-        with self._lock:
-            self._iptables.pop(namespace, None)
 
     # -- observing -------------------------------------------------------------------
 
@@ -148,24 +128,17 @@ class RouterHost:
         except (DriverError, OSError):
             return tuple((k, None) for k in keys)
 
-    def nat_fips(self, namespace: str, saved: str | None = None) -> tuple:
-        """(floating, fixed) of our DNAT rules in the namespace (from ``saved``,
-        else from iptables-save)."""
-        text = self.iptables(namespace).backend.save(4) if saved is None else saved
-        return tuple(sorted({(ipaddress.ip_address(m[1]), ipaddress.ip_address(m[2]))
-                             for m in _DNAT_RE.finditer(text)}))
-
     def _iptables_state(self, desired: DesiredRouter, with_nat_fips: bool
-                        ) -> tuple[bool, tuple]:
-        """(converged, DNAT mapping in place if asked for).  When the ruleset stamp
-        proves the desired rules in place, their mapping is the desired one."""
-        ns = desired.namespace
-        verified = self.iptables(ns).verify(desired.tables)
+                        ) -> tuple[RestoreTexts, tuple]:
+        """(the restore input that makes the rules the desired ones, the DNAT
+        mapping in place if asked for).  When the ruleset stamp proves the
+        desired rules in place, their mapping is the desired one."""
+        observed = self.iptables(desired.namespace).observe(desired.tables)
         if not with_nat_fips:
-            return verified.converged, ()
-        if verified.saved is None:
-            return verified.converged, tuple(sorted(desired.floating_ips.items()))
-        return verified.converged, self.nat_fips(ns, verified.saved.get(4))
+            return observed.texts, ()
+        if observed.saved is None:
+            return observed.texts, tuple(sorted(desired.floating_ips.items()))
+        return observed.texts, floating_dnat(observed.saved.get(4, ''))
 
     def observe(self, desired: DesiredRouter, ports: list | None = None,
                 with_nat_fips: bool = False) -> rplan.ObservedRouter:
@@ -178,6 +151,7 @@ class RouterHost:
             mine = tuple(p for p in ports if p.name in names_wanted)
             return rplan.ObservedRouter(
                 False, ovs_ports=mine, links_in_root=in_root,
+                iptables=self.iptables(ns).observe(desired.tables, empty=True).texts,
                 proxy_current=self._child_current(desired.proxy),
                 keepalived_current=self._child_current(desired.keepalived))
         keys = [k for k, _ in desired.sysctls + desired.device_sysctls]
@@ -193,9 +167,9 @@ class RouterHost:
                             and p.name not in here
                             and self.drivers.links.has_device(None, p.name))
         sysctls = view.sysctls if self._sysctls_in_visit else self._sysctls(ns, keys)
-        converged, nat_fips = self._iptables_state(desired, with_nat_fips)
+        restore, nat_fips = self._iptables_state(desired, with_nat_fips)
         return rplan.ObservedRouter(True, links, mine, in_root, view.routes,
-                                    sysctls, converged, self._child_current(desired.proxy),
+                                    sysctls, restore, self._child_current(desired.proxy),
                                     nat_fips, self._child_current(desired.keepalived))
 
     def _child_current(self, spec: ProcessSpec | ListenerSpec | None) -> bool:
@@ -239,7 +213,7 @@ class RouterHost:
             elif isinstance(action, dev.UnplugPort):
                 self.touched(action.name)
         if isinstance(action, dev.DeleteNamespace):
-            self.forget_namespace(action.namespace)
+            self.iptables.forget(action.namespace)
 
 
 def _move_device(host: RouterHost, a: rplan.MoveDevice) -> None:
@@ -273,7 +247,7 @@ def _garp(host: RouterHost, a: rplan.GratuitousArp) -> None:
 
 
 def _iptables(host: RouterHost, a: rplan.ApplyIptables) -> None:
-    host.iptables(a.namespace).apply(a.tables, a.empty)
+    host.iptables(a.namespace).restore(a.texts)
 
 
 def _conntrack(host: RouterHost, a: rplan.ClearConntrack) -> None:

@@ -17,7 +17,7 @@ from agent.dataplane import device as dev
 from agent.dataplane.device import (  # noqa: F401 - the router plan's
     ConfigureDevice, GratuitousArp, MoveDevice, coalesce, fold_device_config)
 from agent.drivers import commands
-from agent.drivers.iptables_rules import Tables
+from agent.drivers.iptables_diff import RestoreTexts
 from agent.drivers.state import IPAddress, LinkState, NextHop, OvsPort, RouteState
 from agent.l3.desired import DesiredRouter, ExtraRoute
 from agent.metadata.node_proxy import ListenerSpec
@@ -36,7 +36,9 @@ class ObservedRouter:
     links_in_root: frozenset[str] = frozenset()    # desired devices still in the root ns
     routes: tuple[RouteState, ...] = ()            # main table, both families
     sysctls: tuple[tuple[str, str | None], ...] = ()
-    iptables_converged: bool = False
+    # The iptables-restore -n input (per IP version) that makes our chains the
+    # desired ones (none: they are); for a namespace still to be made, all of them.
+    iptables: RestoreTexts = ()
     proxy_current: bool = False                    # running, same argv and config
     # (floating, fixed) of the DNAT rules in place, when asked for (after a restart
     # the agent does not know which mapping it applied last).
@@ -100,13 +102,13 @@ class DeleteRoute(Action):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class ApplyIptables(Action):
+    """The difference to our chains, as observed: what iptables-restore -n is fed."""
     namespace: str
-    tables: Tables = dataclasses.field(compare=False, repr=False)
-    empty: bool = False     # the plan creates the namespace: nothing to save first
+    texts: RestoreTexts         # (IP version, restore input)
 
     def describe(self):
-        return (f'ip netns exec {self.namespace} iptables-restore -n  '
-                '# only the differences to our chains')
+        return '\n'.join(commands.iptables_restore(self.namespace, version, text)
+                         for version, text in self.texts)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -253,8 +255,8 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
     actions += _sysctls(ns, dev_sysctls, dict(observed.sysctls), fresh)
     if desired.keepalived is None:       # an HA router's routes are keepalived's
         actions += _extra_routes(desired, observed)
-    if not observed.iptables_converged:
-        actions.append(ApplyIptables(ns, desired.tables, fresh))
+    if observed.iptables:
+        actions.append(ApplyIptables(ns, observed.iptables))
     stale = {ip for ip in observed.floating_ips if ip not in desired.floating_ips}
     for ip, fixed in (previous_fips or {}).items():
         if desired.floating_ips.get(ip) != fixed:

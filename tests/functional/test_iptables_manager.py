@@ -87,6 +87,23 @@ def test_golden_router_first_apply_then_noop(namespace):
     assert strip(save(namespace, 6)) == strip(before[1])
 
 
+def test_a_commit_between_observe_and_restore_has_the_rules_saved_again(namespace):
+    manager = IptablesManager(namespace, W)
+    manager.apply(router_tables(golden_router()))
+    two = router_tables(golden_router(floating_ips=TWO_FIPS))
+    seen = manager.observe(two)
+    assert [line for line in seen.texts[0][1].splitlines()
+            if line.startswith(f'-I {W}-PREROUTING ')] == [
+        f'-I {W}-PREROUTING 3 -d 172.24.4.170/32 -j DNAT --to-destination 192.168.10.94']
+    # Meanwhile someone inserts a rule at the top of that chain: the observed
+    # index would put our rule after the wrong one.
+    ipt(namespace, '-t', 'nat', '-I', f'{W}-PREROUTING', '1', '-s', '10.9.9.9/32',
+        '-j', 'ACCEPT')
+    fed = manager.restore(seen.texts)
+    assert fed.restore_input != seen.texts
+    assert IptablesManager(namespace, W).observe(two).converged      # saved afresh
+
+
 def _counter(ns, table, line):
     in_table = False
     for raw in save(ns, 4, counters=True).splitlines():

@@ -5,7 +5,7 @@ import dataclasses
 
 from agent.dhcp import firewall, leases
 from agent.dhcp.leases import Allocation, LeaseReleaser
-from agent.drivers.iptables import DHCP_WRAP, IptablesManager
+from agent.drivers.iptables import DHCP_WRAP, IptablesManager, IptablesManagers
 from agent.drivers.iptables_fake import FakeIptables
 from agent.model import network as m
 from tests.unit.dhcp import golden as g
@@ -128,10 +128,15 @@ def test_lease_held_by_another_mac_is_not_released():
     assert driver.calls == []
 
 
+def firewall_over(backend, stamp_file=None):
+    """A qdhcp firewall over ``backend`` (a new one: what a restarted agent builds)."""
+    return firewall.QdhcpFirewall(IptablesManagers(lambda ns: IptablesManager(
+        ns, DHCP_WRAP, backend=backend, read_stamp=backend.stamp, stamp_file=stamp_file)))
+
+
 def test_qdhcp_tables_have_the_checksum_rule_and_converge():
     backend = FakeIptables()
-    fw = firewall.QdhcpFirewall(
-        lambda ns: IptablesManager(ns, DHCP_WRAP, backend=backend), inode=lambda ns: 7)
+    fw = firewall_over(backend)
     assert fw.ensure('qdhcp-x')
     v4, v6 = backend.save(4), backend.save(6)
     assert ('-A neutron-dhcp-age-POSTROUTING -p udp -m udp --dport 68 -j CHECKSUM '
@@ -139,27 +144,21 @@ def test_qdhcp_tables_have_the_checksum_rule_and_converge():
     assert ('-A neutron-dhcp-age-POSTROUTING -p udp -m udp --dport 546 -j CHECKSUM '
             '--checksum-fill') in v6
     assert '-A POSTROUTING -j neutron-dhcp-age-POSTROUTING' in v4
-    restores = len(backend.restores)
-    assert not fw.ensure('qdhcp-x')                 # same namespace: not even a save
+    restores, saves = len(backend.restores), backend.saves
+    assert not fw.ensure('qdhcp-x')                 # same ruleset: not even a save
+    assert backend.saves == saves
     fw.forget('qdhcp-x')
-    assert fw.ensure('qdhcp-x')                     # re-applied: a converged no-op
-    assert len(backend.restores) == restores
-    assert not IptablesManager('qdhcp-x', DHCP_WRAP, backend=backend).apply(
-        firewall.dhcp_tables()).changed
+    assert not fw.ensure('qdhcp-x')                 # re-observed: nothing to restore
+    assert len(backend.restores) == restores and backend.saves == saves + 2
+    backend.state[4]['mangle']['neutron-dhcp-age-POSTROUTING'].clear()   # someone else
+    backend.generation += 1
+    assert fw.ensure('qdhcp-x') and len(backend.restores) == restores + 1
 
 
 def test_a_namespace_created_just_now_is_not_saved_first_and_ends_the_same():
-    class Counting(FakeIptables):
-        saves = 0
-
-        def save(self, version):
-            self.saves += 1
-            return super().save(version)
-
-    fresh, observed = Counting(), Counting()
+    fresh, observed = FakeIptables(), FakeIptables()
     for backend, created in ((fresh, True), (observed, False)):
-        firewall.QdhcpFirewall(lambda ns, b=backend: IptablesManager(ns, DHCP_WRAP, backend=b),
-                               inode=lambda ns: 7).ensure('qdhcp-x', created)
+        firewall_over(backend).ensure('qdhcp-x', created)
     assert (fresh.saves, observed.saves) == (0, 2)
     assert fresh.restores == observed.restores
     assert fresh.state == observed.state
@@ -200,38 +199,16 @@ def test_read_leases_rewrites_a_corrupt_file(tmp_path):
     assert read_leases(str(tmp_path / 'none'), 'network x') == ''
 
 
-class CountingSaves(FakeIptables):
-    saves = 0
-
-    def save(self, version):
-        self.saves += 1
-        return super().save(version)
-
-
-def test_a_restarted_agent_trusts_the_record_of_the_same_namespace(tmp_path):
-    backend, inode = CountingSaves(), {'qdhcp-x': 7}
-    record = str(tmp_path / 'iptables')
-
-    def agent():      # a new firewall object: what a restarted agent builds
-        return firewall.QdhcpFirewall(
-            lambda ns: IptablesManager(ns, DHCP_WRAP, backend=backend),
-            inode=inode.get, record=lambda ns: record)
-
-    assert agent().ensure('qdhcp-x')
-    assert backend.saves == 2 and open(record).read().startswith('7 ')
-    assert not agent().ensure('qdhcp-x')            # restarted: no iptables-save
+def test_a_restarted_agent_trusts_the_stamp_of_the_same_ruleset(tmp_path):
+    backend = FakeIptables()
+    stamp = str(tmp_path / 'iptables')
+    assert firewall_over(backend, stamp).ensure('qdhcp-x')
     assert backend.saves == 2
-    inode['qdhcp-x'] = 8                            # the namespace was made again
-    assert agent().ensure('qdhcp-x')
-    assert backend.saves == 4
-    assert agent().ensure('qdhcp-x', created=True)  # made just now: record not trusted
-    assert backend.saves == 4                       # (and nothing saved first)
-    open(record, 'w').write('8 0000000000000000\n')  # other rules were applied
-    assert agent().ensure('qdhcp-x')
-    assert backend.saves == 6
-
-
-def test_the_digest_names_the_tables():
-    assert firewall.digest(firewall.dhcp_tables()) == firewall.digest(firewall.dhcp_tables())
-    assert firewall.digest(firewall.dhcp_tables()) != firewall.digest(
-        firewall.dhcp_tables(ipv6=False))
+    assert not firewall_over(backend, stamp).ensure('qdhcp-x')     # restarted: no save
+    assert backend.saves == 2
+    made_again = FakeIptables()                     # another namespace instance
+    assert firewall_over(made_again, stamp).ensure('qdhcp-x')
+    assert made_again.saves == 2
+    open(stamp, 'w').write('8 0000000000000000\n')  # the record of an older agent
+    assert not firewall_over(made_again, stamp).ensure('qdhcp-x')
+    assert made_again.saves == 4

@@ -13,111 +13,93 @@ from tests.unit.l3.golden import fip, golden_router
 NS = 'qrouter-3b7b9a5e-2a4c-4e1c-9a0e-6f1f3c2d4b5a'
 
 
-class Kernel:
-    """The namespace's generation: bumped by every restore, as nf_tables does."""
-
-    def __init__(self):
-        self.generation = 1
-        self.reads = 0
-
-    def read(self, namespace):
-        self.reads += 1
-        return RulesetStamp('boot', 42, self.generation)
-
-
-class CountingBackend(FakeIptables):
-    def __init__(self, kernel):
-        super().__init__()
-        self.kernel = kernel
-        self.saves = 0
-
-    def save(self, version):
-        self.saves += 1
-        return super().save(version)
-
-    def restore(self, version, text):
-        super().restore(version, text)
-        self.kernel.generation += 1
-
-
-def manager(kernel, backend, stamp_file=None):
-    return IptablesManager(NS, backend=backend, read_stamp=kernel.read,
+def manager(backend, stamp_file=None):
+    """Over the in-memory iptables, whose ruleset generation each restore bumps."""
+    return IptablesManager(NS, backend=backend, read_stamp=backend.stamp,
                            stamp_file=stamp_file)
 
 
 def applied(stamp_file=None):
-    """(kernel, backend, tables, manager) after the first apply in a created namespace."""
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
+    """(backend, tables, manager) after the first apply in a created namespace."""
+    backend = FakeIptables()
     tables = router_tables(golden_router())
-    ipt = manager(kernel, backend, stamp_file)
+    ipt = manager(backend, stamp_file)
     ipt.apply(tables, empty=True)
-    return kernel, backend, tables, ipt
+    return backend, tables, ipt
 
 
 def test_a_created_namespace_is_applied_without_saving_then_rechecked_without_saving():
-    kernel = Kernel()
-    backend = CountingBackend(kernel)
+    backend = FakeIptables()
     tables = router_tables(golden_router())
-    ipt = manager(kernel, backend)
+    ipt = manager(backend)
     assert ipt.apply(tables, empty=True).restores == 2 and backend.saves == 0
-    assert ipt.verify(tables).converged and backend.saves == 0
+    assert ipt.observe(tables).converged and backend.saves == 0
     assert not ipt.apply(tables).changed and backend.saves == 0
 
 
 def test_empty_is_not_trusted_when_something_was_committed_there():
-    kernel, backend, tables, _ = applied()
-    again = manager(kernel, backend)       # forgot everything: its caller "created" it
+    backend, tables, _ = applied()
+    again = manager(backend)       # forgot everything: its caller "created" it
     assert not again.apply(tables, empty=True).changed
     assert backend.saves == 2
 
 
 def test_any_change_by_anyone_makes_the_next_check_save():
-    kernel, backend, tables, ipt = applied()
-    kernel.generation += 1                 # iptables -A by an operator, say
-    assert ipt.verify(tables).converged and backend.saves == 2
-    assert ipt.verify(tables).converged and backend.saves == 2     # recorded again
+    backend, tables, ipt = applied()
+    backend.generation += 1                 # iptables -A by an operator, say
+    assert ipt.observe(tables).converged and backend.saves == 2
+    assert ipt.observe(tables).converged and backend.saves == 2     # recorded again
 
 
 def test_other_desired_tables_are_saved_and_compared():
-    kernel, backend, _, ipt = applied()
+    backend, _, ipt = applied()
     moved = router_tables(golden_router(floating_ips=(fip('172.24.4.162',
                                                           '192.168.10.99'),)))
-    check = ipt.verify(moved)
+    check = ipt.observe(moved)
     assert not check.converged and backend.saves == 2 and '172.24.4.162' in check.saved[4]
     assert ipt.apply(moved).restores == 1
 
 
 def test_the_stamp_file_lets_the_next_agent_skip_the_save(tmp_path):
     path = str(tmp_path / 'router' / 'iptables.stamp')
-    kernel, backend, tables, _ = applied(path)
-    assert manager(kernel, backend, path).verify(tables).converged and backend.saves == 0
-    kernel.generation += 1
-    assert manager(kernel, backend, path).verify(tables).converged and backend.saves == 2
+    backend, tables, _ = applied(path)
+    assert manager(backend, path).observe(tables).converged and backend.saves == 0
+    backend.generation += 1
+    assert manager(backend, path).observe(tables).converged and backend.saves == 2
 
 
 def test_a_garbage_stamp_file_only_costs_a_save(tmp_path):
     path = tmp_path / 'iptables.stamp'
-    kernel, backend, tables, _ = applied(str(path))
+    backend, tables, _ = applied(str(path))
     path.write_text('\0garbage')
-    assert manager(kernel, backend, str(path)).verify(tables).converged
+    assert manager(backend, str(path)).observe(tables).converged
     assert backend.saves == 2
 
 
 def test_another_namespace_instance_is_never_taken_for_the_recorded_one():
-    kernel, backend, tables, ipt = applied()
-    ipt._read_stamp = lambda ns: RulesetStamp('boot', 43, kernel.generation)
-    ipt.verify(tables)
+    backend, tables, ipt = applied()
+    ipt._read_stamp = lambda ns: RulesetStamp('fake-boot', backend.cookie + 1, backend.generation)
+    ipt.observe(tables)
     assert backend.saves == 2
 
 
 def test_without_a_stamp_every_check_saves():
-    backend = CountingBackend(Kernel())
+    backend = FakeIptables()
     ipt = IptablesManager(NS, backend=backend)
     tables = router_tables(golden_router())
     ipt.apply(tables, empty=True)
-    assert ipt.verify(tables).converged and ipt.verify(tables).converged
+    assert ipt.observe(tables).converged and ipt.observe(tables).converged
     assert backend.saves == 4
+
+
+def test_without_a_stamp_a_change_is_saved_once_and_restored_as_observed():
+    backend = FakeIptables(*(dict(backend_state) for backend_state in
+                             applied()[0].state.values()))
+    ipt = IptablesManager(NS, backend=backend)
+    moved = router_tables(golden_router(floating_ips=(fip('172.24.4.162',
+                                                          '192.168.10.99'),)))
+    seen = ipt.observe(moved)
+    assert ipt.restore(seen.texts).restore_input == seen.texts and backend.saves == 2
 
 
 def _answer(generation, kind=nft_generation.NFT_MSG_NEWGEN):
@@ -139,13 +121,40 @@ def test_the_stamp_survives_its_text_form():
     assert RulesetStamp.parse(stamp.dump()) == stamp
 
 
-def test_the_apply_after_a_failed_verify_uses_its_save_unless_something_changed():
-    kernel, backend, _, ipt = applied()
+def test_the_restore_feeds_the_observed_texts_unless_something_changed_since():
+    backend, _, ipt = applied()
     moved = router_tables(golden_router(floating_ips=(fip('172.24.4.162',
                                                           '192.168.10.99'),)))
-    assert not ipt.verify(moved).converged and backend.saves == 2
-    assert ipt.apply(moved).restores == 1 and backend.saves == 2       # no second save
+    seen = ipt.observe(moved)
+    assert not seen.converged and backend.saves == 2
+    assert ipt.restore(seen.texts).restore_input == seen.texts and backend.saves == 2
+    assert ipt.observe(moved).converged and backend.saves == 2       # recorded
     back = router_tables(golden_router())
-    assert not ipt.verify(back).converged and backend.saves == 4
-    kernel.generation += 1                                            # someone else
-    assert ipt.apply(back).restores == 1 and backend.saves == 6
+    seen = ipt.observe(back)
+    assert backend.saves == 4
+    backend.generation += 1                                            # someone else
+    assert ipt.restore(seen.texts).restores == 1 and backend.saves == 6
+
+
+def test_a_namespace_taken_for_empty_that_is_not_is_saved_before_the_restore():
+    backend, tables, _ = applied()
+    again = manager(backend)
+    texts = again.observe(tables, empty=True).texts
+    assert len(texts) == 2 and backend.saves == 0
+    assert again.restore(texts).restores == 0 and backend.saves == 2
+    assert again.observe(tables).converged and backend.saves == 2
+
+
+def test_texts_of_another_observation_are_fed_as_they_are_and_not_recorded():
+    backend, tables, ipt = applied()
+    moved = router_tables(golden_router(floating_ips=()))
+    texts = manager(backend).observe(moved).texts
+    assert ipt.restore(texts).restore_input == texts
+    assert ipt.observe(moved).converged and backend.saves == 4       # saved: not proven
+
+
+def test_a_new_namespace_observed_twice_is_diffed_once():
+    backend, tables, _ = applied()
+    fresh = manager(FakeIptables())
+    first = fresh.observe(tables, empty=True)
+    assert fresh.observe(tables, empty=True).texts is first.texts

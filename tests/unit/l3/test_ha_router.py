@@ -144,7 +144,7 @@ def desired(primary=True, **changes):
 def observed(d, links, routes=(), **changes):
     sysctls = tuple((k, str(v)) for k, v in d.sysctls + d.device_sysctls)
     fields = dict(namespace_exists=True, links=links, ovs_ports=PORTS, routes=routes,
-                  sysctls=sysctls, iptables_converged=True, proxy_current=True,
+                  sysctls=sysctls, proxy_current=True,
                   keepalived_current=True)
     fields.update(changes)
     return p.ObservedRouter(**fields)
