@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import threading
@@ -39,13 +38,13 @@ from agent.metadata import haproxy
 from agent.metadata.node_proxy import ListenerSpec, NodeProxy
 from agent.model.network import Network, Port
 from agent.reconcile.plan import Plan, execute
+from agent.reconcile.prefetch import Prefetched
 from agent.reconcile.queue import FORGET, TerminalError
 
 LOG = logging.getLogger(__name__)
 
 NETWORK = 'network'
 METADATA = 'metadata'      # the isolated metadata proxy, converged on its own key
-_MISSING = object()
 METADATA_PRIORITY = 150     # after events, before full-sync work
 
 
@@ -109,8 +108,7 @@ class DhcpReconciler:
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
         self.node_proxy: NodeProxy | None = None     # set by the agent
-        self._prefetched: dict[str, Network] = {}
-        self._invalidated: dict[str, float] = {}   # network id -> when an event came
+        self._prefetched: Prefetched[str, Network] = Prefetched()
         self._fetched: dict[str, Network] = {}     # the last state read of each network
         self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
         self._ready_seen: dict[str, frozenset] = {}
@@ -131,12 +129,9 @@ class DhcpReconciler:
         than the event: that one is fetched again when it is handled.
         """
         networks = list(networks)
+        kept = self._prefetched.fetched({n.id: n for n in networks}, started_at)
         with self._lock:
-            self._prefetched = {n.id: n for n in networks
-                                if self._invalidated.get(n.id, -math.inf) < started_at}
-            self._invalidated = {net: at for net, at in self._invalidated.items()
-                                 if at >= started_at}
-            self._fetched.update(self._prefetched)
+            self._fetched.update(kept)
         self.assigned.fetched((n.id for n in networks), started_at)
         self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)
                               and not self.config.bridge_mappings])
@@ -173,9 +168,7 @@ class DhcpReconciler:
 
     def invalidate(self, network_id: str) -> None:
         """An event about the network arrived: fetch it again before acting."""
-        with self._lock:
-            self._prefetched.pop(network_id, None)
-            self._invalidated[network_id] = time.monotonic()
+        self._prefetched.invalidate(network_id)
 
     def claim(self, network_id: str) -> None:
         """The network's namespace holds a process of ours: its teardown removes it
@@ -193,9 +186,8 @@ class DhcpReconciler:
 
     def _fetch(self, network_id: str) -> Network | None:
         self._hold_down(network_id)
-        with self._lock:
-            network = self._prefetched.pop(network_id, _MISSING)
-        if network is _MISSING:
+        copied, network = self._prefetched.take(network_id)
+        if not copied:
             network = self.plugin.get_network_info(network_id)
             with self._lock:
                 if network is None:
@@ -491,7 +483,6 @@ class DhcpReconciler:
         with self._lock:
             self._ready_seen.pop(network_id, None)
             self._last_reload.pop(network_id, None)
-            self._prefetched.pop(network_id, None)
             self._fetched.pop(network_id, None)
             self._tags.pop(network_id, None)
             claimed = network_id in self._claimed

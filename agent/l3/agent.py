@@ -35,7 +35,9 @@ from agent.l3.settings import L3Settings
 from agent.metadata import haproxy, node_proxy
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
+from agent.model.router import Router
 from agent.reconcile.plan import ActionFailed
+from agent.reconcile.prefetch import Prefetched
 from agent.reconcile.queue import TerminalError, WorkQueue
 from agent.reconcile.runner import FULL_SYNC_PRIORITY, SyncRunner
 from agent.rpc.agent_bus import AgentBus
@@ -130,9 +132,9 @@ class L3Agent:
         self.plug_ahead = PlugAhead(self._stop)
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
-        self._prefetched: dict[str, object] = {}
+        self._prefetched: Prefetched[str, Router] = Prefetched()
+        self._fetch_started = 0.0
         self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
-        self._deleted: set[str] = set()
         self._wanted_ports: frozenset[str] = frozenset()
         self._trim_due = False      # a full sync's burst is being worked off
         self._starter: threading.Thread | None = None
@@ -207,13 +209,8 @@ class L3Agent:
         router_ids = event.router_ids
         if event.network_id is not None:
             router_ids = tuple(self.reconciler.routers_on_network(event.network_id))
-        with self._lock:
-            for router_id in router_ids:
-                self._prefetched.pop(router_id, None)   # refetch: it changed
-                if event.deleted:
-                    self._deleted.add(router_id)
-                else:
-                    self._deleted.discard(router_id)
+        for router_id in router_ids:
+            self._prefetched.invalidate(router_id, gone=event.deleted)
         priority = DELETE_PRIORITY if event.deleted else RPC_PRIORITY
         for router_id in router_ids:
             self.queue.enqueue(router_key(router_id), priority=priority,
@@ -224,12 +221,10 @@ class L3Agent:
     def _take(self, router_id: str):
         """(router, local VLANs known for it): a deleted one (None), a full sync's
         copy with the VLANs that sync read, or a fresh fetch."""
-        with self._lock:
-            if router_id in self._deleted:
-                self._deleted.discard(router_id)
-                return None, None
-            if router_id in self._prefetched:
-                return self._prefetched.pop(router_id), self._sync_tags
+        copied, router = self._prefetched.take(router_id)
+        if copied:
+            with self._lock:
+                return router, None if router is None else self._sync_tags
         routers = self.plugin.sync_routers([router_id])
         return next((r for r in routers if r.id == router_id), None), None
 
@@ -281,6 +276,7 @@ class L3Agent:
         """Every router of this host, those in place first: the routers to build
         wait for their batch of ports (agent.l3.plug_ahead), and the queue runs
         the keys in this order, so a re-check never waits behind them."""
+        self._fetch_started = time.monotonic()
         routers = fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
         exists = self.drivers.netns.exists
         return dict(sorted(routers.items(),
@@ -289,10 +285,10 @@ class L3Agent:
     def _prefetch(self, desired) -> None:
         routers = [r for r in desired.values() if r is not None]
         tags = self._local_vlans_of(routers)
+        self._prefetched.fetched({r.id: r for r in routers}, self._fetch_started)
         with self._lock:
             self._trim_due = True
             self._sync_tags = tags
-            self._prefetched = {r.id: r for r in routers}
             self._wanted_ports = frozenset(p.id for r in routers for p in router_ports(r))
         self._plug_ahead(routers, tags)
 
