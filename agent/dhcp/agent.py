@@ -21,7 +21,6 @@ from agent.conf import service
 from agent.dataplane import physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.dataplane.ports import BridgePorts
-from agent.dhcp.cache import NetworkCache
 from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp.leases import LeaseReleaser
@@ -31,6 +30,7 @@ from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import (METADATA_PRIORITY, DhcpReconciler, ReconcilerConfig,
                                    network_key)
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.dhcp.state import NetworkStates
 from agent.metadata import haproxy, node_proxy
 from agent.model.network import Network
 from agent.process import ProcessManager, ProcessMonitor
@@ -103,7 +103,7 @@ class DhcpAgent:
                                       conf.AGENT.check_child_processes_action,
                                       self.processes)
         self.ready = ReadyPortsReporter(self.plugin.dhcp_ready_on_ports)
-        self.cache = NetworkCache()
+        self.networks = NetworkStates()
         bridge = conf.ovs.integration_bridge
         self.ports = BridgePorts(self.drivers.ovs, bridge)
         user, group = haproxy.proxy_user_and_group(conf)
@@ -120,7 +120,7 @@ class DhcpAgent:
                                                          'haproxy'),
                              bridge_mappings=physical_link.bridge_mappings(conf)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
-            self.cache, self.ready, self.ports, *_host_extras(conf, self.settings))
+            self.networks, self.ready, self.ports, *_host_extras(conf, self.settings))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
         # DHCP agent runs 32); num_sync_threads raises it further.  In a full sync
         # the networks waiting for their tap share one OVS transaction (one
@@ -148,8 +148,7 @@ class DhcpAgent:
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
                                               'not assigned any more'),
             self.reconciler.assigned.ids,
-            lambda: frozenset(s.device for s in
-                              (self.cache.get(i) for i in self.cache.ids()) if s),
+            lambda: frozenset(s.device for s in self.networks.all_served()),
             self.host, self.reconciler.known_dhcp_ports,
             DhcpSweep(self.settings, self.processes, self.reconciler.metadata_spec,
                       self.reconciler.claim, self.node_proxy, node_proxy.shared(conf)),
@@ -188,7 +187,7 @@ class DhcpAgent:
             return
         network_id = event.network_id
         if network_id is None and event.subnet_id:
-            network_id = self.cache.network_of_subnet(event.subnet_id)
+            network_id = self.networks.network_of_subnet(event.subnet_id)
         if network_id is None:
             self.runner.request_full_sync(f'{event.method} for an unknown network')
             return
@@ -210,7 +209,7 @@ class DhcpAgent:
         if port is None or port.device_id != dhcp_port_device_id(self.host,
                                                                  port.network_id):
             return False
-        served = self.cache.get(port.network_id)
+        served = self.networks.served(port.network_id)
         if served is not None and served.port_id == port.id:
             mine = served.network.port(port.id)
             if mine is not None and mine.fixed_ips == port.fixed_ips \
@@ -234,7 +233,7 @@ class DhcpAgent:
         return {'dhcp_driver': 'dnsmasq',
                 'dhcp_lease_duration': self.settings.lease_duration,
                 'log_agent_heartbeats': self.conf.AGENT.log_agent_heartbeats,
-                **self.cache.counts(),
+                **self.networks.counts(),
                 'reconcile': self.queue.status.counts(),
                 'in_sync': self.runner.in_sync.is_set()}
 

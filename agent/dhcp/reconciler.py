@@ -28,11 +28,11 @@ from agent.dhcp import desired as want
 from agent.dhcp import dnsmasq
 from agent.dhcp import steps
 from agent.dhcp import taps
-from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.dhcp.state import Assignments, NetworkStates, Served
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
 from agent.metadata.node_proxy import ListenerSpec, NodeProxy
@@ -90,7 +90,7 @@ class DhcpReconciler:
     """``handle(key)`` for the work queue; see the module docstring."""
 
     def __init__(self, config: ReconcilerConfig, plugin, drivers: executor.HostDrivers,
-                 vlans, processes, monitor, cache: NetworkCache | None = None,
+                 vlans, processes, monitor, networks: NetworkStates | None = None,
                  ready=None, ports: BridgePorts | None = None,
                  releaser: LeaseReleaser | None = None,
                  firewall: QdhcpFirewall | None = None):
@@ -101,7 +101,7 @@ class DhcpReconciler:
         self.vlans = vlans
         self.processes = processes
         self.monitor = monitor
-        self.cache = cache or NetworkCache()
+        self.networks = networks or NetworkStates()     # one record per network
         self.ready = ready
         self.ports = ports or BridgePorts(drivers.ovs, config.bridge)
         self.releaser = releaser      # dhcp_release of stale leases before a reload
@@ -109,15 +109,9 @@ class DhcpReconciler:
         self.assigned = Assignments()
         self.node_proxy: NodeProxy | None = None     # set by the agent
         self._prefetched: Prefetched[str, Network] = Prefetched()
-        self._fetched: dict[str, Network] = {}     # the last state read of each network
-        self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
-        self._ready_seen: dict[str, frozenset] = {}
-        self._claimed: set[str] = set()   # namespaces ours by a process (agent.dhcp.sweep)
         self._lock = threading.Lock()
         self.enqueue = lambda key, priority, reason: None   # set by the agent
         self.outcomes: dict[str, int] = {}
-        self.reloads: dict[str, int] = {}     # network id -> SIGHUPs sent
-        self._last_reload: dict[str, float] = {}
         self._sleep = time.sleep
 
     # -- inputs ---------------------------------------------------------------------
@@ -130,8 +124,8 @@ class DhcpReconciler:
         """
         networks = list(networks)
         kept = self._prefetched.fetched({n.id: n for n in networks}, started_at)
-        with self._lock:
-            self._fetched.update(kept)
+        for network_id, network in kept.items():
+            self.networks.update(network_id, fetched=network)
         self.assigned.fetched((n.id for n in networks), started_at)
         self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)
                               and not self.config.bridge_mappings])
@@ -149,21 +143,18 @@ class DhcpReconciler:
             LOG.warning('allocating the local VLANs of %d networks failed: %s',
                         len(network_ids), exc)
             return
-        with self._lock:
-            self._tags.update(tags)
+        for network_id, tag in tags.items():
+            self.networks.update(network_id, tag=tag)
 
     def last_fetched(self, network_id: str) -> Network | None:
         """The network as last read from the server (a full fetch or a refetch)."""
-        with self._lock:
-            return self._fetched.get(network_id)
+        return self.networks.get(network_id).fetched
 
     def known_dhcp_ports(self) -> dict[str, str]:
         """port id -> network id of our DHCP ports in the networks last read or
         served: what recognises taps plugged without our mark (agent.dhcp.taps)."""
-        with self._lock:
-            networks = list(self._fetched.values())
-        served = (self.cache.get(i) for i in self.cache.ids())
-        networks += [s.network for s in served if s is not None]
+        networks = self.networks.all_fetched()
+        networks += [s.network for s in self.networks.all_served()]
         return taps.our_dhcp_ports(networks, self.config.host)
 
     def invalidate(self, network_id: str) -> None:
@@ -173,12 +164,10 @@ class DhcpReconciler:
     def claim(self, network_id: str) -> None:
         """The network's namespace holds a process of ours: its teardown removes it
         even without a state directory or tap."""
-        with self._lock:
-            self._claimed.add(network_id)
+        self.networks.update(network_id, claimed=True)
 
     def _hold_down(self, network_id: str) -> None:
-        with self._lock:
-            last = self._last_reload.get(network_id)
+        last = self.networks.get(network_id).last_reload
         if last is not None:
             wait = last + self.config.reload_interval - time.monotonic()
             if wait > 0:
@@ -189,11 +178,7 @@ class DhcpReconciler:
         copied, network = self._prefetched.take(network_id)
         if not copied:
             network = self.plugin.get_network_info(network_id)
-            with self._lock:
-                if network is None:
-                    self._fetched.pop(network_id, None)
-                else:
-                    self._fetched[network_id] = network
+            self.networks.update(network_id, fetched=network)
         return network
 
     # -- the handler ----------------------------------------------------------------
@@ -251,8 +236,9 @@ class DhcpReconciler:
             raise TerminalError(str(exc)) from None     # retrying cannot help
         if tag is not None:
             return tag
-        with self._lock:
-            tag = self._tags.pop(network.id, None)
+        before, _ = self.networks.change(network.id,
+                                         lambda s: dataclasses.replace(s, tag=None))
+        tag = before.tag
         return self.vlans.tag_for(network.id) if tag is None else tag
 
     def _namespace_ahead(self, network: Network) -> steps.Background | None:
@@ -342,7 +328,8 @@ class DhcpReconciler:
                      (time.monotonic() - started) * 1000, (port_done - started) * 1000,
                      len(plan))
         metadata = want.metadata_enabled(network, self.settings)
-        self.cache.put(Served(network, port.id, desired.name, metadata))
+        self.networks.update(network.id, served=Served(network, port.id, desired.name,
+                                                       metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
                                                             network.id)) \
                 or (shared := self._shared()) is not None and shared.serves(network.id):
@@ -365,9 +352,8 @@ class DhcpReconciler:
     def _count(self, network_id: str, outcome: str) -> None:
         with self._lock:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            if outcome == 'reloaded':
-                self.reloads[network_id] = self.reloads.get(network_id, 0) + 1
-                self._last_reload[network_id] = time.monotonic()
+        if outcome == 'reloaded':
+            self.networks.change(network_id, lambda s: s.reloaded(time.monotonic()))
 
     def _watch(self, spec) -> None:
         """Have the monitor respawn the child if it dies.  It keeps the spec without
@@ -426,7 +412,7 @@ class DhcpReconciler:
 
     def metadata_proxy(self, network_id: str) -> None:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""
-        served = self.cache.get(network_id)
+        served = self.networks.served(network_id)
         spec = self.metadata_spec(network_id)
         shared = self._shared()
         if served is None or not served.metadata or shared is not None:
@@ -456,9 +442,9 @@ class DhcpReconciler:
 
     def _report_ready(self, network: Network) -> None:
         current = want.ready_port_ids(network)
-        with self._lock:
-            new = current - self._ready_seen.get(network.id, frozenset())
-            self._ready_seen[network.id] = current
+        before, _ = self.networks.change(network.id,
+                                         lambda s: dataclasses.replace(s, ready=current))
+        new = current - before.ready
         if new and self.ready is not None:
             self.ready.add(sorted({port_id for port_id, _ in new}))
 
@@ -479,14 +465,8 @@ class DhcpReconciler:
 
     def teardown(self, network_id: str, release: bool):
         """Remove everything of the network from the host; returns FORGET."""
-        served = self.cache.remove(network_id)
-        with self._lock:
-            self._ready_seen.pop(network_id, None)
-            self._last_reload.pop(network_id, None)
-            self._fetched.pop(network_id, None)
-            self._tags.pop(network_id, None)
-            claimed = network_id in self._claimed
-            self._claimed.discard(network_id)
+        state = self.networks.remove(network_id)
+        served, claimed = state.served, state.claimed
         ns = names.dhcp_namespace(network_id)
         if self.firewall is not None:
             self.firewall.forget(ns)

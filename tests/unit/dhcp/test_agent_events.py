@@ -2,7 +2,7 @@
 
 from agent.common import names
 from agent.dhcp.agent import DhcpAgent
-from agent.dhcp.cache import Assignments, NetworkCache, Served
+from agent.dhcp.state import Assignments, NetworkStates, Served
 from agent.model import network as m
 from agent.rpc.events import DhcpEvent
 from tests.unit.dhcp import golden as g
@@ -46,7 +46,7 @@ class Reconciler:
 def agent():
     a = DhcpAgent.__new__(DhcpAgent)
     a.host, a.queue, a.runner = HOST, Queue(), Runner()
-    a.cache, a.reconciler = NetworkCache(), Reconciler()
+    a.networks, a.reconciler = NetworkStates(), Reconciler()
     return a
 
 
@@ -81,16 +81,17 @@ def test_agent_updated_and_unknown_subnets_resync_in_full():
 
 def test_subnet_delete_without_network_uses_the_cache():
     a = agent()
-    a.cache.put(Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),)), g.DHCP_PORT_ID,
-                       'tape9f30b29-bf'))
+    a.networks.update(g.NET_ID, served=Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),)),
+                                              g.DHCP_PORT_ID, 'tape9f30b29-bf'))
     a.enqueue(DhcpEvent('subnet_delete_end', None, 4, subnet_id=g.SUBNET_ID))
     assert a.queue.keys[0][0] == ('network', g.NET_ID)
 
 
 def test_the_echo_of_our_own_port_is_skipped_but_a_change_is_not():
     a = agent()
-    a.cache.put(Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),),
-                                 ports=(our_port(),)), g.DHCP_PORT_ID, 'tape9f30b29-bf'))
+    a.networks.update(g.NET_ID, served=Served(
+        m.Network(id=g.NET_ID, subnets=(g.subnet(),), ports=(our_port(),)),
+        g.DHCP_PORT_ID, 'tape9f30b29-bf'))
     a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=our_port()))
     assert a.queue.keys == []
     a.enqueue(DhcpEvent('port_update_end', g.NET_ID, 6, port=our_port('192.168.10.3')))
