@@ -110,17 +110,6 @@ class DhcpAgent:
         access.check_dnsmasq_reach(self.settings.confs_dir)
         if self.settings.enable_isolated_metadata or self.settings.force_metadata:
             access.check_proxy_reach(conf.metadata_proxy_socket, user, group, LOG)
-        self.reconciler = DhcpReconciler(
-            ReconcilerConfig(self.host, bridge, self.settings,
-                             conf.ovs.local_vlan_tagging, user, group,
-                             getattr(conf, 'metadata_proxy_socket', None),
-                             bool(conf.debug),
-                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
-                             metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode',
-                                                         'haproxy'),
-                             bridge_mappings=physical_link.bridge_mappings(conf)),
-            self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
-            self.networks, self.ready, self.ports, *_host_extras(conf, self.settings))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
         # DHCP agent runs 32); num_sync_threads raises it further.  In a full sync
         # the networks waiting for their tap share one OVS transaction (one
@@ -134,15 +123,25 @@ class DhcpAgent:
         # BACKGROUND_WORKERS workers while it runs (agent.reconcile.queue); the
         # metadata proxies' keys count as background too (during a cold start one
         # is nearly always running, and must not hold the networks back).
-        self.queue = WorkQueue(self.reconciler.handle,
+        self.queue = WorkQueue(self._handle,
                                workers=max(QUEUE_WORKERS, conf.num_sync_threads),
                                name='dhcp', on_idle=self.trimmer.idle,
                                background=METADATA_PRIORITY,
                                background_workers=BACKGROUND_WORKERS)
-        self.reconciler.enqueue = self.queue.enqueue
         self.node_proxy = node_proxy.from_conf(conf, self.processes, 'dhcp', user, group,
                                                haproxy.RateLimit.from_conf(conf))
-        self.reconciler.node_proxy = self.node_proxy
+        self.reconciler = DhcpReconciler(
+            ReconcilerConfig(self.host, bridge, self.settings,
+                             conf.ovs.local_vlan_tagging, user, group,
+                             getattr(conf, 'metadata_proxy_socket', None),
+                             bool(conf.debug),
+                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
+                             metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode',
+                                                         'haproxy'),
+                             bridge_mappings=physical_link.bridge_mappings(conf)),
+            self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
+            self.networks, self.ready, self.ports, *_host_extras(conf, self.settings),
+            enqueue=self.queue.enqueue, node_proxy=self.node_proxy)
         self.pruner = DhcpPruner(
             self.settings, self.drivers, self.processes, self.ports,
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
@@ -169,6 +168,11 @@ class DhcpAgent:
         self.server = None
         self.stopped = threading.Event()
         self._starter: threading.Thread | None = None
+
+    def _handle(self, key):
+        """The queue's handler (the queue is made first: the reconciler queues
+        the metadata proxies' keys on it)."""
+        return self.reconciler.handle(key)
 
     # -- full sync ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from agent.common import fileutils, names
 from agent.dataplane import device as dev
@@ -93,7 +93,9 @@ class DhcpReconciler:
                  vlans, processes, monitor, networks: NetworkStates | None = None,
                  ready=None, ports: BridgePorts | None = None,
                  releaser: LeaseReleaser | None = None,
-                 firewall: QdhcpFirewall | None = None):
+                 firewall: QdhcpFirewall | None = None, *,
+                 enqueue: Callable[[Hashable, int, str], None],
+                 node_proxy: NodeProxy | None = None):
         self.config = config
         self.settings = config.settings
         self.plugin = plugin
@@ -107,10 +109,10 @@ class DhcpReconciler:
         self.releaser = releaser      # dhcp_release of stale leases before a reload
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
-        self.node_proxy: NodeProxy | None = None     # set by the agent
+        self.node_proxy = node_proxy      # the shared metadata proxy (both modes)
         self._prefetched: Prefetched[str, Network] = Prefetched()
         self._lock = threading.Lock()
-        self.enqueue = lambda key, priority, reason: None   # set by the agent
+        self.enqueue = enqueue            # the work queue's: (key, priority, reason)
         self.outcomes: dict[str, int] = {}
         self._sleep = time.sleep
 

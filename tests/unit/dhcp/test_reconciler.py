@@ -71,12 +71,12 @@ def world(tmp_path):
     plugin = FakePlugin(m.Network(id=g.NET_ID, project_id='p', mtu=1450,
                                   subnets=(g.subnet(),), ports=(VM,)))
     ready = Ready()
+    queued = []
     rec = DhcpReconciler(
         ReconcilerConfig(HOST, 'br-int', DnsmasqSettings(state_path=str(tmp_path))),
         plugin, HostDrivers(fakes.netns, fakes.links, fakes.ovs), fakes.vlans, manager,
-        ProcessMonitor(0, 'respawn', manager), ready=ready)
-    queued = []
-    rec.enqueue = lambda key, prio, reason: queued.append(key)
+        ProcessMonitor(0, 'respawn', manager), ready=ready,
+        enqueue=lambda key, prio, reason: queued.append(key))
     rec.assigned.event(g.NET_ID, True)
     return fakes, procs, plugin, rec, ready, queued
 
