@@ -1,6 +1,7 @@
 """The DHCP agent, wired: conf, drivers, bus, queue, full-sync runner, heartbeat, children.
 
-No business logic lives here (see :mod:`agent.dhcp.reconciler`).  Start-up:
+No business logic lives here (see :mod:`agent.dhcp.reconciler`, and
+:mod:`agent.dhcp.routing` for what a notification asks).  Start-up:
 the RPC server first (an event's network is served at once: its handler fetches
 it), the heartbeat with ``start_flag``, and once it was delivered the full sync,
 which re-checks and adopts what exists behind the events and only then prunes.  :meth:`DhcpAgent.stop` stops the threads and
@@ -16,11 +17,12 @@ import time
 
 from agent.common import access, malloc
 from agent.common.fileutils import read_text
-from agent.common.names import DHCP_NS_PREFIX, dhcp_port_device_id, id_from_namespace
+from agent.common.names import DHCP_NS_PREFIX, id_from_namespace
 from agent.conf import service
 from agent.dataplane import physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.dataplane.ports import BridgePorts
+from agent.dhcp import routing
 from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp.leases import LeaseReleaser
@@ -32,7 +34,6 @@ from agent.dhcp.reconciler import (METADATA_PRIORITY, DhcpReconciler, Reconciler
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.dhcp.state import NetworkStates
 from agent.metadata import haproxy, node_proxy
-from agent.model.network import Network
 from agent.process import ProcessManager, ProcessMonitor
 from agent.reconcile.queue import WorkQueue
 from agent.reconcile.runner import SyncRunner
@@ -71,17 +72,6 @@ def _host_extras(conf, settings: DnsmasqSettings) -> tuple[LeaseReleaser, QdhcpF
                           lambda path: read_text(path, '', errors='replace') or ''),
             QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug),
                           record=lambda ns: _iptables_record(settings, ns)))
-
-
-def holds_created(network: Network, event: events.DhcpEvent) -> bool:
-    """Whether ``network`` (as read from the server) holds what ``event`` created."""
-    if event.method == 'network_create_end':
-        return event.network_id == network.id
-    if event.method == 'subnet_create_end':
-        return any(s.id == event.subnet_id for s in network.subnets)
-    if event.method == 'port_create_end':
-        return network.port(event.port_id) is not None
-    return False
 
 
 class DhcpAgent:
@@ -186,52 +176,22 @@ class DhcpAgent:
 
     def enqueue(self, event: events.DhcpEvent) -> None:
         """Called by the RPC endpoint for every well-formed notification."""
-        if event.full_resync:
-            self.runner.request_full_sync(f'{event.method}')
+        to = routing.route(event, self._view())
+        if to.resync is not None:
+            self.runner.request_full_sync(to.resync)
             return
-        network_id = event.network_id
-        if network_id is None and event.subnet_id:
-            network_id = self.networks.network_of_subnet(event.subnet_id)
-        if network_id is None:
-            self.runner.request_full_sync(f'{event.method} for an unknown network')
+        if to.network_id is None:
             return
-        if self._own_port_echo(event) or self._known_create(event):
-            return
-        LOG.debug('%s for network %s: queued', event.method, network_id)
-        self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
-        self.reconciler.invalidate(network_id)
-        self.queue.enqueue(network_key(network_id), event.priority, event.method)
+        LOG.debug('%s for network %s: queued', event.method, to.network_id)
+        self.reconciler.assigned.event(to.network_id, to.assigned)
+        self.reconciler.invalidate(to.network_id)
+        self.queue.enqueue(network_key(to.network_id), event.priority, event.method)
 
-    def _own_port_echo(self, event: events.DhcpEvent) -> bool:
-        """The server telling us about the DHCP port we just created or updated.
-
-        Skipped while the network waits or runs in the queue (that run uses the
-        port the call returned, or fetches afresh) or when it matches what is
-        served; any other change of our port is reconciled as usual.
-        """
-        port = event.port
-        if port is None or port.device_id != dhcp_port_device_id(self.host,
-                                                                 port.network_id):
-            return False
-        served = self.networks.served(port.network_id)
-        if served is not None and served.port_id == port.id:
-            mine = served.network.port(port.id)
-            if mine is not None and mine.fixed_ips == port.fixed_ips \
-                    and mine.mac_address == port.mac_address:
-                return True
-        return network_key(port.network_id) in self.queue.pending_keys()
-
-    def _known_create(self, event: events.DhcpEvent) -> bool:
-        """A create that the last state read of the (assigned) network already holds.
-
-        The notifications queued for the agent while it was down arrive after its
-        full fetch at start, which read everything they announce: acting on them
-        would fetch and reconcile every network a second time.
-        """
-        if event.network_id is None or event.network_id not in self.reconciler.assigned:
-            return False
-        network = self.reconciler.last_fetched(event.network_id)
-        return network is not None and holds_created(network, event)
+    def _view(self) -> routing.View:
+        return routing.View(
+            self.host, self.networks.network_of_subnet, self.networks.served,
+            lambda network_id: network_key(network_id) in self.queue.pending_keys(),
+            self.reconciler.assigned.__contains__, self.reconciler.last_fetched)
 
     def configurations(self) -> dict:
         return {'dhcp_driver': 'dnsmasq',
