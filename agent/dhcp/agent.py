@@ -37,22 +37,22 @@ from agent.metadata import haproxy, node_proxy
 from agent.process import ProcessManager, ProcessMonitor
 from agent.reconcile.queue import WorkQueue
 from agent.reconcile.runner import SyncRunner
-from agent.rpc import agent_server, clients, events, heartbeat, transport
+from agent.rpc import events
+from agent.rpc.agent_bus import AgentBus
 
 LOG = logging.getLogger(__name__)
 
-BINARY = 'neutron-dhcp-agent'        # what Neutron's server expects in report_state
-AGENT_TYPE = 'DHCP agent'
 PRUNE_PRIORITY = 50
 # Seconds for stop() to wait for its threads (run.py's STOP_DEADLINE ends the
 # process 1.5 s after the signal whatever still runs).
 STOP_TIMEOUT = 1.0
-# ... of which for the RPC server to stop: its listener notices the stop only when
-# its poll of the broker ends, and waiting for that made every stop run into the
-# 1.5 s deadline (the restart's SIGTERM -> exit was 1.53 s of its 3.17 s, 200
-# networks, load 21).  Leaving earlier loses nothing: RabbitMQ requeues what was
-# delivered and not acknowledged, and the next start resyncs in full.  It never
-# stops within 0.2 s either: the stop only gives it a moment to start.
+# ... of which for the bus to close (the heartbeat and the RPC server): its
+# listener notices the stop only when its poll of the broker ends, and waiting
+# for that made every stop run into the 1.5 s deadline (the restart's SIGTERM ->
+# exit was 1.53 s of its 3.17 s, 200 networks, load 21).  Leaving earlier loses
+# nothing: RabbitMQ requeues what was delivered and not acknowledged, and the
+# next start resyncs in full.  It never stops within 0.2 s either: the stop only
+# gives it a moment to start.
 BUS_CLOSE_TIMEOUT = 0.02
 QUEUE_WORKERS = 32
 BACKGROUND_WORKERS = 2      # full-sync keys in flight while an event's key runs
@@ -75,14 +75,18 @@ def _host_extras(conf, settings: DnsmasqSettings) -> tuple[LeaseReleaser, QdhcpF
 
 
 class DhcpAgent:
-    def __init__(self, conf, *, bus=None, drivers: HostDrivers | None = None,
+    def __init__(self, conf, *, transport=None, drivers: HostDrivers | None = None,
                  vlans=None, processes: ProcessManager | None = None):
         self.trimmer = malloc.Trimmer()      # when the queue goes idle
         self.conf = conf
         self.host = conf.host
         self.settings = DnsmasqSettings.from_conf(conf)
-        self.transport = bus if bus is not None else transport.get_transport(conf)
-        self.plugin = clients.DhcpPluginApi(conf, self.transport, self.host)
+        self.bus = AgentBus.for_dhcp(
+            conf, self, self.configurations,
+            on_resync=lambda: self.runner.request_full_sync('bus or heartbeat revived'),
+            transport=transport)
+        self.plugin = self.bus.dhcp
+        self.heartbeat = self.bus.heartbeat
         self.drivers = drivers or host_drivers(conf)
         if vlans is None:
             from agent.drivers.local_vlan import LocalVlans
@@ -146,16 +150,6 @@ class DhcpAgent:
                                  resync_interval=conf.resync_interval,
                                  resync_throttle=conf.resync_throttle,
                                  name='dhcp-full-sync')
-        self.heartbeat = heartbeat.Heartbeat(
-            clients.ReportStateApi(self.transport,
-                                   timeout=conf.AGENT.report_interval or None),
-            heartbeat.AgentIdentity(BINARY, agent_server.DHCP_AGENT_TOPIC, AGENT_TYPE,
-                                    self.host, conf.AGENT.availability_zone),
-            self.configurations, conf.AGENT.report_interval,
-            on_resync=lambda: self.runner.request_full_sync('heartbeat: resync'),
-            log_heartbeats=conf.AGENT.log_agent_heartbeats,
-            retry_interval=min(conf.AGENT.report_interval or 1.0, 5.0))
-        self.server = None
         self.stopped = threading.Event()
         self._starter: threading.Thread | None = None
 
@@ -211,10 +205,7 @@ class DhcpAgent:
         self.node_proxy.start_for(node_proxy.shared(self.conf))
         self.queue.start()
         self.ready.start()
-        self.server = agent_server.start_dhcp_agent_server(
-            self.transport, self.host, self,
-            on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
-        self.heartbeat.start()
+        self.bus.start()
         bridge = self.conf.ovs.integration_bridge
         try:
             if self.drivers.ovs.ensure_bridge(bridge, self.conf.ovs.datapath_type):
@@ -255,13 +246,7 @@ class DhcpAgent:
 
         self.stopped.set()
         LOG.info('stopping the DHCP agent; its children keep serving')
-        closing = None
-        if self.server is not None:
-            closing = threading.Thread(target=transport.stop_rpc_server,
-                                       args=(self.server, None), name='rpc-server-stop',
-                                       daemon=True)
-            closing.start()
-        self.heartbeat.stop()
+        self.bus.stop()         # its clients still send the ready ports below
         self.runner.stop(left())
         if self._starter is not None:
             self._starter.join(left())
@@ -271,7 +256,5 @@ class DhcpAgent:
         if left() > 0:
             self.ready.send_once()
         self.ready.stop(left())
-        self.heartbeat.join(left())
-        if closing is not None:
-            closing.join(min(left(), BUS_CLOSE_TIMEOUT))
+        self.bus.join(min(left(), BUS_CLOSE_TIMEOUT))
         LOG.info('DHCP agent stopped in %.2f s', timeout - left())
