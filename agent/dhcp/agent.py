@@ -83,8 +83,7 @@ class DhcpAgent:
         self.settings = DnsmasqSettings.from_conf(conf)
         self.bus = AgentBus.for_dhcp(
             conf, self, self.configurations,
-            on_resync=lambda: self.runner.request_full_sync('bus or heartbeat revived'),
-            transport=transport)
+            on_resync=self._revived, transport=transport)
         self.plugin = self.bus.dhcp
         self.heartbeat = self.bus.heartbeat
         self.drivers = drivers or host_drivers(conf)
@@ -152,6 +151,10 @@ class DhcpAgent:
                                  name='dhcp-full-sync')
         self.stopped = threading.Event()
         self._starter: threading.Thread | None = None
+
+    def _revived(self) -> None:
+        """The bus reconnected or the heartbeat revived: events may be lost."""
+        self.runner.request_full_sync('bus or heartbeat revived')
 
     def _handle(self, key):
         """The queue's handler (the queue is made first: the reconciler queues
