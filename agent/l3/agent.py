@@ -33,9 +33,9 @@ from agent.l3.prune import L3Pruner
 from agent.l3.reconciler import RouterReconciler, Stopping, router_ports
 from agent.l3.settings import L3Settings
 from agent.metadata import node_proxy
+from agent.model.router import Router
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
-from agent.model.router import Router
 from agent.reconcile.plan import ActionFailed
 from agent.reconcile.prefetch import Prefetched
 from agent.reconcile.queue import TerminalError, WorkQueue
@@ -293,11 +293,11 @@ class L3Agent:
     def _prefetch(self, desired) -> None:
         routers = [r for r in desired.values() if r is not None]
         tags = self._local_vlans_of(routers)
-        self._prefetched.fetched({r.id: r for r in routers}, self._fetch_started)
         with self._lock:
             self._trim_due = True
-            self._sync_tags = tags
+            self._sync_tags = tags      # before the copies that are taken with them
             self._fetched_ports = frozenset(p.id for r in routers for p in router_ports(r))
+        self._prefetched.fetched({r.id: r for r in routers}, self._fetch_started)
         self._plug_ahead(routers, tags)
 
     def _local_vlans_of(self, routers: list) -> dict[str, int]:
