@@ -1,6 +1,7 @@
 """The DHCP agent, wired: conf, drivers, bus, queue, full-sync runner, heartbeat, children.
 
-No business logic lives here (see :mod:`agent.dhcp.reconciler`).  Start-up:
+No business logic lives here (see :mod:`agent.dhcp.reconciler`, and
+:mod:`agent.dhcp.routing` for what a notification asks).  Start-up:
 the RPC server first (an event's network is served at once: its handler fetches
 it), the heartbeat with ``start_flag``, and once it was delivered the full sync,
 which re-checks and adopts what exists behind the events and only then prunes.  :meth:`DhcpAgent.stop` stops the threads and
@@ -16,12 +17,12 @@ import time
 
 from agent.common import access, malloc
 from agent.common.fileutils import read_text
-from agent.common.names import DHCP_NS_PREFIX, dhcp_port_device_id, id_from_namespace
+from agent.common.names import DHCP_NS_PREFIX, id_from_namespace
 from agent.conf import service
 from agent.dataplane import physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.dataplane.ports import BridgePorts
-from agent.dhcp.cache import NetworkCache
+from agent.dhcp import routing
 from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp.leases import LeaseReleaser
@@ -31,27 +32,27 @@ from agent.dhcp.ready_ports import ReadyPortsReporter
 from agent.dhcp.reconciler import (METADATA_PRIORITY, DhcpReconciler, ReconcilerConfig,
                                    network_key)
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.dhcp.state import NetworkStates
 from agent.metadata import haproxy, node_proxy
-from agent.model.network import Network
 from agent.process import ProcessManager, ProcessMonitor
 from agent.reconcile.queue import WorkQueue
 from agent.reconcile.runner import SyncRunner
-from agent.rpc import agent_server, clients, events, heartbeat, transport
+from agent.rpc import events
+from agent.rpc.agent_bus import AgentBus
 
 LOG = logging.getLogger(__name__)
 
-BINARY = 'neutron-dhcp-agent'        # what Neutron's server expects in report_state
-AGENT_TYPE = 'DHCP agent'
 PRUNE_PRIORITY = 50
 # Seconds for stop() to wait for its threads (run.py's STOP_DEADLINE ends the
 # process 1.5 s after the signal whatever still runs).
 STOP_TIMEOUT = 1.0
-# ... of which for the RPC server to stop: its listener notices the stop only when
-# its poll of the broker ends, and waiting for that made every stop run into the
-# 1.5 s deadline (the restart's SIGTERM -> exit was 1.53 s of its 3.17 s, 200
-# networks, load 21).  Leaving earlier loses nothing: RabbitMQ requeues what was
-# delivered and not acknowledged, and the next start resyncs in full.  It never
-# stops within 0.2 s either: the stop only gives it a moment to start.
+# ... of which for the bus to close (the heartbeat and the RPC server): its
+# listener notices the stop only when its poll of the broker ends, and waiting
+# for that made every stop run into the 1.5 s deadline (the restart's SIGTERM ->
+# exit was 1.53 s of its 3.17 s, 200 networks, load 21).  Leaving earlier loses
+# nothing: RabbitMQ requeues what was delivered and not acknowledged, and the
+# next start resyncs in full.  It never stops within 0.2 s either: the stop only
+# gives it a moment to start.
 BUS_CLOSE_TIMEOUT = 0.02
 QUEUE_WORKERS = 32
 BACKGROUND_WORKERS = 2      # full-sync keys in flight while an event's key runs
@@ -73,26 +74,18 @@ def _host_extras(conf, settings: DnsmasqSettings) -> tuple[LeaseReleaser, QdhcpF
                 ns, DHCP_WRAP, debug=debug, stamp_file=_iptables_stamp(settings, ns)))))
 
 
-def holds_created(network: Network, event: events.DhcpEvent) -> bool:
-    """Whether ``network`` (as read from the server) holds what ``event`` created."""
-    if event.method == 'network_create_end':
-        return event.network_id == network.id
-    if event.method == 'subnet_create_end':
-        return any(s.id == event.subnet_id for s in network.subnets)
-    if event.method == 'port_create_end':
-        return network.port(event.port_id) is not None
-    return False
-
-
 class DhcpAgent:
-    def __init__(self, conf, *, bus=None, drivers: HostDrivers | None = None,
+    def __init__(self, conf, *, transport=None, drivers: HostDrivers | None = None,
                  vlans=None, processes: ProcessManager | None = None):
         self.trimmer = malloc.Trimmer()      # when the queue goes idle
         self.conf = conf
         self.host = conf.host
         self.settings = DnsmasqSettings.from_conf(conf)
-        self.transport = bus if bus is not None else transport.get_transport(conf)
-        self.plugin = clients.DhcpPluginApi(conf, self.transport, self.host)
+        self.bus = AgentBus.for_dhcp(
+            conf, self, self.configurations,
+            on_resync=self._revived, transport=transport)
+        self.plugin = self.bus.dhcp
+        self.heartbeat = self.bus.heartbeat
         self.drivers = drivers or host_drivers(conf)
         if vlans is None:
             from agent.drivers.local_vlan import LocalVlans
@@ -103,24 +96,13 @@ class DhcpAgent:
                                       conf.AGENT.check_child_processes_action,
                                       self.processes)
         self.ready = ReadyPortsReporter(self.plugin.dhcp_ready_on_ports)
-        self.cache = NetworkCache()
+        self.networks = NetworkStates()
         bridge = conf.ovs.integration_bridge
         self.ports = BridgePorts(self.drivers.ovs, bridge)
         user, group = haproxy.proxy_user_and_group(conf)
         access.check_dnsmasq_reach(self.settings.confs_dir)
         if self.settings.enable_isolated_metadata or self.settings.force_metadata:
             access.check_proxy_reach(conf.metadata_proxy_socket, user, group, LOG)
-        self.reconciler = DhcpReconciler(
-            ReconcilerConfig(self.host, bridge, self.settings,
-                             conf.ovs.local_vlan_tagging, user, group,
-                             getattr(conf, 'metadata_proxy_socket', None),
-                             bool(conf.debug),
-                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
-                             metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode',
-                                                         'haproxy'),
-                             bridge_mappings=physical_link.bridge_mappings(conf)),
-            self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
-            self.cache, self.ready, self.ports, *_host_extras(conf, self.settings))
         # Workers mostly wait on the bus and the kernel: more than CPUs (Neutron's
         # DHCP agent runs 32); num_sync_threads raises it further.  In a full sync
         # the networks waiting for their tap share one OVS transaction (one
@@ -134,22 +116,31 @@ class DhcpAgent:
         # BACKGROUND_WORKERS workers while it runs (agent.reconcile.queue); the
         # metadata proxies' keys count as background too (during a cold start one
         # is nearly always running, and must not hold the networks back).
-        self.queue = WorkQueue(self.reconciler.handle,
+        self.queue = WorkQueue(self._handle,
                                workers=max(QUEUE_WORKERS, conf.num_sync_threads),
                                name='dhcp', on_idle=self.trimmer.idle,
                                background=METADATA_PRIORITY,
                                background_workers=BACKGROUND_WORKERS)
-        self.reconciler.enqueue = self.queue.enqueue
         self.node_proxy = node_proxy.from_conf(conf, self.processes, 'dhcp', user, group,
                                                haproxy.RateLimit.from_conf(conf))
-        self.reconciler.node_proxy = self.node_proxy
+        self.reconciler = DhcpReconciler(
+            ReconcilerConfig(self.host, bridge, self.settings,
+                             conf.ovs.local_vlan_tagging, user, group,
+                             getattr(conf, 'metadata_proxy_socket', None),
+                             bool(conf.debug),
+                             metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
+                             metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode',
+                                                         'haproxy'),
+                             bridge_mappings=physical_link.bridge_mappings(conf)),
+            self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
+            self.networks, self.ready, self.ports, *_host_extras(conf, self.settings),
+            enqueue=self.queue.enqueue, node_proxy=self.node_proxy)
         self.pruner = DhcpPruner(
             self.settings, self.drivers, self.processes, self.ports,
             lambda net_id: self.queue.enqueue(network_key(net_id), PRUNE_PRIORITY,
                                               'not assigned any more'),
             self.reconciler.assigned.ids,
-            lambda: frozenset(s.device for s in
-                              (self.cache.get(i) for i in self.cache.ids()) if s),
+            lambda: frozenset(s.device for s in self.networks.all_served()),
             self.host, self.reconciler.known_dhcp_ports,
             DhcpSweep(self.settings, self.processes, self.reconciler.metadata_spec,
                       self.reconciler.claim, self.node_proxy, node_proxy.shared(conf)),
@@ -158,18 +149,17 @@ class DhcpAgent:
                                  resync_interval=conf.resync_interval,
                                  resync_throttle=conf.resync_throttle,
                                  name='dhcp-full-sync')
-        self.heartbeat = heartbeat.Heartbeat(
-            clients.ReportStateApi(self.transport,
-                                   timeout=conf.AGENT.report_interval or None),
-            heartbeat.AgentIdentity(BINARY, agent_server.DHCP_AGENT_TOPIC, AGENT_TYPE,
-                                    self.host, conf.AGENT.availability_zone),
-            self.configurations, conf.AGENT.report_interval,
-            on_resync=lambda: self.runner.request_full_sync('heartbeat: resync'),
-            log_heartbeats=conf.AGENT.log_agent_heartbeats,
-            retry_interval=min(conf.AGENT.report_interval or 1.0, 5.0))
-        self.server = None
         self.stopped = threading.Event()
         self._starter: threading.Thread | None = None
+
+    def _revived(self) -> None:
+        """The bus reconnected or the heartbeat revived: events may be lost."""
+        self.runner.request_full_sync('bus or heartbeat revived')
+
+    def _handle(self, key):
+        """The queue's handler (the queue is made first: the reconciler queues
+        the metadata proxies' keys on it)."""
+        return self.reconciler.handle(key)
 
     # -- full sync ------------------------------------------------------------------
 
@@ -183,58 +173,28 @@ class DhcpAgent:
 
     def enqueue(self, event: events.DhcpEvent) -> None:
         """Called by the RPC endpoint for every well-formed notification."""
-        if event.full_resync:
-            self.runner.request_full_sync(f'{event.method}')
+        to = routing.route(event, self._view())
+        if to.resync is not None:
+            self.runner.request_full_sync(to.resync)
             return
-        network_id = event.network_id
-        if network_id is None and event.subnet_id:
-            network_id = self.cache.network_of_subnet(event.subnet_id)
-        if network_id is None:
-            self.runner.request_full_sync(f'{event.method} for an unknown network')
+        if to.network_id is None:
             return
-        if self._own_port_echo(event) or self._known_create(event):
-            return
-        LOG.debug('%s for network %s: queued', event.method, network_id)
-        self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
-        self.reconciler.invalidate(network_id)
-        self.queue.enqueue(network_key(network_id), event.priority, event.method)
+        LOG.debug('%s for network %s: queued', event.method, to.network_id)
+        self.reconciler.assigned.event(to.network_id, to.assigned)
+        self.reconciler.invalidate(to.network_id)
+        self.queue.enqueue(network_key(to.network_id), event.priority, event.method)
 
-    def _own_port_echo(self, event: events.DhcpEvent) -> bool:
-        """The server telling us about the DHCP port we just created or updated.
-
-        Skipped while the network waits or runs in the queue (that run uses the
-        port the call returned, or fetches afresh) or when it matches what is
-        served; any other change of our port is reconciled as usual.
-        """
-        port = event.port
-        if port is None or port.device_id != dhcp_port_device_id(self.host,
-                                                                 port.network_id):
-            return False
-        served = self.cache.get(port.network_id)
-        if served is not None and served.port_id == port.id:
-            mine = served.network.port(port.id)
-            if mine is not None and mine.fixed_ips == port.fixed_ips \
-                    and mine.mac_address == port.mac_address:
-                return True
-        return network_key(port.network_id) in self.queue.pending_keys()
-
-    def _known_create(self, event: events.DhcpEvent) -> bool:
-        """A create that the last state read of the (assigned) network already holds.
-
-        The notifications queued for the agent while it was down arrive after its
-        full fetch at start, which read everything they announce: acting on them
-        would fetch and reconcile every network a second time.
-        """
-        if event.network_id is None or event.network_id not in self.reconciler.assigned:
-            return False
-        network = self.reconciler.last_fetched(event.network_id)
-        return network is not None and holds_created(network, event)
+    def _view(self) -> routing.View:
+        return routing.View(
+            self.host, self.networks.network_of_subnet, self.networks.served,
+            lambda network_id: network_key(network_id) in self.queue.pending_keys(),
+            self.reconciler.assigned.__contains__, self.reconciler.last_fetched)
 
     def configurations(self) -> dict:
         return {'dhcp_driver': 'dnsmasq',
                 'dhcp_lease_duration': self.settings.lease_duration,
                 'log_agent_heartbeats': self.conf.AGENT.log_agent_heartbeats,
-                **self.cache.counts(),
+                **self.networks.counts(),
                 'reconcile': self.queue.status.counts(),
                 'in_sync': self.runner.in_sync.is_set()}
 
@@ -248,10 +208,7 @@ class DhcpAgent:
         self.node_proxy.start_for(node_proxy.shared(self.conf))
         self.queue.start()
         self.ready.start()
-        self.server = agent_server.start_dhcp_agent_server(
-            self.transport, self.host, self,
-            on_reconnect=lambda: self.runner.request_full_sync('broker reconnect'))
-        self.heartbeat.start()
+        self.bus.start()
         bridge = self.conf.ovs.integration_bridge
         try:
             if self.drivers.ovs.ensure_bridge(bridge, self.conf.ovs.datapath_type):
@@ -292,13 +249,7 @@ class DhcpAgent:
 
         self.stopped.set()
         LOG.info('stopping the DHCP agent; its children keep serving')
-        closing = None
-        if self.server is not None:
-            closing = threading.Thread(target=transport.stop_rpc_server,
-                                       args=(self.server, None), name='rpc-server-stop',
-                                       daemon=True)
-            closing.start()
-        self.heartbeat.stop()
+        self.bus.stop()         # its clients still send the ready ports below
         self.runner.stop(left())
         if self._starter is not None:
             self._starter.join(left())
@@ -308,7 +259,5 @@ class DhcpAgent:
         if left() > 0:
             self.ready.send_once()
         self.ready.stop(left())
-        self.heartbeat.join(left())
-        if closing is not None:
-            closing.join(min(left(), BUS_CLOSE_TIMEOUT))
+        self.bus.join(min(left(), BUS_CLOSE_TIMEOUT))
         LOG.info('DHCP agent stopped in %.2f s', timeout - left())

@@ -20,12 +20,13 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 
-from agent.common import fileutils, names
+from agent.common import names
 from agent.dataplane.ports import BridgePorts
 from agent.dhcp import taps as dhcp_taps
 from agent.dhcp.settings import DnsmasqSettings
 from agent.drivers.state import OvsPort
 from agent.metadata import haproxy
+from agent.reconcile.prune import namespaces_of_ours
 
 LOG = logging.getLogger(__name__)
 
@@ -89,18 +90,10 @@ class DhcpPruner:
         self.node_proxy = node_proxy        # the shared metadata proxy's listeners
 
     def _network_proxies(self) -> frozenset[str]:
-        pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
-                                                        names.new_uuid()))
-        found = set()
-        for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
-            config = fileutils.read_text(
-                haproxy.config_path(self.settings.state_path, proc.uuid), '',
-                errors='replace') or ''
-            if f'X-Neutron-Network-ID {proc.uuid}' in config:
-                found.add(proc.uuid)
+        found = haproxy.running_for(self.processes, self.settings.state_path, 'network')
         if self.node_proxy is not None:
-            found.update(self.node_proxy.served())
-        return frozenset(found)
+            found |= frozenset(self.node_proxy.served())
+        return found
 
     def _our_namespaces(self, state_dirs: frozenset[str], taps) -> frozenset[str]:
         """qdhcp- namespaces that are this agent's: a state directory of ours names
@@ -109,22 +102,9 @@ class DhcpPruner:
         shared host) are never ours to remove.  The reconciler writes the state
         directory before it creates the namespace, so a namespace left by a crash
         before its tap was plugged is still known as ours."""
-        our_taps = {p.name for p in taps}
-        found = set()
-        for ns in self.drivers.netns.list_namespaces():
-            network_id = names.id_from_namespace(ns, names.DHCP_NS_PREFIX)
-            if network_id is None:
-                continue
-            if network_id in state_dirs:
-                found.add(network_id)
-                continue
-            try:
-                devices = self.drivers.netns.devices_in(ns)
-            except Exception:  # noqa: BLE001 - gone meanwhile
-                continue
-            if our_taps.intersection(devices):
-                found.add(network_id)
-        return frozenset(found)
+        return frozenset(namespaces_of_ours(self.drivers.netns, names.DHCP_NS_PREFIX,
+                                            state_dirs.__contains__,
+                                            (p.name for p in taps)))
 
     def observe(self, assigned: frozenset[str] = frozenset(),
                 by_child: frozenset[str] = frozenset()) -> HostView:

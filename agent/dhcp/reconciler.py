@@ -14,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import math
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from agent.common import fileutils, names
 from agent.dataplane import device as dev
@@ -29,23 +28,23 @@ from agent.dhcp import desired as want
 from agent.dhcp import dnsmasq
 from agent.dhcp import steps
 from agent.dhcp import taps
-from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
+from agent.dhcp.state import Assignments, NetworkStates, Served
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
 from agent.metadata.node_proxy import ListenerSpec, NodeProxy
 from agent.model.network import Network, Port
 from agent.reconcile.plan import Plan, execute
+from agent.reconcile.prefetch import Prefetched
 from agent.reconcile.queue import FORGET, TerminalError
 
 LOG = logging.getLogger(__name__)
 
 NETWORK = 'network'
 METADATA = 'metadata'      # the isolated metadata proxy, converged on its own key
-_MISSING = object()
 METADATA_PRIORITY = 150     # after events, before full-sync work
 
 
@@ -91,10 +90,12 @@ class DhcpReconciler:
     """``handle(key)`` for the work queue; see the module docstring."""
 
     def __init__(self, config: ReconcilerConfig, plugin, drivers: executor.HostDrivers,
-                 vlans, processes, monitor, cache: NetworkCache | None = None,
+                 vlans, processes, monitor, networks: NetworkStates | None = None,
                  ready=None, ports: BridgePorts | None = None,
                  releaser: LeaseReleaser | None = None,
-                 firewall: QdhcpFirewall | None = None):
+                 firewall: QdhcpFirewall | None = None, *,
+                 enqueue: Callable[[Hashable, int, str], None],
+                 node_proxy: NodeProxy | None = None):
         self.config = config
         self.settings = config.settings
         self.plugin = plugin
@@ -102,24 +103,17 @@ class DhcpReconciler:
         self.vlans = vlans
         self.processes = processes
         self.monitor = monitor
-        self.cache = cache or NetworkCache()
+        self.networks = networks or NetworkStates()     # one record per network
         self.ready = ready
         self.ports = ports or BridgePorts(drivers.ovs, config.bridge)
         self.releaser = releaser      # dhcp_release of stale leases before a reload
         self.firewall = firewall      # the qdhcp iptables (checksum fill)
         self.assigned = Assignments()
-        self.node_proxy: NodeProxy | None = None     # set by the agent
-        self._prefetched: dict[str, Network] = {}
-        self._invalidated: dict[str, float] = {}   # network id -> when an event came
-        self._fetched: dict[str, Network] = {}     # the last state read of each network
-        self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
-        self._ready_seen: dict[str, frozenset] = {}
-        self._claimed: set[str] = set()   # namespaces ours by a process (agent.dhcp.sweep)
+        self.node_proxy = node_proxy      # the shared metadata proxy (both modes)
+        self._prefetched: Prefetched[str, Network] = Prefetched()
         self._lock = threading.Lock()
-        self.enqueue = lambda key, priority, reason: None   # set by the agent
+        self.enqueue = enqueue            # the work queue's: (key, priority, reason)
         self.outcomes: dict[str, int] = {}
-        self.reloads: dict[str, int] = {}     # network id -> SIGHUPs sent
-        self._last_reload: dict[str, float] = {}
         self._sleep = time.sleep
 
     # -- inputs ---------------------------------------------------------------------
@@ -131,12 +125,9 @@ class DhcpReconciler:
         than the event: that one is fetched again when it is handled.
         """
         networks = list(networks)
-        with self._lock:
-            self._prefetched = {n.id: n for n in networks
-                                if self._invalidated.get(n.id, -math.inf) < started_at}
-            self._invalidated = {net: at for net, at in self._invalidated.items()
-                                 if at >= started_at}
-            self._fetched.update(self._prefetched)
+        kept = self._prefetched.fetched({n.id: n for n in networks}, started_at)
+        for network_id, network in kept.items():
+            self.networks.update(network_id, fetched=network)
         self.assigned.fetched((n.id for n in networks), started_at)
         self._allocate_vlans([n.id for n in networks if want.wants_dhcp(n)
                               and not self.config.bridge_mappings])
@@ -154,38 +145,31 @@ class DhcpReconciler:
             LOG.warning('allocating the local VLANs of %d networks failed: %s',
                         len(network_ids), exc)
             return
-        with self._lock:
-            self._tags.update(tags)
+        for network_id, tag in tags.items():
+            self.networks.update(network_id, tag=tag)
 
     def last_fetched(self, network_id: str) -> Network | None:
         """The network as last read from the server (a full fetch or a refetch)."""
-        with self._lock:
-            return self._fetched.get(network_id)
+        return self.networks.get(network_id).fetched
 
     def known_dhcp_ports(self) -> dict[str, str]:
         """port id -> network id of our DHCP ports in the networks last read or
         served: what recognises taps plugged without our mark (agent.dhcp.taps)."""
-        with self._lock:
-            networks = list(self._fetched.values())
-        served = (self.cache.get(i) for i in self.cache.ids())
-        networks += [s.network for s in served if s is not None]
+        networks = self.networks.all_fetched()
+        networks += [s.network for s in self.networks.all_served()]
         return taps.our_dhcp_ports(networks, self.config.host)
 
     def invalidate(self, network_id: str) -> None:
         """An event about the network arrived: fetch it again before acting."""
-        with self._lock:
-            self._prefetched.pop(network_id, None)
-            self._invalidated[network_id] = time.monotonic()
+        self._prefetched.invalidate(network_id)
 
     def claim(self, network_id: str) -> None:
         """The network's namespace holds a process of ours: its teardown removes it
         even without a state directory or tap."""
-        with self._lock:
-            self._claimed.add(network_id)
+        self.networks.update(network_id, claimed=True)
 
     def _hold_down(self, network_id: str) -> None:
-        with self._lock:
-            last = self._last_reload.get(network_id)
+        last = self.networks.get(network_id).last_reload
         if last is not None:
             wait = last + self.config.reload_interval - time.monotonic()
             if wait > 0:
@@ -193,15 +177,10 @@ class DhcpReconciler:
 
     def _fetch(self, network_id: str) -> Network | None:
         self._hold_down(network_id)
-        with self._lock:
-            network = self._prefetched.pop(network_id, _MISSING)
-        if network is _MISSING:
+        copied, network = self._prefetched.take(network_id)
+        if not copied:
             network = self.plugin.get_network_info(network_id)
-            with self._lock:
-                if network is None:
-                    self._fetched.pop(network_id, None)
-                else:
-                    self._fetched[network_id] = network
+            self.networks.update(network_id, fetched=network)
         return network
 
     # -- the handler ----------------------------------------------------------------
@@ -259,8 +238,9 @@ class DhcpReconciler:
             raise TerminalError(str(exc)) from None     # retrying cannot help
         if tag is not None:
             return tag
-        with self._lock:
-            tag = self._tags.pop(network.id, None)
+        before, _ = self.networks.change(network.id,
+                                         lambda s: dataclasses.replace(s, tag=None))
+        tag = before.tag
         return self.vlans.tag_for(network.id) if tag is None else tag
 
     def _namespace_ahead(self, network: Network) -> steps.Background | None:
@@ -350,7 +330,8 @@ class DhcpReconciler:
                      (time.monotonic() - started) * 1000, (port_done - started) * 1000,
                      len(plan))
         metadata = want.metadata_enabled(network, self.settings)
-        self.cache.put(Served(network, port.id, desired.name, metadata))
+        self.networks.update(network.id, served=Served(network, port.id, desired.name,
+                                                       metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
                                                             network.id)) \
                 or (shared := self._shared()) is not None and shared.serves(network.id):
@@ -373,9 +354,8 @@ class DhcpReconciler:
     def _count(self, network_id: str, outcome: str) -> None:
         with self._lock:
             self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
-            if outcome == 'reloaded':
-                self.reloads[network_id] = self.reloads.get(network_id, 0) + 1
-                self._last_reload[network_id] = time.monotonic()
+        if outcome == 'reloaded':
+            self.networks.change(network_id, lambda s: s.reloaded(time.monotonic()))
 
     def _watch(self, spec) -> None:
         """Have the monitor respawn the child if it dies.  It keeps the spec without
@@ -434,7 +414,7 @@ class DhcpReconciler:
 
     def metadata_proxy(self, network_id: str) -> None:
         """The ``('metadata', id)`` key: run the proxy iff the served network wants it."""
-        served = self.cache.get(network_id)
+        served = self.networks.served(network_id)
         spec = self.metadata_spec(network_id)
         shared = self._shared()
         if served is None or not served.metadata or shared is not None:
@@ -464,9 +444,9 @@ class DhcpReconciler:
 
     def _report_ready(self, network: Network) -> None:
         current = want.ready_port_ids(network)
-        with self._lock:
-            new = current - self._ready_seen.get(network.id, frozenset())
-            self._ready_seen[network.id] = current
+        before, _ = self.networks.change(network.id,
+                                         lambda s: dataclasses.replace(s, ready=current))
+        new = current - before.ready
         if new and self.ready is not None:
             self.ready.add(sorted({port_id for port_id, _ in new}))
 
@@ -487,15 +467,8 @@ class DhcpReconciler:
 
     def teardown(self, network_id: str, release: bool):
         """Remove everything of the network from the host; returns FORGET."""
-        served = self.cache.remove(network_id)
-        with self._lock:
-            self._ready_seen.pop(network_id, None)
-            self._last_reload.pop(network_id, None)
-            self._prefetched.pop(network_id, None)
-            self._fetched.pop(network_id, None)
-            self._tags.pop(network_id, None)
-            claimed = network_id in self._claimed
-            self._claimed.discard(network_id)
+        state = self.networks.remove(network_id)
+        served, claimed = state.served, state.claimed
         ns = names.dhcp_namespace(network_id)
         if self.firewall is not None:
             self.firewall.forget(ns)

@@ -15,27 +15,29 @@ run ahead of its re-checks.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 
 from agent.common import access, malloc, names
 from agent.conf import service
-from agent.dataplane import ownership, physical_link
+from agent.dataplane import physical_link
 from agent.dataplane.executor import HostDrivers, host_drivers
 from agent.drivers.local_vlan import LocalVlans
 from agent.l3 import desired as want
-from agent.l3 import ha_state, keepalived
+from agent.l3 import ha_state
 from agent.l3 import sweep as l3sweep
 from agent.l3.fip_status import FloatingIpStatusReporter
-from agent.l3.host import RouterHost, router_id_of
-from agent.l3.plug_ahead import PlugAhead
+from agent.l3.host import RouterHost
+from agent.l3.plug_ahead import PlugAhead, plug_first_ports
+from agent.l3.prune import L3Pruner
 from agent.l3.reconciler import RouterReconciler, Stopping, router_ports
 from agent.l3.settings import L3Settings
-from agent.metadata import haproxy, node_proxy
+from agent.metadata import node_proxy
+from agent.model.router import Router
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from agent.reconcile.plan import ActionFailed
+from agent.reconcile.prefetch import Prefetched
 from agent.reconcile.queue import TerminalError, WorkQueue
 from agent.reconcile.runner import FULL_SYNC_PRIORITY, SyncRunner
 from agent.rpc.agent_bus import AgentBus
@@ -116,7 +118,16 @@ class L3Agent:
                                            self.monitor, stopping=self._stop,
                                            bridge_mappings=self.bridge_mappings,
                                            ha_states=self.ha_states)
-        self.runner = SyncRunner(self._fetch_all, self.queue, self._prune,
+        self.sweep = l3sweep.L3Sweep(self.settings, self.processes, self.node_proxy)
+        self.pruner = L3Pruner(
+            self.settings, drivers, self.processes,
+            lambda: self.host.router_ports(fresh=True),
+            lambda router_id: self.queue.enqueue(router_key(router_id),
+                                                 priority=ORPHAN_PRIORITY,
+                                                 reason='orphan after full sync'),
+            self._wanted_ports, self.sweep, self.reconciler.ra.orphans,
+            node_proxy=self.node_proxy)
+        self.runner = SyncRunner(self._fetch_all, self.queue, self.pruner,
                                  resync_interval=conf.resync_interval,
                                  resync_throttle=conf.resync_throttle,
                                  on_fetched=self._prefetch, name='l3-full-sync')
@@ -126,14 +137,13 @@ class L3Agent:
             transport=transport)
         self.plugin = self.bus.l3
         self.heartbeat = self.bus.heartbeat
-        self.sweep = l3sweep.L3Sweep(self.settings, self.processes, self.node_proxy)
         self.plug_ahead = PlugAhead(self._stop)
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
-        self._prefetched: dict[str, object] = {}
+        self._prefetched: Prefetched[str, Router] = Prefetched()
+        self._fetch_started = 0.0
         self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
-        self._deleted: set[str] = set()
-        self._wanted_ports: frozenset[str] = frozenset()
+        self._fetched_ports: frozenset[str] = frozenset()   # of the last full sync
         self._trim_due = False      # a full sync's burst is being worked off
         self._starter: threading.Thread | None = None
 
@@ -207,13 +217,8 @@ class L3Agent:
         router_ids = event.router_ids
         if event.network_id is not None:
             router_ids = tuple(self.reconciler.routers_on_network(event.network_id))
-        with self._lock:
-            for router_id in router_ids:
-                self._prefetched.pop(router_id, None)   # refetch: it changed
-                if event.deleted:
-                    self._deleted.add(router_id)
-                else:
-                    self._deleted.discard(router_id)
+        for router_id in router_ids:
+            self._prefetched.invalidate(router_id, gone=event.deleted)
         priority = DELETE_PRIORITY if event.deleted else RPC_PRIORITY
         for router_id in router_ids:
             self.queue.enqueue(router_key(router_id), priority=priority,
@@ -224,12 +229,10 @@ class L3Agent:
     def _take(self, router_id: str):
         """(router, local VLANs known for it): a deleted one (None), a full sync's
         copy with the VLANs that sync read, or a fresh fetch."""
-        with self._lock:
-            if router_id in self._deleted:
-                self._deleted.discard(router_id)
-                return None, None
-            if router_id in self._prefetched:
-                return self._prefetched.pop(router_id), self._sync_tags
+        copied, router = self._prefetched.take(router_id)
+        if copied:
+            with self._lock:
+                return router, None if router is None else self._sync_tags
         routers = self.plugin.sync_routers([router_id])
         return next((r for r in routers if r.id == router_id), None), None
 
@@ -281,6 +284,7 @@ class L3Agent:
         """Every router of this host, those in place first: the routers to build
         wait for their batch of ports (agent.l3.plug_ahead), and the queue runs
         the keys in this order, so a re-check never waits behind them."""
+        self._fetch_started = time.monotonic()
         routers = fetch_routers(self.plugin, lambda r: want.hosted(r, self.settings))
         exists = self.drivers.netns.exists
         return dict(sorted(routers.items(),
@@ -291,9 +295,9 @@ class L3Agent:
         tags = self._local_vlans_of(routers)
         with self._lock:
             self._trim_due = True
-            self._sync_tags = tags
-            self._prefetched = {r.id: r for r in routers}
-            self._wanted_ports = frozenset(p.id for r in routers for p in router_ports(r))
+            self._sync_tags = tags      # before the copies that are taken with them
+            self._fetched_ports = frozenset(p.id for r in routers for p in router_ports(r))
+        self._prefetched.fetched({r.id: r for r in routers}, self._fetch_started)
         self._plug_ahead(routers, tags)
 
     def _local_vlans_of(self, routers: list) -> dict[str, int]:
@@ -316,104 +320,16 @@ class L3Agent:
         self.host.router_ports(fresh=True)      # what others changed meanwhile
         new = [r for r in routers
                if not self.drivers.netns.exists(names.router_namespace(r.id))]
-        self.plug_ahead.start(new, lambda chunk: self._plug_chunk(chunk, tags))
+        self.plug_ahead.start(new, lambda chunk: plug_first_ports(
+            chunk, lambda router: self.reconciler.first_plugs(router, tags=tags),
+            self.drivers.ovs, self.host.touched))
 
-    def _plug_chunk(self, routers: list, tags: dict[str, int]) -> None:
-        """The ports these routers' plans would plug first, one transaction per
-        bridge."""
-        by_bridge: dict[str, dict] = {}
-        for router in routers:
-            try:
-                for action in self.reconciler.first_plugs(router, tags=tags):
-                    specs = by_bridge.setdefault(action.bridge, {})
-                    first = specs.setdefault(action.port.name, action.port)
-                    if first.iface_id != action.port.iface_id:
-                        LOG.error('router %s: port %s not plugged: its device %s would '
-                                  'be port %s\'s', router.id, action.port.iface_id,
-                                  action.port.name, first.iface_id)
-            except Exception as exc:  # noqa: BLE001 - its reconcile reports it
-                LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
-        for bridge, specs in by_bridge.items():
-            chunk = list(specs.values())
-            try:
-                self.drivers.ovs.plug_ports(bridge, chunk)
-                LOG.info('bridge %s: %d router ports plugged ahead of their '
-                         'reconciles', bridge, len(chunk))
-            except Exception as exc:  # noqa: BLE001 - the reconciles plug them
-                LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
-                            bridge, len(chunk), exc)
-            finally:
-                for spec in chunk:
-                    self.host.touched(spec.name)
-
-    def owned_namespaces(self, ports: list, by_child=frozenset()) -> dict[str, str]:
-        """router id -> namespace, for qrouter- namespaces this agent made: its
-        proxy config or state directory is under our state_path, a process in it
-        names our state_path (``by_child``), or a device has a port on our bridges."""
-        port_names = {p.name for p in ports}
-        found = {}
-        namespaces = self.drivers.netns.list_namespaces()
-        by_state = l3sweep.owned_by_state(self.settings, namespaces)
-        for namespace in namespaces:
-            router_id = router_id_of(namespace)
-            if router_id is None:
-                continue
-            if (router_id in by_child or router_id in by_state or os.path.exists(
-                    haproxy.config_path(self.settings.state_path, router_id))
-                    or os.path.isdir(keepalived.conf_dir(self.settings.ha, router_id))):
-                found[router_id] = namespace
-                continue
-            try:
-                devices = self.drivers.netns.devices_in(namespace)
-            except Exception:  # noqa: BLE001 - vanished meanwhile
-                continue
-            if port_names.intersection(devices):
-                found[router_id] = namespace
-        return found
-
-    def _prune(self, known_keys: frozenset) -> None:
-        """Enqueue what is ours but not wanted; its teardown removes it."""
-        known = {key[1] for key in known_keys}
-        ports = self.host.router_ports(fresh=True)
-        by_child = self.sweep(frozenset(known))
-        orphans = set(self.owned_namespaces(ports, by_child)) - known
-        pid_dir = os.path.dirname(haproxy.pid_file_path(self.settings.state_path,
-                                                        names.new_uuid()))
-        for proc in self.processes.list_running(haproxy.SERVICE, pid_dir):
-            if proc.uuid not in known and _is_router_proxy(self.settings, proc.uuid):
-                orphans.add(proc.uuid)
-        orphans |= set(self.node_proxy.served()) - known
-        orphans |= self.reconciler.ra.orphans(known)
-        orphans |= {p.uuid for p in self.processes.list_running(
-            keepalived.SERVICE, self.settings.ha.confs_path) if p.uuid not in known}
-        for router_id in sorted(orphans):
-            LOG.info('router %s is not hosted here any more: removing it', router_id)
-            self.queue.enqueue(router_key(router_id), priority=ORPHAN_PRIORITY,
-                               reason='orphan after full sync')
-        self._prune_ports(known_keys, ports)
-
-    def _prune_ports(self, known_keys: frozenset, ports: list) -> None:
-        """qr-/qg- ports of ours (:func:`prunable_ports`) of no wanted router whose
-        device is in no namespace."""
+    def _wanted_ports(self) -> set[str]:
+        """Port ids of the routers the last full sync fetched or that are served."""
         with self._lock:
-            wanted = set(self._wanted_ports)
-        wanted |= {p.id for r in self.reconciler.routers().values() for p in router_ports(r)}
-        candidates = prunable_ports(ports, self.settings.host, wanted)
-        if not candidates:
-            return
-        in_namespaces = set()
-        for namespace in self.drivers.netns.list_namespaces():
-            if router_id_of(namespace) is not None:
-                try:
-                    in_namespaces.update(self.drivers.netns.devices_in(namespace))
-                except Exception:  # noqa: BLE001
-                    continue
-        for port in candidates:
-            if port.name in in_namespaces or self.drivers.links.has_device(None,
-                                                                           port.name):
-                continue
-            LOG.info('deleting orphan port %s from %s', port.name, port.bridge)
-            self.drivers.ovs.delete_port(port.bridge, port.name)
+            wanted = set(self._fetched_ports)
+        return wanted | {p.id for r in self.reconciler.routers().values()
+                         for p in router_ports(r)}
 
     # -- report_state ----------------------------------------------------------------
 
@@ -455,24 +371,3 @@ def fetch_routers(plugin, hosted) -> dict:
     result: dict = {router_key(r.id): r for r in routers if hosted(r)}
     result.update((router_key(router_id), None) for router_id in bad)
     return result
-
-
-def prunable_ports(ports, host: str, wanted: set) -> list:
-    """The qr-/qg- ports the prune may delete if their device is gone (pure): those
-    our owner mark gives to this host's L3 agent, of no wanted router port.  An
-    unmarked port (an older netnode's, Neutron's L3 agent's) is never deleted here:
-    only its router's teardown, which finds it in the router's namespace, or
-    netnode-ovs-cleanup removes it."""
-    return [p for p in ports if p.iface_id not in wanted
-            and ownership.resource_of(p, ownership.L3, host, {}) is not None]
-
-
-
-
-def _is_router_proxy(settings: L3Settings, router_id: str) -> bool:
-    """A haproxy under our state_path whose config says it serves a router."""
-    try:
-        with open(haproxy.config_path(settings.state_path, router_id)) as f:
-            return 'X-Neutron-Router-ID ' + router_id in f.read()
-    except OSError:
-        return False

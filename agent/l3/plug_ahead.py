@@ -24,6 +24,8 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from agent.model.router import Router
+
 LOG = logging.getLogger(__name__)
 
 CHUNK = 50            # routers per batch: ~50 ports on each bridge per transaction
@@ -87,3 +89,34 @@ class PlugAhead:
         with self._cond:
             self._pending.difference_update(router_ids)
             self._cond.notify_all()
+
+
+def plug_first_ports(routers: list[Router], first_plugs: Callable[[Router], list], ovs,
+                     touched: Callable[..., None]) -> None:
+    """The ports these routers' plans would plug first (``first_plugs(router)``:
+    their PlugPort actions), one transaction per bridge; ``touched(*names)``
+    after each."""
+    by_bridge: dict[str, dict] = {}
+    for router in routers:
+        try:
+            for action in first_plugs(router):
+                specs = by_bridge.setdefault(action.bridge, {})
+                first = specs.setdefault(action.port.name, action.port)
+                if first.iface_id != action.port.iface_id:
+                    LOG.error('router %s: port %s not plugged: its device %s would '
+                              'be port %s\'s', router.id, action.port.iface_id,
+                              action.port.name, first.iface_id)
+        except Exception as exc:  # noqa: BLE001 - its reconcile reports it
+            LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
+    for bridge, specs in by_bridge.items():
+        chunk = list(specs.values())
+        try:
+            ovs.plug_ports(bridge, chunk)
+            LOG.info('bridge %s: %d router ports plugged ahead of their '
+                     'reconciles', bridge, len(chunk))
+        except Exception as exc:  # noqa: BLE001 - the reconciles plug them
+            LOG.warning('bridge %s: plugging %d router ports ahead failed: %s',
+                        bridge, len(chunk), exc)
+        finally:
+            for spec in chunk:
+                touched(spec.name)

@@ -1,12 +1,14 @@
 """One router at a time: desired -> observe -> plan -> execute, and teardown.
 
-Called from the work queue (one worker per router id at a time).  Remembers,
-per router, the floating-IP mapping last applied (conntrack cleanup) and the
-router last applied (report_state counts, network_update lookups).
+Called from the work queue (one worker per router id at a time).  Remembers
+one :class:`RouterState` per router: the router last applied (report_state
+counts, network_update lookups) and its floating-IP mapping (conntrack
+cleanup); a teardown removes it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -39,6 +41,13 @@ class Stopping(Exception):
     start observes what is in place and finishes it)."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class RouterState:
+    """What the agent keeps of one router between two of its reconciles."""
+    router: Router                      # as last applied
+    floating_ips: Mapping               # floating -> fixed address, as last applied
+
+
 class RouterReconciler:
     def __init__(self, host: RouterHost, settings: L3Settings, local_vlans,
                  monitor: ProcessMonitor | None = None,
@@ -55,20 +64,19 @@ class RouterReconciler:
         self.ra = RouterAdvertisements(
             host.processes, settings.ra or RaSettings.default(settings.state_path), monitor)
         self._lock = threading.Lock()
-        self._applied: dict[str, Router] = {}
-        self._fips: dict[str, dict] = {}
+        self._routers: dict[str, RouterState] = {}
         self._plugs: ThreadPoolExecutor | None = None
 
     # -- what is served (for report_state and network_update) ------------------------
 
     def routers(self) -> dict[str, Router]:
         with self._lock:
-            return dict(self._applied)
+            return {router_id: s.router for router_id, s in self._routers.items()}
 
     def routers_on_network(self, network_id: str) -> list[str]:
         with self._lock:
-            return [r.id for r in self._applied.values()
-                    if any(p.network_id == network_id for p in router_ports(r))]
+            return [router_id for router_id, s in self._routers.items()
+                    if any(p.network_id == network_id for p in router_ports(s.router))]
 
     def counts(self) -> dict[str, int]:
         routers = self.routers().values()
@@ -102,7 +110,8 @@ class RouterReconciler:
         primary = router.ha and ha_state.read(self.settings.ha, router.id) == ha_state.PRIMARY
         desired = want.desired_router(router, self.settings, self._tags(router, tags), primary)
         with self._lock:
-            previous = self._fips.get(router.id)
+            state = self._routers.get(router.id)
+        previous = None if state is None else state.floating_ips
         # Not known since this agent started: read the mapping from the rules.
         observed = self.host.observe(desired, ports, with_nat_fips=previous is None)
         if previous is None:
@@ -133,8 +142,7 @@ class RouterReconciler:
         else:
             self.ra.reconcile(router)
         with self._lock:
-            self._applied[router.id] = router
-            self._fips[router.id] = dict(desired.floating_ips)
+            self._routers[router.id] = RouterState(router, dict(desired.floating_ips))
         if desired.proxy is None:
             self._stop_proxy(router.id)
         return plan
@@ -251,14 +259,8 @@ class RouterReconciler:
         fileutils.sweep_temp(marker, min_age=0)     # an interrupted stamp write's
         self.host.state_dirs.unmark(marker)
         with self._lock:
-            self._applied.pop(router_id, None)
-            self._fips.pop(router_id, None)
+            self._routers.pop(router_id, None)
         return plan
-
-    def forget(self, router_id: str) -> None:
-        with self._lock:
-            self._applied.pop(router_id, None)
-            self._fips.pop(router_id, None)
 
 
 def router_ports(router: Router) -> tuple:

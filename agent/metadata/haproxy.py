@@ -16,7 +16,7 @@ import logging
 import os
 import pwd
 
-from agent.common import names
+from agent.common import fileutils, names
 from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
@@ -217,6 +217,22 @@ def config_path(state_path: str, uuid: str) -> str:
 def pid_file_path(state_path: str, uuid: str) -> str:
     return os.path.join(state_path, 'external', 'pids',
                         names.validate_uuid(uuid, 'metadata proxy id') + '.pid.haproxy')
+
+
+def serves(state_path: str, uuid: str, kind: str) -> bool:
+    """Whether the proxy config of ``uuid`` under ``state_path`` serves that
+    ``kind`` ('network' or 'router': the two share the pid directory)."""
+    config = fileutils.read_text(config_path(state_path, uuid), '', errors='replace') or ''
+    return f'X-Neutron-{_RESOURCE_HEADER[kind]}-ID {uuid}' in config
+
+
+def running_for(processes, state_path: str, kind: str,
+                known: frozenset[str] = frozenset()) -> frozenset[str]:
+    """Ids not in ``known`` of the ``kind`` whose haproxy of ours runs (for the
+    prunes: a config is read only for the proxy of an id not known)."""
+    pid_dir = os.path.dirname(pid_file_path(state_path, names.new_uuid()))
+    return frozenset(p.uuid for p in processes.list_running(SERVICE, pid_dir)
+                     if p.uuid not in known and serves(state_path, p.uuid, kind))
 
 
 def default_socket_path(state_path: str) -> str:

@@ -61,7 +61,7 @@ class SyncRunner:
     """Runs full syncs on its own thread; see the module docstring."""
 
     def __init__(self, fetch_all: Callable[[], Mapping[Hashable, object]],
-                 queue: WorkQueue, prune: Callable[[frozenset], None], *,
+                 queue: WorkQueue, prune: Callable[[frozenset], object], *,
                  resync_interval=60.0, resync_throttle=1.0,
                  on_fetched: Callable[[Mapping[Hashable, object]], None] | None = None,
                  priority=FULL_SYNC_PRIORITY, retry_base=1.0, retry_max=60.0,

@@ -6,7 +6,9 @@
     bus.heartbeat.first_report.wait()
     net = bus.dhcp.get_network_info(network_id)
     ...
-    bus.stop(); bus.join()
+    bus.stop()                  # no more notifications nor heartbeats
+    bus.dhcp.dhcp_ready_on_ports(port_ids)     # the clients work until join()
+    bus.join()
 
 ``on_resync`` is called after a ``'revived'`` heartbeat, after a report that
 succeeded following failures, and after the agent's RPC server reconnected to
@@ -34,7 +36,8 @@ L3_IDENTITY = ('neutron-l3-agent', agent_server.L3_AGENT_TOPIC, 'L3 agent')
 class AgentBus:
     def __init__(self, conf, identity: AgentIdentity, start_servers: Callable,
                  configurations: Callable[[], dict],
-                 on_resync: Callable[[], None], transport=None):
+                 on_resync: Callable[[], None], transport=None,
+                 retry_interval: float | None = None):
         self.conf = conf
         self.identity = identity
         self.transport = transport or get_transport(conf)
@@ -44,6 +47,7 @@ class AgentBus:
         self.servers: list = []
         self._closing_lock = threading.Lock()
         self._closer: threading.Thread | None = None
+        self._cleaned = False
         self.health = BusHealth()
         self.dhcp = clients.DhcpPluginApi(conf, self.transport, conf.host)
         self.l3 = clients.L3PluginApi(conf, self.transport, conf.host)
@@ -51,11 +55,12 @@ class AgentBus:
         self.heartbeat = Heartbeat(
             clients.ReportStateApi(self.transport, timeout=interval or None),
             identity, configurations, interval, on_resync=on_resync,
-            bus=self.health, log_heartbeats=conf.AGENT.log_agent_heartbeats)
+            bus=self.health, log_heartbeats=conf.AGENT.log_agent_heartbeats,
+            retry_interval=retry_interval)
 
     @classmethod
     def _make(cls, conf, names, start, handler, configurations, on_resync,
-              transport=None):
+              transport=None, retry_interval=None):
         identity = AgentIdentity(*names, host=conf.host,
                                  availability_zone=conf.AGENT.availability_zone)
 
@@ -63,12 +68,15 @@ class AgentBus:
             result = start(trans, host, handler, on_reconnect=resync)
             return result if isinstance(result, list) else [result]
         return cls(conf, identity, start_servers, configurations, on_resync,
-                   transport)
+                   transport, retry_interval)
 
     @classmethod
     def for_dhcp(cls, conf, handler, configurations, on_resync, transport=None):
+        """A failed report is retried within 5 s (not a whole report_interval):
+        the DHCP agent's first full sync waits for the first report."""
         return cls._make(conf, DHCP_IDENTITY, agent_server.start_dhcp_agent_server,
-                         handler, configurations, on_resync, transport)
+                         handler, configurations, on_resync, transport,
+                         retry_interval=min(conf.AGENT.report_interval or 1.0, 5.0))
 
     @classmethod
     def for_l3(cls, conf, handler, configurations, on_resync, transport=None):
@@ -82,11 +90,12 @@ class AgentBus:
         self.heartbeat.start()
 
     def _reconnected(self) -> None:
-        LOG.info('%s: bus reconnected, full resync', self.identity.binary)
+        LOG.info('%s: broker reconnected, full resync', self.identity.binary)
         self._on_resync()
 
     def stop(self) -> None:
-        """Stop the heartbeat and start closing the servers and the transport.
+        """Stop the heartbeat and start closing the servers; the clients keep
+        working (for the agent's last calls) until :meth:`join`.
 
         The closing runs on a thread of its own: a listener notices ``stop()``
         only when its current poll of the broker ends (up to the driver's poll
@@ -103,11 +112,10 @@ class AgentBus:
     def _close(self) -> None:
         stop_rpc_servers(self.servers)
         self.servers = []
-        if self._own_transport:
-            self.transport.cleanup()
 
     def join(self, timeout: float | None = 10) -> bool:
-        """Wait up to ``timeout`` s for the heartbeat and the closing; True if done.
+        """Wait up to ``timeout`` s for the heartbeat and the closing; True if done
+        (then a transport of its own is cleaned up).
 
         When the time is up the process may exit anyway: RabbitMQ requeues what
         was delivered and not acknowledged, and the next start resyncs in full.
@@ -122,6 +130,10 @@ class AgentBus:
                      self.identity.binary)
             _do_not_join_executors_at_exit()
             return False
+        with self._closing_lock:
+            cleanup, self._cleaned = self._own_transport and not self._cleaned, True
+        if cleanup:
+            self.transport.cleanup()
         return True
 
 

@@ -1,9 +1,8 @@
-"""How the agent routes notifications: keys onto the queue, resyncs, own-port echoes."""
+"""How the agent acts on a route (agent.dhcp.routing, tested as tables in
+test_routing): keys onto the queue, assignments, refetches, resyncs."""
 
-from agent.common import names
 from agent.dhcp.agent import DhcpAgent
-from agent.dhcp.cache import Assignments, NetworkCache, Served
-from agent.model import network as m
+from agent.dhcp.state import Assignments, NetworkStates
 from agent.rpc.events import DhcpEvent
 from tests.unit.dhcp import golden as g
 
@@ -13,13 +12,12 @@ HOST = 'node1'
 class Queue:
     def __init__(self):
         self.keys = []
-        self.pending = set()
 
     def enqueue(self, key, priority=100, reason=''):
         self.keys.append((key, priority, reason))
 
     def pending_keys(self):
-        return set(self.pending)
+        return set()
 
 
 class Runner:
@@ -46,14 +44,8 @@ class Reconciler:
 def agent():
     a = DhcpAgent.__new__(DhcpAgent)
     a.host, a.queue, a.runner = HOST, Queue(), Runner()
-    a.cache, a.reconciler = NetworkCache(), Reconciler()
+    a.networks, a.reconciler = NetworkStates(), Reconciler()
     return a
-
-
-def our_port(ip='192.168.10.2'):
-    return g.port(g.DHCP_PORT_ID, 'fa:16:3e:73:4a:f9', (g.SUBNET_ID, ip),
-                  owner='network:dhcp',
-                  device_id=names.dhcp_port_device_id(HOST, g.NET_ID))
 
 
 def test_a_network_event_enqueues_its_key_with_the_priority():
@@ -79,54 +71,12 @@ def test_agent_updated_and_unknown_subnets_resync_in_full():
     assert len(a.runner.requests) == 2 and a.queue.keys == []
 
 
-def test_subnet_delete_without_network_uses_the_cache():
-    a = agent()
-    a.cache.put(Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),)), g.DHCP_PORT_ID,
-                       'tape9f30b29-bf'))
-    a.enqueue(DhcpEvent('subnet_delete_end', None, 4, subnet_id=g.SUBNET_ID))
-    assert a.queue.keys[0][0] == ('network', g.NET_ID)
-
-
-def test_the_echo_of_our_own_port_is_skipped_but_a_change_is_not():
-    a = agent()
-    a.cache.put(Served(m.Network(id=g.NET_ID, subnets=(g.subnet(),),
-                                 ports=(our_port(),)), g.DHCP_PORT_ID, 'tape9f30b29-bf'))
-    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=our_port()))
-    assert a.queue.keys == []
-    a.enqueue(DhcpEvent('port_update_end', g.NET_ID, 6, port=our_port('192.168.10.3')))
-    assert len(a.queue.keys) == 1
-
-
-def test_the_echo_while_the_network_is_queued_is_skipped():
-    a = agent()
-    a.queue.pending.add(('network', g.NET_ID))
-    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=our_port()))
-    assert a.queue.keys == []
-
-
-def test_creates_the_last_fetch_already_holds_are_skipped():
-    """What was queued for the agent while it was down arrives after its full fetch."""
+def test_a_skipped_create_changes_nothing():
     a = agent()
     a.reconciler.assigned.event(g.NET_ID, True)
     a.reconciler.fetched[g.NET_ID] = g.NETWORK
     a.enqueue(DhcpEvent('network_create_end', g.NET_ID, 0))
-    a.enqueue(DhcpEvent('subnet_create_end', g.NET_ID, 3, subnet_id=g.SUBNET_ID))
-    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=g.VM_PORT,
-                        port_id=g.VM_PORT_ID))
     assert a.queue.keys == [] and a.reconciler.invalidated == []
-
-
-def test_creates_the_last_fetch_lacks_are_acted_on():
-    a = agent()
-    a.reconciler.assigned.event(g.NET_ID, True)
-    a.reconciler.fetched[g.NET_ID] = m.Network(id=g.NET_ID, subnets=(g.subnet(),))
-    other_subnet = '0b7c7c52-5d5e-4e4e-9a55-3f1f5b0e7a01'
-    a.enqueue(DhcpEvent('subnet_create_end', g.NET_ID, 3, subnet_id=other_subnet))
-    a.enqueue(DhcpEvent('port_create_end', g.NET_ID, 5, port=g.VM_PORT,
-                        port_id=g.VM_PORT_ID))
-    a.enqueue(DhcpEvent('subnet_update_end', g.NET_ID, 3, subnet_id=g.SUBNET_ID))
-    assert [k[2] for k in a.queue.keys] == ['subnet_create_end', 'port_create_end',
-                                            'subnet_update_end']
 
 
 def test_a_network_scheduled_again_after_its_removal_is_acted_on():

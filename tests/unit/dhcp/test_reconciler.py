@@ -12,6 +12,7 @@ from agent.dataplane.executor import HostDrivers
 from agent.dhcp.reconciler import (
     DeviceConflict, DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
 from agent.dhcp.settings import DnsmasqSettings
+from agent.dhcp.state import NetworkState
 from agent.drivers.fake import FakeDrivers
 from agent.drivers.state import PortSpec
 from agent.metadata import haproxy
@@ -70,12 +71,12 @@ def world(tmp_path):
     plugin = FakePlugin(m.Network(id=g.NET_ID, project_id='p', mtu=1450,
                                   subnets=(g.subnet(),), ports=(VM,)))
     ready = Ready()
+    queued = []
     rec = DhcpReconciler(
         ReconcilerConfig(HOST, 'br-int', DnsmasqSettings(state_path=str(tmp_path))),
         plugin, HostDrivers(fakes.netns, fakes.links, fakes.ovs), fakes.vlans, manager,
-        ProcessMonitor(0, 'respawn', manager), ready=ready)
-    queued = []
-    rec.enqueue = lambda key, prio, reason: queued.append(key)
+        ProcessMonitor(0, 'respawn', manager), ready=ready,
+        enqueue=lambda key, prio, reason: queued.append(key))
     rec.assigned.event(g.NET_ID, True)
     return fakes, procs, plugin, rec, ready, queued
 
@@ -96,7 +97,7 @@ def test_a_new_network_is_plugged_and_served(world):
                                                     fakes.vlans.tag_for(g.NET_ID))
     assert len(dnsmasq_pids(procs)) == 1
     assert ready.ids == [g.VM_PORT_ID]
-    assert rec.cache.get(g.NET_ID).device == TAP
+    assert rec.networks.served(g.NET_ID).device == TAP
 
 
 def test_a_converged_network_changes_nothing(world):
@@ -123,7 +124,7 @@ def test_a_new_port_is_a_sighup_of_the_same_dnsmasq(world):
     rec.handle(network_key(g.NET_ID))
     assert dnsmasq_pids(procs) == [pid]
     assert procs.signals == [(pid, signal.SIGHUP)]
-    assert rec.reloads == {g.NET_ID: 1}
+    assert rec.networks.get(g.NET_ID).reloads == 1
 
 
 def test_network_gone_tears_everything_down(world, tmp_path):
@@ -139,6 +140,7 @@ def test_network_gone_tears_everything_down(world, tmp_path):
     assert ('release_dhcp_port', g.NET_ID, OURS) in plugin.calls
     assert metadata_key(g.NET_ID) in queued
     assert g.NET_ID not in rec.assigned
+    assert rec.networks.get(g.NET_ID) == NetworkState()      # one record, removed
 
 
 def test_a_full_fetch_allocates_the_local_vlans_of_the_networks_served(world):
@@ -219,7 +221,7 @@ def test_isolated_metadata_goes_on_its_own_key(world, tmp_path):
 
 
 def test_assignment_events_newer_than_a_fetch_win():
-    from agent.dhcp.cache import Assignments
+    from agent.dhcp.state import Assignments
     now = [0.0]
     a = Assignments(clock=lambda: now[0])
     a.event('n-old', True)

@@ -8,9 +8,9 @@ import pytest
 
 from agent.dataplane import device as dev
 from agent.drivers.state import DEAD_VLAN
-from agent.l3 import agent as l3_agent
 from agent.l3 import desired as want
 from agent.l3 import plan as p
+from agent.l3 import prune as l3_prune
 from tests.unit.l3.golden import QG_DEV, QR_DEV, golden_router
 from tests.unit.l3.test_router_plan import BRIDGES, NET, PORTS, SETTINGS, converged, kinds
 
@@ -89,5 +89,5 @@ PRUNE_CASES = [
 
 @pytest.mark.parametrize('case,port,prunable', PRUNE_CASES, ids=[c[0] for c in PRUNE_CASES])
 def test_prunable_router_ports(case, port, prunable):
-    assert l3_agent.prunable_ports([port], HOST, {WANTED_PORT}) == (
+    assert l3_prune.prunable_ports([port], HOST, {WANTED_PORT}) == (
         [port] if prunable else [])
