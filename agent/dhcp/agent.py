@@ -24,6 +24,7 @@ from agent.dataplane.ports import BridgePorts
 from agent.dhcp.cache import NetworkCache
 from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp.fetch_waiters import Waiting
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.prune import DhcpPruner
 from agent.dhcp.sweep import DhcpSweep, sweep_temp_files
@@ -71,6 +72,9 @@ def _host_extras(conf, settings: DnsmasqSettings) -> tuple[LeaseReleaser, QdhcpF
                           lambda path: read_text(path, '', errors='replace') or ''),
             QdhcpFirewall(lambda ns: IptablesManager(ns, DHCP_WRAP, debug=debug),
                           record=lambda ns: _iptables_record(settings, ns)))
+
+
+CREATES = ('network_create_end', 'subnet_create_end', 'port_create_end')
 
 
 def holds_created(network: Network, event: events.DhcpEvent) -> bool:
@@ -194,8 +198,14 @@ class DhcpAgent:
             return
         if self._own_port_echo(event) or self._known_create(event):
             return
-        LOG.debug('%s for network %s: queued', event.method, network_id)
         self.reconciler.assigned.event(network_id, event.method != 'network_delete_end')
+        if self.reconciler.fetch_waiters.wait_or_expect(network_id, Waiting(
+                lambda n: holds_created(n, event), event.priority, event.method)
+                if event.method in CREATES else None):
+            LOG.debug('%s for network %s: waits for the read of the run queued',
+                      event.method, network_id)
+            return
+        LOG.debug('%s for network %s: queued', event.method, network_id)
         self.reconciler.invalidate(network_id)
         self.queue.enqueue(network_key(network_id), event.priority, event.method)
 

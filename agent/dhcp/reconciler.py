@@ -31,6 +31,7 @@ from agent.dhcp import steps
 from agent.dhcp import taps
 from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp.fetch_waiters import FetchWaiters, Waiting
 from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
@@ -45,7 +46,6 @@ LOG = logging.getLogger(__name__)
 
 NETWORK = 'network'
 METADATA = 'metadata'      # the isolated metadata proxy, converged on its own key
-_MISSING = object()
 METADATA_PRIORITY = 150     # after events, before full-sync work
 
 
@@ -112,6 +112,7 @@ class DhcpReconciler:
         self._prefetched: dict[str, Network] = {}
         self._invalidated: dict[str, float] = {}   # network id -> when an event came
         self._fetched: dict[str, Network] = {}     # the last state read of each network
+        self.fetch_waiters = FetchWaiters()    # creates waiting for a run's read
         self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
         self._ready_seen: dict[str, frozenset] = {}
         self._claimed: set[str] = set()   # namespaces ours by a process (agent.dhcp.sweep)
@@ -192,17 +193,32 @@ class DhcpReconciler:
                 self._sleep(wait)
 
     def _fetch(self, network_id: str) -> Network | None:
-        self._hold_down(network_id)
-        with self._lock:
-            network = self._prefetched.pop(network_id, _MISSING)
-        if network is _MISSING:
-            network = self.plugin.get_network_info(network_id)
+        """The network to converge: the full fetch's copy if still good, else read
+        now.  The creates that waited for this read are checked against it
+        (agent.dhcp.fetch_waiters)."""
+        read = None
+        self.fetch_waiters.expect(network_id)
+        try:
+            self._hold_down(network_id)
             with self._lock:
-                if network is None:
-                    self._fetched.pop(network_id, None)
-                else:
-                    self._fetched[network_id] = network
+                network = self._prefetched.pop(network_id, None)
+            if network is None:
+                network = self.plugin.get_network_info(network_id)
+                with self._lock:
+                    if network is None:
+                        self._fetched.pop(network_id, None)
+                    else:
+                        self._fetched[network_id] = network
+            read = network
+        finally:
+            self._hand_on(network_id, self.fetch_waiters.read(network_id, read))
         return network
+
+    def _hand_on(self, network_id: str, events: list[Waiting]) -> None:
+        """Queue the events a read did not answer, as their notifications would have."""
+        for event in events:
+            self.invalidate(network_id)
+            self.enqueue(network_key(network_id), event.priority, event.reason)
 
     # -- the handler ----------------------------------------------------------------
 
@@ -213,6 +229,7 @@ class DhcpReconciler:
         if kind == METADATA:
             return self.metadata_proxy(network_id)
         if network_id not in self.assigned:
+            self._hand_on(network_id, self.fetch_waiters.read(network_id, None))
             return self.teardown(network_id, release=True)
         network = self._fetch(network_id)
         if network is None:
