@@ -25,6 +25,7 @@ from agent.dataplane.ports import BridgePorts
 from agent.dhcp import routing
 from agent.dhcp.desired import dhcp_enabled
 from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp.fetch_waiters import Waiting
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.prune import DhcpPruner
 from agent.dhcp.sweep import DhcpSweep, sweep_temp_files
@@ -179,8 +180,14 @@ class DhcpAgent:
             return
         if to.network_id is None:
             return
-        LOG.debug('%s for network %s: queued', event.method, to.network_id)
         self.reconciler.assigned.event(to.network_id, to.assigned)
+        if self.reconciler.fetch_waiters.wait_or_expect(to.network_id, Waiting(
+                lambda n: routing.holds_created(n, event), event.priority, event.method)
+                if event.method in routing.CREATES else None):
+            LOG.debug('%s for network %s: waits for the read of the run queued',
+                      event.method, to.network_id)
+            return
+        LOG.debug('%s for network %s: queued', event.method, to.network_id)
         self.reconciler.invalidate(to.network_id)
         self.queue.enqueue(network_key(to.network_id), event.priority, event.method)
 

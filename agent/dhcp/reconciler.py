@@ -29,6 +29,7 @@ from agent.dhcp import dnsmasq
 from agent.dhcp import steps
 from agent.dhcp import taps
 from agent.dhcp.firewall import QdhcpFirewall
+from agent.dhcp.fetch_waiters import FetchWaiters, Waiting
 from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
@@ -111,6 +112,7 @@ class DhcpReconciler:
         self.assigned = Assignments()
         self.node_proxy = node_proxy      # the shared metadata proxy (both modes)
         self._prefetched: Prefetched[str, Network] = Prefetched()
+        self.fetch_waiters = FetchWaiters()    # creates waiting for a run's read
         self._lock = threading.Lock()
         self.enqueue = enqueue            # the work queue's: (key, priority, reason)
         self.outcomes: dict[str, int] = {}
@@ -176,12 +178,27 @@ class DhcpReconciler:
                 self._sleep(wait)
 
     def _fetch(self, network_id: str) -> Network | None:
-        self._hold_down(network_id)
-        copied, network = self._prefetched.take(network_id)
-        if not copied:
-            network = self.plugin.get_network_info(network_id)
-            self.networks.update(network_id, fetched=network)
+        """The network to converge: the full fetch's copy if still good, else read
+        now.  The creates that waited for this read are checked against it
+        (agent.dhcp.fetch_waiters)."""
+        read = None
+        self.fetch_waiters.expect(network_id)
+        try:
+            self._hold_down(network_id)
+            copied, network = self._prefetched.take(network_id)
+            if not copied:
+                network = self.plugin.get_network_info(network_id)
+                self.networks.update(network_id, fetched=network)
+            read = network
+        finally:
+            self._hand_on(network_id, self.fetch_waiters.read(network_id, read))
         return network
+
+    def _hand_on(self, network_id: str, events: list[Waiting]) -> None:
+        """Queue the events a read did not answer, as their notifications would have."""
+        for event in events:
+            self.invalidate(network_id)
+            self.enqueue(network_key(network_id), event.priority, event.reason)
 
     # -- the handler ----------------------------------------------------------------
 
@@ -192,6 +209,7 @@ class DhcpReconciler:
         if kind == METADATA:
             return self.metadata_proxy(network_id)
         if network_id not in self.assigned:
+            self._hand_on(network_id, self.fetch_waiters.read(network_id, None))
             return self.teardown(network_id, release=True)
         network = self._fetch(network_id)
         if network is None:

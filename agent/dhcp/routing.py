@@ -43,6 +43,8 @@ class Route:
 
 
 SKIP = Route()
+# The notifications of something new that a network's coming read may already hold.
+CREATES = ('network_create_end', 'subnet_create_end', 'port_create_end')
 
 
 def route(event: DhcpEvent, view: View) -> Route:

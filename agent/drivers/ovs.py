@@ -274,7 +274,11 @@ class _FindPorts(ovs_command.ReadOnlyCommand):
 
 
 class _PortsOnBridge(ovs_command.ReadOnlyCommand):
-    """Which of ``names`` exist as ports (on any bridge), with their interface errors."""
+    """Which of ``names`` exist as ports (on any bridge), with their interface errors.
+
+    Each through the IDL's name index: a walk of every Port row was done for each
+    plug, ~4% of the DHCP agent's GIL time with 20 networks made back to back on
+    a host with ~700 ports (py-spy --gil)."""
 
     def __init__(self, api: Any, names: Iterable[str]) -> None:
         super().__init__(api)
@@ -282,8 +286,9 @@ class _PortsOnBridge(ovs_command.ReadOnlyCommand):
 
     def run_idl(self, txn: Any) -> None:
         found = {}
-        for port in self.api.tables['Port'].rows.values():
-            if port.name in self.names:
+        for name in self.names:
+            port = idlutils.row_by_value(self.api.idl, 'Port', 'name', name, None)
+            if port is not None:
                 iface = port.interfaces[0] if port.interfaces else None
                 found[port.name] = _single(iface.error) if iface is not None else None
         self.result = found

@@ -9,6 +9,7 @@ import pytest
 
 from agent.common import names, polling
 from agent.dataplane.executor import HostDrivers
+from agent.dhcp.fetch_waiters import Waiting
 from agent.dhcp.reconciler import (
     DeviceConflict, DhcpReconciler, ReconcilerConfig, metadata_key, network_key)
 from agent.dhcp.settings import DnsmasqSettings
@@ -312,6 +313,51 @@ def test_a_full_fetch_begun_after_the_event_is_used(world):
     rec.prefetched([plugin.network], time.monotonic())
     rec.handle(network_key(g.NET_ID))
     assert ('get_network_info', g.NET_ID) not in plugin.calls
+
+
+def test_creates_that_waited_for_the_read_are_checked_against_it(world):
+    """A new network's subnet_create_end comes while the run its network_create_end
+    queued is fetching: the fetch holds the subnet, so nothing runs again; a port
+    it does not hold yet is queued with its event's priority."""
+    _, _, plugin, rec, _, _ = world
+    queued = []
+    rec.enqueue = lambda key, prio, reason: queued.append((key, prio, reason))
+    later = '0d7f3a10-51b2-4c3e-a0b9-2f6e4d1c9a70'
+    fetch = plugin.get_network_info
+
+    def events_arrive(network_id):
+        for created, prio, reason in ((g.SUBNET_ID, 3, 'subnet_create_end'),
+                                      (later, 5, 'port_create_end')):
+            assert rec.fetch_waiters.wait_or_expect(network_id, Waiting(
+                lambda n, i=created: i in {s.id for s in n.subnets} or
+                n.port(i) is not None, prio, reason))
+        return fetch(network_id)
+    plugin.get_network_info = events_arrive
+    rec.handle(network_key(g.NET_ID))
+    assert queued == [(network_key(g.NET_ID), 5, 'port_create_end')]
+    assert not rec.fetch_waiters.wait_or_expect(g.NET_ID, Waiting(lambda n: True, 3,
+                                                                  'late'))
+
+
+def test_creates_waiting_for_a_read_that_failed_or_never_came_are_queued(world):
+    _, _, plugin, rec, _, _ = world
+    queued = []
+    rec.enqueue = lambda key, prio, reason: queued.append((key, reason)) \
+        if key == network_key(g.NET_ID) else None
+
+    def fails(network_id):
+        rec.fetch_waiters.wait_or_expect(network_id, Waiting(lambda n: True, 3,
+                                                             'fetching'))
+        raise TimeoutError('no reply')
+    plugin.get_network_info = fails
+    with pytest.raises(TimeoutError):
+        rec.handle(network_key(g.NET_ID))
+    rec.assigned.event(g.NET_ID, False)      # the run tears down: it reads nothing
+    rec.fetch_waiters.wait_or_expect(g.NET_ID, None)      # the delete queued the run
+    rec.fetch_waiters.wait_or_expect(g.NET_ID, Waiting(lambda n: True, 0,
+                                                       'scheduled again'))
+    rec.handle(network_key(g.NET_ID))
+    assert [reason for _, reason in queued] == ['fetching', 'scheduled again']
 
 
 def test_a_tap_name_held_by_another_port_is_refused_not_taken(world):
