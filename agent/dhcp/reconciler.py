@@ -376,11 +376,9 @@ class DhcpReconciler:
             self.networks.change(network_id, lambda s: s.reloaded(time.monotonic()))
 
     def _watch(self, spec) -> None:
-        """Have the monitor respawn the child if it dies.  It keeps the spec without
-        its files' contents (the files are on disk, written just now; a respawn
-        starts the child on them as Neutron's does): 1000 dnsmasq specs hold
-        ~3 MiB with their contents."""
-        self.monitor.register(dataclasses.replace(spec, config_files=(), spawn_files=()))
+        """Have the monitor respawn the child if it dies (it keeps the spec without
+        its files' contents)."""
+        self.monitor.register(spec)
 
     def _stop_if_elsewhere(self, spec) -> bool:
         """A child left running in a namespace deleted behind our back serves nothing

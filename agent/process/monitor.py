@@ -14,6 +14,7 @@ seen at the next check as before.  With 1000 networks and the tests' interval of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -61,6 +62,13 @@ class ProcessMonitor:
         self.respawn_count = 0
 
     def register(self, spec: ProcessSpec) -> None:
+        """Respawn ``spec``'s child if it dies.  The spec is kept without its files'
+        contents: they are on disk, written by the ensure that started the child,
+        and a respawn starts it on them, as Neutron's monitor does.  1000 dnsmasq
+        specs held ~3 MiB with their contents, 300 haproxy specs 0.4 MiB
+        (tracemalloc)."""
+        if spec.config_files or spec.spawn_files:
+            spec = dataclasses.replace(spec, config_files=(), spawn_files=())
         with self._lock:
             self._specs[spec.key] = spec
 

@@ -40,6 +40,22 @@ def test_check_once_respawns_dead_child_and_warns(table, manager, caplog):
     assert new and new != old and mon.respawn_count == 1
 
 
+def test_the_monitor_keeps_no_file_contents_and_respawns_on_the_files_on_disk(table,
+                                                                              manager):
+    mon = ProcessMonitor(1, 'respawn', manager)
+    spec = dnsmasq_spec(host='the hosts')
+    manager.ensure(spec)
+    mon.register(spec)
+    [kept] = mon.registered()
+    assert (kept.config_files, kept.spawn_files) == ((), ())
+    assert kept.key == spec.key and kept.argv == spec.argv
+    pid = manager.observe(spec).pid
+    del table.procs[pid]
+    assert mon.check_once() == 1
+    assert manager.observe(spec).running
+    assert table.files[spec.config_files[0][0]] == 'the hosts'      # left as written
+
+
 def test_a_child_being_restarted_is_not_respawned(table, manager):
     mon = ProcessMonitor(1, 'respawn', manager)
     manager.ensure(dnsmasq_spec())
@@ -79,7 +95,7 @@ def test_exit_action_calls_exit_callback(table, manager):
     mon.register(dnsmasq_spec())
     kill(table, manager)
     mon.check_once()
-    assert exited == [dnsmasq_spec()]
+    assert [s.key for s in exited] == [dnsmasq_spec().key]
     assert not manager.observe(dnsmasq_spec()).running
 
 
