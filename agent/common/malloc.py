@@ -9,7 +9,8 @@ fragmented between the objects that stay, so the RSS stays at the burst's peak.
 ``malloc_trim(0)`` returns every free page of every arena to the kernel
 (``madvise(MADV_DONTNEED)``); it costs a few milliseconds, so the agents call it
 once a burst is over, not per resource: the L3 agent once a full sync's routers
-are done (:func:`trim`), the DHCP agent when its queue goes idle (:class:`Trimmer`).
+are done, the DHCP agent when its queue goes idle, both through :class:`Trimmer`,
+which trims again a few seconds later.
 Python's own small objects live in its arenas either way.
 
 Also measured and not done (DHCP agent, 200 networks then a restart, load 12-15):
@@ -43,14 +44,27 @@ def trim() -> bool:
     return bool(_malloc_trim(0))
 
 
+# A namespace's netlink worker exits after 2 idle seconds (agent.drivers.netns)
+# and frees its socket buffers then, after the trim at the end of a burst.
+SETTLE_SECONDS = 3.0
+
+
 class Trimmer:
     """``idle()`` after a burst of work: :func:`trim` at most every ``interval``
-    seconds (~1 µs when there is nothing to give back)."""
+    seconds (~1 µs when there is nothing to give back), and once more
+    ``settle`` seconds later, when the threads that served the burst have
+    exited.  That second trim gave back 1.3-1.5 MiB more in three runs of the
+    L3 agent after a restart with 300 routers (a trim 5 s after the sync: 73.6
+    -> 72.1, 65.8 -> 64.5 and 65.5 -> 64.0 MiB RSS, loaded machine)."""
 
-    def __init__(self, interval: float = 10.0, clock=time.monotonic):
+    def __init__(self, interval: float = 10.0, clock=time.monotonic,
+                 settle: float = SETTLE_SECONDS, timer=threading.Timer):
         self._interval = interval
         self._clock = clock
+        self._settle = settle
+        self._timer = timer
         self._last = float('-inf')
+        self._pending = False
         self._lock = threading.Lock()
         self.trims = 0
 
@@ -63,5 +77,17 @@ class Trimmer:
                 return False
             self._last = now
             self.trims += 1
+            later = not self._pending
+            self._pending = True
         trim()
+        if later:
+            timer = self._timer(self._settle, self._settled)
+            timer.daemon = True
+            timer.start()
         return True
+
+    def _settled(self) -> None:
+        with self._lock:
+            self._pending = False
+            self.trims += 1
+        trim()

@@ -145,6 +145,7 @@ class L3Agent:
         self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
         self._fetched_ports: frozenset[str] = frozenset()   # of the last full sync
         self._trim_due = False      # a full sync's burst is being worked off
+        self.trimmer = malloc.Trimmer(interval=0.0)     # once it is
         self._starter: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -263,7 +264,7 @@ class L3Agent:
             if not self._trim_due or len(self.queue):
                 return
             self._trim_due = False
-        malloc.trim()
+        self.trimmer.idle()
 
     def _converge(self, router_id: str, router, tags=None) -> None:
         if not want.hosted(router, self.settings):
