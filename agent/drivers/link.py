@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
 
 from agent.drivers.netlink_api import NetlinkError
 
@@ -22,7 +22,8 @@ from agent.drivers import netns
 from agent.drivers import rtnl_dump
 from agent.drivers import rtnl_requests
 from agent.drivers.state import (
-    DeviceNotFound, DeviceView, DriverError, IPAddress, IPInterface, LinkState, NamespaceView,
+    DeviceNotFound, DeviceView, DriverError, IPAddress, IPInterface, IPNetwork, LinkState,
+    NamespaceView,
     NextHop, RouteState, MAIN_TABLE, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE, default_broadcast,
     interface, network)
 
@@ -57,10 +58,13 @@ def _call(ns: Optional[str], dev: Optional[str], what: str, fn: Any, *args: Any)
 
 # The observations read the kernel's dumps with agent.drivers.rtnl_dump: pyroute2's
 # decoding of every attribute was 60 % of the DHCP agent's CPU in a restart.
-_INTERFACE = {socket.AF_INET: ipaddress.IPv4Interface, socket.AF_INET6: ipaddress.IPv6Interface}
-_ADDRESS = {socket.AF_INET: ipaddress.IPv4Address, socket.AF_INET6: ipaddress.IPv6Address}
-_NETWORK = {socket.AF_INET: ipaddress.IPv4Network, socket.AF_INET6: ipaddress.IPv6Network}
-_ANY = {socket.AF_INET: bytes(4), socket.AF_INET6: bytes(16)}
+_INTERFACE: Dict[int, Callable[[Any], IPInterface]] = {
+    socket.AF_INET: ipaddress.IPv4Interface, socket.AF_INET6: ipaddress.IPv6Interface}
+_ADDRESS: Dict[int, Callable[[bytes], IPAddress]] = {
+    socket.AF_INET: ipaddress.IPv4Address, socket.AF_INET6: ipaddress.IPv6Address}
+_NETWORK: Dict[int, Callable[..., IPNetwork]] = {
+    socket.AF_INET: ipaddress.IPv4Network, socket.AF_INET6: ipaddress.IPv6Network}
+_ANY: Dict[int, bytes] = {socket.AF_INET: bytes(4), socket.AF_INET6: bytes(16)}
 
 
 def _link_state(link: rtnl_dump.Link, addrs: Iterable[rtnl_dump.Address]) -> LinkState:
@@ -68,7 +72,7 @@ def _link_state(link: rtnl_dump.Link, addrs: Iterable[rtnl_dump.Address]) -> Lin
     addresses, link_local, broadcasts = set(), set(), []
     for a in addrs:
         make = _INTERFACE.get(a.family)
-        if a.index != link.index or make is None or a.address is None:
+        if a.ifindex != link.ifindex or make is None or a.address is None:
             continue
         addr = make((a.address, a.prefixlen))
         if a.scope != SCOPE_UNIVERSE:
@@ -77,7 +81,7 @@ def _link_state(link: rtnl_dump.Link, addrs: Iterable[rtnl_dump.Address]) -> Lin
         addresses.add(addr)
         if a.broadcast:
             broadcasts.append((addr, _ADDRESS[a.family](a.broadcast)))
-    return LinkState(name=link.name, index=link.index, mac=link.mac, mtu=link.mtu,
+    return LinkState(name=link.name, index=link.ifindex, mac=link.mac, mtu=link.mtu,
                      up=bool(link.flags & IFF_UP), kind=link.kind,
                      addresses=frozenset(addresses), link_local=frozenset(link_local),
                      broadcasts=tuple(sorted(broadcasts, key=str)))
@@ -109,8 +113,8 @@ def _observe_all(ipr: Any) -> Tuple[LinkState, ...]:
     address request per device cost a round trip each."""
     by_index: dict = {}
     for addr in rtnl_dump.dump_addresses():
-        by_index.setdefault(addr.index, []).append(addr)
-    return tuple(sorted((_link_state(link, by_index.get(link.index, ()))
+        by_index.setdefault(addr.ifindex, []).append(addr)
+    return tuple(sorted((_link_state(link, by_index.get(link.ifindex, ()))
                          for link in rtnl_dump.dump_links()), key=lambda link: link.name))
 
 
@@ -266,7 +270,7 @@ def _route_state(route: rtnl_dump.Route, names: dict) -> RouteState:
 
 
 def _names() -> dict:
-    return {link.index: link.name for link in rtnl_dump.dump_links()}
+    return {link.ifindex: link.name for link in rtnl_dump.dump_links()}
 
 
 def _observe_routes(ipr: Any, family: int, table: int) -> Tuple[RouteState, ...]:

@@ -29,6 +29,13 @@ _TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{}]', re.DOTALL)
 # The rest of a string begun earlier: up to its closing quote (the match ends there).
 _STRING_TAIL = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _STRING_BODY = re.compile(r'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+
+
+def _ends_escaped(s: str, pos: int) -> bool:
+    """Whether the string text from ``pos`` to the end of ``s`` (no closing quote)
+    ends with a backslash that escapes the next text's first character."""
+    body = _STRING_BODY.match(s, pos)
+    return body is not None and body.end() < len(s)
 _SPACE = ' \t\r\n'
 _DEPTH = {'{': 1, '[': 1, '}': -1, ']': -1}
 # python-ovs' own parser class.  After install() it no longer works: its methods
@@ -85,7 +92,7 @@ class StreamParser:
                     return len(s)
             tail = _STRING_TAIL.match(s, pos)
             if tail is None:
-                self._escaped = _STRING_BODY.match(s, pos).end() < len(s)
+                self._escaped = _ends_escaped(s, pos)
                 return len(s)
             self._in_string = False
             pos = tail.end()
@@ -94,7 +101,7 @@ class StreamParser:
             text = token.group()
             if text == '"':              # a string that goes on in the next text
                 self._in_string = True
-                self._escaped = _STRING_BODY.match(s, token.end()).end() < len(s)
+                self._escaped = _ends_escaped(s, token.end())
                 self._depth = depth
                 return len(s)
             step = _DEPTH.get(text)

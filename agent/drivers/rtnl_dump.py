@@ -65,16 +65,16 @@ BUFFER = 1 << 16
 
 
 class Link(NamedTuple):
-    index: int
-    name: Optional[str]
+    ifindex: int
+    name: str
     mac: Optional[str]            # 'aa:bb:cc:dd:ee:ff', as pyroute2 writes it
-    mtu: Optional[int]
+    mtu: int
     flags: int                    # IFF_* (IFF_UP = 1)
     kind: Optional[str]           # IFLA_INFO_KIND: 'veth', 'dummy', 'tun', ...
 
 
 class Address(NamedTuple):
-    index: int
+    ifindex: int
     family: int
     prefixlen: int
     scope: int
@@ -125,6 +125,10 @@ def _u32(data, where) -> Optional[int]:
     return None if where is None else _U32.unpack_from(data, where[0])[0]
 
 
+def _u32_or(data, where, default: int) -> int:
+    return default if where is None else _U32.unpack_from(data, where[0])[0]
+
+
 def messages(data, msg_type: int) -> Iterator[tuple]:
     """``(payload offset, end)`` of each ``msg_type`` message in one datagram."""
     offset, size = 0, len(data)
@@ -146,9 +150,10 @@ def parse_link(data, start: int, end: int) -> Link:
     info = attrs.get(IFLA_LINKINFO)
     if info is not None:
         kind = _string(data, attributes(data, info[0], info[1]).get(IFLA_INFO_KIND))
-    return Link(index, _string(data, attrs.get(IFLA_IFNAME)),
+    # IFLA_IFNAME and IFLA_MTU are in every device's message
+    return Link(index, _string(data, attrs.get(IFLA_IFNAME)) or '',
                 None if mac is None else data[mac[0]:mac[1]].hex(':'),
-                _u32(data, attrs.get(IFLA_MTU)), flags, kind)
+                _u32_or(data, attrs.get(IFLA_MTU), 0), flags, kind)
 
 
 def parse_address(data, start: int, end: int) -> Address:
@@ -162,7 +167,8 @@ def route_table(data, start: int, end: int) -> int:
     """The table of a route message, from its header alone unless above 255."""
     table = data[start + 4]
     if table == 252:            # RT_TABLE_COMPAT: the real one is in RTA_TABLE
-        table = _u32(data, attributes(data, start + _RTMSG.size, end).get(RTA_TABLE))
+        table = _u32_or(data, attributes(data, start + _RTMSG.size, end).get(RTA_TABLE),
+                        table)
     return table
 
 
@@ -184,10 +190,9 @@ def _nexthops(data, where) -> tuple:
 def parse_route(data, start: int, end: int) -> Route:
     family, dst_len, _, _, table, proto, scope, _, _ = _RTMSG.unpack_from(data, start)
     attrs = attributes(data, start + _RTMSG.size, end)
-    where = attrs.get(RTA_TABLE)
     return Route(family, _bytes(data, attrs.get(RTA_DST)), dst_len,
                  _bytes(data, attrs.get(RTA_GATEWAY)), _u32(data, attrs.get(RTA_OIF)),
-                 table if where is None else _u32(data, where), scope, proto,
+                 _u32_or(data, attrs.get(RTA_TABLE), table), scope, proto,
                  _u32(data, attrs.get(RTA_PRIORITY)),
                  _nexthops(data, attrs.get(RTA_MULTIPATH)))
 
@@ -221,7 +226,7 @@ def _exchange(msg_type: int, flags: int, body: bytes, answer: int) -> list:
     found: list = []
     buf = _buffer()
     view = memoryview(buf)
-    retry = None        # read on to the end of the dump, then ask again
+    retry: Optional[type] = None     # read on to the end of the dump, then ask again
     while True:
         size = sock.recv_into(buf, 0, socket.MSG_TRUNC)
         if size > len(buf):      # the datagram did not fit: its rest is lost

@@ -49,8 +49,8 @@ def _text(family, packed):
 
 
 def ours(_ipr):
-    links = [(k.index, k.name, k.mac, k.mtu, k.flags, k.kind) for k in rtnl_dump.dump_links()]
-    addrs = [(a.index, a.family, a.prefixlen, a.scope, _text(a.family, a.address),
+    links = [(k.ifindex, k.name, k.mac, k.mtu, k.flags, k.kind) for k in rtnl_dump.dump_links()]
+    addrs = [(a.ifindex, a.family, a.prefixlen, a.scope, _text(a.family, a.address),
               _text(a.family, a.broadcast)) for a in rtnl_dump.dump_addresses()]
     routes = [(r.family, _text(r.family, r.dst), r.dst_len, _text(r.family, r.gateway),
                r.oif, r.table, r.scope, r.proto, r.priority,
@@ -58,7 +58,7 @@ def ours(_ipr):
               for family in (V4, V6) for table in (MAIN_TABLE, 1000)
               for r in rtnl_dump.dump_routes(family, table)]
     one = rtnl_dump.get_link('qg-rtnl0')
-    return links, addrs, routes, (one.index, one.name, one.mac, one.mtu, one.flags, one.kind)
+    return links, addrs, routes, (one.ifindex, one.name, one.mac, one.mtu, one.flags, one.kind)
 
 
 def pyroute2s(ipr):

@@ -32,7 +32,7 @@ def test_a_link_is_read_with_its_name_mac_mtu_flags_and_kind():
 
 def test_every_address_of_every_family_is_read():
     found = parsed(ADDRESSES, rtnl_dump.RTM_NEWADDR, rtnl_dump.parse_address)
-    assert [(a.index, a.family, ipaddress.ip_address(a.address), a.prefixlen, a.scope,
+    assert [(a.ifindex, a.family, ipaddress.ip_address(a.address), a.prefixlen, a.scope,
              a.broadcast and ipaddress.ip_address(a.broadcast)) for a in found] == [
         (1, V4, ipaddress.ip_address('127.0.0.1'), 8, 254, None),
         (3, V4, ipaddress.ip_address('10.0.0.2'), 24, 0, ipaddress.ip_address('10.0.0.255')),
