@@ -24,38 +24,24 @@ from typing import Iterator, NamedTuple, Optional
 
 from agent.drivers.netlink_api import NetlinkError
 from agent.drivers import rtnl_requests
+from agent.drivers.rtnl_requests import (
+    HEADER, IFA_ADDRESS, IFA_BROADCAST, IFADDR, IFINFO, IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU,
+    NLM_F_REQUEST, NLMSG_ERROR, RTA_DST, RTA_GATEWAY, RTA_OIF, RTM_NEWADDR, RTM_NEWLINK,
+    RTM_NEWROUTE, RTMSG)
 
-NLMSG_ERROR = 2
 NLMSG_DONE = 3
-RTM_NEWLINK = 16
 RTM_GETLINK = 18
-RTM_NEWADDR = 20
 RTM_GETADDR = 22
-RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
-NLM_F_REQUEST = 0x1
 NLM_F_DUMP = 0x300
 NLM_F_DUMP_INTR = 0x10
 NLA_TYPE_MASK = 0x3FFF                 # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
-
-IFLA_ADDRESS = 1
-IFLA_IFNAME = 3
-IFLA_MTU = 4
 IFLA_LINKINFO = 18
 IFLA_INFO_KIND = 1
-IFA_ADDRESS = 1
-IFA_BROADCAST = 4
-RTA_DST = 1
-RTA_OIF = 4
-RTA_GATEWAY = 5
 RTA_PRIORITY = 6
 RTA_MULTIPATH = 9
 RTA_TABLE = 15
 
-_HEADER = struct.Struct('=IHHII')       # nlmsghdr
-_IFINFO = struct.Struct('=BxHiII')      # ifinfomsg
-_IFADDR = struct.Struct('=BBBBI')       # ifaddrmsg
-_RTMSG = struct.Struct('=BBBBBBBBI')    # rtmsg
 _ATTR = struct.Struct('=HH')            # rtattr
 _NEXTHOP = struct.Struct('=HBBi')       # rtnexthop
 _U32 = struct.Struct('=I')
@@ -132,19 +118,19 @@ def _u32_or(data, where, default: int) -> int:
 def messages(data, msg_type: int) -> Iterator[tuple]:
     """``(payload offset, end)`` of each ``msg_type`` message in one datagram."""
     offset, size = 0, len(data)
-    unpack = _HEADER.unpack_from
-    while offset + _HEADER.size <= size:
+    unpack = HEADER.unpack_from
+    while offset + HEADER.size <= size:
         length, kind, _, _, _ = unpack(data, offset)
-        if length < _HEADER.size:
+        if length < HEADER.size:
             return
         if kind == msg_type:
-            yield offset + _HEADER.size, min(offset + length, size)
+            yield offset + HEADER.size, min(offset + length, size)
         offset += (length + 3) & ~3
 
 
 def parse_link(data, start: int, end: int) -> Link:
-    _, _, index, flags, _ = _IFINFO.unpack_from(data, start)
-    attrs = attributes(data, start + _IFINFO.size, end)
+    _, _, index, flags, _ = IFINFO.unpack_from(data, start)
+    attrs = attributes(data, start + IFINFO.size, end)
     mac = attrs.get(IFLA_ADDRESS)
     kind = None
     info = attrs.get(IFLA_LINKINFO)
@@ -157,8 +143,8 @@ def parse_link(data, start: int, end: int) -> Link:
 
 
 def parse_address(data, start: int, end: int) -> Address:
-    family, prefixlen, _, scope, index = _IFADDR.unpack_from(data, start)
-    attrs = attributes(data, start + _IFADDR.size, end)
+    family, prefixlen, _, scope, index = IFADDR.unpack_from(data, start)
+    attrs = attributes(data, start + IFADDR.size, end)
     return Address(index, family, prefixlen, scope, _bytes(data, attrs.get(IFA_ADDRESS)),
                    _bytes(data, attrs.get(IFA_BROADCAST)))
 
@@ -167,7 +153,7 @@ def route_table(data, start: int, end: int) -> int:
     """The table of a route message, from its header alone unless above 255."""
     table = data[start + 4]
     if table == 252:            # RT_TABLE_COMPAT: the real one is in RTA_TABLE
-        table = _u32_or(data, attributes(data, start + _RTMSG.size, end).get(RTA_TABLE),
+        table = _u32_or(data, attributes(data, start + RTMSG.size, end).get(RTA_TABLE),
                         table)
     return table
 
@@ -188,8 +174,8 @@ def _nexthops(data, where) -> tuple:
 
 
 def parse_route(data, start: int, end: int) -> Route:
-    family, dst_len, _, _, table, proto, scope, _, _ = _RTMSG.unpack_from(data, start)
-    attrs = attributes(data, start + _RTMSG.size, end)
+    family, dst_len, _, _, table, proto, scope, _, _ = RTMSG.unpack_from(data, start)
+    attrs = attributes(data, start + RTMSG.size, end)
     return Route(family, _bytes(data, attrs.get(RTA_DST)), dst_len,
                  _bytes(data, attrs.get(RTA_GATEWAY)), _u32(data, attrs.get(RTA_OIF)),
                  _u32_or(data, attrs.get(RTA_TABLE), table), scope, proto,
@@ -221,7 +207,7 @@ def _exchange(msg_type: int, flags: int, body: bytes, answer: int) -> list:
     its answer: up to NLMSG_DONE (a dump), or the first ``answer`` message."""
     sock = rtnl_requests.socket_here()
     seq = rtnl_requests.next_seq()
-    sock.send(_HEADER.pack(_HEADER.size + len(body), msg_type, NLM_F_REQUEST | flags,
+    sock.send(HEADER.pack(HEADER.size + len(body), msg_type, NLM_F_REQUEST | flags,
                            seq, 0) + body)
     found: list = []
     buf = _buffer()
@@ -235,15 +221,15 @@ def _exchange(msg_type: int, flags: int, body: bytes, answer: int) -> list:
             size = len(buf)
         data = bytes(view[:size])
         offset, done = 0, False
-        while offset + _HEADER.size <= size:
-            length, kind, msg_flags, msg_seq, _ = _HEADER.unpack_from(data, offset)
-            if length < _HEADER.size:
+        while offset + HEADER.size <= size:
+            length, kind, msg_flags, msg_seq, _ = HEADER.unpack_from(data, offset)
+            if length < HEADER.size:
                 break
             if msg_seq == seq:
                 if msg_flags & NLM_F_DUMP_INTR:
                     retry = retry or _Interrupted
                 if kind == NLMSG_ERROR:
-                    _check_error(data, offset + _HEADER.size)
+                    _check_error(data, offset + HEADER.size)
                     done = True
                 elif kind == NLMSG_DONE or (kind == answer and not flags & NLM_F_DUMP):
                     done = True
@@ -275,7 +261,7 @@ def _ask(msg_type: int, flags: int, body: bytes, answer: int) -> list:
 
 def dump_links() -> list:
     """Every device of the calling thread's namespace."""
-    body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    body = IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
     return [parse_link(data, start, end)
             for data in _ask(RTM_GETLINK, NLM_F_DUMP, body, RTM_NEWLINK)
             for start, end in messages(data, RTM_NEWLINK)]
@@ -283,7 +269,7 @@ def dump_links() -> list:
 
 def get_link(name: str) -> Optional[Link]:
     """The device named ``name`` in the calling thread's namespace, None if none."""
-    body = _IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + rtnl_requests.attr(
+    body = IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + rtnl_requests.attr(
         IFLA_IFNAME, name.encode() + b'\0')
     try:
         found = _ask(RTM_GETLINK, 0, body, RTM_NEWLINK)
@@ -296,7 +282,7 @@ def get_link(name: str) -> Optional[Link]:
 
 
 def dump_addresses(family: int = socket.AF_UNSPEC) -> list:
-    body = _IFADDR.pack(family, 0, 0, 0, 0)
+    body = IFADDR.pack(family, 0, 0, 0, 0)
     return [parse_address(data, start, end)
             for data in _ask(RTM_GETADDR, NLM_F_DUMP, body, RTM_NEWADDR)
             for start, end in messages(data, RTM_NEWADDR)]
@@ -305,7 +291,7 @@ def dump_addresses(family: int = socket.AF_UNSPEC) -> list:
 def dump_routes(family: int, table: int) -> list:
     """The routes of ``table`` and ``family``: the kernel sends every table's; those
     of the others are left after reading their header."""
-    body = _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
+    body = RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)
     return [parse_route(data, start, end)
             for data in _ask(RTM_GETROUTE, NLM_F_DUMP, body, RTM_NEWROUTE)
             for start, end in messages(data, RTM_NEWROUTE)

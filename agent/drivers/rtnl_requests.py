@@ -48,10 +48,10 @@ RTA_GATEWAY = 5
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 
-_HEADER = struct.Struct('=IHHII')          # nlmsghdr
-_IFINFO = struct.Struct('=BxHiII')         # ifinfomsg
-_IFADDR = struct.Struct('=BBBBi')          # ifaddrmsg
-_RTMSG = struct.Struct('=BBBBBBBBI')       # rtmsg
+HEADER = struct.Struct('=IHHII')          # nlmsghdr
+IFINFO = struct.Struct('=BxHiII')         # ifinfomsg
+IFADDR = struct.Struct('=BBBBi')          # ifaddrmsg
+RTMSG = struct.Struct('=BBBBBBBBI')       # rtmsg
 
 _local = threading.local()
 _seq = itertools.count(1)
@@ -86,19 +86,19 @@ def request(kind: int, flags: int, body: bytes) -> None:
     NetlinkError(errno) if the kernel refused it."""
     sock = socket_here()
     seq = next_seq()
-    sock.send(_HEADER.pack(_HEADER.size + len(body), kind,
+    sock.send(HEADER.pack(HEADER.size + len(body), kind,
                            NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body)
     while True:
         data = sock.recv(65536)
         offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, msg_type, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
+        while offset + HEADER.size <= len(data):
+            length, msg_type, _, msg_seq, _ = HEADER.unpack_from(data, offset)
             if msg_type == NLMSG_ERROR and msg_seq == seq:
-                error = -struct.unpack_from('=i', data, offset + _HEADER.size)[0]
+                error = -struct.unpack_from('=i', data, offset + HEADER.size)[0]
                 if error:
                     raise NetlinkError(error, os.strerror(error))
                 return
-            if length < _HEADER.size:
+            if length < HEADER.size:
                 break
             offset += (length + 3) & ~3
 
@@ -115,7 +115,7 @@ def set_link(name: str, *, netns_fd: int | None = None, mac: str | None = None,
     if mtu is not None:
         attrs += attr(IFLA_MTU, _u32(mtu))
     flags = IFF_UP if up else 0
-    request(RTM_NEWLINK, 0, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, flags, flags) + attrs)
+    request(RTM_NEWLINK, 0, IFINFO.pack(socket.AF_UNSPEC, 0, 0, flags, flags) + attrs)
 
 
 def add_address(index: int, address, broadcast=None) -> None:
@@ -126,7 +126,7 @@ def add_address(index: int, address, broadcast=None) -> None:
     if broadcast is not None:
         attrs += attr(IFA_BROADCAST, ipaddress.ip_address(broadcast).packed)
     request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
-            _IFADDR.pack(family, address.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+            IFADDR.pack(family, address.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
             + attrs)
 
 
@@ -139,5 +139,5 @@ def replace_route(dst, index: int, *, gateway=None, table: int, proto: int,
         attrs += attr(RTA_GATEWAY, ipaddress.ip_address(gateway).packed)
     attrs += attr(RTA_OIF, _u32(index))
     request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE,
-            _RTMSG.pack(family, dst.prefixlen, 0, 0, table, proto, scope, RTN_UNICAST, 0)
+            RTMSG.pack(family, dst.prefixlen, 0, 0, table, proto, scope, RTN_UNICAST, 0)
             + attrs)
