@@ -47,7 +47,7 @@ _NEXTHOP = struct.Struct('=HBBi')       # rtnexthop
 _U32 = struct.Struct('=I')
 _ERRNO = struct.Struct('=i')
 ATTEMPTS = 5          # dumps the kernel said were interrupted by a change, asked again
-BUFFER = 1 << 16
+BUFFER = 1 << 15        # the largest datagram a dump sends unless one message is larger
 
 
 class Link(NamedTuple):
