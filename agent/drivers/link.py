@@ -23,9 +23,8 @@ from agent.drivers import rtnl_dump
 from agent.drivers import rtnl_requests
 from agent.drivers.state import (
     DeviceNotFound, DeviceView, DriverError, IPAddress, IPInterface, IPNetwork, LinkState,
-    NamespaceView,
-    NextHop, RouteState, MAIN_TABLE, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE, default_broadcast,
-    interface, network)
+    NamespaceView, NextHop, RouteState, MAIN_TABLE, PROTO_STATIC, SCOPE_LINK, SCOPE_UNIVERSE,
+    default_broadcast, interface, network)
 
 LOG = logging.getLogger(__name__)
 IFF_UP = 0x1
