@@ -3,7 +3,7 @@
 
     sudo .venv/bin/python tools/bench-dhcp.py [--runs 10] [--back-to-back 20]
         [--updates 500] [--seconds 10] [--networks 100] [--isolated-metadata]
-        [--cold-only] [--py-spy FILE [--gil]]
+        [--cold-only] [--py-spy FILE [--gil]] [--py-spy-restart FILE]
 
 A private controller + DHCP agent (processes, own vhost and bridge, see
 tests/functional/dhcp/stack.py), then:
@@ -28,6 +28,8 @@ tests/functional/dhcp/stack.py), then:
 ``--py-spy FILE`` samples the agent during the cold start (py-spy from PyPI in
 the venv) into FILE in py-spy's raw format and prints its top entries
 (``tools/pyspy_summary.py``); with ``--gil`` only the thread holding the GIL.
+``--py-spy-restart FILE`` samples the restarted agent (5.) the same way, from
+its start until every network was re-checked.
 
 The agent's memory (RSS, PSS, USS; dnsmasq and haproxy not included) is printed
 idle after its start and after the full sync.
@@ -274,7 +276,7 @@ def bench_full_sync(stack, count, py_spy=None, gil=False):
     return elapsed, match[0] if match else None, cpu, first[0]
 
 
-def bench_restart(stack):
+def bench_restart(stack, py_spy=None, gil=False):
     """Restart the converged agent and create a network right away: (seconds from the
     start to that network serving, to every network it had reconciled again; how
     many of their dnsmasq processes were started again; seconds from the SIGTERM
@@ -284,6 +286,7 @@ def bench_restart(stack):
     stack.stop_agent()
     t0 = time.monotonic()
     stack.start_agent(wait=False)
+    spy = start_py_spy(py_spy, stack.agent.pid, gil, rate=250)
     net, _ = stack.create_network('after-restart', '10.251.0.0/24', '10.251.0.1')
     wait_for(lambda: serving(stack.state_path, net['id']), 120, 0.01,
              'the network created after the restart serving')
@@ -293,6 +296,7 @@ def bench_restart(stack):
     wait_for(lambda: set(before) <= set(done.findall(stack.agent_log_text())), 900, 0.2,
              'every network reconciled after the restart')
     synced = time.monotonic() - t0
+    stop_py_spy(spy, py_spy, "the agent's restart", 25)
     after = dnsmasq_pids(stack.state_path)
     return (served, synced, sum(after.get(n) != pid for n, pid in before.items()),
             served_at - sigterm)
@@ -353,7 +357,7 @@ def start_stack(isolated_metadata=False):
     return stack
 
 
-def bench_cold(stack, networks, py_spy=None, gil=False):
+def bench_cold(stack, networks, py_spy=None, gil=False, py_spy_restart=None):
     """4. and 5. of the module docstring: printed, and returned as a dict."""
     elapsed, agent_figure, cpu, first = bench_full_sync(stack, networks, py_spy, gil)
     extra = (f'; agent: full sync of {agent_figure[0]} keys fetched and queued in '
@@ -370,7 +374,7 @@ def bench_cold(stack, networks, py_spy=None, gil=False):
     rss = rss_mib(stack.agent.pid)
     print(f'agent after the full sync of {networks} networks: '
           f'{memory(stack.agent.pid)}', flush=True)
-    served, synced, restarted, from_sigterm = bench_restart(stack)
+    served, synced, restarted, from_sigterm = bench_restart(stack, py_spy_restart, gil)
     restart_cpu = sum(cpu_seconds(stack.agent.pid))
     print(f'agent restarted with those networks served: a network created at its '
           f'start serving {served:.2f} s after it ({from_sigterm:.2f} s after the '
@@ -395,15 +399,18 @@ def main():
                         help='Only the cold start with --networks networks.')
     parser.add_argument('--py-spy', metavar='FILE',
                         help='Sample the agent with py-spy during the cold start.')
+    parser.add_argument('--py-spy-restart', metavar='FILE',
+                        help='Sample the agent with py-spy during the restart.')
     parser.add_argument('--gil', action='store_true',
-                        help='With --py-spy: only the thread holding the GIL.')
+                        help='With --py-spy or --py-spy-restart: only the thread '
+                        'holding the GIL.')
     args = parser.parse_args()
     print(machine())
     stack = start_stack(args.isolated_metadata)
     try:
         if not args.cold_only:
             bench_warm(stack, args)
-        bench_cold(stack, args.networks, args.py_spy, args.gil)
+        bench_cold(stack, args.networks, args.py_spy, args.gil, args.py_spy_restart)
     finally:
         stack.close()
         sh('true')

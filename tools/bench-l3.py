@@ -31,11 +31,13 @@ Prints figures and the machine; asserts nothing.
                                             [--changes 50] [--window 5]
     sudo .venv/bin/python tools/bench-l3.py --back-to-back 10
     sudo .venv/bin/python tools/bench-l3.py --routers 200 --cold-only [--py-spy FILE]
+    sudo .venv/bin/python tools/bench-l3.py --routers 300 --py-spy-restart FILE
 
 ``--cold-only`` stops after the cold full sync (step 2's first figure and the
 agent's CPU); ``--py-spy FILE`` samples the agent with py-spy (``pip install
 py-spy`` into the venv) during the cold sync, or during the back-to-back
-creates, into FILE in py-spy's raw format, and prints its top entries.
+creates, into FILE in py-spy's raw format, and prints its top entries;
+``--py-spy-restart FILE`` the same during the restart with nothing changed.
 """
 
 import argparse
@@ -163,7 +165,8 @@ def cpu_seconds(pid):
             (int(fields[13]) + int(fields[14])) / tick)
 
 
-def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False):
+def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False,
+                    py_spy_restart=None):
     ext, _ = stack.network('bench-public', '10.255.0.0/16', '10.255.0.1', external=True)
     stack.stop_agent()
     before = set(stack.routers)
@@ -187,9 +190,12 @@ def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False):
     r['stop_converged'] = timed_stop(stack)
     start = time.monotonic()
     stack.start_agent(wait=False)
+    spy = start_py_spy(py_spy_restart, stack.agent.pid, gil)
     follower = LogFollower(stack.agent_log, stack._log_mark)
     wait_synced(stack, routers, follower)
     r['warm'] = time.monotonic() - start
+    r['warm_cpu'] = cpu_seconds(stack.agent.pid)
+    stop_py_spy(spy, py_spy_restart, "the agent's restart", 25)
     r['actions'], r['memory'] = follower.actions, memory(stack.agent.pid)
     time.sleep(3)
     r['stop_idle'] = timed_stop(stack)
@@ -324,6 +330,9 @@ def main():
     parser.add_argument('--py-spy', metavar='FILE',
                         help='sample the agent with py-spy during the cold sync (or the '
                         'back-to-back creates) into FILE')
+    parser.add_argument('--py-spy-restart', metavar='FILE',
+                        help='sample the agent with py-spy during the restart with '
+                        'nothing changed into FILE')
     parser.add_argument('--keep-log', metavar='FILE',
                         help='copy the agent\'s (debug) log to FILE before cleaning up')
     parser.add_argument('--py-spy-gil', action='store_true',
@@ -359,7 +368,7 @@ def main():
         print(f'2. full sync from cold, {args.routers} routers with a gateway and 2 '
               f'floating IPs each:', flush=True)
         r = bench_full_sync(stack, args.routers, args.cold_only, args.py_spy,
-                            args.py_spy_gil)
+                            args.py_spy_gil, args.py_spy_restart)
         print(f'   cold start -> all {args.routers} converged: {r["cold"]:.2f} s '
               f'({args.routers / r["cold"]:.1f} routers/s)')
         print(f'   agent CPU in the cold start: {r["cpu"][0]:.2f} s own, '
@@ -368,7 +377,8 @@ def main():
             return
         print(f'   a sample router has {r["qg_addrs"]} IPv4 addresses on qg-')
         print(f'   restart with nothing changed -> all reconciled: {r["warm"]:.2f} s, '
-              f'{r["actions"]} actions in total; agent {r["memory"]}')
+              f'{r["actions"]} actions in total; agent CPU {r["warm_cpu"][0]:.2f} s own, '
+              f'{r["warm_cpu"][1]:.2f} s in its children; agent {r["memory"]}')
         print(f'   SIGTERM -> agent exited: {r["stop_converged"]:.2f} s right after the '
               f'cold start, {r["stop_idle"]:.2f} s idle, {r["stop_busy"]:.2f} s in the '
               'middle of a full sync')

@@ -95,7 +95,7 @@ def l3_figures(routers: int) -> dict:
         stack.close()
     rss = re.search(r'RSS ([\d.]+) MiB', r['memory'])
     return {'cold': (r['cold'], r['cpu'][0], load_before),
-            'warm': (r['warm'], None, load_before),
+            'warm': (r['warm'], r['warm_cpu'][0], load_before),
             'rss': (float(rss.group(1)) if rss else float('nan'), None, load_before)}
 
 

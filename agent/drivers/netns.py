@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 from agent.drivers.netlink_api import IPRoute, NetlinkError
 
 from agent.drivers import commands
+from agent.drivers import rtnl_dump
 from agent.drivers import rtnl_requests
 from agent.drivers.state import DriverError, NamespaceNotEmpty, NamespaceNotFound
 
@@ -392,9 +393,8 @@ def call_netlink(name: Optional[str], fn: Callable[..., Any], *args: Any) -> Any
     return _submit(name, fn, args).result()
 
 
-def _device_names(ipr: Any) -> list:
-    return sorted(link.get('ifname') for link in ipr.get_links()
-                  if link.get('ifname') != 'lo')
+def _device_names(_ipr: Any) -> list:
+    return sorted(link.name for link in rtnl_dump.dump_links() if link.name != 'lo')
 
 
 def devices_in(name: str) -> list:

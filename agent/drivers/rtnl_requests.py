@@ -48,16 +48,16 @@ RTA_GATEWAY = 5
 RTN_UNICAST = 1
 RT_SCOPE_UNIVERSE = 0
 
-_HEADER = struct.Struct('=IHHII')          # nlmsghdr
-_IFINFO = struct.Struct('=BxHiII')         # ifinfomsg
-_IFADDR = struct.Struct('=BBBBi')          # ifaddrmsg
-_RTMSG = struct.Struct('=BBBBBBBBI')       # rtmsg
+HEADER = struct.Struct('=IHHII')          # nlmsghdr
+IFINFO = struct.Struct('=BxHiII')         # ifinfomsg
+IFADDR = struct.Struct('=BBBBi')          # ifaddrmsg
+RTMSG = struct.Struct('=BBBBBBBBI')       # rtmsg
 
 _local = threading.local()
 _seq = itertools.count(1)
 
 
-def _attr(kind: int, payload: bytes) -> bytes:
+def attr(kind: int, payload: bytes) -> bytes:
     length = 4 + len(payload)
     return struct.pack('=HH', length, kind) + payload + b'\0' * (-length % 4)
 
@@ -66,7 +66,12 @@ def _u32(value: int) -> bytes:
     return struct.pack('=I', value)
 
 
-def _socket() -> socket.socket:
+def next_seq() -> int:
+    return next(_seq) & 0xFFFFFFFF
+
+
+def socket_here() -> socket.socket:
+    """The calling thread's rtnetlink socket, opened in its namespace on first use."""
     sock = getattr(_local, 'sock', None)
     if sock is None:
         sock = _local.sock = socket.socket(socket.AF_NETLINK,
@@ -79,21 +84,21 @@ def _socket() -> socket.socket:
 def request(kind: int, flags: int, body: bytes) -> None:
     """Send one request on the calling thread's socket and wait for its ACK;
     NetlinkError(errno) if the kernel refused it."""
-    sock = _socket()
-    seq = next(_seq) & 0xFFFFFFFF
-    sock.send(_HEADER.pack(_HEADER.size + len(body), kind,
+    sock = socket_here()
+    seq = next_seq()
+    sock.send(HEADER.pack(HEADER.size + len(body), kind,
                            NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body)
     while True:
         data = sock.recv(65536)
         offset = 0
-        while offset + _HEADER.size <= len(data):
-            length, msg_type, _, msg_seq, _ = _HEADER.unpack_from(data, offset)
+        while offset + HEADER.size <= len(data):
+            length, msg_type, _, msg_seq, _ = HEADER.unpack_from(data, offset)
             if msg_type == NLMSG_ERROR and msg_seq == seq:
-                error = -struct.unpack_from('=i', data, offset + _HEADER.size)[0]
+                error = -struct.unpack_from('=i', data, offset + HEADER.size)[0]
                 if error:
                     raise NetlinkError(error, os.strerror(error))
                 return
-            if length < _HEADER.size:
+            if length < HEADER.size:
                 break
             offset += (length + 3) & ~3
 
@@ -102,26 +107,26 @@ def set_link(name: str, *, netns_fd: int | None = None, mac: str | None = None,
              mtu: int | None = None, up: bool = False) -> None:
     """``ip link set NAME [netns FD] [address MAC] [mtu N] [up]`` in one request
     (the kernel moves the device first, then applies the rest there)."""
-    attrs = _attr(IFLA_IFNAME, name.encode() + b'\0')
+    attrs = attr(IFLA_IFNAME, name.encode() + b'\0')
     if netns_fd is not None:
-        attrs += _attr(IFLA_NET_NS_FD, _u32(netns_fd))
+        attrs += attr(IFLA_NET_NS_FD, _u32(netns_fd))
     if mac is not None:
-        attrs += _attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(':', '')))
+        attrs += attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(':', '')))
     if mtu is not None:
-        attrs += _attr(IFLA_MTU, _u32(mtu))
+        attrs += attr(IFLA_MTU, _u32(mtu))
     flags = IFF_UP if up else 0
-    request(RTM_NEWLINK, 0, _IFINFO.pack(socket.AF_UNSPEC, 0, 0, flags, flags) + attrs)
+    request(RTM_NEWLINK, 0, IFINFO.pack(socket.AF_UNSPEC, 0, 0, flags, flags) + attrs)
 
 
 def add_address(index: int, address, broadcast=None) -> None:
     """``ip addr add ADDRESS [brd B] dev INDEX`` (an ``ip_interface``)."""
     family = socket.AF_INET if address.version == 4 else socket.AF_INET6
     packed = address.ip.packed
-    attrs = _attr(IFA_LOCAL, packed) + _attr(IFA_ADDRESS, packed)
+    attrs = attr(IFA_LOCAL, packed) + attr(IFA_ADDRESS, packed)
     if broadcast is not None:
-        attrs += _attr(IFA_BROADCAST, ipaddress.ip_address(broadcast).packed)
+        attrs += attr(IFA_BROADCAST, ipaddress.ip_address(broadcast).packed)
     request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL,
-            _IFADDR.pack(family, address.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
+            IFADDR.pack(family, address.network.prefixlen, 0, RT_SCOPE_UNIVERSE, index)
             + attrs)
 
 
@@ -129,10 +134,10 @@ def replace_route(dst, index: int, *, gateway=None, table: int, proto: int,
                   scope: int = RT_SCOPE_UNIVERSE) -> None:
     """``ip route replace DST [via GATEWAY] dev INDEX`` (``dst`` an ``ip_network``)."""
     family = socket.AF_INET if dst.version == 4 else socket.AF_INET6
-    attrs = _attr(RTA_DST, dst.network_address.packed) if dst.prefixlen else b''
+    attrs = attr(RTA_DST, dst.network_address.packed) if dst.prefixlen else b''
     if gateway is not None:
-        attrs += _attr(RTA_GATEWAY, ipaddress.ip_address(gateway).packed)
-    attrs += _attr(RTA_OIF, _u32(index))
+        attrs += attr(RTA_GATEWAY, ipaddress.ip_address(gateway).packed)
+    attrs += attr(RTA_OIF, _u32(index))
     request(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE,
-            _RTMSG.pack(family, dst.prefixlen, 0, 0, table, proto, scope, RTN_UNICAST, 0)
+            RTMSG.pack(family, dst.prefixlen, 0, 0, table, proto, scope, RTN_UNICAST, 0)
             + attrs)
