@@ -88,6 +88,17 @@ class ProcessManager:
             return ProcessState(pid=None, running=False, argv_matches=False)
         return ProcessState(pid=pid, running=True, argv_matches=argv == spec.argv)
 
+    def config_state(self, spec: ProcessSpec) -> tuple[bool, bool]:
+        """(every config file holds the spec's content, some config file exists)."""
+        contents = [self._driver.read_config(path) for path, _ in spec.config_files]
+        return (contents == [content for _, content in spec.config_files],
+                any(c is not None for c in contents))
+
+    def in_namespace(self, pid: int | None, spec: ProcessSpec) -> bool:
+        """Whether ``pid`` runs in ``spec``'s namespace (not in one deleted and made
+        again behind our back: a child there serves nothing)."""
+        return pid is not None and self._driver.in_namespace(pid, spec.namespace)
+
     def settled_running(self, spec: ProcessSpec) -> bool:
         """Whether the child runs, once any start, restart or stop of it under way
         is over (a child being restarted is not dead)."""
@@ -165,6 +176,21 @@ class ProcessManager:
             if changed:
                 return self._reload_running(spec, state.pid)
             return UNCHANGED
+
+    def restart(self, spec: ProcessSpec) -> Outcome:
+        """Write the config files, stop the child if it runs, start it again."""
+        with self._lock(spec.key):
+            state = self.observe(spec)
+            self.write_config_files(spec)
+            if not state.running:
+                self._spawn(spec)
+                return STARTED
+            self._restart(spec, state.pid)
+            return RESTARTED
+
+    def remove_config_files(self, spec: ProcessSpec) -> None:
+        for path, _ in spec.config_files:
+            self._driver.remove_file(path)
 
     def reload(self, spec: ProcessSpec) -> Outcome:
         """Make the child re-read its files (without rewriting them); start it if dead."""

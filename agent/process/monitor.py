@@ -14,6 +14,7 @@ seen at the next check as before.  With 1000 networks and the tests' interval of
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -34,6 +35,12 @@ REVALIDATE_SECONDS = 30.0
 def terminate_agent(spec: ProcessSpec) -> None:
     """Default ``exit`` action: SIGTERM to ourselves, so the service stops cleanly."""
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _without_contents(spec: ProcessSpec) -> ProcessSpec:
+    if not spec.config_files and not spec.spawn_files:
+        return spec
+    return dataclasses.replace(spec, config_files=(), spawn_files=())
 
 
 class ProcessMonitor:
@@ -61,8 +68,21 @@ class ProcessMonitor:
         self.respawn_count = 0
 
     def register(self, spec: ProcessSpec) -> None:
+        """Respawn ``spec``'s child if it dies.  The spec is kept without its files'
+        contents: they are on disk, written when it was started or reloaded, and a
+        respawn starts the child on them as Neutron's does (1000 dnsmasq specs hold
+        ~3 MiB with their contents)."""
+        kept = _without_contents(spec)
         with self._lock:
-            self._specs[spec.key] = spec
+            self._specs[spec.key] = kept
+
+    def watches(self, spec: ProcessSpec, exactly: bool = True) -> bool:
+        """Whether ``spec``'s child is registered: with this very spec (command
+        line, pid file, namespace), or (not ``exactly``) with any."""
+        kept = _without_contents(spec) if exactly else None
+        with self._lock:
+            found = self._specs.get(spec.key)
+        return found is not None and (not exactly or found == kept)
 
     def unregister(self, uuid: str, service: str) -> None:
         with self._lock:

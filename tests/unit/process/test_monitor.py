@@ -79,7 +79,7 @@ def test_exit_action_calls_exit_callback(table, manager):
     mon.register(dnsmasq_spec())
     kill(table, manager)
     mon.check_once()
-    assert exited == [dnsmasq_spec()]
+    assert [s.key for s in exited] == [dnsmasq_spec().key]
     assert not manager.observe(dnsmasq_spec()).running
 
 
