@@ -38,7 +38,8 @@ from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
 from agent.metadata.node_proxy import ListenerSpec, NodeProxy
 from agent.model.network import Network, Port
-from agent.process import children as child
+from agent.process import actions as child
+from agent.process.children import Children
 from agent.reconcile.plan import Plan, execute
 from agent.reconcile.queue import FORGET, TerminalError
 
@@ -103,7 +104,7 @@ class DhcpReconciler:
         self.vlans = vlans
         self.processes = processes
         self.monitor = monitor
-        self.children = child.Children(processes, monitor)
+        self.children = Children(processes, monitor)
         self.cache = cache or NetworkCache()
         self.ready = ready
         self.ports = ports or BridgePorts(drivers.ovs, config.bridge)

@@ -25,7 +25,7 @@ from agent.drivers.state import BridgeNotFound, DriverError
 from agent.l3 import plan as rplan
 from agent.l3.desired import DesiredRouter
 from agent.metadata.node_proxy import ListenerSpec
-from agent.process import children as child
+from agent.process import actions as child
 from agent.process.children import Children
 from agent.process.manager import ProcessManager
 

@@ -21,8 +21,8 @@ from agent.drivers.iptables_rules import Tables
 from agent.drivers.state import IPAddress, LinkState, NextHop, OvsPort, RouteState
 from agent.l3.desired import DesiredRouter, ExtraRoute
 from agent.metadata.node_proxy import ListenerSpec
-from agent.process import children as child
-from agent.process.children import ObservedChild
+from agent.process import actions as child
+from agent.process.actions import ObservedChild
 from agent.process.spec import ProcessSpec
 from agent.reconcile.plan import Action, Plan
 

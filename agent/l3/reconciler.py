@@ -28,7 +28,7 @@ from agent.l3.radvd import RaSettings
 from agent.l3.settings import L3Settings
 from agent.metadata.node_proxy import ListenerSpec
 from agent.model.router import Router
-from agent.process import children as child
+from agent.process import actions as child
 from agent.reconcile.plan import execute
 
 LOG = logging.getLogger(__name__)

@@ -1,32 +1,22 @@
-"""Child processes as plan actions, the one mechanism of both agents.
+"""Observe and apply child actions (:mod:`agent.process.actions`) for one agent.
 
-dnsmasq (DHCP agent), haproxy (both agents' metadata proxy), radvd and
-keepalived (L3 agent) all go the same way: :meth:`Children.observe` reads what
-runs for a :class:`~agent.process.spec.ProcessSpec` (pid file, the uuid in
-``/proc/<pid>/cmdline``, its namespace, its config files' content, whether the
-monitor watches it); the pure :func:`diff` turns that into at most one action;
-:meth:`Children.apply` carries it out through the
-:class:`~agent.process.manager.ProcessManager` and keeps the
-:class:`~agent.process.monitor.ProcessMonitor` in step (what runs is watched and
-respawned, what is stopped is not).
-
-A child a previous agent left running with the desired command line and files is
-adopted (:class:`AdoptChild`: watched from now on, never respawned); a converged
-child plans nothing.  A sync's sweep finds children by namespace and command line
-when their pid file lost them (:mod:`agent.process.adoption`).
+Through the :class:`~agent.process.manager.ProcessManager` (pid files, /proc,
+signals, spawning), keeping the :class:`~agent.process.monitor.ProcessMonitor`
+in step: a child started, reloaded, restarted or adopted is watched (respawned
+if it dies), a stopped one is not.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import signal
 from typing import Final
 
+from agent.process.actions import (
+    AdoptChild, ObservedChild, ReloadChild, RestartChild, StartChild, StopChild, diff)
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from agent.process.spec import ProcessSpec
-from agent.reconcile.plan import Action, Plan, execute, shell
+from agent.reconcile.plan import Action, Plan, execute
 
 LOG = logging.getLogger(__name__)
 
@@ -35,111 +25,8 @@ STOPPED: Final = 'stopped'
 UNCHANGED: Final = 'unchanged'
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class ObservedChild:
-    """What runs for a spec (see :meth:`Children.observe`)."""
-    running: bool = False          # ours (pid file + uuid in its cmdline) and alive
-    argv_matches: bool = False     # ... with the spec's command line
-    elsewhere: bool = False        # ... in another namespace than the spec's
-    config_current: bool = False   # every config file holds the spec's content
-    config_present: bool = False   # some config file of the spec exists
-    # The monitor's registration is as wanted: it respawns the wanted child (with
-    # this command line), and not an unwanted one.  Always true without a monitor.
-    watch_current: bool = False
-
-
-def _launch(spec: ProcessSpec) -> str:
-    run = shell(*spec.argv)
-    return f'ip netns exec {spec.namespace} {run}' if spec.namespace else run
-
-
-def _writes(spec: ProcessSpec) -> str:
-    return ''.join(f'cat > {path} <<EOF ...; ' for path, _ in spec.config_files)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StartChild(Action):
-    spec: ProcessSpec = dataclasses.field(repr=False)
-
-    def describe(self):
-        return _writes(self.spec) + _launch(self.spec)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ReloadChild(Action):
-    """Its config files changed: written, then the reload signal (SIGHUP)."""
-    spec: ProcessSpec = dataclasses.field(repr=False)
-
-    def describe(self):
-        sig = signal.Signals(self.spec.reload_signal or signal.SIGHUP).name[3:]
-        return f'{_writes(self.spec)}kill -{sig} $(cat {self.spec.pid_file})'
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class RestartChild(Action):
-    spec: ProcessSpec = dataclasses.field(repr=False)
-    why: str = ''
-
-    def describe(self):
-        return (f'kill $(cat {self.spec.pid_file}); {_writes(self.spec)}'
-                f'{_launch(self.spec)}  # {self.why}')
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class AdoptChild(Action):
-    """Running as desired but not watched (a previous agent started it): kept,
-    and respawned from now on if it dies."""
-    spec: ProcessSpec = dataclasses.field(repr=False)
-
-    def describe(self):
-        return f'# {self.spec.describe()}: adopted, pid from {self.spec.pid_file}'
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StopChild(Action):
-    """Not wanted: no longer watched, stopped (SIGTERM, then SIGKILL), its pid and
-    config files removed."""
-    spec: ProcessSpec = dataclasses.field(repr=False)
-
-    def describe(self):
-        files = ' '.join((self.spec.pid_file, *(p for p, _ in self.spec.config_files)))
-        return f'kill $(cat {self.spec.pid_file}); rm -f {files}'
-
-
-CHILD_ACTIONS = (StartChild, ReloadChild, RestartChild, AdoptChild, StopChild)
-
-
-def diff(spec: ProcessSpec, wanted: bool, observed: ObservedChild,
-         restart_on_change: str = '') -> Plan:
-    """The action that makes the host run ``spec`` (``wanted``) or nothing of it.
-
-    A changed command line, or a child left in a namespace deleted and made again,
-    restarts it; changed config files reload it with its signal, or restart it when
-    it has none (haproxy) or ``restart_on_change`` says why a reload would not do.
-    """
-    if not wanted:
-        if observed.running or observed.config_present or not observed.watch_current:
-            return Plan.of([StopChild(spec)])
-        return Plan()
-    if not observed.running:
-        return Plan.of([StartChild(spec)])
-    if observed.elsewhere:
-        return Plan.of([RestartChild(spec, 'its namespace was deleted and made again')])
-    if not observed.argv_matches:
-        return Plan.of([RestartChild(spec, 'command line changed')])
-    if not observed.config_current:
-        if restart_on_change:
-            return Plan.of([RestartChild(spec, restart_on_change)])
-        if spec.reload_signal is None:
-            return Plan.of([RestartChild(spec, 'configuration changed; no reload signal')])
-        return Plan.of([ReloadChild(spec)])
-    if not observed.watch_current:
-        return Plan.of([AdoptChild(spec)])
-    return Plan()
-
-
 class Children:
-    """Observes and applies child actions (:func:`diff`'s) for one agent."""
+    """Observes and applies child actions (:func:`~agent.process.actions.diff`'s)."""
 
     def __init__(self, processes: ProcessManager, monitor: ProcessMonitor | None = None):
         self.processes = processes
@@ -164,6 +51,9 @@ class Children:
         """Carry out one child action; returns what was done (the manager's
         outcome, or 'adopted' / 'stopped')."""
         spec = action.spec         # type: ignore[attr-defined]
+        if getattr(action, 'pid', None) is not None:
+            raise TypeError(f'{action.describe()}: a sweep\'s action, applied by '
+                            'ProcessManager.settle under the spec\'s lock')
         if isinstance(action, StopChild):
             self.unwatch(spec)
             self.processes.stop(spec)

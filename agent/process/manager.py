@@ -24,6 +24,7 @@ from typing import Final, Literal
 from agent.common import names
 from agent.process import adoption
 from agent.process import scan as proc_scan
+from agent.process.actions import AdoptChild, StopChild
 from agent.process.driver import HostProcessDriver, ProcessDriver
 from agent.process.spec import ProcessSpec
 
@@ -239,16 +240,16 @@ class ProcessManager:
         decision = adoption.decide(found, self._driver.read_pid(spec.pid_file),
                                    spec.namespace, wanted,
                                    spec.argv if match_argv else None)
-        where = {c.pid: adoption.where(c.namespace) for c in found}
-        for pid, why in decision.stop:
-            LOG.warning('%s: stopping pid %d in %s: %s', spec.describe(), pid, where[pid],
-                        why)
-            self._terminate(pid, spec.uuid, spec.describe())
-        if decision.adopt:
-            LOG.warning('%s: adopting pid %d in %s, which its pid file %s did not name',
-                        spec.describe(), decision.keep, where[decision.keep],
-                        spec.pid_file)
-            self._driver.write_pid(spec.pid_file, decision.keep)
+        for action in adoption.actions(spec, decision, {c.pid: c.namespace for c in found}):
+            if isinstance(action, StopChild) and action.pid is not None:
+                LOG.warning('%s: stopping pid %d %s', spec.describe(), action.pid,
+                            action.why)
+                self._terminate(action.pid, spec.uuid, spec.describe())
+            elif isinstance(action, AdoptChild) and action.pid is not None:
+                LOG.warning('%s: adopting pid %d in %s, which its pid file %s did not '
+                            'name', spec.describe(), action.pid, action.where,
+                            spec.pid_file)
+                self._driver.write_pid(spec.pid_file, action.pid)
         return decision
 
     def scan(self) -> proc_scan.HostScan:

@@ -19,7 +19,7 @@ from agent.l3 import plan as p
 from agent.l3.settings import L3Settings
 from agent.model.router import Route, RouterPort, RouterSubnet
 from agent.rpc import codec
-from agent.process.children import ObservedChild
+from agent.process.actions import ObservedChild
 from tests.unit.l3.golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, golden_router
 from tests.unit.process.fakes import RUNNING
 

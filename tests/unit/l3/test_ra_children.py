@@ -7,7 +7,8 @@ import signal
 
 from agent.l3 import ra, radvd
 from agent.model.router import Router, RouterPort, RouterSubnet
-from agent.process.children import Children, StartChild, StopChild
+from agent.process.actions import StartChild, StopChild
+from agent.process.children import Children
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from tests.unit.process.fakes import FakeProcessTable

@@ -7,8 +7,8 @@ import pytest
 
 from agent.l3 import radvd
 from agent.model.router import Router, RouterPort, RouterSubnet
-from agent.process import children as child
-from agent.process.children import ObservedChild
+from agent.process import actions as child
+from agent.process.actions import ObservedChild
 from agent.rpc.codec import WireError, router_port_from_wire
 from tests.unit.process.fakes import RUNNING
 

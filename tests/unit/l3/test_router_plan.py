@@ -11,7 +11,7 @@ from agent.l3 import desired as want
 from agent.l3 import plan as p
 from agent.l3.settings import L3Settings
 from agent.model.router import Route
-from agent.process.children import ObservedChild, StopChild
+from agent.process.actions import ObservedChild, StopChild
 from tests.unit.process.fakes import RUNNING
 from tests.unit.l3.golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, fip, golden_router
 

@@ -2,7 +2,7 @@
 
 import signal
 
-from agent.process.children import ObservedChild
+from agent.process.actions import ObservedChild
 from agent.process.driver import SpawnResult
 from agent.process.scan import HostScan, Proc
 

@@ -7,7 +7,8 @@ import signal
 
 import pytest
 
-from agent.process import children as ch
+from agent.process import actions as ch
+from agent.process.children import Children
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from tests.unit.process.fakes import GONE, RUNNING
@@ -70,7 +71,7 @@ def world():
     table = HaproxyTable()
     manager = ProcessManager(table, poll_interval=0, stop_timeout=0.1)
     monitor = ProcessMonitor(1, 'respawn', manager)
-    return table, monitor, ch.Children(manager, monitor)
+    return table, monitor, Children(manager, monitor)
 
 
 def converge(children, spec, wanted=True, why=''):
@@ -114,7 +115,7 @@ def test_a_previous_agents_child_is_adopted_not_respawned(world):
     children.run(children.plan(DNSMASQ), 'test')
     [pid] = table.procs
     fresh = ProcessMonitor(1, 'respawn', children.processes)    # the restarted agent's
-    after = ch.Children(children.processes, fresh)
+    after = Children(children.processes, fresh)
     assert converge(after, DNSMASQ) == (['AdoptChild'], 'adopted')
     assert list(table.procs) == [pid] and len(table.spawned) == 1 and not table.signals
     assert fresh.watches(DNSMASQ) and converge(after, DNSMASQ) == ([], 'unchanged')
