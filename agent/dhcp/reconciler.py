@@ -396,7 +396,8 @@ class DhcpReconciler:
         # answered too).
         loaded_hosts = fileutils.read_text(paths.host, '', errors='replace') or ''
         crash = dnsmasq.served_tagged_host(loaded_hosts, old_leases)
-        plan = child.diff(spec, True, observed, dnsmasq.TAGGED_RELOAD_CRASH if crash else '')
+        plan = child.diff(spec, True, observed,
+                          dnsmasq.TAGGED_RELOAD_CRASH if crash else '')
         self._count(network.id, self.children.run(plan, f'network {network.id}', LOG))
 
     def metadata_spec(self, network_id: str):

@@ -1,14 +1,14 @@
 """Child processes as plan actions, the one mechanism of both agents (pure).
 
 dnsmasq (DHCP agent), haproxy (both agents' metadata proxy), radvd and
-keepalived (L3 agent) all go the same way: :meth:`~agent.process.children.Children.observe` reads what
-runs for a :class:`~agent.process.spec.ProcessSpec` (pid file, the uuid in
+keepalived (L3 agent) all go the same way: what runs for a
+:class:`~agent.process.spec.ProcessSpec` (pid file, the uuid in
 ``/proc/<pid>/cmdline``, its namespace, its config files' content, whether the
-monitor watches it); the pure :func:`diff` turns that into at most one action;
-:meth:`Children.apply` carries it out through the
-:class:`~agent.process.manager.ProcessManager` and keeps the
-:class:`~agent.process.monitor.ProcessMonitor` in step (what runs is watched and
-respawned, what is stopped is not).
+monitor watches it) is an :class:`ObservedChild`; the pure :func:`diff` turns
+that into at most one action; :class:`agent.process.children.Children` observes
+and applies, through the :class:`~agent.process.manager.ProcessManager`, keeping
+the :class:`~agent.process.monitor.ProcessMonitor` in step (what runs is watched
+and respawned, what is stopped is not).
 
 A child a previous agent left running with the desired command line and files is
 adopted (:class:`AdoptChild`: watched from now on, never respawned); a converged
@@ -128,14 +128,14 @@ def diff(spec: ProcessSpec, wanted: bool, observed: ObservedChild,
     if not observed.running:
         return Plan.of([StartChild(spec)])
     if observed.elsewhere:
-        return Plan.of([RestartChild(spec, 'its namespace was deleted and made again')])
+        return Plan.of([RestartChild(spec, 'it runs in a namespace that is gone')])
     if not observed.argv_matches:
         return Plan.of([RestartChild(spec, 'command line changed')])
     if not observed.config_current:
         if restart_on_change:
-            return Plan.of([RestartChild(spec, restart_on_change)])
-        if spec.reload_signal is None:
-            return Plan.of([RestartChild(spec, 'configuration changed; no reload signal')])
+            return Plan.of([RestartChild(spec, f'configuration changed; {restart_on_change}')])
+        if spec.reload_signal is None:      # haproxy: it reads it only when started
+            return Plan.of([RestartChild(spec, 'configuration changed')])
         return Plan.of([ReloadChild(spec)])
     if not observed.watch_current:
         return Plan.of([AdoptChild(spec)])

@@ -60,7 +60,7 @@ class Children:
             self.processes.remove_config_files(spec)
             return STOPPED
         if isinstance(action, RestartChild):
-            outcome: str = self.processes.restart(spec)
+            outcome: str = self.processes.restart(spec, action.why)
         elif isinstance(action, (StartChild, ReloadChild)):
             outcome = self.processes.ensure(spec)
         elif isinstance(action, AdoptChild):

@@ -178,7 +178,7 @@ class ProcessManager:
                 return self._reload_running(spec, state.pid)
             return UNCHANGED
 
-    def restart(self, spec: ProcessSpec) -> Outcome:
+    def restart(self, spec: ProcessSpec, why: str) -> Outcome:
         """Write the config files, stop the child if it runs, start it again."""
         with self._lock(spec.key):
             state = self.observe(spec)
@@ -186,6 +186,7 @@ class ProcessManager:
             if not state.running:
                 self._spawn(spec)
                 return STARTED
+            LOG.info('%s: %s, restarting', spec.describe(), why)
             self._restart(spec, state.pid)
             return RESTARTED
 

@@ -31,14 +31,14 @@ def seen(**changes):
     (DNSMASQ, True, seen(config_current=False, watch_current=False), '',
      [ch.ReloadChild(DNSMASQ)]),
     (DNSMASQ, True, seen(config_current=False), 'tagged lease',
-     [ch.RestartChild(DNSMASQ, 'tagged lease')]),
+     [ch.RestartChild(DNSMASQ, 'configuration changed; tagged lease')]),
     (DNSMASQ, True, seen(), 'tagged lease', []),           # no change: no restart
     (DNSMASQ, True, seen(argv_matches=False), '',
      [ch.RestartChild(DNSMASQ, 'command line changed')]),
     (DNSMASQ, True, seen(elsewhere=True), '',
-     [ch.RestartChild(DNSMASQ, 'its namespace was deleted and made again')]),
+     [ch.RestartChild(DNSMASQ, 'it runs in a namespace that is gone')]),
     (HAPROXY, True, seen(config_current=False), '',
-     [ch.RestartChild(HAPROXY, 'configuration changed; no reload signal')]),
+     [ch.RestartChild(HAPROXY, 'configuration changed')]),
     (DNSMASQ, False, seen(), '', [ch.StopChild(DNSMASQ)]),
     (DNSMASQ, False, ch.ObservedChild(config_present=True, watch_current=True), '',
      [ch.StopChild(DNSMASQ)]),
@@ -79,7 +79,8 @@ def converge(children, spec, wanted=True, why=''):
     return [type(a).__name__ for a in plan], children.run(plan, 'test')
 
 
-def test_started_reloaded_restarted_and_stopped(world):
+def test_started_reloaded_restarted_and_stopped(world, caplog):
+    caplog.set_level('INFO')
     table, monitor, children = world
     assert converge(children, DNSMASQ) == (['StartChild'], 'started')
     [pid] = table.procs
@@ -92,6 +93,8 @@ def test_started_reloaded_restarted_and_stopped(world):
     assert converge(children, again, why='tagged') == (['RestartChild'], 'restarted')
     [new] = table.procs
     assert new != pid and table.files[f'/state/dhcp/{NET}/host'] == 'cc,1.2.3.6'
+    assert f'dnsmasq for {NET} in qdhcp-{NET}: configuration changed; tagged, restarting' \
+        in caplog.text
     assert converge(children, again, wanted=False) == (['StopChild'], 'stopped')
     assert not table.procs and not monitor.watches(again) and monitor.registered() == []
     assert f'/state/dhcp/{NET}/host' not in table.files
