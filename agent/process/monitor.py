@@ -79,10 +79,11 @@ class ProcessMonitor:
     def watches(self, spec: ProcessSpec, exactly: bool = True) -> bool:
         """Whether ``spec``'s child is registered: with this very spec (command
         line, pid file, namespace), or (not ``exactly``) with any."""
-        kept = _without_contents(spec) if exactly else None
-        with self._lock:
-            found = self._specs.get(spec.key)
-        return found is not None and (not exactly or found == kept)
+        # Without the lock: every reconcile asks, and the lock is held through each
+        # check and respawn (a start waits for the child's pid file); one dict
+        # read is atomic.
+        found = self._specs.get(spec.key)
+        return found is not None and (not exactly or found == _without_contents(spec))
 
     def unregister(self, uuid: str, service: str) -> None:
         with self._lock:
