@@ -73,6 +73,8 @@ class Children:
     def run(self, plan: Plan, resource: str, log: logging.Logger = LOG) -> str:
         """Apply a child plan (at most one action, from :func:`diff`), each action
         in the debug log as its shell form; returns the last outcome."""
+        if not plan:        # a converged child: not even a debug line
+            return UNCHANGED
         outcomes = [UNCHANGED]
         execute(plan, lambda action: outcomes.append(self.apply(action)), resource, log,
                 summary=logging.DEBUG)

@@ -37,6 +37,15 @@ def terminate_agent(spec: ProcessSpec) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _same_child(kept: ProcessSpec, spec: ProcessSpec) -> bool:
+    """``kept`` (without contents) is ``spec``'s registration: compared field by
+    field, no spec built (a reconcile of each child asks)."""
+    return (kept.argv == spec.argv and kept.namespace == spec.namespace
+            and kept.pid_file == spec.pid_file and kept.env == spec.env
+            and kept.config_mode == spec.config_mode
+            and kept.companion_pid_files == spec.companion_pid_files)
+
+
 def _without_contents(spec: ProcessSpec) -> ProcessSpec:
     if not spec.config_files and not spec.spawn_files:
         return spec
@@ -83,7 +92,7 @@ class ProcessMonitor:
         # check and respawn (a start waits for the child's pid file); one dict
         # read is atomic.
         found = self._specs.get(spec.key)
-        return found is not None and (not exactly or found == _without_contents(spec))
+        return found is not None and (not exactly or _same_child(found, spec))
 
     def unregister(self, uuid: str, service: str) -> None:
         with self._lock:
