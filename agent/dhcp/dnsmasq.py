@@ -116,6 +116,10 @@ def _addresses(fields: list[str]) -> set[str]:
     return found
 
 
+TAGGED_RELOAD_CRASH = ('a client of a port with extra DHCP options holds a lease, '
+                       'and a SIGHUP could crash dnsmasq 2.86-2.90')
+
+
 def served_tagged_host(host_file: str, leases: str) -> bool:
     """Whether a host that the ``--dhcp-hostsfile`` gives a ``set:`` tag has been
     answered: its lease (by MAC or address) has an expiry, not the seed's ``0``.

@@ -38,6 +38,8 @@ from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
 from agent.metadata.node_proxy import ListenerSpec, NodeProxy
 from agent.model.network import Network, Port
+from agent.process import actions as child
+from agent.process.children import Children
 from agent.reconcile.plan import Plan, execute
 from agent.reconcile.prefetch import Prefetched
 from agent.reconcile.queue import FORGET, TerminalError
@@ -104,6 +106,7 @@ class DhcpReconciler:
         self.vlans = vlans
         self.processes = processes
         self.monitor = monitor
+        self.children = Children(processes, monitor)
         self.networks = networks or NetworkStates()     # one record per network
         self.ready = ready
         self.ports = ports or BridgePorts(drivers.ovs, config.bridge)
@@ -375,28 +378,13 @@ class DhcpReconciler:
         if outcome == 'reloaded':
             self.networks.change(network_id, lambda s: s.reloaded(time.monotonic()))
 
-    def _watch(self, spec) -> None:
-        """Have the monitor respawn the child if it dies (it keeps the spec without
-        its files' contents)."""
-        self.monitor.register(spec)
-
-    def _stop_if_elsewhere(self, spec) -> bool:
-        """A child left running in a namespace deleted behind our back serves nothing
-        any more: stop it, so it is started again in the current one.  Returns
-        whether the spec's process runs (here, with the same argv) afterwards."""
-        state = self.processes.observe(spec)
-        if state.running and steps.runs_elsewhere(state.pid, spec.namespace):
-            LOG.warning('%s runs in a namespace that is gone: restarting it',
-                        spec.describe())
-            self.processes.stop(spec)
-            return False
-        return state.running and state.argv_matches
-
     def _dnsmasq(self, network: Network, device: str, port_id: str) -> None:
         paths = DhcpPaths.of(self.settings, network.id)
         old_leases = leases.read_leases(paths.leases, f'network {network.id}')
         spec = want.dnsmasq_spec(network, device, port_id, self.settings, old_leases)
-        if self._stop_if_elsewhere(spec) and self.releaser is not None:
+        observed = self.children.observe(spec)
+        if (observed.running and observed.argv_matches and not observed.elsewhere
+                and self.releaser is not None):
             # A reload: free the addresses that went away before dnsmasq re-reads.
             self.releaser.release_stale(spec.namespace, device, network, paths.host,
                                         paths.leases)
@@ -405,10 +393,10 @@ class DhcpReconciler:
         # last and the leases from before the release above (a released lease was
         # answered too).
         loaded_hosts = fileutils.read_text(paths.host, '', errors='replace') or ''
-        outcome = self.processes.ensure(
-            spec, restart_on_change=dnsmasq.served_tagged_host(loaded_hosts, old_leases))
-        self._watch(spec)
-        self._count(network.id, outcome)
+        crash = dnsmasq.served_tagged_host(loaded_hosts, old_leases)
+        plan = child.diff(spec, True, observed,
+                          dnsmasq.TAGGED_RELOAD_CRASH if crash else '')
+        self._count(network.id, self.children.run(plan, f'network {network.id}', LOG))
 
     def metadata_spec(self, network_id: str):
         return haproxy.metadata_proxy_spec(
@@ -433,11 +421,9 @@ class DhcpReconciler:
         served = self.networks.served(network_id)
         spec = self.metadata_spec(network_id)
         shared = self._shared()
+        resource = f'network {network_id} metadata'
         if served is None or not served.metadata or shared is not None:
-            self.monitor.unregister(network_id, haproxy.SERVICE)
-            if os.path.exists(spec.pid_file):
-                self.processes.stop(spec)
-            fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
+            self.children.run(self.children.plan(spec, wanted=False), resource, LOG)
         if served is None or not served.metadata:
             if self.node_proxy is not None:
                 self.node_proxy.remove(network_id)
@@ -453,9 +439,8 @@ class DhcpReconciler:
             return None
         if self.node_proxy is not None:
             self.node_proxy.remove(network_id)  # left by shared mode: its port first
-        self._stop_if_elsewhere(spec)
-        self._count(network_id, 'metadata-' + self.processes.ensure(spec))
-        self._watch(spec)
+        outcome = self.children.run(self.children.plan(spec), resource, LOG)
+        self._count(network_id, 'metadata-' + outcome)
         return None
 
     def _report_ready(self, network: Network) -> None:
@@ -491,14 +476,12 @@ class DhcpReconciler:
         paths = DhcpPaths.of(self.settings, network_id)
         has_dir = os.path.isdir(paths.directory)
         ns_exists = self.drivers.netns.exists(ns)
-        self.monitor.unregister(network_id, want.SERVICE)
-        self.monitor.unregister(network_id, haproxy.SERVICE)
-        self.processes.stop(want.stop_spec(network_id, self.settings))
-        if os.path.exists(haproxy.pid_file_path(self.settings.state_path, network_id)):
-            self.processes.stop(self.metadata_spec(network_id))
+        for spec in (want.stop_spec(network_id, self.settings),
+                     self.metadata_spec(network_id)):
+            self.children.run(self.children.plan(spec, wanted=False),
+                              f'network {network_id} (teardown)', LOG)
         if self.node_proxy is not None:     # before the namespace: its socket holds it
             self.node_proxy.remove(network_id)
-        fileutils.remove(haproxy.config_path(self.settings.state_path, network_id))
         # A proxy start in flight on the metadata key is undone after it finishes.
         self.enqueue(metadata_key(network_id), METADATA_PRIORITY, 'network torn down')
         devices = self._devices(network_id, served, ns_exists)

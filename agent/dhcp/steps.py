@@ -1,5 +1,5 @@
-"""Helpers of the reconciler's steps: split a plan at the plug, start dnsmasq on a
-thread meanwhile, and tell a child left in a namespace that was replaced."""
+"""Helpers of the reconciler's steps: split a plan at the plug, and start dnsmasq on
+a thread meanwhile."""
 
 from __future__ import annotations
 
@@ -53,11 +53,3 @@ class Background:
             raise self._error
         return self._result
 
-
-def runs_elsewhere(pid: int | None, namespace: str) -> bool:
-    """Whether process ``pid`` lives in another network namespace than ``namespace``
-    (a namespace deleted and created again behind our back)."""
-    if pid is None:
-        return False
-    have = netns_inode(f'/proc/{pid}/ns/net')
-    return have is not None and have != netns_inode(f'/run/netns/{namespace}')

@@ -34,6 +34,7 @@ from agent.l3.reconciler import RouterReconciler, Stopping, router_ports
 from agent.l3.settings import L3Settings
 from agent.metadata import node_proxy
 from agent.model.router import Router
+from agent.process.children import Children
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from agent.reconcile.plan import ActionFailed
@@ -88,6 +89,7 @@ class L3Agent:
                                       self.processes)
         self.host = RouterHost(drivers, self.processes,
                                (conf.ovs.integration_bridge, conf.ovs.external_bridge),
+                               children=Children(self.processes, self.monitor),
                                iptables_debug=conf.AGENT.debug_iptables_rules,
                                ipv6=self.settings.ipv6,
                                stamp_file=lambda ns: l3sweep.iptables_stamp_path(
@@ -113,9 +115,9 @@ class L3Agent:
             hosted=lambda rid: rid in self.reconciler.routers(),
             watcher=ha_state.watcher_spec(self.settings.state_path, self.host_name,
                                           self.settings.ha, self.settings.debug),
-            processes=self.processes, monitor=self.monitor)
+            children=self.host.children)
         self.reconciler = RouterReconciler(self.host, self.settings, self.local_vlans,
-                                           self.monitor, stopping=self._stop,
+                                           stopping=self._stop,
                                            bridge_mappings=self.bridge_mappings,
                                            ha_states=self.ha_states)
         self.sweep = l3sweep.L3Sweep(self.settings, self.processes, self.node_proxy)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from agent.common import fileutils, names
 from agent.l3 import keepalived
+from agent.process.children import Children
 from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
@@ -133,11 +134,10 @@ class HaStates:
                  report: Callable[[dict[str, str]], None],
                  changed: Callable[[str], None],
                  hosted: Callable[[str], bool],
-                 watcher: ProcessSpec | None = None, processes=None, monitor=None):
+                 watcher: ProcessSpec | None = None, children: Children | None = None):
         self.path = socket_path(state_path)
         self.watcher = watcher
-        self._processes = processes
-        self._monitor = monitor
+        self._children = children
         self._watching = False
         self.interval = interval
         self._report = report
@@ -200,12 +200,10 @@ class HaStates:
     def ensure_watcher(self) -> None:
         """Start (or adopt) the watcher with the first HA router; the process
         monitor respawns it from then on."""
-        if self._watching or self.watcher is None:
+        if self._watching or self.watcher is None or self._children is None:
             return
         fileutils.ensure_dir(self._ha_confs())    # the log file's directory
-        self._processes.ensure(self.watcher)
-        if self._monitor is not None:
-            self._monitor.register(self.watcher)
+        self._children.run(self._children.plan(self.watcher), 'the HA state watcher', LOG)
         self._watching = True
 
     def _ha_confs(self) -> str:

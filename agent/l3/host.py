@@ -22,8 +22,9 @@ from agent.drivers.state import BridgeNotFound, DriverError
 from agent.l3 import plan as rplan
 from agent.l3.desired import DesiredRouter
 from agent.metadata.node_proxy import ListenerSpec
+from agent.process import actions as child
+from agent.process.children import Children
 from agent.process.manager import ProcessManager
-from agent.process.spec import ProcessSpec
 
 LOG = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class RouterHost:
                  iptables_factory: Callable[[str], IptablesManager] | None = None,
                  clear_conntrack: Callable[[str, str], int] = conntrack.delete_entries,
                  read_sysctls: Callable[[str, tuple], tuple] | None = None,
-                 read_file: Callable[[str], str | None] = fileutils.read_lenient,
+                 children: Children | None = None,
                  state_dirs: StateDirs | None = None,
                  stamp_file: Callable[[str], str | None] = lambda ns: None,
                  node_proxy=None):
@@ -79,7 +80,8 @@ class RouterHost:
         # A router's observation reads its sysctls in the same visit to the
         # namespace's worker as its devices and routes (unless given a reader).
         self._sysctls_in_visit = read_sysctls is None
-        self._read_file = read_file
+        # haproxy, keepalived (and radvd, agent.l3.ra) as plan actions
+        self.children = children or Children(processes)
         self.state_dirs = state_dirs or StateDirs()
 
     # -- observing -------------------------------------------------------------------
@@ -152,8 +154,7 @@ class RouterHost:
             return rplan.ObservedRouter(
                 False, ovs_ports=mine, links_in_root=in_root,
                 iptables=self.iptables(ns).observe(desired.tables, empty=True).texts,
-                proxy_current=self._child_current(desired.proxy),
-                keepalived_current=self._child_current(desired.keepalived))
+                **self._children(desired))
         keys = [k for k, _ in desired.sysctls + desired.device_sysctls]
         families = (4, 6) if _has_ipv6(desired) else (4,)
         view = self.drivers.links.observe_namespace(
@@ -168,22 +169,21 @@ class RouterHost:
                             and self.drivers.links.has_device(None, p.name))
         sysctls = view.sysctls if self._sysctls_in_visit else self._sysctls(ns, keys)
         restore, nat_fips = self._iptables_state(desired, with_nat_fips)
-        return rplan.ObservedRouter(True, links, mine, in_root, view.routes,
-                                    sysctls, restore, self._child_current(desired.proxy),
-                                    nat_fips, self._child_current(desired.keepalived))
+        return rplan.ObservedRouter(True, links, mine, in_root, view.routes, sysctls,
+                                    restore, nat_fips=nat_fips, **self._children(desired))
 
-    def _child_current(self, spec: ProcessSpec | ListenerSpec | None) -> bool:
-        """The child runs ``spec``'s command line with its config files' content
-        (a listener: the shared proxy serves it, in today's namespace)."""
-        if spec is None:
-            return False
-        if isinstance(spec, ListenerSpec):
-            return self.node_proxy is not None and self.node_proxy.current(spec)
-        state = self.processes.observe(spec)
-        if not (state.running and state.argv_matches):
-            return False
-        return all(self._read_file(path) == content
-                   for path, content in spec.config_files)
+    def _children(self, desired: DesiredRouter) -> dict:
+        """The router's proxy and keepalived as they run (a listener: whether the
+        shared proxy serves it, in today's namespace)."""
+        found: dict = {}
+        if isinstance(desired.proxy, ListenerSpec):
+            found['listener_current'] = (self.node_proxy is not None
+                                         and self.node_proxy.current(desired.proxy))
+        elif desired.proxy is not None:
+            found['proxy'] = self.children.observe(desired.proxy)
+        if desired.keepalived is not None:
+            found['keepalived'] = self.children.observe(desired.keepalived)
+        return found
 
     def observe_existing(self, namespace: str, ports: list | None = None
                          ) -> rplan.ObservedRouter:
@@ -194,9 +194,6 @@ class RouterHost:
         here = {link.name for link in links}
         ports = self.ports_named(here) if ports is None else ports
         return rplan.ObservedRouter(True, links, tuple(p for p in ports if p.name in here))
-
-    def proxy_running(self, spec: ProcessSpec) -> bool:
-        return self.processes.observe(spec).running
 
     # -- applying --------------------------------------------------------------------
 
@@ -259,12 +256,8 @@ def _conntrack(host: RouterHost, a: rplan.ClearConntrack) -> None:
                     a.address, exc)
 
 
-def _ensure(host: RouterHost, a: rplan.EnsureProcess) -> None:
-    host.processes.ensure(a.spec)
-
-
-def _stop(host: RouterHost, a: rplan.StopProcess) -> None:
-    host.processes.stop(a.spec)
+def _child(host: RouterHost, a) -> None:
+    host.children.apply(a)
 
 
 def _listen(host: RouterHost, a: rplan.EnsureListener) -> None:
@@ -285,8 +278,7 @@ _HANDLERS: dict[type, Callable] = {
     rplan.GratuitousArp: _garp,
     rplan.ApplyIptables: _iptables,
     rplan.ClearConntrack: _conntrack,
-    rplan.EnsureProcess: _ensure,
-    rplan.StopProcess: _stop,
+    **{kind: _child for kind in child.CHILD_ACTIONS},
     rplan.EnsureListener: _listen,
     rplan.RemoveListener: _unlisten,
 }

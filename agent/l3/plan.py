@@ -21,6 +21,8 @@ from agent.drivers.iptables_diff import RestoreTexts
 from agent.drivers.state import IPAddress, LinkState, NextHop, OvsPort, RouteState
 from agent.l3.desired import DesiredRouter, ExtraRoute
 from agent.metadata.node_proxy import ListenerSpec
+from agent.process import actions as child
+from agent.process.actions import ObservedChild
 from agent.process.spec import ProcessSpec
 from agent.reconcile.plan import Action, Plan
 
@@ -39,11 +41,12 @@ class ObservedRouter:
     # The iptables-restore -n input (per IP version) that makes our chains the
     # desired ones (none: they are); for a namespace still to be made, all of them.
     iptables: RestoreTexts = ()
-    proxy_current: bool = False                    # running, same argv and config
+    proxy: ObservedChild = ObservedChild()         # its haproxy
     # (floating, fixed) of the DNAT rules in place, when asked for (after a restart
     # the agent does not know which mapping it applied last).
     nat_fips: tuple[tuple[IPAddress, IPAddress], ...] = ()
-    keepalived_current: bool = False               # HA: running, same argv and config
+    keepalived: ObservedChild = ObservedChild()    # HA
+    listener_current: bool = False                 # the shared proxy serves it
 
     def link(self, name: str) -> LinkState | None:
         return next((link for link in self.links if link.name == name), None)
@@ -119,22 +122,6 @@ class ClearConntrack(Action):
     def describe(self):
         return f'ip netns exec {self.namespace} conntrack -D -d {self.address}  # and -s, ' \
                '--reply-src, --reply-dst'
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class EnsureProcess(Action):
-    spec: ProcessSpec
-
-    def describe(self):
-        return f'ip netns exec {self.spec.namespace} {" ".join(self.spec.argv)}'
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class StopProcess(Action):
-    spec: ProcessSpec
-
-    def describe(self):
-        return f'kill $(cat {self.spec.pid_file})'
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -262,27 +249,26 @@ def diff(desired: DesiredRouter, observed: ObservedRouter,
         if desired.floating_ips.get(ip) != fixed:
             stale.add(ip)
     actions += [ClearConntrack(ns, ip) for ip in sorted(stale)]
-    if desired.keepalived is not None and not observed.keepalived_current:
-        actions.append(EnsureProcess(desired.keepalived))
-    if desired.proxy is not None and not observed.proxy_current:
-        actions.append(EnsureListener(desired.proxy)
-                       if isinstance(desired.proxy, ListenerSpec)
-                       else EnsureProcess(desired.proxy))
+    if desired.keepalived is not None:
+        actions += child.diff(desired.keepalived, True, observed.keepalived)
+    if isinstance(desired.proxy, ListenerSpec):
+        if not observed.listener_current:
+            actions.append(EnsureListener(desired.proxy))
+    elif desired.proxy is not None:
+        actions += child.diff(desired.proxy, True, observed.proxy)
     return Plan.of(actions)
 
 
-def teardown(namespace: str, observed: ObservedRouter, proxy: ProcessSpec | None,
-             proxy_running: bool, keepalived: ProcessSpec | None = None,
-             keepalived_running: bool = False, listener: ListenerSpec | None = None
-             ) -> Plan:
-    """Remove everything of a router: its keepalived (first: a backup takes over
-    while the ports are still up), its proxy (and its shared proxy's ``listener``,
-    whose socket would keep the deleted namespace alive), its ports, its namespace."""
+def teardown(namespace: str, observed: ObservedRouter,
+             children: tuple[tuple[ProcessSpec, ObservedChild], ...] = (),
+             listener: ListenerSpec | None = None) -> Plan:
+    """Remove everything of a router: its ``children`` in order (keepalived first:
+    a backup takes over while the ports are still up; then its proxy), its shared
+    proxy's ``listener`` (whose socket would keep the deleted namespace alive), its
+    ports, its namespace."""
     actions: list[Action] = []
-    if keepalived is not None and keepalived_running:
-        actions.append(StopProcess(keepalived))
-    if proxy is not None and proxy_running:
-        actions.append(StopProcess(proxy))
+    for spec, seen in children:
+        actions += child.diff(spec, False, seen)
     if listener is not None:
         actions.append(RemoveListener(listener))
     for port in observed.ovs_ports:

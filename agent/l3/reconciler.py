@@ -30,7 +30,7 @@ from agent.l3.radvd import RaSettings
 from agent.l3.settings import L3Settings
 from agent.metadata.node_proxy import ListenerSpec
 from agent.model.router import Router
-from agent.process.monitor import ProcessMonitor
+from agent.process import actions as child
 from agent.reconcile.plan import execute
 
 LOG = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ class RouterState:
 
 class RouterReconciler:
     def __init__(self, host: RouterHost, settings: L3Settings, local_vlans,
-                 monitor: ProcessMonitor | None = None,
                  stopping: threading.Event | None = None,
                  bridge_mappings: Mapping[str, str] | None = None,
                  ha_states: ha_state.HaStates | None = None):
@@ -59,10 +58,10 @@ class RouterReconciler:
         self.bridge_mappings = bridge_mappings or {}
         self.settings = settings
         self.local_vlans = local_vlans
-        self.monitor = monitor
+        self.children = host.children      # haproxy, keepalived, radvd
         self.stopping = stopping or threading.Event()
         self.ra = RouterAdvertisements(
-            host.processes, settings.ra or RaSettings.default(settings.state_path), monitor)
+            host.children, settings.ra or RaSettings.default(settings.state_path))
         self._lock = threading.Lock()
         self._routers: dict[str, RouterState] = {}
         self._plugs: ThreadPoolExecutor | None = None
@@ -128,11 +127,8 @@ class RouterReconciler:
             self._execute(rplan.fold_device_config(rplan.coalesce(plan)),
                           f'router {router.id}')
         finally:
-            for spec in (desired.proxy, desired.keepalived):
-                if isinstance(spec, ListenerSpec):
-                    self.host.node_proxy.register(spec)
-                elif spec is not None and self.monitor is not None:
-                    self.monitor.register(spec)
+            if isinstance(desired.proxy, ListenerSpec):
+                self.host.node_proxy.register(desired.proxy)
         if router.ha:
             self._observed_ha(router)
         else:
@@ -162,8 +158,12 @@ class RouterReconciler:
         """``plan``, its early plugs (:func:`agent.l3.plan.early_plugs`) started
         first on threads of their own and each waited for at its turn."""
         early = rplan.early_plugs(plan)
+        # Adopting children a previous agent left running is no change to the host:
+        # a restart with a thousand routers logs no line for each.
+        summary = logging.DEBUG if all(isinstance(a, child.AdoptChild) for a in plan) \
+            else logging.INFO
         if not early:
-            execute(plan, self._apply, resource, LOG)
+            execute(plan, self._apply, resource, LOG, summary)
             return
         with self._lock:
             if self._plugs is None:
@@ -179,7 +179,7 @@ class RouterReconciler:
                 raise Stopping('the agent is stopping')
             future.result()
         try:
-            execute(plan, apply, resource, LOG)
+            execute(plan, apply, resource, LOG, summary)
         finally:
             for future in started.values():     # the plan stopped before their turn:
                 future.exception()              # done before the router's next reconcile
@@ -197,13 +197,8 @@ class RouterReconciler:
         return stopped
 
     def _stop_haproxy(self, router_id: str) -> bool:
-        spec = want.proxy_spec(router_id, self.settings)
-        if self.monitor is not None:
-            self.monitor.unregister(spec.uuid, spec.service)
-        if not self.host.proxy_running(spec):
-            return False
-        self.host.processes.stop(spec)
-        return True
+        plan = self.children.plan(want.proxy_spec(router_id, self.settings), wanted=False)
+        return self.children.run(plan, f'router {router_id} metadata', LOG) == 'stopped'
 
     def _observed_ha(self, router: Router) -> None:
         if self.ha_states is None:
@@ -219,10 +214,8 @@ class RouterReconciler:
         if not (os.path.isdir(keepalived.conf_dir(self.settings.ha, router_id))
                 or os.path.exists(spec.pid_file)):
             return          # a legacy router, as always: two stat calls
-        if self.monitor is not None:
-            self.monitor.unregister(spec.uuid, spec.service)
-        if self.host.proxy_running(spec):
-            self.host.processes.stop(spec)
+        self.children.run(self.children.plan(spec, wanted=False),
+                          f'router {router_id} keepalived', LOG)
         self._remove_ha_files(router_id)
 
     def _remove_ha_files(self, router_id: str) -> None:
@@ -236,21 +229,16 @@ class RouterReconciler:
         """Remove everything of ``router_id`` from the host (nothing else)."""
         names.validate_uuid(router_id, 'router id')
         namespace = names.router_namespace(router_id)
-        spec = want.proxy_spec(router_id, self.settings)
-        vrrp = keepalived.process_spec(router_id, self.settings.ha)
-        if self.monitor is not None:
-            self.monitor.unregister(spec.uuid, spec.service)
-            self.monitor.unregister(vrrp.uuid, vrrp.service)
+        children = tuple((spec, self.children.observe(spec, wanted=False)) for spec in (
+            keepalived.process_spec(router_id, self.settings.ha),
+            want.proxy_spec(router_id, self.settings)))
         self.ra.remove(router_id)
         observed = self.host.observe_existing(namespace, ports)
         listener = (want.listener_spec(router_id, self.settings)
                     if self.host.node_proxy is not None
                     and self.host.node_proxy.serves(router_id) else None)
-        plan = rplan.teardown(namespace, observed, spec, self.host.proxy_running(spec),
-                              vrrp, self.host.proxy_running(vrrp), listener)
+        plan = rplan.teardown(namespace, observed, children, listener)
         execute(plan, self._apply, f'router {router_id} (teardown)', LOG)
-        for path, _ in spec.config_files:
-            fileutils.remove(path)
         self._remove_ha_files(router_id)
         if self.ha_states is not None:
             self.ha_states.forget(router_id)

@@ -11,7 +11,7 @@ An agent that runs proxies needs only (``metadata_proxy_opts`` are registered by
     spec = haproxy.metadata_proxy_spec(
         uuid, 'network' or 'router', namespace, conf.state_path,
         bind_address, bind_port, user, group, socket_path=conf.metadata_proxy_socket)
-    processes.ensure(spec); monitor.register(spec)      # agent.process
+    children.run(children.plan(spec), resource)     # agent.process.children
 
 With ``metadata_proxy_mode = shared`` one proxy per agent holds a listening socket
 in every namespace instead (agent.metadata.node_proxy, the agent's side;

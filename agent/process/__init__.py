@@ -1,10 +1,12 @@
-"""Child processes (dnsmasq, haproxy) as managed resources.
+"""Child processes (dnsmasq, haproxy, radvd, keepalived) as managed resources.
 
-A :class:`~agent.process.spec.ProcessSpec` says what should run; the
-:class:`~agent.process.manager.ProcessManager` makes it so (spawn, SIGHUP, restart,
-stop) from what is on disk and in ``/proc``, so children survive agent restarts and
-are adopted without any bookkeeping; the
-:class:`~agent.process.monitor.ProcessMonitor` respawns children that died.
+A :class:`~agent.process.spec.ProcessSpec` says what should run; both agents plan
+it with :mod:`agent.process.actions` (start, SIGHUP, restart, adopt, stop: a pure
+``diff``) and apply that through :class:`~agent.process.children.Children`; the
+:class:`~agent.process.manager.ProcessManager` does it from what is on disk and in
+``/proc``, so children survive agent restarts and are adopted without any
+bookkeeping; the :class:`~agent.process.monitor.ProcessMonitor` respawns children
+that died.
 """
 
 from agent.process.manager import ProcessError, ProcessManager, ProcessState, RunningProcess  # noqa

@@ -14,12 +14,19 @@ children are found by command line and namespace (:mod:`agent.process.scan`);
   duplicates (a second, hand-started server on the network): stop them;
 - a kept child the pid file does not name is adopted (the pid file rewritten);
 - nothing kept and wanted: spawn.
+
+:func:`actions` gives a decision as the child actions both agents plan with
+(:mod:`agent.process.actions`): a StopChild and an AdoptChild of given pids.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from agent.process.actions import AdoptChild, StopChild
+from agent.process.spec import ProcessSpec
+from agent.reconcile.plan import Plan
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,6 +48,17 @@ class Decision:
     @property
     def changes(self) -> bool:
         return self.adopt or bool(self.stop)
+
+
+def actions(spec: ProcessSpec, decision: Decision, namespaces: Mapping[int, str | None]
+            ) -> Plan:
+    """``decision`` as actions: the stops first, then the adoption; ``namespaces``
+    tells where each pid runs (for the log)."""
+    stops = [StopChild(spec, pid, f'in {where(namespaces[pid])}: {why}')
+             for pid, why in decision.stop]
+    adopt = ([AdoptChild(spec, decision.keep, where(namespaces[decision.keep]))]
+             if decision.adopt and decision.keep is not None else [])
+    return Plan.of([*stops, *adopt])
 
 
 def where(namespace: str | None) -> str:

@@ -24,6 +24,7 @@ from typing import Final, Literal
 from agent.common import names
 from agent.process import adoption
 from agent.process import scan as proc_scan
+from agent.process.actions import AdoptChild, StopChild
 from agent.process.driver import HostProcessDriver, ProcessDriver
 from agent.process.spec import ProcessSpec
 
@@ -87,6 +88,17 @@ class ProcessManager:
         if argv is None:
             return ProcessState(pid=None, running=False, argv_matches=False)
         return ProcessState(pid=pid, running=True, argv_matches=argv == spec.argv)
+
+    def config_state(self, spec: ProcessSpec) -> tuple[bool, bool]:
+        """(every config file holds the spec's content, some config file exists)."""
+        contents = [self._driver.read_config(path) for path, _ in spec.config_files]
+        return (contents == [content for _, content in spec.config_files],
+                any(c is not None for c in contents))
+
+    def in_namespace(self, pid: int | None, spec: ProcessSpec) -> bool:
+        """Whether ``pid`` runs in ``spec``'s namespace (not in one deleted and made
+        again behind our back: a child there serves nothing)."""
+        return pid is not None and self._driver.in_namespace(pid, spec.namespace)
 
     def settled_running(self, spec: ProcessSpec) -> bool:
         """Whether the child runs, once any start, restart or stop of it under way
@@ -166,6 +178,22 @@ class ProcessManager:
                 return self._reload_running(spec, state.pid)
             return UNCHANGED
 
+    def restart(self, spec: ProcessSpec, why: str) -> Outcome:
+        """Write the config files, stop the child if it runs, start it again."""
+        with self._lock(spec.key):
+            state = self.observe(spec)
+            self.write_config_files(spec)
+            if not state.running:
+                self._spawn(spec)
+                return STARTED
+            LOG.info('%s: %s, restarting', spec.describe(), why)
+            self._restart(spec, state.pid)
+            return RESTARTED
+
+    def remove_config_files(self, spec: ProcessSpec) -> None:
+        for path, _ in spec.config_files:
+            self._driver.remove_file(path)
+
     def reload(self, spec: ProcessSpec) -> Outcome:
         """Make the child re-read its files (without rewriting them); start it if dead."""
         with self._lock(spec.key):
@@ -213,16 +241,16 @@ class ProcessManager:
         decision = adoption.decide(found, self._driver.read_pid(spec.pid_file),
                                    spec.namespace, wanted,
                                    spec.argv if match_argv else None)
-        where = {c.pid: adoption.where(c.namespace) for c in found}
-        for pid, why in decision.stop:
-            LOG.warning('%s: stopping pid %d in %s: %s', spec.describe(), pid, where[pid],
-                        why)
-            self._terminate(pid, spec.uuid, spec.describe())
-        if decision.adopt:
-            LOG.warning('%s: adopting pid %d in %s, which its pid file %s did not name',
-                        spec.describe(), decision.keep, where[decision.keep],
-                        spec.pid_file)
-            self._driver.write_pid(spec.pid_file, decision.keep)
+        for action in adoption.actions(spec, decision, {c.pid: c.namespace for c in found}):
+            if isinstance(action, StopChild) and action.pid is not None:
+                LOG.warning('%s: stopping pid %d %s', spec.describe(), action.pid,
+                            action.why)
+                self._terminate(action.pid, spec.uuid, spec.describe())
+            elif isinstance(action, AdoptChild) and action.pid is not None:
+                LOG.warning('%s: adopting pid %d in %s, which its pid file %s did not '
+                            'name', spec.describe(), action.pid, action.where,
+                            spec.pid_file)
+                self._driver.write_pid(spec.pid_file, action.pid)
         return decision
 
     def scan(self) -> proc_scan.HostScan:

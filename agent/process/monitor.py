@@ -37,6 +37,21 @@ def terminate_agent(spec: ProcessSpec) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _same_child(kept: ProcessSpec, spec: ProcessSpec) -> bool:
+    """``kept`` (without contents) is ``spec``'s registration: compared field by
+    field, no spec built (a reconcile of each child asks)."""
+    return (kept.argv == spec.argv and kept.namespace == spec.namespace
+            and kept.pid_file == spec.pid_file and kept.env == spec.env
+            and kept.config_mode == spec.config_mode
+            and kept.companion_pid_files == spec.companion_pid_files)
+
+
+def _without_contents(spec: ProcessSpec) -> ProcessSpec:
+    if not spec.config_files and not spec.spawn_files:
+        return spec
+    return dataclasses.replace(spec, config_files=(), spawn_files=())
+
+
 class ProcessMonitor:
     def __init__(self, interval: float, action: str, manager: ProcessManager,
                  on_exit: Callable[[ProcessSpec], None] = terminate_agent,
@@ -63,14 +78,21 @@ class ProcessMonitor:
 
     def register(self, spec: ProcessSpec) -> None:
         """Respawn ``spec``'s child if it dies.  The spec is kept without its files'
-        contents: they are on disk, written by the ensure that started the child,
-        and a respawn starts it on them, as Neutron's monitor does.  1000 dnsmasq
-        specs held ~3 MiB with their contents, 300 haproxy specs 0.4 MiB
-        (tracemalloc)."""
-        if spec.config_files or spec.spawn_files:
-            spec = dataclasses.replace(spec, config_files=(), spawn_files=())
+        contents: they are on disk, written when it was started or reloaded, and a
+        respawn starts the child on them as Neutron's does (1000 dnsmasq specs held
+        ~3 MiB with their contents, 300 haproxy specs 0.4 MiB; tracemalloc)."""
+        kept = _without_contents(spec)
         with self._lock:
-            self._specs[spec.key] = spec
+            self._specs[spec.key] = kept
+
+    def watches(self, spec: ProcessSpec, exactly: bool = True) -> bool:
+        """Whether ``spec``'s child is registered: with this very spec (command
+        line, pid file, namespace), or (not ``exactly``) with any."""
+        # Without the lock: every reconcile asks, and the lock is held through each
+        # check and respawn (a start waits for the child's pid file); one dict
+        # read is atomic.
+        found = self._specs.get(spec.key)
+        return found is not None and (not exactly or _same_child(found, spec))
 
     def unregister(self, uuid: str, service: str) -> None:
         with self._lock:

@@ -19,7 +19,9 @@ from agent.l3 import plan as p
 from agent.l3.settings import L3Settings
 from agent.model.router import Route, RouterPort, RouterSubnet
 from agent.rpc import codec
+from agent.process.actions import ObservedChild
 from tests.unit.l3.golden import QG_DEV, QG_PORT, QR_DEV, QR_PORT, golden_router
+from tests.unit.process.fakes import RUNNING
 
 IP = ipaddress.ip_address
 IF = ipaddress.ip_interface
@@ -144,8 +146,7 @@ def desired(primary=True, **changes):
 def observed(d, links, routes=(), **changes):
     sysctls = tuple((k, str(v)) for k, v in d.sysctls + d.device_sysctls)
     fields = dict(namespace_exists=True, links=links, ovs_ports=PORTS, routes=routes,
-                  sysctls=sysctls, proxy_current=True,
-                  keepalived_current=True)
+                  sysctls=sysctls, proxy=RUNNING, keepalived=RUNNING)
     fields.update(changes)
     return p.ObservedRouter(**fields)
 
@@ -155,22 +156,24 @@ def kinds(plan):
 
 
 ROUTES = (Route(ipaddress.ip_network('10.9.0.0/16'), IP('192.168.10.7')),)
+DEAD = ObservedChild()
+CHANGED = dataclasses.replace(RUNNING, config_current=False)
 
 # (primary?, links, routes, observed changes) -> action kinds: keepalived's
 # addresses and routes are never touched, whichever node holds them.
 CASES = [
     (True, PRIMARY_LINKS, (DEFAULT, EXTRA), {}, []),
-    (False, BACKUP_LINKS, (), {'proxy_current': False}, []),
+    (False, BACKUP_LINKS, (), {'proxy': DEAD}, []),
     # a backup that still holds them (keepalived about to take them off): left
-    (False, PRIMARY_LINKS, (DEFAULT, EXTRA), {'proxy_current': False}, []),
+    (False, PRIMARY_LINKS, (DEFAULT, EXTRA), {'proxy': DEAD}, []),
     # a changed config (or keepalived dead): ensure it (SIGHUP or start)
-    (True, PRIMARY_LINKS, (DEFAULT, EXTRA), {'keepalived_current': False},
-     ['EnsureProcess']),
+    (True, PRIMARY_LINKS, (DEFAULT, EXTRA), {'keepalived': CHANGED}, ['ReloadChild']),
+    (True, PRIMARY_LINKS, (DEFAULT, EXTRA), {'keepalived': DEAD}, ['StartChild']),
     # the primary's proxy is started; a backup's is not
-    (True, PRIMARY_LINKS, (DEFAULT,), {'proxy_current': False}, ['EnsureProcess']),
+    (True, PRIMARY_LINKS, (DEFAULT,), {'proxy': DEAD}, ['StartChild']),
     # the HA address is the agent's, always
     (False, (*BACKUP_LINKS[:2], _link(HA_DEV, 'fa:16:3e:00:00:0a')), (),
-     {'proxy_current': False}, ['AddAddress', 'GratuitousArp']),
+     {'proxy': DEAD}, ['AddAddress', 'GratuitousArp']),
 ]
 
 
@@ -196,7 +199,7 @@ def test_ha_router_desired_devices_and_proxy():
 def test_fresh_ha_router_plugs_ha_port_and_starts_keepalived_after_devices():
     d = desired(primary=False)
     plan = kinds(p.diff(d, p.ObservedRouter(False), None, ('br-int', 'br-ex')))
-    assert plan.count('PlugPort') == 3 and plan[-1] == 'EnsureProcess'
+    assert plan.count('PlugPort') == 3 and plan[-1] == 'StartChild'
     assert 'AddAddress' in plan and plan.count('AddAddress') == 1   # ha- only
     assert 'SetDefaultGateway' not in plan and 'ReplaceRoute' not in plan
 
@@ -212,9 +215,9 @@ def test_stale_address_on_ha_device_goes_but_the_primary_vip_stays():
 
 def test_teardown_stops_keepalived_first():
     d = desired()
-    plan = p.teardown(d.namespace, observed(d, PRIMARY_LINKS), d.proxy, True,
-                      d.keepalived, True)
-    assert kinds(plan)[:2] == ['StopProcess', 'StopProcess']
+    plan = p.teardown(d.namespace, observed(d, PRIMARY_LINKS),
+                      ((d.keepalived, RUNNING), (d.proxy, RUNNING)))
+    assert kinds(plan)[:2] == ['StopChild', 'StopChild']
     assert plan.actions[0].spec.service == 'keepalived'
 
 

@@ -7,6 +7,8 @@ import signal
 
 from agent.l3 import ra, radvd
 from agent.model.router import Router, RouterPort, RouterSubnet
+from agent.process.actions import StartChild, StopChild
+from agent.process.children import Children
 from agent.process.manager import ProcessManager
 from agent.process.monitor import ProcessMonitor
 from tests.unit.process.fakes import FakeProcessTable
@@ -35,16 +37,14 @@ def make():
     table = Table()
     manager = ProcessManager(table, poll_interval=0, stop_timeout=0.1)
     monitor = ProcessMonitor(1, 'respawn', manager)
-    ras = ra.RouterAdvertisements(manager, radvd.RaSettings.default(STATE), monitor,
-                                  read_file=table.files.get,
-                                  remove_file=lambda p: table.files.pop(p, None))
+    ras = ra.RouterAdvertisements(Children(manager, monitor), radvd.RaSettings.default(STATE))
     return table, monitor, ras
 
 
 def test_started_reloaded_then_removed():
     table, monitor, ras = make()
     conf = f'{STATE}/ra/{RID}.radvd.conf'
-    assert [type(a) for a in ras.reconcile(router())] == [ra.EnsureRadvd]
+    assert [type(a) for a in ras.reconcile(router())] == [StartChild]
     [(ns, argv, _)] = table.spawned
     assert ns == f'qrouter-{RID}' and argv[:3] == ('radvd', '-C', conf)
     assert 'prefix 2001:db8:1::/64' in table.files[conf]
@@ -54,7 +54,7 @@ def test_started_reloaded_then_removed():
     ras.reconcile(router(dns=('2001:db8::53',)))
     assert table.signals == [(pid, signal.SIGHUP)] and len(table.spawned) == 1
     assert 'RDNSS 2001:db8::53 {};' in table.files[conf]
-    assert [type(a) for a in ras.reconcile(router(mode=None))] == [ra.RemoveRadvd]
+    assert [type(a) for a in ras.reconcile(router(mode=None))] == [StopChild]
     assert not table.procs and conf not in table.files
     assert monitor.registered() == []
     assert ras.reconcile(router(mode=None)).empty
@@ -63,10 +63,8 @@ def test_started_reloaded_then_removed():
 def test_remove_stops_an_adopted_radvd():
     table, monitor, ras = make()
     ras.reconcile(router())
-    other = ra.RouterAdvertisements(ras.processes, ras.settings, None,
-                                    read_file=table.files.get,
-                                    remove_file=lambda p: table.files.pop(p, None))
-    assert [type(a) for a in other.remove(RID)] == [ra.RemoveRadvd]   # a new agent
+    other = ra.RouterAdvertisements(Children(ras.children.processes), ras.settings)
+    assert [type(a) for a in other.remove(RID)] == [StopChild]   # a new agent
     assert not table.procs and not [f for f in table.files if 'radvd' in f]
     assert other.remove(RID).empty
 

@@ -1,12 +1,16 @@
 """radvd's config and spec from the router model, and the radvd plan (pure)."""
 
+import dataclasses
 import ipaddress
 
 import pytest
 
-from agent.l3 import ra, radvd
+from agent.l3 import radvd
 from agent.model.router import Router, RouterPort, RouterSubnet
+from agent.process import actions as child
+from agent.process.actions import ObservedChild
 from agent.rpc.codec import WireError, router_port_from_wire
+from tests.unit.process.fakes import RUNNING
 
 RID = '11111111-2222-3333-4444-555555555555'
 P1 = 'aaaaaaaa-0000-0000-0000-000000000001'
@@ -127,19 +131,22 @@ def test_bad_settings(kwargs):
 
 
 def test_plan():
+    """radvd is a child like any other (agent.process.children): its diff."""
     r = router(port(P1, subnet(1, '2001:db8:1::/64', 'slaac')))
     want = radvd.desired_spec(r, RA)
     stale = radvd.process_spec(RID, RA)
-    assert ra.diff(want, ra.ObservedRadvd(), want).actions == (ra.EnsureRadvd(want),)
-    assert ra.diff(want, ra.ObservedRadvd(True, False, True), want).actions == (
-        ra.EnsureRadvd(want),)
-    assert not ra.diff(want, ra.ObservedRadvd(True, True, True), want)
-    assert ra.diff(None, ra.ObservedRadvd(True, False, True), stale).actions == (
-        ra.RemoveRadvd(stale),)
-    assert ra.diff(None, ra.ObservedRadvd(False, False, True), stale).actions == (
-        ra.RemoveRadvd(stale),)
-    assert not ra.diff(None, ra.ObservedRadvd(), stale)
-    assert 'kill $(cat ' in ra.RemoveRadvd(stale).describe()
+    changed = dataclasses.replace(RUNNING, config_current=False)
+    assert child.diff(want, True, ObservedChild()).actions == (child.StartChild(want),)
+    assert child.diff(want, True, changed).actions == (child.ReloadChild(want),)
+    assert not child.diff(want, True, RUNNING)
+    assert child.diff(stale, False, changed).actions == (child.StopChild(stale),)
+    unwatched = ObservedChild(watch_current=True)     # as none is wanted
+    assert child.diff(stale, False, dataclasses.replace(unwatched, config_present=True)
+                      ).actions == (child.StopChild(stale),)
+    assert not child.diff(stale, False, unwatched)
+    assert child.StopChild(stale).describe() == (
+        f'kill $(cat {stale.pid_file}); rm -f {stale.pid_file} {RA.ra_confs}/{RID}.radvd.conf')
+    assert child.ReloadChild(want).describe().endswith(f'kill -HUP $(cat {want.pid_file})')
 
 
 def _wire_port(**subnet):

@@ -54,7 +54,7 @@ def make():
         HostDrivers(fakes.netns, fakes.links, fakes.ovs), ProcessManager(table, poll_interval=0),
         ('br-int', 'br-ex'), iptables_factory=manager, clear_conntrack=lambda ns, ip: 0,
         read_sysctls=lambda ns, keys: tuple((k, fakes.netns.sysctl_get(ns, k)) for k in keys),
-        read_file=table.files.get, state_dirs=FakeStateDirs(table.files))
+        state_dirs=FakeStateDirs(table.files))
     settings = L3Settings(state_path=STATE, integration_bridge='br-int',
                           external_bridge='br-ex')
     return fakes, table, iptables, RouterReconciler(host, settings, fakes.vlans)
@@ -104,7 +104,7 @@ def test_teardown_leaves_nothing():
     router = golden_router()
     rec.reconcile(router)
     plan = rec.teardown(router.id)
-    assert [type(a).__name__ for a in plan] == ['StopProcess', 'UnplugPort', 'UnplugPort',
+    assert [type(a).__name__ for a in plan] == ['StopChild', 'UnplugPort', 'UnplugPort',
                                                 'DeleteNamespace']
     assert 'qrouter-' + router.id not in fakes.netns.list_namespaces()
     assert fakes.ovs.list_ports('br-int') == [] and fakes.ovs.list_ports('br-ex') == []

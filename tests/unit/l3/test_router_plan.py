@@ -13,6 +13,8 @@ from agent.l3 import desired as want
 from agent.l3 import plan as p
 from agent.l3.settings import L3Settings
 from agent.model.router import Route
+from agent.process.actions import ObservedChild, StopChild
+from tests.unit.process.fakes import RUNNING
 from tests.unit.l3.golden import (
     QG_DEV, QG_PORT, QR_DEV, QR_PORT, fip, golden_router, golden_sections)
 
@@ -62,7 +64,8 @@ def converged(d=None, **changes):
     d = d or desired()
     sysctls = tuple((k, str(v)) for k, v in d.sysctls + d.device_sysctls)
     fields = dict(namespace_exists=True, links=(QR_LINK, QG_LINK), ovs_ports=PORTS,
-                  routes=(DEFAULT,), sysctls=sysctls, proxy_current=True)
+                  routes=(DEFAULT,), sysctls=sysctls, proxy=RUNNING,
+                  listener_current=True)
     fields.update(changes)
     if fields.get('iptables') is SEEN:
         fields['iptables'] = seen(d)
@@ -98,7 +101,7 @@ def test_nothing_on_the_host_plans_everything_in_order():
         'GratuitousArp',
         'PlugPort', 'MoveToNamespace', 'SetMac', 'SetMtu', 'SetUp', 'AddAddress',
         'AddAddress', 'SetDefaultGateway', 'GratuitousArp', 'GratuitousArp',
-        'SetSysctls', 'ApplyIptables', 'EnsureProcess']
+        'SetSysctls', 'ApplyIptables', 'StartChild']
     text = str(plan)
     assert 'ip netns add qrouter-4d7648cf' in text
     assert 'add-port br-ex qg-4e604425-c0' in text and 'add-port br-int qr-0c5ed35a-7b' in text
@@ -117,7 +120,11 @@ def test_converged_router_plans_nothing():
 CASES = [
     # (name, change to the router, change to the observation, expected action kinds)
     ('iptables flushed', {}, dict(iptables=seen(desired(), NO_RULES)), ['ApplyIptables']),
-    ('proxy dead', {}, dict(proxy_current=False), ['EnsureProcess']),
+    ('proxy dead', {}, dict(proxy=ObservedChild()), ['StartChild']),
+    ('proxy config changed', {}, dict(proxy=dataclasses.replace(RUNNING, config_current=False)),
+     ['RestartChild']),
+    ('proxy left by the previous agent', {}, dict(proxy=dataclasses.replace(
+        RUNNING, watch_current=False)), ['AdoptChild']),
     ('sysctl reset', {}, dict(sysctls=(('net.ipv4.ip_forward', '0'),) + tuple(
         (k, str(v)) for k, v in desired().sysctls[1:] + desired().device_sysctls)),
      ['SetSysctls']),
@@ -240,9 +247,11 @@ def test_internal_only_router_is_hosted_only_if_allowed():
 
 def test_teardown_removes_proxy_ports_and_namespace():
     d = desired()
-    plan = p.teardown(d.namespace, converged(), d.proxy, True)
-    assert kinds(plan) == ['StopProcess', 'UnplugPort', 'UnplugPort', 'DeleteNamespace']
-    assert p.teardown(d.namespace, p.ObservedRouter(False), d.proxy, False).empty
+    plan = p.teardown(d.namespace, converged(), ((d.proxy, RUNNING),))
+    assert kinds(plan) == ['StopChild', 'UnplugPort', 'UnplugPort', 'DeleteNamespace']
+    assert plan.actions[0] == StopChild(d.proxy)
+    assert p.teardown(d.namespace, p.ObservedRouter(False),
+                      ((d.proxy, ObservedChild(watch_current=True)),)).empty
 
 
 def test_metadata_proxy_disabled():
@@ -250,7 +259,7 @@ def test_metadata_proxy_disabled():
         SETTINGS.nat, enable_metadata_proxy=False))
     d = want.desired_router(golden_router(), settings, {NET: 5})
     assert d.proxy is None
-    assert p.diff(d, converged(d, proxy_current=False), d.floating_ips, BRIDGES).empty
+    assert p.diff(d, converged(d, proxy=ObservedChild()), d.floating_ips, BRIDGES).empty
 
 
 # -- device-name collisions: another port's device is never taken ---------------------
@@ -312,13 +321,13 @@ def test_shared_mode_wants_a_listener_where_haproxy_would_listen():
     assert (d.proxy.kind, d.proxy.namespace, d.proxy.address, d.proxy.port) == (
         'router', d.namespace, '::', 9697)
     assert p.diff(d, converged(d), d.floating_ips, BRIDGES).empty
-    assert kinds(p.diff(d, converged(d, proxy_current=False), d.floating_ips,
+    assert kinds(p.diff(d, converged(d, listener_current=False), d.floating_ips,
                         BRIDGES)) == ['EnsureListener']
 
 
 def test_shared_mode_teardown_removes_the_listener_before_the_namespace():
     d = want.desired_router(golden_router(), SHARED, {NET: 5})
-    plan = p.teardown(d.namespace, converged(d), None, False, listener=d.proxy)
+    plan = p.teardown(d.namespace, converged(d), listener=d.proxy)
     assert kinds(plan) == ['RemoveListener', 'UnplugPort', 'UnplugPort',
                            'DeleteNamespace']
 

@@ -2,11 +2,15 @@
 
 import signal
 
+from agent.process.actions import ObservedChild
 from agent.process.driver import SpawnResult
 from agent.process.scan import HostScan, Proc
 
 ROOT_NETNS = 1
 GONE = '(gone)'        # the namespace of a process whose namespace was deleted
+# A child running as desired and watched: what a converged resource observes.
+RUNNING = ObservedChild(running=True, argv_matches=True, config_current=True,
+                        config_present=True, watch_current=True)
 
 
 class FakeProcessTable:
@@ -74,6 +78,11 @@ class FakeProcessTable:
 
     def remove_pid_file(self, pid_file):
         self.files.pop(pid_file, None)
+
+    remove_file = remove_pid_file
+
+    def read_config(self, path):
+        return self.files.get(path)
 
     def prepare_pid_file(self, pid_file):
         self.remove_pid_file(pid_file)

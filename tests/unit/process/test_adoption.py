@@ -2,7 +2,10 @@
 
 import pytest
 
+from agent.process import adoption
+from agent.process.actions import AdoptChild, StopChild
 from agent.process.adoption import Child, Decision, decide
+from tests.unit.process.test_manager import dnsmasq_spec
 
 NS = 'qdhcp-524952ab-eb76-4838-8490-3a60a5746dcb'
 ARGV = ('dnsmasq', '--pid-file=/s/dhcp/x/pid')
@@ -55,3 +58,22 @@ def test_host_namespace_children():
 def test_changes():
     assert not Decision(keep=1).changes
     assert Decision(keep=1, adopt=True).changes and Decision(stop=((1, 'x'),)).changes
+
+
+def test_a_decision_as_child_actions():
+    spec = dnsmasq_spec()
+    ns = spec.namespace
+    decision = Decision(keep=20, adopt=True, stop=((10, 'duplicate of pid 20'),
+                                                   (30, 'not wanted on this host')))
+    plan = adoption.actions(spec, decision, {10: ns, 20: ns, 30: None})
+    assert list(plan) == [
+        StopChild(spec, 10, f'in namespace {ns}: duplicate of pid 20'),
+        StopChild(spec, 30, 'in a namespace that is gone: not wanted on this host'),
+        AdoptChild(spec, 20, f'namespace {ns}')]
+    assert [a.describe() for a in plan] == [
+        f'kill 10  # in namespace {ns}: duplicate of pid 20',
+        'kill 30  # in a namespace that is gone: not wanted on this host',
+        f'echo 20 > {spec.pid_file}  # adopt pid 20 in namespace {ns}, which its pid '
+        'file did not name']
+    assert not adoption.actions(spec, Decision(keep=20), {20: ns})
+    assert not adoption.actions(spec, Decision(spawn=True), {})

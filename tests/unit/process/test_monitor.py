@@ -174,3 +174,14 @@ def test_a_running_child_is_checked_by_its_pid_file_stamp_and_pid():
     # the pid file unchanged but its process gone: respawned at once
     kill(table, manager)
     assert mon.check_once() == 1 and mon.respawn_count == 2
+
+
+def test_watches_a_child_by_its_registration_not_its_files(manager):
+    mon = ProcessMonitor(1, 'respawn', manager)
+    mon.register(dnsmasq_spec())
+    assert mon.watches(dnsmasq_spec()) and mon.watches(dnsmasq_spec(host='bb,1.2.3.5'))
+    other = dnsmasq_spec(extra=('--port=0',))
+    assert not mon.watches(other) and mon.watches(other, exactly=False)
+    assert mon.registered()[0].config_files == ()        # kept without contents
+    mon.unregister(NET, 'dnsmasq')
+    assert not mon.watches(dnsmasq_spec(), exactly=False)
