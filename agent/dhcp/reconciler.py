@@ -242,7 +242,7 @@ class DhcpReconciler:
             # notification is skipped, so it does not invalidate the network.
             self.invalidate(network.id)
             network = want.with_port(network, port)
-        wanted = {s.id for s in network.subnets if s.enable_dhcp}
+        wanted = {s.id for s in network.dhcp_subnets}
         missing = wanted - {ip.subnet_id for ip in port.fixed_ips}
         if missing:
             raise DhcpPortError(f'network {network.id}: DHCP port {port.id} has no IP on '

@@ -143,7 +143,7 @@ def render_hosts(network: Network, settings: DnsmasqSettings) -> str:
 
 
 def _hosts_file(network: Network, hosts) -> str:
-    dhcp_subnet_ids = {s.id for s in network.subnets if s.enable_dhcp}
+    dhcp_subnet_ids = {s.id for s in network.dhcp_subnets}
     lines = []
     for h in hosts:
         port = h.port
@@ -256,9 +256,8 @@ def _subnet_options(network, settings, dhcp_port_id):
     options = []
     without_nameservers = []
     isolated = isolated_subnets(network)
-    for subnet in network.subnets:
-        if not subnet.enable_dhcp or (subnet.ip_version == 6 and
-                                      subnet.ipv6_address_mode == IPV6_SLAAC):
+    for subnet in network.dhcp_subnets:
+        if subnet.ip_version == 6 and subnet.ipv6_address_mode == IPV6_SLAAC:
             continue
         tag = SUBNET_TAG % subnet.id
         v = subnet.ip_version
@@ -342,7 +341,7 @@ def render_leases(network: Network, settings: DnsmasqSettings, old_leases: str =
     it up) for each IPv4 allocation on a DHCP-enabled subnet; from the old file
     the ``duid`` line and the IPv6 leases of addresses still allocated are kept.
     """
-    v4_dhcp = {s.id for s in network.subnets if s.enable_dhcp and s.ip_version == 4}
+    v4_dhcp = {s.id for s in network.dhcp_subnets if s.ip_version == 4}
     lines = []
     v6_allocated = set()
     for port in network.ports:       # as _iter_hosts, without the names
