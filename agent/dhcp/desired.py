@@ -1,8 +1,9 @@
 """What one network needs on this host: pure functions of the typed network.
 
 The DHCP port request (Neutron's existing -> reserved -> new order), the tap
-device in ``qdhcp-<net>``, the dnsmasq ProcessSpec and whether the isolated
-metadata proxy runs.  Nothing here touches the host.
+device in ``qdhcp-<net>`` (with the metadata address when the proxy runs, see
+:mod:`agent.dhcp.metadata_access`) and the dnsmasq ProcessSpec.  Nothing here
+touches the host.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agent.common import names
 from agent.dataplane import ownership
 from agent.dataplane.device import DesiredDevice
 from agent.dhcp import dnsmasq, render
+from agent.dhcp.metadata_access import metadata_access
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import PortSpec
 from agent.model.network import Network, Port
@@ -92,19 +94,6 @@ def with_port(network: Network, port: Port) -> Network:
                                                            key=lambda p: p.id)))
 
 
-def metadata_enabled(network: Network, settings: DnsmasqSettings) -> bool:
-    """Neutron's ``should_enable_metadata`` (without OVN metadata ports)."""
-    subnets = network.dhcp_subnets
-    if not subnets:
-        return False
-    if settings.force_metadata:
-        return True                 # Neutron's: with IPv6 subnets only too
-    if not settings.enable_isolated_metadata:
-        return False
-    isolated = render.isolated_subnets(network)
-    return any(render.serves_metadata(s, isolated[s.id], settings) for s in subnets)
-
-
 def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
                    settings: DnsmasqSettings, host: str = '',
                    local_vlan_tagging: bool = True) -> DesiredDevice:
@@ -118,7 +107,7 @@ def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
         subnet = subnets.get(ip.subnet_id)
         if subnet is not None:
             addresses.add(ipaddress.ip_interface(f'{ip.ip_address}/{subnet.cidr.prefixlen}'))
-    if metadata_enabled(network, settings):
+    if metadata_access(network, settings).proxy:
         addresses.add(METADATA_ADDRESS)
         if any(s.ip_version == 6 for s in subnets.values()):
             addresses.add(METADATA_ADDRESS_V6)

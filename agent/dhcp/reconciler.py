@@ -33,6 +33,7 @@ from agent.dhcp.cache import Assignments, NetworkCache, Served
 from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
+from agent.dhcp.metadata_access import metadata_access
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import DEAD_VLAN
 from agent.metadata import haproxy
@@ -349,7 +350,7 @@ class DhcpReconciler:
                      'actions and dnsmasq)', network.id,
                      (time.monotonic() - started) * 1000, (port_done - started) * 1000,
                      len(plan))
-        metadata = want.metadata_enabled(network, self.settings)
+        metadata = metadata_access(network, self.settings).proxy
         self.cache.put(Served(network, port.id, desired.name, metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,
                                                             network.id)) \
