@@ -1,4 +1,4 @@
-"""Networks, subnets and ports as the DHCP agent sees them."""
+"""Networks, subnets and ports as the DHCP and metadata agents see them."""
 
 from __future__ import annotations
 
@@ -74,6 +74,8 @@ class Port:
     name: str = ''
     # (ip, hostname, fqdn) triples from dns_assignment, when the server sends them.
     dns_assignment: tuple[tuple[str, str, str], ...] = ()
+    project_id: str = ''
+    vif_type: str = 'ovs'           # binding:vif_type (the metadata's network_data.json)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
