@@ -113,7 +113,6 @@ class DhcpReconciler:
         self._prefetched: dict[str, Network] = {}
         self._invalidated: dict[str, float] = {}   # network id -> when an event came
         self._fetched: dict[str, Network] = {}     # the last state read of each network
-        self._tags: dict[str, int] = {}    # local VLANs allocated by a full sync, to use once
         self._ready_seen: dict[str, frozenset] = {}
         self._claimed: set[str] = set()   # namespaces ours by a process (agent.dhcp.sweep)
         self._lock = threading.Lock()
@@ -143,20 +142,15 @@ class DhcpReconciler:
                               and not self.config.bridge_mappings])
 
     def _allocate_vlans(self, network_ids: list[str]) -> None:
-        """The local VLANs of a full sync in one OVSDB transaction, not one per network
-        (each makes ovs-vswitchd reconfigure every port it has).  Each network's
-        next converge takes its tag from here instead of reading the whole map
-        again; only this agent's teardown of the network releases it."""
+        """The local VLANs of a full sync asked for together: one OVSDB transaction,
+        not one per network (agent.drivers.local_vlan)."""
         if not self.config.local_vlan_tagging or not network_ids:
             return
         try:
-            tags = self.vlans.tags_for(network_ids)
+            self.vlans.tags_for(network_ids)
         except Exception as exc:  # noqa: BLE001 - each network then allocates its own
             LOG.warning('allocating the local VLANs of %d networks failed: %s',
                         len(network_ids), exc)
-            return
-        with self._lock:
-            self._tags.update(tags)
 
     def last_fetched(self, network_id: str) -> Network | None:
         """The network as last read from the server (a full fetch or a refetch)."""
@@ -258,10 +252,6 @@ class DhcpReconciler:
                                              self.config.bridge_mappings)
         except provider_vlan.ProviderNetworkError as exc:
             raise TerminalError(str(exc)) from None     # retrying cannot help
-        if tag is not None:
-            return tag
-        with self._lock:
-            tag = self._tags.pop(network.id, None)
         return self.vlans.tag_for(network.id) if tag is None else tag
 
     def _namespace_ahead(self, network: Network) -> steps.Background | None:
@@ -494,7 +484,6 @@ class DhcpReconciler:
             self._last_reload.pop(network_id, None)
             self._prefetched.pop(network_id, None)
             self._fetched.pop(network_id, None)
-            self._tags.pop(network_id, None)
             claimed = network_id in self._claimed
             self._claimed.discard(network_id)
         ns = names.dhcp_namespace(network_id)

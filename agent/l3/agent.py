@@ -131,7 +131,6 @@ class L3Agent:
         self.fip_status = FloatingIpStatusReporter(self.plugin.update_floatingip_statuses)
         self._lock = threading.Lock()
         self._prefetched: dict[str, object] = {}
-        self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
         self._deleted: set[str] = set()
         self._wanted_ports: frozenset[str] = frozenset()
         self._trim_due = False      # a full sync's burst is being worked off
@@ -222,28 +221,27 @@ class L3Agent:
     # -- the worker ------------------------------------------------------------------
 
     def _take(self, router_id: str):
-        """(router, local VLANs known for it): a deleted one (None), a full sync's
-        copy with the VLANs that sync read, or a fresh fetch."""
+        """The router: a deleted one (None), a full sync's copy, or a fresh fetch."""
         with self._lock:
             if router_id in self._deleted:
                 self._deleted.discard(router_id)
-                return None, None
+                return None
             if router_id in self._prefetched:
-                return self._prefetched.pop(router_id), self._sync_tags
+                return self._prefetched.pop(router_id)
         routers = self.plugin.sync_routers([router_id])
-        return next((r for r in routers if r.id == router_id), None), None
+        return next((r for r in routers if r.id == router_id), None)
 
     def _handle(self, key) -> None:
         _, router_id = key
         self.plug_ahead.wait(router_id)         # its ports, if plugged ahead
         try:
-            router, tags = self._take(router_id)
+            router = self._take(router_id)
         except WireError as exc:
             # The server's data is bad: keep what is in place, retry at the next
             # full sync rather than tear anything down.
             raise TerminalError(f'router {router_id}: {exc}') from exc
         try:
-            self._converge(router_id, router, tags)
+            self._converge(router_id, router)
         except ActionFailed as exc:
             if not isinstance(exc.error, Stopping):
                 raise
@@ -262,14 +260,14 @@ class L3Agent:
             self._trim_due = False
         malloc.trim()
 
-    def _converge(self, router_id: str, router, tags=None) -> None:
+    def _converge(self, router_id: str, router) -> None:
         if not want.hosted(router, self.settings):
             self.reconciler.teardown(router_id)
             self.fip_status.report(router_id, None, True)
             return
         ok = False
         try:
-            self.reconciler.reconcile(router, tags=tags)
+            self.reconciler.reconcile(router)
             ok = True
         finally:
             if not self._stop.is_set():     # no calls to the server while stopping
@@ -288,43 +286,39 @@ class L3Agent:
 
     def _prefetch(self, desired) -> None:
         routers = [r for r in desired.values() if r is not None]
-        tags = self._local_vlans_of(routers)
+        self._allocate_vlans(routers)
         with self._lock:
             self._trim_due = True
-            self._sync_tags = tags
             self._prefetched = {r.id: r for r in routers}
             self._wanted_ports = frozenset(p.id for r in routers for p in router_ports(r))
-        self._plug_ahead(routers, tags)
+        self._plug_ahead(routers)
 
-    def _local_vlans_of(self, routers: list) -> dict[str, int]:
-        """The local VLANs of the routers' internal networks: one read of the
-        bridge's map (and one transaction for those still missing, the bridge's
-        external_ids growing with the networks: one each was O(N^2)); empty when
-        an L2 agent or a physical network tags the ports."""
+    def _allocate_vlans(self, routers: list) -> None:
+        """The local VLANs of the routers' internal networks asked for together: one
+        OVSDB transaction, not one per network (agent.drivers.local_vlan); none
+        when an L2 agent or a physical network tags the ports."""
         if not (self.local_vlans.enabled and not self.bridge_mappings and routers):
-            return {}
+            return
         try:
-            return self.local_vlans.tags_for([p.network_id for r in routers
-                                              for p in r.interfaces])
+            self.local_vlans.tags_for([p.network_id for r in routers for p in r.interfaces])
         except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
             LOG.warning('allocating local VLANs ahead failed: %s', exc)
-            return {}
 
-    def _plug_ahead(self, routers: list, tags: dict[str, int]) -> None:
+    def _plug_ahead(self, routers: list) -> None:
         """Plug the qr-/qg- ports of the routers that have no namespace yet in
         batches, on a thread of its own (agent.l3.plug_ahead)."""
         self.host.router_ports(fresh=True)      # what others changed meanwhile
         new = [r for r in routers
                if not self.drivers.netns.exists(names.router_namespace(r.id))]
-        self.plug_ahead.start(new, lambda chunk: self._plug_chunk(chunk, tags))
+        self.plug_ahead.start(new, self._plug_chunk)
 
-    def _plug_chunk(self, routers: list, tags: dict[str, int]) -> None:
+    def _plug_chunk(self, routers: list) -> None:
         """The ports these routers' plans would plug first, one transaction per
         bridge."""
         by_bridge: dict[str, dict] = {}
         for router in routers:
             try:
-                for action in self.reconciler.first_plugs(router, tags=tags):
+                for action in self.reconciler.first_plugs(router):
                     specs = by_bridge.setdefault(action.bridge, {})
                     first = specs.setdefault(action.port.name, action.port)
                     if first.iface_id != action.port.iface_id:
