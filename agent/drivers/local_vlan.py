@@ -16,7 +16,7 @@ load ~20): one transaction for all, 0.14 s CPU in the process and 0.05 s in
 ovs-vswitchd; 32 threads asking one each, 78 transactions, 2.7 s and 0.96 s; one
 thread asking one after the other, 1000 transactions, 7.0 s and 4.9 s (52 s).
 
-A network's tag is read by its key (:class:`_Lookup`), not from the whole map:
+A network's tag is read by its key (``LocalVlans._known``), not from the whole map:
 at 1000 networks converting the column to a dict took 2.5 ms CPU and parsing it
 0.35 ms, on every read (the reason both agents kept the tags a full sync had
 read); one key costs 0.01 ms.  So the agents ask the driver for a network's tag
@@ -98,28 +98,13 @@ class _Map(ovs_command.ReadOnlyCommand):
         self.result = tags_in(dict(_bridge(self.api, self.bridge).external_ids))
 
 
-class _Lookup(ovs_command.ReadOnlyCommand):
-    """network id -> tag of those of ``network_ids`` that have one, each read by its
-    key from the column's value as python-ovs keeps it (a ``Datum`` mapping
-    ``Atom`` to ``Atom``); the whole column only if that is not there."""
-
-    def __init__(self, api: Any, bridge: str, network_ids: Sequence[str]) -> None:
+class _Row(ovs_command.ReadOnlyCommand):
+    def __init__(self, api: Any, bridge: str) -> None:
         super().__init__(api)
         self.bridge = bridge
-        self.network_ids = network_ids
 
     def run_idl(self, txn: Any) -> None:
-        row = _bridge(self.api, self.bridge)
-        datum = getattr(row, '_data', {}).get('external_ids')
-        if datum is None:
-            tags = tags_in(dict(row.external_ids))
-            self.result = {n: tags[n] for n in self.network_ids if n in tags}
-            return
-        self.result = {}
-        for network_id in self.network_ids:
-            value = datum.values.get(Atom.new(key_for(network_id)))
-            if value is not None and value.value.isdigit():
-                self.result[network_id] = int(value.value)
+        self.result = _bridge(self.api, self.bridge)
 
 
 class LocalVlans:
@@ -132,6 +117,7 @@ class LocalVlans:
         self._cond = threading.Condition()
         self._pending: List[list] = []      # [network id, tag or None, error or None]
         self._busy = False
+        self._row: Any = None               # the bridge's IDL row (see _known)
         self.commits = 0                    # allocation transactions made
 
     @classmethod
@@ -141,7 +127,7 @@ class LocalVlans:
         return cls(cast(OvsDriver, ovs), conf.ovs.integration_bridge,
                    conf.ovs.local_vlan_tagging)
 
-    def _read(self, command: Any) -> Dict[str, int]:
+    def _read(self, command: Any) -> Any:
         """Run a read of the local IDL copy."""
         try:
             return command.execute(check_error=True, log_errors=False)
@@ -159,10 +145,34 @@ class LocalVlans:
         """The network's local VLAN, allocated on first use (1..4094, lowest free)."""
         return self.tags_for([network_id])[network_id]
 
+    def _known(self, network_ids: Sequence[str]) -> Dict[str, int]:
+        """network id -> tag of those of ``network_ids`` that have one, each read by
+        its key from the column's value as python-ovs keeps it (a ``Datum`` mapping
+        ``Atom`` to ``Atom``), without the connection's lock: ovsdbapp holds it
+        while a transaction waits for ovs-vswitchd (0.1-1 s on a busy switch), and
+        an L3 reconcile reading its tags under it waited behind every plug in
+        flight (tests/functional/l3/test_l3_agent.py took 110-128 s instead of
+        52-71 s).  Each read is one dict lookup, atomic under the GIL; the row is
+        looked up under the lock again when it is no longer the table's."""
+        api = self.ovs.api
+        row = self._row
+        if row is None or api.tables['Bridge'].rows.get(row.uuid) is not row:
+            row = self._row = self._read(_Row(api, self.bridge))
+        datum = getattr(row, '_data', {}).get('external_ids')
+        if datum is None:       # not python-ovs's layout: the whole map
+            tags = self.allocations()
+            return {n: tags[n] for n in network_ids if n in tags}
+        found = {}
+        for network_id in network_ids:
+            value = datum.values.get(Atom.new(key_for(network_id)))
+            if value is not None and value.value.isdigit():
+                found[network_id] = int(value.value)
+        return found
+
     def tags_for(self, network_ids: Sequence[str]) -> Dict[str, int]:
         """The networks' local VLANs, those missing allocated in one transaction with
         whatever other threads ask for meanwhile (see the module docstring)."""
-        known = self._read(_Lookup(self.ovs.api, self.bridge, network_ids))
+        known = self._known(network_ids)
         missing = [n for n in dict.fromkeys(network_ids) if n not in known]
         tags = self._group_commit(missing) if missing else {}
         return {n: known[n] if n in known else tags[n] for n in network_ids}
