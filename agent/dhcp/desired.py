@@ -1,8 +1,9 @@
 """What one network needs on this host: pure functions of the typed network.
 
 The DHCP port request (Neutron's existing -> reserved -> new order), the tap
-device in ``qdhcp-<net>``, the dnsmasq ProcessSpec and whether the isolated
-metadata proxy runs.  Nothing here touches the host.
+device in ``qdhcp-<net>`` (with the metadata address when the proxy runs, see
+:mod:`agent.dhcp.metadata_access`) and the dnsmasq ProcessSpec.  Nothing here
+touches the host.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from agent.common import names
 from agent.dataplane import ownership
 from agent.dataplane.device import DesiredDevice
 from agent.dhcp import dnsmasq, render
+from agent.dhcp.metadata_access import metadata_access
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.drivers.state import PortSpec
 from agent.model.network import Network, Port
@@ -34,7 +36,7 @@ def dhcp_enabled(network: Network) -> Network:
     ``get_active_networks_info`` sends every subnet; normalising both to the same
     view keeps the rendered files identical whichever call fetched the network.
     """
-    subnets = tuple(s for s in network.subnets if s.enable_dhcp)
+    subnets = network.dhcp_subnets
     if subnets == network.subnets:
         return network
     return dataclasses.replace(network, subnets=subnets)
@@ -43,7 +45,7 @@ def dhcp_enabled(network: Network) -> Network:
 def wants_dhcp(network: Network | None) -> bool:
     """Whether the network gets a DHCP server here (Neutron: admin up, a DHCP subnet)."""
     return (network is not None and network.admin_state_up
-            and any(s.enable_dhcp for s in network.subnets))
+            and bool(network.dhcp_subnets))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -63,7 +65,7 @@ def dhcp_port_request(network: Network, host: str) -> tuple[Port | None, PortReq
     3. otherwise a new port on every DHCP-enabled subnet.
     """
     device_id = names.dhcp_port_device_id(host, network.id)
-    wanted = [s.id for s in network.subnets if s.enable_dhcp]
+    wanted = [s.id for s in network.dhcp_subnets]
     ours = next((p for p in network.ports if p.device_id == device_id), None)
     if ours is not None:
         have = [ip.subnet_id for ip in ours.fixed_ips]
@@ -92,19 +94,6 @@ def with_port(network: Network, port: Port) -> Network:
                                                            key=lambda p: p.id)))
 
 
-def metadata_enabled(network: Network, settings: DnsmasqSettings) -> bool:
-    """Neutron's ``should_enable_metadata`` (without OVN metadata ports)."""
-    subnets = network.dhcp_subnets
-    if not subnets:
-        return False
-    if settings.force_metadata:
-        return True                 # Neutron's: with IPv6 subnets only too
-    if not settings.enable_isolated_metadata:
-        return False
-    isolated = render.isolated_subnets(network)
-    return any(render.serves_metadata(s, isolated[s.id], settings) for s in subnets)
-
-
 def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
                    settings: DnsmasqSettings, host: str = '',
                    local_vlan_tagging: bool = True) -> DesiredDevice:
@@ -112,19 +101,19 @@ def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
     169.254.169.254/16, and fe80::a9fe:a9fe/128 when there are IPv6 subnets.  The
     port is marked as this ``host``'s DHCP agent's; its tag is left to the L2
     agent once plugged unless ``local_vlan_tagging``."""
-    subnets = {s.id: s for s in network.subnets if s.enable_dhcp}
+    subnets = {s.id: s for s in network.dhcp_subnets}
     addresses = set()
     for ip in port.fixed_ips:
         subnet = subnets.get(ip.subnet_id)
         if subnet is not None:
             addresses.add(ipaddress.ip_interface(f'{ip.ip_address}/{subnet.cidr.prefixlen}'))
-    if metadata_enabled(network, settings):
+    if metadata_access(network, settings).proxy:
         addresses.add(METADATA_ADDRESS)
         if any(s.ip_version == 6 for s in subnets.values()):
             addresses.add(METADATA_ADDRESS_V6)
     gateways = {}
-    for subnet in network.subnets:
-        if subnet.enable_dhcp and subnet.gateway_ip is not None:
+    for subnet in subnets.values():
+        if subnet.gateway_ip is not None:
             if subnet.ip_version == 6 and not 0 < subnet.cidr.prefixlen <= 126:
                 continue
             gateways.setdefault(subnet.ip_version, subnet.gateway_ip)

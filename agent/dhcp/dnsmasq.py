@@ -20,14 +20,17 @@ DISABLE = 'disable'    # no DHCP-enabled subnet left: stop, remove the files
 NONE = 'none'          # nothing rendered changed
 
 
+def ranged_subnets(network: Network) -> tuple[Subnet, ...]:
+    """The DHCP-enabled subnets that get a ``--dhcp-range``."""
+    return tuple(s for s in network.dhcp_subnets if has_dhcp_range(s))
+
+
 def has_dhcp_range(subnet: Subnet) -> bool:
-    """Whether the subnet gets a ``--dhcp-range`` (Neutron's rule).
+    """Whether a DHCP-enabled subnet gets a ``--dhcp-range`` (Neutron's rule).
 
     IPv6: dhcpv6-stateful, dhcpv6-stateless, or neither mode set (an
     ``ipv6_ra_mode`` alone means RA only: no range); never a prefix < 64.
     """
-    if not subnet.enable_dhcp:
-        return False
     if subnet.ip_version == 4:
         return True
     mode, ra_mode = subnet.ipv6_address_mode, subnet.ipv6_ra_mode
@@ -45,7 +48,7 @@ def dhcp_range(subnet: Subnet, settings: DnsmasqSettings) -> str:
 
 def lease_max(network: Network, settings: DnsmasqSettings) -> int:
     """Sum of the ranged subnets' sizes, capped by ``dnsmasq_lease_max``."""
-    possible = sum(s.cidr.num_addresses for s in network.subnets if has_dhcp_range(s))
+    possible = sum(s.cidr.num_addresses for s in ranged_subnets(network))
     return min(possible, settings.lease_max)
 
 
@@ -72,7 +75,7 @@ def dnsmasq_argv(network: Network, dhcp_port_device: str,
         '--local-service',
         '--bind-dynamic',
     ]
-    argv += [dhcp_range(s, settings) for s in network.subnets if has_dhcp_range(s)]
+    argv += [dhcp_range(s, settings) for s in ranged_subnets(network)]
     if network.mtu > 0:
         argv.append(f'--dhcp-option-force=option:mtu,{network.mtu}')
     argv.append(f'--dhcp-lease-max={lease_max(network, settings)}')
@@ -169,7 +172,7 @@ def dhcp_cidrs(network: Network | None) -> tuple[str, ...]:
     """The ordered CIDRs of the DHCP-enabled subnets (Neutron's restart trigger)."""
     if network is None:
         return ()
-    return tuple(str(s.cidr) for s in network.subnets if s.enable_dhcp)
+    return tuple(str(s.cidr) for s in network.dhcp_subnets)
 
 
 def dnsmasq_decision(old: Network | None, new: Network | None,

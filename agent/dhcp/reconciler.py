@@ -32,6 +32,7 @@ from agent.dhcp.firewall import QdhcpFirewall
 from agent.dhcp.fetch_waiters import FetchWaiters, Waiting
 from agent.dhcp import leases
 from agent.dhcp.leases import LeaseReleaser
+from agent.dhcp.metadata_access import metadata_access
 from agent.dhcp.settings import DhcpPaths, DnsmasqSettings
 from agent.dhcp.state import Assignments, NetworkStates, Served
 from agent.drivers.state import DEAD_VLAN
@@ -138,20 +139,15 @@ class DhcpReconciler:
                               and not self.config.bridge_mappings])
 
     def _allocate_vlans(self, network_ids: list[str]) -> None:
-        """The local VLANs of a full sync in one OVSDB transaction, not one per network
-        (each makes ovs-vswitchd reconfigure every port it has).  Each network's
-        next converge takes its tag from here instead of reading the whole map
-        again; only this agent's teardown of the network releases it."""
+        """The local VLANs of a full sync asked for together: one OVSDB transaction,
+        not one per network (agent.drivers.local_vlan)."""
         if not self.config.local_vlan_tagging or not network_ids:
             return
         try:
-            tags = self.vlans.tags_for(network_ids)
+            self.vlans.tags_for(network_ids)
         except Exception as exc:  # noqa: BLE001 - each network then allocates its own
             LOG.warning('allocating the local VLANs of %d networks failed: %s',
                         len(network_ids), exc)
-            return
-        for network_id, tag in tags.items():
-            self.networks.update(network_id, tag=tag)
 
     def last_fetched(self, network_id: str) -> Network | None:
         """The network as last read from the server (a full fetch or a refetch)."""
@@ -242,7 +238,7 @@ class DhcpReconciler:
             # notification is skipped, so it does not invalidate the network.
             self.invalidate(network.id)
             network = want.with_port(network, port)
-        wanted = {s.id for s in network.subnets if s.enable_dhcp}
+        wanted = {s.id for s in network.dhcp_subnets}
         missing = wanted - {ip.subnet_id for ip in port.fixed_ips}
         if missing:
             raise DhcpPortError(f'network {network.id}: DHCP port {port.id} has no IP on '
@@ -257,11 +253,6 @@ class DhcpReconciler:
                                              self.config.bridge_mappings)
         except provider_vlan.ProviderNetworkError as exc:
             raise TerminalError(str(exc)) from None     # retrying cannot help
-        if tag is not None:
-            return tag
-        before, _ = self.networks.change(network.id,
-                                         lambda s: dataclasses.replace(s, tag=None))
-        tag = before.tag
         return self.vlans.tag_for(network.id) if tag is None else tag
 
     def _namespace_ahead(self, network: Network) -> steps.Background | None:
@@ -350,7 +341,7 @@ class DhcpReconciler:
                      'actions and dnsmasq)', network.id,
                      (time.monotonic() - started) * 1000, (port_done - started) * 1000,
                      len(plan))
-        metadata = want.metadata_enabled(network, self.settings)
+        metadata = metadata_access(network, self.settings).proxy
         self.networks.update(network.id, served=Served(network, port.id, desired.name,
                                                        metadata))
         if metadata or os.path.exists(haproxy.pid_file_path(self.settings.state_path,

@@ -15,10 +15,11 @@ import re
 from collections.abc import Iterator
 
 from agent.common import dhcp_fields
+from agent.dhcp.metadata_access import MetadataAccess, metadata_access
 from agent.dhcp.settings import DnsmasqSettings
 from agent.model.network import (
     DEVICE_OWNER_DHCP, DHCP_CONFIG_NOT_REQUIRED_OWNERS, IPV6_DHCP_STATELESS,
-    IPV6_SLAAC, ROUTER_INTERFACE_OWNERS, FixedIP, Network, Port, Subnet)
+    IPV6_SLAAC, FixedIP, Network, Port, Subnet)
 
 LOG = logging.getLogger(__name__)
 SUBNET_TAG = 'subnet-%s'
@@ -143,7 +144,7 @@ def render_hosts(network: Network, settings: DnsmasqSettings) -> str:
 
 
 def _hosts_file(network: Network, hosts) -> str:
-    dhcp_subnet_ids = {s.id for s in network.subnets if s.enable_dhcp}
+    dhcp_subnet_ids = {s.id for s in network.dhcp_subnets}
     lines = []
     for h in hosts:
         port = h.port
@@ -196,28 +197,6 @@ def _literal_addresses(ip_version, addresses):
     return [f'[{a}]' if ip_version == 6 else str(a) for a in addresses]
 
 
-def isolated_subnets(network: Network) -> dict[str, bool]:
-    """subnet id -> True unless a router-interface port holds the subnet's gateway IP."""
-    result = {s.id: True for s in network.subnets}
-    gateways = {s.id: s.gateway_ip for s in network.subnets}
-    for port in network.ports:
-        if port.device_owner not in ROUTER_INTERFACE_OWNERS:
-            continue
-        for fip in port.fixed_ips:
-            if fip.subnet_id in gateways and gateways[fip.subnet_id] == fip.ip_address:
-                result[fip.subnet_id] = False
-    return result
-
-
-def serves_metadata(subnet: Subnet, isolated: bool, settings: DnsmasqSettings) -> bool:
-    """Whether the DHCP port answers metadata for ``subnet`` (the subnet's route to
-    169.254.169.254 points at it): IPv4, and forced, or isolated with
-    enable_isolated_metadata.  The one place this is decided (the proxy runs when
-    a subnet is served so: :func:`agent.dhcp.desired.metadata_enabled`)."""
-    return subnet.ip_version == 4 and (settings.force_metadata or
-                                       (isolated and settings.enable_isolated_metadata))
-
-
 def _dhcp_port_ip(network: Network, subnet: Subnet, dhcp_port_id: str | None):
     """The DHCP port's address on ``subnet`` (our port's if ``dhcp_port_id``)."""
     for port in network.ports:
@@ -231,8 +210,8 @@ def _dhcp_port_ip(network: Network, subnet: Subnet, dhcp_port_id: str | None):
     return None
 
 
-def _subnet_routes(network: Network, subnet: Subnet, isolated: bool,
-                   settings: DnsmasqSettings, dhcp_port_id):
+def _subnet_routes(network: Network, subnet: Subnet, access: MetadataAccess,
+                   dhcp_port_id):
     gateway = subnet.gateway_ip
     routes = []
     for route in subnet.host_routes:
@@ -240,11 +219,11 @@ def _subnet_routes(network: Network, subnet: Subnet, isolated: bool,
             gateway = gateway or route.nexthop
         else:
             routes.append(f'{route.destination},{route.nexthop}')
-    if serves_metadata(subnet, isolated, settings):
+    if subnet.id in access.via_dhcp_port:
         dhcp_ip = _dhcp_port_ip(network, subnet, dhcp_port_id)
         if dhcp_ip:
             routes.append(f'{METADATA_CIDR},{dhcp_ip}')
-    elif not isolated and gateway:
+    elif subnet.id in access.via_router and gateway:
         routes.append(f'{METADATA_CIDR},{gateway}')
     for other in network.subnets:
         if other.ip_version == 4 and other.cidr != subnet.cidr:
@@ -255,10 +234,9 @@ def _subnet_routes(network: Network, subnet: Subnet, isolated: bool,
 def _subnet_options(network, settings, dhcp_port_id):
     options = []
     without_nameservers = []
-    isolated = isolated_subnets(network)
-    for subnet in network.subnets:
-        if not subnet.enable_dhcp or (subnet.ip_version == 6 and
-                                      subnet.ipv6_address_mode == IPV6_SLAAC):
+    access = metadata_access(network, settings)
+    for subnet in network.dhcp_subnets:
+        if subnet.ip_version == 6 and subnet.ipv6_address_mode == IPV6_SLAAC:
             continue
         tag = SUBNET_TAG % subnet.id
         v = subnet.ip_version
@@ -273,8 +251,7 @@ def _subnet_options(network, settings, dhcp_port_id):
             without_nameservers.append(subnet.id)
         if settings.dns_domain and v == 6:
             options.append(format_option(v, tag, 'domain-search', settings.dns_domain))
-        gateway, routes = _subnet_routes(network, subnet, isolated[subnet.id],
-                                         settings, dhcp_port_id)
+        gateway, routes = _subnet_routes(network, subnet, access, dhcp_port_id)
         if v == 4:
             if routes:
                 if gateway:
@@ -342,7 +319,7 @@ def render_leases(network: Network, settings: DnsmasqSettings, old_leases: str =
     it up) for each IPv4 allocation on a DHCP-enabled subnet; from the old file
     the ``duid`` line and the IPv6 leases of addresses still allocated are kept.
     """
-    v4_dhcp = {s.id for s in network.subnets if s.enable_dhcp and s.ip_version == 4}
+    v4_dhcp = {s.id for s in network.dhcp_subnets if s.ip_version == 4}
     lines = []
     v6_allocated = set()
     for port in network.ports:       # as _iter_hosts, without the names

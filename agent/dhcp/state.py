@@ -38,7 +38,6 @@ class NetworkState:
     """Everything the agent keeps of one network between two of its reconciles."""
     fetched: Network | None = None      # as last read from the server
     served: Served | None = None        # as last converged
-    tag: int | None = None              # local VLAN a full sync allocated, used once
     ready: frozenset[tuple[str, int]] = frozenset()    # (port, revision) reported ready
     claimed: bool = False               # its namespace holds a process of ours (sweep)
     last_reload: float | None = None    # time.monotonic() of its last SIGHUP

@@ -144,7 +144,6 @@ class L3Agent:
         self._lock = threading.Lock()
         self._prefetched: Prefetched[str, Router] = Prefetched()
         self._fetch_started = 0.0
-        self._sync_tags: dict[str, int] = {}    # local VLANs read by the last full sync
         self._fetched_ports: frozenset[str] = frozenset()   # of the last full sync
         self._trim_due = False      # a full sync's burst is being worked off
         self.trimmer = malloc.Trimmer(interval=0.0)     # once it is
@@ -230,26 +229,24 @@ class L3Agent:
     # -- the worker ------------------------------------------------------------------
 
     def _take(self, router_id: str):
-        """(router, local VLANs known for it): a deleted one (None), a full sync's
-        copy with the VLANs that sync read, or a fresh fetch."""
+        """The router: a deleted one (None), a full sync's copy, or a fresh fetch."""
         copied, router = self._prefetched.take(router_id)
         if copied:
-            with self._lock:
-                return router, None if router is None else self._sync_tags
+            return router
         routers = self.plugin.sync_routers([router_id])
-        return next((r for r in routers if r.id == router_id), None), None
+        return next((r for r in routers if r.id == router_id), None)
 
     def _handle(self, key) -> None:
         _, router_id = key
         self.plug_ahead.wait(router_id)         # its ports, if plugged ahead
         try:
-            router, tags = self._take(router_id)
+            router = self._take(router_id)
         except WireError as exc:
             # The server's data is bad: keep what is in place, retry at the next
             # full sync rather than tear anything down.
             raise TerminalError(f'router {router_id}: {exc}') from exc
         try:
-            self._converge(router_id, router, tags)
+            self._converge(router_id, router)
         except ActionFailed as exc:
             if not isinstance(exc.error, Stopping):
                 raise
@@ -268,14 +265,14 @@ class L3Agent:
             self._trim_due = False
         self.trimmer.idle()
 
-    def _converge(self, router_id: str, router, tags=None) -> None:
+    def _converge(self, router_id: str, router) -> None:
         if not want.hosted(router, self.settings):
             self.reconciler.teardown(router_id)
             self.fip_status.report(router_id, None, True)
             return
         ok = False
         try:
-            self.reconciler.reconcile(router, tags=tags)
+            self.reconciler.reconcile(router)
             ok = True
         finally:
             if not self._stop.is_set():     # no calls to the server while stopping
@@ -295,37 +292,32 @@ class L3Agent:
 
     def _prefetch(self, desired) -> None:
         routers = [r for r in desired.values() if r is not None]
-        tags = self._local_vlans_of(routers)
+        self._allocate_vlans(routers)
         with self._lock:
             self._trim_due = True
-            self._sync_tags = tags      # before the copies that are taken with them
             self._fetched_ports = frozenset(p.id for r in routers for p in router_ports(r))
         self._prefetched.fetched({r.id: r for r in routers}, self._fetch_started)
-        self._plug_ahead(routers, tags)
+        self._plug_ahead(routers)
 
-    def _local_vlans_of(self, routers: list) -> dict[str, int]:
-        """The local VLANs of the routers' internal networks: one read of the
-        bridge's map (and one transaction for those still missing, the bridge's
-        external_ids growing with the networks: one each was O(N^2)); empty when
-        an L2 agent or a physical network tags the ports."""
+    def _allocate_vlans(self, routers: list) -> None:
+        """The local VLANs of the routers' internal networks asked for together: one
+        OVSDB transaction, not one per network (agent.drivers.local_vlan); none
+        when an L2 agent or a physical network tags the ports."""
         if not (self.local_vlans.enabled and not self.bridge_mappings and routers):
-            return {}
+            return
         try:
-            return self.local_vlans.tags_for([p.network_id for r in routers
-                                              for p in r.interfaces])
+            self.local_vlans.tags_for([p.network_id for r in routers for p in r.interfaces])
         except Exception as exc:  # noqa: BLE001 - each reconcile allocates its own
             LOG.warning('allocating local VLANs ahead failed: %s', exc)
-            return {}
 
-    def _plug_ahead(self, routers: list, tags: dict[str, int]) -> None:
+    def _plug_ahead(self, routers: list) -> None:
         """Plug the qr-/qg- ports of the routers that have no namespace yet in
         batches, on a thread of its own (agent.l3.plug_ahead)."""
         self.host.router_ports(fresh=True)      # what others changed meanwhile
         new = [r for r in routers
                if not self.drivers.netns.exists(names.router_namespace(r.id))]
         self.plug_ahead.start(new, lambda chunk: plug_first_ports(
-            chunk, lambda router: self.reconciler.first_plugs(router, tags=tags),
-            self.drivers.ovs, self.host.touched))
+            chunk, self.reconciler.first_plugs, self.drivers.ovs, self.host.touched))
 
     def _wanted_ports(self) -> set[str]:
         """Port ids of the routers the last full sync fetched or that are served."""

@@ -87,27 +87,22 @@ class RouterReconciler:
 
     # -- reconcile -------------------------------------------------------------------
 
-    def _tags(self, router: Router, known: Mapping[str, int] | None = None
-              ) -> dict[str, int]:
-        """network id -> VLAN of the router's interfaces; ``known``: local VLANs a
-        full sync read for all its routers at once (each lookup reads the
-        bridge's whole map of them: a thousand entries at a thousand routers)."""
+    def _tags(self, router: Router) -> dict[str, int]:
+        """network id -> VLAN of the router's interfaces (a physical network's, else
+        the local VLAN, else 4095 when an L2 agent tags the ports)."""
         tags: dict[str, int] = {}
         for port in (*router.interfaces, *((router.ha_port,) if router.ha else ())):
             if port.network_id not in tags:
                 tag = provider_vlan.provider_tag(port.network_id, port.segment,
                                                  self.bridge_mappings)
-                if tag is None and known is not None:
-                    tag = known.get(port.network_id)
                 tags[port.network_id] = (self.local_vlans.port_tag(port.network_id)
                                          if tag is None else tag)
         return tags
 
-    def reconcile(self, router: Router, ports: list | None = None,
-                  tags: Mapping[str, int] | None = None) -> rplan.Plan:
+    def reconcile(self, router: Router, ports: list | None = None) -> rplan.Plan:
         """Make the host hold ``router``; returns the plan that was executed."""
         primary = router.ha and ha_state.read(self.settings.ha, router.id) == ha_state.PRIMARY
-        desired = want.desired_router(router, self.settings, self._tags(router, tags), primary)
+        desired = want.desired_router(router, self.settings, self._tags(router), primary)
         with self._lock:
             state = self._routers.get(router.id)
         previous = None if state is None else state.floating_ips
@@ -143,13 +138,12 @@ class RouterReconciler:
             self._stop_proxy(router.id)
         return plan
 
-    def first_plugs(self, router: Router, ports: list | None = None,
-                    tags: Mapping[str, int] | None = None) -> list[dev.PlugPort]:
+    def first_plugs(self, router: Router, ports: list | None = None) -> list[dev.PlugPort]:
         """The ports ``router``'s plan plugs when its namespace does not exist yet
         (a full sync plugs those of every such router together, then reconciles)."""
         if self.host.drivers.netns.exists(names.router_namespace(router.id)):
             return []
-        desired = want.desired_router(router, self.settings, self._tags(router, tags))
+        desired = want.desired_router(router, self.settings, self._tags(router))
         observed = self.host.observe(desired, ports)
         return [a for a in rplan.diff(desired, observed, {}, self.host.bridges).actions
                 if isinstance(a, dev.PlugPort)]

@@ -1,7 +1,7 @@
 """The instance documents, as Nova's metadata API serves them; pure functions.
 
 :func:`lookup` maps a request path to a :class:`Document` for one
-:class:`~agent.metadata.model.InstanceView`, following Nova's routing: paths
+:class:`~agent.model.instance.InstanceView`, following Nova's routing: paths
 under ``/openstack`` are the OpenStack format (``/openstack`` lists the dated
 versions and ``latest``; ``/openstack/<version>`` lists that version's files),
 every other path is the EC2 format (:mod:`agent.metadata.ec2`), with ``/``
@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import ipaddress
 import json
 import os
 import posixpath
 
 from agent.common import names
 from agent.metadata import ec2
-from agent.metadata.model import InstanceView, Port, Subnet
+from agent.model.instance import InstanceView
+from agent.model.network import Port, Subnet
 
 FOLSOM = '2012-08-10'
 GRIZZLY = '2013-04-04'
@@ -143,19 +143,15 @@ def link_name(port: Port) -> str:
     return names.tap_name(port.id)
 
 
-def _netmask(subnet: Subnet) -> str:
-    return str(ipaddress.ip_network(subnet.cidr, strict=False).netmask)
-
-
 def _routes(subnet: Subnet) -> list[dict]:
     routes = []
-    if subnet.gateway_ip:
+    if subnet.gateway_ip is not None:
         any_ = '0.0.0.0' if subnet.ip_version == 4 else '::'
-        routes.append({'network': any_, 'netmask': any_, 'gateway': subnet.gateway_ip})
-    for destination, nexthop in subnet.host_routes:
-        net = ipaddress.ip_network(destination, strict=False)
+        routes.append({'network': any_, 'netmask': any_, 'gateway': str(subnet.gateway_ip)})
+    for route in subnet.host_routes:
+        net = route.destination
         routes.append({'network': str(net.network_address), 'netmask': str(net.netmask),
-                       'gateway': nexthop})
+                       'gateway': str(route.nexthop)})
     return routes
 
 
@@ -171,13 +167,14 @@ def _network_entry(view: InstanceView, port: Port, subnet: Subnet, address: str,
                    number: int) -> dict:
     entry = {'id': f'network{number}', 'link': link_name(port),
              'network_id': port.network_id}
-    if subnet.ip_version == 4 and subnet.enable_dhcp and subnet.dhcp_server:
+    if subnet.ip_version == 4 and subnet.enable_dhcp and subnet.id in view.dhcp_served:
         # Nova: a subnet with a DHCP server is configured by DHCP.
         return {'id': entry['id'], 'type': 'ipv4_dhcp', 'link': entry['link'],
                 'network_id': port.network_id}
     net_type = 'ipv4' if subnet.ip_version == 4 else _V6_TYPES.get(
         subnet.ipv6_address_mode or '', 'ipv6')
-    entry.update({'type': net_type, 'ip_address': address, 'netmask': _netmask(subnet),
+    entry.update({'type': net_type, 'ip_address': address,
+                  'netmask': str(subnet.cidr.netmask),
                   'routes': _routes(subnet), 'services': _dns(subnet)})
     return {k: entry[k] for k in ('id', 'type', 'link', 'ip_address', 'netmask',
                                   'routes', 'network_id', 'services')}
@@ -196,7 +193,7 @@ def network_data(view: InstanceView) -> dict:
             subnet = view.subnet(ip.subnet_id)
             if subnet is None:
                 continue
-            networks.append(_network_entry(view, port, subnet, ip.ip_address,
+            networks.append(_network_entry(view, port, subnet, str(ip.ip_address),
                                            len(networks)))
             for dns in _dns(subnet):
                 if dns not in services:

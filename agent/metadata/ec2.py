@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 
-from agent.metadata.model import InstanceView
+from agent.model.instance import InstanceView
 
 VERSIONS = ('1.0', '2007-01-19', '2007-03-01', '2007-08-29', '2007-10-10',
             '2007-12-15', '2008-02-01', '2008-09-01', '2009-04-04')

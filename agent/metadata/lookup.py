@@ -29,8 +29,9 @@ from typing import Generic, TypeVar
 
 import oslo_messaging
 
-from agent.metadata.model import InstanceView, Port, instance_view_from_wire, port_from_wire
-from agent.rpc.codec import WireError
+from agent.model.instance import InstanceView
+from agent.model.network import Port
+from agent.rpc.codec import WireError, instance_view_from_wire, ports_from_wire
 from agent.rpc.transport import admin_context, make_rpc_client
 
 LOG = logging.getLogger(__name__)
@@ -101,12 +102,8 @@ class MetadataPluginApi:
         except OSError as exc:
             raise ControllerUnavailable(f'{method}: broker unreachable: {exc}') from None
 
-    def get_ports(self, filters: dict) -> list[Port]:
-        result = self._call('get_ports', filters=filters)
-        if not isinstance(result, list):
-            raise WireError('get_ports reply', '(result)',
-                            f'{type(result).__name__} is not a list')
-        return [port_from_wire(p, 'get_ports reply') for p in result]
+    def get_ports(self, filters: dict) -> tuple[Port, ...]:
+        return ports_from_wire(self._call('get_ports', filters=filters))
 
     def get_instance_metadata(self, device_id: str) -> dict:
         result = self._call('get_instance_metadata', device_id=device_id)
@@ -164,6 +161,7 @@ class InstanceLookup:
             return None
 
         mac = mac_from_eui64(remote_ip)
+        address = ipaddress.ip_address(remote_ip)
         if mac is None:
             filters = {'network_id': list(networks),
                        'fixed_ips': {'ip_address': [remote_ip]}}
@@ -173,7 +171,7 @@ class InstanceLookup:
         def matches(port: Port) -> bool:
             if mac is not None:
                 return port.mac_address.lower() == mac
-            return any(ip.ip_address == remote_ip for ip in port.fixed_ips)
+            return any(ip.ip_address == address for ip in port.fixed_ips)
         found = self._ports.get_or_load(
             (networks, remote_ip), lambda: tuple(self.api.get_ports(filters)))
         candidates = [p for p in found if is_instance_port(p) and matches(p)]

@@ -1,4 +1,4 @@
-"""Networks, subnets and ports as the DHCP agent sees them."""
+"""Networks, subnets and ports as the DHCP and metadata agents see them."""
 
 from __future__ import annotations
 
@@ -45,19 +45,6 @@ class Subnet:
     ipv6_ra_mode: str | None = None
     name: str = ''
 
-    @property
-    def has_dhcp_range(self):
-        """Whether dnsmasq serves addresses (or stateless info) on this subnet."""
-        if not self.enable_dhcp:
-            return False
-        if self.ip_version == 4:
-            return True
-        if self.cidr.prefixlen < 64:
-            return False
-        if self.ipv6_address_mode is None and self.ipv6_ra_mode is None:
-            return True
-        return self.ipv6_address_mode in (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS)
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class FixedIP:
@@ -87,6 +74,8 @@ class Port:
     name: str = ''
     # (ip, hostname, fqdn) triples from dns_assignment, when the server sends them.
     dns_assignment: tuple[tuple[str, str, str], ...] = ()
+    project_id: str = ''
+    vif_type: str = 'ovs'           # binding:vif_type (the metadata's network_data.json)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -109,8 +98,14 @@ class Network:
     segment: Segment | None = None
 
     @property
-    def dhcp_subnets(self):
-        return tuple(s for s in self.subnets if s.enable_dhcp)
+    def dhcp_subnets(self) -> tuple[Subnet, ...]:
+        """The subnets with DHCP enabled, in order: the one place that filters them.
+        Not cached (the model has slots): measured 0.5 us when all have DHCP (the
+        tuple itself), 1.5 us for two subnets of which one has not."""
+        subnets = self.subnets
+        if all(s.enable_dhcp for s in subnets):
+            return subnets
+        return tuple(s for s in subnets if s.enable_dhcp)
 
     def port(self, port_id):
         return next((p for p in self.ports if p.id == port_id), None)

@@ -1,7 +1,7 @@
 """Wire dicts (Neutron's agent RPC payloads) → :mod:`agent.model` dataclasses.
 
-The only module that knows the wire field names of networks, subnets, ports and
-routers.  Every problem raises :class:`WireError` naming the object, the field
+The only module that knows the wire field names of networks, subnets, ports,
+routers and the metadata agent's instances.  Every problem raises :class:`WireError` naming the object, the field
 (with its path, e.g. ``fixed_ips[0].ip_address``) and what is wrong, so a bad
 message can be logged precisely and dropped.  Event payloads are decoded in
 :mod:`agent.rpc.events` with the same readers.
@@ -9,14 +9,19 @@ message can be logged precisely and dropped.  Event payloads are decoded in
 
 from __future__ import annotations
 
+import base64
+import binascii
 import builtins
+import dataclasses
 import ipaddress
+import json
 import logging
 import sys
 from collections.abc import Mapping
 
 from agent.common import dhcp_fields
 from agent.common.names import is_uuid
+from agent.model.instance import Instance, InstanceView
 from agent.model.network import (IPV6_DHCP_STATEFUL, IPV6_DHCP_STATELESS, IPV6_SLAAC,
                                  DhcpOpt, FixedIP, HostRoute, Network, Port, Segment,
                                  Subnet)
@@ -257,7 +262,9 @@ def port_from_wire(data, network_id: str | None = None) -> Port:
         binding_host_id=f.str('binding:host_id', ''),
         revision_number=f.int('revision_number', 0),
         name=f.str('name', ''),
-        dns_assignment=_dns_assignment(f))
+        dns_assignment=_dns_assignment(f),
+        project_id=f.str('project_id', '') or f.str('tenant_id', ''),
+        vif_type=f.str('binding:vif_type', 'ovs'))
 
 
 def network_from_wire(data) -> Network:
@@ -295,13 +302,17 @@ def _nested(decode, parent: Fields, name: str, *args, skip_bad: bool = False):
         return []
     if not isinstance(value, (list, tuple)):
         raise parent.error(name, f'{_short(value)} is not a list')
+    return _each(decode, value, parent.obj, f'{parent.prefix}{name}', *args,
+                 skip_bad=skip_bad)
+
+
+def _each(decode, items, obj: str, path: str, *args, skip_bad: bool = False) -> list:
     out = []
-    for i, item in enumerate(value):
+    for i, item in enumerate(items):
         try:
             out.append(decode(item, *args))
         except WireError as e:
-            error = WireError(parent.obj, f'{parent.prefix}{name}[{i}].{e.field}',
-                              f'{e.problem} (in {e.obj})')
+            error = WireError(obj, f'{path}[{i}].{e.field}', f'{e.problem} (in {e.obj})')
             if not skip_bad:
                 raise error from None
             LOG.error('Refusing %s: %s', e.obj, error)
@@ -425,3 +436,67 @@ def _one(decode, parent: Fields, name: str):
     except WireError as e:
         raise WireError(parent.obj, f'{parent.prefix}{name}.{e.field}',
                         f'{e.problem} (in {e.obj})') from None
+
+
+# Metadata side --------------------------------------------------------------------
+
+def ports_from_wire(data, obj: str = 'get_ports reply') -> tuple[Port, ...]:
+    """A ``get_ports`` answer; a port that does not decode is left out with an ERROR
+    naming it (as a network's ports are)."""
+    if not isinstance(data, (list, tuple)):
+        raise WireError(obj, '(result)', f'{type(data).__name__} is not a list')
+    return tuple(_each(port_from_wire, data, obj, '', skip_bad=True))
+
+
+def instance_from_wire(device_id: str, data) -> Instance:
+    """The ``instance`` of a ``get_instance_metadata`` answer (None: defaults)."""
+    if data is None:
+        return Instance(device_id=device_id)
+    f = Fields('get_instance_metadata reply', data, 'instance.')
+    raw_ud = f.raw('user_data', None)
+    try:
+        user_data = None if raw_ud is None else base64.b64decode(raw_ud, validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        raise f.error('user_data', 'is not base64') from None
+    keys = f.raw('public_keys', {}) or {}
+    if not isinstance(keys, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                             for k, v in keys.items()):
+        raise f.error('public_keys', 'is not an object of strings')
+    vendor = f.raw('vendor_data', {}) or {}
+    if not isinstance(vendor, dict):
+        raise f.error('vendor_data', 'is not an object')
+    return Instance(device_id=device_id, name=f.str('name', ''),
+                    hostname=f.str('hostname', ''), project_id=f.str('project_id', None),
+                    availability_zone=f.str('availability_zone', None),
+                    user_data=user_data, public_keys=tuple(sorted(keys.items())),
+                    vendor_data=json.dumps(vendor, sort_keys=True))
+
+
+def _mtus(f: Fields) -> tuple[tuple[str, int], ...]:
+    """(network id, mtu) of the answer's ``networks`` object ``{id: {mtu, ...}}``."""
+    nets = f.raw('networks', {})
+    if not isinstance(nets, Mapping):
+        raise f.error('networks', f'{_short(nets)} is not an object')
+    return tuple(sorted((network_id, Fields(f.obj, net, f'networks.{network_id}.')
+                         .int('mtu', 0)) for network_id, net in nets.items()))
+
+
+def instance_view_from_wire(answer, port: Port, remote_ip: str) -> InstanceView:
+    """The view of ``port``'s instance from a ``get_instance_metadata`` answer:
+    the instance, its ports, their networks' MTUs, the subnets of their fixed IPs
+    (with ``dhcp_server``, Nova's) and their floating IPs."""
+    f = Fields('get_instance_metadata reply', answer)
+    ports = tuple(_nested(port_from_wire, f, 'ports', skip_bad=True))
+    if port.id not in {p.id for p in ports}:
+        ports = (port,) + ports       # e.g. deleted meanwhile: still answer for it
+    subnets = tuple(_nested(subnet_from_wire, f, 'subnets'))
+    dhcp_served = frozenset(s.id for s, item in zip(subnets, f.items('subnets', ()))
+                            if item.ip('dhcp_server', None) is not None)
+    fips = tuple((fip.uuid('port_id'), str(fip.ip('floating_ip_address')))
+                 for fip in f.items('floating_ips', ()))
+    instance = instance_from_wire(port.device_id, f.raw('instance', None))
+    if instance.project_id is None and port.project_id:
+        instance = dataclasses.replace(instance, project_id=port.project_id)
+    return InstanceView(instance=instance, port_id=port.id, remote_ip=remote_ip,
+                        ports=ports, network_mtus=_mtus(f), subnets=subnets,
+                        floating_ips=fips, dhcp_served=dhcp_served)

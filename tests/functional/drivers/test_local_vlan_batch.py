@@ -2,6 +2,7 @@
 transactions, each network its own tag, the same network the same tag."""
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -52,3 +53,39 @@ def test_many_networks_at_once_take_one_transaction(ovs, make_bridge):
     assert vlans.allocations() == tags
     assert vlans.tags_for(nets) == {n: tags[n] for n in nets}
     assert vlans.commits == commits + 1                    # all known: no transaction
+
+
+
+def test_a_tag_is_read_by_its_key_and_is_current(ovs, make_bridge, monkeypatch):
+    """A network's tag is read without converting the bridge's whole map, and
+    another process's allocation is seen as soon as the IDL has it."""
+    from agent.drivers import local_vlan
+    from agent.drivers.ovs import OvsDriver
+    bridge = make_bridge()
+    vlans = LocalVlans(ovs, bridge)
+    nets = [str(uuid.uuid4()) for _ in range(5)]
+    tags = vlans.tags_for(nets)
+    monkeypatch.setattr(local_vlan, 'tags_in', None)       # the whole map: not read
+    assert [vlans.tag_for(n) for n in nets] == [tags[n] for n in nets]
+    assert vlans.tags_for(nets[::-1]) == tags
+    monkeypatch.undo()
+    other = str(uuid.uuid4())
+    theirs = LocalVlans(OvsDriver(ovs.connection, timeout=30), bridge)
+    assert theirs.tag_for(other) == 6
+    deadline = time.monotonic() + 10
+    while other not in vlans.allocations() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    commits = vlans.commits
+    assert vlans.tag_for(other) == 6 and vlans.commits == commits   # theirs, not a new one
+
+
+def test_a_full_map_fails_only_the_networks_without_a_tag(ovs, make_bridge):
+    from agent.drivers.state import DriverError, key_for
+    bridge = make_bridge()
+    taken = {key_for(str(uuid.uuid4())): str(tag) for tag in range(1, 4094)}
+    ovs.api.db_set('Bridge', bridge, ('external_ids', taken)).execute(check_error=True)
+    vlans = LocalVlans(ovs, bridge)
+    fits, left_out = str(uuid.uuid4()), str(uuid.uuid4())
+    with pytest.raises(DriverError, match=f'no free local VLAN for network {left_out}'):
+        vlans.tags_for([fits, left_out])
+    assert vlans.commits == 1 and vlans.tag_for(fits) == 4094

@@ -6,6 +6,7 @@ import pytest
 
 from agent.common import names
 from agent.dhcp import desired as want
+from agent.dhcp.metadata_access import metadata_access
 from agent.dhcp.settings import DnsmasqSettings
 from agent.model import network as m
 from tests.unit.dhcp import golden as g
@@ -87,7 +88,7 @@ def test_device_marked_ours_and_tag_left_to_an_l2_agent(tagging, manage_tag):
 def test_isolated_metadata_adds_the_metadata_address():
     settings = DnsmasqSettings(enable_isolated_metadata=True)
     net = network(dhcp_port())
-    assert want.metadata_enabled(net, settings)
+    assert metadata_access(net, settings).proxy
     dev = want.desired_device(net, dhcp_port(), 'br-int', 5, settings)
     assert ipaddress.ip_interface('169.254.169.254/16') in dev.addresses
 
@@ -96,9 +97,9 @@ def test_a_router_on_the_gateway_means_no_isolated_metadata():
     router = g.port(g.ROUTER_PORT_ID, 'fa:16:3e:b8:63:26', (g.SUBNET_ID, '192.168.10.1'),
                     owner='network:router_interface')
     settings = DnsmasqSettings(enable_isolated_metadata=True)
-    assert not want.metadata_enabled(network(dhcp_port(), router), settings)
-    assert want.metadata_enabled(network(dhcp_port(), router),
-                                 DnsmasqSettings(force_metadata=True))
+    assert not metadata_access(network(dhcp_port(), router), settings).proxy
+    assert metadata_access(network(dhcp_port(), router),
+                           DnsmasqSettings(force_metadata=True)).proxy
 
 
 def test_ipv6_address_and_gateway():

@@ -104,7 +104,7 @@ def test_dhcp_network_converts_to_dhcp4(served, monkeypatch):
     ci_os, _ = _import_cloudinit()
     monkeypatch.setenv('NO_PROXY', '127.0.0.1')
     url, current = served
-    current['view'] = view(dhcp_server='10.0.0.2')
+    current['view'] = view(dhcp_server=True)
     with urllib.request.urlopen(url + '/openstack/latest/network_data.json') as resp:
         nd = json.load(resp)
     config = ci_os.convert_net_json(nd, known_macs={'fa:16:3e:00:00:01': 'eth0'})

@@ -165,7 +165,7 @@ def test_network_data_values():
 
 
 def test_network_data_dhcp_subnet_is_ipv4_dhcp():
-    nd = as_json(view(dhcp_server='10.0.0.2'), '/openstack/latest/network_data.json')
+    nd = as_json(view(dhcp_server=True), '/openstack/latest/network_data.json')
     check_network_data(nd)
     assert nd['networks'] == [{'id': 'network0', 'type': 'ipv4_dhcp',
                                'link': 'tap' + PORT[:11], 'network_id': NET}]

@@ -1,20 +1,25 @@
 """The port lookup (Neutron's filters), its cache, and the agent's answers."""
 
+import uuid
+
 import pytest
 
 from agent.metadata import agent as md_agent
 from agent.metadata.lookup import ControllerUnavailable, InstanceLookup, TtlCache
 from agent.metadata.server import Caller
+from agent.rpc.codec import ports_from_wire
 
 ROUTER = '11111111-2222-4333-8444-555555555555'
 NET_A = 'aaaaaaaa-0000-4000-8000-000000000001'
 NET_B = 'aaaaaaaa-0000-4000-8000-000000000002'
 
 
-def wire_port(id_, net, ip, device='', owner='compute:nova'):
-    return {'id': id_, 'network_id': net, 'mac_address': 'fa:16:3e:00:00:01',
-            'device_id': device, 'device_owner': owner, 'project_id': 'p1',
-            'fixed_ips': [{'subnet_id': 's-' + net[-1], 'ip_address': ip}]}
+def wire_port(name, net, ip, device='', owner='compute:nova'):
+    """A port dict as get_ports answers; ``name`` picks its id."""
+    return {'id': str(uuid.uuid5(uuid.NAMESPACE_DNS, name)), 'network_id': net,
+            'mac_address': 'fa:16:3e:00:00:01', 'device_id': device,
+            'device_owner': owner, 'project_id': 'p1',
+            'fixed_ips': [{'subnet_id': net[:-1] + 'f', 'ip_address': ip}]}
 
 
 class FakeApi:
@@ -26,7 +31,6 @@ class FakeApi:
         self.calls = []
 
     def get_ports(self, filters):
-        from agent.metadata.model import port_from_wire
         self.calls.append(('get_ports', filters))
         if self.down:
             raise ControllerUnavailable('no answer')
@@ -43,8 +47,8 @@ class FakeApi:
             ips = filters.get('fixed_ips', {}).get('ip_address')
             if ips and not any(i['ip_address'] in ips for i in p['fixed_ips']):
                 continue
-            found.append(port_from_wire(p))
-        return found
+            found.append(p)
+        return ports_from_wire(found)
 
     def get_instance_metadata(self, device_id):
         self.calls.append(('get_instance_metadata', device_id))

@@ -89,3 +89,16 @@ ROUTER_DICT = {
 
 def copy_of(payload):
     return copy.deepcopy(payload)
+
+
+def mutate(base, path, value):
+    """A copy of ``base`` with ``value`` at ``path`` (KeyError: the key removed)."""
+    data = copy_of(base)
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return data

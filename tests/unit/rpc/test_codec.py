@@ -78,18 +78,6 @@ def test_prefixlen_falls_back_to_subnet():
     assert codec.router_from_wire(data).interfaces[0].fixed_ips[0][1] == 24
 
 
-def _mutate(base, path, value):
-    data = P.copy_of(base)
-    target = data
-    for key in path[:-1]:
-        target = target[key]
-    if value is KeyError:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return data
-
-
 @pytest.mark.parametrize('decode, base, path, value, obj, field, problem', [
     (codec.port_from_wire, P.PORT_DICT, ('fixed_ips', 0, 'ip_address'), '10.0.0.300',
      'port ' + P.PORT, 'fixed_ips[0].ip_address', 'is not an IP address'),
@@ -132,7 +120,7 @@ def _mutate(base, path, value):
      'router ' + P.ROUTER, 'enable_snat', 'is not a boolean'),
 ])
 def test_errors_name_object_and_field(decode, base, path, value, obj, field, problem):
-    data = _mutate(base, path, value)
+    data = P.mutate(base, path, value)
     if obj is None:     # a null list is accepted as empty
         decode(data)
         return
@@ -149,7 +137,7 @@ def test_non_dict_payload():
 
 
 def test_example_message_from_the_brief():
-    data = _mutate(P.PORT_DICT, ('fixed_ips', 0, 'ip_address'), '10.0.0.300')
+    data = P.mutate(P.PORT_DICT, ('fixed_ips', 0, 'ip_address'), '10.0.0.300')
     with pytest.raises(WireError) as info:
         codec.port_from_wire(data)
     assert str(info.value) == (f"port {P.PORT}: field fixed_ips[0].ip_address: "
