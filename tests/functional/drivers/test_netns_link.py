@@ -4,6 +4,7 @@ import ipaddress
 import socket
 import subprocess
 import threading
+import time
 import uuid
 
 import pytest
@@ -51,6 +52,25 @@ def test_a_namespace_made_with_its_sysctls_runs_work_on_its_worker(leaks):
         assert netns.sysctl_get(name, 'net.ipv4.ip_nonlocal_bind') == '1'
     finally:
         assert netns.delete(name) is True
+
+
+def test_idle_workers_linger_only_while_few_live(make_namespace, monkeypatch):
+    """Beyond CROWD live workers an idle one exits after CROWDED_IDLE_SECONDS,
+    not IDLE_SECONDS: a full sync's burst does not leave a thread per namespace."""
+    worker = netns._NamespaceWorker
+    monkeypatch.setattr(worker, 'CROWD', 2)
+    names = [make_namespace('qrouter-') for _ in range(4)]   # each creator stays its worker
+
+    def live():
+        return {t.name for t in threading.enumerate()} & {f'netlink-{n}' for n in names}
+    polling.wait_for(lambda: len(live()) <= 2, worker.IDLE_SECONDS - 0.5, 0.02,
+                     'the crowded workers exiting')
+    polling.wait_for(lambda: not live(), worker.IDLE_SECONDS + 1, 0.05,
+                     'the last two exiting after IDLE_SECONDS')
+    for name in names[:2]:
+        netns.call_netlink(name, lambda _ipr: None)
+    time.sleep(3 * worker.CROWDED_IDLE_SECONDS)
+    assert live() == {f'netlink-{n}' for n in names[:2]}      # few: they linger
 
 
 def test_sysctls_are_per_namespace_and_idempotent(make_namespace):
