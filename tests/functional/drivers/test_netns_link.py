@@ -69,9 +69,11 @@ def test_beyond_lingering_the_least_recently_used_idle_workers_stop(make_namespa
     netns.call_netlink(names[0], lambda _ipr: None)      # a new worker: 2 stops
     polling.wait_for(lambda: live() == workers(3, 0), 2, 0.02, 'the oldest idle stopping')
     gate = threading.Event()
-    busy = threading.Thread(target=netns.call_netlink, args=(names[0], lambda _ipr: gate.wait(5)))
+    busy = threading.Thread(target=netns.call_netlink,
+                            args=(names[0], lambda _ipr: gate.wait(5)))
     busy.start()
-    polling.wait_for(lambda: netns._workers[names[0]].pending == 1, 2, 0.01, 'the call running')
+    polling.wait_for(lambda: netns._workers[names[0]].pending == 1, 2, 0.01,
+                     'the call running')
     netns.call_netlink(names[3], lambda _ipr: None)      # 0 (busy) is the oldest now
     netns.call_netlink(names[1], lambda _ipr: None)
     polling.wait_for(lambda: live() == workers(0, 1), 2, 0.02, 'the oldest idle one stopping')
