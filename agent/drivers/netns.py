@@ -17,11 +17,13 @@ import concurrent.futures
 import contextlib
 import ctypes
 import errno
+import itertools
 import logging
 import os
 import queue
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from agent.drivers.netlink_api import IPRoute, NetlinkError
@@ -233,6 +235,8 @@ def create(name: str, sysctls: Optional[Mapping[str, Any]] = None) -> bool:
                 old.stopped = True
                 old.stop()
             _workers[name] = worker
+            _workers.move_to_end(name)
+            _make_room()
         else:
             worker.stop()
     LOG.debug('%s', commands.link_set(name, 'lo', up=True))
@@ -248,6 +252,15 @@ class _NamespaceWorker:
     threads and sockets (nor keep a deleted namespace alive).  A worker with its
     ``IPRoute`` holds ~0.3 MiB, and a new one costs ~2 ms: after a full sync only
     the namespaces of the last two seconds keep theirs.
+
+    And at most :data:`LINGERING` of them: a worker made beyond that stops the
+    least recently used idle ones (no call queued or running; see
+    :func:`_make_room`).  A full sync visits each namespace in a burst of calls,
+    and the two seconds' linger alone kept a thread for every namespace of the
+    last two seconds: the L3 agent's restart with 1000 routers ended with ~290
+    (4.6 MiB of touched thread stacks alone; the benchmarks read the RSS then).
+    Measured on 200 namespaces visited once each: 18 KiB per idle worker
+    without an ``IPRoute``, 58 KiB with one.
     """
 
     IDLE_SECONDS = 2.0
@@ -261,6 +274,7 @@ class _NamespaceWorker:
         self.sysctls = sysctls               # and set these there
         self.created: concurrent.futures.Future = concurrent.futures.Future()
         self.calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.pending = 0          # calls queued or running (under _workers_lock)
         self.stopped = False
         self.thread = threading.Thread(target=self._serve, daemon=True,
                                        name=f'netlink-{name}')
@@ -306,6 +320,8 @@ class _NamespaceWorker:
                         future.set_result(fn(ipr, *args))
                     except BaseException as exc:
                         future.set_exception(exc)
+                with _workers_lock:
+                    self.pending -= 1
         finally:
             with contextlib.suppress(Exception):
                 ipr.close()
@@ -332,8 +348,34 @@ class _NamespaceWorker:
         self.calls.put(None)
 
 
-_workers: Dict[str, _NamespaceWorker] = {}
+# Live workers by namespace, least recently given a call first.
+_workers: 'OrderedDict[str, _NamespaceWorker]' = OrderedDict()
 _workers_lock = threading.Lock()
+# Workers kept beyond the calls in flight: more than the queue workers of an
+# agent (the DHCP agent's 32 reconcile at once, each in its namespace), so that
+# a reconcile between two calls does not lose its namespace's worker.
+LINGERING = 48
+_BUSY_SKIPPED = 16      # busy workers passed over at most, looking for idle ones
+
+
+def _make_room() -> None:
+    """Stop the least recently used idle workers while more than LINGERING live
+    (caller holds ``_workers_lock``).  An idle worker has no call queued or
+    running, and it leaves the registry here: a later call for its namespace
+    starts a new one, so calls for one namespace still run one at a time."""
+    excess = len(_workers) - LINGERING
+    if excess <= 0:
+        return
+    for name, worker in list(itertools.islice(_workers.items(), excess + _BUSY_SKIPPED)):
+        if worker.pending == 0:
+            worker.stopped = True
+            del _workers[name]
+            worker.stop()
+            excess -= 1
+            if excess == 0:
+                return
+
+
 _root = IPRoute()   # opens a socket per calling thread, lazily: threads not in run_in
 
 
@@ -379,7 +421,10 @@ def _submit(name: str, fn: Callable[..., Any], args: tuple,
             if not start:
                 return None
             worker = _workers[name] = _NamespaceWorker(name, identity)
+        _workers.move_to_end(name)
+        worker.pending += 1
         worker.calls.put((fn, args, future))
+        _make_room()
     return future
 
 

@@ -53,6 +53,35 @@ def test_a_namespace_made_with_its_sysctls_runs_work_on_its_worker(leaks):
         assert netns.delete(name) is True
 
 
+def test_beyond_lingering_the_least_recently_used_idle_workers_stop(make_namespace,
+                                                                     monkeypatch):
+    """A full sync does not leave a thread per namespace behind (LINGERING), and a
+    worker with a call queued or running is never the one stopped."""
+    monkeypatch.setattr(netns, 'LINGERING', 2)
+    names = [make_namespace('qrouter-') for _ in range(4)]   # each creator stays its worker
+
+    def live():
+        return {t.name for t in threading.enumerate()} & {f'netlink-{n}' for n in names}
+
+    def workers(*picked):
+        return {f'netlink-{names[i]}' for i in picked}
+    polling.wait_for(lambda: live() == workers(2, 3), 2, 0.02, 'the two oldest stopping')
+    netns.call_netlink(names[0], lambda _ipr: None)      # a new worker: 2 stops
+    polling.wait_for(lambda: live() == workers(3, 0), 2, 0.02, 'the oldest idle stopping')
+    gate = threading.Event()
+    busy = threading.Thread(target=netns.call_netlink,
+                            args=(names[0], lambda _ipr: gate.wait(5)))
+    busy.start()
+    polling.wait_for(lambda: netns._workers[names[0]].pending == 1, 2, 0.01,
+                     'the call running')
+    netns.call_netlink(names[3], lambda _ipr: None)      # 0 (busy) is the oldest now
+    netns.call_netlink(names[1], lambda _ipr: None)
+    polling.wait_for(lambda: live() == workers(0, 1), 2, 0.02, 'the oldest idle one stopping')
+    gate.set()
+    busy.join(5)
+    assert netns.call_netlink(names[0], lambda _ipr: socket.if_nameindex()) == [(1, 'lo')]
+
+
 def test_sysctls_are_per_namespace_and_idempotent(make_namespace):
     ns = make_namespace('qrouter-')
     wanted = {'net.ipv4.ip_forward': 1, 'net.ipv4.conf.all.arp_ignore': 1,

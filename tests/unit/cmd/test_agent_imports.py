@@ -8,7 +8,8 @@ imported and an RPC transport is made for an unreachable broker (oslo.messaging
 connects lazily).  Then the interpreter's ``sys.modules`` is read: a module
 there with a value is loaded (``agent/__init__.py`` puts ``None`` under
 ``eventlet`` and the entry points, through ``agent.cmd.lean_imports``, under
-``yaml``, so that oslo and kombu cannot import them; ``None`` means "not
+``yaml``, ``msgpack``, ``setproctitle`` and ``idna``, so that oslo, kombu,
+cotyledon and rfc3986 cannot import them; ``None`` means "not
 loaded").  The package itself leaves ``yaml`` alone: the controller's tests and
 tools import it beside openstacksdk and cloud-init, which read YAML.  An agent imports its drivers and children's renderers
 later, when it is built and as it works: a second test imports every module of
@@ -31,8 +32,10 @@ import pytest
 # http.server by the metrics endpoint only when it is on (agent.ops.metrics).
 FORBIDDEN = ('sqlalchemy', 'alembic', 'flask', 'werkzeug', 'cheroot', 'psycopg',
              'psycopg2', 'pymysql', 'oslo_middleware', 'eventlet')
-# kombu's optional serializer (~0.9 MiB of RSS): kept out by the entry points only
-ENTRY_FORBIDDEN = FORBIDDEN + ('yaml',)
+# Optional imports of kombu (its YAML and msgpack serializers), cotyledon
+# (setproctitle) and rfc3986 (idna): kept out by the entry points only
+# (agent.cmd.lean_imports says why each is safe to leave out).
+ENTRY_FORBIDDEN = FORBIDDEN + ('yaml', 'msgpack', 'setproctitle', 'idna')
 ON_DEMAND = ('oslo_reports', 'jinja2')     # psutil: oslo.messaging loads it anyway
 ON_DEMAND_MODULES = ('http.server',)
 
