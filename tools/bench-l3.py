@@ -33,6 +33,10 @@ Prints figures and the machine; asserts nothing.
     sudo .venv/bin/python tools/bench-l3.py --routers 200 --cold-only [--py-spy FILE]
     sudo .venv/bin/python tools/bench-l3.py --routers 300 --py-spy-restart FILE
 
+The cold start also prints where the machine's CPU went meanwhile (busy and
+idle seconds of all CPUs; the agent, the children it waited for, the run's
+haproxy daemons, ovs-vswitchd and the controller; the rest is the kernel's own
+threads and softirqs, RabbitMQ and whatever else runs on the machine).
 ``--cold-only`` stops after the cold full sync (step 2's first figure and the
 agent's CPU); ``--py-spy FILE`` samples the agent with py-spy (``pip install
 py-spy`` into the venv) during the cold sync, or during the back-to-back

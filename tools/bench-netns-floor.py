@@ -11,7 +11,8 @@ The floor under ``bench-l3.py --cold-only``: on a netdev bridge of its own,
      agent's MoveDevice), one after the other, then by --threads threads; and
      N veth ends (no OVS behind them) moved the same way;
   4. for comparison, N veth pairs made with one end directly in a namespace
-     (``ip link add tap type veth peer name qr- netns X``: no move).
+     (``ip link add tap type veth peer name qr- netns X``: no move), with
+     ``ip`` and with one netlink request each.
 For each: wall seconds, per item, this process's CPU, ovs-vswitchd's and the
 machine's (from /proc/stat, user and system) meanwhile, so what is kernel
 waiting, kernel CPU and ovs-vswitchd's CPU can be told apart.  Removes what it made.
@@ -89,6 +90,15 @@ def veth_in(ns_name, outer, inner):
                     'netns', ns_name], check=True)
 
 
+def veth_in_netlink(ipr, ns_name, outer, inner):
+    """The same pair made with one netlink request (no ``ip`` process)."""
+    fd = os.open(netns.path_of(ns_name), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        ipr.link('add', ifname=outer, kind='veth', peer={'ifname': inner, 'net_ns_fd': fd})
+    finally:
+        os.close(fd)
+
+
 def wait_taps(names, timeout=300):
     deadline = time.monotonic() + timeout
     left = set(names)
@@ -153,12 +163,17 @@ def main():
         with Timed(f'{n} veth pairs made with one end in a namespace (ip link add)', n):
             for i in range(n):
                 veth_in(spaces[i], f'{run}v{i}', 'qr-veth')
+        from agent.drivers.netlink_api import IPRoute
+        with IPRoute() as ipr, Timed(f'{n} veth pairs made with one end in a namespace '
+                                     '(one netlink request each)', n):
+            for i in range(n):
+                veth_in_netlink(ipr, spaces[n + i], f'{run}w{i}', 'qg-veth')
     finally:
         with Timed('clean-up', 1):
             with api.transaction() as txn:
                 txn.add(api.del_br(bridge))
             for i in range(n):
-                for dev in (f'{run}v{i}', f'{run}d{i}p'):
+                for dev in (f'{run}v{i}', f'{run}w{i}', f'{run}d{i}p'):
                     subprocess.run(['ip', 'link', 'del', dev], capture_output=True,
                                    check=False)
             for name in spaces:
