@@ -10,7 +10,10 @@ The floor under ``bench-l3.py --cold-only``: on a netdev bridge of its own,
   3. the 2N taps moved into the namespaces (one netlink request each, as the
      agent's MoveDevice), one after the other, then by --threads threads; and
      N veth ends (no OVS behind them) moved the same way;
-  4. for comparison, N veth pairs made with one end directly in a namespace
+  4. N of those namespaces sending --frames broadcast frames each on their tap,
+     which ovs-vswitchd floods to every other port of the bridge (as every
+     router's gratuitous ARPs and IPv6 DAD/MLD/RS on one external network);
+  5. for comparison, N veth pairs made with one end directly in a namespace
      (``ip link add tap type veth peer name qr- netns X``: no move), with
      ``ip`` and with one netlink request each.
 For each: wall seconds, per item, this process's CPU, ovs-vswitchd's and the
@@ -99,6 +102,24 @@ def veth_in_netlink(ipr, ns_name, outer, inner):
         os.close(fd)
 
 
+def announce(ns_name, dev, count):
+    """``count`` broadcast ARP frames (gratuitous ARPs) sent on ``dev`` from inside
+    namespace ``ns_name``, on its netlink worker thread."""
+    import ipaddress
+    import socket
+    from agent.drivers import garp
+
+    def send(_ipr):
+        with socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as sock:
+            sock.bind((dev, 0))
+            frame = garp.frame(bytes.fromhex('fa163e000001'),
+                               ipaddress.ip_address('198.51.100.1'))
+            for _ in range(count):
+                sock.send(frame)
+
+    netns.call_netlink(ns_name, send)
+
+
 def wait_taps(names, timeout=300):
     deadline = time.monotonic() + timeout
     left = set(names)
@@ -115,6 +136,9 @@ def main():
     parser.add_argument('--threads', type=int, default=4)
     parser.add_argument('--chunk', type=int, default=100)
     parser.add_argument('--prefix', default='nf')
+    parser.add_argument('--frames', type=int, default=13,
+                        help='broadcast frames each namespace sends (a router with a '
+                        'gateway and 2 floating IPs sends 12-15 on its qg- port)')
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit('needs root')
@@ -153,6 +177,15 @@ def main():
         with Timed(f'{n} taps moved by {args.threads} threads', n):
             with ThreadPoolExecutor(args.threads) as pool:
                 list(pool.map(move, ports[n:], spaces[n:]))
+        with Timed('nothing sent, 2 s (what the machine and ovs-vswitchd spend '
+                   'meanwhile without this tool)', 1):
+            time.sleep(2)
+        with Timed(f'{n} namespaces each flooding {args.frames} broadcast frames to the '
+                   f'{2 * n} ports of the bridge ({args.frames * n * (2 * n - 1)} '
+                   'deliveries), then 2 s for them to be delivered', n):
+            with ThreadPoolExecutor(args.threads) as pool:
+                list(pool.map(announce, spaces[:n], ports[:n], [args.frames] * n))
+            time.sleep(2)
         dummies = [f'{run}d{i}' for i in range(n)]
         for d in dummies:
             subprocess.run(['ip', 'link', 'add', d, 'type', 'veth', 'peer', 'name', d + 'p'],
