@@ -33,6 +33,10 @@ Prints figures and the machine; asserts nothing.
     sudo .venv/bin/python tools/bench-l3.py --routers 200 --cold-only [--py-spy FILE]
     sudo .venv/bin/python tools/bench-l3.py --routers 300 --py-spy-restart FILE
 
+The cold start also prints where the machine's CPU went meanwhile (busy and
+idle seconds of all CPUs; the agent, the children it waited for, the run's
+haproxy daemons, ovs-vswitchd and the controller; the rest is the kernel's own
+threads and softirqs, RabbitMQ and whatever else runs on the machine).
 ``--cold-only`` stops after the cold full sync (step 2's first figure and the
 agent's CPU); ``--py-spy FILE`` samples the agent with py-spy (``pip install
 py-spy`` into the venv) during the cold sync, or during the back-to-back
@@ -165,6 +169,73 @@ def cpu_seconds(pid):
             (int(fields[13]) + int(fields[14])) / tick)
 
 
+def proc_cpu(pid):
+    """utime + stime of ``pid`` in seconds (0 if it is gone)."""
+    try:
+        with open(f'/proc/{pid}/stat') as f:
+            fields = f.read().rpartition(')')[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def machine_cpu():
+    """(busy, idle) CPU seconds of all CPUs so far (/proc/stat)."""
+    with open('/proc/stat') as f:
+        values = [int(x) for x in f.readline().split()[1:8]]
+    tick = os.sysconf('SC_CLK_TCK')
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / tick, idle / tick
+
+
+def haproxy_cpu(marker):
+    """CPU seconds of the live haproxy processes whose command line has ``marker``
+    (this run's: they are daemons, not counted in the agent's children)."""
+    total = 0.0
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if b'haproxy' in cmdline and marker.encode() in cmdline:
+            total += proc_cpu(pid)
+    return total
+
+
+def vswitchd_pid():
+    with open('/var/run/openvswitch/ovs-vswitchd.pid') as f:
+        return int(f.read().strip())
+
+
+class CpuBreakdown:
+    """Where the CPU went between ``start()`` and ``stop()``: the machine's busy
+    and idle seconds, ovs-vswitchd's, the controller's and the run's haproxy
+    processes' (the agent's own and its waited-for children's are taken apart:
+    :func:`cpu_seconds`)."""
+
+    def __init__(self, stack):
+        self.stack = stack
+
+    def start(self):
+        self.machine = machine_cpu()
+        self.vswitchd = proc_cpu(vswitchd_pid())
+        self.server = proc_cpu(self.stack.server.proc.pid)
+        self.haproxy = haproxy_cpu(self.stack.base)
+
+    def stop(self, wall, agent):
+        busy, idle = (b - a for a, b in zip(self.machine, machine_cpu()))
+        return (f'   CPU in the cold start ({wall:.1f} s wall x {os.cpu_count()} CPUs): '
+                f'machine busy {busy:.1f} s, idle {idle:.1f} s; agent {agent[0]:.1f} s, '
+                f'its waited-for children {agent[1]:.1f} s, haproxy '
+                f'{haproxy_cpu(self.stack.base) - self.haproxy:.1f} s, ovs-vswitchd '
+                f'{proc_cpu(vswitchd_pid()) - self.vswitchd:.1f} s, controller '
+                f'{proc_cpu(self.stack.server.proc.pid) - self.server:.1f} s (the rest: '
+                'the kernel\'s own threads, other processes of the machine)')
+
+
 def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False,
                     py_spy_restart=None):
     ext, _ = stack.network('bench-public', '10.255.0.0/16', '10.255.0.1', external=True)
@@ -173,6 +244,8 @@ def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False,
     build_routers(stack, count, ext['id'])
     routers = stack.routers - before
     print(f'   load average before the cold start: {load()}', flush=True)
+    breakdown = CpuBreakdown(stack)
+    breakdown.start()
     start = time.monotonic()
     stack.start_agent(wait=False)
     spy = start_py_spy(py_spy, stack.agent.pid, gil)
@@ -180,6 +253,7 @@ def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False,
     wait_synced(stack, routers, follower)
     r = {'cold': time.monotonic() - start, 'cpu': cpu_seconds(stack.agent.pid)}
     print(f'   load average after: {load()}', flush=True)
+    print(breakdown.stop(r['cold'], r['cpu']), flush=True)
     stop_py_spy(spy, py_spy, 'the agent', 25)
     print(f'   agent after the cold sync: {memory(stack.agent.pid)}', flush=True)
     if cold_only:

@@ -291,8 +291,8 @@ class IptablesManager:
         with self._lock:
             digest = self.digest(desired)
             if empty:
-                # Observed again (the L3 agent's plug-ahead, then its reconcile):
-                # the same texts (a diff of a router's tables costs ~0.5 ms).
+                # Observed again (a reconcile retried before the namespace was
+                # made): the same texts (a diff of a router's tables costs ~0.5 ms).
                 if self._pending is None or not self._pending.empty \
                         or self._pending.digest != digest:
                     texts = self._texts(desired, {v: '' for v in self._versions()})

@@ -145,6 +145,24 @@ def test_ports_plugged_ahead_are_then_moved_not_replugged():
     assert rec.reconcile(router).empty
 
 
+def test_plugging_ahead_renders_no_rules_and_looks_for_no_children():
+    """The plug-ahead asks only which ports to plug: the router's rules are
+    rendered and its proxy looked for by its reconcile, once."""
+    fakes, table, iptables, rec = make()
+    router = golden_router()
+    observed = []
+    manager = rec.host.iptables
+
+    def counting(ns):
+        observed.append(ns)
+        return manager(ns)
+
+    rec.host.iptables = counting
+    rec.host.children.observe = lambda *a, **k: pytest.fail('looked for a child')
+    assert len(rec.first_plugs(router, [])) == 2
+    assert observed == [] and iptables == {}
+
+
 def test_a_stopping_agent_applies_no_further_action():
     fakes, table, iptables, rec = make()
     router = golden_router()
