@@ -98,8 +98,7 @@ def test_a_new_network_gets_its_tap_on_the_dead_vlan_and_the_vm_tap_stays(stack,
     tap = 'tap' + port['id'][:11]
     # ovs-vswitchd numbers the port after the agent's transaction, on its own time
     # (seconds under load): the fields the agent owns are compared once it has
-    wait_for(lambda: isinstance(l2_agent.snapshot([tap])[tap]['iface.ofport'], int),
-             30, 0.05, 'ofport assigned')
+    wait_for(lambda: l2_agent.ofport(tap), 30, 0.05, f'{tap} has an ofport')
     row = l2_agent.snapshot([tap])[tap]
     assert row['port.tag'] == 4095 and row['port.vlan_mode'] == 'trunk'
     assert row['iface.external_ids'][1].count(

@@ -47,7 +47,12 @@ def _row(table: str, name: str, columns) -> dict:
 
 
 def ofport(name: str) -> int | None:
-    value = _row('Interface', name, ('ofport',))['ofport']
+    """The interface's ofport; None until ovs-vswitchd has numbered it, and while
+    the row does not exist yet (the agent's plug not committed: under load it may
+    come after other signs of the network, such as its dnsmasq)."""
+    data = json.loads(ovs_vsctl('--format=json', '--columns=ofport', '--if-exists',
+                                'list', 'Interface', name))
+    value = data['data'][0][0] if data['data'] else None
     return value if isinstance(value, int) and value > 0 else None
 
 
