@@ -7,6 +7,7 @@ namespace, the process manager, conntrack) and offers ``observe(desired)``,
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable
@@ -145,8 +146,11 @@ class RouterHost:
     def observe(self, desired: DesiredRouter, ports: list | None = None,
                 with_nat_fips: bool = False) -> rplan.ObservedRouter:
         ns = desired.namespace
-        if not self.drivers.netns.exists(ns):
-            return self._observe_new(desired, ports)
+        if not self.drivers.netns.exists(ns):       # all of its rules, its children
+            return dataclasses.replace(
+                self.observe_devices(desired, ports),
+                iptables=self.iptables(ns).observe(desired.tables, empty=True).texts,
+                **self._children(desired))
         names_wanted = desired.device_names
         keys = [k for k, _ in desired.sysctls + desired.device_sysctls]
         families = (4, 6) if _has_ipv6(desired) else (4,)
@@ -165,37 +169,23 @@ class RouterHost:
         return rplan.ObservedRouter(True, links, mine, in_root, view.routes, sysctls,
                                     restore, nat_fips=nat_fips, **self._children(desired))
 
-    def _observe_new(self, desired: DesiredRouter, ports: list | None,
-                     devices_only: bool = False) -> rplan.ObservedRouter:
-        """A router whose namespace does not exist: its ports (plugged ahead, or
-        left by a deleted namespace) and, unless ``devices_only``, the rules and
-        children it will need."""
+    def observe_devices(self, desired: DesiredRouter,
+                        ports: list | None = None) -> rplan.ObservedRouter:
+        """What the plan of a router whose namespace does not exist needs for its
+        devices (its ports, plugged ahead or left by a deleted namespace; the
+        caller has seen the namespace missing): the plug-ahead's question, asked
+        without rendering its rules and looking for its children, which the
+        reconcile does (the texts are kept for its retries).  Rendered here,
+        every new router's rules were held from the plug-ahead, far ahead, to
+        its reconcile (~7 KiB each: 11 MiB more RSS after a cold start of a
+        thousand routers), and were 70 % of the CPU of the thread every
+        reconcile waits for."""
         names_wanted = desired.device_names
         ports = self.ports_named(names_wanted) if ports is None else ports
         in_root = frozenset(p.name for p in ports if p.name in names_wanted
                             and self.drivers.links.has_device(None, p.name))
         mine = tuple(p for p in ports if p.name in names_wanted)
-        if devices_only:
-            return rplan.ObservedRouter(False, ovs_ports=mine, links_in_root=in_root)
-        return rplan.ObservedRouter(
-            False, ovs_ports=mine, links_in_root=in_root,
-            iptables=self.iptables(desired.namespace).observe(desired.tables,
-                                                              empty=True).texts,
-            **self._children(desired))
-
-    def observe_devices(self, desired: DesiredRouter,
-                        ports: list | None = None) -> rplan.ObservedRouter | None:
-        """What the plan of a router whose namespace does not exist needs for its
-        devices (the plug-ahead's question), without rendering its rules and
-        looking for its children: the reconcile renders them (the texts are
-        kept for its retries).  Rendered here, every new router's rules were
-        held from the plug-ahead, far ahead, to its reconcile (~7 KiB each: 11
-        MiB more RSS after a cold start of a thousand routers), and were 70 % of
-        the CPU of the thread every reconcile waits for.  None if the namespace
-        exists."""
-        if self.drivers.netns.exists(desired.namespace):
-            return None
-        return self._observe_new(desired, ports, devices_only=True)
+        return rplan.ObservedRouter(False, ovs_ports=mine, links_in_root=in_root)
 
     def _children(self, desired: DesiredRouter) -> dict:
         """The router's proxy and keepalived as they run (a listener: whether the
