@@ -366,10 +366,9 @@ def _make_room() -> None:
     excess = len(_workers) - LINGERING
     if excess <= 0:
         return
-    for name, worker in list(itertools.islice(_workers.items(), excess + _BUSY_SKIPPED)):
+    for worker in list(itertools.islice(_workers.values(), excess + _BUSY_SKIPPED)):
         if worker.pending == 0:
-            worker.stopped = True
-            del _workers[name]
+            worker._retire()
             worker.stop()
             excess -= 1
             if excess == 0:
