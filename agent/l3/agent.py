@@ -229,12 +229,27 @@ class L3Agent:
     # -- the worker ------------------------------------------------------------------
 
     def _take(self, router_id: str):
-        """The router: a deleted one (None), a full sync's copy, or a fresh fetch."""
+        """The router: a deleted one (None), a fetch's copy, or a fresh fetch (with
+        the other routers notified since their copies: one call, not one each)."""
         copied, router = self._prefetched.take(router_id)
         if copied:
             return router
-        routers = self.plugin.sync_routers([router_id])
-        return next((r for r in routers if r.id == router_id), None)
+        return self._prefetched.fetch(router_id, self._read_routers, self.plugin.chunk_size)
+
+    def _read_routers(self, router_ids) -> dict:
+        """router id -> Router (None: not on the server) of ``router_ids``; only
+        the first when another's data is bad (that one's worker finds out)."""
+        try:
+            routers = self.plugin.sync_routers(router_ids)
+        except WireError:
+            if len(router_ids) == 1:
+                raise
+            router_ids = router_ids[:1]
+            routers = self.plugin.sync_routers(router_ids)
+        LOG.debug('router %s fetched with %d others notified since their copies',
+                  router_ids[0], len(router_ids) - 1)
+        found = {r.id: r for r in routers}
+        return {router_id: found.get(router_id) for router_id in router_ids}
 
     def _handle(self, key) -> None:
         _, router_id = key
