@@ -271,7 +271,12 @@ class DhcpReconciler:
 
         def ahead() -> tuple[bool, int]:
             tag = self._tag(network)     # first: a network refused makes nothing
-            return self.drivers.netns.create(namespace, dict(want.NAMESPACE_SYSCTLS)), tag
+            made = self.drivers.netns.create(namespace, dict(want.NAMESPACE_SYSCTLS))
+            if made:        # outside a plan: logged as its actions would be
+                LOG.debug('network %s: %s; %s', network.id,
+                          dev.CreateNamespace(namespace).describe(),
+                          dev.SetSysctls(namespace, want.NAMESPACE_SYSCTLS).describe())
+            return made, tag
         return steps.Background(ahead, name='netns-ahead')
 
     def _observe(self, desired: dev.DesiredDevice, fresh: bool) -> dev.ObservedDevice:
@@ -301,6 +306,7 @@ class DhcpReconciler:
         resource = f'network {network.id}'
         for refused in dev.refusals(plan):
             if made:      # nothing of the network's goes on the host after all
+                LOG.debug('%s: %s', resource, dev.DeleteNamespace(desired.namespace).describe())
                 self.drivers.netns.delete(desired.namespace)
                 with contextlib.suppress(OSError):
                     os.rmdir(DhcpPaths.of(self.settings, network.id).directory)

@@ -7,6 +7,12 @@ Only driver modules import pyroute2, ovsdbapp or subprocess; this module imports
 none of them, so planners can depend on it freely.
 
 Namespaces are given by name; ``None`` means the root namespace.
+
+The changes a plan makes (namespaces, sysctls, ports, devices, addresses,
+routes, gratuitous ARPs) are not logged by the drivers: the plan's executor logs
+each action as its shell equivalent (:func:`agent.reconcile.plan.execute`), and a
+caller outside a plan logs what it does.  Both did, at debug: each change was
+two records (~20 more per router at a cold start; ~17 us of the agent's CPU each).
 """
 
 from __future__ import annotations

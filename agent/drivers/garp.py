@@ -79,8 +79,6 @@ def send_here(ipr: Any, dev: str, ip: ipaddress.IPv4Address) -> None:
 def send_once(ns: Optional[str], dev: str, ip: Any) -> None:
     """Announce ``ip`` on ``dev`` now (one frame); DriverError if it cannot be sent."""
     addr = ipaddress.IPv4Address(ip)
-    LOG.debug('%s', ' '.join(commands.arping(ns, dev, addr)) if ns else
-              f'arping -U -I {dev} -c 1 {addr}')
     try:
         netns.call_netlink(ns, send_here, dev, addr)
     except OSError as exc:
@@ -120,10 +118,9 @@ def _send_all_here(ipr: Any, items: list) -> list:
 def send_all(ns: Optional[str], items: list) -> list:
     """One frame per (dev, ip) in ``ns`` in one visit to its worker; the error of
     each (a DriverError) or None."""
-    if LOG.isEnabledFor(logging.DEBUG):
-        for dev, ip in items:
-            LOG.debug('%s', ' '.join(commands.arping(ns, dev, ip)) if ns else
-                      f'arping -U -I {dev} -c 1 {ip}')
+    if LOG.isEnabledFor(logging.DEBUG):     # one record per visit, not per frame
+        LOG.debug('%s', '; '.join(' '.join(commands.arping(ns, dev, ip)) if ns else
+                                  f'arping -U -I {dev} -c 1 {ip}' for dev, ip in items))
     try:
         return netns.call_netlink(ns, _send_all_here, items)
     except (OSError, DriverError) as exc:

@@ -2,6 +2,7 @@
 
 Every call runs on the namespace's netlink worker (:func:`netns.call_netlink`):
 no fork, ~1 ms per request. Every function takes the namespace first.
+Changes are not logged here (see :mod:`agent.drivers`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Uni
 
 from agent.drivers.netlink_api import NetlinkError
 
-from agent.drivers import commands
 from agent.drivers import garp
 from agent.drivers import netns
 from agent.drivers import rtnl_dump
@@ -128,22 +128,18 @@ def _set(ipr: Any, ns: Optional[str], dev: str, fields: dict) -> None:
 
 
 def set_mac(ns: Optional[str], dev: str, mac: str) -> None:
-    LOG.debug('%s', commands.link_set(ns, dev, mac=mac))
     _call(ns, dev, f'set MAC {mac}', _set, ns, dev, {'address': mac})
 
 
 def set_mtu(ns: Optional[str], dev: str, mtu: int) -> None:
-    LOG.debug('%s', commands.link_set(ns, dev, mtu=mtu))
     _call(ns, dev, f'set MTU {mtu}', _set, ns, dev, {'mtu': mtu})
 
 
 def set_up(ns: Optional[str], dev: str) -> None:
-    LOG.debug('%s', commands.link_set(ns, dev, up=True))
     _call(ns, dev, 'set up', _set, ns, dev, {'state': 'up'})
 
 
 def set_down(ns: Optional[str], dev: str) -> None:
-    LOG.debug('%s', commands.link_set(ns, dev, up=False))
     _call(ns, dev, 'set down', _set, ns, dev, {'state': 'down'})
 
 
@@ -175,8 +171,6 @@ def move_to_namespace(dev: str, target: str, from_ns: Optional[str] = None, *,
         fields['mtu'] = mtu
     if up:
         fields['state'] = 'up'
-    LOG.debug('%s', commands.link_set(from_ns, dev, netns=target, mac=mac, mtu=mtu,
-                                      up=True if up else None))
     for attempt in range(MOVE_ATTEMPTS):
         try:
             netns.call_netlink(from_ns, _move, from_ns, dev, target, fields)
@@ -199,7 +193,6 @@ def _delete(ipr: Any, ns: Optional[str], dev: str) -> bool:
 
 def delete_device(ns: Optional[str], dev: str) -> bool:
     """Delete ``dev``; False if it was not there."""
-    LOG.debug('%s', commands.link_delete(ns, dev))
     return _call(ns, dev, 'delete', _delete, ns, dev)
 
 
@@ -223,13 +216,11 @@ def add_address(ns: Optional[str], dev: str, cidr: Union[str, IPInterface],
         brd = None
     else:
         brd = ipaddress.ip_address(broadcast)
-    LOG.debug('%s', commands.addr_add(ns, dev, addr, brd))
     _call(ns, dev, f'add address {addr}', _addr, ns, dev, 'add', addr, brd)
 
 
 def delete_address(ns: Optional[str], dev: str, cidr: Union[str, IPInterface]) -> None:
     addr = interface(cidr)
-    LOG.debug('%s', commands.addr_delete(ns, dev, addr))
     _call(ns, dev, f'delete address {addr}', _addr, ns, dev, 'del', addr, None)
 
 
@@ -384,9 +375,6 @@ def replace_route(ns: Optional[str], dst: Any, gateway: Any = None, dev: Optiona
     hops = _hops(nexthops)
     if len(hops) == 1 and gw is None:
         gw, dev, hops = hops[0].gateway, hops[0].dev or dev, ()
-    scope_name = {SCOPE_LINK: 'link'}.get(scope) if scope is not None else None
-    LOG.debug('%s', commands.route_replace(ns, dst, gateway=gw, dev=dev, table=table,
-                                           scope=scope_name, nexthops=hops))
     _call(ns, dev, f'replace route {dst}', _route, ns, 'replace', dst, gw, dev, table,
           scope, hops)
 
@@ -395,7 +383,6 @@ def delete_route(ns: Optional[str], dst: Any, gateway: Any = None, dev: Optional
                  table: int = MAIN_TABLE) -> None:
     dst = network(dst)
     gw = ipaddress.ip_address(gateway) if gateway is not None else None
-    LOG.debug('%s', commands.route_delete(ns, dst, gateway=gw, dev=dev, table=table))
     _call(ns, dev, f'delete route {dst}', _route, ns, 'del', dst, gw, dev, table, None, ())
 
 
@@ -449,15 +436,6 @@ def configure_device(ns: Optional[str], dev: str, addresses: Iterable[Any] = (),
     addrs = tuple(interface(a) for a in addresses)
     gws = tuple(ipaddress.ip_address(g) for g in gateways)
     ips = tuple(ipaddress.IPv4Address(str(ipaddress.ip_interface(a).ip)) for a in announce)
-    if LOG.isEnabledFor(logging.DEBUG):
-        for addr in addrs:
-            LOG.debug('%s', commands.addr_add(ns, dev, addr, default_broadcast(addr)))
-        for gw in gws:
-            LOG.debug('%s', commands.route_replace(ns, '0.0.0.0/0' if gw.version == 4
-                                                   else '::/0', gateway=gw, dev=dev))
-        for ip in ips:
-            LOG.debug('%s', ' '.join(commands.arping(ns, dev, ip)) if ns else
-                      f'arping -U -I {dev} -c 1 {ip}')
     failed = _call(ns, dev, 'configure', _configure, ns, dev, addrs, gws, ips)
     for ip, exc in failed:      # as the announcer does: never fail a router over it
         LOG.warning('device %s in %s: gratuitous ARP for %s failed: %s', dev,

@@ -8,7 +8,8 @@ Netlink work for a namespace goes to that namespace's worker thread
 (:func:`call_netlink`), which stays inside it and keeps one ``IPRoute``; calls
 for one namespace are serialised, different namespaces run in parallel. Before
 each call the namespace file's inode is checked, so a namespace deleted and
-re-created under the same name gets a fresh worker.
+re-created under the same name gets a fresh worker.  Changes are not logged
+here (see :mod:`agent.drivers`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import contextlib
 import ctypes
 import errno
 import itertools
-import logging
 import os
 import queue
 import threading
@@ -28,12 +28,9 @@ from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from agent.drivers.netlink_api import IPRoute, NetlinkError
 
-from agent.drivers import commands
 from agent.drivers import rtnl_dump
 from agent.drivers import rtnl_requests
 from agent.drivers.state import DriverError, NamespaceNotEmpty, NamespaceNotFound
-
-LOG = logging.getLogger(__name__)
 
 NETNS_RUN_DIR = '/run/netns'
 CLONE_NEWNET = 0x40000000
@@ -209,7 +206,6 @@ def create(name: str, sysctls: Optional[Mapping[str, Any]] = None) -> bool:
     if _is_netns_mount(path):
         return False
     _ensure_run_dir()
-    LOG.debug('%s', commands.netns_add(name))
     try:
         os.close(os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0))
     except FileExistsError:
@@ -239,7 +235,6 @@ def create(name: str, sysctls: Optional[Mapping[str, Any]] = None) -> bool:
             _make_room()
         else:
             worker.stop()
-    LOG.debug('%s', commands.link_set(name, 'lo', up=True))
     return True
 
 
@@ -461,7 +456,6 @@ def delete(name: str, force: bool = False) -> bool:
             raise NamespaceNotEmpty(f'namespace {name}: still holds devices {", ".join(left)}'
                                     ' (delete them first or force)')
     _stop_worker(name)
-    LOG.debug('%s', commands.netns_delete(name))
     if _libc.umount2(path.encode(), MNT_DETACH) != 0:
         err = ctypes.get_errno()
         if err != errno.EINVAL:          # EINVAL: a stale file, nothing mounted
@@ -516,7 +510,6 @@ def sysctl_get(ns: Optional[str], key: str) -> str:
 
 
 def sysctl_set(ns: Optional[str], key: str, value: Any) -> None:
-    LOG.debug('%s', commands.sysctl_set(ns, key, value))
     try:
         _on_worker(ns, _write, key, str(value))
     except OSError as exc:
@@ -528,7 +521,6 @@ def _apply_sysctls(ns: Optional[str], wanted: Mapping[str, Any]) -> Dict[str, st
     for key, value in wanted.items():
         value = str(value)
         if _read(key) != value:
-            LOG.debug('%s', commands.sysctl_set(ns, key, value))
             _write(key, value)
             changed[key] = value
     return changed

@@ -13,6 +13,9 @@ from the monitor's *insert* event (an unassigned ofport there is retried as "not
 ready yet"); it drops a *modify* event (it matches modified interface names against
 port ids), so an ``iface-id`` set once ovs-vswitchd has given the ofport is never
 bound (tried: the interop job's DHCP tap stayed on VLAN 4095).
+
+Ports plugged, retagged and deleted are not logged here (see :mod:`agent.drivers`);
+bridges and patch ports, which no plan makes, are.
 """
 
 from __future__ import annotations
@@ -451,9 +454,6 @@ class OvsDriver:
             raise ValueError(f'bridge {bridge}: duplicate port names in one batch')
         existing = self._read(f'bridge {bridge}', _PortsOnBridge(self.api, names))
         stale = {n: i for n in existing if (i := _ifindex(n)) is not None}
-        for spec in specs:
-            LOG.debug('%s', commands.ovs_replace_port(bridge, spec.name, spec.external_ids(),
-                                                      spec.tag, spec.tag == DEAD_VLAN))
         if existing:
             self._run(f'bridge {bridge}: delete stale ports {", ".join(sorted(existing))}',
                       *(self.api.del_port(n, if_exists=True) for n in sorted(existing)))
@@ -494,12 +494,10 @@ class OvsDriver:
                           _FindPorts(self.api, bridge, list(names), self._members))
 
     def delete_port(self, bridge: str, name: str) -> None:
-        LOG.debug('%s', commands.ovs_del_port(bridge, name))
         self._run(f'bridge {bridge}: delete port {name}',
                   self.api.del_port(name, bridge=bridge, if_exists=True))
 
     def set_port_tag(self, name: str, tag: Optional[int]) -> None:
-        LOG.debug('%s', commands.ovs_set_tag(name, tag))
         cols: Tuple = tuple(_port_columns(tag).items())
         self._run(f'port {name}: set tag {tag}',
                   self.api.db_set('Port', name, *cols, if_exists=False))

@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 
+from agent.dataplane.device import PlugPort
 from agent.model.router import Router
 
 LOG = logging.getLogger(__name__)
@@ -110,6 +111,9 @@ def plug_first_ports(routers: list[Router], first_plugs: Callable[[Router], list
             LOG.debug('router %s: not plugged ahead: %s', router.id, exc)
     for bridge, specs in by_bridge.items():
         chunk = list(specs.values())
+        if LOG.isEnabledFor(logging.DEBUG):     # as their plans' PlugPort actions would be
+            LOG.debug('bridge %s: plugging ahead:\n%s', bridge, '\n'.join(
+                PlugPort(bridge, spec).describe() for spec in chunk))
         try:
             ovs.plug_ports(bridge, chunk)
             LOG.info('bridge %s: %d router ports plugged ahead of their '

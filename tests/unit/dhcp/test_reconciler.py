@@ -1,6 +1,7 @@
 """The reconciler on in-memory drivers, processes and plugin: what it does to the host."""
 
 import dataclasses
+import logging
 import os
 import signal
 import time
@@ -263,6 +264,17 @@ def test_the_namespace_is_made_while_the_dhcp_port_is(world, tmp_path):
     assert len(dnsmasq_pids(procs)) == 1
     rec.handle(network_key(g.NET_ID))                 # converged: no second namespace
     assert fakes.netns.list_namespaces() == [NS]
+
+
+def test_the_namespace_made_ahead_is_logged_as_the_plan_would_log_it(world, caplog):
+    """Made outside the plan: the reconciler logs it (the drivers log no change)."""
+    _, _, _, rec, _, _ = world
+    with caplog.at_level(logging.DEBUG):
+        rec.handle(network_key(g.NET_ID))
+    made = [r.getMessage() for r in caplog.records if 'ip netns add' in r.getMessage()]
+    assert made == [f'network {g.NET_ID}: ip netns add {NS}; '
+                    f'ip netns exec {NS} sysctl -w net.ipv4.ip_nonlocal_bind=1; '
+                    f'ip netns exec {NS} sysctl -w net.ipv6.conf.default.accept_ra=0']
 
 
 def test_dnsmasq_starts_beside_the_plug_in_a_namespace_made_ahead(world):

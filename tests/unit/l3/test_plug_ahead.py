@@ -1,6 +1,7 @@
 """Plugging ahead in batches on a thread: a router's reconcile waits only for its
 own batch; a failed batch or a stop lets its routers go (they plug for themselves)."""
 
+import logging
 import threading
 import types
 
@@ -54,3 +55,21 @@ def test_nothing_to_plug_starts_nothing():
     ahead = PlugAhead(threading.Event())
     assert ahead.start([], lambda chunk: None) and not ahead.pending()
     ahead.wait('a')
+
+
+def test_ports_plugged_ahead_are_logged_as_their_plans_would_log_them(caplog):
+    """Outside a plan: one record per batch (the OVS driver logs no port)."""
+    from agent.dataplane.device import PlugPort
+    from agent.drivers.state import PortSpec
+    from agent.l3.plug_ahead import plug_first_ports
+    specs = {'a': PortSpec('qr-a', 'port-a', 'fa:16:3e:00:00:01', 5),
+             'b': PortSpec('qr-b', 'port-b', 'fa:16:3e:00:00:02', 6)}
+    plugged = []
+    ovs = types.SimpleNamespace(plug_ports=lambda bridge, chunk: plugged.append(chunk))
+    with caplog.at_level(logging.DEBUG, logger='agent.l3.plug_ahead'):
+        plug_first_ports(routers('a', 'b'), lambda r: [PlugPort('br-int', specs[r.id])],
+                         ovs, lambda name: None)
+    assert plugged == [list(specs.values())]
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert debug == ['bridge br-int: plugging ahead:\n' + '\n'.join(
+        PlugPort('br-int', s).describe() for s in specs.values())]
