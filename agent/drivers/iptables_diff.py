@@ -52,6 +52,8 @@ def _index_edits(chain: str, current: Sequence[str], target: Sequence[str],
     With ``delete_by_rule`` a deletion names the rule instead of its index (the
     caller guarantees that rule is unique in the chain).
     """
+    if not current:     # a new chain, or a new namespace's: no sequence diff (~40 us)
+        return [f'-I {chain} {1 + n} {rule}' for n, rule in enumerate(target)]
     matcher = difflib.SequenceMatcher(None, list(current), list(target), autojunk=False)
     edits: list[str] = []
     for tag, i1, i2, j1, j2 in reversed(matcher.get_opcodes()):
@@ -67,6 +69,8 @@ def _index_edits(chain: str, current: Sequence[str], target: Sequence[str],
 
 
 def _deleted(current: Sequence[str], target: Sequence[str]) -> list[str]:
+    if not current:
+        return []
     matcher = difflib.SequenceMatcher(None, list(current), list(target), autojunk=False)
     return [rule for tag, i1, i2, _, _ in matcher.get_opcodes()
             if tag in ('delete', 'replace') for rule in current[i1:i2]]
