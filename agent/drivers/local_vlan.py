@@ -5,7 +5,8 @@ tag), so every process on the host (DHCP agent, L3 agent, probes) agrees. An
 allocation is a compare-and-swap: the transaction ``wait``s for the bridge's
 external_ids to be what this process read, so if another process changed them
 in between, OVSDB rejects it and the allocation is made again on fresh data
-(once the replica has the other process's change), where its choice is visible. Tags are the lowest free in 1..4094.
+(once the replica has the other process's change), where its choice is
+visible. Tags are the lowest free in 1..4094.
 
 The one place allocations are batched (:meth:`LocalVlans.tags_for`): the networks
 asked for at once (a full sync's, by either agent), and those other threads ask

@@ -76,6 +76,7 @@ class Row:
     """Base of the replica's row classes (one per table, see :func:`row_class`)."""
 
     __slots__ = ('uuid',)
+    uuid: str
 
     def __repr__(self) -> str:
         values = ', '.join(f'{n}={getattr(self, n)!r}' for n in self.__slots__)
@@ -135,7 +136,7 @@ class Replica:
 
     def _put(self, table: str, uuid: str, new: dict) -> None:
         rows = self.rows[table]
-        old = rows.get(uuid)
+        old: Any = rows.get(uuid)
         row = self.classes[table]()
         row.uuid = _intern(uuid)
         for name, kind, default in self.schema[table]:
@@ -147,19 +148,22 @@ class Replica:
         rows[row.uuid] = row
         index = self.by_name.get(table)
         if index is not None:
-            if old is not None and old.name != row.name and index.get(old.name) is old:
-                del index[old.name]
+            name = old.name if old is not None else row.name
+            if name != row.name and index.get(name) is old:
+                del index[name]
             index[row.name] = row
 
     def _remove(self, table: str, uuid: str) -> None:
-        row = self.rows[table].pop(uuid, None)
+        row: Any = self.rows[table].pop(uuid, None)
         index = self.by_name.get(table)
-        if row is not None and index is not None and index.get(row.name) is row:
-            del index[row.name]
+        name = row.name if row is not None else None
+        if index is not None and name is not None and index.get(name) is row:
+            del index[name]
 
     def root(self) -> Any:
         """The Open_vSwitch row (None before the first copy)."""
-        return next(iter(self.rows['Open_vSwitch'].values()), None)
+        rows = list(self.rows['Open_vSwitch'].values())    # one step under the GIL
+        return rows[0] if rows else None
 
 
 def address(target: str) -> Tuple[int, Any]:
@@ -248,7 +252,7 @@ class OvsdbClient:
                 if sock is None:
                     sock = self._open()
                 self._read(sock)
-            except (OSError, ValueError, DriverError) as exc:
+            except Exception as exc:  # noqa: BLE001 - any: the replica is read again
                 self._error = exc
                 if not self._stopped:
                     LOG.warning('OVSDB %s: connection lost (%s), connecting again',
