@@ -1,5 +1,5 @@
-"""One OVSDB connection: JSON-RPC over a unix or tcp socket, a ``monitor`` of only
-the columns the agents read, kept as a compact replica.
+"""One OVSDB connection: JSON-RPC over a unix or tcp socket, a ``monitor_cond`` of
+only the columns the agents read, kept as a compact replica.
 
 python-ovs' IDL (through ovsdbapp) kept ~5.2 KiB of Python objects per port of
 the host (every port, not only ours), 7.7 MiB of RSS per 1000 ports: a Row and
@@ -111,6 +111,27 @@ def decode(kind: str, value: Any) -> Any:
     return frozenset((atom,)) if kind == MEMBERS else atom
 
 
+def apply_diff(kind: str, old: Any, diff: Any) -> Any:
+    """A column's value after an ``update2`` modify's ``diff``: the new value of a
+    column of at most one element; else the elements to toggle (sets) or the
+    pairs to add, change or (given with their current value) remove (maps)."""
+    if kind == MAP:
+        value = dict(old)
+        for k, v in decode(MAP, diff).items():
+            if k in value and value[k] == v:
+                del value[k]
+            else:
+                value[k] = v
+        return value
+    if kind == MEMBERS:
+        return old ^ decode(MEMBERS, diff)
+    if kind == SET:
+        toggled = decode(SET, diff)
+        return tuple(x for x in old if x not in toggled) + \
+            tuple(x for x in toggled if x not in old)
+    return decode(kind, diff)
+
+
 class Replica:
     """The monitored rows: ``rows[table][uuid]``, and ``by_name[table][name]`` for
     the tables with a name column."""
@@ -123,27 +144,36 @@ class Replica:
             t: {} for t, cols in schema.items() if any(c[0] == 'name' for c in cols)}
 
     def apply(self, table_updates: Dict[str, Dict[str, dict]]) -> None:
-        """A monitor's ``<table-updates>`` (its first reply or an update)."""
+        """A ``monitor_cond``'s ``<table-updates2>`` (its first reply or an
+        ``update2``): a row's "initial" or "insert" has the columns whose values
+        are not the default, its "modify" the changed ones as differences (an
+        update of a Bridge with 2000 ports does not send them all again)."""
         for table, updates in table_updates.items():
             if table not in self.rows:
                 continue
             for uuid, update in updates.items():
-                new = update.get('new')
-                if new is None:
+                if 'modify' in update:
+                    old = self.rows[table].get(uuid)
+                    if old is not None:
+                        self._put(table, uuid, update['modify'], old)
+                elif 'delete' in update:
                     self._remove(table, uuid)
                 else:
-                    self._put(table, uuid, new)
+                    self._put(table, uuid, update.get('initial') or update.get('insert') or {})
 
-    def _put(self, table: str, uuid: str, new: dict) -> None:
+    def _put(self, table: str, uuid: str, new: dict, old: Any = None) -> None:
+        """A new row from ``new`` (columns left out: their defaults), or ``old``
+        changed by the differences ``new``."""
         rows = self.rows[table]
-        old: Any = rows.get(uuid)
         row = self.classes[table]()
         row.uuid = _intern(uuid)
         for name, kind, default in self.schema[table]:
-            if name in new:
-                value = decode(kind, new[name])
+            if old is None:
+                value = decode(kind, new[name]) if name in new else default
+            elif name in new:
+                value = apply_diff(kind, getattr(old, name), new[name])
             else:
-                value = getattr(old, name) if old is not None else default
+                value = getattr(old, name)
             setattr(row, name, value)
         rows[row.uuid] = row
         index = self.by_name.get(table)
@@ -242,7 +272,8 @@ class OvsdbClient:
         monitor = {t: {'columns': [c[0] for c in cols]} for t, cols in self.schema.items()}
         with self._send_lock:
             self._sock = sock
-            self._send({'method': 'monitor', 'params': [DB, None, monitor], 'id': 'monitor'})
+            self._send({'method': 'monitor_cond', 'params': [DB, None, monitor],
+                        'id': 'monitor'})
         return sock
 
     def _run(self, sock: Optional[socket.socket]) -> None:
@@ -310,7 +341,7 @@ class OvsdbClient:
 
     def _dispatch(self, message: dict) -> None:
         method = message.get('method')
-        if method == 'update':
+        if method == 'update2':
             self.replica.apply(message['params'][1])
         elif method == 'echo':
             with self._send_lock:

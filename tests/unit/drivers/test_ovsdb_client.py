@@ -21,13 +21,13 @@ ROOT = '22222222-2222-2222-2222-222222222222'
 
 def initial():
     return {
-        'Open_vSwitch': {ROOT: {'new': {'bridges': ['uuid', B1], 'cur_cfg': 3,
+        'Open_vSwitch': {ROOT: {'initial': {'bridges': ['uuid', B1], 'cur_cfg': 3,
                                         'next_cfg': 3}}},
-        'Bridge': {B1: {'new': {'name': 'br-int', 'ports': ['set', [['uuid', P1]]],
+        'Bridge': {B1: {'initial': {'name': 'br-int', 'ports': ['set', [['uuid', P1]]],
                                 'datapath_type': 'netdev',
                                 'external_ids': ['map', [[key_for('n1'), '1']]]}}},
-        'Port': {P1: {'new': {'name': 'tap1', 'interfaces': ['uuid', I1], 'tag': 5}}},
-        'Interface': {I1: {'new': {'name': 'tap1', 'type': 'internal', 'ofport': 7,
+        'Port': {P1: {'initial': {'name': 'tap1', 'interfaces': ['uuid', I1], 'tag': 5}}},
+        'Interface': {I1: {'initial': {'name': 'tap1', 'type': 'internal', 'ofport': 7,
                                    'error': ['set', []],
                                    'external_ids': ['map', [['iface-id', 'p1']]]}}},
     }
@@ -50,18 +50,38 @@ def test_the_replica_shares_strings_and_replaces_rows_on_update():
     assert iface.uuid is port.interfaces[0]                 # one string, interned
     assert (port.tag, iface.ofport, iface.error, replica.root().cur_cfg) == (5, 7, None, 3)
     assert replica.by_name['Bridge']['br-int'].ports == {P1}
-    replica.apply({'Port': {P1: {'old': {'tag': 5}, 'new': {'name': 'tap9', 'tag': ['set', []]}}}})
+    replica.apply({'Port': {P1: {'modify': {'name': 'tap9', 'tag': ['set', []]}}}})
     renamed = replica.by_name['Port']['tap9']
     assert renamed is not port and port.tag == 5            # the old row is left as it was
     assert renamed.tag is None and renamed.interfaces == (I1,)   # left out: kept
     assert 'tap1' not in replica.by_name['Port']
-    replica.apply({'Port': {P1: {'old': {}}}})
+    replica.apply({'Port': {P1: {'delete': None}}})
     assert replica.rows['Port'] == {} and replica.by_name['Port'] == {}
+
+
+def test_a_modify_gives_differences_of_sets_and_maps_and_new_values_of_the_others():
+    replica = Replica()
+    replica.apply(initial())
+    p2, p3 = 'p2' * 18, 'p3' * 18
+    replica.apply({'Bridge': {B1: {'modify': {
+        'ports': ['set', [['uuid', P1], ['uuid', p2], ['uuid', p3]]],     # toggled
+        'external_ids': ['map', [[key_for('n1'), '1'], ['a', 'b']]]}}}})  # removed, added
+    bridge = replica.by_name['Bridge']['br-int']
+    assert bridge.ports == {p2, p3} and bridge.external_ids == {'a': 'b'}
+    replica.apply({'Bridge': {B1: {'modify': {'external_ids': ['map', [['a', 'c']]],
+                                              'ports': ['uuid', p2]}}}})
+    bridge = replica.by_name['Bridge']['br-int']
+    assert bridge.ports == {p3} and bridge.external_ids == {'a': 'c'}
+    replica.apply({'Interface': {I1: {'modify': {'ofport': 8, 'error': 'gone'}}},
+                   'Port': {P1: {'modify': {'interfaces': ['set', [['uuid', I1], ['uuid', p2]]]}}}})
+    assert replica.rows['Port'][P1].interfaces == (p2,)
+    iface = replica.rows['Interface'][I1]
+    assert (iface.ofport, iface.error, iface.name) == (8, 'gone', 'tap1')
 
 
 def test_a_row_left_out_columns_has_their_defaults():
     replica = Replica()
-    replica.apply({'Interface': {I1: {'new': {'name': 'x'}}}})
+    replica.apply({'Interface': {I1: {'insert': {'name': 'x'}}}})
     iface = replica.rows['Interface'][I1]
     assert (iface.type, iface.external_ids, iface.ofport) == ('', {}, None)
 
@@ -148,7 +168,7 @@ class FakeServer:
                 self._answer(conn, msg)
 
     def _answer(self, conn, msg):
-        if msg.get('method') == 'monitor':
+        if msg.get('method') == 'monitor_cond':
             self.send(conn, {'id': msg['id'], 'result': self.rows, 'error': None})
             self.send(conn, {'method': 'echo', 'params': ['ping'], 'id': 'e1'})
         elif msg.get('method') == 'transact':
@@ -157,7 +177,7 @@ class FakeServer:
                 return
             before, result = answer
             for update in before:
-                self.send(conn, {'method': 'update', 'params': [None, update], 'id': None})
+                self.send(conn, {'method': 'update2', 'params': [None, update], 'id': None})
             self.send(conn, {'id': msg['id'], 'result': result, 'error': None})
         elif msg.get('method') == 'echo':
             self.send(conn, {'id': msg['id'], 'result': msg['params'], 'error': None})
@@ -194,7 +214,7 @@ def test_the_client_copies_answers_echoes_and_sees_its_change_before_the_reply(s
         wait_until(lambda: server.echo_replies)
         assert server.echo_replies[0]['result'] == ['ping']
         server.on_transact = lambda params: (
-            [{'Port': {P1: {'new': {'name': 'tap1', 'tag': 9}}}}], [{'count': 1}])
+            [{'Port': {P1: {'modify': {'tag': 9}}}}], [{'count': 1}])
         assert client.transact([ops.set_port('tap1', 9)]) == [{'count': 1}]
         assert client.replica.by_name['Port']['tap1'].tag == 9
         server.on_transact = lambda params: ([], [{}, {'error': 'timed out'}])
@@ -209,7 +229,7 @@ def test_a_lost_connection_fails_the_waiting_and_is_made_again_with_a_new_copy(s
     client = OvsdbClient(f'unix:{server.path}', timeout=5).start()
     try:
         old = client.replica
-        server.rows['Port'][P1]['new']['tag'] = 6
+        server.rows['Port'][P1]['initial']['tag'] = 6
         server.on_transact = lambda params: server.conns[-1].shutdown(socket.SHUT_RDWR)
         with pytest.raises(DriverError):
             client.transact([ops.set_port('tap1', 6)], timeout=5)
