@@ -36,7 +36,7 @@ LOG = logging.getLogger(__name__)
 # The columns this module and local_vlan read; the server streams only these,
 # not the other columns of every port on the host, such as the interface
 # statistics and status ovs-vswitchd rewrites every few seconds.  They are kept
-# by agent.drivers.ovsdb_client, ~0.9 KiB of Python objects per port of the host
+# by agent.drivers.ovsdb_client, ~1 KiB of Python objects per port of the host
 # (python-ovs' IDL through ovsdbapp, which this replaced: 5.2 KiB, 7.7 MiB of
 # RSS per 1000 ports; see that module).  What is only written (Port vlan_mode,
 # trunks, Interface options) is not replicated: transactions are JSON
