@@ -22,7 +22,7 @@ class HostDrivers:
 
 
 def host_drivers(conf) -> HostDrivers:
-    """The real drivers (imported here: only a running agent needs pyroute2/ovsdbapp).
+    """The real drivers (imported here: only a running agent needs pyroute2, ovsdb_client).
 
     Plugs made at the same time (a full sync) share one OVSDB transaction.
     """

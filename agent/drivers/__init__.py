@@ -3,7 +3,7 @@
 Real implementations: :mod:`agent.drivers.netns` (``NetnsDriver``),
 :mod:`agent.drivers.link` (``LinkDriver``), :mod:`agent.drivers.ovs` (``OvsDriver``),
 :mod:`agent.drivers.local_vlan` (``LocalVlans``). Fakes: :mod:`agent.drivers.fake`.
-Only driver modules import pyroute2, ovsdbapp or subprocess; this module imports
+Only driver modules import pyroute2, python-ovs or subprocess; this module imports
 none of them, so planners can depend on it freely.
 
 Namespaces are given by name; ``None`` means the root namespace.

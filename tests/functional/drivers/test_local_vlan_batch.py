@@ -80,10 +80,12 @@ def test_a_tag_is_read_by_its_key_and_is_current(ovs, make_bridge, monkeypatch):
 
 
 def test_a_full_map_fails_only_the_networks_without_a_tag(ovs, make_bridge):
+    from agent.drivers import ovsdb_ops as ops
     from agent.drivers.state import DriverError, key_for
     bridge = make_bridge()
     taken = {key_for(str(uuid.uuid4())): str(tag) for tag in range(1, 4094)}
-    ovs.api.db_set('Bridge', bridge, ('external_ids', taken)).execute(check_error=True)
+    ovs.api.transact([{'op': 'update', 'table': 'Bridge', 'where': [['name', '==', bridge]],
+                       'row': {'external_ids': ops.omap(taken)}}])
     vlans = LocalVlans(ovs, bridge)
     fits, left_out = str(uuid.uuid4()), str(uuid.uuid4())
     with pytest.raises(DriverError, match=f'no free local VLAN for network {left_out}'):
