@@ -167,7 +167,8 @@ ovs_opts = [
                help='OVS datapath of the bridges we create: system (kernel module) '
                     'or netdev (userspace).'),
     cfg.StrOpt('ovsdb_connection', default='unix:/var/run/openvswitch/db.sock',
-               help='OVSDB server to manage bridges and ports through.'),
+               help='OVSDB server to manage bridges and ports through: '
+                    'unix:PATH or tcp:IP:PORT (ssl: is not supported).'),
     cfg.IntOpt('ovsdb_timeout', default=10, min=1,
                help='Seconds to wait for an OVSDB transaction.'),
     cfg.ListOpt('bridge_mappings', default=[],
