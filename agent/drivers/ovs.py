@@ -26,26 +26,23 @@ import threading
 import time
 import types
 from concurrent.futures import Future
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from agent.drivers import commands
 from agent.drivers import ovsdb_ops as ops
-from agent.drivers.ovsdb_client import SCHEMA, OvsdbClient
+from agent.drivers.ovsdb_client import OvsdbClient
 from agent.drivers.state import (
     ATTACHED_MAC, DEAD_VLAN, IFACE_ID, BridgeNotFound, DriverError, OvsPort, PortNotReady,
     PortSpec)
 
 LOG = logging.getLogger(__name__)
-# The columns this module and local_vlan read; the server streams only these,
-# not the other columns of every port on the host, such as the interface
-# statistics and status ovs-vswitchd rewrites every few seconds.  They are kept
-# by agent.drivers.ovsdb_client, ~1 KiB of Python objects per port of the host
-# (python-ovs' IDL through ovsdbapp, which this replaced: 5.2 KiB, 7.7 MiB of
-# RSS per 1000 ports; see that module).  What is only written (Port vlan_mode,
-# trunks, Interface options) is not replicated: transactions are JSON
-# operations (agent.drivers.ovsdb_ops).
-COLUMNS: Dict[str, Tuple[str, ...]] = {t: tuple(c[0] for c in cols)
-                                       for t, cols in SCHEMA.items()}
+# What this module and local_vlan read is agent.drivers.ovsdb_client.SCHEMA: the
+# server streams only those columns, not the others of every port on the host
+# (the interface statistics and status ovs-vswitchd rewrites every few seconds),
+# kept at ~1 KiB of Python objects per port (python-ovs' IDL through ovsdbapp,
+# which this replaced: 5.2 KiB, 7.7 MiB of RSS per 1000 ports; see that module).
+# What is only written (Port vlan_mode, trunks, Interface options) is not
+# replicated: transactions are JSON operations (agent.drivers.ovsdb_ops).
 DEVICE_WAIT_SECONDS = 10.0
 
 _apis: Dict[str, Future] = {}
@@ -87,8 +84,13 @@ def bridge_row(api: OvsdbClient, bridge: str) -> Any:
     return row
 
 
+def _interface(replica: Any, port: Any) -> Any:
+    """The replica's Interface row of a Port row (None if it has none yet)."""
+    return replica.rows['Interface'].get(port.interfaces[0]) if port.interfaces else None
+
+
 def _ovs_port(replica: Any, bridge: str, port: Any) -> Optional[OvsPort]:
-    iface = replica.rows['Interface'].get(port.interfaces[0]) if port.interfaces else None
+    iface = _interface(replica, port)
     if iface is None:
         return None
     ids = iface.external_ids            # never changed once in the replica
@@ -230,8 +232,7 @@ class OvsDriver:
         for name in names:
             port = replica.by_name['Port'].get(name)
             if port is not None:
-                iface = (replica.rows['Interface'].get(port.interfaces[0])
-                         if port.interfaces else None)
+                iface = _interface(replica, port)
                 found[port.name] = iface.error if iface is not None else None
         return found
 
