@@ -160,13 +160,10 @@ class LocalVlans:
             try:
                 api.transact(ops.set_bridge_keys(self.bridge, row.external_ids, new))
                 return result
-            except TransactionError as exc:
-                if exc.op != 0:         # not the compare-and-swap
+            except DriverError as exc:
+                if not (isinstance(exc, TransactionError) and exc.op == 0):  # not the CAS
                     raise DriverError(f'bridge {self.bridge}: allocating the local VLAN of '
                                       f'{which} failed: {exc}') from exc
-            except DriverError as exc:
-                raise DriverError(f'bridge {self.bridge}: allocating the local VLAN of '
-                                  f'{which} failed: {exc}') from exc
             self._await_change(row)
         raise DriverError(f'bridge {self.bridge}: allocating the local VLAN of {which} '
                           f'failed: the map changed {CAS_ATTEMPTS} times meanwhile')
