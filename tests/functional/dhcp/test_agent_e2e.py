@@ -98,6 +98,16 @@ def serving(stack, net_id):
     return dnsmasq_pid(stack, net_id)
 
 
+def metadata_proxy_pid(stack, net_id):
+    """The pid in the network's metadata proxy pid file, or None before it is written."""
+    try:
+        with open(os.path.join(stack.state_path, 'external', 'pids',
+                               f'{net_id}.pid.haproxy')) as f:
+            return int(f.read().strip() or 0) or None
+    except FileNotFoundError:
+        return None
+
+
 
 
 # -- the tests -----------------------------------------------------------------------
@@ -305,6 +315,8 @@ def test_agent_restart_touches_nothing(stack, shared_net, probe_b):
         tap = 'tap' + port['id'][:11]
         # dnsmasq starts while the tap is being plugged: wait for the tap too
         index = wait_for(lambda: ifindex(f'qdhcp-{net["id"]}', tap), 10, 0.02, tap)
+        # and for its metadata proxy, a work item of its own that may still be queued
+        wait_for(lambda: metadata_proxy_pid(stack, net['id']), 10, 0.02, 'the metadata proxy')
         before[net['id']] = (dnsmasq_pid(stack, net['id']), port['id'], index)
     assert stack.stop_agent() == 0
     for net_id, (pid, _, _) in before.items():      # children keep serving
