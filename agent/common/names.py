@@ -5,6 +5,7 @@ An id becomes part of a path, a namespace name or an interface name only after
 state directory or collide with another resource's name.
 """
 
+import functools
 import re
 import uuid
 
@@ -84,6 +85,11 @@ def id_from_namespace(name, prefix):
 
 def dhcp_port_device_id(host, network_id):
     """Neutron's device_id for a DHCP port: dhcp<uuid5(DNS, short host)>-<network>."""
-    short = host.split('.')[0]
-    return 'dhcp%s-%s' % (uuid.uuid5(uuid.NAMESPACE_DNS, short),
+    return 'dhcp%s-%s' % (_host_uuid(host.split('.')[0]),
                           validate_uuid(network_id, 'network id'))
+
+
+@functools.lru_cache(maxsize=8)
+def _host_uuid(short_host):
+    """uuid5(DNS, short host): one host per agent, a SHA-1 once."""
+    return uuid.uuid5(uuid.NAMESPACE_DNS, short_host)
