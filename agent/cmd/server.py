@@ -49,7 +49,7 @@ class LoggingNotifier:
 
 def build_notifier(conf):
     """The bus notifier behind a queue and its worker (agent.controller.delivery):
-    requests never wait on the bus."""
+    a request waits for its own casts briefly (bounded), never on a bus that is down."""
     if not conf.enable_rpc:
         return LoggingNotifier()
     from agent.controller.delivery import QueuedNotifier

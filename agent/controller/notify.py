@@ -95,7 +95,8 @@ class Outbox(RecordingNotifier):
     """Notifications a transaction wants sent; delivered only after it commits.
 
     The server's notifier only queues them (agent.controller.delivery): a request
-    thread never waits on the bus.
+    thread waits for them only before its answer, bounded, and never on a bus
+    that is down.
     """
 
     def deliver(self, notifier: Notifier) -> None:

@@ -1,4 +1,4 @@
-"""The REST API answers at once while the broker is down, and every change made
+"""The REST API answers promptly while the broker is down, and every change made
 meanwhile reaches the agents once it is back (issue 11 item 1: a POST /v2.0/ports
 returned after 944.8 s, when the broker came back; the server grew to 226 threads).
 

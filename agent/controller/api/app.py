@@ -30,9 +30,12 @@ class ApiMiddleware:
     is sent, in the words of Neutron's WSGI server (``wsgi_log_format``).
     """
 
-    def __init__(self, app, healthcheck=None):
+    def __init__(self, app, healthcheck=None, settle=None):
         self.app = app
         self.healthcheck = healthcheck
+        # Before the answer: wait (bounded) for the request's notifications to
+        # go out, as Neutron casts before it answers (agent.controller.delivery).
+        self.settle = settle
 
     def __call__(self, environ, start_response):
         path = environ.get('PATH_INFO', '')
@@ -61,7 +64,11 @@ class ApiMiddleware:
         except Exception:
             seen.setdefault('status', '500')
             log(0)
+            if self.settle is not None:
+                self.settle(0)
             raise
+        if self.settle is not None:
+            self.settle()
         return _LoggedBody(body, log)
 
 
@@ -184,5 +191,6 @@ def create_app(plugin, conf=None):
     app.register_error_handler(http_exc.HTTPException, errors.from_http_exception)
     app.register_error_handler(Exception, errors.from_unexpected)
     health = healthcheck_app(conf, app.wsgi_app) if conf is not None else None
-    app.wsgi_app = ApiMiddleware(app.wsgi_app, health)
+    app.wsgi_app = ApiMiddleware(app.wsgi_app, health,
+                                 getattr(getattr(plugin, 'notifier', None), 'wait_sent', None))
     return app

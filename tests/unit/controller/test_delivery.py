@@ -128,3 +128,79 @@ def test_outage_collapses_then_resyncs_each_agent_once_back(bus, queued, caplog)
     queued.cast_dhcp('h1', 'port_update_end', {'port': {'id': 1}})
     wait_until(lambda: bus.methods() == ['port_update_end'], 'delivery after the outage')
     assert queued.stats.outages == 1
+
+
+# -- a request waits (bounded) for its own notifications ---------------------------
+
+def test_wait_sent_returns_once_the_requests_notifications_are_out(bus, queued):
+    assert queued.wait_sent(WAIT)             # nothing queued by this thread
+    queued.cast_dhcp('h1', 'network_create_end', {'network': {'id': 'n'}})
+    queued.cast_dhcp('h1', 'subnet_create_end', {'subnet': {'id': 's'}})
+    assert queued.wait_sent(WAIT)
+    assert bus.methods() == ['network_create_end', 'subnet_create_end']
+
+
+def test_wait_sent_counts_only_the_calling_threads_notifications(bus, queued):
+    bus.gate.clear()
+    other = threading.Thread(
+        target=queued.cast_dhcp, args=('h2', 'port_create_end', {'port': {'id': 2}}))
+    other.start()
+    other.join()
+    assert bus.entered.wait(WAIT)             # another thread's send hangs
+    started = time.monotonic()
+    assert queued.wait_sent(WAIT)             # this one queued nothing: no wait
+    assert time.monotonic() - started < 1.0
+    bus.gate.set()
+
+
+def test_wait_sent_is_bounded_on_a_hung_bus(bus, queued):
+    bus.gate.clear()
+    queued.cast_dhcp('h1', 'port_create_end', {'port': {'id': 1}})
+    started = time.monotonic()
+    assert not queued.wait_sent(0.2)
+    assert 0.15 < time.monotonic() - started < 2.0
+    bus.gate.set()
+    wait_until(lambda: bus.methods() == ['port_create_end'], 'the delivery')
+
+
+def test_wait_sent_does_not_wait_during_an_outage(bus, queued):
+    bus.down = True
+    queued.cast_dhcp('h1', 'port_create_end', {'port': {'id': 1}})
+    wait_until(lambda: queued.in_outage, 'the outage noticed')
+    queued.cast_dhcp('h1', 'port_create_end', {'port': {'id': 2}})
+    started = time.monotonic()
+    queued.wait_sent(WAIT)
+    assert time.monotonic() - started < 1.0
+    bus.down = False
+
+
+def test_wait_sent_does_not_wait_behind_a_backlog(bus):
+    from agent.controller.delivery import SETTLE_AHEAD
+    q = QueuedNotifier(bus, size=100, probe_interval=0.05)
+    try:
+        bus.gate.clear()
+        for i in range(SETTLE_AHEAD + 2):     # another client's burst
+            threading.Thread(target=q.cast_dhcp,
+                             args=('h2', 'port_create_end', {'port': {'id': i}})).start()
+        wait_until(lambda: q._queue.qsize() >= SETTLE_AHEAD + 1, 'the backlog queued')
+        q.cast_dhcp('h1', 'port_create_end', {'port': {'id': 'mine'}})
+        started = time.monotonic()
+        assert not q.wait_sent(WAIT)
+        assert time.monotonic() - started < 1.0
+        bus.gate.set()
+        wait_until(lambda: len(bus.sent) == SETTLE_AHEAD + 3, 'every delivery')
+    finally:
+        bus.gate.set()
+        q.close()
+
+
+def test_wait_sent_does_not_wait_on_a_send_that_hangs_already(bus, queued):
+    bus.gate.clear()                          # the bus hangs, no outage noticed yet
+    queued.cast_dhcp('h1', 'port_create_end', {'port': {'id': 1}})
+    assert not queued.wait_sent(0.2)          # the first request waits its bound
+    queued.cast_dhcp('h1', 'port_create_end', {'port': {'id': 2}})
+    started = time.monotonic()
+    assert not queued.wait_sent(0.2)          # the next ones do not wait again
+    assert time.monotonic() - started < 0.1
+    bus.gate.set()
+    wait_until(lambda: len(bus.sent) == 2, 'the deliveries')

@@ -281,3 +281,29 @@ def test_oversized_body_is_413(client):
                        content_type='application/json')
     assert resp.status_code == 413
     assert _error(resp)['type'] == 'HTTPRequestEntityTooLarge'
+
+
+def test_the_answer_waits_for_the_requests_notifications(plugin):
+    """The plugin's notifier is asked, once per request and before the answer,
+    to let the request's notifications go out (Neutron casts before answering)."""
+    from agent.controller.delivery import QueuedNotifier
+    from agent.controller.notify import RecordingNotifier
+
+    bus = RecordingNotifier()
+    plugin.notifier = QueuedNotifier(bus)
+    calls = []
+    real = plugin.notifier.wait_sent
+
+    def wait_sent(timeout=None):
+        calls.append(timeout)
+        return real(timeout)
+    plugin.notifier.wait_sent = wait_sent
+    try:
+        client = create_app(plugin).test_client()
+        plugin.notifier.cast_dhcp('h1', 'network_create_end', {'network': {'id': 'n'}})
+        resp = client.get('/v2.0/networks')
+        assert resp.status_code == 200 and calls == [None]
+        # the test client serves in this thread: the cast above was this request's
+        assert bus.methods() == ['network_create_end']
+    finally:
+        plugin.notifier.close()
