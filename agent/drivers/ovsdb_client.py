@@ -60,6 +60,12 @@ SCHEMA: Dict[str, Tuple[Column, ...]] = {
 ECHO_SECONDS = 5.0          # idle this long: an echo; as long again without a reply: reconnect
 RECONNECT_MAX_SECONDS = 4.0
 _intern = sys.intern
+_SPACE = ' \t\r\n'
+# A message that came whole in one read (every one but a big first copy) is
+# parsed by the C decoder in one pass; the StreamParser's scan for its end, a
+# Python loop over its strings and brackets, took ~10x as long (43 us against
+# 4.4 for a port's 0.66 KB update2).
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class TransactionError(DriverError):
@@ -314,6 +320,7 @@ class OvsdbClient:
     def _read(self, sock: socket.socket) -> None:
         decoder = codecs.getincrementaldecoder('utf-8')()
         parser = StreamParser()
+        fresh = True                    # no part of a message read yet
         probing = False
         while not self._stopped:
             try:
@@ -330,14 +337,32 @@ class OvsdbClient:
             probing = False
             text = decoder.decode(data)
             while text:
+                if fresh:               # a message starts here: whole in the text?
+                    start = len(text) - len(text.lstrip(_SPACE))
+                    if start == len(text):
+                        break
+                    try:
+                        message, end = _raw_decode(text, start)
+                    except ValueError:  # not whole (or not JSON): the parser's
+                        pass
+                    else:
+                        text = text[end:]
+                        self._handle(message)
+                        del message
+                        continue
                 text = text[parser.feed(text):]
                 if parser.is_done():
                     message = parser.finish()
-                    parser = StreamParser()
-                    if not isinstance(message, dict):
-                        raise DriverError(f'not a JSON-RPC message: {message!r:.200}')
-                    self._dispatch(message)
+                    parser, fresh = StreamParser(), True
+                    self._handle(message)
                     del message         # the first copy's parse: ~4 MiB with 1000 ports
+                else:
+                    fresh = False
+
+    def _handle(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            raise DriverError(f'not a JSON-RPC message: {message!r:.200}')
+        self._dispatch(message)
 
     def _dispatch(self, message: dict) -> None:
         method = message.get('method')
