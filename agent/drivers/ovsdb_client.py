@@ -36,7 +36,7 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from agent.drivers.ovs_json import StreamParser
 from agent.drivers.state import DriverError
@@ -247,6 +247,7 @@ class OvsdbClient:
         self._pending: Dict[int, Future] = {}
         self._ids = itertools.count(1)
         self._connected = threading.Event()
+        self._changed = threading.Condition()     # notified after each change of the replica
         self._stopped = False
         self._error: Optional[BaseException] = None
 
@@ -316,6 +317,7 @@ class OvsdbClient:
                 pass
         for future in pending.values():
             future.set_exception(error)
+        self._notify_changed()
 
     def _read(self, sock: socket.socket) -> None:
         decoder = codecs.getincrementaldecoder('utf-8')()
@@ -368,6 +370,7 @@ class OvsdbClient:
         method = message.get('method')
         if method == 'update2':
             self.replica.apply(message['params'][1])
+            self._notify_changed()
         elif method == 'echo':
             with self._send_lock:
                 self._send({'result': message.get('params'), 'error': None,
@@ -380,10 +383,24 @@ class OvsdbClient:
             self.replica = replica
             self.connects += 1
             self._connected.set()
+            self._notify_changed()
         elif method is None:
             future = self._pending.pop(message.get('id'), None)   # type: ignore[arg-type]
             if future is not None:
                 future.set_result(message)
+
+    def _notify_changed(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[], Any], timeout: float) -> Any:
+        """Until ``predicate()`` (of the replica) is true, checked now and after each
+        change of the replica (an update, a new copy, a lost connection), or
+        ``timeout`` s have passed; its last value.  Rather than polling: a wait for
+        ovs-vswitchd (1 ms polls growing to 20 ms) woke ~5 times and returned up
+        to 20 ms after the update came."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
 
     def _send(self, message: dict) -> None:
         """Under ``_send_lock``."""

@@ -273,3 +273,17 @@ def test_a_message_that_is_not_an_object_is_a_driver_error():
     client = OvsdbClient('unix:/none')
     with pytest.raises(DriverError, match='not a JSON-RPC message'):
         client._read(FakeSocket([b'[1, 2]'], client))
+
+
+def test_a_wait_for_the_replica_wakes_at_its_update_and_else_times_out(server):
+    client = OvsdbClient(f'unix:{server.path}', timeout=5).start()
+    try:
+        def retagged():
+            return client.replica.by_name['Port']['tap1'].tag == 9
+        assert client.wait_for(retagged, 0.05) is False
+        update = {'method': 'update2', 'id': None,
+                  'params': [None, {'Port': {P1: {'modify': {'tag': 9}}}}]}
+        threading.Timer(0.05, server.send, args=(server.conns[-1], update)).start()
+        assert client.wait_for(retagged, 5) is True
+    finally:
+        client.close()
