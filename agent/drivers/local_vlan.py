@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Any, Dict, List, Sequence, Tuple, cast
 
 from agent.drivers import Ovs, commands
@@ -170,12 +169,9 @@ class LocalVlans:
 
     def _await_change(self, row: Any) -> None:
         """Until the replica's bridge row is not ``row`` (at most the OVSDB timeout)."""
-        deadline = time.monotonic() + self.ovs.timeout
-        delay = 0.001
-        while self.ovs.api.replica.by_name['Bridge'].get(self.bridge) is row and \
-                time.monotonic() < deadline:
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
+        api = self.ovs.api
+        api.wait_for(lambda: api.replica.by_name['Bridge'].get(self.bridge) is not row,
+                     self.ovs.timeout)
 
     def _commit(self, batch: List[list]) -> None:
         """Fill in each request's tag or error.  A failed transaction fails the

@@ -160,20 +160,21 @@ class OvsDriver:
         return results[:len(txn)]
 
     def _wait_applied(self, what: str, next_cfg: int, inserted: List[str]) -> None:
-        """Until ovs-vswitchd has applied the transaction (1 ms polls growing to
-        20 ms).  As ovs-vsctl and ovsdbapp do, a timeout or an interface it could
-        not create is logged, not raised: the callers check what they need (the
-        plugged devices exist, see :func:`wait_for_devices`)."""
-        deadline = time.monotonic() + self.timeout
-        delay = 0.001
-        while (root := self.api.replica.root()) is None or root.cur_cfg < next_cfg:
-            if time.monotonic() >= deadline:
-                LOG.warning('%s: ovs-vswitchd did not apply the change within %d s',
-                            what, self.timeout)
-                return
-            time.sleep(delay)
-            delay = min(delay * 2, 0.02)
-        rows = self.api.replica.rows['Interface']
+        """Until ovs-vswitchd has applied the transaction: woken by the replica's
+        update of ``cur_cfg``, not polling.  As ovs-vsctl and ovsdbapp do, a
+        timeout or an interface it could not create is logged, not raised: the
+        callers check what they need (the plugged devices exist, see
+        :func:`wait_for_devices`)."""
+        api = self.api
+
+        def applied() -> bool:
+            root = api.replica.root()
+            return root is not None and root.cur_cfg >= next_cfg
+        if not api.wait_for(applied, self.timeout):
+            LOG.warning('%s: ovs-vswitchd did not apply the change within %d s',
+                        what, self.timeout)
+            return
+        rows = api.replica.rows['Interface']
         failed = sorted(row.name for row in map(rows.get, inserted)
                         if row is not None and row.ofport in (None, -1))
         if failed:

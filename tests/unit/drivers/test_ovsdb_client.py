@@ -242,3 +242,48 @@ def test_a_lost_connection_fails_the_waiting_and_is_made_again_with_a_new_copy(s
 def test_no_server_is_a_driver_error(tmp_path):
     with pytest.raises(DriverError, match='cannot connect'):
         OvsdbClient(f'unix:{tmp_path}/none.sock', timeout=1).start()
+
+
+def test_messages_whole_or_split_anywhere_in_the_reads_are_all_handled():
+    messages = [{'id': i, 'result': [{'s': 'a "}]" \\\\ é' * i}], 'error': None}
+                for i in range(6)]
+    stream = ('\n'.join(json.dumps(m) for m in messages) + '\n').encode()
+    for cut in range(1, 90, 7):
+        reads = [stream[:cut], stream[cut:cut + 3], stream[cut + 3:]]
+        client = OvsdbClient('unix:/none')
+        seen = []
+        client._dispatch = seen.append
+        sock = FakeSocket(reads, client)
+        client._read(sock)
+        assert seen == messages, cut
+
+
+class FakeSocket:
+    def __init__(self, reads, client):
+        self.reads, self.client = list(reads), client
+
+    def recv(self, size):
+        if not self.reads:
+            self.client._stopped = True
+            return b'x'                 # never parsed: the loop ends first
+        return self.reads.pop(0)
+
+
+def test_a_message_that_is_not_an_object_is_a_driver_error():
+    client = OvsdbClient('unix:/none')
+    with pytest.raises(DriverError, match='not a JSON-RPC message'):
+        client._read(FakeSocket([b'[1, 2]'], client))
+
+
+def test_a_wait_for_the_replica_wakes_at_its_update_and_else_times_out(server):
+    client = OvsdbClient(f'unix:{server.path}', timeout=5).start()
+    try:
+        def retagged():
+            return client.replica.by_name['Port']['tap1'].tag == 9
+        assert client.wait_for(retagged, 0.05) is False
+        update = {'method': 'update2', 'id': None,
+                  'params': [None, {'Port': {P1: {'modify': {'tag': 9}}}}]}
+        threading.Timer(0.05, server.send, args=(server.conns[-1], update)).start()
+        assert client.wait_for(retagged, 5) is True
+    finally:
+        client.close()
