@@ -22,10 +22,6 @@ from oslo_messaging.rpc import dispatcher
 
 LOG = logging.getLogger(__name__)
 
-# The first timeout (s) of a RabbitMQ listener's poll after a message, see
-# relax_listener_polls.
-LISTENER_POLL_START = 0.25
-
 rpc_opts = [
     cfg.IntOpt('rpc_response_max_timeout', default=600, min=1,
                help='Longest timeout (seconds) a backed-off RPC call may reach: '
@@ -59,44 +55,9 @@ def register_rpc_opts(conf: cfg.ConfigOpts) -> None:
                 pass
 
 
-def relax_listener_polls(start: float = LISTENER_POLL_START) -> bool:
-    """Start the RabbitMQ listeners' polls after a message at ``start`` s, not 1 ms.
-
-    oslo.messaging's AMQP listener (an RPC server's) and reply waiter (an RPC
-    client's) poll their connection with a timeout that is reset to
-    ``ACK_REQUEUE_EVERY_SECONDS_MIN`` (1 ms) after every message and doubles at
-    each poll that timed out, up to 5 s.  A poll returns as soon as a frame
-    comes, whatever its timeout: the short one only serves the acks and requeues
-    queued by other threads (notification listeners'), run between two polls.
-    RPC requests and replies are acknowledged in the polling thread as they
-    come (``RpcAMQPListener.__call__``, ``ReplyWaiter.__call__``) and their
-    ``acknowledge()``/``requeue()`` queue nothing, so for RPC the 1 ms start buys
-    nothing and costs ~12 timed-out polls after each message, each a trip
-    through kombu's ensure/autoretry, a heartbeat check and a Timeout built and
-    raised: the DHCP agent's burst of 20 networks spent ~1/5 of its Python CPU
-    consuming (py-spy).  What remains different: a listener asked to stop right
-    after a message notices at the end of a poll of up to ``start`` s (it
-    already could take 5 s once idle).  Process-wide; the agents and the
-    controller have RPC servers and clients only.  False if oslo.messaging has
-    no such setting (then nothing changes).
-    """
-    try:
-        from oslo_messaging._drivers import amqpdriver
-    except ImportError:
-        return False
-    current = getattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MIN', None)
-    if not isinstance(current, (int, float)):
-        return False
-    amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN = max(
-        current, min(start, getattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MAX', start)))
-    return True
-
-
 def get_transport(conf: cfg.ConfigOpts) -> oslo_messaging.Transport:
-    """An RPC transport for ``conf.transport_url`` (exchange: control_exchange);
-    its listeners' polls relaxed (:func:`relax_listener_polls`)."""
+    """An RPC transport for ``conf.transport_url`` (exchange: control_exchange)."""
     register_rpc_opts(conf)
-    relax_listener_polls()
     return oslo_messaging.get_rpc_transport(conf)
 
 

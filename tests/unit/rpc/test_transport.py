@@ -86,16 +86,3 @@ def test_declared_methods_policy_without_declaration():
     assert not policy.is_allowed(Endpoint(), '_hidden')
     assert not policy.is_allowed(Endpoint(), 'target')
     assert not policy.is_allowed(Endpoint(), 'missing')
-
-
-def test_listener_polls_start_relaxed_but_never_shorter_nor_past_the_longest(monkeypatch):
-    from oslo_messaging._drivers import amqpdriver
-    monkeypatch.setattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MIN', 0.001)
-    assert transport.relax_listener_polls() is True
-    assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN == transport.LISTENER_POLL_START
-    transport.relax_listener_polls(0.01)                # never made shorter again
-    assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN == transport.LISTENER_POLL_START
-    transport.relax_listener_polls(60)
-    assert amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MIN == amqpdriver.ACK_REQUEUE_EVERY_SECONDS_MAX
-    monkeypatch.delattr(amqpdriver, 'ACK_REQUEUE_EVERY_SECONDS_MIN')
-    assert transport.relax_listener_polls() is False
