@@ -119,7 +119,7 @@ class DhcpAgent:
         # is nearly always running, and must not hold the networks back).
         self.queue = WorkQueue(self._handle,
                                workers=max(QUEUE_WORKERS, conf.num_sync_threads),
-                               name='dhcp', on_idle=self.trimmer.idle,
+                               name='dhcp', on_idle=self._idle,
                                background=METADATA_PRIORITY,
                                background_workers=BACKGROUND_WORKERS)
         self.node_proxy = node_proxy.from_conf(conf, self.processes, 'dhcp', user, group,
@@ -156,6 +156,13 @@ class DhcpAgent:
     def _revived(self) -> None:
         """The bus reconnected or the heartbeat revived: events may be lost."""
         self.runner.request_full_sync('bus or heartbeat revived')
+
+    def _idle(self):
+        """The queue has nothing waiting or running: the end of a burst."""
+        reconciler = getattr(self, 'reconciler', None)
+        if reconciler is not None:
+            reconciler.apply_firewalls()
+        self.trimmer.idle()
 
     def _handle(self, key):
         """The queue's handler (the queue is made first: the reconciler queues

@@ -400,3 +400,43 @@ def test_a_full_fetch_begun_before_our_dhcp_port_was_created_is_not_used(world):
     assert [c for c in plugin.calls if c[0] == 'create_dhcp_port'] == [
         ('create_dhcp_port', OURS)]
     assert ('get_network_info', g.NET_ID) in plugin.calls
+
+
+def _with_firewall(rec):
+    from agent.dhcp.firewall import QdhcpFirewall
+    from agent.drivers.iptables import DHCP_WRAP, IptablesManager, IptablesManagers
+    from agent.drivers.iptables_fake import FakeIptables
+    backend = FakeIptables()
+    rec.firewall = QdhcpFirewall(IptablesManagers(lambda ns: IptablesManager(
+        ns, DHCP_WRAP, backend=backend, read_stamp=backend.stamp)))
+    return backend
+
+
+def test_the_iptables_of_a_new_namespace_wait_for_the_end_of_the_burst(world):
+    fakes, procs, plugin, rec, _, _ = world
+    backend = _with_firewall(rec)
+    rec.handle(network_key(g.NET_ID))
+    assert len(dnsmasq_pids(procs)) == 1 and backend.restores == []   # serving first
+    assert rec.apply_firewalls() == 1                 # the queue idle
+    assert [v for v, _ in backend.restores] == [4, 6] and backend.saves == 0
+    assert rec.apply_firewalls() == 0
+    rec.handle(network_key(g.NET_ID))                 # converged: checked at once
+    assert len(backend.restores) == 2
+
+
+def test_a_burst_that_does_not_end_delays_them_at_most_a_second(world, monkeypatch):
+    from agent.dhcp import reconciler
+    fakes, procs, plugin, rec, _, _ = world
+    backend = _with_firewall(rec)
+    monkeypatch.setattr(reconciler, 'FIREWALL_DEFER_MAX', 0.0)
+    rec.handle(network_key(g.NET_ID))
+    assert [v for v, _ in backend.restores] == [4, 6]   # within the network's run
+
+
+def test_a_network_torn_down_before_the_burst_ends_has_none_set(world):
+    fakes, procs, plugin, rec, _, _ = world
+    backend = _with_firewall(rec)
+    rec.handle(network_key(g.NET_ID))
+    plugin.network = None
+    assert rec.handle(network_key(g.NET_ID)) is FORGET
+    assert rec.apply_firewalls() == 0 and backend.restores == []
