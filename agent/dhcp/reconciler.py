@@ -466,6 +466,9 @@ class DhcpReconciler:
         """Set the iptables of the namespaces made since (waiting ``older_than``
         seconds at least); returns how many.  The queue calls it when idle.  One
         that fails has its network reconciled again (which sets them)."""
+        firewall = self.firewall
+        if firewall is None:
+            return 0
         now = time.monotonic()
         with self._lock:
             due = [n for n, since in self._firewall_due.items() if now - since >= older_than]
@@ -473,7 +476,7 @@ class DhcpReconciler:
                 del self._firewall_due[network_id]
         for network_id in due:
             try:
-                self.firewall.ensure(names.dhcp_namespace(network_id), created=True)
+                firewall.ensure(names.dhcp_namespace(network_id), created=True)
             except Exception as exc:  # noqa: BLE001 - the network's run sets them
                 LOG.warning('network %s: qdhcp iptables not set (%s); reconciling the '
                             'network again', network_id, exc)
