@@ -138,7 +138,6 @@ class QueuedNotifier(RecordingNotifier):
             mine = getattr(self._mine, 'seqs', None)
             self._mine.seqs = (seq if mine is None else mine[0], seq)
         except queue.Full:
-            self._done(seq)
             with self._lock:
                 if not self._overflowing:
                     LOG.warning('agent notification queue full (%d): collapsing to a '
