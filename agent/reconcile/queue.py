@@ -310,8 +310,8 @@ class WorkQueue:
             elif not was_background and self._background is not None and self._waiting:
                 # Background keys held back for this one may run now, several at
                 # once.  Otherwise no one is woken: this worker takes the next key
-                # itself (a rerun, a retry's backoff), and waking all of them at
-                # every finish cost the DHCP agent ~10 % of its CPU in a burst.
+                # itself (a rerun, a retry's backoff); waking all 32 of the DHCP
+                # agent's at every finish bought nothing.
                 self._cond.notify_all()
             return idle
 
