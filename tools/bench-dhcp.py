@@ -50,7 +50,7 @@ import time
 import uuid
 
 from benchlib import (  # noqa: I100 - first: puts the repository on sys.path
-    machine, memory, rss_mib, start_py_spy, stop_py_spy)
+    machine, memory, rss_mib, start_py_spy, stop_py_spy, wait_quiet)
 
 from agent.cli.client import Client  # noqa: E402
 from agent.dataplane.executor import HostDrivers  # noqa: E402
@@ -253,6 +253,7 @@ def bench_full_sync(stack, count, py_spy=None, gil=False):
     ids = []
     for i in range(count):
         ids.append(new_network(stack, f'sync{i}', f'10.{i // 200}.{i % 200}.0/24'))
+    print(wait_quiet(), flush=True)
     server_cpu, switch_cpu = sum(cpu_seconds(stack.server.proc.pid)), vswitchd_cpu()
     t0 = time.monotonic()
     stack.start_agent(wait=False)

@@ -57,7 +57,7 @@ import time
 import uuid
 
 from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
-from benchlib import start_py_spy, stop_py_spy
+from benchlib import start_py_spy, stop_py_spy, wait_quiet
 
 from agent.common import malloc  # noqa: E402
 from agent.common import names  # noqa: E402
@@ -256,6 +256,7 @@ def bench_full_sync(stack, count, cold_only=False, py_spy=None, gil=False,
     before = set(stack.routers)
     build_routers(stack, count, ext['id'])
     routers = stack.routers - before
+    print(f'   {wait_quiet()}', flush=True)
     print(f'   load average before the cold start: {load()}', flush=True)
     breakdown = CpuBreakdown(stack)
     breakdown.start()

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +52,36 @@ def machine() -> str:
     return (f'machine: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, '
             f'{cpu_model()}, Linux {platform.release()}, '
             f'Python {platform.python_version()}')
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, all) jiffies of all CPUs so far (/proc/stat)."""
+    with open('/proc/stat') as f:
+        values = [int(x) for x in f.readline().split()[1:8]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+def wait_quiet(busy_below: float = 0.25, window: float = 2.0,
+               longest: float = 120.0) -> str:
+    """Wait until the CPUs were less than ``busy_below`` busy over ``window``
+    seconds (at most ``longest`` seconds), and say how long that took.
+
+    Before a cold start, so that it does not measure the tail of what came
+    before it (building a thousand objects over REST, a previous stack's
+    teardown).  The load average right after such a build says 3-4 for a minute
+    with the CPUs idle: it decays, it does not tell; the line printed does."""
+    start = time.monotonic()
+    busy = 1.0
+    while time.monotonic() - start < longest:
+        b0, a0 = _cpu_jiffies()
+        time.sleep(window)
+        b1, a1 = _cpu_jiffies()
+        busy = (b1 - b0) / max(a1 - a0, 1)
+        if busy < busy_below:
+            break
+    return (f'machine quiet after {time.monotonic() - start:.1f} s (CPUs {busy:.0%} busy '
+            f'over the last {window:g} s; load average '
+            f'{" ".join(f"{x:.2f}" for x in os.getloadavg())})')
 
 
 # Children an agent runs that DESIGN.md counts apart from the agent's memory.
