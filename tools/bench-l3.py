@@ -56,7 +56,7 @@ import threading
 import time
 import uuid
 
-from benchlib import machine, memory  # noqa: I100 - first: puts the repository on sys.path
+from benchlib import load, machine, machine_cpu, memory  # noqa: I100 - first: puts the repository on sys.path
 from benchlib import start_py_spy, stop_py_spy, wait_quiet
 
 from agent.common import malloc  # noqa: E402
@@ -169,10 +169,6 @@ def timed_stop(stack):
     return time.monotonic() - start
 
 
-def load():
-    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
-
-
 def cpu_seconds(pid):
     """(own, waited-for children's) CPU seconds of a live process."""
     with open(f'/proc/{pid}/stat') as f:
@@ -190,15 +186,6 @@ def proc_cpu(pid):
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
-def machine_cpu():
-    """(busy, idle) CPU seconds of all CPUs so far (/proc/stat)."""
-    with open('/proc/stat') as f:
-        values = [int(x) for x in f.readline().split()[1:8]]
-    tick = os.sysconf('SC_CLK_TCK')
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / tick, idle / tick
 
 
 def haproxy_cpu(marker):

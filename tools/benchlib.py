@@ -54,11 +54,18 @@ def machine() -> str:
             f'Python {platform.python_version()}')
 
 
-def _cpu_jiffies() -> tuple[int, int]:
-    """(busy, all) jiffies of all CPUs so far (/proc/stat)."""
+def machine_cpu() -> tuple[float, float]:
+    """(busy, idle) CPU seconds of all CPUs so far (/proc/stat)."""
     with open('/proc/stat') as f:
         values = [int(x) for x in f.readline().split()[1:8]]
-    return sum(values) - values[3] - values[4], sum(values)
+    tick = os.sysconf('SC_CLK_TCK')
+    idle = values[3] + values[4]
+    return (sum(values) - idle) / tick, idle / tick
+
+
+def load() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    return ' '.join(f'{x:.2f}' for x in os.getloadavg())
 
 
 def wait_quiet(busy_below: float = 0.25, window: float = 2.0,
@@ -73,15 +80,14 @@ def wait_quiet(busy_below: float = 0.25, window: float = 2.0,
     start = time.monotonic()
     busy = 1.0
     while time.monotonic() - start < longest:
-        b0, a0 = _cpu_jiffies()
+        before = machine_cpu()
         time.sleep(window)
-        b1, a1 = _cpu_jiffies()
-        busy = (b1 - b0) / max(a1 - a0, 1)
+        busy, idle = (b - a for a, b in zip(before, machine_cpu()))
+        busy = busy / max(busy + idle, 1e-9)
         if busy < busy_below:
             break
     return (f'machine quiet after {time.monotonic() - start:.1f} s (CPUs {busy:.0%} busy '
-            f'over the last {window:g} s; load average '
-            f'{" ".join(f"{x:.2f}" for x in os.getloadavg())})')
+            f'over the last {window:g} s; load average {load()})')
 
 
 # Children an agent runs that DESIGN.md counts apart from the agent's memory.
