@@ -345,14 +345,17 @@ def bench_warm(stack, args):
 
 
 
-def start_stack(isolated_metadata=False):
+def start_stack(isolated_metadata=False, ovs_use_veth=False):
     """The private controller and DHCP agent the figures are taken on."""
     metadata = 'true' if isolated_metadata else 'false'
+    veth = 'true' if ovs_use_veth else 'false'
     stack = DhcpStack('bn' + uuid.uuid4().hex[:6], 'bench', report_interval=5,
                       resync_interval=600,
-                      agent_conf=f'enable_isolated_metadata = {metadata}').start()
-    print(f'agent: enable_isolated_metadata = {metadata}, queue workers = {QUEUE_WORKERS}; '
-          f'load average before: {os.getloadavg()[0]:.2f}', flush=True)
+                      agent_conf=f'enable_isolated_metadata = {metadata}\n'
+                                 f'ovs_use_veth = {veth}').start()
+    print(f'agent: enable_isolated_metadata = {metadata}, ovs_use_veth = {veth}, queue '
+          f'workers = {QUEUE_WORKERS}; load average before: {os.getloadavg()[0]:.2f}',
+          flush=True)
     time.sleep(2.0)
     print(f'agent idle after its start: {memory(stack.agent.pid)}', flush=True)
     return stack
@@ -405,9 +408,11 @@ def main():
     parser.add_argument('--gil', action='store_true',
                         help='With --py-spy or --py-spy-restart: only the thread '
                         'holding the GIL.')
+    parser.add_argument('--ovs-use-veth', action='store_true',
+                        help="the agent's ovs_use_veth: veth pairs, not internal ports")
     args = parser.parse_args()
     print(machine())
-    stack = start_stack(args.isolated_metadata)
+    stack = start_stack(args.isolated_metadata, args.ovs_use_veth)
     try:
         if not args.cold_only:
             bench_warm(stack, args)

@@ -404,6 +404,8 @@ def main():
                         default='haproxy', help="the agent's metadata_proxy_mode")
     parser.add_argument('--cold-only', action='store_true',
                         help='only the cold full sync of --routers routers')
+    parser.add_argument('--ovs-use-veth', action='store_true',
+                        help="the agent's ovs_use_veth: veth pairs, not internal ports")
     parser.add_argument('--py-spy', metavar='FILE',
                         help='sample the agent with py-spy during the cold sync (or the '
                         'back-to-back creates) into FILE')
@@ -419,9 +421,11 @@ def main():
         sys.exit('bench-l3 needs root (namespaces, OVS, iptables)')
     print(machine())
     run_id = 'nb' + uuid.uuid4().hex[:6]
+    veth = 'true' if args.ovs_use_veth else 'false'
     stack = L3Stack(run_id, 'bench', resync_interval=600, report_interval=10,
-                    agent_conf=f'metadata_proxy_mode = {args.metadata_proxy_mode}')
-    print(f'metadata_proxy_mode = {args.metadata_proxy_mode}')
+                    agent_conf=f'metadata_proxy_mode = {args.metadata_proxy_mode}\n'
+                               f'ovs_use_veth = {veth}')
+    print(f'metadata_proxy_mode = {args.metadata_proxy_mode}, ovs_use_veth = {veth}')
     try:
         stack.start()
         time.sleep(2.0)

@@ -63,9 +63,9 @@ def load(script: str):
     return module
 
 
-def dhcp_figures(networks: int, back_to_back: int) -> dict:
+def dhcp_figures(networks: int, back_to_back: int, ovs_use_veth: bool = False) -> dict:
     bench = load('bench-dhcp.py')
-    stack = bench.start_stack()
+    stack = bench.start_stack(ovs_use_veth=ovs_use_veth)
     try:
         load_before = os.getloadavg()[0]
         total, _, median = bench.bench_back_to_back(stack, back_to_back)
@@ -82,11 +82,12 @@ def dhcp_figures(networks: int, back_to_back: int) -> dict:
     return found
 
 
-def l3_figures(routers: int) -> dict:
+def l3_figures(routers: int, ovs_use_veth: bool = False) -> dict:
     bench = load('bench-l3.py')
     stack = bench.L3Stack('nb' + uuid.uuid4().hex[:6], 'bench', resync_interval=600,
                           report_interval=10, agent_conf='metadata_proxy_mode = '
-                          + os.environ.get('NETNODE_METADATA_PROXY_MODE', 'haproxy'))
+                          + os.environ.get('NETNODE_METADATA_PROXY_MODE', 'haproxy')
+                          + f'\novs_use_veth = {"true" if ovs_use_veth else "false"}')
     try:
         stack.start()
         load_before = os.getloadavg()[0]
@@ -116,19 +117,22 @@ def main(argv=None) -> int:
     parser.add_argument('--routers', type=int, default=1000)
     parser.add_argument('--back-to-back', type=int, default=20)
     parser.add_argument('--only', choices=('dhcp', 'l3'))
+    parser.add_argument('--ovs-use-veth', action='store_true',
+                        help="the agents' ovs_use_veth: veth pairs, not internal ports")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         sys.exit('bench-scale needs root (namespaces, OVS, iptables)')
     print(machine(), flush=True)
     lines = []
     if args.only in (None, 'dhcp'):
-        found = dhcp_figures(args.networks, args.back_to_back)
+        found = dhcp_figures(args.networks, args.back_to_back, args.ovs_use_veth)
         lines += table(DHCP_ROWS[:2], found, args.back_to_back)
         lines += table(DHCP_ROWS[2:], found, args.networks)
     if args.only in (None, 'l3'):
-        lines += table(L3_ROWS, l3_figures(args.routers), args.routers)
+        lines += table(L3_ROWS, l3_figures(args.routers, args.ovs_use_veth), args.routers)
     print()
     print(machine())
+    print(f'ovs_use_veth = {"true" if args.ovs_use_veth else "false"}')
     print('| figure | measured | agent CPU | target | load average before |')
     print('|---|---|---|---|---|')
     print('\n'.join(lines))

@@ -160,8 +160,10 @@ class NamespaceCleaner:
         deleted_ports = []
         for dev in devices:
             if dev in ports:
-                bridge, _port = ports[dev]
+                bridge, port = ports[dev]
                 self.ovs.delete_port(bridge, dev)
+                if port.type != 'internal':     # a veth pair: its root end with it
+                    self.links.delete_veth(dev)
                 deleted_ports.append(dev)
                 LOG.info('Deleted OVS port %s/%s of namespace %s', bridge, dev, name)
         self._wait_gone(name, deleted_ports)

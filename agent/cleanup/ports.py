@@ -76,12 +76,18 @@ class PortCleanupReport:
 
 
 class OvsPortCleaner:
-    """Deletes our ports from the given bridges; every other port is left alone."""
+    """Deletes our ports from the given bridges; every other port is left alone.
 
-    def __init__(self, ovs, host: str, dhcp_taps: frozenset = frozenset()) -> None:
+    A port that is a veth pair's root end (``ovs_use_veth``) is deleted with its
+    pair when ``links`` is given: deleting an internal port deletes its device,
+    deleting the port of a veth leaves the pair."""
+
+    def __init__(self, ovs, host: str, dhcp_taps: frozenset = frozenset(),
+                 links=None) -> None:
         self.ovs = ovs
         self.host = host
         self.dhcp_taps = dhcp_taps
+        self.links = links
 
     def clean_bridges(self, bridges: Iterable[str]) -> PortCleanupReport:
         report = PortCleanupReport()
@@ -107,6 +113,8 @@ class OvsPortCleaner:
                 continue
             try:
                 self.ovs.delete_port(bridge, port.name)
+                if self.links is not None and port.type != 'internal':
+                    self.links.delete_veth(port.name)
             except DriverError as exc:
                 report.errors.append(str(exc))
                 LOG.error('Cannot delete port %s: %s', where, exc)

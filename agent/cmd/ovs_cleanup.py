@@ -45,7 +45,8 @@ def clean(conf) -> int:
     if ovs is None:
         LOG.error('Cannot clean Open vSwitch ports: %s', error)
         return 1
-    cleaner = OvsPortCleaner(ovs, conf.host, dhcp_taps_of(conf.state_path))
+    from agent.drivers.link import LinkDriver
+    cleaner = OvsPortCleaner(ovs, conf.host, dhcp_taps_of(conf.state_path), LinkDriver())
     return 0 if cleaner.clean_bridges(bridges_of(conf)).ok else 1
 
 

@@ -7,9 +7,9 @@ oslo.config parses and type-checks it; at start-up :func:`decide` sorts what the
 operator set:
 
 * a value netnode does by itself (``interface_driver = openvswitch``,
-  ``agent_mode = legacy``, ``ovs_use_veth = false``…) passes in silence;
+  ``agent_mode = legacy``…) passes in silence;
 * a value it cannot honour stops the agent with an error naming the option
-  (``agent_mode = dvr``, ``ovs_use_veth = true``, ``interface_driver = linuxbridge``…);
+  (``agent_mode = dvr``, ``interface_driver = linuxbridge``…);
 * anything else is logged once as ignored (``root_helper``, ``[privsep]``, the
   ``ha_*`` keepalived settings while HA routers are not built…).
 
@@ -143,9 +143,6 @@ INTERFACE = (
              'netnode plugs its ports into Open vSwitch only (interface_driver = '
              'openvswitch or neutron.agent.linux.interface.OVSInterfaceDriver)',
              *OVS_INTERFACE_DRIVERS),
-    _refused('DEFAULT', cfg.BoolOpt('ovs_use_veth', default=False),
-             'netnode plugs OVS internal ports, not veth pairs (ovs_use_veth = false)',
-             False),
 ) + tuple(
     _ignored('metadata_haproxy', cfg.IntOpt(name, default=default),
              'the metadata proxies keep their own timeouts')

@@ -22,8 +22,10 @@ AGENT_GROUPS = (
 # the user the proxies run as) and [metadata_rate_limiting].
 PROXY_GROUPS = ((None, options.metadata_proxy_opts),
                 (options.METADATA_RATE_LIMITING, options.metadata_rate_limiting_opts))
-L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts),) + PROXY_GROUPS
-DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts),) + PROXY_GROUPS
+L3_AGENT_GROUPS = AGENT_GROUPS + ((None, options.l3_agent_opts + options.interface_opts),
+                                  ) + PROXY_GROUPS
+DHCP_AGENT_GROUPS = AGENT_GROUPS + ((None, options.dnsmasq_opts + options.interface_opts),
+                                    ) + PROXY_GROUPS
 METADATA_AGENT_GROUPS = AGENT_GROUPS + ((None, options.metadata_proxy_opts),
                                         (None, options.metadata_agent_opts))
 

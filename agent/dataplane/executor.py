@@ -118,8 +118,15 @@ def _delete_default(d: HostDrivers, a: dev.DeleteDefaultRoute) -> None:
     d.links.delete_route(a.namespace, dst)
 
 
+def _create_veth(d: HostDrivers, a: dev.CreateVethPair) -> None:
+    d.links.create_veth(a.namespace, a.name, a.mac, a.mtu)
+
+
 def _unplug(d: HostDrivers, a: dev.UnplugPort) -> None:
     d.ovs.delete_port(a.bridge, a.name)
+    # An internal port's device goes with its port; a veth pair's root end
+    # stays, and deleting it deletes the pair.
+    d.links.delete_veth(a.name)
 
 
 def _refuse(d: HostDrivers, a: dev.RefuseDevice) -> None:
@@ -140,6 +147,7 @@ _HANDLERS: dict[type, Callable[[HostDrivers, Any], None]] = {
     dev.CreateNamespace: _create_namespace,
     dev.SetSysctls: _set_sysctls,
     dev.PlugPort: _plug,
+    dev.CreateVethPair: _create_veth,
     dev.SetTag: _set_tag,
     dev.MoveToNamespace: _move,
     dev.MoveDevice: _move_device,

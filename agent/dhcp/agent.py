@@ -132,6 +132,7 @@ class DhcpAgent:
                              metadata_rate_limit=haproxy.RateLimit.from_conf(conf),
                              metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode',
                                                          'haproxy'),
+                             ovs_use_veth=bool(getattr(conf, 'ovs_use_veth', False)),
                              bridge_mappings=physical_link.bridge_mappings(conf)),
             self.plugin, self.drivers, self.vlans, self.processes, self.monitor,
             self.networks, self.ready, self.ports, *_host_extras(conf, self.settings),

@@ -96,11 +96,12 @@ def with_port(network: Network, port: Port) -> Network:
 
 def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
                    settings: DnsmasqSettings, host: str = '',
-                   local_vlan_tagging: bool = True) -> DesiredDevice:
+                   local_vlan_tagging: bool = True, veth: bool = False) -> DesiredDevice:
     """``tap<port>`` in ``qdhcp-<net>``: MAC, MTU, fixed IPs, gateways; with metadata
     169.254.169.254/16, and fe80::a9fe:a9fe/128 when there are IPv6 subnets.  The
     port is marked as this ``host``'s DHCP agent's; its tag is left to the L2
-    agent once plugged unless ``local_vlan_tagging``."""
+    agent once plugged unless ``local_vlan_tagging``.  ``veth``: a veth pair
+    (``ovs_use_veth``), not an internal port."""
     subnets = {s.id: s for s in network.dhcp_subnets}
     addresses = set()
     for ip in port.fixed_ips:
@@ -118,7 +119,8 @@ def desired_device(network: Network, port: Port, bridge: str, tag: int | None,
                 continue
             gateways.setdefault(subnet.ip_version, subnet.gateway_ip)
     owner = ownership.Owner(ownership.DHCP, host, network.id).mark() if host else None
-    spec = PortSpec(names.tap_name(port.id), port.id, port.mac_address, tag, owner)
+    spec = PortSpec(names.tap_name(port.id), port.id, port.mac_address, tag, owner,
+                    not veth)
     return DesiredDevice(names.dhcp_namespace(network.id), bridge, spec,
                          network.mtu or None, frozenset(addresses),
                          tuple(gateways[v] for v in sorted(gateways)), NAMESPACE_SYSCTLS,

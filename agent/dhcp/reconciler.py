@@ -76,6 +76,7 @@ class ReconcilerConfig:
     debug: bool = False
     metadata_rate_limit: haproxy.RateLimit | None = None
     metadata_proxy_mode: str = 'haproxy'        # or 'shared' (agent.metadata.node_proxy)
+    ovs_use_veth: bool = False      # veth pairs, not internal ports (agent.dataplane.device)
     # Coalesce reloads: a network reloaded less than this many seconds ago waits
     # out the rest before it is fetched again, so a storm of port changes becomes
     # one SIGHUP per interval (Neutron's bulk_reload_interval; SIGHUP cost grows
@@ -304,7 +305,8 @@ class DhcpReconciler:
         desired = want.desired_device(network, port, self.config.bridge,
                                       self._tag(network) if tag is None else tag,
                                       self.settings, self.config.host,
-                                      self.config.local_vlan_tagging)
+                                      self.config.local_vlan_tagging,
+                                      self.config.ovs_use_veth)
         observed = self._observe(desired, made)
         plan = dev.diff(desired, observed)
         resource = f'network {network.id}'

@@ -18,13 +18,14 @@ def netns_inode(path: str) -> int | None:
 
 
 def split_at_plug(plan: Plan, fresh: bool = False) -> tuple[Plan, Plan] | None:
-    """(namespace setup, the rest from the plug on) when the plan creates the
+    """(namespace setup, the rest from the plug (or the veth pair) on) when the plan creates the
     namespace (or it was made just now: ``fresh``; the setup may then be empty)
     and plugs; else None."""
     actions = plan.actions
     if not actions or not (fresh or isinstance(actions[0], dev.CreateNamespace)):
         return None
-    cut = next((i for i, a in enumerate(actions) if isinstance(a, dev.PlugPort)), None)
+    cut = next((i for i, a in enumerate(actions)
+                if isinstance(a, (dev.PlugPort, dev.CreateVethPair))), None)
     if cut is None:
         return None
     return Plan(actions[:cut]), Plan(actions[cut:])

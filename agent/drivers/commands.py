@@ -118,14 +118,15 @@ def ovs_del_bridge(name: str) -> str:
 
 
 def ovs_replace_port(bridge: str, name: str, external_ids: Mapping[str, str],
-                     tag: Optional[int] = None, dead_vlan: bool = False) -> str:
+                     tag: Optional[int] = None, dead_vlan: bool = False,
+                     internal: bool = True) -> str:
     argv = ['ovs-vsctl', '--if-exists', 'del-port', bridge, name, '--', 'add-port',
             bridge, name]
     if tag is not None:
         argv.append(f'tag={tag}')
     if dead_vlan:
         argv += ['vlan_mode=trunk', f'trunks={tag}']
-    argv += ['--', 'set', 'Interface', name, 'type=internal']
+    argv += ['--', 'set', 'Interface', name] + (['type=internal'] if internal else [])
     argv += [f'external_ids:{k}={v}' for k, v in sorted(external_ids.items())]
     return _join(argv)
 

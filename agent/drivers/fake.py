@@ -199,6 +199,25 @@ class FakeLinks:
         moving.mtu = mtu if mtu is not None else moving.mtu
         dest.devices[dev] = moving
 
+    def create_veth(self, ns: str, name: str, mac: str, mtu: Optional[int] = None) -> None:
+        dest = self.host.ns(ns)
+        if name in dest.devices or name in self.host.ns(None).devices:
+            raise DriverError(f'device {name}: exists already')
+        from agent.dataplane.device import CreateVethPair
+        self.host.log.append(CreateVethPair(ns, name, mac, mtu).describe())
+        for where in (None, ns):
+            made = self.host.new_device(name, mac if where else 'ee:ee:ee:ff:ff:ff', where)
+            made.kind, made.up = 'veth', True
+            made.mtu = mtu if mtu is not None else made.mtu
+
+    def delete_veth(self, name: str) -> bool:
+        found = self.host.ns(None).devices.get(name)
+        if found is None or found.kind != 'veth':
+            return False
+        self.host.log.append(commands.link_delete(None, name))
+        self.host.drop_device(name)
+        return True
+
     def delete_device(self, ns: Optional[str], dev: str) -> bool:
         if dev not in self.host.ns(ns).devices:
             return False
@@ -351,14 +370,17 @@ class FakeOvs:
         ports = self._bridge(bridge)['ports']
         for spec in specs:
             self.host.log.append(commands.ovs_replace_port(
-                bridge, spec.name, spec.external_ids(), spec.tag, spec.tag == DEAD_VLAN))
+                bridge, spec.name, spec.external_ids(), spec.tag, spec.tag == DEAD_VLAN,
+                spec.internal))
             old = self._find(spec.name)
             if old is not None:
-                del self.host.bridges[old]['ports'][spec.name]
-                self.host.drop_device(spec.name)
+                old_spec = self.host.bridges[old]['ports'].pop(spec.name)['spec']
+                if old_spec.internal:
+                    self.host.drop_device(spec.name)
             ports[spec.name] = {'spec': spec, 'ofport': len(ports) + 1}
-            self.host.new_device(spec.name, mac=f'ee:ee:ee:00:{len(ports) // 256:02x}:'
-                                                f'{len(ports) % 256:02x}')
+            if spec.internal:       # a veth's root end is made before it is plugged
+                self.host.new_device(spec.name, mac=f'ee:ee:ee:00:{len(ports) // 256:02x}:'
+                                                    f'{len(ports) % 256:02x}')
         self.transactions += 1
 
     def replace_internal_port(self, bridge: str, name: str, iface_id: str, mac: str,
@@ -370,7 +392,8 @@ class FakeOvs:
         for name, port in sorted(self._bridge(bridge)['ports'].items()):
             spec = port['spec']
             out.append(OvsPort(name, bridge, spec.iface_id, spec.mac, spec.tag, port['ofport'],
-                               types.MappingProxyType(spec.external_ids())))
+                               types.MappingProxyType(spec.external_ids()),
+                               spec.interface_type))
         return out
 
     def find_port(self, bridge: str, name: str) -> Optional[OvsPort]:
@@ -381,7 +404,8 @@ class FakeOvs:
 
     def delete_port(self, bridge: str, name: str) -> None:
         self.host.log.append(commands.ovs_del_port(bridge, name))
-        if self._bridge(bridge)['ports'].pop(name, None) is not None:
+        port = self._bridge(bridge)['ports'].pop(name, None)
+        if port is not None and port['spec'].internal:   # a veth's root end stays
             self.host.drop_device(name)
 
     def set_port_tag(self, name: str, tag: Optional[int]) -> None:

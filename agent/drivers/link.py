@@ -7,11 +7,14 @@ Changes are not logged here (see :mod:`agent.drivers`).
 
 from __future__ import annotations
 
+import ctypes
 import errno
+import fcntl
 import ipaddress
 import logging
 import os
 import socket
+import struct
 import time
 from typing import Any, Callable, Dict, Iterable, Optional, Sequence, Tuple, Union
 
@@ -181,6 +184,74 @@ def move_to_namespace(dev: str, target: str, from_ns: Optional[str] = None, *,
                 raise DriverError(f'{_where(from_ns, dev)}: move to namespace {target} '
                                   f'failed: {exc}') from exc
             time.sleep(0.02)
+
+
+SIOCETHTOOL = 0x8946
+ETHTOOL_STXCSUM = 0x17
+
+
+def _transmit_checksums_in_software(name: str) -> None:
+    """``ethtool -K NAME tx off`` for the calling thread's namespace: the kernel
+    computes TCP and UDP checksums before the frame leaves the device."""
+    value = ctypes.create_string_buffer(struct.pack('=II', ETHTOOL_STXCSUM, 0))
+    request = struct.pack('16sP', name.encode(), ctypes.addressof(value))   # ifreq
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        fcntl.ioctl(sock.fileno(), SIOCETHTOOL, request)
+
+
+def _veth_end_up(_ipr: Any, ns: str, name: str) -> None:
+    try:
+        _transmit_checksums_in_software(name)
+    except OSError as exc:
+        raise DriverError(f'{_where(ns, name)}: ethtool tx off failed: {exc}') from exc
+    _by_name(ns, name, lambda: rtnl_requests.set_link(name, up=True))
+
+
+def create_veth(ns: str, name: str, mac: str, mtu: Optional[int] = None) -> None:
+    """A veth pair named ``name`` at both ends (see
+    :class:`agent.dataplane.device.CreateVethPair`): ``ns``'s end made there with
+    ``mac`` and ``mtu``, then set up there with its transmit checksums in
+    software; the root end up, without IPv6.  A root end of that name left
+    without its peer is deleted first; a pair whose namespace's end could not
+    be set so is deleted again (no later look tells its checksums)."""
+    if not netns.exists(ns):
+        raise DriverError(f'{_where(ns, name)}: cannot make a veth pair into missing '
+                          f'namespace {ns}')
+    fd = os.open(netns.path_of(ns), os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        for attempt in (1, 2):
+            try:
+                netns.call_netlink(None, lambda _ipr: rtnl_requests.add_veth(
+                    name, name, peer_netns_fd=fd, peer_mac=mac, mtu=mtu))
+                break
+            except NetlinkError as exc:
+                if exc.code != errno.EEXIST or attempt == 2 or not delete_veth(name):
+                    raise DriverError(f'{_where(None, name)}: veth pair into {ns} '
+                                      f'failed: {exc}') from exc
+    finally:
+        os.close(fd)
+    try:
+        _call(ns, name, 'set up', _veth_end_up, ns, name)
+    except Exception:
+        delete_veth(name)
+        raise
+
+
+def delete_veth(name: str) -> bool:
+    """Delete the root namespace's device ``name`` if it is a veth (its peer goes
+    with it); False if there is none.  The index lookup first: no netlink
+    request where there is no such device (an internal port's)."""
+    if not has_device(None, name):
+        return False
+    link = observe_link(None, name)
+    if link is None or link.kind != 'veth':
+        return False
+    try:
+        return delete_device(None, name)
+    except DriverError:
+        if has_device(None, name):
+            raise
+        return False
 
 
 def _delete(ipr: Any, ns: Optional[str], dev: str) -> bool:
@@ -481,6 +552,8 @@ class LinkDriver:
     set_up = staticmethod(set_up)
     set_down = staticmethod(set_down)
     move_to_namespace = staticmethod(move_to_namespace)
+    create_veth = staticmethod(create_veth)
+    delete_veth = staticmethod(delete_veth)
     delete_device = staticmethod(delete_device)
     add_address = staticmethod(add_address)
     delete_address = staticmethod(delete_address)

@@ -238,10 +238,10 @@ class OvsDriver:
         return found
 
     def plug_ports(self, bridge: str, specs: Sequence[PortSpec], wait: bool = True) -> None:
-        """Replace/add internal ports: stale ones deleted in one txn, all added in ONE txn.
+        """Replace/add ports: stale ones deleted in one txn, all added in ONE txn.
 
-        Then waits until every port's kernel device exists (the netdev datapath
-        creates taps asynchronously).
+        Then waits until every internal port's kernel device exists (the netdev
+        datapath creates taps asynchronously); a veth's root end exists already.
         """
         specs = list(specs)
         if not specs:
@@ -250,7 +250,8 @@ class OvsDriver:
         if len(set(names)) != len(names):
             raise ValueError(f'bridge {bridge}: duplicate port names in one batch')
         existing = self._ports_named(names)
-        stale = {n: i for n in existing if (i := _ifindex(n)) is not None}
+        made_here = [s.name for s in specs if s.internal]
+        stale = {n: i for n in existing if n in made_here and (i := _ifindex(n)) is not None}
         if existing:
             self._delete_ports(f'bridge {bridge}: delete stale ports '
                                f'{", ".join(sorted(existing))}', sorted(existing))
@@ -261,11 +262,11 @@ class OvsDriver:
                             inserted=range(0, 2 * len(specs), 2))
         if results[-1].get('count') == 0:
             raise BridgeNotFound(f'bridge {bridge}: does not exist')
-        if wait:
+        if wait and made_here:
             try:
-                wait_for_devices(names, stale, bridge, self.device_timeout)
+                wait_for_devices(made_here, stale, bridge, self.device_timeout)
             except PortNotReady as exc:
-                errors = self._ports_named(names)
+                errors = self._ports_named(made_here)
                 detail = '; '.join(f'{n}: {e}' for n, e in sorted(errors.items()) if e)
                 raise PortNotReady(f'{exc}{"; OVS says " + detail if detail else ""}') from None
 

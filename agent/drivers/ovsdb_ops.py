@@ -61,12 +61,14 @@ def add_ports(bridge: str, ports: List[list]) -> dict:
 
 
 def add_internal_ports(bridge: str, specs: Sequence[PortSpec]) -> List[dict]:
-    """Internal ports on the Bridge row ``bridge``, their ``iface-id`` in the insert
-    (see agent.drivers.ovs).  Interface ``i`` of ``specs`` is inserted by op ``2*i``;
+    """Ports on the Bridge row ``bridge`` (internal, or a veth's root end: the
+    spec's ``interface_type``), their ``iface-id`` in the insert (see
+    agent.drivers.ovs).  Interface ``i`` of ``specs`` is inserted by op ``2*i``;
     the last op's ``count`` is 0 if the bridge is gone."""
     ops: List[dict] = []
     for i, spec in enumerate(specs):
-        ops += _port(i, spec.name, {'type': 'internal', 'external_ids': omap(spec.external_ids())},
+        ops += _port(i, spec.name, {'type': spec.interface_type,
+                                     'external_ids': omap(spec.external_ids())},
                      port_columns(spec.tag))
     return ops + [add_ports(bridge, [named(f'p{i}') for i in range(len(specs))])]
 

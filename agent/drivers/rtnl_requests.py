@@ -38,7 +38,14 @@ IFF_UP = 0x1
 IFLA_ADDRESS = 1
 IFLA_IFNAME = 3
 IFLA_MTU = 4
+IFLA_LINKINFO = 18
+IFLA_AF_SPEC = 26
 IFLA_NET_NS_FD = 28
+IFLA_INFO_KIND = 1
+IFLA_INFO_DATA = 2
+VETH_INFO_PEER = 1
+IFLA_INET6_ADDR_GEN_MODE = 8
+IN6_ADDR_GEN_MODE_NONE = 1
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
 IFA_BROADCAST = 4
@@ -116,6 +123,36 @@ def set_link(name: str, *, netns_fd: int | None = None, mac: str | None = None,
         attrs += attr(IFLA_MTU, _u32(mtu))
     flags = IFF_UP if up else 0
     request(RTM_NEWLINK, 0, IFINFO.pack(socket.AF_UNSPEC, 0, 0, flags, flags) + attrs)
+
+
+def add_veth(name: str, peer: str, *, peer_netns_fd: int, peer_mac: str,
+             mtu: int | None = None) -> None:
+    """``ip link add NAME [mtu N] type veth peer name PEER netns FD address MAC
+    [mtu N]``, then ``ip link set NAME addrgenmode none up``.
+
+    The peer is made in its namespace, never moved there (a move waits for an
+    RCU barrier under the rtnl lock, ~20 ms); it is left down (the kernel
+    refuses to open a veth end before its pair is made: ENOTCONN), for whoever
+    configures it there.  NAME, the end left here, gets no IPv6 link-local
+    address (Neutron disables IPv6 on it): it only carries frames between the
+    bridge and the peer."""
+    def link_attrs(ifname: str) -> bytes:
+        out = attr(IFLA_IFNAME, ifname.encode() + b'\0')
+        return out + (attr(IFLA_MTU, _u32(mtu)) if mtu is not None else b'')
+
+    peer_msg = (IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + link_attrs(peer)
+                + attr(IFLA_NET_NS_FD, _u32(peer_netns_fd))
+                + attr(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(':', ''))))
+    info = attr(IFLA_INFO_KIND, b'veth') + attr(
+        IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_msg))
+    request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+            IFINFO.pack(socket.AF_UNSPEC, 0, 0, 0, 0) + link_attrs(name)
+            + attr(IFLA_LINKINFO, info))
+    # IFLA_AF_SPEC is applied to an existing device only, before the flags.
+    request(RTM_NEWLINK, 0, IFINFO.pack(socket.AF_UNSPEC, 0, 0, IFF_UP, IFF_UP)
+            + attr(IFLA_IFNAME, name.encode() + b'\0')
+            + attr(IFLA_AF_SPEC, attr(socket.AF_INET6, attr(
+                IFLA_INET6_ADDR_GEN_MODE, bytes([IN6_ADDR_GEN_MODE_NONE])))))
 
 
 def add_address(index: int, address, broadcast=None) -> None:

@@ -175,14 +175,24 @@ class NamespaceView:
 
 @dataclasses.dataclass(frozen=True)
 class PortSpec:
-    """An OVS internal port we want: name, Neutron port id, MAC, VLAN tag and the
-    owner mark that tells our ports from others' (see agent.dataplane.ownership)."""
+    """An OVS port we want: name, Neutron port id, MAC, VLAN tag and the owner
+    mark that tells our ports from others' (see agent.dataplane.ownership).
+
+    ``internal``: an internal port, whose device ovs-vswitchd makes (then moved
+    into its namespace); else the root end of a veth pair of that name, which
+    we make (``ovs_use_veth``: agent.dataplane.device.CreateVethPair)."""
 
     name: str
     iface_id: str
     mac: str
     tag: Optional[int] = None
     owner: Optional[str] = None
+    internal: bool = True
+
+    @property
+    def interface_type(self) -> str:
+        """The OVS Interface ``type``: 'internal', or '' for a system device."""
+        return 'internal' if self.internal else ''
 
     def external_ids(self) -> dict:
         ids = {IFACE_ID: self.iface_id, IFACE_STATUS: 'active', ATTACHED_MAC: self.mac}

@@ -332,7 +332,8 @@ class L3Agent:
         new = [r for r in routers
                if not self.drivers.netns.exists(names.router_namespace(r.id))]
         self.plug_ahead.start(new, lambda chunk: plug_first_ports(
-            chunk, self.reconciler.first_plugs, self.drivers.ovs, self.host.touched))
+            chunk, self.reconciler.first_plugs, self.drivers.ovs, self.host.touched,
+            self.host.apply))
 
     def _wanted_ports(self) -> set[str]:
         """Port ids of the routers the last full sync fetched or that are served."""

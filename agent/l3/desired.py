@@ -102,7 +102,7 @@ def internal_device(router: Router, port: RouterPort, settings: L3Settings,
     Plugged with ``tag`` (the dead VLAN when an L2 agent tags); with
     ``local_vlan_tagging`` off an existing port's tag is the L2 agent's."""
     spec = PortSpec(names.internal_device_name(port.id), port.id, port.mac_address, tag,
-                    _owner(router, settings))
+                    _owner(router, settings), not settings.ovs_use_veth)
     return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
                          spec, port.mtu or None, _interfaces(port),
                          manage_tag=_manages_tag(settings), manage_addresses=not router.ha)
@@ -114,7 +114,7 @@ def ha_device(router: Router, settings: L3Settings, tag: int | None) -> DesiredD
     keepalived's primary VIP on it is left to keepalived."""
     port = router.ha_port
     spec = PortSpec(names.ha_device_name(port.id), port.id, port.mac_address, tag,
-                    _owner(router, settings))
+                    _owner(router, settings), not settings.ovs_use_veth)
     return DesiredDevice(names.router_namespace(router.id), settings.integration_bridge,
                          spec, port.mtu or None, _interfaces(port),
                          manage_tag=_manages_tag(settings),
@@ -133,7 +133,7 @@ def gateway_device(router: Router, port: RouterPort, settings: L3Settings) -> De
         if subnet.gateway_ip is not None and subnet.id in own_subnets:
             gateways.setdefault(subnet.gateway_ip.version, subnet.gateway_ip)
     spec = PortSpec(names.gateway_device_name(port.id), port.id, port.mac_address, None,
-                    _owner(router, settings))
+                    _owner(router, settings), not settings.ovs_use_veth)
     return DesiredDevice(names.router_namespace(router.id), settings.external_bridge,
                          spec, port.mtu or None, frozenset(addresses),
                          tuple(gateways[v] for v in sorted(gateways)),

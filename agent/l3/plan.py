@@ -161,6 +161,17 @@ def early_plugs(plan: Plan) -> list[dev.PlugPort]:
     return early
 
 
+def first_plugs(plan: Plan) -> list:
+    """What plugging a new router's ports ahead of its reconcile takes
+    (agent.l3.plug_ahead): its PlugPorts, each after the CreateNamespace and
+    CreateVethPair it needs (``ovs_use_veth``: a pair is made before its root end
+    is plugged), in the plan's order.  Its reconcile then finds them made."""
+    kinds: tuple[type, ...] = (dev.PlugPort,)
+    if any(isinstance(a, dev.CreateVethPair) for a in plan.actions):
+        kinds = (dev.CreateNamespace, dev.CreateVethPair, dev.PlugPort)
+    return [a for a in plan.actions if isinstance(a, kinds)]
+
+
 def _stale_devices(desired: DesiredRouter, observed: ObservedRouter,
                    bridges: tuple[str, ...]) -> list[Action]:
     actions: list[Action] = []

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from agent.dataplane.device import PlugPort
 from agent.model.router import Router
@@ -93,14 +94,22 @@ class PlugAhead:
 
 
 def plug_first_ports(routers: list[Router], first_plugs: Callable[[Router], list], ovs,
-                     touched: Callable[..., None]) -> None:
+                     touched: Callable[..., None],
+                     apply: Callable[[Any], None] | None = None) -> None:
     """The ports these routers' plans would plug first (``first_plugs(router)``:
-    their PlugPort actions), one transaction per bridge; ``touched(*names)``
-    after each."""
+    their PlugPort actions, after what they need made first: with ovs_use_veth
+    the namespace and the veth pairs, each ``apply``-ed here at once), one
+    transaction per bridge; ``touched(*names)`` after each."""
     by_bridge: dict[str, dict] = {}
     for router in routers:
         try:
             for action in first_plugs(router):
+                if not isinstance(action, PlugPort):
+                    if apply is None:
+                        break
+                    LOG.debug('router %s: %s', router.id, action.describe())
+                    apply(action)
+                    continue
                 specs = by_bridge.setdefault(action.bridge, {})
                 first = specs.setdefault(action.port.name, action.port)
                 if first.iface_id != action.port.iface_id:

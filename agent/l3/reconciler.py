@@ -138,15 +138,16 @@ class RouterReconciler:
             self._stop_proxy(router.id)
         return plan
 
-    def first_plugs(self, router: Router, ports: list | None = None) -> list[dev.PlugPort]:
+    def first_plugs(self, router: Router, ports: list | None = None) -> list:
         """The ports ``router``'s plan plugs when its namespace does not exist yet
-        (a full sync plugs those of every such router together, then reconciles)."""
+        (a full sync plugs those of every such router together, then reconciles):
+        its PlugPorts, after what must be made before them (with ``ovs_use_veth``
+        the namespace and the pairs: :func:`agent.l3.plan.first_plugs`)."""
         if self.host.drivers.netns.exists(names.router_namespace(router.id)):
             return []
         desired = want.desired_router(router, self.settings, self._tags(router))
         observed = self.host.observe_devices(desired, ports)
-        return [a for a in rplan.diff(desired, observed, {}, self.host.bridges).actions
-                if isinstance(a, dev.PlugPort)]
+        return rplan.first_plugs(rplan.diff(desired, observed, {}, self.host.bridges))
 
     def _execute(self, plan: rplan.Plan, resource: str) -> None:
         """``plan``, its early plugs (:func:`agent.l3.plan.early_plugs`) started

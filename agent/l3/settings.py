@@ -30,6 +30,7 @@ class L3Settings:
     local_vlan_tagging: bool = True    # False: an L2 agent owns the ports' tags
     ha_settings: HaSettings | None = None   # None: the defaults under state_path
     metadata_proxy_mode: str = 'haproxy'    # or 'shared' (agent.metadata.node_proxy)
+    ovs_use_veth: bool = False         # veth pairs, not internal ports (agent.dataplane.device)
 
     @property
     def ha(self) -> HaSettings:
@@ -63,4 +64,5 @@ class L3Settings:
                    nat=NatSettings.from_conf(conf), ra=RaSettings.from_conf(conf),
                    host=conf.host, local_vlan_tagging=conf.ovs.local_vlan_tagging,
                    ha_settings=HaSettings.from_conf(conf),
-                   metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode', 'haproxy'))
+                   metadata_proxy_mode=getattr(conf, 'metadata_proxy_mode', 'haproxy'),
+                   ovs_use_veth=bool(getattr(conf, 'ovs_use_veth', False)))

@@ -95,7 +95,6 @@ def test_metadata_agent_with_neutron_metadata_agent_ini(run_id, leaks, tmp_path)
 
 @pytest.mark.parametrize('binary,fixture,line,option', [
     ('netnode-l3-agent', 'l3_agent.ini', 'agent_mode = dvr_snat', 'agent_mode'),
-    ('netnode-l3-agent', 'l3_agent.ini', 'ovs_use_veth = true', 'ovs_use_veth'),
     ('netnode-dhcp-agent', 'dhcp_agent.ini', 'interface_driver = linuxbridge',
      'interface_driver'),
     ('netnode-dhcp-agent', 'dhcp_agent.ini', 'dhcp_driver = my.Driver', 'dhcp_driver'),

@@ -38,9 +38,6 @@ CASES = [
     (L3, {'agent_mode': 'dvr'}, ['agent_mode'], []),
     (L3, {'agent_mode': 'dvr_snat'}, ['agent_mode'], []),
     (L3, {'agent_mode': 'dvr_no_external'}, ['agent_mode'], []),
-    (L3, {'ovs_use_veth': False}, [], []),
-    (L3, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
-    (DHCP, {'ovs_use_veth': True}, ['ovs_use_veth'], []),
     (L3, {'l3_ha': False}, [], []),
     (L3, {'l3_ha': True}, [], ['l3_ha']),                       # the server's option
     (L3, {'ha_keepalived_state_change_server_threads': 1}, [], []),   # the default
@@ -66,8 +63,8 @@ CASES = [
     (METADATA, {'nova_client_cert': '/etc/nova/client.pem'}, ['nova_client_cert'], []),
     (METADATA, {'auth_ca_cert': ''}, [], []),
     # several at once: every refusal is named, and the ignored ones still listed
-    (L3, {'agent_mode': 'dvr', 'ovs_use_veth': True, 'AGENT__root_helper': 'sudo x'},
-     ['ovs_use_veth', 'agent_mode'], ['root_helper']),
+    (L3, {'agent_mode': 'dvr', 'cleanup_on_shutdown': True, 'AGENT__root_helper': 'sudo x'},
+     ['agent_mode', 'cleanup_on_shutdown'], ['root_helper']),
 ]
 
 
@@ -100,7 +97,18 @@ def test_option_netnode_implements_is_left_to_it():
     mine = {o.key for o in nc.register(conf, nc.DHCP)}
     assert ('DEFAULT', 'interface_driver') not in mine
     assert ('metadata_haproxy', 'timeout_connect') not in mine
-    assert ('DEFAULT', 'ovs_use_veth') in mine and ('AGENT', 'root_helper') in mine
+    assert ('DEFAULT', 'dhcp_driver') in mine and ('AGENT', 'root_helper') in mine
+
+
+@pytest.mark.parametrize('spec', [run.L3_AGENT, run.DHCP_AGENT])
+def test_ovs_use_veth_is_netnode_s_own(spec):
+    """Neutron's ovs_use_veth is implemented (veth pairs): no rule of this module
+    refuses it, and the DHCP and L3 agents read it."""
+    conf = cfg.ConfigOpts()
+    service.register(conf, spec.groups)
+    assert ('DEFAULT', 'ovs_use_veth') not in {o.key for o in nc.register(conf, nc.L3)}
+    conf(['--config-file', '/dev/null'])
+    assert conf.ovs_use_veth is False
 
 
 def test_metadata_rate_limiting_is_netnode_s_own():
@@ -156,7 +164,6 @@ def test_metadata_agent_ini_carries_over(tmp_path):
 
 @pytest.mark.parametrize('spec,fixture,line,option', [
     (run.L3_AGENT, 'l3_agent.ini', 'agent_mode = dvr_snat', 'agent_mode'),
-    (run.L3_AGENT, 'l3_agent.ini', 'ovs_use_veth = true', 'ovs_use_veth'),
     (run.DHCP_AGENT, 'dhcp_agent.ini', 'interface_driver = linuxbridge', 'interface_driver'),
     (run.DHCP_AGENT, 'dhcp_agent.ini', 'dhcp_driver = other.Driver', 'dhcp_driver'),
     (run.METADATA_AGENT, 'metadata_agent.ini', 'nova_client_cert = /c.pem', 'nova_client_cert'),
@@ -185,7 +192,7 @@ def test_unknown_options_and_groups_are_not_fatal(tmp_path):
 
 def test_bad_value_of_a_recognised_option_is_a_config_error(tmp_path):
     with pytest.raises(cfg.Error):
-        parse(run.L3_AGENT, tmp_path, 'ovs_use_veth = maybe')
+        parse(run.L3_AGENT, tmp_path, 'l3_ha = maybe')
 
 
 @pytest.mark.parametrize('lines,backend', [

@@ -141,3 +141,71 @@ def test_fold_device_config_folds_a_taps_addresses_and_its_default_route():
 def test_a_configured_device_describes_itself_as_the_commands_it_replaces():
     folded = d.ConfigureDevice(NS, PORT.name, (ADDR,), (GW,))
     assert folded.describe() == f'{ADD.describe()}; {ROUTE.describe()}'
+
+
+# -- ovs_use_veth: a veth pair made in the namespace, its root end plugged ------------
+
+VETH = d.DesiredDevice(NS, 'br-int', PortSpec(PORT.name, PORT.iface_id, PORT.mac, 5,
+                                              internal=False),
+                       1450, frozenset({ADDR}), (GW,), (('net.ipv4.ip_nonlocal_bind', 1),))
+
+
+def test_veth_nothing_exists_makes_the_pair_in_the_namespace_then_plugs_it():
+    plan = d.diff(VETH, d.ObservedDevice(False, None, None))
+    assert kinds(plan) == ['CreateNamespace', 'SetSysctls', 'CreateVethPair', 'PlugPort',
+                           'AddAddress', 'SetDefaultGateway']
+    text = str(plan)
+    assert (f'ip link add {PORT.name} mtu 1450 type veth peer name {PORT.name} netns {NS} '
+            f'address {PORT.mac} mtu 1450') in text
+    assert 'type=internal' not in text and 'MoveToNamespace' not in kinds(plan)
+
+
+def test_veth_converged_plans_nothing():
+    observed = d.ObservedDevice(True, ovs_port(type=''), converged_link(kind='veth'), True,
+                                (DEFAULT,), SYSCTLS)
+    assert d.diff(VETH, observed).empty
+
+
+def test_veth_unplugged_root_end_is_plugged_again_without_a_new_pair():
+    observed = d.ObservedDevice(True, None, converged_link(kind='veth'), True, (DEFAULT,),
+                                SYSCTLS)
+    assert kinds(d.diff(VETH, observed)) == ['PlugPort']
+
+
+def test_veth_lost_namespace_end_makes_a_new_pair_and_plugs_it_again():
+    """The port is still on the bridge but its device is gone (the namespace was
+    deleted behind the agent's back): a new pair, and the port replugged (its
+    old device is gone)."""
+    observed = d.ObservedDevice(True, ovs_port(type=''), None, False, (), SYSCTLS)
+    assert kinds(d.diff(VETH, observed)) == ['CreateVethPair', 'PlugPort', 'AddAddress',
+                                             'SetDefaultGateway']
+
+
+def test_switching_to_veth_unplugs_the_internal_port_first():
+    observed = d.ObservedDevice(True, ovs_port(), converged_link(kind='tun'), False,
+                                (DEFAULT,), SYSCTLS)
+    assert kinds(d.diff(VETH, observed)) == ['UnplugPort', 'CreateVethPair', 'PlugPort',
+                                             'AddAddress', 'SetDefaultGateway']
+
+
+def test_switching_back_to_internal_deletes_the_pair_first():
+    observed = d.ObservedDevice(True, ovs_port(type=''), converged_link(kind='veth'), True,
+                                (DEFAULT,), SYSCTLS)
+    assert kinds(d.diff(DESIRED, observed)) == ['UnplugPort', 'PlugPort', 'MoveToNamespace',
+                                                 'SetMac', 'SetMtu', 'SetUp', 'AddAddress',
+                                                 'SetDefaultGateway']
+
+
+def test_veth_plan_applied_on_fake_drivers_converges_and_unplugs_cleanly():
+    from agent.dataplane import executor
+    from agent.drivers.fake import FakeDrivers
+    fakes = FakeDrivers.create()
+    drivers = executor.HostDrivers(fakes.netns, fakes.links, fakes.ovs)
+    for action in d.diff(VETH, executor.observe(drivers, VETH)):
+        executor.apply(drivers, action)
+    assert d.diff(VETH, executor.observe(drivers, VETH)).empty
+    assert fakes.links.observe_link(None, PORT.name).kind == 'veth'
+    assert fakes.ovs.find_port('br-int', PORT.name).type == ''
+    executor.apply(drivers, d.UnplugPort('br-int', PORT.name))
+    assert fakes.links.observe_link(None, PORT.name) is None
+    assert fakes.links.observe_link(NS, PORT.name) is None
