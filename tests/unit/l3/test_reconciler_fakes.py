@@ -42,7 +42,7 @@ class FakeStateDirs:
         self.files.pop(path + '/', None)
 
 
-def make():
+def make(**settings_changes):
     fakes = FakeDrivers.create(bridges=('br-int', 'br-ex'))
     table = ProcessTable()
     iptables = {}
@@ -56,7 +56,7 @@ def make():
         read_sysctls=lambda ns, keys: tuple((k, fakes.netns.sysctl_get(ns, k)) for k in keys),
         state_dirs=FakeStateDirs(table.files))
     settings = L3Settings(state_path=STATE, integration_bridge='br-int',
-                          external_bridge='br-ex')
+                          external_bridge='br-ex', **settings_changes)
     return fakes, table, iptables, RouterReconciler(host, settings, fakes.vlans)
 
 
@@ -142,6 +142,39 @@ def test_ports_plugged_ahead_are_then_moved_not_replugged():
     assert 'PlugPort' not in kinds and kinds.count('MoveToNamespace') == 2
     assert sorted(fakes.netns.devices_in('qrouter-' + router.id)) == [QG_DEV, QR_DEV]
     assert rec.first_plugs(router, ports) == []         # the namespace exists now
+    assert rec.reconcile(router).empty
+
+
+def test_veth_router_converges_with_pairs_and_is_torn_down_with_them():
+    fakes, table, iptables, rec = make(ovs_use_veth=True)
+    router = golden_router()
+    kinds = [type(a).__name__ for a in rec.reconcile(router)]
+    assert kinds.count('CreateVethPair') == 2 and 'MoveToNamespace' not in kinds
+    ns = 'qrouter-' + router.id
+    for dev in (QR_DEV, QG_DEV):
+        assert fakes.links.observe_link(ns, dev).kind == 'veth'
+        assert fakes.links.observe_link(None, dev).kind == 'veth'
+    assert {p.type for p in fakes.ovs.list_ports('br-int')} == {''}
+    assert rec.reconcile(router).empty
+    rec.teardown(router.id)
+    assert fakes.links.observe_link(None, QR_DEV) is None
+    assert fakes.links.observe_link(None, QG_DEV) is None
+
+
+def test_veth_pairs_made_ahead_are_then_neither_made_nor_plugged_again():
+    """With ovs_use_veth the plug-ahead makes the namespace and the pairs, then
+    plugs their root ends; the reconcile finds them all."""
+    from agent.l3.plug_ahead import plug_first_ports
+    fakes, table, iptables, rec = make(ovs_use_veth=True)
+    router = golden_router()
+    steps = [type(a).__name__ for a in rec.first_plugs(router, [])]
+    assert steps == ['CreateNamespace', 'CreateVethPair', 'PlugPort', 'CreateVethPair',
+                     'PlugPort']
+    plug_first_ports([router], rec.first_plugs, fakes.ovs, rec.host.touched,
+                     rec.host.apply)
+    assert fakes.ovs.transactions == 2                   # one per bridge
+    kinds = [type(a).__name__ for a in rec.reconcile(router)]
+    assert 'CreateVethPair' not in kinds and 'PlugPort' not in kinds
     assert rec.reconcile(router).empty
 
 
