@@ -149,7 +149,7 @@ class SetMac(Action):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SetMtu(Action):
-    namespace: str
+    namespace: str | None                  # None: the root namespace (a veth's root end)
     name: str
     mtu: int
 
@@ -383,7 +383,11 @@ def _veth_device(desired: DesiredDevice, observed: ObservedDevice) -> list[Actio
     elif desired.manage_tag and port.tag != desired.port.tag:
         actions.append(SetTag(desired.name, desired.port.tag))
     if not fresh:
-        actions += _configure(desired, link)
+        configure = _configure(desired, link)
+        # A new MTU on the root end too (as Neutron's driver does): ovs-vswitchd
+        # could not send it a frame larger than its own.
+        actions += [SetMtu(None, a.name, a.mtu) for a in configure if isinstance(a, SetMtu)]
+        actions += configure
     elif desired.manage_addresses:
         actions += _addresses(desired, None)
     return actions + _routes(desired, observed, fresh)

@@ -96,6 +96,17 @@ def test_tcp_through_snat_a_floating_ip_and_to_the_metadata_proxy(stack, topo, v
         stack.associate(fip['id'], None)
 
 
+def test_network_mtu_change_reaches_both_ends_of_the_qr_pair(stack, topo):
+    def mtus():
+        return link(topo['ns'], topo['qr'])['mtu'], link(None, topo['qr'])['mtu']
+
+    net = topo['net']['id']
+    stack.api('PUT', f'/networks/{net}', {'network': {'mtu': 1400}})
+    wait_for(lambda: mtus() == (1400, 1400), 15, 0.1, 'qr- MTU 1400 at both ends')
+    stack.api('PUT', f'/networks/{net}', {'network': {'mtu': 1500}})
+    wait_for(lambda: mtus() == (1500, 1500), 15, 0.1, 'qr- MTU back to 1500')
+
+
 def test_restart_makes_no_new_pair(stack, topo):
     devices = [(ns, dev) for dev in (topo['qr'], topo['qg']) for ns in (topo['ns'], None)]
     before = {key: link(*key)['ifindex'] for key in devices}

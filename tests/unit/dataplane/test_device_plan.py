@@ -181,6 +181,14 @@ def test_veth_lost_namespace_end_makes_a_new_pair_and_plugs_it_again():
                                              'SetDefaultGateway']
 
 
+def test_veth_mtu_change_reaches_both_ends():
+    observed = d.ObservedDevice(True, ovs_port(type=''), converged_link(kind='veth', mtu=1500),
+                                True, (DEFAULT,), SYSCTLS)
+    plan = d.diff(VETH, observed)
+    assert [(type(a).__name__, a.namespace, a.mtu) for a in plan] == [
+        ('SetMtu', None, 1450), ('SetMtu', NS, 1450)]
+
+
 def test_switching_to_veth_unplugs_the_internal_port_first():
     observed = d.ObservedDevice(True, ovs_port(), converged_link(kind='tun'), False,
                                 (DEFAULT,), SYSCTLS)
