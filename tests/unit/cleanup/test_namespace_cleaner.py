@@ -240,3 +240,25 @@ def test_a_bad_command_line_is_a_clear_error(capsys, tmp_path):
     assert ovs_cleanup.main(['--config-file', missing]) == 2
     err = capsys.readouterr().err
     assert 'netnode-netns-cleanup: ' in err and missing in err
+
+
+def test_veth_pairs_go_with_their_ports(host):
+    """ovs_use_veth: deleting a pair's port leaves the pair, so both cleaners
+    delete its root end (and with it the namespace's end)."""
+    ns = f'qdhcp-{NET}'
+    host.netns.create(ns)
+    tap = names.device_name(names.TAP_PREFIX, PORT)
+    host.links.create_veth(ns, tap, 'fa:16:3e:00:00:01')
+    host.ovs.plug_ports('br-int', [PortSpec(tap, PORT, 'fa:16:3e:00:00:01',
+                                            owner=f'dhcp:node-1:{NET}', internal=False)])
+    report = cleaner(host, force=True).run()
+    assert report.deleted == [ns] and host.links.observe_link(None, tap) is None
+
+    host.netns.create(ns)
+    host.links.create_veth(ns, tap, 'fa:16:3e:00:00:01')
+    host.ovs.plug_ports('br-int', [PortSpec(tap, PORT, 'fa:16:3e:00:00:01',
+                                            owner=f'dhcp:node-1:{NET}', internal=False)])
+    ports = OvsPortCleaner(host.ovs, 'node-1', links=host.links).clean_bridges(['br-int'])
+    assert ports.deleted == [f'br-int/{tap}']
+    assert host.links.observe_link(None, tap) is None
+    assert host.links.observe_link(ns, tap) is None
