@@ -250,8 +250,8 @@ class OvsDriver:
         if len(set(names)) != len(names):
             raise ValueError(f'bridge {bridge}: duplicate port names in one batch')
         existing = self._ports_named(names)
-        made_here = [s.name for s in specs if s.internal]
-        stale = {n: i for n in existing if n in made_here and (i := _ifindex(n)) is not None}
+        taps = [s.name for s in specs if s.internal]     # the devices ovs-vswitchd makes
+        stale = {n: i for n in existing.keys() & set(taps) if (i := _ifindex(n)) is not None}
         if existing:
             self._delete_ports(f'bridge {bridge}: delete stale ports '
                                f'{", ".join(sorted(existing))}', sorted(existing))
@@ -262,11 +262,11 @@ class OvsDriver:
                             inserted=range(0, 2 * len(specs), 2))
         if results[-1].get('count') == 0:
             raise BridgeNotFound(f'bridge {bridge}: does not exist')
-        if wait and made_here:
+        if wait and taps:
             try:
-                wait_for_devices(made_here, stale, bridge, self.device_timeout)
+                wait_for_devices(taps, stale, bridge, self.device_timeout)
             except PortNotReady as exc:
-                errors = self._ports_named(made_here)
+                errors = self._ports_named(taps)
                 detail = '; '.join(f'{n}: {e}' for n, e in sorted(errors.items()) if e)
                 raise PortNotReady(f'{exc}{"; OVS says " + detail if detail else ""}') from None
 
